@@ -1,0 +1,393 @@
+package dev.changepipe.pusher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.changepipe.core.Ack;
+import dev.changepipe.core.Chunk;
+import dev.changepipe.core.Offset;
+import dev.changepipe.core.PipelineException;
+import dev.changepipe.core.PipelineMetrics;
+import dev.changepipe.core.PusherClosedException;
+import dev.changepipe.core.SinkException;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import reactor.core.Disposable;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.test.StepVerifier;
+
+/** One test (or a few) per guarantee of pusher/README.md. */
+class ParseQueuePusherTest {
+
+    private static final Duration WAIT = Duration.ofSeconds(10);
+
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    private final List<Ack> acks = new CopyOnWriteArrayList<>();
+    private final List<ParseQueuePusher> pushers = new ArrayList<>();
+
+    @AfterEach
+    void abortAll() {
+        pushers.forEach(ParseQueuePusher::abort);
+    }
+
+    private ParseQueuePusher pusher(int parallelism, long limit, ScriptedSink... sinks) {
+        return pusher(parallelism, limit, acks::add, sinks);
+    }
+
+    private ParseQueuePusher pusher(int parallelism, long limit, Consumer<Ack> onAck, ScriptedSink... sinks) {
+        ParseQueuePusher p = ParseQueuePusher.create("test", List.of(sinks), onAck,
+                ParseQueueOptions.builder().parallelism(parallelism).inFlightLimitBytes(limit).build(), registry);
+        pushers.add(p);
+        return p;
+    }
+
+    private static List<String> offsets(List<Chunk> chunks) {
+        return chunks.stream().map(c -> c.origin() + "@" + c.offset()).toList();
+    }
+
+    @Test
+    void orderedWritesEvenWhenLaterChunksAreParsedFirst() {
+        ScriptedSink sink = new ScriptedSink();
+        ParseQueuePusher pusher = pusher(4, 1 << 20, sink);
+        int n = 8;
+        List<CountDownLatch> gates = new ArrayList<>();
+        List<Chunk> chunks = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            CountDownLatch gate = new CountDownLatch(1);
+            gates.add(gate);
+            chunks.add(TestChunks.raw(i % 2 == 0 ? "a" : "b", i + 1, 100, 3, false, () -> pass(gate)));
+        }
+        Flux.fromIterable(chunks).concatMap(pusher::push).blockLast(WAIT);
+        // Release the parses from last to first: the writes must still come in push order.
+        for (int i = n - 1; i >= 0; i--) {
+            gates.get(i).countDown();
+        }
+        pusher.close(WAIT).block(WAIT);
+        assertThat(offsets(sink.written)).isEqualTo(offsets(chunks));
+        assertThat(sink.written.stream().flatMap(c -> c.items().stream()).map(TestChunks::chunkOf).distinct().toList())
+                .containsExactlyElementsOf(chunks.stream().map(c -> c.origin() + "/" + c.offset()).toList());
+    }
+
+    @Test
+    void orderedWritesOneChunkAtATimePerSink() {
+        ScriptedSink sink = new ScriptedSink().hold();
+        ParseQueuePusher pusher = pusher(2, 1 << 20, sink);
+        Flux.range(1, 3).concatMap(i -> pusher.push(TestChunks.items("a", i, 2, false))).blockLast(WAIT);
+        await().until(() -> sink.isHeld("a", 1));
+        assertThat(sink.started).hasSize(1);
+        sink.release("a", 1);
+        await().until(() -> sink.isHeld("a", 2));
+        assertThat(sink.started).hasSize(2);
+    }
+
+    @Test
+    void ackAfterDurabilityOfEverySinkAndInPushOrder() {
+        ScriptedSink first = new ScriptedSink("first").hold();
+        ScriptedSink second = new ScriptedSink("second").hold();
+        ParseQueuePusher pusher = pusher(2, 1 << 20, first, second);
+        pusher.push(TestChunks.items("a", 1, 2, false)).block(WAIT);
+        pusher.push(TestChunks.items("a", 2, 2, true)).block(WAIT);
+        await().until(() -> first.isHeld("a", 1) && second.isHeld("a", 1));
+
+        first.release("a", 1);
+        assertThat(acks).isEmpty();
+        assertThat(pusher.inFlightChunks()).isEqualTo(2);
+        second.release("a", 1);
+        await().until(() -> acks.size() == 1);
+        assertThat(acks.get(0)).isEqualTo(new Ack("a", Offset.of(1), Offset.of(1), false, 2));
+
+        await().until(() -> first.isHeld("a", 2) && second.isHeld("a", 2));
+        second.release("a", 2);
+        first.release("a", 2);
+        await().until(() -> acks.size() == 2);
+        assertThat(acks.get(1)).isEqualTo(new Ack("a", Offset.of(2), Offset.of(2), true, 2));
+        assertThat(pusher.inFlightBytes()).isZero();
+    }
+
+    @Test
+    void hardMemoryBoundAPushOverTheLimitWaitsHoldingNoThreadAndResumesOnAck() {
+        ScriptedSink sink = new ScriptedSink().hold();
+        ParseQueuePusher pusher = pusher(2, 1000, sink);
+        pusher.push(TestChunks.sized("a", 1, 400, 1)).block(WAIT);
+        pusher.push(TestChunks.sized("a", 2, 400, 1)).block(WAIT);
+
+        AtomicBoolean admitted = new AtomicBoolean();
+        // subscribe() returns at once on this thread: the waiting push holds no thread.
+        Disposable third = pusher.push(TestChunks.sized("a", 3, 400, 1)).subscribe(v -> { }, e -> { },
+                () -> admitted.set(true));
+        assertThat(admitted).isFalse();
+        assertThat(pusher.waitingPushes()).isEqualTo(1);
+        assertThat(pusher.inFlightBytes()).isEqualTo(800);
+
+        await().until(() -> sink.isHeld("a", 1));
+        sink.release("a", 1);
+        await().untilTrue(admitted);
+        assertThat(pusher.inFlightBytes()).isEqualTo(800);
+        assertThat(third.isDisposed()).isTrue();
+    }
+
+    @Test
+    void hardMemoryBoundAnOversizedChunkIsAdmittedOnlyAlone() {
+        ScriptedSink sink = new ScriptedSink().hold();
+        ParseQueuePusher pusher = pusher(2, 1000, sink);
+        pusher.push(TestChunks.sized("a", 1, 10, 1)).block(WAIT);
+        AtomicBoolean admitted = new AtomicBoolean();
+        pusher.push(TestChunks.sized("a", 2, 5000, 1)).subscribe(v -> { }, e -> { }, () -> admitted.set(true));
+        assertThat(admitted).isFalse();
+        // A small chunk pushed later does not overtake the waiting oversized one.
+        AtomicBoolean small = new AtomicBoolean();
+        pusher.push(TestChunks.sized("b", 1, 10, 1)).subscribe(v -> { }, e -> { }, () -> small.set(true));
+        assertThat(small).isFalse();
+
+        await().until(() -> sink.isHeld("a", 1));
+        sink.release("a", 1);
+        await().untilTrue(admitted);
+        assertThat(pusher.inFlightBytes()).isEqualTo(5000);
+        assertThat(small).isFalse();
+        await().until(() -> sink.isHeld("a", 2));
+        sink.release("a", 2);
+        await().untilTrue(small);
+        assertThat(pusher.inFlightBytes()).isEqualTo(10);
+    }
+
+    @Test
+    void hardMemoryBoundCancellingAWaitingPushLeavesNoTrace() {
+        ScriptedSink sink = new ScriptedSink().hold();
+        ParseQueuePusher pusher = pusher(2, 100, sink);
+        pusher.push(TestChunks.sized("a", 1, 100, 1)).block(WAIT);
+        var before = pusher.progress();
+
+        Disposable waiting = pusher.push(TestChunks.sized("a", 2, 50, 1)).subscribe();
+        assertThat(pusher.waitingPushes()).isEqualTo(1);
+        waiting.dispose();
+        assertThat(pusher.waitingPushes()).isZero();
+        assertThat(pusher.progress()).isEqualTo(before);
+        assertThat(pusher.inFlightBytes()).isEqualTo(100);
+
+        await().until(() -> sink.isHeld("a", 1));
+        sink.release("a", 1);
+        await().until(() -> acks.size() == 1);
+        // The withdrawn offset may be pushed again: it left no trace.
+        pusher.push(TestChunks.sized("a", 2, 50, 1)).block(WAIT);
+        await().until(() -> sink.isHeld("a", 2));
+        sink.release("a", 2);
+        pusher.close(WAIT).block(WAIT);
+        assertThat(offsets(sink.written)).containsExactly("a@1", "a@2");
+    }
+
+    @Test
+    void perOriginProgressAnOriginIsDoneAfterItsCompletedChunkAndEveryChunkIsAcked() {
+        ScriptedSink sink = new ScriptedSink();
+        ParseQueuePusher pusher = pusher(2, 1 << 20, sink);
+        pusher.push(TestChunks.items("a", 1, 1, false)).block(WAIT);
+        pusher.push(Chunk.end("empty", Offset.of(0))).block(WAIT);
+        pusher.push(TestChunks.items("a", 2, 1, true)).block(WAIT);
+        pusher.close(WAIT).block(WAIT);
+        assertThat(pusher.progress().get("a").done()).isTrue();
+        assertThat(pusher.progress().get("a").committable()).isEqualTo(Offset.of(2));
+        assertThat(pusher.progress().get("empty").done()).isTrue();
+        assertThat(acks).extracting(Ack::originDone).containsExactly(false, true, true);
+    }
+
+    @Test
+    void perOriginProgressAPushThatBreaksItsOriginsOrderFailsAndChangesNothing() {
+        ParseQueuePusher pusher = pusher(1, 1 << 20, new ScriptedSink().hold());
+        pusher.push(TestChunks.items("a", 5, 1, false)).block(WAIT);
+        StepVerifier.create(pusher.push(TestChunks.items("a", 5, 1, false)))
+                .expectErrorSatisfies(e -> assertThat(e).isInstanceOf(IllegalArgumentException.class)
+                        .hasMessageContaining("does not increase"))
+                .verify(WAIT);
+        assertThat(pusher.inFlightChunks()).isEqualTo(1);
+    }
+
+    @Test
+    void firstErrorWinsAWriteErrorEndsThePusherNamingOriginAndOffset() {
+        ScriptedSink sink = new ScriptedSink().hold();
+        ParseQueuePusher pusher = pusher(2, 250, sink);
+        pusher.push(TestChunks.sized("a", 1, 100, 1)).block(WAIT);
+        pusher.push(TestChunks.sized("a", 2, 100, 1)).block(WAIT);
+        AtomicReference<Throwable> waitingError = new AtomicReference<>();
+        // 200 more bytes do not fit even after a@1 is acknowledged: this push keeps waiting.
+        pusher.push(TestChunks.sized("a", 3, 200, 1)).subscribe(v -> { }, waitingError::set);
+
+        await().until(() -> sink.isHeld("a", 1));
+        sink.release("a", 1);
+        await().until(() -> sink.isHeld("a", 2));
+        sink.failHeld("a", 2, SinkException.permanent("scripted", "app_item", null, "boom", null));
+
+        StepVerifier.create(pusher.whenTerminated())
+                .expectErrorSatisfies(e -> assertThat(e).isInstanceOf(PipelineException.class)
+                        .hasMessageContaining("write failed").hasMessageContaining("boom")
+                        .hasMessageContaining("origin a").hasMessageContaining("offset 2"))
+                .verify(WAIT);
+        // Nothing after the failed chunk is acknowledged; the waiting push and any later one fail.
+        assertThat(acks).extracting(Ack::offset).containsExactly(Offset.of(1));
+        await().until(() -> waitingError.get() != null);
+        assertThat(waitingError.get()).isInstanceOf(PusherClosedException.class);
+        StepVerifier.create(pusher.push(TestChunks.sized("a", 9, 1, 1)))
+                .expectError(PusherClosedException.class).verify(WAIT);
+        StepVerifier.create(pusher.close(WAIT)).expectError(PusherClosedException.class).verify(WAIT);
+    }
+
+    @Test
+    void firstErrorWinsAParseErrorEndsThePusherAndLaterChunksAreNotWritten() {
+        ScriptedSink sink = new ScriptedSink();
+        ParseQueuePusher pusher = pusher(2, 1 << 20, sink);
+        CountDownLatch gate = new CountDownLatch(1);
+        CountDownLatch failGate = new CountDownLatch(1);
+        pusher.push(TestChunks.raw("a", 1, 10, 1, false, () -> pass(gate))).block(WAIT);
+        pusher.push(TestChunks.failingParse("a", 2, () -> {
+            pass(failGate);
+            return new IllegalStateException("bad line");
+        })).block(WAIT);
+        pusher.push(TestChunks.items("a", 3, 1, false)).block(WAIT);
+        failGate.countDown();
+        StepVerifier.create(pusher.whenTerminated())
+                .expectErrorSatisfies(e -> assertThat(e).hasMessageContaining("parse failed: bad line")
+                        .hasMessageContaining("origin a, offset 2"))
+                .verify(WAIT);
+        gate.countDown();
+        assertThat(sink.started).isEmpty();
+        assertThat(acks).isEmpty();
+    }
+
+    @Test
+    void firstErrorWinsAnAckErrorEndsThePusher() {
+        ScriptedSink sink = new ScriptedSink();
+        ParseQueuePusher pusher = pusher(1, 1 << 20, ack -> {
+            throw new IllegalStateException("checkpoint disk full");
+        }, sink);
+        pusher.push(TestChunks.items("a", 1, 1, false)).block(WAIT);
+        StepVerifier.create(pusher.whenTerminated())
+                .expectErrorSatisfies(e -> assertThat(e).hasMessageContaining("ack failed: checkpoint disk full"))
+                .verify(WAIT);
+    }
+
+    @Test
+    void firstErrorWinsOnlyTheFirstOfSeveralErrorsIsReported() {
+        ScriptedSink sink = new ScriptedSink().hold();
+        ParseQueuePusher pusher = pusher(1, 1 << 20, sink);
+        pusher.push(TestChunks.items("a", 1, 1, false)).block(WAIT);
+        await().until(() -> sink.isHeld("a", 1));
+        sink.failHeld("a", 1, new IllegalStateException("first"));
+        pusher.abort();
+        StepVerifier.create(pusher.whenTerminated())
+                .expectErrorSatisfies(e -> assertThat(e).hasMessageContaining("first"))
+                .verify(WAIT);
+    }
+
+    @Test
+    void closeDrainsEveryAdmittedChunkAndRefusesNewOnes() {
+        ScriptedSink sink = new ScriptedSink().behaviour(c -> Mono.delay(Duration.ofMillis(1)).then());
+        ParseQueuePusher pusher = pusher(2, 1 << 20, sink);
+        Flux.range(1, 50).concatMap(i -> pusher.push(TestChunks.raw("a", i, 10, 2, false, () -> { })))
+                .blockLast(WAIT);
+        pusher.close(WAIT).block(WAIT);
+        assertThat(sink.written).hasSize(50);
+        assertThat(acks).hasSize(50);
+        assertThat(pusher.inFlightChunks()).isZero();
+        StepVerifier.create(pusher.push(TestChunks.items("a", 51, 1, false)))
+                .expectError(PusherClosedException.class).verify(WAIT);
+        StepVerifier.create(pusher.whenTerminated()).verifyComplete();
+    }
+
+    @Test
+    void closeDrainsAndFailsPushesStillWaitingForRoom() {
+        ScriptedSink sink = new ScriptedSink().hold();
+        ParseQueuePusher pusher = pusher(1, 100, sink);
+        pusher.push(TestChunks.sized("a", 1, 100, 1)).block(WAIT);
+        AtomicReference<Throwable> waiting = new AtomicReference<>();
+        pusher.push(TestChunks.sized("a", 2, 100, 1)).subscribe(v -> { }, waiting::set);
+        Mono<Void> closed = pusher.close(WAIT).cache();
+        closed.subscribe(v -> { }, e -> { });
+        assertThat(waiting.get()).isInstanceOf(PusherClosedException.class);
+        await().until(() -> sink.isHeld("a", 1));
+        sink.release("a", 1);
+        closed.block(WAIT);
+        assertThat(offsets(sink.written)).containsExactly("a@1");
+    }
+
+    @Test
+    void closeThatCannotDrainInTimeAbortsAndAcksNothingFurther() {
+        ScriptedSink sink = new ScriptedSink().hold();
+        StepVerifier.withVirtualTime(() -> {
+                    ParseQueuePusher pusher = pusher(1, 1 << 20, sink);
+                    pusher.push(TestChunks.items("a", 1, 1, false)).block(WAIT);
+                    return pusher.close(Duration.ofSeconds(30));
+                })
+                .expectSubscription()
+                .thenAwait(Duration.ofSeconds(29))
+                .expectNoEvent(Duration.ofMillis(1))
+                .thenAwait(Duration.ofSeconds(2))
+                .expectErrorSatisfies(e -> assertThat(e).hasMessageContaining("did not drain within PT30S"))
+                .verify(WAIT);
+        assertThat(acks).isEmpty();
+    }
+
+    @Test
+    void abortCancelsTheWriteUnderWayAndAcksNothingFurther() {
+        AtomicBoolean cancelled = new AtomicBoolean();
+        ScriptedSink sink = new ScriptedSink().behaviour(c -> Mono.<Void>never().doOnCancel(() -> cancelled.set(true)));
+        ParseQueuePusher pusher = pusher(1, 1 << 20, sink);
+        pusher.push(TestChunks.items("a", 1, 1, false)).block(WAIT);
+        await().until(() -> sink.started.size() == 1);
+        pusher.abort();
+        assertThat(cancelled).isTrue();
+        StepVerifier.create(pusher.whenTerminated()).expectError(PusherClosedException.class).verify(WAIT);
+        assertThat(acks).isEmpty();
+    }
+
+    @Test
+    void observableGaugesCountersAndTimers() {
+        ScriptedSink sink = new ScriptedSink().hold();
+        ParseQueuePusher pusher = pusher(2, 1 << 20, sink);
+        pusher.push(TestChunks.sized("a", 1, 300, 2)).block(WAIT);
+        pusher.push(TestChunks.sized("a", 2, 200, 3)).block(WAIT);
+        assertThat(registry.get(PipelineMetrics.INFLIGHT_BYTES).tag("pipeline", "test").gauge().value()).isEqualTo(500);
+        assertThat(registry.get(PipelineMetrics.INFLIGHT_CHUNKS).gauge().value()).isEqualTo(2);
+        assertThat(registry.get(PipelineMetrics.PUSHED_CHUNKS).counter().count()).isEqualTo(2);
+
+        await().until(() -> sink.isHeld("a", 1));
+        sink.release("a", 1);
+        await().until(() -> sink.isHeld("a", 2));
+        assertThat(registry.get(PipelineMetrics.INFLIGHT_BYTES).gauge().value()).isEqualTo(200);
+        assertThat(registry.get(PipelineMetrics.ACKED_CHUNKS).counter().count()).isEqualTo(1);
+        assertThat(registry.get(PipelineMetrics.ACKED_ITEMS).counter().count()).isEqualTo(2);
+        assertThat(registry.get(PipelineMetrics.WRITE_TIME).timer().count()).isEqualTo(1);
+        assertThat(registry.get(PipelineMetrics.END_TO_END_TIME).timer().count()).isEqualTo(1);
+        sink.release("a", 2);
+        pusher.close(WAIT).block(WAIT);
+        // A finished pusher leaves no meters behind, so the next run of the pipeline reports afresh.
+        assertThat(registry.find(PipelineMetrics.INFLIGHT_BYTES).gauge()).isNull();
+    }
+
+    @Test
+    void observableParseTimer() {
+        ParseQueuePusher pusher = pusher(2, 1 << 20, new ScriptedSink());
+        pusher.push(TestChunks.raw("a", 1, 10, 1, false, () -> { })).block(WAIT);
+        await().until(() -> acks.size() == 1);
+        assertThat(registry.get(PipelineMetrics.PARSE_TIME).timer().count()).isEqualTo(1);
+    }
+
+    private static void pass(CountDownLatch latch) {
+        try {
+            if (!latch.await(30, TimeUnit.SECONDS)) {
+                throw new IllegalStateException("gate not opened");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,177 @@
+package dev.changepipe.pusher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.changepipe.core.Ack;
+import dev.changepipe.core.Chunk;
+import dev.changepipe.core.Offset;
+import dev.changepipe.core.Pipeline;
+import dev.changepipe.core.PusherFactory;
+import dev.changepipe.core.Source;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Function;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.publisher.Sinks;
+import reactor.test.StepVerifier;
+
+/** The Pipeline engine (pipeline-core) wired with real pushers. */
+class PipelineTest {
+
+    private static final Duration WAIT = Duration.ofSeconds(20);
+
+    static Stream<Arguments> pushers() {
+        return Stream.of(
+                Arguments.of("sync", SyncPusher.factory()),
+                Arguments.of("parse-queue", ParseQueuePusher.factory(
+                        ParseQueueOptions.builder().parallelism(2).inFlightLimitBytes(5_000).build())));
+    }
+
+    /** A source over a publisher of chunks that records what it was asked to acknowledge. */
+    static final class TestSource implements Source {
+        final Flux<Chunk> chunks;
+        final List<Ack> acknowledged = new CopyOnWriteArrayList<>();
+        final AtomicBoolean closed = new AtomicBoolean();
+        Function<Ack, Mono<Void>> onAck = ack -> Mono.empty();
+
+        TestSource(Flux<Chunk> chunks) {
+            this.chunks = chunks;
+        }
+
+        @Override
+        public String name() {
+            return "test";
+        }
+
+        @Override
+        public Flux<Chunk> read() {
+            return chunks;
+        }
+
+        @Override
+        public Mono<Void> acknowledge(Ack ack) {
+            return onAck.apply(ack).doOnSuccess(v -> acknowledged.add(ack));
+        }
+
+        @Override
+        public Mono<Void> close() {
+            return Mono.fromRunnable(() -> closed.set(true));
+        }
+    }
+
+    private static Flux<Chunk> chunks(int n) {
+        return Flux.range(1, n).map(i -> TestChunks.raw("file-" + (i % 3), i, 500, 2, i > n - 3, () -> { }));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("pushers")
+    void aBoundedSourceRunsToCompletionAndEveryChunkIsAcknowledgedInPushOrder(String kind, PusherFactory factory) {
+        TestSource source = new TestSource(chunks(100));
+        ScriptedSink sink = new ScriptedSink().behaviour(c -> Mono.delay(Duration.ofMillis(1)).then());
+        Pipeline pipeline = Pipeline.builder("p-" + kind).source(source).sink(sink).pusher(factory)
+                .meterRegistry(new SimpleMeterRegistry()).build();
+
+        pipeline.run().block(WAIT);
+
+        assertThat(source.acknowledged).extracting(a -> a.offset().value())
+                .containsExactlyElementsOf(Flux.range(1, 100).map(Long::valueOf).collectList().block());
+        assertThat(sink.written).hasSize(100);
+        assertThat(source.closed).isTrue();
+        assertThat(pipeline.status().state()).isEqualTo(Pipeline.State.COMPLETED);
+        assertThat(pipeline.status().origins().values()).allSatisfy(p -> assertThat(p.done()).isTrue());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("pushers")
+    void stopDrainsWhatWasAdmittedAndRecordsItsAcks(String kind, PusherFactory factory) {
+        Sinks.Many<Chunk> feed = Sinks.many().unicast().onBackpressureBuffer();
+        TestSource source = new TestSource(feed.asFlux());
+        ScriptedSink sink = new ScriptedSink();
+        Pipeline pipeline = Pipeline.builder("p-" + kind).source(source).sink(sink).pusher(factory)
+                .meterRegistry(new SimpleMeterRegistry()).build();
+        Mono<Void> run = pipeline.run().cache();
+        run.subscribe(v -> { }, e -> { });
+        for (int i = 1; i <= 10; i++) {
+            feed.tryEmitNext(TestChunks.items("a", i, 1, false));
+        }
+        await().until(() -> source.acknowledged.size() == 10);
+        pipeline.stop();
+        run.block(WAIT);
+        assertThat(pipeline.status().state()).isEqualTo(Pipeline.State.STOPPED);
+        assertThat(source.acknowledged).hasSize(10);
+        assertThat(source.closed).isTrue();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("pushers")
+    void firstErrorWinsASinkErrorFailsTheRunAndNothingAfterItIsAcknowledged(String kind, PusherFactory factory) {
+        TestSource source = new TestSource(chunks(50));
+        ScriptedSink sink = new ScriptedSink().behaviour(c -> c.offset().value() == 20
+                ? Mono.error(new IllegalStateException("table gone")) : Mono.empty());
+        Pipeline pipeline = Pipeline.builder("p-" + kind).source(source).sink(sink).pusher(factory)
+                .meterRegistry(new SimpleMeterRegistry()).build();
+
+        StepVerifier.create(pipeline.run())
+                .expectErrorSatisfies(e -> assertThat(e).hasMessageContaining("table gone")
+                        .hasMessageContaining("offset 20"))
+                .verify(WAIT);
+        assertThat(source.acknowledged).extracting(a -> a.offset().value()).allMatch(o -> o < 20);
+        assertThat(pipeline.status().state()).isEqualTo(Pipeline.State.FAILED);
+        assertThat(pipeline.status().lastError()).contains("table gone");
+        assertThat(source.closed).isTrue();
+    }
+
+    @Test
+    void firstErrorWinsAFailedAcknowledgementFailsTheRun() {
+        TestSource source = new TestSource(chunks(30));
+        source.onAck = ack -> ack.offset().value() == 5
+                ? Mono.error(new IllegalStateException("checkpoint not writable")) : Mono.empty();
+        Pipeline pipeline = Pipeline.builder("p").source(source).sink(new ScriptedSink())
+                .pusher(ParseQueuePusher.factory(ParseQueueOptions.defaults()))
+                .meterRegistry(new SimpleMeterRegistry()).build();
+        StepVerifier.create(pipeline.run()).expectErrorMessage("checkpoint not writable").verify(WAIT);
+        assertThat(source.acknowledged).extracting(Ack::offset).containsExactly(
+                Offset.of(1), Offset.of(2), Offset.of(3), Offset.of(4));
+    }
+
+    @Test
+    void aSecondConcurrentRunIsRefusedAndAFailedPipelineCanRunAgain() {
+        Sinks.Many<Chunk> feed = Sinks.many().multicast().onBackpressureBuffer();
+        TestSource source = new TestSource(feed.asFlux());
+        Pipeline pipeline = Pipeline.builder("p").source(source).sink(new ScriptedSink())
+                .pusher(SyncPusher.factory()).meterRegistry(new SimpleMeterRegistry()).build();
+        Mono<Void> run = pipeline.run().cache();
+        run.subscribe(v -> { }, e -> { });
+        StepVerifier.create(pipeline.run()).expectError(IllegalStateException.class).verify(WAIT);
+        feed.tryEmitError(new IllegalStateException("source broke"));
+        StepVerifier.create(run).expectErrorMessage("source broke").verify(WAIT);
+        assertThat(pipeline.status().state()).isEqualTo(Pipeline.State.FAILED);
+
+        Pipeline again = Pipeline.builder("p").source(new TestSource(chunks(3))).sink(new ScriptedSink())
+                .pusher(SyncPusher.factory()).meterRegistry(new SimpleMeterRegistry()).build();
+        again.run().block(WAIT);
+        assertThat(again.status().state()).isEqualTo(Pipeline.State.COMPLETED);
+    }
+
+    @Test
+    void builderNamesWhatIsMissing() {
+        assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> Pipeline.builder("orders").build()))
+                .hasMessage("pipeline orders: source is required");
+        assertThat(org.assertj.core.api.Assertions.catchThrowable(() ->
+                Pipeline.builder("orders").source(new TestSource(Flux.empty())).build()))
+                .hasMessage("pipeline orders: at least one sink is required");
+        assertThat(org.assertj.core.api.Assertions.catchThrowable(() ->
+                Pipeline.builder("orders").source(new TestSource(Flux.empty())).sink(new ScriptedSink()).build()))
+                .hasMessage("pipeline orders: pusher is required");
+    }
+}
