@@ -15,11 +15,12 @@ import java.util.Locale;
  * @param kind the type family
  * @param text the type as the server spelled it
  * @param bytes width in bytes of integers, Decimal's storage width, FixedString's length
+ * @param precision Decimal's precision (digits), otherwise 0
  * @param scale Decimal's scale, DateTime64's precision
  * @param zone DateTime's time zone for strings without an offset (UTC unless the type names one)
  * @param element the element of an Array, the inner type of a Nullable, otherwise {@code null}
  */
-record ColumnType(Kind kind, String text, int bytes, int scale, ZoneId zone, ColumnType element) {
+record ColumnType(Kind kind, String text, int bytes, int precision, int scale, ZoneId zone, ColumnType element) {
 
     /** Type families the sink converts and encodes. */
     enum Kind {
@@ -54,11 +55,11 @@ record ColumnType(Kind kind, String text, int bytes, int scale, ZoneId zone, Col
             case "UUID": return simple(t, Kind.UUID, 16);
             case "Date": return simple(t, Kind.DATE, 2);
             case "FixedString":
-                return new ColumnType(Kind.FIXED_STRING, t, Integer.parseInt(args.get(0).trim()), 0, null, null);
+                return new ColumnType(Kind.FIXED_STRING, t, Integer.parseInt(args.get(0).trim()), 0, 0, null, null);
             case "DateTime":
-                return new ColumnType(Kind.DATETIME, t, 4, 0, args.isEmpty() ? ZoneOffset.UTC : zone(args.get(0)), null);
+                return new ColumnType(Kind.DATETIME, t, 4, 0, 0, args.isEmpty() ? ZoneOffset.UTC : zone(args.get(0)), null);
             case "DateTime64":
-                return new ColumnType(Kind.DATETIME64, t, 8, Integer.parseInt(args.get(0).trim()), 
+                return new ColumnType(Kind.DATETIME64, t, 8, 0, Integer.parseInt(args.get(0).trim()), 
                         args.size() < 2 ? ZoneOffset.UTC : zone(args.get(1)), null);
             case "Decimal": {
                 int precision = Integer.parseInt(args.get(0).trim());
@@ -67,22 +68,22 @@ record ColumnType(Kind kind, String text, int bytes, int scale, ZoneId zone, Col
             case "Decimal32": return decimal(t, 9, Integer.parseInt(args.get(0).trim()));
             case "Decimal64": return decimal(t, 18, Integer.parseInt(args.get(0).trim()));
             case "Decimal128": return decimal(t, 38, Integer.parseInt(args.get(0).trim()));
-            case "Nullable": return new ColumnType(Kind.NULLABLE, t, 0, 0, null, parse(args.get(0)));
-            case "Array": return new ColumnType(Kind.ARRAY, t, 0, 0, null, parse(args.get(0)));
+            case "Nullable": return new ColumnType(Kind.NULLABLE, t, 0, 0, 0, null, parse(args.get(0)));
+            case "Array": return new ColumnType(Kind.ARRAY, t, 0, 0, 0, null, parse(args.get(0)));
             case "LowCardinality": {
                 ColumnType inner = parse(args.get(0));
-                return new ColumnType(inner.kind, t, inner.bytes, inner.scale, inner.zone, inner.element);
+                return new ColumnType(inner.kind, t, inner.bytes, inner.precision, inner.scale, inner.zone, inner.element);
             }
             default: return simple(t, Kind.UNSUPPORTED, 0);
         }
     }
 
     private static ColumnType integer(String text, Kind kind, int bytes) {
-        return new ColumnType(kind, text, bytes, 0, null, null);
+        return new ColumnType(kind, text, bytes, 0, 0, null, null);
     }
 
     private static ColumnType simple(String text, Kind kind, int bytes) {
-        return new ColumnType(kind, text, bytes, 0, null, null);
+        return new ColumnType(kind, text, bytes, 0, 0, null, null);
     }
 
     private static ColumnType decimal(String text, int precision, int scale) {
@@ -90,7 +91,7 @@ record ColumnType(Kind kind, String text, int bytes, int scale, ZoneId zone, Col
             return simple(text, Kind.UNSUPPORTED, 0);
         }
         int bytes = precision <= 9 ? 4 : precision <= 18 ? 8 : 16;
-        return new ColumnType(Kind.DECIMAL, text, bytes, scale, null, null);
+        return new ColumnType(Kind.DECIMAL, text, bytes, precision, scale, null, null);
     }
 
     private static ZoneId zone(String quoted) {

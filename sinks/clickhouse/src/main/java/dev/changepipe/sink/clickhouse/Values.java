@@ -199,8 +199,7 @@ final class Values {
             throw new ConversionException(d + " has more than " + type.scale() + " decimal places");
         }
         BigInteger unscaled = scaled.unscaledValue();
-        int precision = type.bytes() == 4 ? 9 : type.bytes() == 8 ? 18 : 38;
-        if (unscaled.abs().toString().length() > precision) {
+        if (unscaled.abs().toString().length() > type.precision()) {
             throw new ConversionException(d + " does not fit " + type);
         }
         return unscaled;
