@@ -91,8 +91,13 @@ final class FaultyProxy implements AutoCloseable {
                 default:
                     forward(client);
             }
-        } catch (IOException ignored) {
-            // the client went away; nothing to do for a test proxy
+        } catch (IOException e) {
+            // the upstream is down (or the client went away): drop the client's connection
+            try {
+                client.close();
+            } catch (IOException ignored) {
+                // closing anyway
+            }
         }
     }
 
