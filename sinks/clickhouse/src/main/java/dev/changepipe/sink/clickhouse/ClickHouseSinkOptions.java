@@ -31,12 +31,14 @@ import java.util.Objects;
  * @param connectTimeout how long to wait for a connection
  * @param socketTimeout how long to wait for data on a connection (bounds one request)
  * @param keysPerLookup how many keys one read-back query of the collapsing mode names at most
+ * @param encodeThreads how many slices of a large insert are converted and encoded at once on
+ *     Reactor's parallel scheduler while the request streams; 1 converts on the sending thread only
  */
 public record ClickHouseSinkOptions(String name, List<String> endpoints, String username, String password,
         String database, Map<String, TableOptions> tables, WriteMode defaultMode, String versionColumn,
         String deletedColumn, String signColumn, InsertFormat format, boolean compression, String cluster,
         Duration minBackoff, Duration maxBackoff, double jitter, Duration retryDeadline,
-        Duration connectTimeout, Duration socketTimeout, int keysPerLookup) {
+        Duration connectTimeout, Duration socketTimeout, int keysPerLookup, int encodeThreads) {
 
     public static final String DEFAULT_NAME = "clickhouse";
     public static final String DEFAULT_USERNAME = "default";
@@ -53,6 +55,7 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
     public static final Duration DEFAULT_SOCKET_TIMEOUT = Duration.ofMinutes(5);
     public static final int DEFAULT_KEYS_PER_LOOKUP = 1000;
+    public static final int DEFAULT_ENCODE_THREADS = Math.min(4, Runtime.getRuntime().availableProcessors());
 
     public ClickHouseSinkOptions {
         require(name != null && !name.isBlank(), "name", "must not be blank");
@@ -81,6 +84,7 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
         require(socketTimeout != null && !socketTimeout.isNegative() && !socketTimeout.isZero(),
                 "socketTimeout", "must be positive");
         require(keysPerLookup > 0, "keysPerLookup", "must be positive");
+        require(encodeThreads > 0, "encodeThreads", "must be positive");
     }
 
     private static void require(boolean ok, String option, String what) {
@@ -144,6 +148,7 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
         private Duration connectTimeout = DEFAULT_CONNECT_TIMEOUT;
         private Duration socketTimeout = DEFAULT_SOCKET_TIMEOUT;
         private int keysPerLookup = DEFAULT_KEYS_PER_LOOKUP;
+        private int encodeThreads = DEFAULT_ENCODE_THREADS;
 
         private Builder() {
         }
@@ -242,10 +247,16 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
             return this;
         }
 
+        /** Slices of a large insert converted and encoded at once (1: on the sending thread only). */
+        public Builder encodeThreads(int encodeThreads) {
+            this.encodeThreads = encodeThreads;
+            return this;
+        }
+
         public ClickHouseSinkOptions build() {
             return new ClickHouseSinkOptions(name, endpoints, username, password, database, tables, defaultMode,
                     versionColumn, deletedColumn, signColumn, format, compression, cluster, minBackoff, maxBackoff,
-                    jitter, retryDeadline, connectTimeout, socketTimeout, keysPerLookup);
+                    jitter, retryDeadline, connectTimeout, socketTimeout, keysPerLookup, encodeThreads);
         }
     }
 }

@@ -22,6 +22,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
 
 /** The {@link ClickHouseSink}: see its javadoc for the guarantees. */
 @SuppressWarnings("try") // QueryResponse and InsertResponse declare close() throws Exception
@@ -79,10 +80,11 @@ final class ClickHouseWriter implements ClickHouseSink {
                     switch (table.mode()) {
                         case COLLAPSING:
                             return writeCollapsing(table, items);
-                        case APPEND:
-                            return insertAll(chunk, table, rows(table, items));
                         default:
-                            return insertAll(chunk, table, rows(table, items));
+                            if (!table.hasDefaultExpressions()) {
+                                return insertAll(chunk, table, List.of(table.streamed(items)));
+                            }
+                            return insertAll(chunk, table, table.inserts(rows(table, items)));
                     }
                 })
                 .doOnError(ClickHouseWriteException.class, e -> {
@@ -139,7 +141,7 @@ final class ClickHouseWriter implements ClickHouseSink {
                         out.add(lastRow.get(e.getKey()));
                     }
                 }
-                return insertAll(null, table, out);
+                return insertAll(null, table, table.inserts(out));
             });
         });
     }
@@ -246,11 +248,10 @@ final class ClickHouseWriter implements ClickHouseSink {
 
     // ---------------------------------------------------------------- inserts
 
-    private Mono<Void> insertAll(Chunk chunk, TableWriter table, List<TableWriter.Row> rows) {
-        if (rows.isEmpty()) {
+    private Mono<Void> insertAll(Chunk chunk, TableWriter table, List<TableWriter.Insert> inserts) {
+        if (inserts.isEmpty()) {
             return Mono.empty();
         }
-        List<TableWriter.Insert> inserts = table.inserts(rows);
         return serverVersion().flatMap(server -> Flux.range(0, inserts.size())
                 .concatMap(i -> insert(table, inserts.get(i),
                         chunk != null && server.supportsInsertDeduplicationToken()
@@ -259,7 +260,6 @@ final class ClickHouseWriter implements ClickHouseSink {
     }
 
     private Mono<Void> insert(TableWriter table, TableWriter.Insert insert, String token) {
-        ColumnType[] types = table.types();
         List<String> columns = new ArrayList<>(insert.columns().length);
         for (int c : insert.columns()) {
             columns.add(Sql.identifier(table.columns().get(c).name()));
@@ -268,22 +268,22 @@ final class ClickHouseWriter implements ClickHouseSink {
         ClickHouseFormat format = options.format() == InsertFormat.ROW_BINARY
                 ? ClickHouseFormat.RowBinary : ClickHouseFormat.TabSeparated;
         String what = "insert of " + insert.rows().size() + " rows into " + table.target();
-        return retry(endpoints.call(table.target(), what, client -> {
+        // converted and encoded (in parallel) before anything is sent: a bad value fails the write
+        // while the server has seen nothing; a retry sends the same bytes again
+        Mono<List<byte[]>> encoded = Mono.fromCallable(() ->
+                        SliceEncoder.encode(options.format(), table, insert, options.encodeThreads()))
+                .subscribeOn(Schedulers.boundedElastic());
+        return encoded.flatMap(slices -> retry(endpoints.call(table.target(), what, client -> {
             InsertSettings settings = new InsertSettings();
             if (token != null) {
                 settings.serverSetting("insert_deduplication_token", token);
             }
-            try (InsertResponse response = client.insert(target, columns, out -> {
-                RowEncoder encoder = RowEncoder.of(options.format(), out);
-                for (Object[] row : insert.rows()) {
-                    encoder.writeRow(types, row, insert.columns());
-                }
-                encoder.flush();
-            }, format, settings).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+            try (InsertResponse response = client.insert(target, columns, out -> SliceEncoder.write(out, slices),
+                    format, settings).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
                 log.debug("{}: {} done", options.name(), what);
                 return Boolean.TRUE;
             }
-        }), what).then();
+        }), what)).then();
     }
 
     /** A deduplication token that is the same for the same chunk, table and insert on every replay. */

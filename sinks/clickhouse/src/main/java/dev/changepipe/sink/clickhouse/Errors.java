@@ -53,8 +53,9 @@ final class Errors {
     /** The fault as a {@link ClickHouseWriteException}; one already classified is returned as is. */
     static ClickHouseWriteException classify(String sink, String table, String what, Throwable error) {
         Throwable e = unwrap(error);
-        if (e instanceof ClickHouseWriteException c) {
-            return c;
+        ClickHouseWriteException known = find(e, ClickHouseWriteException.class);
+        if (known != null) {
+            return known; // ours, e.g. a conversion error thrown while the insert streamed
         }
         ServerException server = find(e, ServerException.class);
         if (server != null) {

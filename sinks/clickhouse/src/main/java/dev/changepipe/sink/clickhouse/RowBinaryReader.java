@@ -44,7 +44,7 @@ final class RowBinaryReader {
             case FLOAT64: return Double.longBitsToDouble(readLittleEndian(8, firstByte));
             case DECIMAL: {
                 if (type.bytes() <= 8) {
-                    return BigInteger.valueOf(signExtend(readLittleEndian(type.bytes(), firstByte), type.bytes()));
+                    return signExtend(readLittleEndian(type.bytes(), firstByte), type.bytes());
                 }
                 long low = readLittleEndian(8, firstByte);
                 long high = readLittleEndian(8, -1);

@@ -73,10 +73,21 @@ abstract class RowEncoder {
         pos += b.length;
     }
 
+    @SuppressWarnings("deprecation") // String.getBytes(int, int, byte[], int): exactly right for ASCII
     final void writeAscii(String s) throws IOException {
-        for (int i = 0; i < s.length(); i++) {
-            writeByte(s.charAt(i));
+        int n = s.length();
+        if (buf.length - pos < n) {
+            if (pos > 0) {
+                out.write(buf, 0, pos);
+                pos = 0;
+            }
+            if (n > buf.length) {
+                out.write(s.getBytes(StandardCharsets.ISO_8859_1));
+                return;
+            }
         }
+        s.getBytes(0, n, buf, pos); // ASCII only: the deprecated method is exactly right and fast
+        pos += n;
     }
 
     /** RowBinary: little-endian numbers, varint-prefixed strings, a null flag before Nullable values. */
@@ -105,19 +116,23 @@ abstract class RowEncoder {
                     writeLittleEndian(Double.doubleToRawLongBits((Double) v), 8);
                     break;
                 case DECIMAL: {
-                    BigInteger unscaled = (BigInteger) v;
                     if (type.bytes() <= 8) {
-                        writeLittleEndian(unscaled.longValue(), type.bytes());
+                        writeLittleEndian((Long) v, type.bytes());
                     } else {
+                        BigInteger unscaled = (BigInteger) v;
                         writeLittleEndian(unscaled.longValue(), 8);
                         writeLittleEndian(unscaled.shiftRight(64).longValue(), 8);
                     }
                     break;
                 }
                 case STRING: {
-                    byte[] b = (byte[]) v;
-                    writeVarint(b.length);
-                    writeBytes(b);
+                    if (v instanceof String s) {
+                        writeUtf8WithLength(s);
+                    } else {
+                        byte[] b = (byte[]) v;
+                        writeVarint(b.length);
+                        writeBytes(b);
+                    }
                     break;
                 }
                 case FIXED_STRING: {
@@ -153,6 +168,23 @@ abstract class RowEncoder {
                 default:
                     throw new IllegalStateException("not writable: " + type);
             }
+        }
+
+        /** A String as varint length and UTF-8, encoded straight into the buffer (no byte[] per value). */
+        private void writeUtf8WithLength(String s) throws IOException {
+            int n = s.length();
+            int ascii = 0;
+            while (ascii < n && s.charAt(ascii) < 0x80) {
+                ascii++;
+            }
+            if (ascii < n) {
+                byte[] b = s.getBytes(StandardCharsets.UTF_8);
+                writeVarint(b.length);
+                writeBytes(b);
+                return;
+            }
+            writeVarint(n);
+            writeAscii(s);
         }
 
         private void writeVarint(long v) throws IOException {
@@ -205,10 +237,11 @@ abstract class RowEncoder {
                     break;
                 }
                 case DECIMAL:
-                    writeAscii(new java.math.BigDecimal((BigInteger) v, type.scale()).toPlainString());
+                    writeAscii((v instanceof Long l ? java.math.BigDecimal.valueOf(l, type.scale())
+                            : new java.math.BigDecimal((BigInteger) v, type.scale())).toPlainString());
                     break;
                 case STRING: case FIXED_STRING:
-                    writeString((byte[]) v, quoted);
+                    writeString(v instanceof String s ? s.getBytes(StandardCharsets.UTF_8) : (byte[]) v, quoted);
                     break;
                 case UUID:
                     writeQuotedAscii(v.toString(), quoted);

@@ -65,7 +65,7 @@ final class Sql {
         switch (type.kind()) {
             case INT: case BOOL: return Long.toString((Long) v);
             case UINT: return Long.toUnsignedString((Long) v);
-            case STRING: case FIXED_STRING: return string((byte[]) v);
+            case STRING: case FIXED_STRING: return v instanceof String s ? string(s) : string((byte[]) v);
             case UUID: return "toUUID(" + string(((UUID) v).toString()) + ")";
             case DATE: return "toDate(" + string(LocalDate.ofEpochDay((Long) v).toString()) + ")";
             case DATETIME: return "toDateTime(" + v + ")";

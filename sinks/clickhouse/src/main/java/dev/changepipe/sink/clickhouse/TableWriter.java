@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.BitSet;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -35,8 +36,12 @@ final class TableWriter {
     record Row(Object[] values, BitSet missing) {
     }
 
-    /** One INSERT: the columns (indexes into {@link #columns()}) and the rows, values in that order. */
-    record Insert(int[] columns, List<Object[]> rows) {
+    /**
+     * One INSERT: the columns (indexes into {@link #columns()}) and the rows, each either converted
+     * values ({@code Object[]}, in column order) or a save or delete {@link ChangeItem} converted
+     * while the insert streams (see {@link #values(Object)}).
+     */
+    record Insert(int[] columns, List<?> rows) {
     }
 
     private final String sink;
@@ -45,6 +50,8 @@ final class TableWriter {
     private final WriteMode mode;
     private final List<Column> columns;
     private final ColumnType[] types;
+    /** The type defaults; shared between rows, never mutated (byte arrays and lists included). */
+    private final Object[] zeros;
     private final Map<String, Integer> byName = new HashMap<>();
     private final int versionIndex;
     private final int deletedIndex;
@@ -61,8 +68,10 @@ final class TableWriter {
         this.mode = mode;
         this.columns = List.copyOf(columns);
         this.types = new ColumnType[columns.size()];
+        this.zeros = new Object[columns.size()];
         for (int i = 0; i < columns.size(); i++) {
             types[i] = columns.get(i).type();
+            zeros[i] = Values.zero(types[i]);
             byName.put(columns.get(i).name(), i);
         }
         this.versionIndex = byName.getOrDefault(options.versionColumn(), NO_COLUMN);
@@ -132,21 +141,22 @@ final class TableWriter {
                     + " has a negative version " + item.version(), null, false, 0, 0);
         }
         Object[] values = new Object[types.length];
-        boolean[] set = new boolean[types.length];
+        Arrays.fill(values, UNSET);
+        keyShape = put(item, item.key(), values, keyShape); // the key first: not converted twice
         if (withValues) {
-            put(item, item.values(), values, set);
+            valueShape = put(item, item.values(), values, valueShape);
         }
-        put(item, item.key(), values, set);
         BitSet missing = null;
         for (int i = 0; i < types.length; i++) {
-            if (!set[i]) {
+            if (values[i] == UNSET) {
                 if (columns.get(i).defaultExpression() && i != versionIndex && i != deletedIndex && i != signIndex) {
                     if (missing == null) {
                         missing = new BitSet(types.length);
                     }
                     missing.set(i);
+                    values[i] = null;
                 } else {
-                    values[i] = Values.zero(types[i]);
+                    values[i] = zeros[i];
                 }
             }
         }
@@ -163,13 +173,39 @@ final class TableWriter {
     }
 
     private static final BitSet EMPTY = new BitSet(0);
+    /** Marks a value not given while a row is built. */
+    private static final Object UNSET = new Object();
 
-    private void put(ChangeItem item, Map<String, Object> fields, Object[] values, boolean[] set) {
+    /**
+     * The field names of the last map seen and their columns. Items of a table nearly always carry
+     * the same fields in the same order, with the very same (interned) name strings, so a row's
+     * columns are found by comparing references rather than hashing. Immutable; replaced on a miss.
+     */
+    private record Shape(String[] fields, int[] columns) {
+    }
+
+    private volatile Shape keyShape;
+    private volatile Shape valueShape;
+
+    private Shape put(ChangeItem item, Map<String, Object> fields, Object[] values, Shape shape) {
+        boolean hit = shape != null && shape.fields().length == fields.size();
+        int position = 0;
         for (Map.Entry<String, Object> e : fields.entrySet()) {
-            int index = column(e.getKey());
+            String field = e.getKey();
+            int index;
+            if (hit && shape.fields()[position] == field) {
+                index = shape.columns()[position];
+            } else {
+                hit = false;
+                index = column(field);
+            }
+            position++;
             if (index == NO_COLUMN) {
                 ignoredValues.incrementAndGet();
                 continue;
+            }
+            if (values[index] != UNSET) {
+                continue; // given by the key
             }
             try {
                 values[index] = Values.convert(types[index], e.getValue());
@@ -179,8 +215,16 @@ final class TableWriter {
                                 + " to " + types[index] + " (key " + item.key() + "): " + ex.getMessage(),
                         null, false, 0, 0);
             }
-            set[index] = true;
         }
+        if (hit) {
+            return shape;
+        }
+        String[] names = fields.keySet().toArray(new String[0]);
+        int[] indexes = new int[names.length];
+        for (int i = 0; i < names.length; i++) {
+            indexes[i] = column(names[i]);
+        }
+        return new Shape(names, indexes);
     }
 
     /** The column of a source field: same name, else {@code <field>_id} (Django foreign keys). */
@@ -229,6 +273,40 @@ final class TableWriter {
             throw new UncheckedIOException(e);
         }
         return bytes.toString(StandardCharsets.ISO_8859_1);
+    }
+
+    /** Whether some column has a DEFAULT expression (then rows are converted first, to group them). */
+    boolean hasDefaultExpressions() {
+        for (Column c : columns) {
+            if (c.defaultExpression()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * One insert of every column whose rows are the items themselves, converted as they stream: the
+     * conversion overlaps the server's work. Only for tables without DEFAULT expressions (every
+     * missing value is then the type's default). A value that does not convert aborts the request
+     * mid-body; the server then drops the whole insert.
+     */
+    Insert streamed(List<ChangeItem> items) {
+        int[] all = new int[types.length];
+        for (int i = 0; i < all.length; i++) {
+            all[i] = i;
+        }
+        return new Insert(all, items);
+    }
+
+    /** The values of a row of an {@link Insert}: converted already, or converted now from its item. */
+    Object[] values(Object row) {
+        if (row instanceof Object[] values) {
+            return values;
+        }
+        ChangeItem item = (ChangeItem) row;
+        boolean save = item.kind().isSave();
+        return row(item, save, !save, 1).values();
     }
 
     /** Rows grouped into inserts: one per set of missing default-expression columns, in first-seen order. */

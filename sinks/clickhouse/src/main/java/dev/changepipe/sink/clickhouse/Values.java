@@ -29,8 +29,8 @@ import java.util.UUID;
  *   <li>Int*, UInt*, Bool, Date (days), DateTime (seconds), DateTime64 (ticks): {@code Long}
  *       (UInt64 as its two's-complement bits)</li>
  *   <li>Float32, Float64: {@code Double}</li>
- *   <li>Decimal: the unscaled {@code BigInteger}</li>
- *   <li>String, FixedString: {@code byte[]}</li>
+ *   <li>Decimal: the unscaled value, {@code Long} up to 18 digits, {@code BigInteger} beyond</li>
+ *   <li>String: {@code byte[]} or {@code String} (written as UTF-8); FixedString: {@code byte[]}</li>
  *   <li>UUID: {@code UUID}; Nullable: {@code null} or the inner value; Array: {@code List}</li>
  * </ul>
  *
@@ -56,7 +56,7 @@ final class Values {
     static Object zero(ColumnType type) {
         switch (type.kind()) {
             case FLOAT32: case FLOAT64: return 0.0d;
-            case DECIMAL: return BigInteger.ZERO;
+            case DECIMAL: return type.bytes() <= 8 ? (Object) 0L : BigInteger.ZERO;
             case STRING: return EMPTY;
             case FIXED_STRING: return new byte[type.bytes()];
             case UUID: return new UUID(0, 0);
@@ -76,12 +76,12 @@ final class Values {
         }
         switch (type.kind()) {
             case NULLABLE: return convert(type.element(), value);
-            case INT: return toSigned(value, type.bytes());
-            case UINT: return toUnsigned(value, type.bytes());
+            case INT: return boxed(value, toSigned(value, type.bytes()));
+            case UINT: return boxed(value, toUnsigned(value, type.bytes()));
             case BOOL: return toBool(value);
             case FLOAT32: case FLOAT64: return toDouble(value);
             case DECIMAL: return toDecimal(value, type);
-            case STRING: return toBytes(value);
+            case STRING: return value instanceof String ? value : toBytes(value); // encoders write Strings as UTF-8
             case FIXED_STRING: {
                 byte[] b = toBytes(value);
                 if (b.length > type.bytes()) {
@@ -91,14 +91,42 @@ final class Values {
             }
             case UUID: return toUuid(value);
             case DATE: return toDays(value);
-            case DATETIME: return toSeconds(value, type.zone());
+            case DATETIME: return boxed(value, toSeconds(value, type.zone()));
             case DATETIME64: return toTicks(value, type);
             case ARRAY: return toList(value, type.element());
             default: throw new ConversionException("the column type " + type + " is not supported by this sink");
         }
     }
 
+    /** The value itself when it is already the {@code Long} wanted (saves an allocation per value). */
+    private static Object boxed(Object value, long converted) {
+        return value instanceof Long l && l == converted ? value : (Object) converted;
+    }
+
+    private static final long[] POW10 = new long[19];
+
+    static {
+        POW10[0] = 1;
+        for (int i = 1; i < POW10.length; i++) {
+            POW10[i] = POW10[i - 1] * 10;
+        }
+    }
+
+    private static boolean isSmallInteger(Object value) {
+        return value instanceof Long || value instanceof Integer || value instanceof Short || value instanceof Byte;
+    }
+
     private static long toSigned(Object value, int bytes) {
+        if (isSmallInteger(value)) {
+            long v = ((Number) value).longValue();
+            if (bytes < 8) {
+                long bound = 1L << (bytes * 8 - 1);
+                if (v < -bound || v >= bound) {
+                    throw new ConversionException(v + " is out of range for Int" + bytes * 8);
+                }
+            }
+            return v;
+        }
         BigInteger v = integral(value);
         int bits = bytes * 8;
         if (v.bitLength() > bits - 1) {
@@ -108,6 +136,13 @@ final class Values {
     }
 
     private static long toUnsigned(Object value, int bytes) {
+        if (isSmallInteger(value)) {
+            long v = ((Number) value).longValue();
+            if (v < 0 || (bytes < 8 && v >= 1L << (bytes * 8))) {
+                throw new ConversionException(v + " is out of range for UInt" + bytes * 8);
+            }
+            return v;
+        }
         BigInteger v = integral(value);
         int bits = bytes * 8;
         if (v.signum() < 0 || (bits == 64 ? v.compareTo(UINT64_MAX) > 0 : v.bitLength() > bits)) {
@@ -175,7 +210,14 @@ final class Values {
         throw new ConversionException(kind(value) + " is not a number");
     }
 
-    private static BigInteger toDecimal(Object value, ColumnType type) {
+    /** The unscaled value: a {@code Long} for Decimal32 and Decimal64, a {@code BigInteger} for Decimal128. */
+    private static Object toDecimal(Object value, ColumnType type) {
+        if (type.bytes() <= 8) {
+            long fast = fastDecimal(value, type);
+            if (fast != Long.MIN_VALUE) {
+                return fast;
+            }
+        }
         BigDecimal d;
         if (value instanceof BigDecimal bd) {
             d = bd;
@@ -202,7 +244,37 @@ final class Values {
         if (unscaled.abs().toString().length() > type.precision()) {
             throw new ConversionException(d + " does not fit " + type);
         }
-        return unscaled;
+        return type.bytes() <= 8 ? (Object) unscaled.longValue() : unscaled;
+    }
+
+    /** The unscaled long of a value that converts without rounding, or {@code Long.MIN_VALUE} to take the slow path. */
+    private static long fastDecimal(Object value, ColumnType type) {
+        long unscaled;
+        int scale;
+        if (value instanceof BigDecimal bd && bd.precision() <= 18 && bd.scale() >= 0) {
+            unscaled = bd.unscaledValue().longValue();
+            scale = bd.scale();
+        } else if (isSmallInteger(value)) {
+            unscaled = ((Number) value).longValue();
+            scale = 0;
+        } else {
+            return Long.MIN_VALUE;
+        }
+        if (scale > type.scale()) {
+            return Long.MIN_VALUE;
+        }
+        long factor = POW10[type.scale() - scale];
+        long result;
+        try {
+            result = Math.multiplyExact(unscaled, factor);
+        } catch (ArithmeticException overflow) {
+            return Long.MIN_VALUE;
+        }
+        long bound = POW10[type.precision()];
+        if (result <= -bound || result >= bound || result == Long.MIN_VALUE) {
+            return Long.MIN_VALUE; // the slow path reports it
+        }
+        return result;
     }
 
     static byte[] toBytes(Object value) {
@@ -266,6 +338,13 @@ final class Values {
     }
 
     private static long toSeconds(Object value, ZoneId zone) {
+        if (isSmallInteger(value)) {
+            long v = ((Number) value).longValue();
+            if (v < 0 || v > 0xFFFF_FFFFL) {
+                throw new ConversionException(value + " is outside the range of DateTime");
+            }
+            return v;
+        }
         long seconds = Math.floorDiv(toNanos(value, zone), 1_000_000_000L);
         if (seconds < 0 || seconds > 0xFFFF_FFFFL) {
             throw new ConversionException(value + " is outside the range of DateTime");

@@ -186,6 +186,18 @@ class ColumnMappingIntegrationTest {
                 .verify(TIMEOUT);
         assertThat(clickhouse.execute("SELECT count() FROM " + db + ".app_small FORMAT TabSeparated"))
                 .isEqualTo("0\n");
+
+        // the bad value far into a streamed insert (megabytes sent already): still nothing written
+        List<ChangeItem> many = new ArrayList<>();
+        for (long i = 0; i < 200_000; i++) {
+            many.add(ChangeItem.insert("app.small", Map.of("id", i), map("tiny", i == 150_000 ? 1000L : 1L), 1));
+        }
+        sink.write(dev.changepipe.core.Chunk.of("test.log", dev.changepipe.core.Offset.of(2), many, false))
+                .as(StepVerifier::create)
+                .expectErrorSatisfies(e -> assertThat(e.getMessage()).contains("tiny", "id=150000"))
+                .verify(TIMEOUT);
+        assertThat(clickhouse.execute("SELECT count() FROM " + db + ".app_small FORMAT TabSeparated"))
+                .isEqualTo("0\n");
     }
 
     @Test
