@@ -375,6 +375,17 @@ final class ClickHouseWriter implements ClickHouseSink {
     }
 
     private Mono<Void> createTable(String target, WriteMode mode, TableOptions t) {
+        String ddl = createTableSql(options, target, mode, t);
+        String engine = ddl.substring(ddl.indexOf("ENGINE = ") + 9);
+        return retry(endpoints.call(target, "create table " + target, client -> {
+            client.query(ddl).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS).close();
+            log.info("{}: ensured table {}.{} ({})", options.name(), options.database(), target, engine);
+            return Boolean.TRUE;
+        }), "create table " + target).then();
+    }
+
+    /** The CREATE TABLE IF NOT EXISTS statement of a table the sink creates (identifiers quoted). */
+    static String createTableSql(ClickHouseSinkOptions options, String target, WriteMode mode, TableOptions t) {
         StringBuilder sql = new StringBuilder("CREATE TABLE IF NOT EXISTS ")
                 .append(Sql.table(options.database(), target));
         if (options.cluster() != null) {
@@ -411,12 +422,7 @@ final class ClickHouseWriter implements ClickHouseSink {
             sql.append(" PARTITION BY ").append(t.partitionBy());
         }
         sql.append(" ORDER BY ").append(Sql.identifiers(t.orderBy()));
-        String ddl = sql.toString();
-        return retry(endpoints.call(target, "create table " + target, client -> {
-            client.query(ddl).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS).close();
-            log.info("{}: ensured table {}.{} ({})", options.name(), options.database(), target, engine);
-            return Boolean.TRUE;
-        }), "create table " + target).then();
+        return sql.toString();
     }
 
     private static void addColumn(StringBuilder sql, List<String> declared, String name, String type) {
