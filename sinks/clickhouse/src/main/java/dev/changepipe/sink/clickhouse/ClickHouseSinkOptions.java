@@ -63,7 +63,9 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
         endpoints = List.copyOf(endpoints);
         for (String e : endpoints) {
             require(e.startsWith("http://") || e.startsWith("https://"), "endpoints",
-                    "'" + e + "' is not an http(s):// URL");
+                    "'" + e.replaceAll("//[^/@]*@", "//***@") + "' is not an http(s):// URL");
+            require(!e.substring(e.indexOf("//") + 2).contains("@"), "endpoints",
+                    "must not carry credentials (they would be logged): use credentials(user, password)");
         }
         require(username != null && !username.isEmpty(), "username", "must not be empty");
         password = password == null ? "" : password;

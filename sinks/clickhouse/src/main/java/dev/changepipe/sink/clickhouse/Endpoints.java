@@ -15,7 +15,7 @@ import reactor.core.scheduler.Schedulers;
  * that fails with a transient fault moves the current endpoint to the next one, so the retry goes
  * there (failover, round robin). Thread-safe.
  */
-class Endpoints implements AutoCloseable {
+final class Endpoints implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(Endpoints.class);
 

@@ -111,6 +111,8 @@ class ValuesTest {
                 .hasMessageStartingWith("maxBackoff:");
         assertThatThrownBy(() -> TableOptions.builder().create(List.of("id"), List.of("id")).build())
                 .hasMessageStartingWith("columns:");
+        assertThatThrownBy(() -> ClickHouseSinkOptions.builder().endpoints("http://u:s3cret@h:1").build())
+                .hasMessageStartingWith("endpoints:").hasMessageNotContaining("s3cret");
         ClickHouseSinkOptions o = ClickHouseSinkOptions.builder().endpoints("http://h:1")
                 .credentials("u", "s3cret").build();
         assertThat(o.toString()).doesNotContain("s3cret");
