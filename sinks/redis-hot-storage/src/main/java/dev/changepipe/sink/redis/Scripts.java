@@ -42,7 +42,7 @@ final class Scripts {
                 return v, nil
               end
               local t = redis.call('GET', tomb_key)
-              if t then return t, nil end
+              if t then return t, nil, true end
               return nil, nil
             end
             """;
@@ -54,10 +54,10 @@ final class Scripts {
      */
     static final String SAVE = COMPARE + """
             local version, pk, json, pk_prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-            local stored, err = stored_version(KEYS[1], KEYS[4])
+            local stored, err, tombstone = stored_version(KEYS[1], KEYS[4])
             if err then return redis.error_reply(err) end
             if stored and cmp(version, stored) <= 0 then return 0 end
-            redis.call('DEL', KEYS[4])
+            if tombstone then redis.call('DEL', KEYS[4]) end
             local wanted = {}
             for i = 5, #KEYS do wanted[KEYS[i]] = true end
             for _, k in ipairs(redis.call('SMEMBERS', KEYS[2])) do
@@ -87,7 +87,7 @@ final class Scripts {
      */
     static final String DELETE = COMPARE + """
             local version, pk, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-            local stored, err = stored_version(KEYS[1], KEYS[4])
+            local stored, err, tombstone = stored_version(KEYS[1], KEYS[4])
             if err then return redis.error_reply(err) end
             if stored and cmp(version, stored) <= 0 then return 0 end
             for _, k in ipairs(redis.call('SMEMBERS', KEYS[2])) do
@@ -97,7 +97,7 @@ final class Scripts {
             redis.call('SREM', KEYS[3], pk)
             if ttl > 0 then
               redis.call('SET', KEYS[4], version, 'PX', ttl)
-            else
+            elseif tombstone then
               redis.call('DEL', KEYS[4])
             end
             return 1
