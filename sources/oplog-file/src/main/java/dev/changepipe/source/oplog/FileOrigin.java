@@ -114,6 +114,16 @@ final class FileOrigin {
             filled = Math.max(filled, (int) position + n);
         }
 
+        /** How many head bytes are known. */
+        synchronized int headLength() {
+            return filled;
+        }
+
+        /** Whether {@code current} (the file's first {@link #headLength()} bytes now) equals the known head. */
+        synchronized boolean headMatches(byte[] current) {
+            return current.length >= filled && java.util.Arrays.equals(head, 0, filled, current, 0, filled);
+        }
+
         synchronized long crc(int length) {
             if (length > filled) {
                 throw new IllegalStateException("generation " + number + ": head of " + length + " bytes not read yet");

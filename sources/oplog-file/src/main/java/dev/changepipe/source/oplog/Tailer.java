@@ -39,6 +39,9 @@ final class Tailer implements AutoCloseable {
     /** Marks the end of a bounded (snapshot) run. */
     static final Chunk FINISHED = Chunk.end("\u0000finished", Offset.of(0));
 
+    /** Returned by {@link #readChunk} when the file turned out rewritten: step again at once. */
+    private static final Chunk RESTARTED = Chunk.end("\u0000restarted", Offset.of(0));
+
     private static final int SCAN_BYTES = 64 << 10;
 
     private final OplogFileSource source;
@@ -90,6 +93,9 @@ final class Tailer implements AutoCloseable {
                 return directory ? openNextInDirectory(seen) : openFile(seen);
             }
             Chunk chunk = readChunk(current);
+            if (chunk == RESTARTED) {
+                return Mono.empty();
+            }
             if (chunk != null) {
                 return Mono.just(chunk);
             }
@@ -280,6 +286,10 @@ final class Tailer implements AutoCloseable {
         }
         int want = (int) Math.min(options.chunkMaxBytes(), size - s.position);
         byte[] buffer = readAt(s.channel, s.position, want);
+        if (rewritten(s)) {
+            // Truncated and written again past our position: what we read is not the continuation.
+            return RESTARTED;
+        }
         int last = lastNewline(buffer);
         if (last < 0) {
             if (buffer.length > options.maxLineBytes()) {
@@ -369,11 +379,7 @@ final class Tailer implements AutoCloseable {
     /** Nothing complete to read: decide whether the file ended, changed, or we wait. */
     private Mono<Chunk> atEnd(Segment s, long seen) throws IOException {
         long size = s.channel.size();
-        if (size < s.position) {
-            long next = nextGeneration();
-            log.warn("source {}: {} shrank below byte {} (truncated); reading it from the start as generation {}",
-                    options.name(), s.path, s.position, next);
-            s.restart(next);
+        if (rewritten(s)) {
             return Mono.empty();
         }
         if (s.drainOnly) {
@@ -407,6 +413,22 @@ final class Tailer implements AutoCloseable {
             return Mono.just(chunk != null ? chunk : finish(s));
         }
         return watcher.changeAfter(seen).then(Mono.empty());
+    }
+
+    /**
+     * Whether the file shrank below the position or its first bytes changed (truncated, maybe written
+     * again); if so the segment starts over from byte 0 as a new generation.
+     */
+    private boolean rewritten(Segment s) throws IOException {
+        long size = s.channel.size();
+        if (size >= s.position && s.generation.headMatches(readAt(s.channel, 0, s.generation.headLength()))) {
+            return false;
+        }
+        long next = nextGeneration();
+        log.warn("source {}: {} shrank below byte {} or its first bytes changed (truncated); reading it from the"
+                + " start as generation {}", options.name(), s.path, s.position, next);
+        s.restart(next);
+        return true;
     }
 
     /** The empty chunk that completes the segment's origin. */

@@ -230,6 +230,24 @@ class OplogFileSourceTest {
     }
 
     @Test
+    void truncatedAndRefilledPastThePositionWhileFollowingIsReadFromTheStart() throws IOException {
+        append(log, lines(0, 3));
+        RecordingSink sink = new RecordingSink();
+        follow(source(json(log).build()), sink);
+        await().atMost(WAIT).until(() -> sink.items.size() == 3);
+        // copytruncate-style: emptied and written again, longer than before, before the source looks.
+        Path tmp = dir.resolve("logs/refill.tmp");
+        append(tmp, lines(700, 720));
+        try (FileChannel ch = FileChannel.open(log, StandardOpenOption.WRITE)) {
+            ch.truncate(0);
+            ch.write(java.nio.ByteBuffer.wrap(Files.readAllBytes(tmp)), 0);
+        }
+        await().atMost(WAIT).until(() -> sink.items.size() == 23);
+        assertThat(sink.values("id").subList(3, 23)).isEqualTo(ids(700, 720));
+        assertVersionsIncrease(sink.items);
+    }
+
+    @Test
     void fileShorterThanItsCheckpointIsReadFromTheStartAfterARestart() throws IOException {
         append(log, lines(0, 20));
         snapshot(json(log));
