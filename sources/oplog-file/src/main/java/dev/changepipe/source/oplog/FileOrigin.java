@@ -80,7 +80,7 @@ final class FileOrigin {
         if (g == null) {
             throw new IllegalStateException("origin " + origin + ": acknowledged generation " + number + " was never read");
         }
-        int headLength = (int) Math.min(HEAD_BYTES, position);
+        int headLength = (int) Math.min(Math.min(HEAD_BYTES, position), g.headLength());
         Map<String, String> attributes = new LinkedHashMap<>();
         attributes.put(ATTR_GENERATION, Long.toString(number));
         attributes.put(ATTR_POSITION, Long.toString(position));

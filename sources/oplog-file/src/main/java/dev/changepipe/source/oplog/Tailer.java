@@ -133,7 +133,7 @@ final class Tailer implements AutoCloseable {
             }
             return watcher.changeAfter(seen).then(Mono.empty());
         }
-        return claimAndOpen(path);
+        return claimAndOpen(path, true);
     }
 
     private Mono<Chunk> openNextInDirectory(long seen) throws IOException {
@@ -147,10 +147,11 @@ final class Tailer implements AutoCloseable {
         }
         Path next = later.get(0);
         lastStartedName = next.getFileName().toString();
-        return claimAndOpen(next);
+        // The newest file is never skipped when following: it may still grow.
+        return claimAndOpen(next, follow && later.size() == 1);
     }
 
-    private Mono<Chunk> claimAndOpen(Path path) {
+    private Mono<Chunk> claimAndOpen(Path path, boolean mayGrow) {
         String origin = path.toString();
         return source.checkpoints().claim(origin)
                 .flatMap(token -> source.checkpoints().load(origin).map(Optional::of).defaultIfEmpty(Optional.empty())
@@ -158,7 +159,7 @@ final class Tailer implements AutoCloseable {
                 .publishOn(reader)
                 .flatMap(claimed -> {
                     try {
-                        open(path, origin, claimed.token, claimed.checkpoint.orElse(null));
+                        open(path, origin, claimed.token, claimed.checkpoint.orElse(null), mayGrow);
                         return Mono.<Chunk>empty();
                     } catch (NoSuchFileException e) {
                         log.info("source {}: {} vanished before it was opened", options.name(), path);
@@ -176,7 +177,7 @@ final class Tailer implements AutoCloseable {
     private record Claimed(long token, Optional<Checkpoint> checkpoint) {
     }
 
-    private void open(Path path, String origin, long token, Checkpoint checkpoint) throws IOException {
+    private void open(Path path, String origin, long token, Checkpoint checkpoint, boolean mayGrow) throws IOException {
         Opened opened = openStable(path);
         FileOrigin state = source.register(origin, path, token);
         if (checkpoint == null) {
@@ -188,7 +189,8 @@ final class Tailer implements AutoCloseable {
         long position = attrLong(checkpoint, FileOrigin.ATTR_POSITION, Positions.position(checkpoint.offset()));
         if (sameFile(opened, checkpoint, position)) {
             long size = opened.channel.size();
-            if (directory && Boolean.parseBoolean(checkpoint.attributes().get(FileOrigin.ATTR_DONE)) && size == position) {
+            if (directory && !mayGrow && Boolean.parseBoolean(checkpoint.attributes().get(FileOrigin.ATTR_DONE))
+                    && size == position) {
                 log.debug("source {}: {} was finished before; skipping it", options.name(), path);
                 opened.channel.close();
                 source.unregister(origin);

@@ -358,6 +358,19 @@ class OplogFileSourceTest {
     }
 
     @Test
+    void newestFileOfASnapshottedDirectoryIsFollowedWhenItGrows() {
+        Path logs = dir.resolve("logs");
+        append(logs.resolve("a.log"), lines(0, 2));
+        append(logs.resolve("b.log"), lines(2, 4));
+        snapshot(json(logs));
+        RecordingSink sink = new RecordingSink();
+        follow(source(json(logs).build()), sink);
+        append(logs.resolve("b.log"), lines(4, 6));
+        await().atMost(WAIT).until(() -> sink.items.size() == 2);
+        assertThat(sink.values("id")).isEqualTo(ids(4, 6));
+    }
+
+    @Test
     void followingADirectoryCompletesAFileOnceALaterOneAppears() {
         Path logs = dir.resolve("logs");
         append(logs.resolve("a.log"), lines(0, 3));
