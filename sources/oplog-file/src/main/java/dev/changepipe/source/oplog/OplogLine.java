@@ -25,6 +25,20 @@ public final class OplogLine {
         this.length = length;
     }
 
+    /**
+     * A line over {@code buffer[start, start + length)}, for testing and measuring parsers; the source
+     * makes its own.
+     *
+     * @param version the version of the line's first change
+     */
+    public static OplogLine of(String origin, long offset, long version, byte[] buffer, int start, int length) {
+        if (start < 0 || length < 0 || start + length > buffer.length) {
+            throw new IllegalArgumentException("line [" + start + ", " + (start + length) + ") outside a buffer of "
+                    + buffer.length + " bytes");
+        }
+        return new OplogLine(origin, offset, version, buffer, start, length);
+    }
+
     /** The origin (the file) the line comes from. */
     public String origin() {
         return origin;
