@@ -123,10 +123,11 @@ public final class OplogFileSource implements Source {
             return Flux.<Integer>generate(sink -> sink.next(0))
                     .concatMap(tick -> tailer.step(), 0)
                     .takeWhile(chunk -> chunk != Tailer.FINISHED)
-                    .doFinally(signal -> {
+                    // Close on the reader thread, after any step under way, never under its feet.
+                    .doFinally(signal -> reader.schedule(() -> {
                         tailer.close();
                         reader.dispose();
-                    });
+                    }));
         });
     }
 
