@@ -277,7 +277,9 @@ public final class ParseQueuePusher implements Pusher {
             return;
         }
         synchronized (this) {
-            entry.parsed = result;
+            // Same origin, offset and size; dropping the raw chunk lets its bytes go before the ack.
+            entry.chunk = result;
+            entry.parsed = true;
         }
         drain();
     }
@@ -292,7 +294,7 @@ public final class ParseQueuePusher implements Pusher {
             Entry next = null;
             synchronized (this) {
                 Entry head = queue.peek();
-                if (failure == null && !writing && head != null && head.parsed != null) {
+                if (failure == null && !writing && head != null && head.parsed) {
                     writing = true;
                     next = head;
                 }
@@ -304,13 +306,15 @@ public final class ParseQueuePusher implements Pusher {
         } while (missed != 0);
     }
 
+    /** Writes the head entry; called by the drain loop, which read {@code entry} under the lock. */
     private void write(Entry entry) {
         long started = System.nanoTime();
-        Disposable d = PusherMeters.writeAll(sinks, entry.parsed).subscribe(null,
-                error -> fail(PipelineException.inChunk("write", entry.chunk, error)),
+        Chunk parsed = entry.chunk;
+        Disposable d = PusherMeters.writeAll(sinks, parsed).subscribe(null,
+                error -> fail(PipelineException.inChunk("write", parsed, error)),
                 () -> {
                     meters.write.record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
-                    written(entry);
+                    written(entry, parsed);
                 });
         synchronized (this) {
             if (writing && queue.peek() == entry) {
@@ -319,7 +323,7 @@ public final class ParseQueuePusher implements Pusher {
         }
     }
 
-    private void written(Entry entry) {
+    private void written(Entry entry, Chunk parsed) {
         Ack ack = null;
         IllegalStateException refused = null;
         synchronized (this) {
@@ -327,7 +331,7 @@ public final class ParseQueuePusher implements Pusher {
                 return;
             }
             try {
-                ack = progress.ack(entry.chunk, entry.parsed.items().size());
+                ack = progress.ack(parsed, parsed.items().size());
                 queue.poll();
                 currentWrite = null;
             } catch (IllegalStateException e) {
@@ -335,13 +339,13 @@ public final class ParseQueuePusher implements Pusher {
             }
         }
         if (refused != null) {
-            fail(PipelineException.inChunk("ack", entry.chunk, refused));
+            fail(PipelineException.inChunk("ack", parsed, refused));
             return;
         }
         try {
             acks.accept(ack);
         } catch (Throwable t) {
-            fail(PipelineException.inChunk("ack", entry.chunk, t));
+            fail(PipelineException.inChunk("ack", parsed, t));
             return;
         }
         meters.acked(ack.items(), entry.admittedNanos);
@@ -416,10 +420,10 @@ public final class ParseQueuePusher implements Pusher {
     }
 
     private static final class Entry {
-        final Chunk chunk;
+        /** The admitted chunk, replaced by its parsed form once parsing finished; guarded by the pusher. */
+        Chunk chunk;
+        boolean parsed;
         final long admittedNanos;
-        /** The parsed chunk, once parsing finished; guarded by the pusher. */
-        Chunk parsed;
 
         Entry(Chunk chunk, long admittedNanos) {
             this.chunk = chunk;
