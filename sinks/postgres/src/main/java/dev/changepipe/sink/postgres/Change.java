@@ -1,0 +1,209 @@
+package dev.changepipe.sink.postgres;
+
+import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.SinkException;
+import java.math.BigDecimal;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One item turned into a statement and its bind values: the SQL text (the same for every item of a
+ * table with the same kind and columns, so that runs of them share one prepared statement) and the
+ * converted parameters. Building one converts every value, so a value that does not fit its column
+ * fails here, before anything is sent, naming table, column, value and key.
+ *
+ * @param sql the statement
+ * @param parameters the values of {@code $1..$n}; {@code null} for SQL NULL
+ * @param nullTypes the class to bind a {@code null} parameter with
+ */
+record Change(String sql, Object[] parameters, Class<?>[] nullTypes) {
+
+    private static final Logger log = LoggerFactory.getLogger(Change.class);
+    private static final int MAX_VALUE_CHARS = 200;
+
+    /** Builds the statements of one sink; caches SQL text per table, kind and column list. */
+    static final class Builder {
+        private final String sink;
+        private final String tombstones;
+        private final boolean strictColumns;
+        private final Map<String, String> sqlCache = new ConcurrentHashMap<>();
+
+        Builder(String sink, String schema, String tombstoneTable, boolean strictColumns) {
+            this.sink = sink;
+            this.tombstones = Sql.qualified(schema, tombstoneTable);
+            this.strictColumns = strictColumns;
+        }
+
+        Change build(TargetTable table, ChangeItem item) {
+            List<TargetTable.Column> keyColumns = new ArrayList<>(item.key().size());
+            List<Object> keyValues = new ArrayList<>(item.key().size());
+            for (Map.Entry<String, Object> e : item.key().entrySet()) {
+                TargetTable.Column c = table.columnOf(e.getKey());
+                if (c == null) {
+                    throw SinkException.permanent(sink, table.sourceTable(), e.getKey(), "key field '" + e.getKey()
+                            + "' has no column in " + table.qualifiedName() + " (looked for '" + e.getKey() + "' and '"
+                            + e.getKey() + "_id')", null);
+                }
+                if (e.getValue() == null) {
+                    throw SinkException.permanent(sink, table.sourceTable(), c.name(), "key field '" + e.getKey()
+                            + "' is null in a change of version " + item.version(), null);
+                }
+                keyColumns.add(c);
+                keyValues.add(e.getValue());
+            }
+            String rowKey = rowKey(item.key());
+            if (item.kind().isSave()) {
+                return save(table, item, keyColumns, keyValues, rowKey);
+            }
+            return delete(table, item, keyColumns, keyValues, rowKey);
+        }
+
+        private Change save(TargetTable table, ChangeItem item, List<TargetTable.Column> keyColumns,
+                List<Object> keyValues, String rowKey) {
+            Map<TargetTable.Column, Object> values = new LinkedHashMap<>();
+            for (int i = 0; i < keyColumns.size(); i++) {
+                values.put(keyColumns.get(i), keyValues.get(i));
+            }
+            for (Map.Entry<String, Object> e : item.values().entrySet()) {
+                TargetTable.Column c = table.columnOf(e.getKey());
+                if (c == null) {
+                    unmapped(table, e.getKey());
+                    continue;
+                }
+                if (!keyColumns.contains(c)) {
+                    values.put(c, e.getValue());
+                }
+            }
+            List<TargetTable.Column> columns = new ArrayList<>(values.keySet());
+            StringBuilder cacheKey = new StringBuilder("S").append(table.qualifiedName());
+            for (TargetTable.Column c : columns) {
+                cacheKey.append('\0').append(c.name());
+            }
+            cacheKey.append("\0\0").append(keyColumns.size());
+            String sql = sqlCache.computeIfAbsent(cacheKey.toString(),
+                    k -> Sql.upsert(table, columns, keyColumns, tombstones));
+            int n = columns.size();
+            Object[] parameters = new Object[n + 3];
+            Class<?>[] nullTypes = new Class<?>[n + 3];
+            int i = 0;
+            for (Map.Entry<TargetTable.Column, Object> e : values.entrySet()) {
+                parameters[i] = convert(table, e.getKey(), e.getValue(), item);
+                nullTypes[i] = e.getKey().type().bindClass();
+                i++;
+            }
+            tail(parameters, nullTypes, n, item.version(), table, rowKey);
+            return new Change(sql, parameters, nullTypes);
+        }
+
+        private Change delete(TargetTable table, ChangeItem item, List<TargetTable.Column> keyColumns,
+                List<Object> keyValues, String rowKey) {
+            String cacheKey = "D" + table.qualifiedName() + "\0" + keyColumns.stream().map(TargetTable.Column::name)
+                    .reduce((a, b) -> a + "\0" + b).orElse("");
+            String sql = sqlCache.computeIfAbsent(cacheKey, k -> Sql.delete(table, keyColumns, tombstones));
+            int k = keyColumns.size();
+            Object[] parameters = new Object[k + 3];
+            Class<?>[] nullTypes = new Class<?>[k + 3];
+            for (int i = 0; i < k; i++) {
+                parameters[i] = convert(table, keyColumns.get(i), keyValues.get(i), item);
+                nullTypes[i] = keyColumns.get(i).type().bindClass();
+            }
+            tail(parameters, nullTypes, k, item.version(), table, rowKey);
+            return new Change(sql, parameters, nullTypes);
+        }
+
+        private static void tail(Object[] parameters, Class<?>[] nullTypes, int at, long version, TargetTable table,
+                String rowKey) {
+            parameters[at] = version;
+            nullTypes[at] = Long.class;
+            parameters[at + 1] = table.qualifiedName();
+            nullTypes[at + 1] = String.class;
+            parameters[at + 2] = rowKey;
+            nullTypes[at + 2] = String.class;
+        }
+
+        private Object convert(TargetTable table, TargetTable.Column column, Object value, ChangeItem item) {
+            if (value == null) {
+                return null;
+            }
+            Object converted;
+            try {
+                converted = column.type().convert(value, column.elementType());
+            } catch (RuntimeException e) {
+                throw conversionError(table, column, value, item, reason(e), e);
+            }
+            if (column.maxLength() >= 0 && converted instanceof String s
+                    && s.codePointCount(0, s.length()) > column.maxLength()) {
+                throw conversionError(table, column, value, item, "longer than " + column.maxLength() + " characters",
+                        null);
+            }
+            return converted;
+        }
+
+        private SinkException conversionError(TargetTable table, TargetTable.Column column, Object value,
+                ChangeItem item, String reason, Throwable cause) {
+            return SinkException.permanent(sink, table.sourceTable(), column.name(),
+                    "cannot convert value " + show(value) + " for column " + Sql.quote(column.name()) + " ("
+                            + column.typeName() + ") of " + table.qualifiedName() + ", key " + item.key()
+                            + ", version " + item.version() + ": " + reason, cause);
+        }
+
+        private void unmapped(TargetTable table, String field) {
+            if (strictColumns) {
+                throw SinkException.permanent(sink, table.sourceTable(), field, "field '" + field + "' has no column in "
+                        + table.qualifiedName() + " (looked for '" + field + "' and '" + field
+                        + "_id'; strictColumns is on)", null);
+            }
+            if (table.firstReportOfUnmapped(field)) {
+                log.warn("sink {}: field '{}' of {} has no column in {}; skipping it (strictColumns is off)", sink,
+                        field, table.sourceTable(), table.qualifiedName());
+            }
+        }
+    }
+
+    /**
+     * The key as the tombstone table stores it: the value's text for a one-column key, a JSON object
+     * of the columns in name order otherwise. Deterministic, so a replay finds its tombstone.
+     */
+    static String rowKey(Map<String, Object> key) {
+        if (key.size() == 1) {
+            Object v = key.values().iterator().next();
+            return v instanceof BigDecimal d ? d.toPlainString() : String.valueOf(v);
+        }
+        return JsonText.write(new TreeMap<>(key));
+    }
+
+    private static String reason(RuntimeException e) {
+        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        return e.getCause() != null && e.getCause().getMessage() != null ? m + " (" + e.getCause().getMessage() + ")" : m;
+    }
+
+    private static String show(Object value) {
+        String s = value instanceof String str ? "'" + str + "'" : JsonText.write(value);
+        if (s.length() > MAX_VALUE_CHARS) {
+            s = s.substring(0, MAX_VALUE_CHARS) + "...(" + s.length() + " chars)";
+        }
+        return s + " (" + value.getClass().getSimpleName() + ")";
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Change c && sql.equals(c.sql) && Arrays.equals(parameters, c.parameters);
+    }
+
+    @Override
+    public int hashCode() {
+        return sql.hashCode() * 31 + Arrays.hashCode(parameters);
+    }
+
+    @Override
+    public String toString() {
+        return "Change[" + sql + " " + Arrays.toString(parameters) + "]";
+    }
+}
