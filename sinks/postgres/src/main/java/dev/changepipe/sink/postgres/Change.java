@@ -23,7 +23,21 @@ import org.slf4j.LoggerFactory;
  * @param parameters the values of {@code $1..$n}; {@code null} for SQL NULL
  * @param nullTypes the class to bind a {@code null} parameter with
  */
-record Change(String sql, Object[] parameters, Class<?>[] nullTypes) {
+record Change(Shape shape, Object[] parameters, Class<?>[] nullTypes, String rowKey) {
+
+    /**
+     * What a change's statement looks like: its table, kind and columns. Changes of one shape with
+     * distinct keys are sent together as one multi-row statement.
+     *
+     * @param key identifies the shape (equal keys, equal shapes)
+     * @param table the target table
+     * @param columns the columns bound per row (for a delete, the key columns)
+     * @param keyColumns the key columns
+     * @param save a save (upsert) rather than a delete
+     */
+    record Shape(String key, TargetTable table, List<TargetTable.Column> columns, List<TargetTable.Column> keyColumns,
+            boolean save) {
+    }
 
     private static final Logger log = LoggerFactory.getLogger(Change.class);
     private static final int MAX_VALUE_CHARS = 200;
@@ -33,6 +47,7 @@ record Change(String sql, Object[] parameters, Class<?>[] nullTypes) {
         private final String sink;
         private final String tombstones;
         private final boolean strictColumns;
+        private final Map<String, Shape> shapes = new ConcurrentHashMap<>();
         private final Map<String, String> sqlCache = new ConcurrentHashMap<>();
 
         Builder(String sink, String schema, String tombstoneTable, boolean strictColumns) {
@@ -87,8 +102,8 @@ record Change(String sql, Object[] parameters, Class<?>[] nullTypes) {
                 cacheKey.append('\0').append(c.name());
             }
             cacheKey.append("\0\0").append(keyColumns.size());
-            String sql = sqlCache.computeIfAbsent(cacheKey.toString(),
-                    k -> Sql.upsert(table, columns, keyColumns, tombstones));
+            Shape shape = shapes.computeIfAbsent(cacheKey.toString(),
+                    k -> new Shape(k, table, List.copyOf(columns), List.copyOf(keyColumns), true));
             int n = columns.size();
             Object[] parameters = new Object[n + 3];
             Class<?>[] nullTypes = new Class<?>[n + 3];
@@ -99,14 +114,27 @@ record Change(String sql, Object[] parameters, Class<?>[] nullTypes) {
                 i++;
             }
             tail(parameters, nullTypes, n, item.version(), table, rowKey);
-            return new Change(sql, parameters, nullTypes);
+            return new Change(shape, parameters, nullTypes, rowKey);
+        }
+
+        /** Forgets the shapes and statements, whose tables may have changed (after a failed write). */
+        void clear() {
+            shapes.clear();
+            sqlCache.clear();
+        }
+
+        /** The SQL of {@code rows} changes of a shape, sent as one statement. */
+        String sql(Shape shape, int rows) {
+            return sqlCache.computeIfAbsent(shape.key() + "\0\0" + rows,
+                    k -> shape.save() ? Sql.upsert(shape, rows, tombstones) : Sql.delete(shape, rows, tombstones));
         }
 
         private Change delete(TargetTable table, ChangeItem item, List<TargetTable.Column> keyColumns,
                 List<Object> keyValues, String rowKey) {
             String cacheKey = "D" + table.qualifiedName() + "\0" + keyColumns.stream().map(TargetTable.Column::name)
                     .reduce((a, b) -> a + "\0" + b).orElse("");
-            String sql = sqlCache.computeIfAbsent(cacheKey, k -> Sql.delete(table, keyColumns, tombstones));
+            Shape shape = shapes.computeIfAbsent(cacheKey,
+                    k -> new Shape(k, table, List.copyOf(keyColumns), List.copyOf(keyColumns), false));
             int k = keyColumns.size();
             Object[] parameters = new Object[k + 3];
             Class<?>[] nullTypes = new Class<?>[k + 3];
@@ -115,7 +143,7 @@ record Change(String sql, Object[] parameters, Class<?>[] nullTypes) {
                 nullTypes[i] = keyColumns.get(i).type().bindClass();
             }
             tail(parameters, nullTypes, k, item.version(), table, rowKey);
-            return new Change(sql, parameters, nullTypes);
+            return new Change(shape, parameters, nullTypes, rowKey);
         }
 
         private static void tail(Object[] parameters, Class<?>[] nullTypes, int at, long version, TargetTable table,
@@ -194,16 +222,17 @@ record Change(String sql, Object[] parameters, Class<?>[] nullTypes) {
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof Change c && sql.equals(c.sql) && Arrays.equals(parameters, c.parameters);
+        return o instanceof Change c && shape.key().equals(c.shape.key()) && Arrays.equals(parameters, c.parameters);
     }
 
     @Override
     public int hashCode() {
-        return sql.hashCode() * 31 + Arrays.hashCode(parameters);
+        return shape.key().hashCode() * 31 + Arrays.hashCode(parameters);
     }
 
     @Override
     public String toString() {
-        return "Change[" + sql + " " + Arrays.toString(parameters) + "]";
+        return "Change[" + (shape.save() ? "save " : "delete ") + shape.table().qualifiedName() + " "
+                + Arrays.toString(parameters) + "]";
     }
 }

@@ -53,28 +53,31 @@ final class Sql {
     }
 
     /**
-     * The save of a row: inserted when absent, updated when the stored version is older (or unknown),
-     * and neither when a delete of the key with the same or a newer version was recorded. Parameters:
-     * the columns' values {@code $1..$n}, then the version, the tombstone's table name and row key.
+     * The saves of {@code rows} rows of one shape (distinct keys): each inserted when absent, updated
+     * when the stored version is older (or unknown), and neither when a delete of its key with the same
+     * or a newer version was recorded. Rows are applied in the order of their parameters. Parameters,
+     * per row: the columns' values, then the version, the tombstone's table name and row key.
      */
-    static String upsert(TargetTable table, List<TargetTable.Column> columns, List<TargetTable.Column> keyColumns,
-            String tombstones) {
+    static String upsert(Change.Shape shape, int rows, String tombstones) {
+        TargetTable table = shape.table();
+        List<TargetTable.Column> columns = shape.columns();
         int n = columns.size();
-        int version = n + 1;
         StringBuilder b = new StringBuilder("INSERT INTO ").append(table.qualifiedName()).append(" AS t (");
         for (TargetTable.Column c : columns) {
             b.append(quote(c.name())).append(", ");
         }
         b.append(quote(table.versionColumn())).append(") SELECT ");
-        for (int i = 0; i < n; i++) {
-            b.append(cast(i + 1, columns.get(i))).append(", ");
+        for (int i = 1; i <= n; i++) {
+            b.append("v.p").append(i).append(", ");
         }
-        b.append("CAST($").append(version).append(" AS bigint)");
-        b.append(" WHERE NOT EXISTS (SELECT 1 FROM ").append(tombstones).append(" WHERE ")
-                .append(TOMBSTONE_TABLE_COLUMN).append(" = $").append(version + 1).append(" AND ")
-                .append(TOMBSTONE_KEY_COLUMN).append(" = $").append(version + 2).append(" AND ")
-                .append(TOMBSTONE_VERSION_COLUMN).append(" >= $").append(version).append(")");
+        b.append("v.version FROM ");
+        values(b, columns, rows);
+        b.append(" WHERE NOT EXISTS (SELECT 1 FROM ").append(tombstones).append(" AS b WHERE b.")
+                .append(TOMBSTONE_TABLE_COLUMN).append(" = v.table_name AND b.")
+                .append(TOMBSTONE_KEY_COLUMN).append(" = v.row_key AND b.")
+                .append(TOMBSTONE_VERSION_COLUMN).append(" >= v.version)");
         b.append(" ON CONFLICT (");
+        List<TargetTable.Column> keyColumns = shape.keyColumns();
         for (int i = 0; i < keyColumns.size(); i++) {
             b.append(i == 0 ? "" : ", ").append(quote(keyColumns.get(i).name()));
         }
@@ -91,27 +94,58 @@ final class Sql {
     }
 
     /**
-     * The delete of a row whose stored version is older than the delete's (or unknown), and the record
-     * of the delete's version in the tombstone table (raised, never lowered). Parameters: the key
-     * columns' values {@code $1..$k}, then the version, the tombstone's table name and row key.
+     * The deletes of {@code rows} rows of one shape (distinct keys): each row removed unless its stored
+     * version is newer than the delete's, and the delete's version recorded in the tombstone table
+     * (raised, never lowered). Parameters, per row: the key columns' values, then the version, the
+     * tombstone's table name and row key.
      */
-    static String delete(TargetTable table, List<TargetTable.Column> keyColumns, String tombstones) {
-        int k = keyColumns.size();
-        int version = k + 1;
+    static String delete(Change.Shape shape, int rows, String tombstones) {
+        TargetTable table = shape.table();
+        List<TargetTable.Column> keyColumns = shape.keyColumns();
         String v = quote(table.versionColumn());
-        StringBuilder b = new StringBuilder("WITH deleted AS (DELETE FROM ").append(table.qualifiedName())
-                .append(" WHERE ");
-        for (int i = 0; i < k; i++) {
-            b.append(quote(keyColumns.get(i).name())).append(" = ").append(cast(i + 1, keyColumns.get(i))).append(" AND ");
+        StringBuilder b = new StringBuilder("WITH ");
+        values(b, keyColumns, rows);
+        b.append(", deleted AS (DELETE FROM ").append(table.qualifiedName()).append(" AS t USING v WHERE ");
+        for (int i = 0; i < keyColumns.size(); i++) {
+            b.append("t.").append(quote(keyColumns.get(i).name())).append(" = v.p").append(i + 1).append(" AND ");
         }
-        b.append("(").append(v).append(" IS NULL OR ").append(v).append(" < $").append(version).append(")) ");
+        b.append("(t.").append(v).append(" IS NULL OR t.").append(v).append(" < v.version)) ");
         b.append("INSERT INTO ").append(tombstones).append(" AS b (").append(TOMBSTONE_TABLE_COLUMN).append(", ")
-                .append(TOMBSTONE_KEY_COLUMN).append(", ").append(TOMBSTONE_VERSION_COLUMN).append(") VALUES ($")
-                .append(version + 1).append(", $").append(version + 2).append(", CAST($").append(version)
-                .append(" AS bigint)) ON CONFLICT (").append(TOMBSTONE_TABLE_COLUMN).append(", ")
-                .append(TOMBSTONE_KEY_COLUMN).append(") DO UPDATE SET ").append(TOMBSTONE_VERSION_COLUMN)
+                .append(TOMBSTONE_KEY_COLUMN).append(", ").append(TOMBSTONE_VERSION_COLUMN)
+                .append(") SELECT v.table_name, v.row_key, v.version FROM v ON CONFLICT (").append(TOMBSTONE_TABLE_COLUMN)
+                .append(", ").append(TOMBSTONE_KEY_COLUMN).append(") DO UPDATE SET ").append(TOMBSTONE_VERSION_COLUMN)
                 .append(" = EXCLUDED.").append(TOMBSTONE_VERSION_COLUMN).append(" WHERE b.")
                 .append(TOMBSTONE_VERSION_COLUMN).append(" < EXCLUDED.").append(TOMBSTONE_VERSION_COLUMN);
         return b.toString();
+    }
+
+    /**
+     * {@code (VALUES (CAST($1 AS type1), ...), ...) AS v(p1, ..., version, table_name, row_key)} for an
+     * upsert, or {@code v(p1, ...) AS (VALUES ...)} for a delete's {@code WITH}; {@code b} tells which
+     * by what it ends with.
+     */
+    private static void values(StringBuilder b, List<TargetTable.Column> columns, int rows) {
+        boolean with = b.toString().endsWith("WITH ");
+        StringBuilder names = new StringBuilder("v(");
+        for (int i = 1; i <= columns.size(); i++) {
+            names.append('p').append(i).append(", ");
+        }
+        names.append("version, table_name, row_key)");
+        b.append(with ? names + " AS (VALUES " : "(VALUES ");
+        int perRow = columns.size() + 3;
+        for (int r = 0; r < rows; r++) {
+            int base = r * perRow;
+            b.append(r == 0 ? "(" : ", (");
+            for (int i = 0; i < columns.size(); i++) {
+                b.append(cast(base + i + 1, columns.get(i))).append(", ");
+            }
+            b.append("CAST($").append(base + columns.size() + 1).append(" AS bigint), CAST($")
+                    .append(base + columns.size() + 2).append(" AS text), CAST($")
+                    .append(base + columns.size() + 3).append(" AS text))");
+        }
+        b.append(")");
+        if (!with) {
+            b.append(" AS ").append(names);
+        }
     }
 }

@@ -8,6 +8,7 @@ import io.r2dbc.spi.Result;
 import io.r2dbc.spi.Statement;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -23,8 +24,9 @@ import reactor.core.publisher.Mono;
  * makes sure the tombstone table exists and that every table of the chunk is introspected (both
  * outside the transaction, once per sink), converts every item (a value that does not convert fails
  * the chunk before anything is sent), then in one transaction executes the items in order: runs of
- * consecutive items with the same statement (same table, kind and columns) are sent as one statement
- * with one binding per item. On any error the transaction is rolled back, the table cache is cleared
+ * consecutive items of one shape (same table, kind and columns) with distinct keys are sent as
+ * multi-row statements, one after the other; a key seen again within a run starts the next run, so
+ * no statement touches a row twice and every key's changes keep their order. On any error the transaction is rolled back, the table cache is cleared
  * (a retry sees schema changes) and the error is classified by {@link Faults}.
  *
  * <p>Not thread safe for concurrent writes of the same sink, which the {@code Sink} contract rules out;
@@ -33,6 +35,11 @@ import reactor.core.publisher.Mono;
 final class TransactionalChangeWriter implements ChangeWriter {
 
     private static final Logger log = LoggerFactory.getLogger(TransactionalChangeWriter.class);
+
+    /** Rows per multi-row statement, largest first. */
+    private static final int[] STATEMENT_ROWS = {128, 32, 8, 1};
+    /** The protocol allows 65535 parameters per statement; stay well below. */
+    private static final int MAX_PARAMETERS = 30_000;
 
     private final ConnectionFactory connections;
     private final PostgresSinkOptions options;
@@ -64,7 +71,10 @@ final class TransactionalChangeWriter implements ChangeWriter {
                                     return Mono.empty();
                                 })
                                 .then(release(connection)))
-                .doOnError(e -> tables.clear());
+                .doOnError(e -> {
+                    tables.clear();
+                    changes.clear();
+                });
     }
 
     /** Introspects what is missing and converts the items into runs of statements. */
@@ -81,15 +91,22 @@ final class TransactionalChangeWriter implements ChangeWriter {
                 .then(Mono.fromCallable(() -> runs(items)));
     }
 
+    /**
+     * Groups consecutive changes of one shape whose keys are distinct (a key seen again starts a new
+     * run, so that one statement never touches a row twice and the order per key is kept).
+     */
     private List<Run> runs(List<ChangeItem> items) {
         List<Run> runs = new ArrayList<>();
         Run current = null;
+        Set<String> keys = new HashSet<>();
         for (ChangeItem item : items) {
             TargetTable table = tables.get(item.table());
             Change change = changes.build(table, item);
-            if (current == null || !current.sql.equals(change.sql())) {
-                current = new Run(change.sql(), table.sourceTable(), new ArrayList<>());
+            if (current == null || current.shape != change.shape() || !keys.add(change.rowKey())) {
+                current = new Run(change.shape(), new ArrayList<>());
                 runs.add(current);
+                keys.clear();
+                keys.add(change.rowKey());
             }
             current.changes.add(change);
         }
@@ -111,26 +128,46 @@ final class TransactionalChangeWriter implements ChangeWriter {
                         .then(Mono.error(error)));
     }
 
+    /**
+     * Sends a run as multi-row statements of {@link #STATEMENT_ROWS} sizes (largest first), so a few
+     * prepared statements per shape serve runs of any length; one after the other, in order.
+     */
     private Mono<Void> execute(Connection connection, Run run) {
-        return Mono.defer(() -> {
-            Statement statement = connection.createStatement(run.sql);
-            for (int j = 0; j < run.changes.size(); j++) {
-                if (j > 0) {
-                    statement.add();
-                }
-                Change change = run.changes.get(j);
-                Object[] parameters = change.parameters();
-                for (int i = 0; i < parameters.length; i++) {
-                    if (parameters[i] == null) {
-                        statement.bindNull(i, change.nullTypes()[i]);
-                    } else {
-                        statement.bind(i, parameters[i]);
-                    }
+        List<List<Change>> statements = new ArrayList<>();
+        int at = 0;
+        int perRow = run.changes.get(0).parameters().length;
+        while (at < run.changes.size()) {
+            int remaining = run.changes.size() - at;
+            int rows = 1;
+            for (int size : STATEMENT_ROWS) {
+                if (size <= remaining && size * perRow <= MAX_PARAMETERS) {
+                    rows = size;
+                    break;
                 }
             }
-            return Flux.from(statement.execute()).concatMap(Result::getRowsUpdated).then();
-        }).onErrorMap(e -> Faults.wrap(options.name(), run.sourceTable,
-                "applying " + run.changes.size() + " change(s) of " + run.sourceTable, e));
+            statements.add(run.changes.subList(at, at + rows));
+            at += rows;
+        }
+        String table = run.shape.table().sourceTable();
+        return Flux.fromIterable(statements)
+                .concatMap(rows -> Mono.defer(() -> {
+                    Statement statement = connection.createStatement(changes.sql(run.shape, rows.size()));
+                    int index = 0;
+                    for (Change change : rows) {
+                        Object[] parameters = change.parameters();
+                        for (int i = 0; i < parameters.length; i++, index++) {
+                            if (parameters[i] == null) {
+                                statement.bindNull(index, change.nullTypes()[i]);
+                            } else {
+                                statement.bind(index, parameters[i]);
+                            }
+                        }
+                    }
+                    return Flux.from(statement.execute()).concatMap(Result::getRowsUpdated).then();
+                }), 0)
+                .then()
+                .onErrorMap(e -> Faults.wrap(options.name(), table,
+                        "applying " + run.changes.size() + " change(s) of " + table, e));
     }
 
     private Mono<Void> ensureTombstoneTable(Connection connection) {
@@ -217,7 +254,7 @@ final class TransactionalChangeWriter implements ChangeWriter {
                 });
     }
 
-    /** Consecutive changes sharing one statement. */
-    private record Run(String sql, String sourceTable, List<Change> changes) {
+    /** Consecutive changes of one shape with distinct keys. */
+    private record Run(Change.Shape shape, List<Change> changes) {
     }
 }

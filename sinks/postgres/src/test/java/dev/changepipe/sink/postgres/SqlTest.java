@@ -23,22 +23,30 @@ class SqlTest {
     void upsertBindsEveryValueAndGuardsByVersionAndTombstone() {
         TargetTable table = table();
         List<TargetTable.Column> columns = List.of(table.columns().get("id"), table.columns().get("na\"me"));
-        String sql = Sql.upsert(table, columns, List.of(table.columns().get("id")), "\"public\".\"tomb\"");
-        assertThat(sql).isEqualTo("INSERT INTO \"public\".\"app_model\" AS t (\"id\", \"na\"\"me\", \"v\")"
-                + " SELECT CAST($1 AS \"pg_catalog\".\"int8\"), CAST($2 AS \"pg_catalog\".\"text\"), CAST($3 AS bigint)"
-                + " WHERE NOT EXISTS (SELECT 1 FROM \"public\".\"tomb\" WHERE table_name = $4 AND row_key = $5"
-                + " AND version >= $3) ON CONFLICT (\"id\") DO UPDATE SET \"na\"\"me\" = EXCLUDED.\"na\"\"me\","
-                + " \"v\" = EXCLUDED.\"v\" WHERE t.\"v\" IS NULL OR t.\"v\" < EXCLUDED.\"v\"");
+        Change.Shape shape = new Change.Shape("s", table, columns, List.of(table.columns().get("id")), true);
+        assertThat(Sql.upsert(shape, 2, "\"public\".\"tomb\"")).isEqualTo(
+                "INSERT INTO \"public\".\"app_model\" AS t (\"id\", \"na\"\"me\", \"v\") SELECT v.p1, v.p2, v.version"
+                + " FROM (VALUES (CAST($1 AS \"pg_catalog\".\"int8\"), CAST($2 AS \"pg_catalog\".\"text\"),"
+                + " CAST($3 AS bigint), CAST($4 AS text), CAST($5 AS text)), (CAST($6 AS \"pg_catalog\".\"int8\"),"
+                + " CAST($7 AS \"pg_catalog\".\"text\"), CAST($8 AS bigint), CAST($9 AS text), CAST($10 AS text)))"
+                + " AS v(p1, p2, version, table_name, row_key)"
+                + " WHERE NOT EXISTS (SELECT 1 FROM \"public\".\"tomb\" AS b WHERE b.table_name = v.table_name"
+                + " AND b.row_key = v.row_key AND b.version >= v.version) ON CONFLICT (\"id\") DO UPDATE SET"
+                + " \"na\"\"me\" = EXCLUDED.\"na\"\"me\", \"v\" = EXCLUDED.\"v\""
+                + " WHERE t.\"v\" IS NULL OR t.\"v\" < EXCLUDED.\"v\"");
     }
 
     @Test
     void deleteRemovesOnlyOlderRowsAndRaisesTheTombstone() {
         TargetTable table = table();
-        String sql = Sql.delete(table, List.of(table.columns().get("id")), "\"public\".\"tomb\"");
-        assertThat(sql).isEqualTo("WITH deleted AS (DELETE FROM \"public\".\"app_model\" WHERE"
-                + " \"id\" = CAST($1 AS \"pg_catalog\".\"int8\") AND (\"v\" IS NULL OR \"v\" < $2))"
-                + " INSERT INTO \"public\".\"tomb\" AS b (table_name, row_key, version) VALUES ($3, $4, CAST($2 AS bigint))"
-                + " ON CONFLICT (table_name, row_key) DO UPDATE SET version = EXCLUDED.version"
+        List<TargetTable.Column> key = List.of(table.columns().get("id"));
+        Change.Shape shape = new Change.Shape("d", table, key, key, false);
+        assertThat(Sql.delete(shape, 1, "\"public\".\"tomb\"")).isEqualTo(
+                "WITH v(p1, version, table_name, row_key) AS (VALUES (CAST($1 AS \"pg_catalog\".\"int8\"),"
+                + " CAST($2 AS bigint), CAST($3 AS text), CAST($4 AS text))), deleted AS (DELETE FROM"
+                + " \"public\".\"app_model\" AS t USING v WHERE t.\"id\" = v.p1 AND (t.\"v\" IS NULL OR t.\"v\" < v.version))"
+                + " INSERT INTO \"public\".\"tomb\" AS b (table_name, row_key, version) SELECT v.table_name, v.row_key,"
+                + " v.version FROM v ON CONFLICT (table_name, row_key) DO UPDATE SET version = EXCLUDED.version"
                 + " WHERE b.version < EXCLUDED.version");
     }
 
