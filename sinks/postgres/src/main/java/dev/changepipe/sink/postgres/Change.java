@@ -14,20 +14,22 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One item turned into a statement and its bind values: the SQL text (the same for every item of a
- * table with the same kind and columns, so that runs of them share one prepared statement) and the
- * converted parameters. Building one converts every value, so a value that does not fit its column
- * fails here, before anything is sent, naming table, column, value and key.
+ * One item converted for its statement: the shape of the statement (the same for every item of a table
+ * with the same kind and columns, so that their rows go into one statement) and the values, each in the
+ * text form PostgreSQL reads back with a cast to the column's type. Building one converts every value,
+ * so a value that does not fit its column fails here, before anything is sent, naming table, column,
+ * value and key.
  *
- * @param sql the statement
- * @param parameters the values of {@code $1..$n}; {@code null} for SQL NULL
- * @param nullTypes the class to bind a {@code null} parameter with
+ * @param shape the statement's table, kind and columns
+ * @param values per column of the shape, the value's text; {@code null} for SQL NULL
+ * @param version the item's version
+ * @param rowKey the key as the tombstone table stores it
  */
-record Change(Shape shape, Object[] parameters, Class<?>[] nullTypes, String rowKey) {
+record Change(Shape shape, String[] values, long version, String rowKey) {
 
     /**
      * What a change's statement looks like: its table, kind and columns. Changes of one shape with
-     * distinct keys are sent together as one multi-row statement.
+     * distinct keys are sent together as one statement.
      *
      * @param key identifies the shape (equal keys, equal shapes)
      * @param table the target table
@@ -104,17 +106,12 @@ record Change(Shape shape, Object[] parameters, Class<?>[] nullTypes, String row
             cacheKey.append("\0\0").append(keyColumns.size());
             Shape shape = shapes.computeIfAbsent(cacheKey.toString(),
                     k -> new Shape(k, table, List.copyOf(columns), List.copyOf(keyColumns), true));
-            int n = columns.size();
-            Object[] parameters = new Object[n + 3];
-            Class<?>[] nullTypes = new Class<?>[n + 3];
+            String[] texts = new String[columns.size()];
             int i = 0;
             for (Map.Entry<TargetTable.Column, Object> e : values.entrySet()) {
-                parameters[i] = convert(table, e.getKey(), e.getValue(), item);
-                nullTypes[i] = e.getKey().type().bindClass();
-                i++;
+                texts[i++] = convert(table, e.getKey(), e.getValue(), item);
             }
-            tail(parameters, nullTypes, n, item.version(), table, rowKey);
-            return new Change(shape, parameters, nullTypes, rowKey);
+            return new Change(shape, texts, item.version(), rowKey);
         }
 
         /** Forgets the shapes and statements, whose tables may have changed (after a failed write). */
@@ -123,10 +120,10 @@ record Change(Shape shape, Object[] parameters, Class<?>[] nullTypes, String row
             sqlCache.clear();
         }
 
-        /** The SQL of {@code rows} changes of a shape, sent as one statement. */
-        String sql(Shape shape, int rows) {
-            return sqlCache.computeIfAbsent(shape.key() + "\0\0" + rows,
-                    k -> shape.save() ? Sql.upsert(shape, rows, tombstones) : Sql.delete(shape, rows, tombstones));
+        /** The SQL of a shape's statement, which takes any number of its changes (as arrays). */
+        String sql(Shape shape) {
+            return sqlCache.computeIfAbsent(shape.key(),
+                    k -> shape.save() ? Sql.upsert(shape, tombstones) : Sql.delete(shape, tombstones));
         }
 
         private Change delete(TargetTable table, ChangeItem item, List<TargetTable.Column> keyColumns,
@@ -135,28 +132,15 @@ record Change(Shape shape, Object[] parameters, Class<?>[] nullTypes, String row
                     .reduce((a, b) -> a + "\0" + b).orElse("");
             Shape shape = shapes.computeIfAbsent(cacheKey,
                     k -> new Shape(k, table, List.copyOf(keyColumns), List.copyOf(keyColumns), false));
-            int k = keyColumns.size();
-            Object[] parameters = new Object[k + 3];
-            Class<?>[] nullTypes = new Class<?>[k + 3];
-            for (int i = 0; i < k; i++) {
-                parameters[i] = convert(table, keyColumns.get(i), keyValues.get(i), item);
-                nullTypes[i] = keyColumns.get(i).type().bindClass();
+            String[] texts = new String[keyColumns.size()];
+            for (int i = 0; i < texts.length; i++) {
+                texts[i] = convert(table, keyColumns.get(i), keyValues.get(i), item);
             }
-            tail(parameters, nullTypes, k, item.version(), table, rowKey);
-            return new Change(shape, parameters, nullTypes, rowKey);
+            return new Change(shape, texts, item.version(), rowKey);
         }
 
-        private static void tail(Object[] parameters, Class<?>[] nullTypes, int at, long version, TargetTable table,
-                String rowKey) {
-            parameters[at] = version;
-            nullTypes[at] = Long.class;
-            parameters[at + 1] = table.qualifiedName();
-            nullTypes[at + 1] = String.class;
-            parameters[at + 2] = rowKey;
-            nullTypes[at + 2] = String.class;
-        }
-
-        private Object convert(TargetTable table, TargetTable.Column column, Object value, ChangeItem item) {
+        /** The value converted for its column, as text ({@link ColumnType#sqlText}); {@code null} for NULL. */
+        private String convert(TargetTable table, TargetTable.Column column, Object value, ChangeItem item) {
             if (value == null) {
                 return null;
             }
@@ -171,7 +155,7 @@ record Change(Shape shape, Object[] parameters, Class<?>[] nullTypes, String row
                 throw conversionError(table, column, value, item, "longer than " + column.maxLength() + " characters",
                         null);
             }
-            return converted;
+            return ColumnType.sqlText(converted);
         }
 
         private SinkException conversionError(TargetTable table, TargetTable.Column column, Object value,
@@ -222,17 +206,18 @@ record Change(Shape shape, Object[] parameters, Class<?>[] nullTypes, String row
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof Change c && shape.key().equals(c.shape.key()) && Arrays.equals(parameters, c.parameters);
+        return o instanceof Change c && shape.key().equals(c.shape.key()) && Arrays.equals(values, c.values)
+                && version == c.version && rowKey.equals(c.rowKey);
     }
 
     @Override
     public int hashCode() {
-        return shape.key().hashCode() * 31 + Arrays.hashCode(parameters);
+        return (shape.key().hashCode() * 31 + Arrays.hashCode(values)) * 31 + Long.hashCode(version);
     }
 
     @Override
     public String toString() {
         return "Change[" + (shape.save() ? "save " : "delete ") + shape.table().qualifiedName() + " "
-                + Arrays.toString(parameters) + "]";
+                + Arrays.toString(values) + " version " + version + "]";
     }
 }

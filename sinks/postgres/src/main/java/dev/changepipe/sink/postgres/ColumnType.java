@@ -105,6 +105,39 @@ enum ColumnType {
         };
     }
 
+    /**
+     * The text form of a value {@link #convert converted} for a column, as PostgreSQL reads it back in a
+     * cast to the column's type: the sink sends every column as a {@code text[]} of these (one array
+     * per column, one element per row). An array column's value is an array literal
+     * ({@code {"a","b\\"c",NULL}}), every element quoted.
+     */
+    static String sqlText(Object converted) {
+        if (converted instanceof String[] elements) {
+            StringBuilder b = new StringBuilder("{");
+            for (int i = 0; i < elements.length; i++) {
+                if (i > 0) {
+                    b.append(',');
+                }
+                String e = elements[i];
+                if (e == null) {
+                    b.append("NULL");
+                    continue;
+                }
+                b.append('"');
+                for (int j = 0; j < e.length(); j++) {
+                    char c = e.charAt(j);
+                    if (c == '"' || c == '\\') {
+                        b.append('\\');
+                    }
+                    b.append(c);
+                }
+                b.append('"');
+            }
+            return b.append('}').toString();
+        }
+        return elementText(converted);
+    }
+
     /** The text form of a converted array element, as PostgreSQL reads it back in a cast. */
     private static String elementText(Object converted) {
         if (converted instanceof Json json) {

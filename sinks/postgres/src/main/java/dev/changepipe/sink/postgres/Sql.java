@@ -28,9 +28,15 @@ final class Sql {
         return quote(schema) + "." + quote(name);
     }
 
-    /** {@code CAST($n AS "type_schema"."type")}. */
-    static String cast(int parameter, TargetTable.Column column) {
-        return "CAST($" + parameter + " AS " + column.typeName() + ")";
+    /**
+     * {@code CAST(text AS "type_schema"."type")}; a {@code json} column's value goes through
+     * {@code jsonb}, so it is stored in jsonb's normalized text as when the driver bound it as jsonb.
+     */
+    static String cast(String text, TargetTable.Column column) {
+        if (column.type() == ColumnType.JSON && column.typeName().equals(qualified("pg_catalog", "json"))) {
+            return "CAST(CAST(" + text + " AS jsonb) AS " + column.typeName() + ")";
+        }
+        return "CAST(" + text + " AS " + column.typeName() + ")";
     }
 
     static String createTombstoneTable(String schema, String table) {
@@ -47,18 +53,38 @@ final class Sql {
                 + " ORDER BY ordinal_position";
     }
 
+    /**
+     * One row, one boolean: whether the deletes of a segment of the table (parameters: schema, table)
+     * may run before its saves of other keys. They may unless the table has a user trigger (which
+     * could observe the order) or a foreign key referencing the table itself that is checked before
+     * the commit or acts on delete (cascade, set null, set default); only such a key can make the
+     * outcome depend on the order of changes of distinct rows of one table. Foreign keys from other
+     * tables are not concerned: the order across tables is never changed.
+     */
+    static String introspectDeleteOrder() {
+        return "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = r.oid AND NOT g.tgisinternal)"
+                + " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.contype = 'f'"
+                + " AND c.conrelid = r.oid AND c.confrelid = r.oid AND NOT (c.condeferred AND c.confdeltype = 'a'))"
+                + " FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace"
+                + " WHERE n.nspname = $1 AND r.relname = $2";
+    }
+
     static String addVersionColumn(TargetTable table) {
         return "ALTER TABLE " + table.qualifiedName() + " ADD COLUMN IF NOT EXISTS " + quote(table.versionColumn())
                 + " bigint";
     }
 
     /**
-     * The saves of {@code rows} rows of one shape (distinct keys): each inserted when absent, updated
-     * when the stored version is older (or unknown), and neither when a delete of its key with the same
-     * or a newer version was recorded. Rows are applied in the order of their parameters. Parameters,
-     * per row: the columns' values, then the version, the tombstone's table name and row key.
+     * The saves of one shape, any number of rows with distinct keys, as one statement: each row
+     * inserted when absent, updated when the stored version is older (or unknown), and neither when a
+     * delete of its key with the same or a newer version was recorded (checked set-based, in the same
+     * statement). Rows are inserted in the order of the arrays ({@code ORDER BY} their ordinality), so
+     * unique constraints see them as if applied one by one. Parameters: per column a {@code text[]} of
+     * the rows' values ({@link ColumnType#sqlText}), cast to the column's type; then the rows' versions
+     * ({@code bigint[]}), their tombstone row keys ({@code text[]}) and the tombstone table name
+     * ({@code text}). The text is the same for any number of rows: one prepared statement per shape.
      */
-    static String upsert(Change.Shape shape, int rows, String tombstones) {
+    static String upsert(Change.Shape shape, String tombstones) {
         TargetTable table = shape.table();
         List<TargetTable.Column> columns = shape.columns();
         int n = columns.size();
@@ -67,16 +93,16 @@ final class Sql {
             b.append(quote(c.name())).append(", ");
         }
         b.append(quote(table.versionColumn())).append(") SELECT ");
-        for (int i = 1; i <= n; i++) {
-            b.append("v.p").append(i).append(", ");
+        for (int i = 0; i < n; i++) {
+            b.append(cast("u.p" + (i + 1), columns.get(i))).append(", ");
         }
-        b.append("v.version FROM ");
-        values(b, columns, rows);
+        b.append("u.version FROM ");
+        unnest(b, n, true);
         b.append(" WHERE NOT EXISTS (SELECT 1 FROM ").append(tombstones).append(" AS b WHERE b.")
-                .append(TOMBSTONE_TABLE_COLUMN).append(" = v.table_name AND b.")
-                .append(TOMBSTONE_KEY_COLUMN).append(" = v.row_key AND b.")
-                .append(TOMBSTONE_VERSION_COLUMN).append(" >= v.version)");
-        b.append(" ON CONFLICT (");
+                .append(TOMBSTONE_TABLE_COLUMN).append(" = CAST($").append(n + 3).append(" AS text) AND b.")
+                .append(TOMBSTONE_KEY_COLUMN).append(" = u.row_key AND b.")
+                .append(TOMBSTONE_VERSION_COLUMN).append(" >= u.version)");
+        b.append(" ORDER BY u.ord ON CONFLICT (");
         List<TargetTable.Column> keyColumns = shape.keyColumns();
         for (int i = 0; i < keyColumns.size(); i++) {
             b.append(i == 0 ? "" : ", ").append(quote(keyColumns.get(i).name()));
@@ -94,58 +120,51 @@ final class Sql {
     }
 
     /**
-     * The deletes of {@code rows} rows of one shape (distinct keys): each row removed unless its stored
-     * version is newer than the delete's, and the delete's version recorded in the tombstone table
-     * (raised, never lowered). Parameters, per row: the key columns' values, then the version, the
-     * tombstone's table name and row key.
+     * The deletes of one shape, any number of rows with distinct keys, as one statement: each row
+     * removed unless its stored version is newer than the delete's, and every delete's version recorded
+     * in the tombstone table (raised, never lowered). Parameters as for {@link #upsert}, with the key
+     * columns as the columns.
      */
-    static String delete(Change.Shape shape, int rows, String tombstones) {
+    static String delete(Change.Shape shape, String tombstones) {
         TargetTable table = shape.table();
         List<TargetTable.Column> keyColumns = shape.keyColumns();
+        int k = keyColumns.size();
         String v = quote(table.versionColumn());
-        StringBuilder b = new StringBuilder("WITH ");
-        values(b, keyColumns, rows);
-        b.append(", deleted AS (DELETE FROM ").append(table.qualifiedName()).append(" AS t USING v WHERE ");
-        for (int i = 0; i < keyColumns.size(); i++) {
+        StringBuilder b = new StringBuilder("WITH v AS (SELECT ");
+        for (int i = 0; i < k; i++) {
+            b.append(cast("u.p" + (i + 1), keyColumns.get(i))).append(" AS p").append(i + 1).append(", ");
+        }
+        b.append("u.version, u.row_key FROM ");
+        unnest(b, k, false);
+        b.append("), deleted AS (DELETE FROM ").append(table.qualifiedName()).append(" AS t USING v WHERE ");
+        for (int i = 0; i < k; i++) {
             b.append("t.").append(quote(keyColumns.get(i).name())).append(" = v.p").append(i + 1).append(" AND ");
         }
         b.append("(t.").append(v).append(" IS NULL OR t.").append(v).append(" < v.version)) ");
         b.append("INSERT INTO ").append(tombstones).append(" AS b (").append(TOMBSTONE_TABLE_COLUMN).append(", ")
                 .append(TOMBSTONE_KEY_COLUMN).append(", ").append(TOMBSTONE_VERSION_COLUMN)
-                .append(") SELECT v.table_name, v.row_key, v.version FROM v ON CONFLICT (").append(TOMBSTONE_TABLE_COLUMN)
-                .append(", ").append(TOMBSTONE_KEY_COLUMN).append(") DO UPDATE SET ").append(TOMBSTONE_VERSION_COLUMN)
-                .append(" = EXCLUDED.").append(TOMBSTONE_VERSION_COLUMN).append(" WHERE b.")
-                .append(TOMBSTONE_VERSION_COLUMN).append(" < EXCLUDED.").append(TOMBSTONE_VERSION_COLUMN);
+                .append(") SELECT CAST($").append(k + 3).append(" AS text), v.row_key, v.version FROM v ON CONFLICT (")
+                .append(TOMBSTONE_TABLE_COLUMN).append(", ").append(TOMBSTONE_KEY_COLUMN).append(") DO UPDATE SET ")
+                .append(TOMBSTONE_VERSION_COLUMN).append(" = EXCLUDED.").append(TOMBSTONE_VERSION_COLUMN)
+                .append(" WHERE b.").append(TOMBSTONE_VERSION_COLUMN).append(" < EXCLUDED.")
+                .append(TOMBSTONE_VERSION_COLUMN);
         return b.toString();
     }
 
     /**
-     * {@code (VALUES (CAST($1 AS type1), ...), ...) AS v(p1, ..., version, table_name, row_key)} for an
-     * upsert, or {@code v(p1, ...) AS (VALUES ...)} for a delete's {@code WITH}; {@code b} tells which
-     * by what it ends with.
+     * {@code unnest(CAST($1 AS text[]), ..., CAST($n+1 AS bigint[]), CAST($n+2 AS text[])) [WITH
+     * ORDINALITY] AS u(p1, ..., pn, version, row_key[, ord])}.
      */
-    private static void values(StringBuilder b, List<TargetTable.Column> columns, int rows) {
-        boolean with = b.toString().endsWith("WITH ");
-        StringBuilder names = new StringBuilder("v(");
-        for (int i = 1; i <= columns.size(); i++) {
-            names.append('p').append(i).append(", ");
+    private static void unnest(StringBuilder b, int columns, boolean ordinality) {
+        b.append("unnest(");
+        for (int i = 1; i <= columns; i++) {
+            b.append("CAST($").append(i).append(" AS text[]), ");
         }
-        names.append("version, table_name, row_key)");
-        b.append(with ? names + " AS (VALUES " : "(VALUES ");
-        int perRow = columns.size() + 3;
-        for (int r = 0; r < rows; r++) {
-            int base = r * perRow;
-            b.append(r == 0 ? "(" : ", (");
-            for (int i = 0; i < columns.size(); i++) {
-                b.append(cast(base + i + 1, columns.get(i))).append(", ");
-            }
-            b.append("CAST($").append(base + columns.size() + 1).append(" AS bigint), CAST($")
-                    .append(base + columns.size() + 2).append(" AS text), CAST($")
-                    .append(base + columns.size() + 3).append(" AS text))");
+        b.append("CAST($").append(columns + 1).append(" AS bigint[]), CAST($").append(columns + 2)
+                .append(" AS text[]))").append(ordinality ? " WITH ORDINALITY" : "").append(" AS u(");
+        for (int i = 1; i <= columns; i++) {
+            b.append('p').append(i).append(", ");
         }
-        b.append(")");
-        if (!with) {
-            b.append(" AS ").append(names);
-        }
+        b.append("version, row_key").append(ordinality ? ", ord)" : ")");
     }
 }

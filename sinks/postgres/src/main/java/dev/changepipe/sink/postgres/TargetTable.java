@@ -32,10 +32,21 @@ final class TargetTable {
     private final String versionColumn;
     private final Map<String, Column> columns;
     private final TableOverride override;
+    private final boolean deletesFirst;
     private final Set<String> reportedUnmapped = ConcurrentHashMap.newKeySet();
 
     TargetTable(String sourceTable, String schema, String name, String versionColumn, Map<String, Column> columns,
             TableOverride override) {
+        this(sourceTable, schema, name, versionColumn, columns, override, false);
+    }
+
+    /**
+     * @param deletesFirst whether deletes may run before saves of other keys of this table
+     *     ({@link Sql#introspectDeleteOrder()})
+     */
+    TargetTable(String sourceTable, String schema, String name, String versionColumn, Map<String, Column> columns,
+            TableOverride override, boolean deletesFirst) {
+        this.deletesFirst = deletesFirst;
         this.sourceTable = sourceTable;
         this.schema = schema;
         this.name = name;
@@ -87,6 +98,15 @@ final class TargetTable {
 
     boolean hasVersionColumn() {
         return columns.containsKey(versionColumn);
+    }
+
+    /**
+     * Whether, among changes of distinct keys of this table, the deletes may be applied before the
+     * saves: true unless a user trigger or a self-referencing foreign key that is immediate or acts on
+     * delete could tell the difference (see {@link Sql#introspectDeleteOrder()}).
+     */
+    boolean deletesFirst() {
+        return deletesFirst;
     }
 
     Map<String, Column> columns() {

@@ -23,11 +23,27 @@ import reactor.core.publisher.Mono;
  * The {@link ChangeWriter} over R2DBC. For a chunk it takes one connection from the factory (a pool),
  * makes sure the tombstone table exists and that every table of the chunk is introspected (both
  * outside the transaction, once per sink), converts every item (a value that does not convert fails
- * the chunk before anything is sent), then in one transaction executes the items in order: runs of
- * consecutive items of one shape (same table, kind and columns) with distinct keys are sent as
- * multi-row statements, one after the other; a key seen again within a run starts the next run, so
- * no statement touches a row twice and every key's changes keep their order. On any error the transaction is rolled back, the table cache is cleared
- * (a retry sees schema changes) and the error is classified by {@link Faults}.
+ * the chunk before anything is sent), then in one transaction applies the items in steps, one after
+ * the other:
+ *
+ * <ul>
+ *   <li>The items are cut into <b>segments</b>: consecutive items of one table with distinct keys (a
+ *       key seen again, or another table, starts the next segment). So no statement touches a row
+ *       twice, each key's changes keep their order, and the order across tables is the log's.
+ *   <li>Within a segment, the deletes go first, as one statement, when the table allows it
+ *       ({@link TargetTable#deletesFirst()}: no user trigger, no self-referencing foreign key that is
+ *       immediate or acts on delete). The changes concern distinct rows, so the end state is the
+ *       same; a delete that goes earlier only frees unique values sooner, which is what the Django
+ *       pattern (delete, then save a new pk with the same unique value) needs. Otherwise the deletes
+ *       stay where they are.
+ *   <li>The rest is sent as runs of consecutive changes of one shape (same kind and columns), each run
+ *       one statement whose values are bound as arrays (one {@code text[]} per column,
+ *       {@code unnest}ed on the server): one round trip and one prepared statement per shape whatever
+ *       the number of rows.
+ * </ul>
+ *
+ * <p>On any error the transaction is rolled back, the table cache is cleared (a retry sees schema
+ * changes) and the error is classified by {@link Faults}.
  *
  * <p>Not thread safe for concurrent writes of the same sink, which the {@code Sink} contract rules out;
  * the caches are concurrent maps all the same.
@@ -35,11 +51,6 @@ import reactor.core.publisher.Mono;
 final class TransactionalChangeWriter implements ChangeWriter {
 
     private static final Logger log = LoggerFactory.getLogger(TransactionalChangeWriter.class);
-
-    /** Rows per multi-row statement, largest first. */
-    private static final int[] STATEMENT_ROWS = {128, 32, 8, 1};
-    /** The protocol allows 65535 parameters per statement; stay well below. */
-    private static final int MAX_PARAMETERS = 30_000;
 
     private final ConnectionFactory connections;
     private final PostgresSinkOptions options;
@@ -92,25 +103,57 @@ final class TransactionalChangeWriter implements ChangeWriter {
     }
 
     /**
-     * Groups consecutive changes of one shape whose keys are distinct (a key seen again starts a new
-     * run, so that one statement never touches a row twice and the order per key is kept).
+     * The statements of a chunk, in order: its items cut into segments (consecutive items of one table
+     * with distinct keys), each segment's deletes first when its table allows, then runs of
+     * consecutive changes of one shape (see the class description).
      */
     private List<Run> runs(List<ChangeItem> items) {
         List<Run> runs = new ArrayList<>();
-        Run current = null;
+        List<Change> segment = new ArrayList<>();
         Set<String> keys = new HashSet<>();
+        TargetTable segmentTable = null;
         for (ChangeItem item : items) {
             TargetTable table = tables.get(item.table());
             Change change = changes.build(table, item);
-            if (current == null || current.shape != change.shape() || !keys.add(change.rowKey())) {
-                current = new Run(change.shape(), new ArrayList<>());
-                runs.add(current);
+            if (table != segmentTable || !keys.add(change.rowKey())) {
+                addSegment(runs, segment);
+                segment = new ArrayList<>();
                 keys.clear();
                 keys.add(change.rowKey());
+                segmentTable = table;
+            }
+            segment.add(change);
+        }
+        addSegment(runs, segment);
+        return runs;
+    }
+
+    private static void addSegment(List<Run> runs, List<Change> segment) {
+        if (segment.isEmpty()) {
+            return;
+        }
+        List<Change> rest = segment;
+        if (segment.get(0).shape().table().deletesFirst()) {
+            Map<Change.Shape, Run> deletes = new LinkedHashMap<>();
+            rest = new ArrayList<>(segment.size());
+            for (Change change : segment) {
+                if (change.shape().save()) {
+                    rest.add(change);
+                } else {
+                    deletes.computeIfAbsent(change.shape(), shape -> new Run(shape, new ArrayList<>()))
+                            .changes.add(change);
+                }
+            }
+            runs.addAll(deletes.values());
+        }
+        Run current = null;
+        for (Change change : rest) {
+            if (current == null || current.shape != change.shape()) {
+                current = new Run(change.shape(), new ArrayList<>());
+                runs.add(current);
             }
             current.changes.add(change);
         }
-        return runs;
     }
 
     private Mono<Void> inTransaction(Connection connection, List<Run> runs) {
@@ -129,43 +172,33 @@ final class TransactionalChangeWriter implements ChangeWriter {
     }
 
     /**
-     * Sends a run as multi-row statements of {@link #STATEMENT_ROWS} sizes (largest first), so a few
-     * prepared statements per shape serve runs of any length; one after the other, in order.
+     * Sends a run as one statement: per column an array of the rows' values, then the versions, the
+     * row keys and the table's name in the tombstone table.
      */
     private Mono<Void> execute(Connection connection, Run run) {
-        List<List<Change>> statements = new ArrayList<>();
-        int at = 0;
-        int perRow = run.changes.get(0).parameters().length;
-        while (at < run.changes.size()) {
-            int remaining = run.changes.size() - at;
-            int rows = 1;
-            for (int size : STATEMENT_ROWS) {
-                if (size <= remaining && size * perRow <= MAX_PARAMETERS) {
-                    rows = size;
-                    break;
-                }
-            }
-            statements.add(run.changes.subList(at, at + rows));
-            at += rows;
-        }
         String table = run.shape.table().sourceTable();
-        return Flux.fromIterable(statements)
-                .concatMap(rows -> Mono.defer(() -> {
-                    Statement statement = connection.createStatement(changes.sql(run.shape, rows.size()));
-                    int index = 0;
-                    for (Change change : rows) {
-                        Object[] parameters = change.parameters();
-                        for (int i = 0; i < parameters.length; i++, index++) {
-                            if (parameters[i] == null) {
-                                statement.bindNull(index, change.nullTypes()[i]);
-                            } else {
-                                statement.bind(index, parameters[i]);
-                            }
+        return Mono.defer(() -> {
+                    List<Change> rows = run.changes;
+                    int columns = run.shape.columns().size();
+                    Statement statement = connection.createStatement(changes.sql(run.shape));
+                    for (int c = 0; c < columns; c++) {
+                        String[] values = new String[rows.size()];
+                        for (int r = 0; r < values.length; r++) {
+                            values[r] = rows.get(r).values()[c];
                         }
+                        statement.bind(c, values);
                     }
+                    Long[] versions = new Long[rows.size()];
+                    String[] rowKeys = new String[rows.size()];
+                    for (int r = 0; r < versions.length; r++) {
+                        versions[r] = rows.get(r).version();
+                        rowKeys[r] = rows.get(r).rowKey();
+                    }
+                    statement.bind(columns, versions);
+                    statement.bind(columns + 1, rowKeys);
+                    statement.bind(columns + 2, run.shape.table().qualifiedName());
                     return Flux.from(statement.execute()).concatMap(Result::getRowsUpdated).then();
-                }), 0)
-                .then()
+                })
                 .onErrorMap(e -> Faults.wrap(options.name(), table,
                         "applying " + run.changes.size() + " change(s) of " + table, e));
     }
@@ -215,13 +248,28 @@ final class TransactionalChangeWriter implements ChangeWriter {
                                             + " does not have", null));
                         }
                     }
-                    TargetTable table = new TargetTable(sourceTable, options.schema(), name, options.versionColumn(),
-                            byName, override);
-                    if (table.hasVersionColumn()) {
-                        return Mono.just(table);
-                    }
-                    return addVersionColumn(connection, table, byName);
+                    return deletesFirst(connection, name).flatMap(deletesFirst -> {
+                        TargetTable table = new TargetTable(sourceTable, options.schema(), name,
+                                options.versionColumn(), byName, override, deletesFirst);
+                        if (table.hasVersionColumn()) {
+                            return Mono.just(table);
+                        }
+                        return addVersionColumn(connection, table, byName);
+                    });
                 });
+    }
+
+    /** Whether deletes of the table may go before its saves of other keys ({@link Sql#introspectDeleteOrder()}). */
+    private Mono<Boolean> deletesFirst(Connection connection, String table) {
+        return Flux.from(connection.createStatement(Sql.introspectDeleteOrder())
+                        .bind(0, options.schema())
+                        .bind(1, table)
+                        .execute())
+                .concatMap(result -> result.map((row, meta) -> Boolean.TRUE.equals(row.get(0, Boolean.class))))
+                .next()
+                .defaultIfEmpty(false)
+                .onErrorMap(e -> Faults.wrap(options.name(), table, "introspecting the foreign keys and triggers of "
+                        + Sql.qualified(options.schema(), table), e));
     }
 
     private Mono<TargetTable> addVersionColumn(Connection connection, TargetTable table,
@@ -240,7 +288,7 @@ final class TransactionalChangeWriter implements ChangeWriter {
                     withVersion.put(options.versionColumn(),
                             TargetTable.column(options.versionColumn(), "pg_catalog", "int8", null));
                     return new TargetTable(table.sourceTable(), table.schema(), table.name(), options.versionColumn(),
-                            withVersion, options.override(table.sourceTable()));
+                            withVersion, options.override(table.sourceTable()), table.deletesFirst());
                 }))
                 .onErrorMap(e -> Faults.wrap(options.name(), table.sourceTable(),
                         "adding the version column to " + table.qualifiedName(), e));
@@ -254,7 +302,7 @@ final class TransactionalChangeWriter implements ChangeWriter {
                 });
     }
 
-    /** Consecutive changes of one shape with distinct keys. */
+    /** Changes of one shape with distinct keys, sent as one statement. */
     private record Run(Change.Shape shape, List<Change> changes) {
     }
 }

@@ -79,4 +79,17 @@ class ColumnTypeTest {
         assertThat(convert("interval", "1 day")).isEqualTo("1 day");
         assertThat(convert("bool", "f")).isEqualTo(false);
     }
+
+    @Test
+    void textFormsAreWhatPostgresReadsBackInACast() {
+        assertThat(ColumnType.sqlText(convert("_text", java.util.Arrays.asList("a", "b,c", "d\"e\\f", null, ""))))
+                .isEqualTo("{\"a\",\"b,c\",\"d\\\"e\\\\f\",NULL,\"\"}");
+        assertThat(ColumnType.sqlText(convert("_int4", List.of()))).isEqualTo("{}");
+        assertThat(ColumnType.sqlText(convert("bytea", "AAEC/w=="))).isEqualTo("\\x000102ff");
+        assertThat(ColumnType.sqlText(convert("numeric", new BigDecimal("1E+3")))).isEqualTo("1000");
+        assertThat(ColumnType.sqlText(convert("timestamptz", "2019-03-26T10:51:03.123+03:00")))
+                .isEqualTo("2019-03-26T10:51:03.123+03:00");
+        assertThat(ColumnType.sqlText(convert("jsonb", List.of("x")))).isEqualTo("[\"x\"]");
+        assertThat(ColumnType.sqlText(convert("bool", "t"))).isEqualTo("true");
+    }
 }

@@ -20,19 +20,18 @@ class SqlTest {
     }
 
     @Test
-    void upsertBindsEveryValueAndGuardsByVersionAndTombstone() {
+    void upsertBindsEveryValueAsArraysAndGuardsByVersionAndTombstone() {
         TargetTable table = table();
         List<TargetTable.Column> columns = List.of(table.columns().get("id"), table.columns().get("na\"me"));
         Change.Shape shape = new Change.Shape("s", table, columns, List.of(table.columns().get("id")), true);
-        assertThat(Sql.upsert(shape, 2, "\"public\".\"tomb\"")).isEqualTo(
-                "INSERT INTO \"public\".\"app_model\" AS t (\"id\", \"na\"\"me\", \"v\") SELECT v.p1, v.p2, v.version"
-                + " FROM (VALUES (CAST($1 AS \"pg_catalog\".\"int8\"), CAST($2 AS \"pg_catalog\".\"text\"),"
-                + " CAST($3 AS bigint), CAST($4 AS text), CAST($5 AS text)), (CAST($6 AS \"pg_catalog\".\"int8\"),"
-                + " CAST($7 AS \"pg_catalog\".\"text\"), CAST($8 AS bigint), CAST($9 AS text), CAST($10 AS text)))"
-                + " AS v(p1, p2, version, table_name, row_key)"
-                + " WHERE NOT EXISTS (SELECT 1 FROM \"public\".\"tomb\" AS b WHERE b.table_name = v.table_name"
-                + " AND b.row_key = v.row_key AND b.version >= v.version) ON CONFLICT (\"id\") DO UPDATE SET"
-                + " \"na\"\"me\" = EXCLUDED.\"na\"\"me\", \"v\" = EXCLUDED.\"v\""
+        assertThat(Sql.upsert(shape, "\"public\".\"tomb\"")).isEqualTo(
+                "INSERT INTO \"public\".\"app_model\" AS t (\"id\", \"na\"\"me\", \"v\") SELECT"
+                + " CAST(u.p1 AS \"pg_catalog\".\"int8\"), CAST(u.p2 AS \"pg_catalog\".\"text\"), u.version"
+                + " FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS bigint[]), CAST($4 AS text[]))"
+                + " WITH ORDINALITY AS u(p1, p2, version, row_key, ord)"
+                + " WHERE NOT EXISTS (SELECT 1 FROM \"public\".\"tomb\" AS b WHERE b.table_name = CAST($5 AS text)"
+                + " AND b.row_key = u.row_key AND b.version >= u.version) ORDER BY u.ord ON CONFLICT (\"id\")"
+                + " DO UPDATE SET \"na\"\"me\" = EXCLUDED.\"na\"\"me\", \"v\" = EXCLUDED.\"v\""
                 + " WHERE t.\"v\" IS NULL OR t.\"v\" < EXCLUDED.\"v\"");
     }
 
@@ -41,12 +40,13 @@ class SqlTest {
         TargetTable table = table();
         List<TargetTable.Column> key = List.of(table.columns().get("id"));
         Change.Shape shape = new Change.Shape("d", table, key, key, false);
-        assertThat(Sql.delete(shape, 1, "\"public\".\"tomb\"")).isEqualTo(
-                "WITH v(p1, version, table_name, row_key) AS (VALUES (CAST($1 AS \"pg_catalog\".\"int8\"),"
-                + " CAST($2 AS bigint), CAST($3 AS text), CAST($4 AS text))), deleted AS (DELETE FROM"
-                + " \"public\".\"app_model\" AS t USING v WHERE t.\"id\" = v.p1 AND (t.\"v\" IS NULL OR t.\"v\" < v.version))"
-                + " INSERT INTO \"public\".\"tomb\" AS b (table_name, row_key, version) SELECT v.table_name, v.row_key,"
-                + " v.version FROM v ON CONFLICT (table_name, row_key) DO UPDATE SET version = EXCLUDED.version"
+        assertThat(Sql.delete(shape, "\"public\".\"tomb\"")).isEqualTo(
+                "WITH v AS (SELECT CAST(u.p1 AS \"pg_catalog\".\"int8\") AS p1, u.version, u.row_key"
+                + " FROM unnest(CAST($1 AS text[]), CAST($2 AS bigint[]), CAST($3 AS text[])) AS u(p1, version, row_key)),"
+                + " deleted AS (DELETE FROM \"public\".\"app_model\" AS t USING v WHERE t.\"id\" = v.p1"
+                + " AND (t.\"v\" IS NULL OR t.\"v\" < v.version))"
+                + " INSERT INTO \"public\".\"tomb\" AS b (table_name, row_key, version) SELECT CAST($4 AS text),"
+                + " v.row_key, v.version FROM v ON CONFLICT (table_name, row_key) DO UPDATE SET version = EXCLUDED.version"
                 + " WHERE b.version < EXCLUDED.version");
     }
 
