@@ -24,7 +24,9 @@ import reactor.util.retry.Retry;
  *         .build());
  * }</pre>
  *
- * <p><b>What a write does.</b> Each chunk is applied in one transaction, its items in order. A save
+ * <p><b>What a write does.</b> Each chunk is applied in one transaction, each key's changes in order,
+ * ending as applying the items one by one would (statements group the rows of a table; see
+ * {@code docs/postgres-sink.md}). A save
  * (insert or update) is an {@code INSERT ... ON CONFLICT (key) DO UPDATE} that takes effect only when
  * the item's version is newer than the one stored in the row's version column, and only when no delete
  * of that key with the same or a newer version was recorded. A delete removes the row by key unless
@@ -110,7 +112,8 @@ public final class PostgresSink implements Sink {
     }
 
     /**
-     * Applies the chunk's items in one transaction, in order; completes once it committed. Retries
+     * Applies the chunk's items in one transaction, each key's changes in order; completes once it
+     * committed. Retries
      * transient faults (see the class description).
      */
     @Override
