@@ -65,6 +65,12 @@ final class EndToEnd {
      */
     static Mono<Long> writers(ConnectionPool pg, OperationsStorage storage, long seed, int concurrency,
             AtomicBoolean running, long maxOperations) {
+        return writers(pg, storage, seed, concurrency, running, maxOperations, Duration.ZERO);
+    }
+
+    /** As above, each caller pausing {@code pause} after each operation (to keep the rate bounded). */
+    static Mono<Long> writers(ConnectionPool pg, OperationsStorage storage, long seed, int concurrency,
+            AtomicBoolean running, long maxOperations, Duration pause) {
         Random random = new Random(seed);
         AtomicLong done = new AtomicLong();
         return Flux.range(0, Integer.MAX_VALUE)
@@ -86,7 +92,8 @@ final class EndToEnd {
                     } else {
                         op = change(pg, storage, Operation.Type.DELETE, "DELETE FROM app_model WHERE id = $1 RETURNING id", id);
                     }
-                    return op.doOnSuccess(v -> done.incrementAndGet());
+                    Mono<Void> counted = op.doOnSuccess(v -> done.incrementAndGet());
+                    return pause.isZero() ? counted : counted.then(Mono.delay(pause)).then();
                 }, concurrency)
                 .then(Mono.fromCallable(done::get));
     }
