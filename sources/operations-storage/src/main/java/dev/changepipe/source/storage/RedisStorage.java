@@ -86,15 +86,26 @@ public final class RedisStorage implements OperationsStorage {
             return token
             """, ScriptOutputType.INTEGER);
 
-    // KEYS[1] operations, KEYS[2] lock; ARGV[1] token, then member, score pairs -> removed, or -1.
+    // KEYS[1] operations, KEYS[2] lock; ARGV[1] token, ARGV[2] n, then n members, then their n scores
+    // -> removed, or -1. ZMSCORE reads every score in one call; ZREM removes in slices (Lua's unpack
+    // is limited in arguments).
     static final RedisScript POST_SYNC = new RedisScript("""
             if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+            local n = tonumber(ARGV[2])
             local removed = 0
-            for i = 2, #ARGV, 2 do
-              local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
-              if s and tonumber(s) == tonumber(ARGV[i + 1]) then
-                redis.call('ZREM', KEYS[1], ARGV[i])
-                removed = removed + 1
+            local slice = {}
+            for first = 3, n + 2, 4000 do
+              local last = math.min(first + 3999, n + 2)
+              local scores = redis.call('ZMSCORE', KEYS[1], unpack(ARGV, first, last))
+              for i = first, last do
+                local s = scores[i - first + 1]
+                if s and tonumber(s) == tonumber(ARGV[i + n]) then
+                  slice[#slice + 1] = ARGV[i]
+                end
+              end
+              if #slice > 0 then
+                removed = removed + redis.call('ZREM', KEYS[1], unpack(slice))
+                slice = {}
               end
             end
             redis.call('DEL', KEYS[2])
@@ -230,12 +241,14 @@ public final class RedisStorage implements OperationsStorage {
     public Mono<Long> postSync(SyncLease lease, List<StoredOperation> fetched) {
         return Mono.defer(() -> {
             RedisKeys keys = RedisKeys.of(options, lease.importKey());
-            String[] args = new String[1 + 2 * fetched.size()];
+            int n = fetched.size();
+            String[] args = new String[2 + 2 * n];
             args[0] = Long.toString(lease.token());
-            int i = 1;
-            for (StoredOperation op : fetched) {
-                args[i++] = op.operation().member();
-                args[i++] = Double.toString(op.score());
+            args[1] = Integer.toString(n);
+            for (int i = 0; i < n; i++) {
+                StoredOperation op = fetched.get(i);
+                args[2 + i] = op.operation().member();
+                args[2 + n + i] = Double.toString(op.score());
             }
             return commands.flatMapMany(c -> POST_SYNC.<Long>run(c, new String[] {keys.operations(), keys.lock()}, args))
                     .next()
