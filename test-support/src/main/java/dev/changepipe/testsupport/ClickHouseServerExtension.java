@@ -64,6 +64,64 @@ public final class ClickHouseServerExtension implements ParameterResolver {
     return start();
   }
 
+  /**
+   * Starts a private ClickHouse that belongs to the caller alone, for tests that stop and start a
+   * server (a restart mid-stream) or need its native TCP port (clickhouse-client). Unlike the shared
+   * server it is never handed to other tests; the returned handle stops and starts it again on the
+   * same ports and data directory, and {@link DedicatedClickHouse#close()} stops it and deletes its
+   * directory. Needs the installed binary (ignores {@value #ENV}). Blocks until it answers.
+   */
+  public static DedicatedClickHouse startDedicated() {
+    List<String> binary = binary();
+    for (int attempt = 1; ; attempt++) {
+      Path dir = Commands.createTempDir("changepipe-clickhouse-dedicated-", false);
+      int httpPort = Commands.freePort();
+      int tcpPort = Commands.freePort();
+      while (tcpPort == httpPort) {
+        tcpPort = Commands.freePort();
+      }
+      Path config = writeConfig(dir, httpPort, tcpPort);
+      List<String> command = new ArrayList<>(binary);
+      command.add("--config-file=" + config);
+      DedicatedClickHouse server = new DedicatedClickHouse(command, dir, httpPort, tcpPort);
+      try {
+        server.start();
+        return server;
+      } catch (RuntimeException e) {
+        server.close();
+        if (!(e instanceof ServerStartupException s && s.portInUse())
+            || attempt >= Commands.PORT_ATTEMPTS) {
+          throw e;
+        }
+      }
+    }
+  }
+
+  /** Starts {@code command} in {@code dir} and waits until it answers a query. */
+  static ServerProcess launch(List<String> command, Path dir, ClickHouseServer server) {
+    ServerProcess process = ServerProcess.start("clickhouse-server", command, dir,
+        dir.resolve("console.log"),
+        // newer releases would otherwise fork a watchdog parent
+        Map.of("CLICKHOUSE_WATCHDOG_ENABLE", "0"),
+        List.of(dir.resolve("server.err.log"), dir.resolve("server.log")));
+    try {
+      process.awaitReady(Commands.STARTUP_TIMEOUT, () -> answersPing(server));
+      String one;
+      try {
+        one = server.execute("SELECT 1").trim();
+      } catch (IllegalStateException e) {
+        throw process.failure("clickhouse-server answers /ping but not a query: " + e.getMessage());
+      }
+      if (!one.equals("1")) {
+        throw process.failure("clickhouse-server answered '" + one + "' to SELECT 1");
+      }
+      return process;
+    } catch (RuntimeException e) {
+      process.stop();
+      throw e;
+    }
+  }
+
   /** {@code clickhouse-server}, else the single {@code clickhouse} binary with {@code server}. */
   private static List<String> binary() {
     String[] dirs = {"/usr/sbin", "/usr/bin", "/usr/local/bin"};
@@ -91,23 +149,8 @@ public final class ClickHouseServerExtension implements ParameterResolver {
         Path config = writeConfig(dir, httpPort, tcpPort);
         List<String> command = new ArrayList<>(binary);
         command.add("--config-file=" + config);
-        process = ServerProcess.start("clickhouse-server", command, dir,
-            dir.resolve("console.log"),
-            // newer releases would otherwise fork a watchdog parent
-            Map.of("CLICKHOUSE_WATCHDOG_ENABLE", "0"),
-            List.of(dir.resolve("server.err.log"), dir.resolve("server.log")));
         ClickHouseServer server = new ClickHouseServer(Commands.LOOPBACK, httpPort);
-        process.awaitReady(Commands.STARTUP_TIMEOUT, () -> answersPing(server));
-        String one;
-        try {
-          one = server.execute("SELECT 1").trim();
-        } catch (IllegalStateException e) {
-          throw process.failure("clickhouse-server answers /ping but not a query: "
-              + e.getMessage());
-        }
-        if (!one.equals("1")) {
-          throw process.failure("clickhouse-server answered '" + one + "' to SELECT 1");
-        }
+        process = launch(command, dir, server);
         ServerProcess started = process;
         return SharedServer.owned(server, () -> {
           started.stop();

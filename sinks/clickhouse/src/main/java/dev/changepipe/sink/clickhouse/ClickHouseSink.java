@@ -1,0 +1,39 @@
+package dev.changepipe.sink.clickhouse;
+
+import dev.changepipe.core.Sink;
+
+/**
+ * Writes change items into ClickHouse over HTTP with the official Java client (DESIGN.md sections 5
+ * and 8; docs/clickhouse-sink.md).
+ *
+ * <p><b>Mapping.</b> Each source table goes to a ClickHouse table ({@code app.model -> app_model}
+ * unless configured). The target's columns are read from {@code system.columns} on first use; each
+ * value is converted to its column's type; a missing value takes the column's default; a field with no
+ * column is ignored (logged once per table and field); a field {@code question} with no column of that
+ * name goes to {@code question_id} when that exists (Django foreign keys).
+ *
+ * <p><b>Writes.</b> {@link #write} is called one chunk at a time (the {@link Sink} contract). The
+ * chunk's items are grouped by table, converted (a value that does not convert fails the write with a
+ * permanent {@link ClickHouseWriteException} naming table, column, value and key, before anything is
+ * sent) and streamed as batched inserts. The returned {@code Mono} completes once ClickHouse confirmed
+ * every insert. Writes are idempotent under replay; see {@link WriteMode}.
+ *
+ * <p><b>Faults.</b> Transient faults (connection refused or reset, timeouts, HTTP 5xx without a
+ * ClickHouse error, "too many parts" and similar codes) are retried with exponential backoff and
+ * jitter until {@link ClickHouseSinkOptions#retryDeadline()}, failing over between endpoints; then the
+ * write fails with a retryable {@link ClickHouseWriteException}. Permanent faults fail at once.
+ *
+ * <p><b>Threading.</b> Blocking client calls run on Reactor's bounded-elastic scheduler; no caller
+ * thread is blocked. Cancelling the {@code Mono} abandons the write (the chunk is written again after a
+ * restart, which replays are built for).
+ */
+public interface ClickHouseSink extends Sink {
+
+    /** A sink with these options; connects lazily, on the first write. */
+    static ClickHouseSink create(ClickHouseSinkOptions options) {
+        return new ClickHouseWriter(options, new Endpoints(options));
+    }
+
+    /** The options this sink was built with. */
+    ClickHouseSinkOptions options();
+}

@@ -1,0 +1,434 @@
+package dev.changepipe.sink.clickhouse;
+
+import com.clickhouse.client.api.insert.InsertResponse;
+import com.clickhouse.client.api.insert.InsertSettings;
+import com.clickhouse.client.api.query.QueryResponse;
+import com.clickhouse.data.ClickHouseFormat;
+import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.Chunk;
+import java.io.BufferedInputStream;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
+
+/** The {@link ClickHouseSink}: see its javadoc for the guarantees. */
+@SuppressWarnings("try") // QueryResponse and InsertResponse declare close() throws Exception
+final class ClickHouseWriter implements ClickHouseSink {
+
+    private static final Logger log = LoggerFactory.getLogger(ClickHouseWriter.class);
+    private static final long REQUEST_TIMEOUT_SECONDS = 3600;
+    /** Codes after which the table's columns are read again: unknown column, identifier, table. */
+    private static final List<Integer> SCHEMA_CODES = List.of(16, 47, 60);
+
+    private final ClickHouseSinkOptions options;
+    private final Endpoints endpoints;
+    private final Map<String, TableWriter> tables = new ConcurrentHashMap<>();
+    private volatile ServerVersion version;
+
+    ClickHouseWriter(ClickHouseSinkOptions options, Endpoints endpoints) {
+        this.options = options;
+        this.endpoints = endpoints;
+    }
+
+    @Override
+    public String name() {
+        return options.name();
+    }
+
+    @Override
+    public ClickHouseSinkOptions options() {
+        return options;
+    }
+
+    @Override
+    public Mono<Void> write(Chunk chunk) {
+        if (chunk.items().isEmpty()) {
+            return Mono.empty();
+        }
+        return Mono.defer(() -> {
+            Map<String, List<ChangeItem>> byTable = new LinkedHashMap<>();
+            for (ChangeItem item : chunk.items()) {
+                byTable.computeIfAbsent(item.table(), t -> new ArrayList<>()).add(item);
+            }
+            return Flux.fromIterable(byTable.entrySet())
+                    .concatMap(e -> writeTable(chunk, e.getKey(), e.getValue()))
+                    .then();
+        });
+    }
+
+    @Override
+    public Mono<Void> close() {
+        return Mono.fromRunnable(endpoints::close);
+    }
+
+    private Mono<Void> writeTable(Chunk chunk, String sourceTable, List<ChangeItem> items) {
+        return table(sourceTable)
+                .flatMap(table -> {
+                    switch (table.mode()) {
+                        case COLLAPSING:
+                            return writeCollapsing(table, items);
+                        default:
+                            if (!table.hasDefaultExpressions()) {
+                                return insertAll(chunk, table, List.of(table.streamed(items)));
+                            }
+                            return insertAll(chunk, table, table.inserts(rows(table, items)));
+                    }
+                })
+                .doOnError(ClickHouseWriteException.class, e -> {
+                    if (SCHEMA_CODES.contains(e.errorCode())) {
+                        tables.remove(sourceTable); // read the columns again next time
+                    }
+                });
+    }
+
+    private static List<TableWriter.Row> rows(TableWriter table, List<ChangeItem> items) {
+        List<TableWriter.Row> rows = new ArrayList<>(items.size());
+        for (ChangeItem item : items) {
+            boolean save = item.kind().isSave();
+            rows.add(table.row(item, save, !save, 1));
+        }
+        return rows;
+    }
+
+    // ---------------------------------------------------------------- collapsing
+
+    private Mono<Void> writeCollapsing(TableWriter table, List<ChangeItem> items) {
+        return Mono.defer(() -> {
+            int[] keyColumns = table.keyColumns(items.get(0));
+            // the last change of each key wins within the chunk; earlier ones would cancel each other
+            Map<String, ChangeItem> last = new LinkedHashMap<>();
+            Map<String, TableWriter.Row> lastRow = new LinkedHashMap<>();
+            for (ChangeItem item : items) {
+                TableWriter.Row row = table.row(item, item.kind().isSave(), false, 1);
+                String key = table.keyOf(row.values(), keyColumns);
+                ChangeItem previous = last.get(key);
+                if (previous == null || item.version() >= previous.version()) {
+                    last.put(key, item);
+                    lastRow.put(key, row);
+                }
+            }
+            List<Object[]> keyRows = new ArrayList<>();
+            for (TableWriter.Row row : lastRow.values()) {
+                keyRows.add(row.values());
+            }
+            return keyStates(table, keyColumns, keyRows).flatMap(states -> {
+                List<TableWriter.Row> out = new ArrayList<>();
+                for (Map.Entry<String, ChangeItem> e : last.entrySet()) {
+                    ChangeItem item = e.getValue();
+                    KeyState state = states.get(e.getKey());
+                    if (state != null && state.maxVersion() >= item.version()) {
+                        continue; // already applied (a replay), or older than what is there
+                    }
+                    if (state != null && state.visible() != null) {
+                        Object[] cancel = state.visible().clone();
+                        cancel[table.signIndex()] = -1L;
+                        out.add(new TableWriter.Row(cancel, new java.util.BitSet(0)));
+                    }
+                    if (item.kind().isSave()) {
+                        out.add(lastRow.get(e.getKey()));
+                    }
+                }
+                return insertAll(null, table, table.inserts(out));
+            });
+        });
+    }
+
+    /**
+     * What ClickHouse holds for a key: the highest version of any of its rows (cancelled ones
+     * included, until a merge collapses them) and the visible row, if any.
+     */
+    private record KeyState(long maxVersion, Object[] visible) {
+    }
+
+    /**
+     * Reads every row of the keys (without FINAL, so that cancelled rows still tell which versions
+     * were applied) in RowBinary and works out each key's state: per version, the rows with sign 1
+     * minus those with sign -1; the visible row is the highest version with a positive balance.
+     */
+    private Mono<Map<String, KeyState>> keyStates(TableWriter table, int[] keyColumns, List<Object[]> keyRows) {
+        ColumnType[] types = table.types();
+        int vi = table.versionIndex();
+        int si = table.signIndex();
+        String select = "SELECT " + String.join(", ", table.columns().stream().map(c -> Sql.identifier(c.name())).toList())
+                + " FROM " + Sql.table(options.database(), table.target()) + " WHERE ";
+        return Flux.fromIterable(partition(keyRows, options.keysPerLookup()))
+                .concatMap(part -> {
+                    String sql = select + keyCondition(table, keyColumns, part) + " FORMAT RowBinary";
+                    String what = "read current rows of " + table.target();
+                    return retry(endpoints.call(table.target(), what, client -> {
+                        Map<String, Map<Long, Object[]>> rowsByVersion = new java.util.HashMap<>();
+                        Map<String, Map<Long, Long>> balance = new java.util.HashMap<>();
+                        Map<String, Long> maxVersion = new java.util.HashMap<>();
+                        try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                                InputStream in = new BufferedInputStream(response.getInputStream(), 65536)) {
+                            RowBinaryReader reader = new RowBinaryReader(in);
+                            Object[] row;
+                            while ((row = reader.readRow(types)) != null) {
+                                String key = table.keyOf(row, keyColumns);
+                                long version = (Long) row[vi];
+                                long sign = (Long) row[si];
+                                maxVersion.merge(key, version, Math::max);
+                                balance.computeIfAbsent(key, k -> new java.util.HashMap<>()).merge(version, sign, Long::sum);
+                                if (sign > 0) {
+                                    rowsByVersion.computeIfAbsent(key, k -> new java.util.HashMap<>()).put(version, row);
+                                }
+                            }
+                        }
+                        Map<String, KeyState> states = new java.util.HashMap<>();
+                        for (Map.Entry<String, Long> e : maxVersion.entrySet()) {
+                            Object[] visible = null;
+                            long best = -1;
+                            for (Map.Entry<Long, Long> b : balance.get(e.getKey()).entrySet()) {
+                                if (b.getValue() > 0 && b.getKey() > best) {
+                                    best = b.getKey();
+                                    visible = rowsByVersion.get(e.getKey()).get(b.getKey());
+                                }
+                            }
+                            states.put(e.getKey(), new KeyState(e.getValue(), visible));
+                        }
+                        return states;
+                    }), what);
+                })
+                .collect(() -> new java.util.HashMap<String, KeyState>(), Map::putAll)
+                .map(m -> (Map<String, KeyState>) m);
+    }
+
+    private static String keyCondition(TableWriter table, int[] keyColumns, List<Object[]> rows) {
+        StringBuilder b = new StringBuilder();
+        ColumnType[] types = table.types();
+        if (keyColumns.length == 1) {
+            b.append(Sql.identifier(table.columns().get(keyColumns[0]).name())).append(" IN (");
+        } else {
+            List<String> names = new ArrayList<>();
+            for (int k : keyColumns) {
+                names.add(table.columns().get(k).name());
+            }
+            b.append(Sql.identifiers(names)).append(" IN (");
+        }
+        for (int r = 0; r < rows.size(); r++) {
+            if (r > 0) {
+                b.append(", ");
+            }
+            if (keyColumns.length > 1) {
+                b.append('(');
+            }
+            for (int i = 0; i < keyColumns.length; i++) {
+                if (i > 0) {
+                    b.append(", ");
+                }
+                b.append(Sql.literal(types[keyColumns[i]], rows.get(r)[keyColumns[i]]));
+            }
+            if (keyColumns.length > 1) {
+                b.append(')');
+            }
+        }
+        return b.append(')').toString();
+    }
+
+    private static <T> List<List<T>> partition(List<T> list, int size) {
+        List<List<T>> parts = new ArrayList<>();
+        for (int i = 0; i < list.size(); i += size) {
+            parts.add(list.subList(i, Math.min(list.size(), i + size)));
+        }
+        return parts;
+    }
+
+    // ---------------------------------------------------------------- inserts
+
+    private Mono<Void> insertAll(Chunk chunk, TableWriter table, List<TableWriter.Insert> inserts) {
+        if (inserts.isEmpty()) {
+            return Mono.empty();
+        }
+        return serverVersion().flatMap(server -> Flux.range(0, inserts.size())
+                .concatMap(i -> insert(table, inserts.get(i),
+                        chunk != null && server.supportsInsertDeduplicationToken()
+                                ? token(chunk, table.target(), i) : null))
+                .then());
+    }
+
+    private Mono<Void> insert(TableWriter table, TableWriter.Insert insert, String token) {
+        List<String> columns = new ArrayList<>(insert.columns().length);
+        for (int c : insert.columns()) {
+            columns.add(Sql.identifier(table.columns().get(c).name()));
+        }
+        String target = Sql.table(options.database(), table.target());
+        ClickHouseFormat format = options.format() == InsertFormat.ROW_BINARY
+                ? ClickHouseFormat.RowBinary : ClickHouseFormat.TabSeparated;
+        String what = "insert of " + insert.rows().size() + " rows into " + table.target();
+        // converted and encoded (in parallel) before anything is sent: a bad value fails the write
+        // while the server has seen nothing; a retry sends the same bytes again
+        Mono<List<byte[]>> encoded = Mono.fromCallable(() ->
+                        SliceEncoder.encode(options.format(), table, insert, options.encodeThreads()))
+                .subscribeOn(Schedulers.boundedElastic());
+        return encoded.flatMap(slices -> retry(endpoints.call(table.target(), what, client -> {
+            InsertSettings settings = new InsertSettings();
+            if (token != null) {
+                settings.serverSetting("insert_deduplication_token", token);
+            }
+            try (InsertResponse response = client.insert(target, columns, out -> SliceEncoder.write(out, slices),
+                    format, settings).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                log.debug("{}: {} done", options.name(), what);
+                return Boolean.TRUE;
+            }
+        }), what)).then();
+    }
+
+    /** A deduplication token that is the same for the same chunk, table and insert on every replay. */
+    private static String token(Chunk chunk, String table, int index) {
+        try {
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            sha.update((chunk.origin() + '\0' + chunk.offset().value() + '\0' + table + '\0' + index)
+                    .getBytes(StandardCharsets.UTF_8));
+            return "changepipe-" + HexFormat.of().formatHex(sha.digest(), 0, 16);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
+    }
+
+    private <T> Mono<T> retry(Mono<T> attempt, String what) {
+        return Retrying.withRetry(attempt, options.minBackoff(), options.maxBackoff(), options.jitter(),
+                options.retryDeadline(), options.name() + ": " + what);
+    }
+
+    // ---------------------------------------------------------------- schema and server
+
+    private Mono<ServerVersion> serverVersion() {
+        ServerVersion known = version;
+        if (known != null) {
+            return Mono.just(known);
+        }
+        return retry(endpoints.call(null, "read the server version", client -> {
+            try (QueryResponse response = client.query("SELECT version() FORMAT TabSeparated")
+                    .get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                String text = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+                return ServerVersion.parse(text);
+            }
+        }), "read the server version").doOnNext(v -> {
+            version = v;
+            log.info("{}: ClickHouse {}; insert deduplication tokens {}", options.name(), v,
+                    v.supportsInsertDeduplicationToken() ? "on" : "not supported");
+        });
+    }
+
+    private Mono<TableWriter> table(String sourceTable) {
+        TableWriter known = tables.get(sourceTable);
+        if (known != null) {
+            return Mono.just(known);
+        }
+        String target = options.targetTable(sourceTable);
+        TableOptions tableOptions = options.table(sourceTable);
+        WriteMode mode = options.mode(sourceTable);
+        Mono<Void> create = tableOptions.create() ? createTable(target, mode, tableOptions) : Mono.empty();
+        return create.then(columns(target)).map(columns -> {
+            if (columns.isEmpty()) {
+                throw new ClickHouseWriteException(options.name(), target, null, "table "
+                        + options.database() + "." + target + " does not exist (source table " + sourceTable
+                        + "); create it or set create for it", null, false, 60, 0);
+            }
+            TableWriter writer = new TableWriter(options, sourceTable, target, mode, columns);
+            tables.put(sourceTable, writer);
+            return writer;
+        });
+    }
+
+    private Mono<List<TableWriter.Column>> columns(String target) {
+        String sql = "SELECT name, type, default_kind FROM system.columns WHERE database = "
+                + Sql.string(options.database()) + " AND table = " + Sql.string(target) + " FORMAT TabSeparated";
+        return retry(endpoints.call(target, "read the columns of " + target, client -> {
+            try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                String body = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                List<TableWriter.Column> columns = new ArrayList<>();
+                for (String line : body.split("\n")) {
+                    if (line.isEmpty()) {
+                        continue;
+                    }
+                    String[] f = line.split("\t", -1);
+                    String name = Sql.unescapeTsv(f[0]);
+                    ColumnType type = ColumnType.parse(Sql.unescapeTsv(f[1]));
+                    String defaultKind = f.length > 2 ? f[2] : "";
+                    if (defaultKind.equals("MATERIALIZED") || defaultKind.equals("ALIAS")) {
+                        continue; // computed by the server, never inserted
+                    }
+                    if (!type.supported()) {
+                        log.warn("{}: column {}.{} of type {} is not supported; the server fills its default",
+                                options.name(), target, name, type);
+                        continue;
+                    }
+                    columns.add(new TableWriter.Column(name, type, !defaultKind.isEmpty()));
+                }
+                return columns;
+            }
+        }), "read the columns of " + target);
+    }
+
+    private Mono<Void> createTable(String target, WriteMode mode, TableOptions t) {
+        String ddl = createTableSql(options, target, mode, t);
+        String engine = ddl.substring(ddl.indexOf("ENGINE = ") + 9);
+        return retry(endpoints.call(target, "create table " + target, client -> {
+            client.query(ddl).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS).close();
+            log.info("{}: ensured table {}.{} ({})", options.name(), options.database(), target, engine);
+            return Boolean.TRUE;
+        }), "create table " + target).then();
+    }
+
+    /** The CREATE TABLE IF NOT EXISTS statement of a table the sink creates (identifiers quoted). */
+    static String createTableSql(ClickHouseSinkOptions options, String target, WriteMode mode, TableOptions t) {
+        StringBuilder sql = new StringBuilder("CREATE TABLE IF NOT EXISTS ")
+                .append(Sql.table(options.database(), target));
+        if (options.cluster() != null) {
+            sql.append(" ON CLUSTER ").append(Sql.identifier(options.cluster()));
+        }
+        sql.append(" (");
+        List<String> declared = new ArrayList<>();
+        for (String c : t.columns()) {
+            String[] parts = c.trim().split("\\s+", 2);
+            declared.add(parts[0]);
+            if (declared.size() > 1) {
+                sql.append(", ");
+            }
+            sql.append(Sql.identifier(parts[0])).append(' ').append(parts[1]);
+        }
+        String engine;
+        switch (mode) {
+            case COLLAPSING:
+                addColumn(sql, declared, options.versionColumn(), "UInt64");
+                addColumn(sql, declared, options.signColumn(), "Int8");
+                engine = "CollapsingMergeTree(" + Sql.identifier(options.signColumn()) + ")";
+                break;
+            case APPEND:
+                addColumn(sql, declared, options.versionColumn(), "UInt64");
+                engine = "MergeTree";
+                break;
+            default:
+                addColumn(sql, declared, options.versionColumn(), "UInt64");
+                addColumn(sql, declared, options.deletedColumn(), "UInt8");
+                engine = "ReplacingMergeTree(" + Sql.identifier(options.versionColumn()) + ")";
+        }
+        sql.append(") ENGINE = ").append(engine);
+        if (t.partitionBy() != null) {
+            sql.append(" PARTITION BY ").append(t.partitionBy());
+        }
+        sql.append(" ORDER BY ").append(Sql.identifiers(t.orderBy()));
+        return sql.toString();
+    }
+
+    private static void addColumn(StringBuilder sql, List<String> declared, String name, String type) {
+        if (!declared.contains(name)) {
+            sql.append(", ").append(Sql.identifier(name)).append(' ').append(type);
+            declared.add(name);
+        }
+    }
+}

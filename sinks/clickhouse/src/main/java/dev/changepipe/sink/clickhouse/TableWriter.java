@@ -1,0 +1,331 @@
+package dev.changepipe.sink.clickhouse;
+
+import dev.changepipe.core.ChangeItem;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One target table as introspected from {@code system.columns}: which columns can be written, how a
+ * source field maps to a column, and how an item becomes a row of canonical values. Thread-safe
+ * (immutable apart from the field-resolution cache and the ignored-field counters).
+ */
+final class TableWriter {
+
+    private static final Logger log = LoggerFactory.getLogger(TableWriter.class);
+    private static final int NO_COLUMN = -1;
+
+    /** A writable column; {@code defaultExpression} when the server computes a missing value. */
+    record Column(String name, ColumnType type, boolean defaultExpression) {
+    }
+
+    /** A row: values of every column in {@link #columns()} order; {@code missing} columns take the server's default. */
+    record Row(Object[] values, BitSet missing) {
+    }
+
+    /**
+     * One INSERT: the columns (indexes into {@link #columns()}) and the rows, each either converted
+     * values ({@code Object[]}, in column order) or a save or delete {@link ChangeItem} converted
+     * while the insert streams (see {@link #values(Object)}).
+     */
+    record Insert(int[] columns, List<?> rows) {
+    }
+
+    private final String sink;
+    private final String sourceTable;
+    private final String target;
+    private final WriteMode mode;
+    private final List<Column> columns;
+    private final ColumnType[] types;
+    /** The type defaults; shared between rows, never mutated (byte arrays and lists included). */
+    private final Object[] zeros;
+    private final Map<String, Integer> byName = new HashMap<>();
+    private final int versionIndex;
+    private final int deletedIndex;
+    private final int signIndex;
+    private final Map<String, Integer> fieldToColumn = new ConcurrentHashMap<>();
+    private final Set<String> ignoredFields = ConcurrentHashMap.newKeySet();
+    private final AtomicLong ignoredValues = new AtomicLong();
+
+    TableWriter(ClickHouseSinkOptions options, String sourceTable, String target, WriteMode mode,
+            List<Column> columns) {
+        this.sink = options.name();
+        this.sourceTable = sourceTable;
+        this.target = target;
+        this.mode = mode;
+        this.columns = List.copyOf(columns);
+        this.types = new ColumnType[columns.size()];
+        this.zeros = new Object[columns.size()];
+        for (int i = 0; i < columns.size(); i++) {
+            types[i] = columns.get(i).type();
+            zeros[i] = Values.zero(types[i]);
+            byName.put(columns.get(i).name(), i);
+        }
+        this.versionIndex = byName.getOrDefault(options.versionColumn(), NO_COLUMN);
+        this.deletedIndex = byName.getOrDefault(options.deletedColumn(), NO_COLUMN);
+        this.signIndex = byName.getOrDefault(options.signColumn(), NO_COLUMN);
+        requireColumns(options);
+    }
+
+    private void requireColumns(ClickHouseSinkOptions options) {
+        switch (mode) {
+            case REPLACING:
+                require(versionIndex, options.versionColumn(), "UInt64");
+                require(deletedIndex, options.deletedColumn(), "UInt8");
+                break;
+            case COLLAPSING:
+                require(versionIndex, options.versionColumn(), "UInt64");
+                require(signIndex, options.signColumn(), "Int8");
+                break;
+            default:
+                break;
+        }
+    }
+
+    private void require(int index, String column, String type) {
+        if (index == NO_COLUMN) {
+            throw new ClickHouseWriteException(sink, target, column, "the " + mode.name().toLowerCase()
+                    + " mode needs a column " + column + " " + type + " in the table", null, false, 0, 0);
+        }
+    }
+
+    String target() {
+        return target;
+    }
+
+    WriteMode mode() {
+        return mode;
+    }
+
+    List<Column> columns() {
+        return columns;
+    }
+
+    ColumnType[] types() {
+        return types;
+    }
+
+    int versionIndex() {
+        return versionIndex;
+    }
+
+    int signIndex() {
+        return signIndex;
+    }
+
+    /** How many values of fields without a column were dropped so far. */
+    long ignoredValues() {
+        return ignoredValues.get();
+    }
+
+    /**
+     * The row an item becomes. {@code withValues} false writes the key only (a tombstone or a cancel);
+     * {@code deleted} sets the deleted column; {@code sign} sets the sign column when non-zero.
+     */
+    Row row(ChangeItem item, boolean withValues, boolean deleted, int sign) {
+        if (item.version() < 0) {
+            throw new ClickHouseWriteException(sink, target, null, "item of key " + item.key()
+                    + " has a negative version " + item.version(), null, false, 0, 0);
+        }
+        Object[] values = new Object[types.length];
+        Arrays.fill(values, UNSET);
+        keyShape = put(item, item.key(), values, keyShape); // the key first: not converted twice
+        if (withValues) {
+            valueShape = put(item, item.values(), values, valueShape);
+        }
+        BitSet missing = null;
+        for (int i = 0; i < types.length; i++) {
+            if (values[i] == UNSET) {
+                if (columns.get(i).defaultExpression() && i != versionIndex && i != deletedIndex && i != signIndex) {
+                    if (missing == null) {
+                        missing = new BitSet(types.length);
+                    }
+                    missing.set(i);
+                    values[i] = null;
+                } else {
+                    values[i] = zeros[i];
+                }
+            }
+        }
+        if (versionIndex != NO_COLUMN) {
+            values[versionIndex] = item.version();
+        }
+        if (deletedIndex != NO_COLUMN) {
+            values[deletedIndex] = deleted ? 1L : 0L;
+        }
+        if (signIndex != NO_COLUMN && sign != 0) {
+            values[signIndex] = (long) sign;
+        }
+        return new Row(values, missing == null ? EMPTY : missing);
+    }
+
+    private static final BitSet EMPTY = new BitSet(0);
+    /** Marks a value not given while a row is built. */
+    private static final Object UNSET = new Object();
+
+    /**
+     * The field names of the last map seen and their columns. Items of a table nearly always carry
+     * the same fields in the same order, with the very same (interned) name strings, so a row's
+     * columns are found by comparing references rather than hashing. Immutable; replaced on a miss.
+     */
+    private record Shape(String[] fields, int[] columns) {
+    }
+
+    private volatile Shape keyShape;
+    private volatile Shape valueShape;
+
+    private Shape put(ChangeItem item, Map<String, Object> fields, Object[] values, Shape shape) {
+        boolean hit = shape != null && shape.fields().length == fields.size();
+        int position = 0;
+        for (Map.Entry<String, Object> e : fields.entrySet()) {
+            String field = e.getKey();
+            int index;
+            if (hit && shape.fields()[position] == field) {
+                index = shape.columns()[position];
+            } else {
+                hit = false;
+                index = column(field);
+            }
+            position++;
+            if (index == NO_COLUMN) {
+                ignoredValues.incrementAndGet();
+                continue;
+            }
+            if (values[index] != UNSET) {
+                continue; // given by the key
+            }
+            try {
+                values[index] = Values.convert(types[index], e.getValue());
+            } catch (Values.ConversionException ex) {
+                throw new ClickHouseWriteException(sink, target, columns.get(index).name(),
+                        "cannot convert value " + Values.describe(e.getValue()) + " of field " + e.getKey()
+                                + " to " + types[index] + " (key " + item.key() + "): " + ex.getMessage(),
+                        null, false, 0, 0);
+            }
+        }
+        if (hit) {
+            return shape;
+        }
+        String[] names = fields.keySet().toArray(new String[0]);
+        int[] indexes = new int[names.length];
+        for (int i = 0; i < names.length; i++) {
+            indexes[i] = column(names[i]);
+        }
+        return new Shape(names, indexes);
+    }
+
+    /** The column of a source field: same name, else {@code <field>_id} (Django foreign keys). */
+    int column(String field) {
+        Integer cached = fieldToColumn.get(field);
+        if (cached != null) {
+            return cached;
+        }
+        Integer index = byName.get(field);
+        if (index == null) {
+            index = byName.get(field + "_id");
+        }
+        int resolved = index == null ? NO_COLUMN : index;
+        fieldToColumn.put(field, resolved);
+        if (resolved == NO_COLUMN && ignoredFields.add(field)) {
+            log.warn("{}: table {} (from {}) has no column for field {}; its values are ignored"
+                    + " (logged once per field)", sink, target, sourceTable, field);
+        }
+        return resolved;
+    }
+
+    /** The columns an item's key maps to, in table order. */
+    int[] keyColumns(ChangeItem item) {
+        List<Integer> indexes = new ArrayList<>();
+        for (String field : item.key().keySet()) {
+            int index = column(field);
+            if (index == NO_COLUMN) {
+                throw new ClickHouseWriteException(sink, target, field, "the key field " + field
+                        + " has no column in the table", null, false, 0, 0);
+            }
+            indexes.add(index);
+        }
+        return indexes.stream().sorted().mapToInt(Integer::intValue).toArray();
+    }
+
+    /** The identity of a row's key: its key columns in RowBinary, as a map key. */
+    String keyOf(Object[] values, int[] keyColumns) {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream(32);
+        RowEncoder.RowBinaryEncoder encoder = new RowEncoder.RowBinaryEncoder(bytes);
+        try {
+            for (int k : keyColumns) {
+                encoder.write(types[k], values[k]);
+            }
+            encoder.flush();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return bytes.toString(StandardCharsets.ISO_8859_1);
+    }
+
+    /** Whether some column has a DEFAULT expression (then rows are converted first, to group them). */
+    boolean hasDefaultExpressions() {
+        for (Column c : columns) {
+            if (c.defaultExpression()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * One insert of every column whose rows are the items themselves, converted as they stream: the
+     * conversion overlaps the server's work. Only for tables without DEFAULT expressions (every
+     * missing value is then the type's default). A value that does not convert aborts the request
+     * mid-body; the server then drops the whole insert.
+     */
+    Insert streamed(List<ChangeItem> items) {
+        int[] all = new int[types.length];
+        for (int i = 0; i < all.length; i++) {
+            all[i] = i;
+        }
+        return new Insert(all, items);
+    }
+
+    /** The values of a row of an {@link Insert}: converted already, or converted now from its item. */
+    Object[] values(Object row) {
+        if (row instanceof Object[] values) {
+            return values;
+        }
+        ChangeItem item = (ChangeItem) row;
+        boolean save = item.kind().isSave();
+        return row(item, save, !save, 1).values();
+    }
+
+    /** Rows grouped into inserts: one per set of missing default-expression columns, in first-seen order. */
+    List<Insert> inserts(List<Row> rows) {
+        Map<BitSet, List<Object[]>> groups = new LinkedHashMap<>();
+        for (Row row : rows) {
+            groups.computeIfAbsent(row.missing(), k -> new ArrayList<>()).add(row.values());
+        }
+        List<Insert> inserts = new ArrayList<>(groups.size());
+        for (Map.Entry<BitSet, List<Object[]>> g : groups.entrySet()) {
+            int[] cols = new int[types.length - g.getKey().cardinality()];
+            int n = 0;
+            for (int i = 0; i < types.length; i++) {
+                if (!g.getKey().get(i)) {
+                    cols[n++] = i;
+                }
+            }
+            inserts.add(new Insert(cols, g.getValue()));
+        }
+        return inserts;
+    }
+}

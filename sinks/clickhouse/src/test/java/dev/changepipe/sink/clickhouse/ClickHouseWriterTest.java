@@ -1,0 +1,38 @@
+package dev.changepipe.sink.clickhouse;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Table creation statements and feature detection, without a server. */
+class ClickHouseWriterTest {
+
+    private static final TableOptions TABLE = TableOptions.builder()
+            .create(List.of("id UInt64", "name String"), List.of("id")).partitionBy("tuple()").build();
+
+    @Test
+    void tableCreationDeclaresTheColumnsOfEachModeAndOnClusterWhenAClusterIsConfigured() {
+        ClickHouseSinkOptions options = ClickHouseSinkOptions.builder().endpoints("http://h:8123")
+                .database("analytics").cluster("main").build();
+        assertThat(ClickHouseWriter.createTableSql(options, "app_model", WriteMode.REPLACING, TABLE))
+                .isEqualTo("CREATE TABLE IF NOT EXISTS `analytics`.`app_model` ON CLUSTER `main`"
+                        + " (`id` UInt64, `name` String, `version` UInt64, `is_deleted` UInt8)"
+                        + " ENGINE = ReplacingMergeTree(`version`) PARTITION BY tuple() ORDER BY (`id`)");
+        assertThat(ClickHouseWriter.createTableSql(options, "app_model", WriteMode.COLLAPSING, TABLE))
+                .contains("`version` UInt64, `sign` Int8)", "ENGINE = CollapsingMergeTree(`sign`)");
+        assertThat(ClickHouseWriter.createTableSql(options, "app_model", WriteMode.APPEND, TABLE))
+                .contains("`version` UInt64)", "ENGINE = MergeTree ");
+        ClickHouseSinkOptions single = ClickHouseSinkOptions.builder().endpoints("http://h:8123").build();
+        assertThat(ClickHouseWriter.createTableSql(single, "app_model", WriteMode.REPLACING, TABLE))
+                .doesNotContain("ON CLUSTER");
+    }
+
+    @Test
+    void insertDeduplicationTokensAreFeatureDetectedFromTheServerVersion() {
+        assertThat(ServerVersion.parse("18.16.1").supportsInsertDeduplicationToken()).isFalse();
+        assertThat(ServerVersion.parse("22.1.3.7").supportsInsertDeduplicationToken()).isFalse();
+        assertThat(ServerVersion.parse("22.2.2.1").supportsInsertDeduplicationToken()).isTrue();
+        assertThat(ServerVersion.parse("24.8.4.13").supportsInsertDeduplicationToken()).isTrue();
+    }
+}
