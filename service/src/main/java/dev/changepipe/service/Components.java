@@ -38,14 +38,25 @@ final class Components {
         this.config = config;
         this.baseDirectory = baseDirectory;
         this.registry = registry;
-        this.sources = new LinkedHashMap<>();
-        for (SourceProvider p : ServiceLoader.load(SourceProvider.class, loader)) {
-            sources.putIfAbsent(p.type(), p);
+        this.sources = providers(SourceProvider.class, loader, SourceProvider::type);
+        this.sinks = providers(SinkProvider.class, loader, SinkProvider::type);
+    }
+
+    /** The providers by type; a broken plugin registration is a configuration error, not a crash. */
+    private static <P> Map<String, P> providers(Class<P> kind, ClassLoader loader, java.util.function.Function<P, String> type) {
+        Map<String, P> out = new LinkedHashMap<>();
+        try {
+            for (P p : ServiceLoader.load(kind, loader)) {
+                P earlier = out.putIfAbsent(type.apply(p), p);
+                if (earlier != null) {
+                    throw new ConfigException("", "two " + kind.getSimpleName() + "s have the type '" + type.apply(p)
+                            + "': " + earlier.getClass().getName() + " and " + p.getClass().getName());
+                }
+            }
+        } catch (java.util.ServiceConfigurationError e) {
+            throw new ConfigException("", "cannot load a plugin: " + e.getMessage());
         }
-        this.sinks = new LinkedHashMap<>();
-        for (SinkProvider p : ServiceLoader.load(SinkProvider.class, loader)) {
-            sinks.putIfAbsent(p.type(), p);
-        }
+        return out;
     }
 
     List<String> sourceTypes() {
