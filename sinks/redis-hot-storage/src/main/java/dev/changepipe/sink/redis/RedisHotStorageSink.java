@@ -1,0 +1,212 @@
+package dev.changepipe.sink.redis;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.Chunk;
+import dev.changepipe.core.PipelineException;
+import dev.changepipe.core.Sink;
+import dev.changepipe.core.SinkException;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisFuture;
+import io.lettuce.core.RedisNoScriptException;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.lettuce.core.codec.StringCodec;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * The hot storage sink. Owns one connection of its own, opened on the first write, with automatic
+ * flushing switched off: a write sends up to {@code pipelineSize} script calls, flushes them in one
+ * go and waits for every reply before sending the next group (pipelining). The calls of a chunk go
+ * out on that one connection in item order, so Redis applies them in order, per key and overall.
+ * The {@link Sink} contract (one write at a time) is what makes the unflushed connection safe.
+ *
+ * <p>Scripts are called by their SHA1; when Redis answers NOSCRIPT (a restarted or flushed server)
+ * they are loaded and the group is sent again, which is harmless because every script is
+ * version-checked.
+ */
+final class RedisHotStorageSink implements Sink {
+
+    private static final Logger log = LoggerFactory.getLogger(RedisHotStorageSink.class);
+
+    private static final String SAVE_SHA = sha1(Scripts.SAVE);
+    private static final String DELETE_SHA = sha1(Scripts.DELETE);
+
+    private final RedisClient client;
+    private final RedisURI uri;
+    private final HotStorageOptions options;
+    private final KeyLayout layout;
+    private final ObjectCodec codec = new ObjectCodec();
+    private final String tombstoneTtlMillis;
+    private final AtomicReference<StatefulRedisConnection<String, String>> open = new AtomicReference<>();
+
+    RedisHotStorageSink(RedisClient client, RedisURI uri, HotStorageOptions options) {
+        this.client = Objects.requireNonNull(client, "client");
+        this.uri = Objects.requireNonNull(uri, "uri");
+        this.options = Objects.requireNonNull(options, "options");
+        this.layout = new KeyLayout(options);
+        this.tombstoneTtlMillis = Long.toString(options.tombstoneTtl().toMillis());
+    }
+
+    @Override
+    public String name() {
+        return options.sinkName();
+    }
+
+    @Override
+    public Mono<Void> write(Chunk chunk) {
+        if (chunk.items().isEmpty()) {
+            return Mono.empty();
+        }
+        return Mono.defer(() -> {
+            List<Call> calls = new ArrayList<>(chunk.items().size());
+            for (ChangeItem item : chunk.items()) {
+                calls.add(prepare(item));
+            }
+            return connection().onErrorMap(e -> failure(e, null, "cannot connect to " + uri.getHost() + ":" + uri.getPort()))
+                    .flatMap(c -> Flux.fromIterable(calls)
+                            .buffer(options.pipelineSize())
+                            .concatMap(group -> send(c, group, true))
+                            .reduce(0L, Long::sum))
+                    .doOnNext(applied -> log.debug("{}: chunk {} applied {} of {} changes (the rest were stale or replays)",
+                            name(), chunk, applied, calls.size()))
+                    .then();
+        });
+    }
+
+    /** Sends a group of calls in one flush; completes with how many were applied. */
+    private Mono<Long> send(StatefulRedisConnection<String, String> c, List<Call> group, boolean mayLoadScripts) {
+        return Mono.defer(() -> {
+            RedisAsyncCommands<String, String> commands = c.async();
+            List<CompletableFuture<Long>> replies = new ArrayList<>(group.size());
+            for (Call call : group) {
+                RedisFuture<Long> reply = commands.evalsha(call.sha, ScriptOutputType.INTEGER, call.keys, call.args);
+                replies.add(reply.toCompletableFuture());
+            }
+            c.flushCommands();
+            return Mono.fromCompletionStage(CompletableFuture.allOf(replies.toArray(CompletableFuture[]::new)))
+                    .then(Mono.fromCallable(() -> {
+                        long applied = 0;
+                        for (CompletableFuture<Long> r : replies) {
+                            applied += r.join();
+                        }
+                        return applied;
+                    }));
+        }).onErrorResume(e -> mayLoadScripts && RedisErrors.unwrap(e) instanceof RedisNoScriptException,
+                e -> loadScripts(c).then(send(c, group, false)))
+                .onErrorMap(e -> !(e instanceof PipelineException), e -> {
+                    Throwable cause = RedisErrors.unwrap(e);
+                    return failure(cause, tableOf(group, cause), "script call failed: " + cause.getMessage());
+                });
+    }
+
+    /** The sink's connection, opened (with automatic flushing off) on first use. */
+    private Mono<StatefulRedisConnection<String, String>> connection() {
+        return Mono.defer(() -> {
+            StatefulRedisConnection<String, String> current = open.get();
+            if (current != null) {
+                return Mono.just(current);
+            }
+            return Mono.fromCompletionStage(client.connectAsync(StringCodec.UTF8, uri)).flatMap(fresh -> {
+                fresh.setAutoFlushCommands(false);
+                if (open.compareAndSet(null, fresh)) {
+                    return Mono.just(fresh);
+                }
+                return Mono.fromCompletionStage(fresh.closeAsync()).then(connection());
+            });
+        });
+    }
+
+    private Mono<Void> loadScripts(StatefulRedisConnection<String, String> c) {
+        return Mono.defer(() -> {
+            log.info("{}: loading the hot storage scripts into Redis", name());
+            RedisAsyncCommands<String, String> commands = c.async();
+            CompletableFuture<String> save = commands.scriptLoad(Scripts.SAVE).toCompletableFuture();
+            CompletableFuture<String> delete = commands.scriptLoad(Scripts.DELETE).toCompletableFuture();
+            c.flushCommands();
+            return Mono.fromCompletionStage(CompletableFuture.allOf(save, delete));
+        });
+    }
+
+    private Call prepare(ChangeItem item) {
+        String model = item.table();
+        try {
+            if (item.version() < 0) {
+                throw new IllegalArgumentException("version must not be negative: " + item.version());
+            }
+            String pk = KeyLayout.pkPart(item.key());
+            String version = Long.toString(item.version());
+            List<String> keys = new ArrayList<>(6);
+            keys.add(layout.objectKey(model, pk));
+            keys.add(layout.indexesKey(model, pk));
+            keys.add(layout.allKey(model));
+            keys.add(layout.tombstoneKey(model, pk));
+            if (!item.kind().isSave()) {
+                return new Call(DELETE_SHA, keys.toArray(String[]::new), new String[] {version, pk, tombstoneTtlMillis}, model);
+            }
+            for (UniqueConstraint constraint : options.constraintsOf(model)) {
+                String key = layout.uniqueKey(model, constraint, item.values());
+                if (key != null) {
+                    keys.add(key);
+                }
+            }
+            String json = codec.encode(item.version(), item.key(), item.values());
+            return new Call(SAVE_SHA, keys.toArray(String[]::new),
+                    new String[] {version, pk, json, layout.pkKeyPrefix(model)}, model);
+        } catch (IllegalArgumentException | JsonProcessingException e) {
+            throw SinkException.permanent(name(), model, null,
+                    "cannot store " + item.kind() + " of key " + item.key().keySet() + " at version " + item.version()
+                            + ": " + e.getMessage(), e);
+        }
+    }
+
+    private SinkException failure(Throwable cause, String table, String message) {
+        Throwable e = RedisErrors.unwrap(cause);
+        return new SinkException(name(), table, null, message, e, RedisErrors.isRetryable(e));
+    }
+
+    private static String tableOf(List<Call> group, Throwable cause) {
+        String message = cause.getMessage() == null ? "" : cause.getMessage();
+        for (Call call : group) {
+            if (message.contains(call.keys[0])) {
+                return call.model;
+            }
+        }
+        return group.size() == 1 || group.stream().map(c -> c.model).distinct().count() == 1 ? group.get(0).model : null;
+    }
+
+    @Override
+    public Mono<Void> close() {
+        return Mono.defer(() -> {
+            StatefulRedisConnection<String, String> c = open.getAndSet(null);
+            return c == null ? Mono.empty() : Mono.fromCompletionStage(c.closeAsync());
+        });
+    }
+
+    private static String sha1(String script) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-1");
+            return HexFormat.of().formatHex(md.digest(script.getBytes(StandardCharsets.UTF_8)));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-1 is not available", e);
+        }
+    }
+
+    /** One script call: which script, its keys and arguments, and the model for error messages. */
+    private record Call(String sha, String[] keys, String[] args, String model) {
+    }
+}
