@@ -1,0 +1,234 @@
+package dev.changepipe.source.storage;
+
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeSet;
+import reactor.core.publisher.Mono;
+
+/**
+ * An {@link OperationsStorage} in this process's memory, with the same semantics as
+ * {@link RedisStorage} (scores, strictly increasing re-registration scores, fencing tokens, lock
+ * expiry): for embedding and for tests. Nothing survives the process.
+ *
+ * <p><b>Threading.</b> Every operation runs on the subscriber's thread under one monitor and never
+ * waits for anything else; the work per call is proportional to the pks or operations it handles.
+ */
+public final class InMemoryStorage implements OperationsStorage {
+
+    /** Smallest score step: a re-registration's score exceeds the old one by at least this much. */
+    static final double SCORE_STEP = 1e-6;
+
+    private static final Comparator<Map.Entry<String, Double>> ORDER =
+            Comparator.<Map.Entry<String, Double>>comparingDouble(Map.Entry::getValue).thenComparing(Map.Entry::getKey);
+
+    private final StorageOptions options;
+    private final Clock clock;
+    private final Object lock = new Object();
+    private final Map<String, Queue> queues = new HashMap<>();
+    private final Map<String, Instant> lastSync = new HashMap<>();
+
+    private InMemoryStorage(StorageOptions options, Clock clock) {
+        this.options = Objects.requireNonNull(options, "options");
+        this.clock = Objects.requireNonNull(clock, "clock");
+    }
+
+    /** A storage with these options on the system clock. */
+    public static InMemoryStorage create(StorageOptions options) {
+        return new InMemoryStorage(options, Clock.systemUTC());
+    }
+
+    /** A storage whose scores and lock expiry follow {@code clock} (tests move it). */
+    public static InMemoryStorage create(StorageOptions options, Clock clock) {
+        return new InMemoryStorage(options, clock);
+    }
+
+    private static final class Queue {
+        final Map<String, Double> scores = new HashMap<>();
+        final TreeSet<Map.Entry<String, Double>> ordered = new TreeSet<>(ORDER);
+        long fence;
+        long lockToken;
+        long lockExpiresAtMillis;
+
+        boolean lockHeld(long nowMillis) {
+            return lockToken != 0 && nowMillis < lockExpiresAtMillis;
+        }
+
+        void put(String member, double score) {
+            Double old = scores.put(member, score);
+            if (old != null) {
+                ordered.remove(Map.entry(member, old));
+            }
+            ordered.add(Map.entry(member, score));
+        }
+
+        void remove(String member, double score) {
+            scores.remove(member);
+            ordered.remove(Map.entry(member, score));
+        }
+    }
+
+    @Override
+    public Mono<Long> registerOperations(String importKey, Operation.Type type, String dbAlias, Collection<String> pks) {
+        return Mono.fromCallable(() -> {
+            OperationsStorage.checkImportKey(importKey);
+            List<String> members = new ArrayList<>(pks.size());
+            for (String pk : pks) {
+                members.add(new Operation(type, dbAlias, pk).member());
+            }
+            Instant now = clock.instant();
+            double score = now.getEpochSecond() + now.getNano() / 1_000_000_000.0;
+            long added = 0;
+            synchronized (lock) {
+                Queue q = queues.computeIfAbsent(importKey, k -> new Queue());
+                for (String member : members) {
+                    Double old = q.scores.get(member);
+                    double s = score;
+                    if (old == null) {
+                        added++;
+                    } else if (old >= s) {
+                        s = old + SCORE_STEP;
+                    }
+                    q.put(member, s);
+                }
+            }
+            return added;
+        });
+    }
+
+    /** Queues a member with an explicit score, as a client with a skewed clock would (for tests). */
+    void putRaw(String importKey, String member, double score) {
+        synchronized (lock) {
+            queues.computeIfAbsent(importKey, k -> new Queue()).put(member, score);
+        }
+    }
+
+    @Override
+    public Mono<Long> operationsCount(String importKey) {
+        return Mono.fromCallable(() -> {
+            synchronized (lock) {
+                Queue q = queues.get(importKey);
+                return q == null ? 0L : (long) q.scores.size();
+            }
+        });
+    }
+
+    @Override
+    public Mono<SyncLease> preSync(String importKey) {
+        return Mono.fromCallable(() -> {
+            OperationsStorage.checkImportKey(importKey);
+            long now = clock.millis();
+            synchronized (lock) {
+                Queue q = queues.computeIfAbsent(importKey, k -> new Queue());
+                if (q.lockHeld(now)) {
+                    return null;
+                }
+                q.fence++;
+                q.lockToken = q.fence;
+                q.lockExpiresAtMillis = now + options.lockTimeout().toMillis();
+                return new SyncLease(importKey, q.lockToken);
+            }
+        });
+    }
+
+    @Override
+    public Mono<List<StoredOperation>> getOperations(SyncLease lease, int count) {
+        return Mono.fromCallable(() -> {
+            if (count < 1) {
+                throw new IllegalArgumentException("count must be positive, was " + count);
+            }
+            List<StoredOperation> batch = new ArrayList<>();
+            synchronized (lock) {
+                Queue q = queues.get(lease.importKey());
+                if (q != null) {
+                    Iterator<Map.Entry<String, Double>> it = q.ordered.iterator();
+                    while (it.hasNext() && batch.size() < count) {
+                        Map.Entry<String, Double> e = it.next();
+                        batch.add(new StoredOperation(Operation.parse(e.getKey()), e.getValue()));
+                    }
+                }
+            }
+            return batch;
+        });
+    }
+
+    @Override
+    public Mono<Long> postSync(SyncLease lease, List<StoredOperation> fetched) {
+        return Mono.fromCallable(() -> {
+            long now = clock.millis();
+            synchronized (lock) {
+                Queue q = queues.get(lease.importKey());
+                if (q == null || !q.lockHeld(now) || q.lockToken != lease.token()) {
+                    throw new LockLostException(lease);
+                }
+                long removed = 0;
+                for (StoredOperation op : fetched) {
+                    String member = op.operation().member();
+                    Double score = q.scores.get(member);
+                    if (score != null && score == op.score()) {
+                        q.remove(member, score);
+                        removed++;
+                    }
+                }
+                q.lockToken = 0;
+                return removed;
+            }
+        });
+    }
+
+    @Override
+    public Mono<Void> postSyncFailed(SyncLease lease) {
+        return Mono.fromRunnable(() -> {
+            synchronized (lock) {
+                Queue q = queues.get(lease.importKey());
+                if (q != null && q.lockToken == lease.token()) {
+                    q.lockToken = 0;
+                }
+            }
+        });
+    }
+
+    @Override
+    public Mono<Instant> lastSyncTime(String importKey) {
+        return Mono.fromCallable(() -> {
+            synchronized (lock) {
+                return lastSync.get(importKey);
+            }
+        });
+    }
+
+    @Override
+    public Mono<Void> setLastSyncTime(String importKey, Instant time) {
+        return Mono.fromRunnable(() -> {
+            synchronized (lock) {
+                lastSync.put(OperationsStorage.checkImportKey(importKey), Objects.requireNonNull(time, "time"));
+            }
+        });
+    }
+
+    @Override
+    public Mono<Void> flush() {
+        return Mono.fromRunnable(() -> {
+            if (!options.allowFlush()) {
+                throw new IllegalStateException("flush refused: build the storage with allowFlush(true) (tests only)");
+            }
+            synchronized (lock) {
+                // Keep each import key's fencing counter, so that a lease from before the flush never
+                // matches a later lock.
+                for (Queue q : queues.values()) {
+                    q.scores.clear();
+                    q.ordered.clear();
+                    q.lockToken = 0;
+                }
+                lastSync.clear();
+            }
+        });
+    }
+}

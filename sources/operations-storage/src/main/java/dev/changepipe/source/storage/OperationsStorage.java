@@ -1,0 +1,119 @@
+package dev.changepipe.source.storage;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Instant;
+import java.util.Collection;
+import java.util.List;
+import reactor.core.publisher.Mono;
+
+/**
+ * A queue of row operations per import key: applications register which rows changed (after their
+ * transaction committed); a sync worker drains them in batches (DESIGN.md section 6).
+ *
+ * <p><b>A sync round</b> is {@link #preSync} (takes the import key's lock and returns a
+ * {@link SyncLease} with a fencing token), {@link #getOperations} (the oldest operations, by score),
+ * then, once the rows were durably written, {@link #postSync} (removes exactly what was fetched and
+ * releases the lock) or, on failure, {@link #postSyncFailed} (releases the lock, removes nothing).
+ *
+ * <p><b>Guarantees</b> (each a test in {@code OperationsStorageContractTest}, run against every
+ * implementation):
+ * <ul>
+ *   <li>an operation registered again while its batch is being synced stays queued after the
+ *       {@code postSync} (its score changed: the row changed after it was fetched);</li>
+ *   <li>{@code postSync} removes only operations that were fetched under that lease, never ones
+ *       registered after the fetch, even when the fetch returned nothing;</li>
+ *   <li>an operation scored in the future (clock skew) is fetched like any other, in score order,
+ *       and removed only by a {@code postSync} of a batch that held it;</li>
+ *   <li>a {@code postSync} whose lease expired or was taken over removes nothing and fails with
+ *       {@link LockLostException};</li>
+ *   <li>any pk (with {@code :} or {@code .}, any Unicode) round-trips.</li>
+ * </ul>
+ *
+ * <p><b>Threading.</b> Every method may be called concurrently from any thread; the returned
+ * publishers do their I/O when subscribed and never block the subscriber's thread. Registrations
+ * issued concurrently are batched by the implementation.
+ *
+ * <p><b>Errors</b> arrive as error signals; I/O faults are retryable {@code PipelineException}s.
+ * Cancelling a registration may or may not prevent it.
+ */
+public interface OperationsStorage {
+
+    /**
+     * Registers that the rows with these pks, of database alias {@code dbAlias}, had operation
+     * {@code type}. Each becomes the member {@code "<type>:<dbAlias>.<pk>"} scored by the registration
+     * time; registering a member that is still queued moves its score forward (strictly).
+     *
+     * @return how many operations were newly queued (a re-registration of a queued operation counts
+     *     zero, as with django-clickhouse's {@code ZADD})
+     */
+    Mono<Long> registerOperations(String importKey, Operation.Type type, String dbAlias, Collection<String> pks);
+
+    /** {@link #registerOperations(String, Operation.Type, String, Collection)} for the default alias. */
+    default Mono<Long> registerOperations(String importKey, Operation.Type type, String... pks) {
+        return registerOperations(importKey, type, Operation.DEFAULT_DB_ALIAS, List.of(pks));
+    }
+
+    /** How many operations of the import key are queued. */
+    Mono<Long> operationsCount(String importKey);
+
+    /**
+     * Takes the import key's sync lock for the storage's lock timeout. Completes empty when another
+     * worker holds it.
+     */
+    Mono<SyncLease> preSync(String importKey);
+
+    /**
+     * The oldest {@code count} queued operations of the lease's import key (lowest scores first,
+     * future scores included), with their scores. Removes nothing.
+     */
+    Mono<List<StoredOperation>> getOperations(SyncLease lease, int count);
+
+    /**
+     * Removes the fetched operations whose score is still the fetched one, and releases the lock,
+     * in one atomic step that first checks the lease's fencing token.
+     *
+     * @return how many operations were removed
+     * @throws LockLostException (as an error signal) when the lease expired or was taken over;
+     *     nothing was removed then
+     */
+    Mono<Long> postSync(SyncLease lease, List<StoredOperation> fetched);
+
+    /** Releases the lock if the lease still holds it; removes nothing. */
+    Mono<Void> postSyncFailed(SyncLease lease);
+
+    /** When the import key was last synced, or empty when never. */
+    Mono<Instant> lastSyncTime(String importKey);
+
+    /** Records when the import key was last synced. */
+    Mono<Void> setLastSyncTime(String importKey, Instant time);
+
+    /**
+     * Deletes every operation, lock and last sync time of this storage (for tests). Fails with
+     * {@link IllegalStateException} unless the storage was built with flushing allowed.
+     */
+    Mono<Void> flush();
+
+    /** Releases connections. */
+    default Mono<Void> close() {
+        return Mono.empty();
+    }
+
+    /**
+     * Wraps a storage with metrics and logging of registrations: a gauge of the queue size per
+     * import key ({@value StorageMetrics#QUEUE_SIZE}), a counter of registered operations
+     * ({@value StorageMetrics#REGISTERED}, tags import key and type) and a timer of registration
+     * calls ({@value StorageMetrics#REGISTRATION_TIME}).
+     */
+    static OperationsStorage metered(OperationsStorage storage, MeterRegistry registry) {
+        return new MeteredStorage(storage, registry);
+    }
+
+    /** Checks an import key: non-empty, no braces (they would break Redis Cluster hash tags). */
+    static String checkImportKey(String importKey) {
+        if (importKey == null || importKey.isEmpty() || importKey.indexOf('{') >= 0 || importKey.indexOf('}') >= 0) {
+            throw new IllegalArgumentException("importKey must be non-empty and contain no '{' or '}', was '"
+                    + importKey + "'");
+        }
+        return importKey;
+    }
+}

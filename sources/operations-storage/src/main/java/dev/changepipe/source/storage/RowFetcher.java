@@ -1,0 +1,256 @@
+package dev.changepipe.source.storage;
+
+import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.PipelineException;
+import io.r2dbc.spi.Connection;
+import io.r2dbc.spi.ConnectionFactory;
+import io.r2dbc.spi.IsolationLevel;
+import io.r2dbc.spi.R2dbcTransientException;
+import io.r2dbc.spi.Row;
+import io.r2dbc.spi.RowMetadata;
+import java.nio.ByteBuffer;
+import java.time.OffsetTime;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * Fetches the current rows of one database alias for a batch of pks, in one REPEATABLE READ
+ * transaction: first the snapshot's position (the version of every item), then the rows with one
+ * {@code = ANY($1)} query. Rows that are gone become tombstones carrying the same version.
+ *
+ * <p><b>Version.</b> {@code pg_current_snapshot()} inside the transaction returns the very snapshot
+ * the rows are read with. Its {@code xmax} (the first transaction id not yet completed, 64 bits with
+ * epoch) never decreases from one snapshot to a later one; between two snapshots with the same
+ * {@code xmax}, transactions can only have left the in-progress list {@code xip} (new ones get ids at
+ * or above {@code xmax}). So {@code version = xmax << 20 | (2^20 - 1 - |xip|)} increases whenever what
+ * the snapshot sees changed, and is equal only for snapshots that see exactly the same data. It is a
+ * property of the data the rows were read from, not of the time they were read, so it orders two
+ * overlapping workers correctly, and it is fixed in the chunk, so a replay writes the same version.
+ */
+final class RowFetcher {
+
+    private static final Logger log = LoggerFactory.getLogger(RowFetcher.class);
+
+    static final int XIP_BITS = 20;
+    private static final long XIP_MAX = (1L << XIP_BITS) - 1;
+    private static final Pattern TYPE_NAME = Pattern.compile("[a-z][a-z0-9_ ]*");
+    private static final Set<String> INTEGER_TYPES = Set.of("bigint", "integer", "smallint");
+
+    private static final String VERSION_SQL = "SELECT pg_snapshot_xmax(s)::text AS xmax, "
+            + "(SELECT count(*) FROM pg_snapshot_xip(s)) AS xip FROM pg_current_snapshot() AS s";
+    private static final String KEY_TYPE_SQL = "SELECT a.atttypid::regtype::text FROM pg_attribute a "
+            + "WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped";
+
+    private final Map<String, String> keyTypes = new ConcurrentHashMap<>();
+
+    /** The result of one fetch: the items in pk order, and the version they carry. */
+    record Fetched(List<ChangeItem> items, long version) {
+    }
+
+    Mono<Fetched> fetch(ImportKeyOptions key, String alias, ConnectionFactory factory, Map<String, Set<Operation.Type>> opsByPk) {
+        return Mono.usingWhen(Mono.from(factory.create()),
+                        conn -> inTransaction(conn, key, alias, opsByPk),
+                        Connection::close,
+                        (conn, error) -> Mono.from(conn.rollbackTransaction()).onErrorResume(e -> Mono.empty())
+                                .then(Mono.from(conn.close())),
+                        Connection::close)
+                .onErrorMap(e -> !(e instanceof PipelineException), e -> new PipelineException(
+                        "fetching rows of " + key.table() + " from database " + alias + ": " + e.getMessage(), e,
+                        e instanceof R2dbcTransientException || e instanceof java.io.IOException
+                                || e.getClass().getName().contains("Closed")));
+    }
+
+    private Mono<Fetched> inTransaction(Connection conn, ImportKeyOptions key, String alias,
+            Map<String, Set<Operation.Type>> opsByPk) {
+        return Mono.from(conn.beginTransaction(IsolationLevel.REPEATABLE_READ))
+                .then(version(conn))
+                .flatMap(version -> keyType(conn, key, alias)
+                        .flatMap(type -> rows(conn, key, type, opsByPk, version)))
+                .flatMap(fetched -> Mono.from(conn.commitTransaction()).thenReturn(fetched));
+    }
+
+    private static Mono<Long> version(Connection conn) {
+        return Flux.from(conn.createStatement(VERSION_SQL).execute())
+                .concatMap(r -> r.map((row, meta) -> {
+                    long xmax = Long.parseLong(row.get(0, String.class));
+                    long xip = row.get(1, Long.class);
+                    return versionOf(xmax, xip);
+                }))
+                .single();
+    }
+
+    static long versionOf(long xmax, long xipCount) {
+        if (xmax >= 1L << (63 - XIP_BITS)) {
+            throw new PipelineException("transaction id " + xmax + " is too large for a version");
+        }
+        return xmax << XIP_BITS | (XIP_MAX - Math.min(xipCount, XIP_MAX));
+    }
+
+    private Mono<String> keyType(Connection conn, ImportKeyOptions key, String alias) {
+        String cacheKey = alias + '\u0000' + key.table() + '\u0000' + key.keyColumn();
+        String cached = keyTypes.get(cacheKey);
+        if (cached != null) {
+            return Mono.just(cached);
+        }
+        return Flux.from(conn.createStatement(KEY_TYPE_SQL).bind(0, qualified(key.table())).bind(1, key.keyColumn()).execute())
+                .concatMap(r -> r.map((row, meta) -> row.get(0, String.class)))
+                .next()
+                .switchIfEmpty(Mono.error(() -> new PipelineException("database " + alias + " has no table "
+                        + key.table() + " with a column " + key.keyColumn() + " (import key " + key.importKey() + ")")))
+                .flatMap(type -> TYPE_NAME.matcher(type).matches() ? Mono.just(type)
+                        : Mono.error(new PipelineException("key column " + key.table() + "." + key.keyColumn()
+                                + " has type " + type + ", which is not supported as a key")))
+                .doOnNext(type -> keyTypes.put(cacheKey, type));
+    }
+
+    private static Mono<Fetched> rows(Connection conn, ImportKeyOptions key, String type,
+            Map<String, Set<Operation.Type>> opsByPk, long version) {
+        boolean integer = INTEGER_TYPES.contains(type);
+        boolean uuid = type.equals("uuid");
+        // Canonical text of each pk, as the row's key value prints it.
+        Map<String, String> canonicalToPk = new LinkedHashMap<>();
+        for (String pk : opsByPk.keySet()) {
+            String canonical = canonical(pk, integer, uuid);
+            if (canonical == null) {
+                log.warn("import key {}: pk '{}' is not a valid {} for {}.{}; no row can have it, dropping it",
+                        key.importKey(), pk, type, key.table(), key.keyColumn());
+                continue;
+            }
+            canonicalToPk.putIfAbsent(canonical, pk);
+        }
+        if (canonicalToPk.isEmpty()) {
+            return Mono.just(new Fetched(List.of(), version));
+        }
+        String sql = "SELECT * FROM " + qualified(key.table()) + " WHERE " + quote(key.keyColumn())
+                + " = ANY($1::text[]::" + type + "[])";
+        String[] param = canonicalToPk.keySet().toArray(new String[0]);
+        return Flux.from(conn.createStatement(sql).bind(0, param).execute())
+                .concatMap(r -> r.map(RowFetcher::values))
+                .collectList()
+                .map(found -> {
+                    Map<String, ChangeItem> items = new LinkedHashMap<>();
+                    for (Map<String, Object> values : found) {
+                        Object keyValue = values.get(key.keyColumn());
+                        String canonical = keyValue instanceof UUID || uuid ? keyValue.toString().toLowerCase()
+                                : keyValue.toString();
+                        String pk = canonicalToPk.get(canonical);
+                        if (pk == null) {
+                            throw new PipelineException("row with key " + keyValue + " of " + key.table()
+                                    + " was not asked for");
+                        }
+                        Set<Operation.Type> ops = opsByPk.get(pk);
+                        ChangeItem.Kind kind = ops.size() == 1 && ops.contains(Operation.Type.INSERT)
+                                ? ChangeItem.Kind.INSERT : ChangeItem.Kind.UPDATE;
+                        items.put(canonical, ChangeItem.of(kind, key.model(), Map.of(key.keyColumn(), keyValue),
+                                values, version));
+                    }
+                    List<ChangeItem> ordered = new ArrayList<>(canonicalToPk.size());
+                    for (String canonical : canonicalToPk.keySet()) {
+                        ChangeItem item = items.get(canonical);
+                        if (item == null) {
+                            Object keyValue = integer ? (Object) Long.parseLong(canonical) : canonical;
+                            item = ChangeItem.delete(key.model(), Map.of(key.keyColumn(), keyValue), version);
+                        }
+                        ordered.add(item);
+                    }
+                    return new Fetched(ordered, version);
+                });
+    }
+
+    private static String canonical(String pk, boolean integer, boolean uuid) {
+        try {
+            if (integer) {
+                return Long.toString(Long.parseLong(pk.trim()));
+            }
+            if (uuid) {
+                return UUID.fromString(pk.trim()).toString();
+            }
+            return pk;
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    /** The row's columns as Java values of the types the sinks take. */
+    private static Map<String, Object> values(Row row, RowMetadata meta) {
+        int n = meta.getColumnMetadatas().size();
+        Map<String, Object> values = new LinkedHashMap<>(n * 2);
+        for (int i = 0; i < n; i++) {
+            values.put(meta.getColumnMetadata(i).getName(), convert(row.get(i)));
+        }
+        return values;
+    }
+
+    /**
+     * Integers become {@code Long}, numeric stays {@code BigDecimal}, text {@code String}, boolean
+     * {@code Boolean}, uuid its {@code String}, timestamps and dates their {@code java.time} type
+     * ({@code LocalDateTime}, {@code OffsetDateTime}, {@code LocalDate}, {@code LocalTime}), json its
+     * text, bytea {@code byte[]}, arrays {@code List}s of converted elements.
+     */
+    static Object convert(Object value) {
+        if (value == null || value instanceof Long || value instanceof String || value instanceof Boolean
+                || value instanceof java.math.BigDecimal || value instanceof Double || value instanceof java.time.temporal.Temporal
+                        && !(value instanceof OffsetTime)) {
+            return value;
+        }
+        if (value instanceof Integer || value instanceof Short || value instanceof Byte) {
+            return ((Number) value).longValue();
+        }
+        if (value instanceof Float f) {
+            return f.doubleValue();
+        }
+        if (value instanceof UUID u) {
+            return u.toString();
+        }
+        if (value instanceof ByteBuffer b) {
+            byte[] bytes = new byte[b.remaining()];
+            b.duplicate().get(bytes);
+            return bytes;
+        }
+        if (value instanceof byte[]) {
+            return value;
+        }
+        if (value instanceof io.r2dbc.postgresql.codec.Json json) {
+            return json.asString();
+        }
+        if (value instanceof Object[] array) {
+            List<Object> list = new ArrayList<>(array.length);
+            for (Object o : array) {
+                list.add(convert(o));
+            }
+            return list;
+        }
+        if (value.getClass().isArray()) {
+            return convert(boxed(value));
+        }
+        return value.toString();
+    }
+
+    private static Object[] boxed(Object primitiveArray) {
+        int n = java.lang.reflect.Array.getLength(primitiveArray);
+        Object[] out = new Object[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = java.lang.reflect.Array.get(primitiveArray, i);
+        }
+        return out;
+    }
+
+    static String quote(String identifier) {
+        return '"' + identifier.replace("\"", "\"\"") + '"';
+    }
+
+    static String qualified(String table) {
+        return String.join(".", Arrays.stream(table.split("\\.")).map(RowFetcher::quote).toList());
+    }
+}

@@ -1,0 +1,105 @@
+package dev.changepipe.source.storage;
+
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * Options of an operations storage. Immutable; build with {@link #builder()}.
+ *
+ * @param keyPrefix the Redis key prefix; keys are {@code <prefix>:operations:<import_key>},
+ *     {@code <prefix>:lock:<import_key>}, {@code <prefix>:last_sync:<import_key>} and
+ *     {@code <prefix>:lock_fence:<import_key>}. Default {@value #DEFAULT_KEY_PREFIX}, django-clickhouse's
+ * @param clusterMode wrap the import key in a hash tag ({@code <prefix>:operations:{<import_key>}}), so
+ *     that every key of one import key lands in one Redis Cluster slot; default {@code false}
+ *     (django-clickhouse's keys, which have no hash tag)
+ * @param lockTimeout how long a sync lock lives unless released; a worker must finish a round within
+ *     it. Default 50 s (django-clickhouse: ten times its 5 s sync delay)
+ * @param allowFlush whether {@link OperationsStorage#flush()} may delete data; default {@code false}
+ * @param maxRegistrationBatch most pks sent in one registration round trip when concurrent
+ *     registrations are batched; default {@value #DEFAULT_MAX_REGISTRATION_BATCH}
+ * @param maxRegistrationsInFlight registration round trips under way at once; further registrations
+ *     queue and go in the next batch. Default {@value #DEFAULT_MAX_REGISTRATIONS_IN_FLIGHT}
+ */
+public record StorageOptions(String keyPrefix, boolean clusterMode, Duration lockTimeout, boolean allowFlush,
+        int maxRegistrationBatch, int maxRegistrationsInFlight) {
+
+    public static final String DEFAULT_KEY_PREFIX = "clickhouse_sync";
+    public static final Duration DEFAULT_LOCK_TIMEOUT = Duration.ofSeconds(50);
+    public static final int DEFAULT_MAX_REGISTRATION_BATCH = 2048;
+    public static final int DEFAULT_MAX_REGISTRATIONS_IN_FLIGHT = 4;
+
+    public StorageOptions {
+        Objects.requireNonNull(keyPrefix, "keyPrefix");
+        if (keyPrefix.isEmpty() || keyPrefix.indexOf('{') >= 0 || keyPrefix.indexOf('}') >= 0
+                || keyPrefix.indexOf('*') >= 0 || keyPrefix.indexOf('?') >= 0 || keyPrefix.indexOf('[') >= 0) {
+            throw new IllegalArgumentException("keyPrefix must be non-empty and free of { } * ? [, was '" + keyPrefix + "'");
+        }
+        if (lockTimeout == null || lockTimeout.toMillis() < 1) {
+            throw new IllegalArgumentException("lockTimeout must be at least 1 ms, was " + lockTimeout);
+        }
+        if (maxRegistrationBatch < 1) {
+            throw new IllegalArgumentException("maxRegistrationBatch must be positive, was " + maxRegistrationBatch);
+        }
+        if (maxRegistrationsInFlight < 1) {
+            throw new IllegalArgumentException("maxRegistrationsInFlight must be positive, was " + maxRegistrationsInFlight);
+        }
+    }
+
+    /** The defaults: django-clickhouse's layout, 50 s locks, flush refused. */
+    public static StorageOptions defaults() {
+        return builder().build();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Builds {@link StorageOptions}; {@link #build()} validates and names the bad option. */
+    public static final class Builder {
+
+        private String keyPrefix = DEFAULT_KEY_PREFIX;
+        private boolean clusterMode;
+        private Duration lockTimeout = DEFAULT_LOCK_TIMEOUT;
+        private boolean allowFlush;
+        private int maxRegistrationBatch = DEFAULT_MAX_REGISTRATION_BATCH;
+        private int maxRegistrationsInFlight = DEFAULT_MAX_REGISTRATIONS_IN_FLIGHT;
+
+        private Builder() {
+        }
+
+        public Builder keyPrefix(String keyPrefix) {
+            this.keyPrefix = keyPrefix;
+            return this;
+        }
+
+        public Builder clusterMode(boolean clusterMode) {
+            this.clusterMode = clusterMode;
+            return this;
+        }
+
+        public Builder lockTimeout(Duration lockTimeout) {
+            this.lockTimeout = lockTimeout;
+            return this;
+        }
+
+        public Builder allowFlush(boolean allowFlush) {
+            this.allowFlush = allowFlush;
+            return this;
+        }
+
+        public Builder maxRegistrationBatch(int maxRegistrationBatch) {
+            this.maxRegistrationBatch = maxRegistrationBatch;
+            return this;
+        }
+
+        public Builder maxRegistrationsInFlight(int maxRegistrationsInFlight) {
+            this.maxRegistrationsInFlight = maxRegistrationsInFlight;
+            return this;
+        }
+
+        public StorageOptions build() {
+            return new StorageOptions(keyPrefix, clusterMode, lockTimeout, allowFlush, maxRegistrationBatch,
+                    maxRegistrationsInFlight);
+        }
+    }
+}

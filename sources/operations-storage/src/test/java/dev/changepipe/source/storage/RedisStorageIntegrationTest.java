@@ -1,0 +1,172 @@
+package dev.changepipe.source.storage;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.changepipe.testsupport.RedisServer;
+import dev.changepipe.testsupport.RedisServerExtension;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.ScoredValue;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.cluster.SlotHash;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.extension.ExtendWith;
+import reactor.core.publisher.Flux;
+import reactor.core.scheduler.Schedulers;
+
+/** The storage contract, and Redis specifics (layout, batching, cluster slots), against real Redis. */
+@ExtendWith(RedisServerExtension.class)
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class RedisStorageIntegrationTest implements OperationsStorageContract {
+
+    private RedisServer server;
+    private RedisClient client;
+    private RedisCommands<String, String> redis;
+    private final Map<OperationsStorage, String> prefixes = new ConcurrentHashMap<>();
+    private final List<OperationsStorage> opened = new ArrayList<>();
+
+    @BeforeAll
+    void connect(RedisServer server) {
+        this.server = server;
+        client = RedisClient.create(server.uri());
+        StatefulRedisConnection<String, String> c = client.connect();
+        redis = c.sync();
+    }
+
+    @AfterAll
+    void close() {
+        opened.forEach(s -> s.close().block(TIMEOUT));
+        client.shutdown();
+    }
+
+    private RedisStorage open(StorageOptions.Builder options) {
+        String prefix = "t" + UUID.randomUUID().toString().substring(0, 8);
+        RedisStorage s = RedisStorage.connect(server.uri(), options.keyPrefix(prefix).allowFlush(true).build());
+        prefixes.put(s, prefix);
+        opened.add(s);
+        return s;
+    }
+
+    @Override
+    public OperationsStorage storage() {
+        return open(StorageOptions.builder());
+    }
+
+    @Override
+    public void putWithScore(OperationsStorage storage, String importKey, String member, double score) {
+        redis.zadd(RedisKeys.of(((RedisStorage) storage).options(), importKey).operations(), score, member);
+    }
+
+    @Override
+    public void expireLock(OperationsStorage storage, String importKey) {
+        String lock = RedisKeys.of(((RedisStorage) storage).options(), importKey).lock();
+        redis.pexpire(lock, 1);
+        await().atMost(Duration.ofSeconds(10)).until(() -> redis.exists(lock) == 0);
+    }
+
+    @Override
+    public double nowSeconds(OperationsStorage storage) {
+        List<String> t = redis.time();
+        return Long.parseLong(t.get(0)) + Long.parseLong(t.get(1)) / 1e6;
+    }
+
+    @Test
+    void keysAndMembersFollowDjangoClickhouseLayout() {
+        RedisStorage s = RedisStorage.connect(server.uri(), StorageOptions.builder()
+                .lockTimeout(Duration.ofSeconds(7)).build());
+        opened.add(s);
+        String k = "layout_" + UUID.randomUUID().toString().substring(0, 8);
+        s.registerOperations(k, Operation.Type.UPDATE, "replica", List.of("42")).block(TIMEOUT);
+        double now = nowSeconds(s);
+        List<ScoredValue<String>> members = redis.zrangeWithScores("clickhouse_sync:operations:" + k, 0, -1);
+        assertThat(members).hasSize(1);
+        assertThat(members.get(0).getValue()).isEqualTo("update:replica.42");
+        assertThat(members.get(0).getScore()).isBetween(now - 5, now + 0.001);
+
+        SyncLease lease = s.preSync(k).block(TIMEOUT);
+        assertThat(redis.get("clickhouse_sync:lock:" + k)).isEqualTo(Long.toString(lease.token()));
+        assertThat(redis.pttl("clickhouse_sync:lock:" + k)).isBetween(1L, 7000L);
+        s.postSync(lease, s.getOperations(lease, 10).block(TIMEOUT)).block(TIMEOUT);
+        assertThat(redis.exists("clickhouse_sync:lock:" + k)).isZero();
+
+        s.setLastSyncTime(k, java.time.Instant.parse("2024-01-02T03:04:05.250Z")).block(TIMEOUT);
+        assertThat(redis.get("clickhouse_sync:last_sync:" + k)).isEqualTo("1704164645.250000");
+        redis.del("clickhouse_sync:operations:" + k, "clickhouse_sync:last_sync:" + k, "clickhouse_sync:lock_fence:" + k);
+    }
+
+    @Test
+    void readsWhatDjangoClickhouseWrote() {
+        RedisStorage s = open(StorageOptions.builder());
+        String prefix = prefixes.get(s);
+        // redis-py: zadd(key, {'insert:default.7': time.time()}), set(last_sync, dt.timestamp())
+        redis.zadd(prefix + ":operations:app.model", 1700000000.123456, "insert:default.7");
+        redis.set(prefix + ":last_sync:app.model", "1700000001.5");
+        SyncLease lease = s.preSync("app.model").block(TIMEOUT);
+        assertThat(s.getOperations(lease, 10).block(TIMEOUT)).containsExactly(
+                new StoredOperation(new Operation(Operation.Type.INSERT, "default", "7"), 1700000000.123456));
+        assertThat(s.lastSyncTime("app.model").block(TIMEOUT)).isEqualTo(java.time.Instant.parse("2023-11-14T22:13:21.500Z"));
+    }
+
+    @Test
+    void clusterModeKeepsEveryKeyOfAnImportKeyInOneSlot() {
+        StorageOptions options = StorageOptions.builder().clusterMode(true).build();
+        for (String k : List.of("app.model", "shop.order", "x")) {
+            RedisKeys keys = RedisKeys.of(options, k);
+            assertThat(keys.operations()).isEqualTo("clickhouse_sync:operations:{" + k + "}");
+            int slot = SlotHash.getSlot(keys.operations());
+            assertThat(List.of(keys.lock(), keys.lastSync(), keys.fence()))
+                    .allSatisfy(key -> assertThat(SlotHash.getSlot(key)).isEqualTo(slot));
+        }
+    }
+
+    @Test
+    void registrationIsBatchedNeverOneRoundTripPerPk() {
+        RedisStorage s = open(StorageOptions.builder());
+        String k = "batched";
+        redis.configResetstat();
+        int calls = 5000;
+        Flux.range(0, calls)
+                .flatMap(i -> s.registerOperations(k, Operation.Type.INSERT, Integer.toString(i))
+                        .subscribeOn(Schedulers.parallel()), 512)
+                .then().block(TIMEOUT);
+        assertThat(s.operationsCount(k).block(TIMEOUT)).isEqualTo(calls);
+        long scriptCalls = commandCalls("evalsha") + commandCalls("eval");
+        assertThat(scriptCalls).isLessThan(calls / 2);
+    }
+
+    private long commandCalls(String command) {
+        String info = redis.info("commandstats");
+        for (String line : info.split("\r?\n")) {
+            if (line.startsWith("cmdstat_" + command + ":")) {
+                return Long.parseLong(line.replaceAll(".*calls=(\\d+).*", "$1"));
+            }
+        }
+        return 0;
+    }
+
+    @Test
+    void scriptsAreReloadedAfterScriptFlush() {
+        RedisStorage s = open(StorageOptions.builder());
+        s.registerOperations("reload", Operation.Type.INSERT, "1").block(TIMEOUT);
+        redis.scriptFlush();
+        assertThat(s.registerOperations("reload", Operation.Type.INSERT, "2").block(TIMEOUT)).isEqualTo(1);
+    }
+
+    @Test
+    void flushIsRefusedUnlessAllowed() {
+        RedisStorage s = RedisStorage.connect(server.uri(), StorageOptions.builder().keyPrefix("noflush").build());
+        opened.add(s);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> s.flush().block(TIMEOUT))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("allowFlush");
+    }
+}

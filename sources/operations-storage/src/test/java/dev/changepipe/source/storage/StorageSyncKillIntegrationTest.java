@@ -1,0 +1,103 @@
+package dev.changepipe.source.storage;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.changepipe.core.Pipeline;
+import dev.changepipe.testsupport.ClickHouseServer;
+import dev.changepipe.testsupport.ClickHouseServerExtension;
+import dev.changepipe.testsupport.PostgresServer;
+import dev.changepipe.testsupport.PostgresServerExtension;
+import dev.changepipe.testsupport.RedisServer;
+import dev.changepipe.testsupport.RedisServerExtension;
+import io.r2dbc.pool.ConnectionPool;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Random;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
+
+/**
+ * Sync workers in a child JVM are killed with SIGKILL at random moments (mid-fetch, mid-write to
+ * ClickHouse, between the write and the removal) while applications keep changing rows and
+ * registering operations. After a final drain, ClickHouse equals PostgreSQL exactly: a killed worker
+ * loses nothing, its operations stay queued until its lock expires and a later round syncs them.
+ */
+@ExtendWith({RedisServerExtension.class, PostgresServerExtension.class, ClickHouseServerExtension.class})
+class StorageSyncKillIntegrationTest {
+
+    static final Duration LOCK_TIMEOUT = Duration.ofMillis(1500);
+    private static final Duration T = Duration.ofSeconds(120);
+    private static final Logger log = LoggerFactory.getLogger(StorageSyncKillIntegrationTest.class);
+
+    @Test
+    void workersKilledAtRandomMomentsLoseNothing(RedisServer redis, PostgresServer pg, ClickHouseServer ch) throws Exception {
+        String pgDb = pg.createDatabase("kill");
+        pg.execute(pgDb, EndToEnd.PG_TABLE);
+        String chDb = ch.createDatabase("kill");
+        ch.execute(EndToEnd.clickHouseTable(chDb));
+        String prefix = "kill" + UUID.randomUUID().toString().substring(0, 8);
+        RedisStorage storage = RedisStorage.connect(redis.uri(), StorageOptions.builder().keyPrefix(prefix)
+                .lockTimeout(LOCK_TIMEOUT).build());
+        ConnectionPool appPool = StorageSyncSource.pooledDatabase(pg.r2dbcUrl(pgDb), 4);
+        AtomicBoolean running = new AtomicBoolean(true);
+        Mono<Long> writers = EndToEnd.writers(appPool, storage, 11, 4, running, Long.MAX_VALUE, Duration.ofMillis(3))
+                .subscribeOn(Schedulers.boundedElastic()).cache();
+        writers.subscribe();
+        Random random = new Random(3);
+        int kills = 0;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        try {
+            while (System.nanoTime() < deadline) {
+                Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                        "-Xmx256m", "-cp", System.getProperty("java.class.path"), SyncWorkerMain.class.getName(),
+                        redis.uri(), prefix, pg.r2dbcUrl(pgDb), ch.httpUrl(), chDb)
+                        .redirectError(ProcessBuilder.Redirect.appendTo(new java.io.File("target/kill-workers.log")))
+                        .start();
+                try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
+                    assertThat(out.readLine()).isEqualTo("started");
+                    // Let it work for a random while (the first rounds wait for the previous lock to expire).
+                    boolean exited = child.waitFor(500 + random.nextInt(2500), TimeUnit.MILLISECONDS);
+                    assertThat(exited).as("worker still running when killed").isFalse();
+                } finally {
+                    child.destroyForcibly().waitFor();
+                }
+                kills++;
+                log.info("killed worker {}; queued {}", kills, storage.operationsCount(EndToEnd.IMPORT_KEY).block(T));
+            }
+        } finally {
+            running.set(false);
+        }
+        long operations = writers.block(T);
+        assertThat(kills).isGreaterThanOrEqualTo(5);
+        assertThat(operations).isGreaterThan(500);
+        long queued = storage.operationsCount(EndToEnd.IMPORT_KEY).block(T);
+        long synced = Long.parseLong(ch.execute("SELECT count() FROM " + chDb + ".app_model").trim());
+        log.info("{} operations by applications, {} kills, {} queued and {} rows in ClickHouse before the final drain",
+                operations, kills, queued, synced);
+        assertThat(synced).as("the killed workers were syncing").isGreaterThan(0);
+
+        // Final drain: waits for the last killed worker's lock to expire, then empties the queue.
+        ConnectionPool workerPool = StorageSyncSource.pooledDatabase(pg.r2dbcUrl(pgDb), 2);
+        try {
+            Pipeline drain = EndToEnd.pipeline("drain", storage, workerPool, ch.httpUrl(), chDb, true, 1000,
+                    Duration.ofMillis(50));
+            drain.run().block(T);
+            assertThat(storage.operationsCount(EndToEnd.IMPORT_KEY).block(T)).isZero();
+            EndToEnd.assertClickHouseEqualsPostgres(pg, pgDb, ch, chDb);
+        } finally {
+            workerPool.dispose();
+            appPool.dispose();
+            storage.close().block(T);
+        }
+    }
+}

@@ -1,0 +1,205 @@
+package dev.changepipe.source.storage;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.Pipeline;
+import dev.changepipe.core.SinkException;
+import dev.changepipe.pusher.SyncPusher;
+import dev.changepipe.testsupport.PostgresServer;
+import dev.changepipe.testsupport.PostgresServerExtension;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.r2dbc.pool.ConnectionPool;
+import java.math.BigDecimal;
+import java.time.Duration;
+import java.time.LocalDateTime;
+import java.time.OffsetDateTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import reactor.core.Disposable;
+
+/** The sync worker against real PostgreSQL (the storage in memory; RedisStorage has its own suite). */
+@ExtendWith(PostgresServerExtension.class)
+class StorageSyncSourceIntegrationTest {
+
+    private static final Duration T = Duration.ofSeconds(60);
+    private final List<ConnectionPool> pools = new ArrayList<>();
+
+    @AfterEach
+    void dispose() {
+        pools.forEach(ConnectionPool::dispose);
+    }
+
+    private ConnectionPool pool(PostgresServer pg, String db) {
+        ConnectionPool pool = StorageSyncSource.pooledDatabase(pg.r2dbcUrl(db), 2);
+        pools.add(pool);
+        return pool;
+    }
+
+    private static Pipeline pipeline(StorageSyncSource source, RecordingSink sink) {
+        return Pipeline.builder("sync-test").source(source).sink(sink).pusher(SyncPusher.factory())
+                .meterRegistry(new SimpleMeterRegistry()).build();
+    }
+
+    private static String table(PostgresServer pg, String db) {
+        pg.execute(db, "CREATE TABLE app_model (id bigint PRIMARY KEY, name text, amount numeric(10,2), "
+                + "active boolean, ref uuid, created timestamp, seen timestamptz, tags text[], doc jsonb, small int)");
+        return db;
+    }
+
+    @Test
+    void deleteOpsAndVanishedRowsBecomeTombstonesAndRowsCarryTheirColumns(PostgresServer pg) {
+        String db = table(pg, pg.createDatabase("sync_rows"));
+        pg.execute(db, "INSERT INTO app_model VALUES (1, 'one', 1.50, true, '6f1c3bde-1f7e-4bde-9d6a-4f7d0c4f0a11', "
+                + "'2024-01-02 03:04:05.123456', '2024-01-02 03:04:05+00', '{a,b}', '{\"k\": 1}', 7), "
+                + "(2, 'two', NULL, false, NULL, NULL, NULL, NULL, NULL, NULL)");
+        InMemoryStorage storage = InMemoryStorage.create(StorageOptions.defaults());
+        storage.registerOperations("app.model", Operation.Type.INSERT, "1", "2", "3").block(T);
+        storage.registerOperations("app.model", Operation.Type.DELETE, "2", "4").block(T);
+        storage.registerOperations("app.model", Operation.Type.UPDATE, "not-a-number").block(T);
+        pg.execute(db, "DELETE FROM app_model WHERE id = 2");
+        RecordingSink sink = new RecordingSink();
+        StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
+                .importKey(ImportKeyOptions.builder("app.model").build())
+                .database("default", pool(pg, db)).untilEmpty(true).build());
+
+        pipeline(source, sink).run().block(T);
+
+        Map<Object, ChangeItem> state = sink.state();
+        assertThat(state).containsOnlyKeys(1L, 2L, 3L, 4L);
+        ChangeItem one = state.get(1L);
+        assertThat(one.kind()).isEqualTo(ChangeItem.Kind.INSERT);
+        assertThat(one.table()).isEqualTo("app.model");
+        assertThat(one.key()).isEqualTo(Map.of("id", 1L));
+        assertThat(one.values()).containsEntry("id", 1L).containsEntry("name", "one")
+                .containsEntry("amount", new BigDecimal("1.50")).containsEntry("active", true)
+                .containsEntry("ref", "6f1c3bde-1f7e-4bde-9d6a-4f7d0c4f0a11")
+                .containsEntry("created", LocalDateTime.parse("2024-01-02T03:04:05.123456"))
+                .containsEntry("tags", List.of("a", "b")).containsEntry("small", 7L);
+        assertThat(one.values().get("seen")).isInstanceOf(OffsetDateTime.class);
+        assertThat((String) one.values().get("doc")).contains("\"k\"");
+        for (long gone : List.of(2L, 3L, 4L)) {
+            assertThat(state.get(gone).kind()).isEqualTo(ChangeItem.Kind.DELETE);
+            assertThat(state.get(gone).key()).isEqualTo(Map.of("id", gone));
+        }
+        assertThat(storage.operationsCount("app.model").block(T)).isZero();
+        assertThat(storage.lastSyncTime("app.model").block(T)).isNotNull();
+        // One chunk per batch, one version per batch.
+        assertThat(sink.chunks).hasSize(1);
+        assertThat(sink.items()).extracting(ChangeItem::version).containsOnly(one.version());
+    }
+
+    @Test
+    void versionsStrictlyIncreaseAcrossBatchesWhenTheDataChanged(PostgresServer pg) {
+        String db = table(pg, pg.createDatabase("sync_versions"));
+        pg.execute(db, "INSERT INTO app_model (id, name) VALUES (1, 'a')");
+        InMemoryStorage storage = InMemoryStorage.create(StorageOptions.defaults());
+        RecordingSink sink = new RecordingSink();
+        ConnectionPool pool = pool(pg, db);
+        List<Long> versions = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            pg.execute(db, "UPDATE app_model SET name = 'v" + i + "' WHERE id = 1");
+            storage.registerOperations("app.model", Operation.Type.UPDATE, "1").block(T);
+            StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
+                    .importKey(ImportKeyOptions.builder("app.model").build())
+                    .database("default", pool).untilEmpty(true).build());
+            pipeline(source, sink).run().block(T);
+            ChangeItem last = sink.items().get(sink.items().size() - 1);
+            assertThat(last.values()).containsEntry("name", "v" + i);
+            versions.add(last.version());
+        }
+        assertThat(versions).isSorted().doesNotHaveDuplicates();
+    }
+
+    @Test
+    void severalDatabaseAliasesAreFetchedFromTheirOwnDatabases(PostgresServer pg) {
+        String main = table(pg, pg.createDatabase("sync_main"));
+        String replica = table(pg, pg.createDatabase("sync_other"));
+        pg.execute(main, "INSERT INTO app_model (id, name) VALUES (1, 'main')");
+        pg.execute(replica, "INSERT INTO app_model (id, name) VALUES (1001, 'other')");
+        InMemoryStorage storage = InMemoryStorage.create(StorageOptions.defaults());
+        storage.registerOperations("app.model", Operation.Type.INSERT, "default", List.of("1")).block(T);
+        storage.registerOperations("app.model", Operation.Type.INSERT, "other", List.of("1001")).block(T);
+        RecordingSink sink = new RecordingSink();
+        StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
+                .importKey(ImportKeyOptions.builder("app.model").build())
+                .database("default", pool(pg, main)).database("other", pool(pg, replica)).untilEmpty(true).build());
+        pipeline(source, sink).run().block(T);
+        assertThat(sink.state().get(1L).values()).containsEntry("name", "main");
+        assertThat(sink.state().get(1001L).values()).containsEntry("name", "other");
+    }
+
+    @Test
+    void oneFailingImportKeyDoesNotStopTheOthers(PostgresServer pg) {
+        String db = table(pg, pg.createDatabase("sync_isolated"));
+        pg.execute(db, "INSERT INTO app_model (id, name) VALUES (1, 'ok')");
+        InMemoryStorage storage = InMemoryStorage.create(StorageOptions.defaults());
+        storage.registerOperations("app.model", Operation.Type.INSERT, "1").block(T);
+        storage.registerOperations("app.missing", Operation.Type.INSERT, "1").block(T);
+        storage.registerOperations("app.unknown_alias", Operation.Type.INSERT, "nowhere", List.of("1")).block(T);
+        RecordingSink sink = new RecordingSink();
+        StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
+                .importKey(ImportKeyOptions.builder("app.model").delay(Duration.ofMillis(50)).build())
+                .importKey(ImportKeyOptions.builder("app.missing").delay(Duration.ofMillis(50)).build())
+                .importKey(ImportKeyOptions.builder("app.unknown_alias").table("app_model").delay(Duration.ofMillis(50)).build())
+                .database("default", pool(pg, db)).build());
+        Pipeline pipeline = pipeline(source, sink);
+        Disposable run = pipeline.run().subscribe();
+        try {
+            await().atMost(T).until(() -> storage.operationsCount("app.model").block(T) == 0);
+            assertThat(sink.state().get(1L).values()).containsEntry("name", "ok");
+            assertThat(pipeline.status().state()).isEqualTo(Pipeline.State.RUNNING);
+        } finally {
+            pipeline.stop();
+            await().atMost(T).until(run::isDisposed);
+        }
+        // The failing keys keep everything and are not locked.
+        assertThat(storage.operationsCount("app.missing").block(T)).isEqualTo(1);
+        assertThat(storage.operationsCount("app.unknown_alias").block(T)).isEqualTo(1);
+        assertThat(storage.preSync("app.missing").block(T)).isNotNull();
+        assertThat(storage.preSync("app.unknown_alias").block(T)).isNotNull();
+    }
+
+    @Test
+    void postSyncOnlyOnTheAcknowledgement(PostgresServer pg) {
+        String db = table(pg, pg.createDatabase("sync_ack"));
+        pg.execute(db, "INSERT INTO app_model (id, name) VALUES (1, 'x')");
+        InMemoryStorage storage = InMemoryStorage.create(StorageOptions.defaults());
+        storage.registerOperations("app.model", Operation.Type.INSERT, "1").block(T);
+        RecordingSink sink = new RecordingSink();
+        sink.failWith = SinkException.permanent("recording", "app.model", null, "refused", null);
+        StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
+                .importKey(ImportKeyOptions.builder("app.model").build())
+                .database("default", pool(pg, db)).untilEmpty(true).build());
+        Pipeline pipeline = pipeline(source, sink);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> pipeline.run().block(T)).hasMessageContaining("refused");
+        // Not acknowledged: still queued, and close() released the lock.
+        assertThat(storage.operationsCount("app.model").block(T)).isEqualTo(1);
+        assertThat(storage.lastSyncTime("app.model").blockOptional(T)).isEmpty();
+        assertThat(storage.preSync("app.model").block(T)).isNotNull();
+    }
+
+    @Test
+    void fullBatchesFollowEachOtherAndEachIsOneChunk(PostgresServer pg) {
+        String db = table(pg, pg.createDatabase("sync_batches"));
+        pg.execute(db, "INSERT INTO app_model (id, name) SELECT g, 'n' || g FROM generate_series(1, 250) g");
+        InMemoryStorage storage = InMemoryStorage.create(StorageOptions.defaults());
+        List<String> pks = new ArrayList<>();
+        for (int i = 1; i <= 250; i++) {
+            pks.add(Integer.toString(i));
+        }
+        storage.registerOperations("app.model", Operation.Type.INSERT, "default", pks).block(T);
+        RecordingSink sink = new RecordingSink();
+        StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
+                .importKey(ImportKeyOptions.builder("app.model").batchSize(100).delay(Duration.ofSeconds(30)).build())
+                .database("default", pool(pg, db)).untilEmpty(true).build());
+        pipeline(source, sink).run().block(T);
+        assertThat(sink.chunks).extracting(c -> c.items().size()).containsExactly(100, 100, 50);
+        assertThat(sink.state()).hasSize(250);
+    }
+}
