@@ -1,0 +1,143 @@
+package dev.changepipe.sink.postgres;
+
+import dev.changepipe.core.Chunk;
+import dev.changepipe.core.PipelineException;
+import dev.changepipe.core.Sink;
+import io.r2dbc.pool.ConnectionPool;
+import io.r2dbc.pool.ConnectionPoolConfiguration;
+import io.r2dbc.postgresql.PostgresqlConnectionFactoryProvider;
+import io.r2dbc.spi.ConnectionFactory;
+import io.r2dbc.spi.ConnectionFactoryOptions;
+import java.util.Objects;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Mono;
+import reactor.util.retry.Retry;
+
+/**
+ * A sink that applies a change stream to a PostgreSQL database (for example a central Django
+ * instance's), over pooled R2DBC.
+ *
+ * <pre>{@code
+ * Sink sink = PostgresSink.create(PostgresSinkOptions.builder()
+ *         .url("r2dbc:postgresql://replicator:secret@central:5432/app")
+ *         .build());
+ * }</pre>
+ *
+ * <p><b>What a write does.</b> Each chunk is applied in one transaction, each key's changes in order,
+ * ending as applying the items one by one would (statements group the rows of a table; see
+ * {@code docs/postgres-sink.md}). A save
+ * (insert or update) is an {@code INSERT ... ON CONFLICT (key) DO UPDATE} that takes effect only when
+ * the item's version is newer than the one stored in the row's version column, and only when no delete
+ * of that key with the same or a newer version was recorded. A delete removes the row by key unless
+ * the row holds a newer version, and records its version in the tombstone table, so that a late replay
+ * of an older save does not bring the row back. Replaying items therefore changes nothing, and a
+ * delete followed by a save of a new key with the same unique value (the Django pattern) applies in
+ * order within and across chunks.
+ *
+ * <p><b>Mapping</b> (Django conventions): source table {@code app.model} is target table
+ * {@code app_model} in the configured schema; a field maps to the column of its name, or else to
+ * {@code <field>_id} (a foreign key); the key's fields are the conflict target and must be the
+ * primary key or another unique constraint. Columns and types come from {@code information_schema}
+ * when a table is first written and whenever a write failed. Values are converted to the column types
+ * (integers, numeric, floats, booleans, text, uuid, timestamptz and timestamp from ISO-8601 strings,
+ * date, time, json and jsonb, bytea from base64, arrays from lists; other types as text, cast by the
+ * server). {@link PostgresSinkOptions.Builder#table} and {@link PostgresSinkOptions.Builder#column}
+ * override the mapping per table.
+ *
+ * <p><b>Errors.</b> An unknown table, a field with no column (with {@code strictColumns}), a value that
+ * does not convert (naming table, column, value and key) and any other permanent database error fail
+ * the write with a non-retryable {@link dev.changepipe.core.SinkException} before or without
+ * committing anything of the chunk. Transient faults (a lost connection, a serialization failure, a
+ * deadlock, a server restarting) roll the transaction back and the chunk is written again, up to
+ * {@code maxRetries} times with exponential backoff; then the last error is signalled.
+ *
+ * <p><b>Threading and ownership</b> follow {@link Sink}: one write at a time, from any thread; the
+ * chunk is not kept after the write. The sink holds no thread while waiting for the database.
+ * Cancelling a write rolls its transaction back. {@link #close()} closes the pool the sink created
+ * (not a connection factory handed in).
+ */
+public final class PostgresSink implements Sink {
+
+    private static final Logger log = LoggerFactory.getLogger(PostgresSink.class);
+
+    private final PostgresSinkOptions options;
+    private final ChangeWriter writer;
+    private final ConnectionPool ownedPool;
+
+    PostgresSink(PostgresSinkOptions options, ChangeWriter writer, ConnectionPool ownedPool) {
+        this.options = Objects.requireNonNull(options, "options");
+        this.writer = Objects.requireNonNull(writer, "writer");
+        this.ownedPool = ownedPool;
+    }
+
+    /**
+     * A sink connecting to {@link PostgresSinkOptions#url()} through a pool of at most
+     * {@code maxPoolSize} connections, which {@link #close()} closes. Connects lazily, on the first
+     * write.
+     */
+    public static PostgresSink create(PostgresSinkOptions options) {
+        Objects.requireNonNull(options, "options");
+        if (options.url() == null) {
+            throw new IllegalArgumentException("url must be set (or use create(options, connectionFactory))");
+        }
+        ConnectionFactoryOptions parsed = ConnectionFactoryOptions.parse(options.url());
+        ConnectionFactory factory = new PostgresqlConnectionFactoryProvider().create(parsed);
+        ConnectionPool pool = new ConnectionPool(ConnectionPoolConfiguration.builder(factory)
+                .name("changepipe-" + options.name())
+                .initialSize(0)
+                .maxSize(options.maxPoolSize())
+                .build());
+        return new PostgresSink(options, new TransactionalChangeWriter(pool, options), pool);
+    }
+
+    /**
+     * A sink that takes its connections from {@code connections} (a pool, preferably); the sink does
+     * not close it. {@link PostgresSinkOptions#url()} is ignored.
+     */
+    public static PostgresSink create(PostgresSinkOptions options, ConnectionFactory connections) {
+        Objects.requireNonNull(options, "options");
+        Objects.requireNonNull(connections, "connections");
+        return new PostgresSink(options, new TransactionalChangeWriter(connections, options), null);
+    }
+
+    @Override
+    public String name() {
+        return options.name();
+    }
+
+    /** The options the sink was built with. */
+    public PostgresSinkOptions options() {
+        return options;
+    }
+
+    /**
+     * Applies the chunk's items in one transaction, each key's changes in order; completes once it
+     * committed. Retries
+     * transient faults (see the class description).
+     */
+    @Override
+    public Mono<Void> write(Chunk chunk) {
+        if (chunk.items().isEmpty()) {
+            return Mono.empty();
+        }
+        return Mono.defer(() -> writer.write(chunk.items()))
+                .retryWhen(Retry.backoff(options.maxRetries(), options.retryMinBackoff())
+                        .maxBackoff(options.retryMaxBackoff())
+                        .filter(PipelineException::isRetryable)
+                        .doBeforeRetry(signal -> log.warn("sink {}: writing chunk {} failed (attempt {}), retrying: {}",
+                                options.name(), chunk, signal.totalRetries() + 1, signal.failure().getMessage()))
+                        .onRetryExhaustedThrow((spec, signal) -> signal.failure()));
+    }
+
+    /** Closes the pool this sink created; a connection factory handed in is left open. */
+    @Override
+    public Mono<Void> close() {
+        return ownedPool == null ? Mono.empty() : ownedPool.disposeLater();
+    }
+
+    @Override
+    public String toString() {
+        return "PostgresSink[" + options + "]";
+    }
+}
