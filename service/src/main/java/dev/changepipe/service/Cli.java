@@ -98,8 +98,9 @@ final class Cli implements Callable<Integer> {
         CountDownLatch stopRequested = new CountDownLatch(1);
         Signals.onTermination(stopRequested::countDown);
         DisposableServer http = null;
+        Routes routes = new Routes(service);
         if (cfg.http().enabled()) {
-            http = new AdminServer(service, registry, cfg.http(), Routes.all(service))
+            http = new AdminServer(service, registry, cfg.http(), routes.list())
                     .bind().toFuture().get(30, TimeUnit.SECONDS);
             if (cfg.http().portFile() != null) {
                 Path tmp = cfg.http().portFile().resolveSibling(cfg.http().portFile().getFileName() + ".tmp");
@@ -117,6 +118,7 @@ final class Cli implements Callable<Integer> {
         if (http != null) {
             http.disposeNow(Duration.ofSeconds(5));
         }
+        routes.close();
         log.info("service: stopped{}", Boolean.TRUE.equals(drained) ? "" : " (not drained in time)");
         return Boolean.TRUE.equals(drained) ? OK : FAILED;
     }

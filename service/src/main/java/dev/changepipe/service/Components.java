@@ -124,6 +124,16 @@ final class Components {
         return new Built(b.build(), source, List.copyOf(built), probes);
     }
 
+    /** A context for code outside a build (HTTP routes) that resolves a pipeline's connections. */
+    ServiceContext context(String pipeline) {
+        return new Context(pipeline, checkpoints(pipeline), new LinkedHashMap<>());
+    }
+
+    /** A fresh view of a pipeline's section, for routes reading the same keys as its provider. */
+    static Settings section(Settings s) {
+        return copy(s);
+    }
+
     /** Builds every pipeline once and closes it: what {@code validate} does. */
     void validate() {
         List<ConfigException.Problem> problems = new ArrayList<>();

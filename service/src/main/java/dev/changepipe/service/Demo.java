@@ -82,7 +82,7 @@ final class Demo {
         Components components = new Components(config, work, registry, Demo.class.getClassLoader());
         components.validate();
         ReplicationService service = new ReplicationService(config, components, registry);
-        DisposableServer http = new AdminServer(service, registry, config.http(), Routes.all(service))
+        DisposableServer http = new AdminServer(service, registry, config.http(), new Routes(service).list())
                 .bind().toFuture().get(30, TimeUnit.SECONDS);
         out.printf("Replicating (dashboard: http://127.0.0.1:%d/ )%n", http.port());
         out.flush();

@@ -44,6 +44,10 @@ final class ReplicationService {
         return config;
     }
 
+    Components components() {
+        return components;
+    }
+
     MeterRegistry registry() {
         return registry;
     }

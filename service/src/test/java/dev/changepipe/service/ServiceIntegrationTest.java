@@ -94,7 +94,7 @@ class ServiceIntegrationTest {
 
             // follow mode: appended lines are replicated
             ServiceUnderTest.appendItems(log, 2001, 3000, "a");
-            await().atMost(Duration.ofSeconds(60)).until(() -> count(ch, db) == 3000);
+            await().ignoreExceptions().atMost(Duration.ofSeconds(60)).until(() -> count(ch, db) == 3000);
 
             // an offset reset through the CLI re-reads the file; versions make the replay idempotent
             var reset = ServiceUnderTest.launcher(Map.of("CHANGEPIPE_TOKEN", ServiceUnderTest.TOKEN),
@@ -132,7 +132,7 @@ class ServiceIntegrationTest {
         assertThat(count(ch, db)).isGreaterThanOrEqualTo(linesBefore);
         // and the next run resumes from there to the end
         try (ServiceUnderTest again = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), ENV)) {
-            await().atMost(Duration.ofSeconds(120)).until(() -> count(ch, db) == 300_000);
+            await().ignoreExceptions().atMost(Duration.ofSeconds(120)).until(() -> count(ch, db) == 300_000);
             assertThat(again.terminate(Duration.ofSeconds(40))).isZero();
         }
     }
@@ -152,7 +152,7 @@ class ServiceIntegrationTest {
         long resumedAt = position(checkpoints(dir).get(0));
         assertThat(resumedAt).isLessThan(Files.size(log));
         try (ServiceUnderTest again = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), ENV)) {
-            await().atMost(Duration.ofSeconds(120)).until(() -> count(ch, db) == 300_000);
+            await().ignoreExceptions().atMost(Duration.ofSeconds(120)).until(() -> count(ch, db) == 300_000);
             // resumed: the second run read only what lay after its checkpoint
             String metrics = again.get("/metrics").body();
             long linesRead = metrics.lines().filter(l -> l.startsWith("changepipe_source_oplog_lines_read_total"))
@@ -191,7 +191,7 @@ class ServiceIntegrationTest {
             JsonNode b = service.pipeline("broken");
             assertThat(b.get("lastError").asText()).contains("127.0.0.1:" + closedPort);
             assertThat(service.pipeline("items").get("restarts").asLong()).isZero();
-            await().atMost(Duration.ofSeconds(60)).until(() -> count(ch, db) == 1000);
+            await().ignoreExceptions().atMost(Duration.ofSeconds(60)).until(() -> count(ch, db) == 1000);
             HttpResponse<String> ready = service.get("/health/ready");
             assertThat(ready.statusCode()).isEqualTo(503);
             assertThat(ServiceUnderTest.json(ready).get("problems").toString()).contains(":" + closedPort);
