@@ -59,6 +59,10 @@ final class Components {
         return out;
     }
 
+    MeterRegistry registry() {
+        return registry;
+    }
+
     List<String> sourceTypes() {
         return List.copyOf(sources.keySet());
     }

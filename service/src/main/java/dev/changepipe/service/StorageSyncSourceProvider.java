@@ -86,7 +86,7 @@ public final class StorageSyncSourceProvider implements SourceProvider {
         }
         s.checkNoUnknownKeys();
         // Connections are made only here, after every setting was checked: validate closes them unused.
-        OperationsStorage redis = storage.connect();
+        OperationsStorage redis = OperationsStorage.metered(storage.connect(), context.meterRegistry());
         List<ConnectionPool> pools = new ArrayList<>();
         for (Map.Entry<String, String> e : urls.entrySet()) {
             ConnectionPool pool = StorageSyncSource.pooledDatabase(e.getValue(), maxConnections);
