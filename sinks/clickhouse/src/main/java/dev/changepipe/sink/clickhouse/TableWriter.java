@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -188,35 +189,9 @@ final class TableWriter {
     private volatile Shape valueShape;
 
     private Shape put(ChangeItem item, Map<String, Object> fields, Object[] values, Shape shape) {
-        boolean hit = shape != null && shape.fields().length == fields.size();
-        int position = 0;
-        for (Map.Entry<String, Object> e : fields.entrySet()) {
-            String field = e.getKey();
-            int index;
-            if (hit && shape.fields()[position] == field) {
-                index = shape.columns()[position];
-            } else {
-                hit = false;
-                index = column(field);
-            }
-            position++;
-            if (index == NO_COLUMN) {
-                ignoredValues.incrementAndGet();
-                continue;
-            }
-            if (values[index] != UNSET) {
-                continue; // given by the key
-            }
-            try {
-                values[index] = Values.convert(types[index], e.getValue());
-            } catch (Values.ConversionException ex) {
-                throw new ClickHouseWriteException(sink, target, columns.get(index).name(),
-                        "cannot convert value " + Values.describe(e.getValue()) + " of field " + e.getKey()
-                                + " to " + types[index] + " (key " + item.key() + "): " + ex.getMessage(),
-                        null, false, 0, 0);
-            }
-        }
-        if (hit) {
+        Filler filler = new Filler(item, values, shape != null && shape.fields().length == fields.size() ? shape : null);
+        fields.forEach(filler); // no entry wrappers, unlike entrySet() of an unmodifiable map
+        if (filler.shape != null) {
             return shape;
         }
         String[] names = fields.keySet().toArray(new String[0]);
@@ -225,6 +200,47 @@ final class TableWriter {
             indexes[i] = column(names[i]);
         }
         return new Shape(names, indexes);
+    }
+
+    /** Puts the converted fields of one map into a row; {@code shape} is dropped on the first miss. */
+    private final class Filler implements BiConsumer<String, Object> {
+        private final ChangeItem item;
+        private final Object[] values;
+        private Shape shape;
+        private int position;
+
+        Filler(ChangeItem item, Object[] values, Shape shape) {
+            this.item = item;
+            this.values = values;
+            this.shape = shape;
+        }
+
+        @Override
+        public void accept(String field, Object value) {
+            int index;
+            if (shape != null && shape.fields()[position] == field) {
+                index = shape.columns()[position];
+            } else {
+                shape = null;
+                index = column(field);
+            }
+            position++;
+            if (index == NO_COLUMN) {
+                ignoredValues.incrementAndGet();
+                return;
+            }
+            if (values[index] != UNSET) {
+                return; // given by the key
+            }
+            try {
+                values[index] = Values.convert(types[index], value);
+            } catch (Values.ConversionException ex) {
+                throw new ClickHouseWriteException(sink, target, columns.get(index).name(),
+                        "cannot convert value " + Values.describe(value) + " of field " + field
+                                + " to " + types[index] + " (key " + item.key() + "): " + ex.getMessage(),
+                        null, false, 0, 0);
+            }
+        }
     }
 
     /** The column of a source field: same name, else {@code <field>_id} (Django foreign keys). */
