@@ -1,0 +1,273 @@
+package dev.changepipe.service;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.reactivestreams.Publisher;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Mono;
+import reactor.netty.DisposableServer;
+import reactor.netty.http.server.HttpServer;
+import reactor.netty.http.server.HttpServerRequest;
+import reactor.netty.http.server.HttpServerResponse;
+
+/**
+ * The HTTP admin interface on Reactor Netty (docs/service.md, "HTTP"). Bound to {@code http.host},
+ * loopback by default. Read-only endpoints are open; mutating ones ({@code POST}) need
+ * {@code Authorization: Bearer <http.token>}, and are refused when no token is configured. Every error
+ * is a JSON body {@code {"error": "...", "status": N}}.
+ *
+ * <p>Endpoints are added by {@link Route}s, so connector-specific ones (operations, hot storage) plug
+ * in without changing this class.
+ */
+final class AdminServer {
+
+    private static final Logger log = LoggerFactory.getLogger(AdminServer.class);
+    static final ObjectMapper JSON = new ObjectMapper();
+    private static final int MAX_BODY_BYTES = 16 << 20;
+
+    /** One extra endpoint: answers requests whose path starts with {@code prefix}. */
+    interface Route {
+        String prefix();
+
+        /** Whether requests with this method need the bearer token. */
+        default boolean mutating(HttpMethod method) {
+            return !method.equals(HttpMethod.GET) && !method.equals(HttpMethod.HEAD);
+        }
+
+        /** Answers; a {@link HttpError} becomes a JSON error response. */
+        Mono<Reply> handle(HttpMethod method, String path, Map<String, List<String>> query, byte[] body);
+    }
+
+    /** A response: status, content type and body. */
+    record Reply(int status, String contentType, byte[] body) {
+
+        static Reply json(int status, Object value) {
+            try {
+                return new Reply(status, "application/json", JSON.writeValueAsBytes(value));
+            } catch (JsonProcessingException e) {
+                throw new IllegalStateException("cannot write JSON", e);
+            }
+        }
+    }
+
+    /** A client error (4xx) or a server error, answered as JSON. */
+    static final class HttpError extends RuntimeException {
+        final int status;
+
+        HttpError(int status, String message) {
+            super(message);
+            this.status = status;
+        }
+    }
+
+    private final ReplicationService service;
+    private final PrometheusMeterRegistry prometheus;
+    private final ServiceConfig.Http http;
+    private final List<Route> routes;
+    private final byte[] dashboard;
+
+    AdminServer(ReplicationService service, PrometheusMeterRegistry prometheus, ServiceConfig.Http http, List<Route> routes) {
+        this.service = service;
+        this.prometheus = prometheus;
+        this.http = http;
+        this.routes = List.copyOf(routes);
+        this.dashboard = resource("dashboard.html");
+    }
+
+    /** Binds the server; emits it once it listens. */
+    Mono<DisposableServer> bind() {
+        return HttpServer.create()
+                .host(http.host())
+                .port(http.port())
+                .handle(this::handle)
+                .bind()
+                .<DisposableServer>map(s -> s)
+                .doOnNext(s -> log.info("http: listening on {}:{}", http.host(), s.port()));
+    }
+
+    private Publisher<Void> handle(HttpServerRequest request, HttpServerResponse response) {
+        Mono<Reply> reply = request.receive().aggregate().asByteArray().defaultIfEmpty(new byte[0])
+                .onErrorResume(e -> Mono.error(new HttpError(400, "cannot read the request body: " + e.getMessage())))
+                .flatMap(body -> dispatch(request, body))
+                .onErrorResume(HttpError.class, e -> Mono.just(error(e.status, e.getMessage())))
+                .onErrorResume(e -> {
+                    log.error("http: {} {} failed: {}", request.method(), request.path(), e.toString());
+                    return Mono.just(error(500, "internal error: " + e.getMessage()));
+                });
+        return reply.flatMap(r -> response.status(r.status())
+                .header("Content-Type", r.contentType())
+                .header("Cache-Control", "no-store")
+                .sendByteArray(Mono.just(r.body())).then());
+    }
+
+    private Mono<Reply> dispatch(HttpServerRequest request, byte[] body) {
+        HttpMethod method = request.method();
+        String uri = request.uri();
+        int q = uri.indexOf('?');
+        String path = q < 0 ? uri : uri.substring(0, q);
+        Map<String, List<String>> query = query(q < 0 ? "" : uri.substring(q + 1));
+        for (Route route : routes) {
+            if (path.startsWith(route.prefix())) {
+                if (route.mutating(method)) {
+                    authorize(request);
+                }
+                return route.handle(method, path, query, body);
+            }
+        }
+        switch (path) {
+            case "/", "/index.html" -> {
+                only(method, HttpMethod.GET);
+                return Mono.just(new Reply(200, "text/html; charset=utf-8", dashboard));
+            }
+            case "/health/live" -> {
+                only(method, HttpMethod.GET);
+                return Mono.just(Reply.json(200, Map.of("status", "UP")));
+            }
+            case "/health/ready" -> {
+                only(method, HttpMethod.GET);
+                return service.notReady().map(problems -> problems.isEmpty()
+                        ? Reply.json(200, Map.of("status", "UP"))
+                        : Reply.json(503, Map.of("status", "DOWN", "problems", problems)));
+            }
+            case "/metrics" -> {
+                only(method, HttpMethod.GET);
+                return Mono.fromCallable(() -> new Reply(200, "text/plain; version=0.0.4; charset=utf-8",
+                        prometheus.scrape().getBytes(StandardCharsets.UTF_8)));
+            }
+            case "/api/pipelines" -> {
+                only(method, HttpMethod.GET);
+                return service.status().map(list -> Reply.json(200, Map.of("pipelines", list)));
+            }
+            case "/api/offsets" -> {
+                only(method, HttpMethod.GET);
+                return service.offsets().map(m -> Reply.json(200, Map.of("offsets", m)));
+            }
+            case "/api/offsets/reset" -> {
+                only(method, HttpMethod.POST);
+                authorize(request);
+                JsonNode json = parse(body);
+                String origin = text(json, "origin", true);
+                String pipeline = text(json, "pipeline", false);
+                if (pipeline != null && service.supervisor(pipeline) == null) {
+                    throw new HttpError(404, "no pipeline named '" + pipeline + "'");
+                }
+                return service.resetOffset(origin, pipeline).map(reset -> {
+                    if (reset.isEmpty()) {
+                        throw new HttpError(404, "no checkpoint of origin '" + origin + "'"
+                                + (pipeline == null ? "" : " in pipeline " + pipeline));
+                    }
+                    return Reply.json(200, Map.of("origin", origin, "reset", reset));
+                });
+            }
+            default -> {
+                if (path.startsWith("/api/pipelines/")) {
+                    only(method, HttpMethod.GET);
+                    String name = path.substring("/api/pipelines/".length());
+                    return service.status().map(list -> list.stream()
+                            .filter(p -> name.equals(p.get("name")))
+                            .findFirst()
+                            .map(p -> Reply.json(200, p))
+                            .orElseThrow(() -> new HttpError(404, "no pipeline named '" + name + "'")));
+                }
+                throw new HttpError(404, "no such endpoint: " + path);
+            }
+        }
+    }
+
+    private static void only(HttpMethod method, HttpMethod allowed) {
+        if (!method.equals(allowed)) {
+            throw new HttpError(405, "method " + method + " not allowed here; expected " + allowed);
+        }
+    }
+
+    private void authorize(HttpServerRequest request) {
+        if (http.token() == null) {
+            throw new HttpError(403, "mutating endpoints are disabled: set http.token in the configuration");
+        }
+        String header = request.requestHeaders().get("Authorization");
+        if (header == null || !header.startsWith("Bearer ")) {
+            throw new HttpError(401, "missing 'Authorization: Bearer <token>' header");
+        }
+        byte[] given = header.substring("Bearer ".length()).trim().getBytes(StandardCharsets.UTF_8);
+        if (!MessageDigest.isEqual(given, http.token().getBytes(StandardCharsets.UTF_8))) {
+            throw new HttpError(401, "wrong bearer token");
+        }
+    }
+
+    static JsonNode parse(byte[] body) {
+        if (body.length == 0) {
+            throw new HttpError(400, "expected a JSON body");
+        }
+        if (body.length > MAX_BODY_BYTES) {
+            throw new HttpError(413, "body larger than " + MAX_BODY_BYTES + " bytes");
+        }
+        try {
+            JsonNode json = JSON.readTree(body);
+            if (json == null || !json.isObject()) {
+                throw new HttpError(400, "expected a JSON object");
+            }
+            return json;
+        } catch (IOException e) {
+            throw new HttpError(400, "malformed JSON: " + e.getMessage().lines().findFirst().orElse(""));
+        }
+    }
+
+    static String text(JsonNode json, String field, boolean required) {
+        JsonNode v = json.get(field);
+        if (v == null || v.isNull()) {
+            if (required) {
+                throw new HttpError(400, "field '" + field + "' is required (a string)");
+            }
+            return null;
+        }
+        if (!v.isTextual() || v.asText().isEmpty()) {
+            throw new HttpError(400, "field '" + field + "' must be a non-empty string");
+        }
+        return v.asText();
+    }
+
+    static Reply error(int status, String message) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("error", message);
+        m.put("status", status);
+        return Reply.json(status, m);
+    }
+
+    private static Map<String, List<String>> query(String q) {
+        Map<String, List<String>> out = new LinkedHashMap<>();
+        if (q.isEmpty()) {
+            return out;
+        }
+        for (String part : q.split("&")) {
+            int eq = part.indexOf('=');
+            String k = java.net.URLDecoder.decode(eq < 0 ? part : part.substring(0, eq), StandardCharsets.UTF_8);
+            String v = eq < 0 ? "" : java.net.URLDecoder.decode(part.substring(eq + 1), StandardCharsets.UTF_8);
+            out.computeIfAbsent(k, x -> new ArrayList<>()).add(v);
+        }
+        return out;
+    }
+
+    private static byte[] resource(String name) {
+        try (InputStream in = AdminServer.class.getResourceAsStream(name)) {
+            if (in == null) {
+                throw new IllegalStateException("missing resource " + name);
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read resource " + name, e);
+        }
+    }
+}

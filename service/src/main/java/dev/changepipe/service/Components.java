@@ -1,0 +1,306 @@
+package dev.changepipe.service;
+
+import dev.changepipe.core.Checkpoint;
+import dev.changepipe.core.CheckpointStore;
+import dev.changepipe.core.FileCheckpointStore;
+import dev.changepipe.core.Pipeline;
+import dev.changepipe.core.PusherFactory;
+import dev.changepipe.core.Sink;
+import dev.changepipe.core.Source;
+import dev.changepipe.pusher.ParseQueueOptions;
+import dev.changepipe.pusher.ParseQueuePusher;
+import dev.changepipe.pusher.SyncPusher;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.ServiceLoader;
+import java.util.function.Supplier;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * Turns the configuration into pipelines: finds the source and sink providers with
+ * {@link ServiceLoader}, and for each pipeline makes a fresh {@link Pipeline} (fresh source, sinks and
+ * pusher) whenever one is needed, so that a restarted run never reuses closed parts.
+ */
+final class Components {
+
+    private final Map<String, SourceProvider> sources;
+    private final Map<String, SinkProvider> sinks;
+    private final ServiceConfig config;
+    private final Path baseDirectory;
+    private final MeterRegistry registry;
+
+    Components(ServiceConfig config, Path baseDirectory, MeterRegistry registry, ClassLoader loader) {
+        this.config = config;
+        this.baseDirectory = baseDirectory;
+        this.registry = registry;
+        this.sources = providers(SourceProvider.class, loader, SourceProvider::type);
+        this.sinks = providers(SinkProvider.class, loader, SinkProvider::type);
+    }
+
+    /** The providers by type; a broken plugin registration is a configuration error, not a crash. */
+    private static <P> Map<String, P> providers(Class<P> kind, ClassLoader loader, java.util.function.Function<P, String> type) {
+        Map<String, P> out = new LinkedHashMap<>();
+        try {
+            for (P p : ServiceLoader.load(kind, loader)) {
+                P earlier = out.putIfAbsent(type.apply(p), p);
+                if (earlier != null) {
+                    throw new ConfigException("", "two " + kind.getSimpleName() + "s have the type '" + type.apply(p)
+                            + "': " + earlier.getClass().getName() + " and " + p.getClass().getName());
+                }
+            }
+        } catch (java.util.ServiceConfigurationError e) {
+            throw new ConfigException("", "cannot load a plugin: " + e.getMessage());
+        }
+        return out;
+    }
+
+    MeterRegistry registry() {
+        return registry;
+    }
+
+    List<String> sourceTypes() {
+        return List.copyOf(sources.keySet());
+    }
+
+    List<String> sinkTypes() {
+        return List.copyOf(sinks.keySet());
+    }
+
+    /** A pipeline built from its configuration, with the probes its sinks registered. */
+    record Built(Pipeline pipeline, Source source, List<Sink> sinks, Map<String, Mono<Void>> probes) {
+    }
+
+    /** The checkpoint store of a pipeline: {@code <checkpoints.directory>/<pipeline name>}. */
+    CheckpointStore checkpoints(String pipeline) {
+        return new LazyCheckpointStore(checkpointDirectory().resolve(pipeline));
+    }
+
+    Path checkpointDirectory() {
+        return baseDirectory.resolve(config.checkpointDirectory());
+    }
+
+    /** Builds a fresh pipeline; no I/O happens until it runs. */
+    Built build(ServiceConfig.PipelineConfig pc) {
+        Map<String, Mono<Void>> probes = new LinkedHashMap<>();
+        Context context = new Context(pc.name(), checkpoints(pc.name()), probes);
+        List<ConfigException.Problem> problems = new ArrayList<>();
+        Source source = ConfigLoader.attempt(problems, () -> {
+            Settings s = copy(pc.source());
+            String type = s.string("type");
+            SourceProvider provider = sources.get(type);
+            if (provider == null) {
+                throw new ConfigException(s.pathOf("type"), "unknown source type '" + type + "'; expected one of: "
+                        + String.join(", ", sources.keySet()) + " (or a plugin's type, see docs/service.md)");
+            }
+            return provider.create(s, context);
+        });
+        List<Sink> built = new ArrayList<>();
+        for (Settings raw : pc.sinks()) {
+            Sink sink = ConfigLoader.attempt(problems, () -> {
+                Settings s = copy(raw);
+                String type = s.string("type");
+                SinkProvider provider = sinks.get(type);
+                if (provider == null) {
+                    throw new ConfigException(s.pathOf("type"), "unknown sink type '" + type + "'; expected one of: "
+                            + String.join(", ", sinks.keySet()) + " (or a plugin's type, see docs/service.md)");
+                }
+                return new MeteredSink(provider.create(s, context), pc.name(), registry);
+            });
+            if (sink != null) {
+                built.add(sink);
+            }
+        }
+        if (!problems.isEmpty()) {
+            closeQuietly(source, built);
+            throw new ConfigException(problems);
+        }
+        Pipeline.Builder b = Pipeline.builder(pc.name())
+                .source(source)
+                .pusher(pusher(pc.pusher()))
+                .meterRegistry(registry)
+                .drainTimeout(pc.drainTimeout());
+        built.forEach(b::sink);
+        return new Built(b.build(), source, List.copyOf(built), probes);
+    }
+
+    /** A context for code outside a build (HTTP routes) that resolves a pipeline's connections. */
+    ServiceContext context(String pipeline) {
+        return new Context(pipeline, checkpoints(pipeline), new LinkedHashMap<>());
+    }
+
+    /** A fresh view of a pipeline's section, for routes reading the same keys as its provider. */
+    static Settings section(Settings s) {
+        return copy(s);
+    }
+
+    /** Builds every pipeline once and closes it: what {@code validate} does. */
+    void validate() {
+        List<ConfigException.Problem> problems = new ArrayList<>();
+        for (ServiceConfig.PipelineConfig pc : config.pipelines()) {
+            Built b = ConfigLoader.attempt(problems, () -> build(pc));
+            if (b != null) {
+                closeQuietly(b.source(), b.sinks());
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new ConfigException(problems);
+        }
+    }
+
+    private static PusherFactory pusher(ServiceConfig.Pusher p) {
+        return switch (p.kind()) {
+            case SYNC -> SyncPusher.factory();
+            case PARSE_QUEUE -> ParseQueuePusher.factory(ParseQueueOptions.builder()
+                    .parallelism(p.parallelism())
+                    .inFlightLimitBytes(p.inFlightLimitBytes())
+                    .build());
+        };
+    }
+
+    private static void closeQuietly(Source source, List<Sink> sinks) {
+        List<Mono<Void>> closes = new ArrayList<>();
+        if (source != null) {
+            closes.add(source.close().onErrorResume(e -> Mono.empty()));
+        }
+        for (Sink s : sinks) {
+            closes.add(s.close().onErrorResume(e -> Mono.empty()));
+        }
+        Flux.concat(closes).subscribe();
+    }
+
+    /** A fresh view of a section, so that each build tracks the keys it read itself. */
+    private static Settings copy(Settings s) {
+        return Settings.of(s.path(), s.node());
+    }
+
+    /**
+     * Builds an option record, turning the {@code IllegalArgumentException} of its validation
+     * ({@code "option: what"}) into a {@link ConfigException} at that option's path.
+     */
+    static <T> T build(Settings settings, Supplier<T> builder) {
+        try {
+            return builder.get();
+        } catch (IllegalArgumentException e) {
+            String message = String.valueOf(e.getMessage());
+            int colon = message.indexOf(": ");
+            if (colon > 0 && message.substring(0, colon).matches("[A-Za-z]+")) {
+                return fail(settings.pathOf(message.substring(0, colon)), message.substring(colon + 2));
+            }
+            return fail(settings.path(), message);
+        }
+    }
+
+    private static <T> T fail(String path, String message) {
+        throw new ConfigException(path, message);
+    }
+
+    private final class Context implements ServiceContext {
+
+        private final String pipeline;
+        private final CheckpointStore checkpoints;
+        private final Map<String, Mono<Void>> probes;
+
+        Context(String pipeline, CheckpointStore checkpoints, Map<String, Mono<Void>> probes) {
+            this.pipeline = pipeline;
+            this.checkpoints = checkpoints;
+            this.probes = probes;
+        }
+
+        @Override
+        public String pipelineName() {
+            return pipeline;
+        }
+
+        @Override
+        public CheckpointStore checkpoints() {
+            return checkpoints;
+        }
+
+        @Override
+        public MeterRegistry meterRegistry() {
+            return registry;
+        }
+
+        @Override
+        public Path baseDirectory() {
+            return baseDirectory;
+        }
+
+        @Override
+        public Settings connection(Settings settings, String key, String kind) {
+            String name = settings.string(key);
+            Map<String, Settings> ofKind = config.connections().getOrDefault(kind, Map.of());
+            Settings found = ofKind.get(name);
+            if (found == null) {
+                throw new ConfigException(settings.pathOf(key), "unknown " + kind + " connection '" + name
+                        + "'; expected one of: " + (ofKind.isEmpty() ? "(none under connections." + kind + ")"
+                        : String.join(", ", ofKind.keySet())));
+            }
+            return copy(found);
+        }
+
+        @Override
+        public void readinessProbe(String name, Mono<Void> probe) {
+            probes.put(name, probe);
+        }
+    }
+
+    /** Opens the directory on first use, so that {@code validate} creates nothing. */
+    static final class LazyCheckpointStore implements CheckpointStore {
+
+        private final Path directory;
+        private volatile FileCheckpointStore store;
+
+        LazyCheckpointStore(Path directory) {
+            this.directory = directory;
+        }
+
+        private Mono<FileCheckpointStore> store() {
+            return Mono.fromCallable(() -> {
+                FileCheckpointStore s = store;
+                if (s == null) {
+                    synchronized (this) {
+                        if (store == null) {
+                            store = FileCheckpointStore.open(directory);
+                        }
+                        s = store;
+                    }
+                }
+                return s;
+            });
+        }
+
+        @Override
+        public Mono<Long> claim(String origin) {
+            return store().flatMap(s -> s.claim(origin));
+        }
+
+        @Override
+        public Mono<Checkpoint> load(String origin) {
+            return store().flatMap(s -> s.load(origin));
+        }
+
+        @Override
+        public Mono<Void> save(Checkpoint checkpoint, long token) {
+            return store().flatMap(s -> s.save(checkpoint, token));
+        }
+
+        @Override
+        public Flux<Checkpoint> loadAll() {
+            if (store == null && !java.nio.file.Files.isDirectory(directory)) {
+                return Flux.empty();
+            }
+            return store().flatMapMany(FileCheckpointStore::loadAll);
+        }
+
+        @Override
+        public Mono<Void> delete(String origin) {
+            return store().flatMap(s -> s.delete(origin));
+        }
+    }
+}

@@ -1,0 +1,272 @@
+package dev.changepipe.service;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.node.TextNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.changepipe.pusher.ParseQueueOptions;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Reads the YAML configuration: parses it, substitutes {@code ${ENV_VAR}} (and
+ * {@code ${ENV_VAR:-default}}; {@code $${} is a literal {@code ${}) in every string value, then checks
+ * the service's own keys and the references between sections. The keys of a source or sink section
+ * are checked by its provider ({@link Components}). Every problem found is reported at once, each
+ * with its path.
+ */
+final class ConfigLoader {
+
+    static final Pattern PIPELINE_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
+    private static final Pattern VARIABLE = Pattern.compile("\\$\\$\\{|\\$\\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?}");
+    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+
+    private final Function<String, String> environment;
+
+    ConfigLoader(Function<String, String> environment) {
+        this.environment = environment;
+    }
+
+    /** A loader reading the process environment. */
+    static ConfigLoader fromEnvironment() {
+        return new ConfigLoader(System::getenv);
+    }
+
+    ServiceConfig load(Path file) {
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (NoSuchFileException e) {
+            throw new ConfigException("", "config file " + file + " does not exist");
+        } catch (IOException e) {
+            throw new ConfigException("", "cannot read config file " + file + ": " + e.getMessage());
+        }
+        ServiceConfig config = parse(text);
+        return config;
+    }
+
+    ServiceConfig parse(String yaml) {
+        JsonNode root;
+        try {
+            root = YAML.readTree(yaml);
+        } catch (JsonProcessingException e) {
+            String where = e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr()
+                    + ", column " + e.getLocation().getColumnNr();
+            throw new ConfigException("", "not valid YAML" + where + ": " + e.getOriginalMessage());
+        }
+        List<ConfigException.Problem> problems = new ArrayList<>();
+        root = substitute("", root, problems);
+        if (!problems.isEmpty()) {
+            throw new ConfigException(problems);
+        }
+        return read(Settings.of("", root), problems);
+    }
+
+    private ServiceConfig read(Settings root, List<ConfigException.Problem> problems) {
+        ServiceConfig.Http http = attempt(problems, () -> http(root.child("http")));
+        String level = attempt(problems, () -> logLevel(root.child("logging")));
+        Settings checkpoints = attempt(problems, () -> root.child("checkpoints"));
+        java.nio.file.Path checkpointDir = checkpoints == null ? null : attempt(problems, () -> {
+            java.nio.file.Path p = java.nio.file.Path.of(checkpoints.string("directory",
+                    ServiceConfig.DEFAULT_CHECKPOINT_DIRECTORY.toString()));
+            checkpoints.checkNoUnknownKeys();
+            return p;
+        });
+        Settings shutdown = attempt(problems, () -> root.child("shutdown"));
+        java.time.Duration shutdownTimeout = shutdown == null ? null : attempt(problems, () -> {
+            java.time.Duration d = shutdown.duration("timeout", ServiceConfig.DEFAULT_SHUTDOWN_TIMEOUT);
+            shutdown.checkNoUnknownKeys();
+            return d;
+        });
+        ServiceConfig.Restart restart = attempt(problems, () -> restart(root.child("restart")));
+        Map<String, Map<String, Settings>> connections = attempt(problems, () -> connections(root.child("connections")));
+        List<ServiceConfig.PipelineConfig> pipelines = new ArrayList<>();
+        List<Settings> list = attempt(problems, () -> root.list("pipelines"));
+        if (list != null) {
+            if (list.isEmpty()) {
+                problems.add(new ConfigException.Problem("pipelines", "required, expected a list of at least one pipeline"));
+            }
+            Set<String> names = new HashSet<>();
+            for (Settings p : list) {
+                ServiceConfig.PipelineConfig pc = attempt(problems, () -> pipeline(p));
+                if (pc != null) {
+                    if (!names.add(pc.name())) {
+                        problems.add(new ConfigException.Problem(p.pathOf("name"),
+                                "pipeline name '" + pc.name() + "' is used twice; expected unique names"));
+                    }
+                    pipelines.add(pc);
+                }
+            }
+        }
+        attempt(problems, () -> {
+            root.checkNoUnknownKeys();
+            return null;
+        });
+        if (!problems.isEmpty()) {
+            throw new ConfigException(problems);
+        }
+        return new ServiceConfig(http, level, checkpointDir, shutdownTimeout, restart, connections, pipelines);
+    }
+
+    private static ServiceConfig.Http http(Settings s) {
+        boolean enabled = s.bool("enabled", true);
+        String host = s.string("host", ServiceConfig.DEFAULT_HOST);
+        int port = s.integer("port", ServiceConfig.DEFAULT_PORT, 0, 65535);
+        String token = s.optionalString("token").filter(t -> !t.isEmpty()).orElse(null);
+        if (token != null && token.length() < 16) {
+            throw new ConfigException(s.pathOf("token"), "expected a token of at least 16 characters");
+        }
+        Path portFile = s.optionalString("portFile").map(Path::of).orElse(null);
+        s.checkNoUnknownKeys();
+        return new ServiceConfig.Http(enabled, host, port, token, portFile);
+    }
+
+    private static String logLevel(Settings s) {
+        String level = s.string("level", ServiceConfig.DEFAULT_LOG_LEVEL).toUpperCase(java.util.Locale.ROOT);
+        if (!List.of("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF").contains(level)) {
+            throw new ConfigException(s.pathOf("level"), "expected one of TRACE, DEBUG, INFO, WARN, ERROR, OFF, got '" + level + "'");
+        }
+        s.checkNoUnknownKeys();
+        return level;
+    }
+
+    private static ServiceConfig.Restart restart(Settings s) {
+        java.time.Duration min = s.duration("minBackoff", ServiceConfig.DEFAULT_MIN_BACKOFF);
+        java.time.Duration max = s.duration("maxBackoff", ServiceConfig.DEFAULT_MAX_BACKOFF);
+        if (max.compareTo(min) < 0) {
+            throw new ConfigException(s.pathOf("maxBackoff"), "expected at least minBackoff (" + min + "), got " + max);
+        }
+        s.checkNoUnknownKeys();
+        return new ServiceConfig.Restart(min, max);
+    }
+
+    private static Map<String, Map<String, Settings>> connections(Settings s) {
+        Map<String, Map<String, Settings>> out = new LinkedHashMap<>();
+        for (String kind : s.keys()) {
+            out.put(kind, s.children(kind));
+        }
+        return out;
+    }
+
+    private static ServiceConfig.PipelineConfig pipeline(Settings p) {
+        List<ConfigException.Problem> problems = new ArrayList<>();
+        String name = p.string("name");
+        if (!PIPELINE_NAME.matcher(name).matches()) {
+            throw new ConfigException(p.pathOf("name"),
+                    "expected 1 to 64 letters, digits, '.', '_' or '-' (starting with a letter or digit), got '" + name + "'");
+        }
+        Settings source = attempt(problems, () -> {
+            if (!p.has("source")) {
+                throw new ConfigException(p.pathOf("source"), "required, expected a mapping with a 'type'");
+            }
+            Settings s = p.child("source");
+            s.string("type");
+            return s;
+        });
+        ServiceConfig.Pusher pusher = attempt(problems, () -> pusher(p.child("pusher")));
+        List<Settings> sinks = attempt(problems, () -> {
+            List<Settings> l = p.list("sinks");
+            if (l.isEmpty()) {
+                throw new ConfigException(p.pathOf("sinks"), "required, expected a list of at least one sink");
+            }
+            for (Settings s : l) {
+                s.string("type");
+            }
+            return l;
+        });
+        java.time.Duration drain = attempt(problems, () -> p.duration("drainTimeout", dev.changepipe.core.Pipeline.DEFAULT_DRAIN_TIMEOUT));
+        attempt(problems, () -> {
+            p.checkNoUnknownKeys();
+            return null;
+        });
+        if (!problems.isEmpty()) {
+            throw new ConfigException(problems);
+        }
+        return new ServiceConfig.PipelineConfig(name, source, pusher, sinks, drain);
+    }
+
+    private static ServiceConfig.Pusher pusher(Settings s) {
+        ServiceConfig.Pusher.Kind kind = s.choice("kind", ServiceConfig.Pusher.Kind.class, ServiceConfig.Pusher.Kind.PARSE_QUEUE);
+        int parallelism = s.integer("parallelism", ParseQueueOptions.DEFAULT_PARALLELISM, 1, 1024);
+        long limit = s.bytes("inFlightLimit", ParseQueueOptions.DEFAULT_IN_FLIGHT_LIMIT_BYTES);
+        s.checkNoUnknownKeys();
+        return new ServiceConfig.Pusher(kind, parallelism, limit);
+    }
+
+    /** Runs {@code step}, adding its problems to {@code problems} and returning null when it fails. */
+    static <T> T attempt(List<ConfigException.Problem> problems, java.util.function.Supplier<T> step) {
+        try {
+            return step.get();
+        } catch (ConfigException e) {
+            problems.addAll(e.problems());
+            return null;
+        }
+    }
+
+    private JsonNode substitute(String path, JsonNode node, List<ConfigException.Problem> problems) {
+        if (node instanceof ObjectNode object) {
+            Iterator<Map.Entry<String, JsonNode>> fields = object.fields();
+            List<Map.Entry<String, JsonNode>> replaced = new ArrayList<>();
+            while (fields.hasNext()) {
+                Map.Entry<String, JsonNode> f = fields.next();
+                String childPath = path.isEmpty() ? f.getKey() : path + "." + f.getKey();
+                replaced.add(Map.entry(f.getKey(), substitute(childPath, f.getValue(), problems)));
+            }
+            for (Map.Entry<String, JsonNode> e : replaced) {
+                object.set(e.getKey(), e.getValue());
+            }
+            return object;
+        }
+        if (node instanceof ArrayNode array) {
+            for (int i = 0; i < array.size(); i++) {
+                array.set(i, substitute(path + "[" + i + "]", array.get(i), problems));
+            }
+            return array;
+        }
+        if (node != null && node.isTextual()) {
+            String text = node.asText();
+            if (!text.contains("${")) {
+                return node;
+            }
+            Matcher m = VARIABLE.matcher(text);
+            StringBuilder out = new StringBuilder();
+            while (m.find()) {
+                String replacement;
+                if (m.group().equals("$${")) {
+                    replacement = "${";
+                } else {
+                    String value = environment.apply(m.group(1));
+                    if (value == null) {
+                        value = m.group(2);
+                    }
+                    if (value == null) {
+                        problems.add(new ConfigException.Problem(path, "environment variable " + m.group(1)
+                                + " is not set; expected it to be set, or a default as ${" + m.group(1) + ":-value}"));
+                        value = "";
+                    }
+                    replacement = value;
+                }
+                m.appendReplacement(out, Matcher.quoteReplacement(replacement));
+            }
+            m.appendTail(out);
+            return TextNode.valueOf(out.toString());
+        }
+        return node;
+    }
+}

@@ -1,0 +1,60 @@
+package dev.changepipe.service;
+
+import dev.changepipe.core.Chunk;
+import dev.changepipe.core.PipelineMetrics;
+import dev.changepipe.core.Sink;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+
+/**
+ * Measures a sink's writes: timer {@value #WRITE}, counters {@value #ITEMS} and {@value #ERRORS},
+ * tagged {@code pipeline} and {@code sink}. Delegates everything else unchanged.
+ */
+final class MeteredSink implements Sink {
+
+    static final String WRITE = "changepipe.sink.write";
+    static final String ITEMS = "changepipe.sink.items";
+    static final String ERRORS = "changepipe.sink.errors";
+
+    private final Sink delegate;
+    private final Timer writes;
+    private final Counter items;
+    private final Counter errors;
+
+    MeteredSink(Sink delegate, String pipeline, MeterRegistry registry) {
+        this.delegate = delegate;
+        this.writes = Timer.builder(WRITE).description("one chunk written by one sink")
+                .tag(PipelineMetrics.TAG_PIPELINE, pipeline).tag(PipelineMetrics.TAG_SINK, delegate.name())
+                .register(registry);
+        this.items = Counter.builder(ITEMS).description("items written by one sink")
+                .tag(PipelineMetrics.TAG_PIPELINE, pipeline).tag(PipelineMetrics.TAG_SINK, delegate.name())
+                .register(registry);
+        this.errors = Counter.builder(ERRORS).description("failed writes of one sink")
+                .tag(PipelineMetrics.TAG_PIPELINE, pipeline).tag(PipelineMetrics.TAG_SINK, delegate.name())
+                .register(registry);
+    }
+
+    @Override
+    public String name() {
+        return delegate.name();
+    }
+
+    @Override
+    public reactor.core.publisher.Mono<Void> write(Chunk chunk) {
+        return reactor.core.publisher.Mono.defer(() -> {
+            long started = System.nanoTime();
+            return delegate.write(chunk)
+                    .doOnSuccess(v -> {
+                        writes.record(System.nanoTime() - started, java.util.concurrent.TimeUnit.NANOSECONDS);
+                        items.increment(chunk.items().size());
+                    })
+                    .doOnError(e -> errors.increment());
+        });
+    }
+
+    @Override
+    public reactor.core.publisher.Mono<Void> close() {
+        return delegate.close();
+    }
+}

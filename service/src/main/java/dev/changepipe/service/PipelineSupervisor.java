@@ -1,0 +1,254 @@
+package dev.changepipe.service;
+
+import dev.changepipe.core.Checkpoint;
+import dev.changepipe.core.CheckpointStore;
+import dev.changepipe.core.Pipeline;
+import dev.changepipe.core.PipelineStatus;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.Disposable;
+import reactor.core.publisher.Mono;
+import reactor.core.publisher.Sinks;
+import reactor.core.scheduler.Scheduler;
+import reactor.core.scheduler.Schedulers;
+
+/**
+ * Runs one pipeline for the service: builds a fresh {@link Pipeline} for every run, restarts it with
+ * doubling backoff ({@code restart.minBackoff} to {@code restart.maxBackoff}) after a failure, without
+ * touching the other pipelines, and stops it gracefully on request.
+ *
+ * <p><b>Threading.</b> Every method may be called from any thread; state changes happen under the
+ * supervisor's monitor, never while calling out. Delays run on the given scheduler (virtual time in
+ * tests).
+ */
+final class PipelineSupervisor {
+
+    private static final Logger log = LoggerFactory.getLogger(PipelineSupervisor.class);
+
+    /** Where the supervised pipeline is. */
+    enum State {
+        NEW,
+        RUNNING,
+        /** Failed and waiting for its backoff before the next run. */
+        RESTARTING,
+        STOPPING,
+        /** A bounded source was read to its end and everything acknowledged. */
+        COMPLETED,
+        STOPPED
+    }
+
+    private final ServiceConfig.PipelineConfig config;
+    private final Components components;
+    private final ServiceConfig.Restart restart;
+    private final Scheduler scheduler;
+    private final CheckpointStore checkpoints;
+
+    private final Object lock = new Object();
+    private State state = State.NEW;
+    private Components.Built current;
+    private Disposable running;
+    private Disposable pendingRestart;
+    private int failuresInARow;
+    private long restarts;
+    private String lastError;
+    private Instant lastErrorAt;
+    private Instant nextRunAt;
+    private Sinks.Empty<Void> ended = Sinks.empty();
+
+    PipelineSupervisor(ServiceConfig.PipelineConfig config, Components components, ServiceConfig.Restart restart,
+            Scheduler scheduler) {
+        this.config = config;
+        this.components = components;
+        this.restart = restart;
+        this.scheduler = scheduler;
+        this.checkpoints = components.checkpoints(config.name());
+    }
+
+    String name() {
+        return config.name();
+    }
+
+    CheckpointStore checkpoints() {
+        return checkpoints;
+    }
+
+    /** Starts the first run. */
+    void start() {
+        synchronized (lock) {
+            if (state != State.NEW && state != State.STOPPED) {
+                return;
+            }
+            ended = Sinks.empty();
+        }
+        runOnce();
+    }
+
+    private void runOnce() {
+        Components.Built built;
+        try {
+            built = components.build(config);
+        } catch (RuntimeException e) {
+            failed(e, Instant.now());
+            return;
+        }
+        Instant started = Instant.now();
+        synchronized (lock) {
+            if (state == State.STOPPING || state == State.STOPPED) {
+                return;
+            }
+            current = built;
+            state = State.RUNNING;
+            nextRunAt = null;
+        }
+        Disposable d = built.pipeline().run()
+                .subscribe(v -> { }, e -> failed(e, started), () -> completed());
+        synchronized (lock) {
+            if (current == built) {
+                running = d;
+            }
+        }
+    }
+
+    private void completed() {
+        Sinks.Empty<Void> signal;
+        synchronized (lock) {
+            state = state == State.STOPPING ? State.STOPPED : State.COMPLETED;
+            failuresInARow = 0;
+            signal = ended;
+        }
+        log.info("pipeline {}: run ended ({})", config.name(), state.name().toLowerCase());
+        signal.tryEmitEmpty();
+    }
+
+    private void failed(Throwable e, Instant started) {
+        Duration delay;
+        Sinks.Empty<Void> signal = null;
+        synchronized (lock) {
+            lastError = e.getMessage() == null ? e.getClass().getName() : e.getMessage();
+            lastErrorAt = Instant.now();
+            if (state == State.STOPPING || state == State.STOPPED) {
+                state = State.STOPPED;
+                signal = ended;
+                delay = null;
+            } else {
+                // A run that lasted longer than the longest backoff starts the backoff over.
+                if (Duration.between(started, Instant.now()).compareTo(restart.maxBackoff()) > 0) {
+                    failuresInARow = 0;
+                }
+                delay = backoff(failuresInARow++);
+                state = State.RESTARTING;
+                nextRunAt = Instant.now().plus(delay);
+                restarts++;
+                pendingRestart = Mono.delay(delay, scheduler).subscribe(t -> runOnce());
+            }
+        }
+        if (signal != null) {
+            log.warn("pipeline {}: failed while stopping: {}", config.name(), lastError);
+            signal.tryEmitEmpty();
+        } else {
+            log.error("pipeline {}: failed, restarting in {} ms: {}", config.name(), delay.toMillis(), lastError);
+        }
+    }
+
+    Duration backoff(int attempt) {
+        long min = restart.minBackoff().toMillis();
+        long max = restart.maxBackoff().toMillis();
+        long d = attempt >= 30 ? max : Math.min(max, min << attempt);
+        return Duration.ofMillis(d);
+    }
+
+    /**
+     * Stops reading, lets the run drain what is in flight and record its checkpoints; completes when
+     * the run ended (at once when none is under way). A pending restart is cancelled.
+     */
+    Mono<Void> stop() {
+        return Mono.defer(() -> {
+            Pipeline pipeline = null;
+            Sinks.Empty<Void> signal;
+            synchronized (lock) {
+                signal = ended;
+                switch (state) {
+                    case RUNNING -> {
+                        state = State.STOPPING;
+                        pipeline = current.pipeline();
+                    }
+                    case STOPPING -> {
+                        return signal.asMono();
+                    }
+                    default -> {
+                        if (pendingRestart != null) {
+                            pendingRestart.dispose();
+                        }
+                        state = State.STOPPED;
+                        nextRunAt = null;
+                        signal.tryEmitEmpty();
+                        return Mono.empty();
+                    }
+                }
+            }
+            pipeline.stop();
+            return signal.asMono();
+        });
+    }
+
+    /** Cancels the run under way (the drain timed out): nothing further is acknowledged. */
+    void abort() {
+        Disposable d;
+        synchronized (lock) {
+            d = running;
+            if (pendingRestart != null) {
+                pendingRestart.dispose();
+            }
+        }
+        if (d != null) {
+            d.dispose();
+        }
+    }
+
+    /** Stops, runs {@code action} (an offset reset), starts again. */
+    Mono<Void> restartAround(Mono<Void> action) {
+        return stop().then(action).then(Mono.fromRunnable(() -> {
+            synchronized (lock) {
+                state = State.NEW;
+                failuresInARow = 0;
+            }
+            start();
+        }));
+    }
+
+    State state() {
+        synchronized (lock) {
+            return state;
+        }
+    }
+
+    /** Every probe registered by the current run's sinks. */
+    Map<String, Mono<Void>> probes() {
+        synchronized (lock) {
+            return current == null ? Map.of() : current.probes();
+        }
+    }
+
+    /** A snapshot for the status API. */
+    Snapshot snapshot() {
+        synchronized (lock) {
+            PipelineStatus status = current == null ? null : current.pipeline().status();
+            return new Snapshot(config.name(), state, status, restarts, lastError, lastErrorAt, nextRunAt,
+                    current == null ? List.of() : current.sinks().stream().map(s -> s.name()).toList(),
+                    current == null ? null : current.source().name());
+        }
+    }
+
+    /** Checkpoints of this pipeline's origins. */
+    Mono<List<Checkpoint>> offsets() {
+        return checkpoints.loadAll().collectList();
+    }
+
+    record Snapshot(String name, State state, PipelineStatus status, long restarts, String lastError,
+            Instant lastErrorAt, Instant nextRunAt, List<String> sinks, String source) {
+    }
+}

@@ -1,0 +1,213 @@
+package dev.changepipe.service;
+
+import dev.changepipe.core.Checkpoint;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
+
+/**
+ * The running service: one {@link PipelineSupervisor} per configured pipeline, plus what the HTTP
+ * admin asks of them (status, readiness, offsets). {@link #stop()} stops every pipeline gracefully
+ * within {@code shutdown.timeout} and aborts what has not drained by then.
+ */
+final class ReplicationService {
+
+    private static final Logger log = LoggerFactory.getLogger(ReplicationService.class);
+    static final Duration PROBE_TIMEOUT = Duration.ofSeconds(3);
+
+    private final ServiceConfig config;
+    private final Components components;
+    private final MeterRegistry registry;
+    private final Map<String, PipelineSupervisor> supervisors = new LinkedHashMap<>();
+
+    ReplicationService(ServiceConfig config, Components components, MeterRegistry registry) {
+        this.config = config;
+        this.components = components;
+        this.registry = registry;
+        for (ServiceConfig.PipelineConfig pc : config.pipelines()) {
+            supervisors.put(pc.name(), new PipelineSupervisor(pc, components, config.restart(), Schedulers.parallel()));
+        }
+    }
+
+    ServiceConfig config() {
+        return config;
+    }
+
+    Components components() {
+        return components;
+    }
+
+    MeterRegistry registry() {
+        return registry;
+    }
+
+    void start() {
+        supervisors.values().forEach(PipelineSupervisor::start);
+    }
+
+    /**
+     * Stops every pipeline (reading stops, in-flight chunks drain, checkpoints are saved). Emits
+     * {@code true} when everything drained within the shutdown timeout; otherwise the rest is aborted
+     * (nothing further acknowledged) and it emits {@code false}.
+     */
+    Mono<Boolean> stop() {
+        log.info("service: stopping {} pipeline(s), timeout {} s", supervisors.size(), config.shutdownTimeout().toSeconds());
+        return Flux.fromIterable(supervisors.values())
+                .flatMap(PipelineSupervisor::stop)
+                .then(Mono.just(true))
+                .timeout(config.shutdownTimeout())
+                .onErrorResume(TimeoutException.class, e -> {
+                    log.error("service: pipelines did not drain within {} s; aborting them", config.shutdownTimeout().toSeconds());
+                    supervisors.values().forEach(PipelineSupervisor::abort);
+                    return Mono.just(false);
+                });
+    }
+
+    List<PipelineSupervisor> supervisors() {
+        return List.copyOf(supervisors.values());
+    }
+
+    PipelineSupervisor supervisor(String name) {
+        return supervisors.get(name);
+    }
+
+    /** Status of every pipeline, as the JSON of {@code /api/pipelines}. */
+    Mono<List<Map<String, Object>>> status() {
+        return Flux.fromIterable(supervisors.values())
+                .concatMap(s -> s.offsets().map(offsets -> describe(s.snapshot(), offsets)))
+                .collectList();
+    }
+
+    private Map<String, Object> describe(PipelineSupervisor.Snapshot s, List<Checkpoint> offsets) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", s.name());
+        m.put("state", s.state().name());
+        m.put("runState", s.status() == null ? null : s.status().state().name());
+        m.put("source", s.source());
+        m.put("sinks", s.sinks());
+        m.put("inFlightBytes", s.status() == null ? 0 : s.status().inFlightBytes());
+        m.put("inFlightChunks", s.status() == null ? 0 : s.status().inFlightChunks());
+        m.put("itemsWritten", itemsWritten(s.name(), s.sinks()));
+        m.put("lagBytes", sumOfSource(s.source(), ".lag.bytes"));
+        m.put("deadLetters", sumOfSource(s.source(), ".dead.letters"));
+        m.put("restarts", s.restarts());
+        m.put("lastError", s.lastError());
+        m.put("lastErrorAt", s.lastErrorAt() == null ? null : s.lastErrorAt().toString());
+        m.put("nextRunAt", s.nextRunAt() == null ? null : s.nextRunAt().toString());
+        List<Map<String, Object>> origins = new ArrayList<>();
+        if (s.status() != null) {
+            s.status().origins().values().forEach(o -> {
+                Map<String, Object> om = new LinkedHashMap<>();
+                om.put("origin", o.origin());
+                om.put("committable", o.committable() == null ? null : o.committable().value());
+                om.put("lastPushed", o.lastPushed() == null ? null : o.lastPushed().value());
+                om.put("inFlightChunks", o.inFlightChunks());
+                om.put("inFlightBytes", o.inFlightBytes());
+                om.put("ackedChunks", o.ackedChunks());
+                om.put("done", o.done());
+                origins.add(om);
+            });
+        }
+        m.put("origins", origins);
+        m.put("offsets", offsets.stream().map(ReplicationService::checkpoint).toList());
+        return m;
+    }
+
+    static Map<String, Object> checkpoint(Checkpoint c) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("origin", c.origin());
+        m.put("offset", c.offset().value());
+        m.put("attributes", c.attributes());
+        return m;
+    }
+
+    /** Items written by the first sink of the pipeline, over every run of this process. */
+    private long itemsWritten(String pipeline, List<String> sinks) {
+        if (sinks.isEmpty()) {
+            return 0;
+        }
+        var counter = registry.find(MeteredSink.ITEMS).tag("pipeline", pipeline).tag("sink", sinks.get(0)).counter();
+        return counter == null ? 0 : (long) counter.count();
+    }
+
+    /** Sums the meters of a source whose name ends with {@code suffix} (its lag, its dead letters). */
+    private double sumOfSource(String source, String suffix) {
+        if (source == null) {
+            return 0;
+        }
+        double sum = 0;
+        for (Meter meter : registry.getMeters()) {
+            if (meter.getId().getName().endsWith(suffix) && source.equals(meter.getId().getTag("source"))) {
+                for (var measurement : meter.measure()) {
+                    sum += measurement.getValue();
+                }
+            }
+        }
+        return sum;
+    }
+
+    /**
+     * Readiness: every pipeline running (or a bounded one completed) and every sink's probe
+     * answering. The map says what is not ready; empty when ready.
+     */
+    Mono<Map<String, String>> notReady() {
+        Map<String, String> problems = new LinkedHashMap<>();
+        Map<String, Mono<Void>> probes = new LinkedHashMap<>();
+        for (PipelineSupervisor s : supervisors.values()) {
+            PipelineSupervisor.State st = s.state();
+            if (st != PipelineSupervisor.State.RUNNING && st != PipelineSupervisor.State.COMPLETED) {
+                problems.put("pipeline " + s.name(), st.name().toLowerCase());
+            }
+            probes.putAll(s.probes());
+        }
+        return Flux.fromIterable(probes.entrySet())
+                .flatMap(e -> e.getValue().timeout(PROBE_TIMEOUT)
+                        .then(Mono.<Map.Entry<String, String>>empty())
+                        .onErrorResume(err -> Mono.just(Map.entry(e.getKey(), "unreachable: " + err.getMessage()))))
+                .collectList()
+                .map(failed -> {
+                    failed.forEach(f -> problems.put(f.getKey(), f.getValue()));
+                    return problems;
+                });
+    }
+
+    /** Every pipeline's checkpoints. */
+    Mono<Map<String, List<Map<String, Object>>>> offsets() {
+        return Flux.fromIterable(supervisors.values())
+                .concatMap(s -> s.offsets().map(list -> Map.entry(s.name(),
+                        list.stream().map(ReplicationService::checkpoint).toList())))
+                .collectMap(Map.Entry::getKey, Map.Entry::getValue, LinkedHashMap::new);
+    }
+
+    /**
+     * Forgets the checkpoint of {@code origin} in every pipeline that has one (or only in
+     * {@code pipeline} when given): the pipeline is stopped gracefully, the checkpoint deleted and the
+     * pipeline started again, so it reads the origin from the start. Emits the pipelines reset.
+     */
+    Mono<List<String>> resetOffset(String origin, String pipeline) {
+        return Flux.fromIterable(supervisors.values())
+                .filter(s -> pipeline == null || s.name().equals(pipeline))
+                .concatMap(s -> s.offsets()
+                        .filter(list -> list.stream().anyMatch(c -> c.origin().equals(origin)))
+                        .flatMap(found -> {
+                            log.info("pipeline {}: resetting the offset of origin {}", s.name(), origin);
+                            return s.restartAround(s.checkpoints().delete(origin)).thenReturn(s.name());
+                        }))
+                .collectList();
+    }
+
+    Path checkpointDirectory() {
+        return components.checkpointDirectory();
+    }
+}

@@ -1,0 +1,70 @@
+package dev.changepipe.service;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The parsed, validated service configuration (see docs/service.md for every key). Immutable. The
+ * source and sink sections stay {@link Settings}: their keys belong to the provider of their type.
+ */
+record ServiceConfig(
+        Http http,
+        String logLevel,
+        Path checkpointDirectory,
+        Duration shutdownTimeout,
+        Restart restart,
+        Map<String, Map<String, Settings>> connections,
+        List<PipelineConfig> pipelines) {
+
+    static final String DEFAULT_HOST = "127.0.0.1";
+    static final int DEFAULT_PORT = 8080;
+    static final String DEFAULT_LOG_LEVEL = "INFO";
+    static final Path DEFAULT_CHECKPOINT_DIRECTORY = Path.of("checkpoints");
+    static final Duration DEFAULT_SHUTDOWN_TIMEOUT = Duration.ofSeconds(30);
+    static final Duration DEFAULT_MIN_BACKOFF = Duration.ofSeconds(1);
+    static final Duration DEFAULT_MAX_BACKOFF = Duration.ofMinutes(1);
+
+    /**
+     * HTTP admin settings.
+     *
+     * @param enabled whether to serve HTTP at all
+     * @param host the address to bind, loopback by default
+     * @param port the port; 0 picks a free one (logged and written to {@code portFile})
+     * @param token the bearer token mutating endpoints require, or {@code null}: they are then refused
+     * @param portFile where to write the bound port, or {@code null}
+     */
+    record Http(boolean enabled, String host, int port, String token, Path portFile) {
+
+        @Override
+        public String toString() {
+            return "Http[enabled=" + enabled + ", host=" + host + ", port=" + port
+                    + ", token=" + (token == null ? "none" : "***") + ", portFile=" + portFile + "]";
+        }
+    }
+
+    /** Restart backoff of failed pipelines: doubling from {@code min} up to {@code max}. */
+    record Restart(Duration minBackoff, Duration maxBackoff) {
+    }
+
+    /**
+     * One pipeline.
+     *
+     * @param name unique; letters, digits, {@code . _ -}
+     * @param source the source section ({@code type:} plus the provider's keys)
+     * @param pusher which pusher and its limits
+     * @param sinks the sink sections ({@code type:} plus the provider's keys)
+     */
+    record PipelineConfig(String name, Settings source, Pusher pusher, List<Settings> sinks, Duration drainTimeout) {
+    }
+
+    /** The pusher of a pipeline. */
+    record Pusher(Kind kind, int parallelism, long inFlightLimitBytes) {
+
+        enum Kind {
+            PARSE_QUEUE,
+            SYNC
+        }
+    }
+}

@@ -1,0 +1,38 @@
+package dev.changepipe.service;
+
+import dev.changepipe.core.CheckpointStore;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.nio.file.Path;
+import reactor.core.publisher.Mono;
+
+/**
+ * What a {@link SourceProvider} or {@link SinkProvider} gets from the service while it creates a
+ * component for one pipeline. Valid only during {@code create}.
+ */
+public interface ServiceContext {
+
+    /** The pipeline's name (unique in the service; letters, digits, {@code . _ -}). */
+    String pipelineName();
+
+    /** The pipeline's own checkpoint store (a directory per pipeline). */
+    CheckpointStore checkpoints();
+
+    /** Where meters go; {@code /metrics} publishes them. */
+    MeterRegistry meterRegistry();
+
+    /** The directory of the configuration file, against which relative paths are resolved. */
+    Path baseDirectory();
+
+    /**
+     * The connection named by the string at {@code settings.key} (for example
+     * {@code connection: main}) among {@code connections.<kind>}; a {@link ConfigException} naming
+     * {@code settings.key} when it is missing or unknown.
+     */
+    Settings connection(Settings settings, String key, String kind);
+
+    /**
+     * Registers a readiness probe: a {@code Mono} that completes when the target answers and fails
+     * otherwise. {@code /health/ready} subscribes to every probe (with a timeout) on each request.
+     */
+    void readinessProbe(String name, Mono<Void> probe);
+}

@@ -1,0 +1,21 @@
+package dev.changepipe.service;
+
+import dev.changepipe.core.Sink;
+
+/**
+ * Makes a {@link Sink} of a pipeline from one element of its {@code sinks:} list. Found with
+ * {@link java.util.ServiceLoader} under {@code META-INF/services/dev.changepipe.service.SinkProvider};
+ * the same rules as {@link SourceProvider} apply: public class, public no-argument constructor, no I/O
+ * in {@link #create}, bad settings as {@link ConfigException}s naming their path.
+ *
+ * <p>A provider may register a readiness probe for the sink's target with
+ * {@link ServiceContext#readinessProbe}; {@code /health/ready} is ready only when every probe succeeds.
+ */
+public interface SinkProvider {
+
+    /** The name used as {@code type:} in the configuration, e.g. {@code clickhouse}. */
+    String type();
+
+    /** Creates the sink from its section ({@code type} already read). */
+    Sink create(Settings settings, ServiceContext context);
+}

@@ -1,0 +1,31 @@
+package dev.changepipe.service;
+
+import dev.changepipe.core.Source;
+
+/**
+ * Makes the {@link Source} of a pipeline from its {@code source:} section. The service finds
+ * providers with {@link java.util.ServiceLoader}: a plugin is a jar on the service's class path (the
+ * launcher adds {@code $PIPELINE_CLASSPATH}) holding the provider class, public with a public no-argument
+ * constructor, and its name in {@code META-INF/services/dev.changepipe.service.SourceProvider}. A
+ * pipeline uses it with {@code source: {type: <type()>, ...}}. See docs/service.md, "Plugins".
+ *
+ * <p><b>Threading.</b> {@link #create} is called on one thread, once per pipeline run (a restarted
+ * pipeline gets a fresh source) and once by {@code validate}, which closes the source without reading
+ * it: do no I/O in {@code create}, only in {@code read()}.
+ *
+ * <p><b>Errors.</b> A bad setting is a {@link ConfigException} naming its path; {@link Settings}'
+ * getters throw exactly that. Read every key you support, then call
+ * {@link Settings#checkNoUnknownKeys()}.
+ */
+public interface SourceProvider {
+
+    /** The name used as {@code type:} in the configuration, e.g. {@code oplog-file}. */
+    String type();
+
+    /**
+     * Creates the source. {@code settings} is the {@code source:} section ({@code type} already read).
+     *
+     * @param context the pipeline's name, its checkpoint store, the meter registry, the connections
+     */
+    Source create(Settings settings, ServiceContext context);
+}

@@ -1,0 +1,121 @@
+package dev.changepipe.service;
+
+import dev.changepipe.core.Ack;
+import dev.changepipe.core.Chunk;
+import dev.changepipe.core.Source;
+import dev.changepipe.source.storage.ImportKeyOptions;
+import dev.changepipe.source.storage.OperationsStorage;
+import dev.changepipe.source.storage.RedisStorage;
+import dev.changepipe.source.storage.StorageOptions;
+import dev.changepipe.source.storage.StorageSyncOptions;
+import dev.changepipe.source.storage.StorageSyncSource;
+import io.r2dbc.pool.ConnectionPool;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * {@code type: storage-sync}: the operations storage sync worker (docs/operations-storage.md). Keys:
+ * {@code connection} (required; a name under {@code connections.redis}), {@code keyPrefix}
+ * (default {@code clickhouse_sync}, django-clickhouse's), {@code importKeys} (required; per import
+ * key: {@code model}, {@code table}, {@code keyColumn}, {@code batchSize}, {@code delay}),
+ * {@code databases} (required; database alias: a name under {@code connections.postgres}),
+ * {@code maxConnections} per database, {@code untilEmpty}. Applications not on the JVM register
+ * operations through {@code POST /api/operations}. The source owns its storage connection and pools.
+ */
+public final class StorageSyncSourceProvider implements SourceProvider {
+
+    static final String TYPE = "storage-sync";
+
+    @Override
+    public String type() {
+        return TYPE;
+    }
+
+    /** The storage a section declares: Redis URI, options and import keys. */
+    record Storage(String uri, StorageOptions options, Set<String> importKeys) {
+        OperationsStorage connect() {
+            return RedisStorage.connect(uri, options);
+        }
+    }
+
+    static Storage storage(Settings s, ServiceContext context) {
+        Settings c = context.connection(s, "connection", "redis");
+        String uri = c.string("uri");
+        c.checkNoUnknownKeys();
+        StorageOptions options = Components.build(s, () -> StorageOptions.builder()
+                .keyPrefix(s.string("keyPrefix", StorageOptions.DEFAULT_KEY_PREFIX)).build());
+        Map<String, Settings> keys = s.children("importKeys");
+        if (keys.isEmpty()) {
+            throw new ConfigException(s.pathOf("importKeys"), "required, expected import keys with their model");
+        }
+        return new Storage(uri, options, keys.keySet());
+    }
+
+    @Override
+    public Source create(Settings s, ServiceContext context) {
+        Storage storage = storage(s, context);
+        StorageSyncOptions.Builder b = StorageSyncOptions.builder().name(context.pipelineName())
+                .untilEmpty(s.bool("untilEmpty", false));
+        for (Map.Entry<String, Settings> e : s.children("importKeys").entrySet()) {
+            Settings k = e.getValue();
+            ImportKeyOptions.Builder kb = ImportKeyOptions.builder(e.getKey());
+            k.optionalString("model").ifPresent(kb::model);
+            k.optionalString("table").ifPresent(kb::table);
+            k.optionalString("keyColumn").ifPresent(kb::keyColumn);
+            kb.batchSize(k.integer("batchSize", ImportKeyOptions.DEFAULT_BATCH_SIZE, 1, 10_000_000));
+            kb.delay(k.duration("delay", ImportKeyOptions.DEFAULT_DELAY));
+            k.checkNoUnknownKeys();
+            b.importKey(Components.build(k, kb::build));
+        }
+        int maxConnections = s.integer("maxConnections", 4, 1, 1000);
+        Map<String, String> databases = s.stringMap("databases");
+        if (databases.isEmpty()) {
+            throw new ConfigException(s.pathOf("databases"), "required, expected database alias: postgres connection name");
+        }
+        Map<String, String> urls = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : databases.entrySet()) {
+            Settings ref = Settings.of(s.pathOf("databases"), s.child("databases").node());
+            Settings pg = context.connection(ref, e.getKey(), "postgres");
+            urls.put(e.getKey(), pg.string("url"));
+            pg.checkNoUnknownKeys();
+        }
+        s.checkNoUnknownKeys();
+        // Connections are made only here, after every setting was checked: validate closes them unused.
+        OperationsStorage redis = OperationsStorage.metered(storage.connect(), context.meterRegistry());
+        List<ConnectionPool> pools = new ArrayList<>();
+        for (Map.Entry<String, String> e : urls.entrySet()) {
+            ConnectionPool pool = StorageSyncSource.pooledDatabase(e.getValue(), maxConnections);
+            pools.add(pool);
+            b.database(e.getKey(), pool);
+        }
+        StorageSyncSource source = StorageSyncSource.create(redis, Components.build(s, b::build));
+        return new Source() {
+            @Override
+            public String name() {
+                return source.name();
+            }
+
+            @Override
+            public Flux<Chunk> read() {
+                return source.read();
+            }
+
+            @Override
+            public Mono<Void> acknowledge(Ack ack) {
+                return source.acknowledge(ack);
+            }
+
+            @Override
+            public Mono<Void> close() {
+                return source.close()
+                        .then(redis.close())
+                        .then(Flux.fromIterable(pools).concatMap(ConnectionPool::disposeLater).then());
+            }
+        };
+    }
+}

@@ -1,0 +1,52 @@
+package dev.changepipe.service;
+
+import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.Chunk;
+import dev.changepipe.core.Sink;
+import dev.changepipe.core.SinkException;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import reactor.core.publisher.Mono;
+
+/**
+ * Test sink {@code type: memory}: keeps the items it wrote under {@code id} (shared across runs, since
+ * every run builds a new sink) and fails its first {@code failures} writes.
+ */
+public final class FlakySinkProvider implements SinkProvider {
+
+    static final Map<String, List<ChangeItem>> WRITTEN = new ConcurrentHashMap<>();
+    static final Map<String, AtomicInteger> FAILURES_LEFT = new ConcurrentHashMap<>();
+
+    @Override
+    public String type() {
+        return "memory";
+    }
+
+    @Override
+    public Sink create(Settings settings, ServiceContext context) {
+        String id = settings.string("id");
+        int failures = settings.integer("failures", 0, 0, 1000);
+        settings.checkNoUnknownKeys();
+        List<ChangeItem> written = WRITTEN.computeIfAbsent(id, k -> new CopyOnWriteArrayList<>());
+        AtomicInteger left = FAILURES_LEFT.computeIfAbsent(id, k -> new AtomicInteger(failures));
+        return new Sink() {
+            @Override
+            public String name() {
+                return "memory-" + id;
+            }
+
+            @Override
+            public Mono<Void> write(Chunk chunk) {
+                return Mono.fromRunnable(() -> {
+                    if (left.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                        throw SinkException.permanent(name(), null, null, "injected failure", null);
+                    }
+                    written.addAll(chunk.items());
+                });
+            }
+        };
+    }
+}

@@ -1,0 +1,201 @@
+package dev.changepipe.service;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.changepipe.core.Checkpoint;
+import dev.changepipe.core.FileCheckpointStore;
+import dev.changepipe.testsupport.ClickHouseServer;
+import dev.changepipe.testsupport.ClickHouseServerExtension;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The service run through {@code ./pipeline run} in a child process, against a real ClickHouse. */
+@ExtendWith(ClickHouseServerExtension.class)
+class ServiceIntegrationTest {
+
+    private static final Map<String, String> ENV = Map.of("SERVICE_TOKEN", ServiceUnderTest.TOKEN);
+
+    private static long count(ClickHouseServer ch, String db) {
+        return Long.parseLong(ch.execute("SELECT count() FROM " + db + ".app_item FINAL WHERE is_deleted = 0").trim());
+    }
+
+    /** The byte position a file checkpoint of the oplog source records (DESIGN: gen << 41 | pos << 1 | end). */
+    private static long position(Checkpoint c) {
+        return (c.offset().value() >>> 1) & ((1L << 40) - 1);
+    }
+
+    private static List<Checkpoint> checkpoints(Path dir) {
+        return FileCheckpointStore.open(dir.resolve("checkpoints/items")).loadAll().collectList().block();
+    }
+
+    @Test
+    void httpEndpointsServeHealthMetricsStatusAndJsonErrors(ClickHouseServer ch, @TempDir Path dir) throws Exception {
+        String db = ch.createDatabase("service_http");
+        Path log = dir.resolve("items.log");
+        ServiceUnderTest.appendItems(log, 1, 2000, "a");
+        Path config = dir.resolve("service.yaml");
+        Files.writeString(config, ServiceUnderTest.config(dir, log, ch.httpUrl(), db, ""));
+        try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), ENV)) {
+            assertThat(service.get("/health/live").statusCode()).isEqualTo(200);
+            await().atMost(Duration.ofSeconds(60)).until(() -> service.pipeline("items").get("itemsWritten").asLong() == 2000);
+            await().atMost(Duration.ofSeconds(30)).until(() -> service.get("/health/ready").statusCode() == 200);
+            assertThat(count(ch, db)).isEqualTo(2000);
+
+            JsonNode p = service.pipeline("items");
+            assertThat(p.get("state").asText()).isEqualTo("RUNNING");
+            assertThat(p.get("source").asText()).isEqualTo("items");
+            assertThat(p.get("sinks").get(0).asText()).isEqualTo("clickhouse");
+            assertThat(p.get("inFlightBytes").asLong()).isZero();
+            assertThat(p.get("deadLetters").asLong()).isZero();
+            assertThat(p.get("restarts").asLong()).isZero();
+            assertThat(p.get("lastError").isNull()).isTrue();
+            assertThat(p.get("origins").get(0).get("origin").asText()).isEqualTo(log.toString());
+            await().atMost(Duration.ofSeconds(10)).until(() -> service.pipeline("items").get("offsets").size() == 1);
+            assertThat(p.has("lagBytes")).isTrue();
+
+            String metrics = service.get("/metrics").body();
+            assertThat(metrics).contains("changepipe_pusher_acked_items_total{pipeline=\"items\"}")
+                    .contains("changepipe_pusher_inflight_bytes{pipeline=\"items\"}")
+                    .contains("changepipe_sink_items_total{pipeline=\"items\",sink=\"clickhouse\"} 2000")
+                    .contains("changepipe_sink_write_seconds_count{pipeline=\"items\",sink=\"clickhouse\"}")
+                    .contains("changepipe_source_oplog_lines_read_total{source=\"items\"} 2000");
+
+            HttpResponse<String> notFound = service.get("/nope");
+            assertThat(notFound.statusCode()).isEqualTo(404);
+            assertThat(ServiceUnderTest.json(notFound).get("error").asText()).contains("/nope");
+            assertThat(service.get("/api/offsets/reset").statusCode()).isEqualTo(405);
+            HttpResponse<String> noToken = service.post("/api/offsets/reset", null, "{\"origin\":\"x\"}");
+            assertThat(noToken.statusCode()).isEqualTo(401);
+            assertThat(noToken.headers().firstValue("Content-Type")).hasValue("application/json");
+            assertThat(ServiceUnderTest.json(noToken).get("status").asInt()).isEqualTo(401);
+            assertThat(service.post("/api/offsets/reset", "wrong-token-000000000", "{\"origin\":\"x\"}").statusCode()).isEqualTo(401);
+            HttpResponse<String> malformed = service.post("/api/offsets/reset", ServiceUnderTest.TOKEN, "{not json");
+            assertThat(malformed.statusCode()).isEqualTo(400);
+            assertThat(ServiceUnderTest.json(malformed).get("error").asText()).startsWith("malformed JSON");
+            assertThat(service.post("/api/offsets/reset", ServiceUnderTest.TOKEN, "{}").statusCode()).isEqualTo(400);
+            assertThat(service.post("/api/offsets/reset", ServiceUnderTest.TOKEN, "{\"origin\":\"/unknown\"}").statusCode())
+                    .isEqualTo(404);
+
+            // the CLI talks to the running service
+            var status = ServiceUnderTest.launcher(Map.of(), "status", "--url", service.url(""));
+            assertThat(status.getKey()).isZero();
+            assertThat(status.getValue()).contains("items").contains("RUNNING").contains("2,000");
+            var offsets = ServiceUnderTest.launcher(Map.of(), "offsets", "--url", service.url(""));
+            assertThat(offsets.getValue()).contains(log.toString());
+
+            // follow mode: appended lines are replicated
+            ServiceUnderTest.appendItems(log, 2001, 3000, "a");
+            await().ignoreExceptions().atMost(Duration.ofSeconds(60)).until(() -> count(ch, db) == 3000);
+
+            // an offset reset through the CLI re-reads the file; versions make the replay idempotent
+            var reset = ServiceUnderTest.launcher(Map.of("CHANGEPIPE_TOKEN", ServiceUnderTest.TOKEN),
+                    "offsets", "--url", service.url(""), "--reset", log.toString());
+            assertThat(reset.getValue()).contains("reset " + log);
+            assertThat(reset.getKey()).isZero();
+            await().atMost(Duration.ofSeconds(60)).until(() -> service.pipeline("items").get("itemsWritten").asLong() == 6000);
+            assertThat(count(ch, db)).isEqualTo(3000);
+
+            assertThat(service.terminate(Duration.ofSeconds(40))).isZero();
+            assertThat(service.output()).doesNotContain(ServiceUnderTest.TOKEN);
+            for (String line : service.output().lines().toList()) {
+                assertThat(line).matches("^\\d{4}-\\d\\d-\\d\\dT.*");
+            }
+        }
+    }
+
+    @Test
+    void sigtermStopsReadingDrainsSavesCheckpointsAndExitsZero(ClickHouseServer ch, @TempDir Path dir) throws Exception {
+        String db = ch.createDatabase("service_sigterm");
+        Path log = dir.resolve("items.log");
+        ServiceUnderTest.appendItems(log, 1, 300_000, "b");
+        Path config = dir.resolve("service.yaml");
+        Files.writeString(config, ServiceUnderTest.config(dir, log, ch.httpUrl(), db, ""));
+        long position;
+        try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), ENV)) {
+            await().atMost(Duration.ofSeconds(60)).until(() -> service.pipeline("items").get("itemsWritten").asLong() > 20_000);
+            assertThat(service.terminate(Duration.ofSeconds(40))).isZero();
+            assertThat(service.output()).contains("service: stopped").doesNotContain("not drained");
+            position = position(checkpoints(dir).get(0));
+            assertThat(position).isPositive();
+        }
+        // every line before the checkpoint is in ClickHouse: the checkpoint never ran ahead of the sink
+        long linesBefore = Files.readString(log).substring(0, (int) position).lines().count();
+        assertThat(count(ch, db)).isGreaterThanOrEqualTo(linesBefore);
+        // and the next run resumes from there to the end
+        try (ServiceUnderTest again = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), ENV)) {
+            await().ignoreExceptions().atMost(Duration.ofSeconds(120)).until(() -> count(ch, db) == 300_000);
+            assertThat(again.terminate(Duration.ofSeconds(40))).isZero();
+        }
+    }
+
+    @Test
+    void crashRestartResumesFromTheCheckpoint(ClickHouseServer ch, @TempDir Path dir) throws Exception {
+        String db = ch.createDatabase("service_crash");
+        Path log = dir.resolve("items.log");
+        ServiceUnderTest.appendItems(log, 1, 300_000, "c");
+        Path config = dir.resolve("service.yaml");
+        Files.writeString(config, ServiceUnderTest.config(dir, log, ch.httpUrl(), db, ""));
+        try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), ENV)) {
+            await().atMost(Duration.ofSeconds(60)).until(() -> !checkpoints(dir).isEmpty()
+                    && position(checkpoints(dir).get(0)) > 2_000_000);
+            service.kill();
+        }
+        long resumedAt = position(checkpoints(dir).get(0));
+        assertThat(resumedAt).isLessThan(Files.size(log));
+        try (ServiceUnderTest again = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), ENV)) {
+            await().ignoreExceptions().atMost(Duration.ofSeconds(120)).until(() -> count(ch, db) == 300_000);
+            // resumed: the second run read only what lay after its checkpoint
+            String metrics = again.get("/metrics").body();
+            long linesRead = metrics.lines().filter(l -> l.startsWith("changepipe_source_oplog_lines_read_total"))
+                    .mapToLong(l -> (long) Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
+            long linesAfter = Files.readString(log).substring((int) resumedAt).lines().count();
+            assertThat(linesRead).isEqualTo(linesAfter).isLessThan(300_000);
+            assertThat(again.terminate(Duration.ofSeconds(40))).isZero();
+        }
+    }
+
+    @Test
+    void failingPipelineIsRestartedWithBackoffAndReportedWhileTheOthersRun(ClickHouseServer ch, @TempDir Path dir)
+            throws Exception {
+        String db = ch.createDatabase("service_restart");
+        Path log = dir.resolve("items.log");
+        ServiceUnderTest.appendItems(log, 1, 1000, "d");
+        int closedPort;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            closedPort = s.getLocalPort();
+        }
+        String broken = """
+                  - name: broken
+                    source:
+                      type: oplog-file
+                      path: %s
+                    sinks:
+                      - type: clickhouse
+                        connection: nowhere
+                        retryDeadline: 200ms
+                """.formatted(log);
+        Path config = dir.resolve("service.yaml");
+        Files.writeString(config, ServiceUnderTest.config(dir, log, ch.httpUrl(), db, broken)
+                .replace("connections:\n  clickhouse:\n", "connections:\n  clickhouse:\n    nowhere:\n      endpoints: [\"http://127.0.0.1:" + closedPort + "\"]\n"));
+        try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), ENV)) {
+            await().atMost(Duration.ofSeconds(60)).until(() -> service.pipeline("broken").get("restarts").asLong() >= 2);
+            JsonNode b = service.pipeline("broken");
+            assertThat(b.get("lastError").asText()).contains("127.0.0.1:" + closedPort);
+            assertThat(service.pipeline("items").get("restarts").asLong()).isZero();
+            await().ignoreExceptions().atMost(Duration.ofSeconds(60)).until(() -> count(ch, db) == 1000);
+            HttpResponse<String> ready = service.get("/health/ready");
+            assertThat(ready.statusCode()).isEqualTo(503);
+            assertThat(ServiceUnderTest.json(ready).get("problems").toString()).contains(":" + closedPort);
+            assertThat(service.terminate(Duration.ofSeconds(40))).isZero();
+        }
+    }
+}

@@ -1,0 +1,84 @@
+package dev.changepipe.service.plugin;
+
+import dev.changepipe.core.Ack;
+import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.Checkpoint;
+import dev.changepipe.core.CheckpointStore;
+import dev.changepipe.core.Chunk;
+import dev.changepipe.core.Offset;
+import dev.changepipe.core.Source;
+import dev.changepipe.service.ServiceContext;
+import dev.changepipe.service.Settings;
+import dev.changepipe.service.SourceProvider;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * The plugin example of docs/service.md: {@code type: counting} emits {@code count} inserts of table
+ * {@code plugin.item} ({@code id}, {@code label}) in chunks of {@code chunkSize}, resuming after its
+ * checkpoint, and completes. Registered in {@code META-INF/services/dev.changepipe.service.SourceProvider}.
+ */
+public final class CountingSourceProvider implements SourceProvider {
+
+    @Override
+    public String type() {
+        return "counting";
+    }
+
+    @Override
+    public Source create(Settings settings, ServiceContext context) {
+        int count = settings.integer("count", 1000, 1, Integer.MAX_VALUE);
+        int chunkSize = settings.integer("chunkSize", 100, 1, 1_000_000);
+        String label = settings.string("label", "item");
+        settings.checkNoUnknownKeys();
+        return new CountingSource(context.pipelineName(), count, chunkSize, label, context.checkpoints());
+    }
+
+    static final class CountingSource implements Source {
+        private final String origin;
+        private final int count;
+        private final int chunkSize;
+        private final String label;
+        private final CheckpointStore checkpoints;
+        private final AtomicLong token = new AtomicLong();
+
+        CountingSource(String pipeline, int count, int chunkSize, String label, CheckpointStore checkpoints) {
+            this.origin = "counting:" + pipeline;
+            this.count = count;
+            this.chunkSize = chunkSize;
+            this.label = label;
+            this.checkpoints = checkpoints;
+        }
+
+        @Override
+        public String name() {
+            return "counting";
+        }
+
+        @Override
+        public Flux<Chunk> read() {
+            return checkpoints.claim(origin).doOnNext(token::set)
+                    .then(checkpoints.load(origin).map(c -> c.offset().value()).defaultIfEmpty(0L))
+                    .flatMapMany(done -> Flux.range(0, (int) ((count - done + chunkSize - 1) / chunkSize))
+                            .map(i -> {
+                                long from = done + (long) i * chunkSize;
+                                long to = Math.min(count, from + chunkSize);
+                                List<ChangeItem> items = new ArrayList<>();
+                                for (long id = from + 1; id <= to; id++) {
+                                    items.add(ChangeItem.insert("plugin.item", Map.of("id", id),
+                                            Map.of("id", id, "label", label + "-" + id), id));
+                                }
+                                return Chunk.of(origin, Offset.of(to), items, to == count);
+                            }));
+        }
+
+        @Override
+        public Mono<Void> acknowledge(Ack ack) {
+            return checkpoints.save(new Checkpoint(origin, ack.committable()), token.get());
+        }
+    }
+}
