@@ -20,8 +20,8 @@ import java.util.function.BiConsumer;
  * {@link TableWriter#row} followed by {@link RowEncoder}, whose results it reproduces byte for byte.
  *
  * <p>Per item, each map ({@code key()} then {@code values()}) is walked once; a field's column comes
- * from the plan of the last map seen (its field names, compared by reference, and their columns),
- * rebuilt when a map has other fields. The raw values are then converted and written in column order:
+ * from the plan of the last map seen (its field names, compared by reference first, then by value for
+ * names that are not shared instances, and their columns), rebuilt when a map has other fields. The raw values are then converted and written in column order:
  * the common cases (a {@code Long} for an integer or DateTime column, a {@code String} for a String
  * column, a {@code BigDecimal} for a Decimal up to 18 digits) without allocating, everything else
  * through {@link Values#convert} and {@link RowEncoder.RowBinaryEncoder}. A missing value is written
@@ -156,7 +156,8 @@ final class ItemEncoder {
         @Override
         public void accept(String field, Object value) {
             int c;
-            if (plan != null && plan.fields()[position] == field) {
+            String planned = plan == null ? null : plan.fields()[position];
+            if (planned == field || (planned != null && planned.equals(field))) {
                 c = plan.columns()[position];
             } else {
                 plan = null;

@@ -67,6 +67,10 @@ class ItemEncoderTest {
         items.add(ChangeItem.insert("app.model", Map.of("id", 77L), Items.map("name", "only a name"), 5));
         items.add(ChangeItem.delete("app.model", Map.of("id", 78L), 6));
         items.add(ChangeItem.update("app.model", Items.map("id", 79L), Items.map("id", 80L, "name", "key wins"), 7));
+        for (long i = 90; i < 93; i++) { // field names that are not shared instances (as from a parser)
+            items.add(ChangeItem.insert("app.model", Map.of(new String("id"), i), Items.map(new String("name"),
+                    "n" + i, new String("unknown"), 1L, new String("price"), BigDecimal.ONE), i));
+        }
         items.add(ChangeItem.insert("app.model", Map.of("id", 81L), Items.map("price", 3L, "big", BigInteger.TEN,
                 "created", new BigDecimal("1700000000.9")), 8));
 
