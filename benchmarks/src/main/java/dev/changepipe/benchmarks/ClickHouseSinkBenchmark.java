@@ -35,48 +35,55 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.IterationParams;
+import org.openjdk.jmh.runner.IterationType;
 import reactor.core.publisher.Flux;
 
 /**
  * Rows per second the ClickHouse sink writes, side by side with {@code clickhouse-client} inserting
- * the same rows as TabSeparated from a file (the baseline), in the same run, into the same kind of
- * table on the same private ClickHouse.
+ * the same rows as TabSeparated from a file (the baseline), alternated within every invocation so
+ * that a change of load on the shared machine hits both alike.
  *
- * <p>One invocation writes {@value #ROWS} rows (operations per invocation = rows, so the score is
- * rows per second): for the sink, {@value #ROWS} {@code ChangeItem}s of a realistic row (UInt64 key,
- * a String, a Decimal, a DateTime, version, is_deleted) in chunks of {@code chunkRows}, each chunk
- * one streamed insert, converted from the items' Java values on the fly; for the baseline,
+ * <p>One invocation writes {@value #ROWS} rows twice, into two empty tables of the same definition on
+ * the same private ClickHouse: once through the sink ({@value #ROWS} {@code ChangeItem}s of a realistic
+ * row: UInt64 key, a String, a Decimal, a DateTime, version, is_deleted; in chunks of
+ * {@code chunkRows}, each chunk one insert, converted from the items' Java values) and once with
  * {@code clickhouse-client --query "INSERT INTO ... FORMAT TabSeparated" < file} over the native
- * protocol, with the same rows pre-rendered in the file. The table is emptied before each iteration.
+ * protocol, the same rows pre-rendered in the file. Which one goes first alternates from one
+ * invocation to the next. Both tables are emptied before each invocation (not timed). Each writer is
+ * timed on its own; after every iteration the benchmark prints both rates and their ratio
+ * ({@code [ratio] ...} lines), and after the trial the ratio of the measurement iterations' totals.
+ * Those lines are the result. JMH's own score counts the rows of both writers over their combined time
+ * and is only a consistency check.
  *
  * <ul>
  *   <li>{@code sink-rowbinary}: the sink in RowBinary (its default)</li>
  *   <li>{@code sink-tsv}: the sink in TabSeparated</li>
  *   <li>{@code sink-rowbinary-lz4}: RowBinary with LZ4-compressed requests</li>
- *   <li>{@code clickhouse-client-tsv}: the baseline</li>
  * </ul>
  *
  * <p>Run (after {@code ./mvnw -B -ntp -pl benchmarks -am package -DskipTests}; needs
- * {@code clickhouse-server} and {@code clickhouse-client}, see scripts/install-servers):
+ * {@code clickhouse-server} and {@code clickhouse-client}, see scripts/install-servers; other
+ * engineers share the machine, so take the lock they use):
  *
- * <pre>java -jar benchmarks/target/benchmarks.jar ClickHouseSinkBenchmark -f 1 -wi 2 -i 3</pre>
+ * <pre>flock /tmp/changepipe-bench.lock java -jar benchmarks/target/benchmarks.jar ClickHouseSinkBenchmark -f 1 -wi 2 -i 3 -p chunkRows=1000000</pre>
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
-@OperationsPerInvocation(ClickHouseSinkBenchmark.ROWS)
+@OperationsPerInvocation(2 * ClickHouseSinkBenchmark.ROWS)
 @Fork(value = 1, jvmArgsAppend = {"-Xms4g", "-Xmx4g"})
 @Warmup(iterations = 2, time = 5)
 @Measurement(iterations = 3, time = 5)
 @State(Scope.Benchmark)
 public class ClickHouseSinkBenchmark {
 
-    /** Rows written per invocation. */
+    /** Rows written per invocation by each writer. */
     static final int ROWS = 1_000_000;
     private static final String TABLE = "bench.customer";
     private static final String COLUMNS = "id UInt64, name String, balance Decimal(12, 2), created DateTime,"
             + " version UInt64, is_deleted UInt8";
 
-    @Param({"sink-rowbinary", "sink-tsv", "sink-rowbinary-lz4", "clickhouse-client-tsv"})
+    @Param({"sink-rowbinary", "sink-rowbinary-lz4", "sink-tsv"})
     public String writer;
 
     @Param({"1000000", "100000"})
@@ -87,72 +94,117 @@ public class ClickHouseSinkBenchmark {
     private ClickHouseSink sink;
     private List<Chunk> chunks;
     private Path tsv;
-    private long written;
+    private long invocations;
+    /** Time spent by each writer in the current iteration, and over the measurement iterations. */
+    private long sinkNanos;
+    private long clientNanos;
+    private long sinkRows;
+    private long clientRows;
+    private long totalSinkNanos;
+    private long totalClientNanos;
+    private long totalSinkRows;
+    private long totalClientRows;
+    private final List<String> ratios = new ArrayList<>();
 
     @Setup(Level.Trial)
     public void setUp() throws IOException {
         clickhouse = ClickHouseServerExtension.startDedicated();
         database = clickhouse.server().createDatabase("bench");
-        clickhouse.server().execute("CREATE TABLE " + database + ".bench_customer (" + COLUMNS
-                + ") ENGINE = ReplacingMergeTree(version) ORDER BY id");
-        if (writer.startsWith("sink")) {
-            chunks = chunks(chunkRows);
-            sink = ClickHouseSink.create(ClickHouseSinkOptions.builder()
-                    .endpoints(clickhouse.server().httpUrl())
-                    .database(database)
-                    .format(writer.equals("sink-tsv") ? InsertFormat.TAB_SEPARATED : InsertFormat.ROW_BINARY)
-                    .compression(writer.endsWith("lz4"))
-                    .retryDeadline(Duration.ZERO)
-                    .build());
-        } else {
-            tsv = Files.createTempFile("changepipe-bench-", ".tsv");
-            writeTsv(tsv);
+        for (String table : List.of("bench_customer", "client_customer")) {
+            clickhouse.server().execute("CREATE TABLE " + database + "." + table + " (" + COLUMNS
+                    + ") ENGINE = ReplacingMergeTree(version) ORDER BY id");
         }
+        chunks = chunks(chunkRows);
+        sink = ClickHouseSink.create(ClickHouseSinkOptions.builder()
+                .endpoints(clickhouse.server().httpUrl())
+                .database(database)
+                .format(writer.equals("sink-tsv") ? InsertFormat.TAB_SEPARATED : InsertFormat.ROW_BINARY)
+                .compression(writer.endsWith("lz4"))
+                .retryDeadline(Duration.ZERO)
+                .build());
+        tsv = Files.createTempFile("changepipe-bench-", ".tsv");
+        writeTsv(tsv);
     }
 
-    @Setup(Level.Iteration)
-    public void emptyTable() {
+    @Setup(Level.Invocation)
+    public void emptyTables() {
         clickhouse.server().execute("TRUNCATE TABLE " + database + ".bench_customer");
+        clickhouse.server().execute("TRUNCATE TABLE " + database + ".client_customer");
     }
 
     @Benchmark
     public void write() throws IOException, InterruptedException {
-        if (sink != null) {
-            Flux.fromIterable(chunks).concatMap(sink::write).then().block();
+        if (invocations++ % 2 == 0) {
+            writeWithSink();
+            writeWithClient();
         } else {
-            Process p = new ProcessBuilder("clickhouse-client", "--host", "127.0.0.1",
-                    "--port", Integer.toString(clickhouse.tcpPort()),
-                    "--query", "INSERT INTO " + database + ".bench_customer FORMAT TabSeparated")
-                    .redirectInput(tsv.toFile())
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                    .start();
-            if (p.waitFor() != 0) {
-                throw new IllegalStateException("clickhouse-client failed with exit code " + p.exitValue());
-            }
+            writeWithClient();
+            writeWithSink();
         }
-        written += ROWS;
     }
 
-    /** Every key written, with its last version (merges may already have removed the repeated rows). */
+    private void writeWithSink() {
+        long start = System.nanoTime();
+        Flux.fromIterable(chunks).concatMap(sink::write).then().block();
+        sinkNanos += System.nanoTime() - start;
+        sinkRows += ROWS;
+    }
+
+    private void writeWithClient() throws IOException, InterruptedException {
+        long start = System.nanoTime();
+        Process p = new ProcessBuilder("clickhouse-client", "--host", "127.0.0.1",
+                "--port", Integer.toString(clickhouse.tcpPort()),
+                "--query", "INSERT INTO " + database + ".client_customer FORMAT TabSeparated")
+                .redirectInput(tsv.toFile())
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .start();
+        if (p.waitFor() != 0) {
+            throw new IllegalStateException("clickhouse-client failed with exit code " + p.exitValue());
+        }
+        clientNanos += System.nanoTime() - start;
+        clientRows += ROWS;
+    }
+
+    /** Prints both rates and their ratio; checks both tables hold every key with its last version. */
     @TearDown(Level.Iteration)
-    public void checkRows() {
-        String found = clickhouse.server().execute("SELECT uniqExact(id), max(version), min(version) FROM "
-                + database + ".bench_customer FINAL FORMAT TabSeparated").trim();
-        if (!found.equals(ROWS + "\t" + ROWS + "\t1")) {
-            throw new IllegalStateException(writer + ": expected " + ROWS + " keys with versions 1.." + ROWS
-                    + ", found (keys, max, min) " + found);
+    public void endIteration(IterationParams iteration) {
+        double sinkRate = sinkRows / (sinkNanos / 1e9);
+        double clientRate = clientRows / (clientNanos / 1e9);
+        String line = String.format("%s %,d invocations: sink %,.0f rows/s, clickhouse-client %,.0f rows/s, ratio %.3f",
+                iteration.getType() == IterationType.WARMUP ? "warmup" : "measurement", sinkRows / ROWS,
+                sinkRate, clientRate, sinkRate / clientRate);
+        System.out.println();
+        System.out.println("[ratio] " + writer + " chunkRows=" + chunkRows + " " + line);
+        if (iteration.getType() == IterationType.MEASUREMENT) {
+            ratios.add(String.format("%.3f", sinkRate / clientRate));
+            totalSinkNanos += sinkNanos;
+            totalClientNanos += clientNanos;
+            totalSinkRows += sinkRows;
+            totalClientRows += clientRows;
+        }
+        sinkNanos = clientNanos = sinkRows = clientRows = 0;
+        for (String table : List.of("bench_customer", "client_customer")) {
+            String found = clickhouse.server().execute("SELECT uniqExact(id), max(version), min(version) FROM "
+                    + database + "." + table + " FINAL FORMAT TabSeparated").trim();
+            if (!found.equals(ROWS + "\t" + ROWS + "\t1")) {
+                throw new IllegalStateException(table + ": expected " + ROWS + " keys with versions 1.." + ROWS
+                        + ", found (keys, max, min) " + found);
+            }
         }
     }
 
     @TearDown(Level.Trial)
     public void tearDown() throws IOException {
-        if (sink != null) {
-            sink.close().block();
+        if (totalSinkRows > 0) {
+            double sinkRate = totalSinkRows / (totalSinkNanos / 1e9);
+            double clientRate = totalClientRows / (totalClientNanos / 1e9);
+            System.out.printf("%n[ratio] %s chunkRows=%d total of the measurement iterations: sink %,.0f rows/s,"
+                    + " clickhouse-client %,.0f rows/s, ratio %.3f (per iteration: %s)%n", writer, chunkRows,
+                    sinkRate, clientRate, sinkRate / clientRate, String.join(", ", ratios));
         }
-        if (tsv != null) {
-            Files.deleteIfExists(tsv);
-        }
+        sink.close().block();
+        Files.deleteIfExists(tsv);
         clickhouse.close();
     }
 

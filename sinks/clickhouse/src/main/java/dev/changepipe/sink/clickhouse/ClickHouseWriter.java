@@ -59,14 +59,35 @@ final class ClickHouseWriter implements ClickHouseSink {
             return Mono.empty();
         }
         return Mono.defer(() -> {
-            Map<String, List<ChangeItem>> byTable = new LinkedHashMap<>();
-            for (ChangeItem item : chunk.items()) {
-                byTable.computeIfAbsent(item.table(), t -> new ArrayList<>()).add(item);
-            }
+            Map<String, List<ChangeItem>> byTable = byTable(chunk.items());
             return Flux.fromIterable(byTable.entrySet())
                     .concatMap(e -> writeTable(chunk, e.getKey(), e.getValue()))
                     .then();
         });
+    }
+
+    /**
+     * The items grouped by table, in first-seen order. A chunk of one table (the common case) is
+     * not copied: one pass that compares table names, mostly by reference.
+     */
+    private static Map<String, List<ChangeItem>> byTable(List<ChangeItem> items) {
+        String first = items.get(0).table();
+        int i = 1;
+        while (i < items.size()) {
+            String t = items.get(i).table();
+            if (t != first && !t.equals(first)) {
+                break;
+            }
+            i++;
+        }
+        if (i == items.size()) {
+            return Map.of(first, items);
+        }
+        Map<String, List<ChangeItem>> byTable = new LinkedHashMap<>();
+        for (ChangeItem item : items) {
+            byTable.computeIfAbsent(item.table(), t -> new ArrayList<>()).add(item);
+        }
+        return byTable;
     }
 
     @Override

@@ -76,6 +76,9 @@ final class SliceEncoder {
 
     private static byte[] encodeSlice(InsertFormat format, TableWriter table, TableWriter.Insert insert, int from,
             int to) {
+        if (format == InsertFormat.ROW_BINARY && table.isStreamed(insert)) {
+            return new ItemEncoder(table, to - from).encode(insert.rows(), from, to);
+        }
         ByteArrayOutputStream bytes = new ByteArrayOutputStream((to - from) * 48);
         RowEncoder encoder = RowEncoder.of(format, bytes);
         ColumnType[] types = table.types();

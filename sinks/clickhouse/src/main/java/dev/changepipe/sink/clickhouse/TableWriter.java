@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
 final class TableWriter {
 
     private static final Logger log = LoggerFactory.getLogger(TableWriter.class);
-    private static final int NO_COLUMN = -1;
+    static final int NO_COLUMN = -1;
 
     /** A writable column; {@code defaultExpression} when the server computes a missing value. */
     record Column(String name, ColumnType type, boolean defaultExpression) {
@@ -127,6 +127,49 @@ final class TableWriter {
         return signIndex;
     }
 
+    int deletedIndex() {
+        return deletedIndex;
+    }
+
+    String sink() {
+        return sink;
+    }
+
+    /** The value a column takes when a row has none (never mutated). */
+    Object zero(int column) {
+        return zeros[column];
+    }
+
+    /** Counts values of fields without a column dropped by an encoder. */
+    void countIgnored(long values) {
+        if (values > 0) {
+            ignoredValues.addAndGet(values);
+        }
+    }
+
+    /** Whether an insert is {@link #streamed}: every column, rows still items. */
+    boolean isStreamed(Insert insert) {
+        return insert.columns().length == types.length && !insert.rows().isEmpty()
+                && insert.rows().get(0) instanceof ChangeItem;
+    }
+
+    /** The error of a value that does not convert, naming table, column, value, field and key. */
+    ClickHouseWriteException conversionError(ChangeItem item, int column, String field, Object value,
+            Values.ConversionException ex) {
+        return new ClickHouseWriteException(sink, target, columns.get(column).name(),
+                "cannot convert value " + Values.describe(value) + " of field " + field
+                        + " to " + types[column] + " (key " + item.key() + "): " + ex.getMessage(),
+                null, false, 0, 0);
+    }
+
+    /** Rejects an item with a negative version. */
+    void checkVersion(ChangeItem item) {
+        if (item.version() < 0) {
+            throw new ClickHouseWriteException(sink, target, null, "item of key " + item.key()
+                    + " has a negative version " + item.version(), null, false, 0, 0);
+        }
+    }
+
     /** How many values of fields without a column were dropped so far. */
     long ignoredValues() {
         return ignoredValues.get();
@@ -137,10 +180,7 @@ final class TableWriter {
      * {@code deleted} sets the deleted column; {@code sign} sets the sign column when non-zero.
      */
     Row row(ChangeItem item, boolean withValues, boolean deleted, int sign) {
-        if (item.version() < 0) {
-            throw new ClickHouseWriteException(sink, target, null, "item of key " + item.key()
-                    + " has a negative version " + item.version(), null, false, 0, 0);
-        }
+        checkVersion(item);
         Object[] values = new Object[types.length];
         Arrays.fill(values, UNSET);
         keyShape = put(item, item.key(), values, keyShape); // the key first: not converted twice
@@ -235,10 +275,7 @@ final class TableWriter {
             try {
                 values[index] = Values.convert(types[index], value);
             } catch (Values.ConversionException ex) {
-                throw new ClickHouseWriteException(sink, target, columns.get(index).name(),
-                        "cannot convert value " + Values.describe(value) + " of field " + field
-                                + " to " + types[index] + " (key " + item.key() + "): " + ex.getMessage(),
-                        null, false, 0, 0);
+                throw conversionError(item, index, field, value, ex);
             }
         }
     }
@@ -302,10 +339,10 @@ final class TableWriter {
     }
 
     /**
-     * One insert of every column whose rows are the items themselves, converted as they stream: the
-     * conversion overlaps the server's work. Only for tables without DEFAULT expressions (every
-     * missing value is then the type's default). A value that does not convert aborts the request
-     * mid-body; the server then drops the whole insert.
+     * One insert of every column whose rows are the items themselves, converted while encoded: the
+     * items are converted and encoded slice by slice (see {@link SliceEncoder}), all before the request
+     * starts. Only for tables without DEFAULT expressions (every missing value is then the type's
+     * default).
      */
     Insert streamed(List<ChangeItem> items) {
         int[] all = new int[types.length];

@@ -248,12 +248,13 @@ final class Values {
     }
 
     /** The unscaled long of a value that converts without rounding, or {@code Long.MIN_VALUE} to take the slow path. */
-    private static long fastDecimal(Object value, ColumnType type) {
+    static long fastDecimal(Object value, ColumnType type) {
         long unscaled;
         int scale;
         if (value instanceof BigDecimal bd && bd.precision() <= 18 && bd.scale() >= 0) {
-            unscaled = bd.unscaledValue().longValue();
             scale = bd.scale();
+            // exact: at most 18 digits fit a long; unlike unscaledValue(), no BigInteger is built
+            unscaled = scale == 0 ? bd.longValue() : bd.scaleByPowerOfTen(scale).longValue();
         } else if (isSmallInteger(value)) {
             unscaled = ((Number) value).longValue();
             scale = 0;
