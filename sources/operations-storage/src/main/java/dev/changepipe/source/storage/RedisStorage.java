@@ -96,7 +96,8 @@ public final class RedisStorage implements OperationsStorage {
 
     // KEYS[1] operations, KEYS[2] lock; ARGV[1] token, ARGV[2] n, then n members, then their n scores
     // -> removed, or -1. ZMSCORE reads every score in one call; ZREM removes in slices (Lua's unpack
-    // is limited in arguments).
+    // is limited in arguments). The fetched scores are normally Redis's own text (GET_OPERATIONS), so
+    // equal text settles most comparisons without parsing; any other text is compared as a number.
     static final RedisScript POST_SYNC = new RedisScript("""
             if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
             local n = tonumber(ARGV[2])
@@ -107,7 +108,8 @@ public final class RedisStorage implements OperationsStorage {
               local scores = redis.call('ZMSCORE', KEYS[1], unpack(ARGV, first, last))
               for i = first, last do
                 local s = scores[i - first + 1]
-                if s and tonumber(s) == tonumber(ARGV[i + n]) then
+                local f = ARGV[i + n]
+                if s and (s == f or tonumber(s) == tonumber(f)) then
                   slice[#slice + 1] = ARGV[i]
                 end
               end
