@@ -129,6 +129,14 @@ public final class StorageSyncProfile {
                     throw new IllegalStateException("ClickHouse holds " + inCh + " rows, expected " + rows);
                 }
                 p.print(run, rows, batch, total);
+                // Server-side time of the Redis commands of this run (the scripts are EVALSHA).
+                for (String line : redis.sync().info("commandstats").split("\r?\n")) {
+                    if (line.startsWith("cmdstat_evalsha") || line.startsWith("cmdstat_zrange")
+                            || line.startsWith("cmdstat_set:")) {
+                        System.out.println("  redis " + line);
+                    }
+                }
+                redis.sync().configResetstat();
                 redisStorage.flush().block();
             }
         } finally {
