@@ -53,7 +53,8 @@ import reactor.core.publisher.Sinks;
  * <p><b>Acknowledgement.</b> {@link #acknowledge} removes the batch and never fails the pipeline:
  * when the removal fails (a lock that expired, Redis down) the operations stay queued and are synced
  * again, which the versions make idempotent. Operations of a chunk that is never acknowledged (the
- * pipeline failed or was stopped) stay queued; {@link #close()} releases their locks.
+ * pipeline failed or was stopped) stay queued; {@link #close()} releases their locks, and those of
+ * rounds stopped before they emitted.
  *
  * <p><b>Threading.</b> Rounds of different import keys run concurrently; one import key has at most
  * one batch in flight.
