@@ -41,6 +41,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 import reactor.core.publisher.Flux;
 
 /**
@@ -119,10 +120,15 @@ public class StorageSyncBenchmark {
     }
 
     @TearDown(Level.Invocation)
-    public void check() {
+    public void check(BenchmarkParams params) {
         long rows = Long.parseLong(ch.execute("SELECT count() FROM " + chDb + ".app_model").trim());
         if (rows != ROWS) {
             throw new IllegalStateException("ClickHouse holds " + rows + " rows, expected " + ROWS);
+        }
+        // The end-to-end figure claims "removed on ack": every operation must be gone from Redis.
+        long queued = storage.operationsCount(IMPORT_KEY).block();
+        if (params.getBenchmark().endsWith("endToEnd") && queued != 0) {
+            throw new IllegalStateException(queued + " operations are still queued after the sync");
         }
         storage.flush().block();
     }

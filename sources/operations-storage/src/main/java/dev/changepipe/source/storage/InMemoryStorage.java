@@ -151,7 +151,7 @@ public final class InMemoryStorage implements OperationsStorage {
                     Iterator<Map.Entry<String, Double>> it = q.ordered.iterator();
                     while (it.hasNext() && batch.size() < count) {
                         Map.Entry<String, Double> e = it.next();
-                        batch.add(new StoredOperation(Operation.parse(e.getKey()), e.getValue()));
+                        batch.add(new StoredOperation(Operation.parse(e.getKey()), e.getValue(), e.getKey(), null));
                     }
                 }
             }
@@ -170,7 +170,7 @@ public final class InMemoryStorage implements OperationsStorage {
                 }
                 long removed = 0;
                 for (StoredOperation op : fetched) {
-                    String member = op.operation().member();
+                    String member = op.member();
                     Double score = q.scores.get(member);
                     if (score != null && score == op.score()) {
                         q.remove(member, score);

@@ -86,9 +86,18 @@ public final class RedisStorage implements OperationsStorage {
             return token
             """, ScriptOutputType.INTEGER);
 
+    // KEYS[1] operations; ARGV[1] count -> member1, score1, member2, score2... (the count lowest), every
+    // score as the text Redis prints for it. Run as a script so that the reply is plain strings in any
+    // protocol version (RESP3 would send doubles) and the scores go back to POST_SYNC verbatim: no
+    // parsing and printing of 10,000 doubles per batch on the client, and no doubt they round-trip.
+    static final RedisScript GET_OPERATIONS = new RedisScript("""
+            return redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+            """, ScriptOutputType.MULTI);
+
     // KEYS[1] operations, KEYS[2] lock; ARGV[1] token, ARGV[2] n, then n members, then their n scores
     // -> removed, or -1. ZMSCORE reads every score in one call; ZREM removes in slices (Lua's unpack
-    // is limited in arguments).
+    // is limited in arguments). The fetched scores are normally Redis's own text (GET_OPERATIONS), so
+    // equal text settles most comparisons without parsing; any other text is compared as a number.
     static final RedisScript POST_SYNC = new RedisScript("""
             if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
             local n = tonumber(ARGV[2])
@@ -99,7 +108,8 @@ public final class RedisStorage implements OperationsStorage {
               local scores = redis.call('ZMSCORE', KEYS[1], unpack(ARGV, first, last))
               for i = first, last do
                 local s = scores[i - first + 1]
-                if s and tonumber(s) == tonumber(ARGV[i + n]) then
+                local f = ARGV[i + n]
+                if s and (s == f or tonumber(s) == tonumber(f)) then
                   slice[#slice + 1] = ARGV[i]
                 end
               end
@@ -223,16 +233,25 @@ public final class RedisStorage implements OperationsStorage {
                 return Mono.error(new IllegalArgumentException("count must be positive, was " + count));
             }
             RedisKeys keys = RedisKeys.of(options, lease.importKey());
-            return commands.flatMapMany(c -> c.zrangeWithScores(keys.operations(), 0, count - 1))
-                    .<StoredOperation>handle((scored, sink) -> {
-                        try {
-                            sink.next(new StoredOperation(Operation.parse(scored.getValue()), scored.getScore()));
-                        } catch (IllegalArgumentException e) {
-                            log.warn("import key {}: skipping a member that is not an operation: {}",
-                                    lease.importKey(), e.getMessage());
-                        }
-                    })
+            return commands.flatMapMany(c -> GET_OPERATIONS.<Object>run(c, new String[] {keys.operations()},
+                            Integer.toString(count)))
                     .collectList()
+                    .map(reply -> {
+                        List<?> flat = Registrar.flatten(reply);
+                        List<StoredOperation> ops = new ArrayList<>(flat.size() / 2);
+                        for (int i = 0; i + 1 < flat.size(); i += 2) {
+                            String member = (String) flat.get(i);
+                            String score = (String) flat.get(i + 1);
+                            try {
+                                ops.add(new StoredOperation(Operation.parse(member), parseScore(score), member,
+                                        score));
+                            } catch (IllegalArgumentException e) {
+                                log.warn("import key {}: skipping a member that is not an operation: {}",
+                                        lease.importKey(), e.getMessage());
+                            }
+                        }
+                        return ops;
+                    })
                     .onErrorMap(RedisStorage::redisError);
         });
     }
@@ -247,8 +266,8 @@ public final class RedisStorage implements OperationsStorage {
             args[1] = Integer.toString(n);
             for (int i = 0; i < n; i++) {
                 StoredOperation op = fetched.get(i);
-                args[2 + i] = op.operation().member();
-                args[2 + n + i] = Double.toString(op.score());
+                args[2 + i] = op.member();
+                args[2 + n + i] = op.scoreText();
             }
             return commands.flatMapMany(c -> POST_SYNC.<Long>run(c, new String[] {keys.operations(), keys.lock()}, args))
                     .next()
@@ -318,6 +337,15 @@ public final class RedisStorage implements OperationsStorage {
             return e;
         }
         return new PipelineException("redis: " + e.getMessage(), e, true);
+    }
+
+    /** A score as Redis prints it: a decimal number, or {@code inf} / {@code -inf}. */
+    static double parseScore(String text) {
+        return switch (text) {
+            case "inf", "+inf" -> Double.POSITIVE_INFINITY;
+            case "-inf" -> Double.NEGATIVE_INFINITY;
+            default -> Double.parseDouble(text);
+        };
     }
 
     /** Seconds since the epoch as django-clickhouse writes them ({@code dt.timestamp()}). */

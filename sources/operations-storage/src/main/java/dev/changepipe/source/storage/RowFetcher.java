@@ -12,6 +12,7 @@ import java.nio.ByteBuffer;
 import java.time.OffsetTime;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -135,27 +136,16 @@ final class RowFetcher {
         String sql = "SELECT * FROM " + qualified(key.table()) + " WHERE " + quote(key.keyColumn())
                 + " = ANY($1::text[]::" + type + "[])";
         String[] param = canonicalToPk.keySet().toArray(new String[0]);
+        RowDecoder decoder = new RowDecoder(key, uuid, canonicalToPk, opsByPk, version);
         return Flux.from(conn.createStatement(sql).bind(0, param).execute())
-                .concatMap(r -> r.map(RowFetcher::values))
+                .concatMap(r -> r.map(decoder::item))
                 .collectList()
                 .map(found -> {
-                    Map<String, ChangeItem> items = new LinkedHashMap<>();
-                    for (Map<String, Object> values : found) {
-                        Object keyValue = values.get(key.keyColumn());
-                        String canonical = keyValue instanceof UUID || uuid ? keyValue.toString().toLowerCase()
-                                : keyValue.toString();
-                        String pk = canonicalToPk.get(canonical);
-                        if (pk == null) {
-                            throw new PipelineException("row with key " + keyValue + " of " + key.table()
-                                    + " was not asked for");
-                        }
-                        Set<Operation.Type> ops = opsByPk.get(pk);
-                        ChangeItem.Kind kind = ops.size() == 1 && ops.contains(Operation.Type.INSERT)
-                                ? ChangeItem.Kind.INSERT : ChangeItem.Kind.UPDATE;
-                        items.put(canonical, ChangeItem.of(kind, key.model(), Map.of(key.keyColumn(), keyValue),
-                                values, version));
-                    }
                     List<ChangeItem> ordered = new ArrayList<>(canonicalToPk.size());
+                    Map<String, ChangeItem> items = new HashMap<>(found.size() * 2);
+                    for (Found f : found) {
+                        items.put(f.canonical(), f.item());
+                    }
                     for (String canonical : canonicalToPk.keySet()) {
                         ChangeItem item = items.get(canonical);
                         if (item == null) {
@@ -166,6 +156,112 @@ final class RowFetcher {
                     }
                     return new Fetched(ordered, version);
                 });
+    }
+
+    /** A row found, with the canonical text of its key. */
+    private record Found(String canonical, ChangeItem item) {
+    }
+
+    /**
+     * Turns the rows of one query into items. The column names are read from the first row's metadata
+     * only (every row of a result has the same columns); the item's size estimate is computed while the
+     * values are converted, from their exact classes, instead of walking the map again
+     * ({@link ChangeItem#estimateSize} gives the same figure for these value types).
+     */
+    private static final class RowDecoder {
+
+        private final ImportKeyOptions key;
+        private final boolean uuid;
+        private final Map<String, String> canonicalToPk;
+        private final Map<String, Set<Operation.Type>> opsByPk;
+        private final long version;
+        private RowMetadata namesOf;
+        private String[] names;
+        private int keyIndex;
+        private long fixedSize;
+
+        RowDecoder(ImportKeyOptions key, boolean uuid, Map<String, String> canonicalToPk,
+                Map<String, Set<Operation.Type>> opsByPk, long version) {
+            this.key = key;
+            this.uuid = uuid;
+            this.canonicalToPk = canonicalToPk;
+            this.opsByPk = opsByPk;
+            this.version = version;
+        }
+
+        Found item(Row row, RowMetadata meta) {
+            if (meta != namesOf) {
+                columns(meta);
+            }
+            int n = names.length;
+            Map<String, Object> values = new LinkedHashMap<>(n * 2);
+            long size = fixedSize;
+            for (int i = 0; i < n; i++) {
+                Object value = convert(row.get(i));
+                values.put(names[i], value);
+                size += estimateValue(value);
+            }
+            Object keyValue = values.get(names[keyIndex]);
+            String canonical = uuid || keyValue instanceof UUID ? keyValue.toString().toLowerCase() : keyValue.toString();
+            String pk = canonicalToPk.get(canonical);
+            if (pk == null) {
+                throw new PipelineException("row with key " + keyValue + " of " + key.table() + " was not asked for");
+            }
+            Set<Operation.Type> ops = opsByPk.get(pk);
+            ChangeItem.Kind kind = ops.size() == 1 && ops.contains(Operation.Type.INSERT)
+                    ? ChangeItem.Kind.INSERT : ChangeItem.Kind.UPDATE;
+            Map<String, Object> keyMap = Map.of(key.keyColumn(), keyValue);
+            size += 48 + 48 + 2L * key.keyColumn().length() + estimateValue(keyValue);
+            return new Found(canonical, new ChangeItem(kind, key.model(), keyMap, values, version, null, size));
+        }
+
+        private void columns(RowMetadata meta) {
+            int n = meta.getColumnMetadatas().size();
+            String[] columnNames = new String[n];
+            long fixed = 96 + 2L * key.model().length() + 48;
+            int keyAt = -1;
+            for (int i = 0; i < n; i++) {
+                columnNames[i] = meta.getColumnMetadata(i).getName();
+                fixed += 48 + 2L * columnNames[i].length();
+                if (keyAt < 0 && columnNames[i].equals(key.keyColumn())) {
+                    keyAt = i;
+                }
+            }
+            if (keyAt < 0) {
+                throw new PipelineException("table " + key.table() + " returned no column " + key.keyColumn());
+            }
+            names = columnNames;
+            keyIndex = keyAt;
+            fixedSize = fixed;
+            namesOf = meta;
+        }
+    }
+
+    /** {@link ChangeItem#estimateSize}'s figure for one converted value, by exact class first. */
+    static long estimateValue(Object value) {
+        if (value == null) {
+            return 0;
+        }
+        Class<?> type = value.getClass();
+        if (type == String.class) {
+            return 40 + 2L * ((String) value).length();
+        }
+        if (type == Long.class || type == java.math.BigDecimal.class || type == java.time.LocalDateTime.class
+                || type == Boolean.class || type == Double.class || type == java.time.OffsetDateTime.class
+                || type == java.time.LocalDate.class) {
+            return 24;
+        }
+        if (type == byte[].class) {
+            return 16 + ((byte[]) value).length;
+        }
+        if (value instanceof Iterable<?> it) {
+            long size = 40;
+            for (Object o : it) {
+                size += 8 + estimateValue(o);
+            }
+            return size;
+        }
+        return value instanceof CharSequence s ? 40 + 2L * s.length() : 24;
     }
 
     private static String canonical(String pk, boolean integer, boolean uuid) {
@@ -182,16 +278,6 @@ final class RowFetcher {
         }
     }
 
-    /** The row's columns as Java values of the types the sinks take. */
-    private static Map<String, Object> values(Row row, RowMetadata meta) {
-        int n = meta.getColumnMetadatas().size();
-        Map<String, Object> values = new LinkedHashMap<>(n * 2);
-        for (int i = 0; i < n; i++) {
-            values.put(meta.getColumnMetadata(i).getName(), convert(row.get(i)));
-        }
-        return values;
-    }
-
     /**
      * Integers become {@code Long}, numeric stays {@code BigDecimal}, text {@code String}, boolean
      * {@code Boolean}, uuid its {@code String}, timestamps and dates their {@code java.time} type
@@ -199,6 +285,17 @@ final class RowFetcher {
      * text, bytea {@code byte[]}, arrays {@code List}s of converted elements.
      */
     static Object convert(Object value) {
+        if (value == null) {
+            return null;
+        }
+        Class<?> type = value.getClass();
+        if (type == Long.class || type == String.class || type == java.math.BigDecimal.class
+                || type == java.time.LocalDateTime.class || type == Boolean.class) {
+            return value;
+        }
+        if (type == Integer.class) {
+            return ((Integer) value).longValue();
+        }
         if (value == null || value instanceof Long || value instanceof String || value instanceof Boolean
                 || value instanceof java.math.BigDecimal || value instanceof Double || value instanceof java.time.temporal.Temporal
                         && !(value instanceof OffsetTime)) {

@@ -118,6 +118,21 @@ class RedisStorageIntegrationTest implements OperationsStorageContract {
     }
 
     @Test
+    void memberWithoutAliasIsRemovedAsItWasStored() {
+        RedisStorage s = open(StorageOptions.builder());
+        String prefix = prefixes.get(s);
+        // Code that registers bare pks writes "<op>:<pk>"; it is read with alias default and must be
+        // removed under its own name, not as "<op>:default.<pk>".
+        redis.zadd(prefix + ":operations:bare", 1700000000.123456, "update:42");
+        SyncLease lease = s.preSync("bare").block(TIMEOUT);
+        List<StoredOperation> ops = s.getOperations(lease, 10).block(TIMEOUT);
+        assertThat(ops).containsExactly(new StoredOperation(new Operation(Operation.Type.UPDATE, "default", "42"),
+                1700000000.123456));
+        assertThat(s.postSync(lease, ops).block(TIMEOUT)).isEqualTo(1);
+        assertThat(redis.zcard(prefix + ":operations:bare")).isZero();
+    }
+
+    @Test
     void clusterModeKeepsEveryKeyOfAnImportKeyInOneSlot() {
         StorageOptions options = StorageOptions.builder().clusterMode(true).build();
         for (String k : List.of("app.model", "shop.order", "x")) {

@@ -1,0 +1,284 @@
+package dev.changepipe.benchmarks;
+
+import dev.changepipe.core.Ack;
+import dev.changepipe.core.Chunk;
+import dev.changepipe.core.Pipeline;
+import dev.changepipe.core.Sink;
+import dev.changepipe.core.Source;
+import dev.changepipe.pusher.ParseQueueOptions;
+import dev.changepipe.pusher.ParseQueuePusher;
+import dev.changepipe.sink.clickhouse.ClickHouseSink;
+import dev.changepipe.sink.clickhouse.ClickHouseSinkOptions;
+import dev.changepipe.source.storage.ImportKeyOptions;
+import dev.changepipe.source.storage.Operation;
+import dev.changepipe.source.storage.OperationsStorage;
+import dev.changepipe.source.storage.RedisStorage;
+import dev.changepipe.source.storage.StorageOptions;
+import dev.changepipe.source.storage.StorageSyncOptions;
+import dev.changepipe.source.storage.StorageSyncSource;
+import dev.changepipe.source.storage.StoredOperation;
+import dev.changepipe.source.storage.SyncLease;
+import dev.changepipe.testsupport.ClickHouseServer;
+import dev.changepipe.testsupport.PostgresServer;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.ScoredValue;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.r2dbc.pool.ConnectionPool;
+import java.time.Instant;
+import java.util.Collection;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicLong;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * Where one end-to-end sync of {@link StorageSyncBenchmark}'s workload spends its time: the same
+ * servers, table and queue, with timing decorators around the storage, the source and the sink (the
+ * code under test is not changed). Prints a per-phase breakdown of the wall time, summed over the
+ * rounds, after each of {@code -Druns=3} runs (the first one warms up).
+ *
+ * <pre>
+ * java -Xmx2g -cp benchmarks/target/benchmarks.jar dev.changepipe.benchmarks.StorageSyncProfile
+ * </pre>
+ *
+ * Phases of a round, each measured from the end of the previous one: {@code preSync} (lock),
+ * {@code getOperations} (Redis fetch), {@code fetch+build} (PostgreSQL query, row decoding and building
+ * the chunk, up to the source emitting it), {@code to sink} (the pusher handing the chunk to the sink),
+ * {@code sink write} (ClickHouse, including the sink's conversion), {@code to ack} (the pusher
+ * acknowledging), {@code postSync} (removal and last sync time) and {@code between rounds} (from the
+ * acknowledgement's completion to the next preSync: scheduling and any delay).
+ */
+public final class StorageSyncProfile {
+
+    enum Phase {
+        PRE_SYNC("preSync"), GET_OPERATIONS("getOperations"), FETCH_AND_BUILD("fetch+build"), TO_SINK("to sink"),
+        SINK_WRITE("sink write"), TO_ACK("to ack"), POST_SYNC("postSync"), BETWEEN("between rounds");
+
+        final String label;
+
+        Phase(String label) {
+            this.label = label;
+        }
+    }
+
+    private final Map<Phase, AtomicLong> nanos = new EnumMap<>(Phase.class);
+    private volatile long mark;
+
+    private StorageSyncProfile() {
+        for (Phase p : Phase.values()) {
+            nanos.put(p, new AtomicLong());
+        }
+    }
+
+    private void lap(Phase phase) {
+        long now = System.nanoTime();
+        long before = mark;
+        mark = now;
+        if (before != 0) {
+            nanos.get(phase).addAndGet(now - before);
+        }
+    }
+
+    public static void main(String[] args) {
+        int rows = Integer.getInteger("rows", StorageSyncBenchmark.ROWS);
+        int batch = Integer.getInteger("batch", StorageSyncBenchmark.BATCH_SIZE);
+        int runs = Integer.getInteger("runs", 3);
+        PostgresServer pg = BenchServers.postgres();
+        ClickHouseServer ch = BenchServers.clickHouse();
+        String redisUri = BenchServers.redis().uri();
+        String pgDb = pg.createDatabase("bench_profile");
+        pg.execute(pgDb, "CREATE TABLE app_model (id bigint PRIMARY KEY, name text NOT NULL, counter bigint NOT NULL, "
+                + "amount numeric(12,2), updated timestamp NOT NULL)");
+        pg.execute(pgDb, "INSERT INTO app_model SELECT g, 'name ' || g, g % 1000, (g % 100000) / 100.0, "
+                + "timestamp '2024-01-01' + g * interval '1 second' FROM generate_series(1, " + rows + ") g");
+        pg.execute(pgDb, "VACUUM ANALYZE app_model");
+        String chDb = ch.createDatabase("bench_profile");
+        String prefix = "benchprof" + UUID.randomUUID().toString().substring(0, 8);
+        RedisStorage redisStorage = RedisStorage.connect(redisUri,
+                StorageOptions.builder().keyPrefix(prefix).allowFlush(true).build());
+        RedisClient client = RedisClient.create(redisUri);
+        StatefulRedisConnection<String, String> redis = client.connect();
+        ConnectionPool pool = StorageSyncSource.pooledDatabase(pg.r2dbcUrl(pgDb), 2);
+        ClickHouseSinkOptions sinkOptions = ClickHouseSinkOptions.builder().endpoints(ch.httpUrl()).database(chDb).build();
+        try {
+            for (int run = 1; run <= runs; run++) {
+                ch.execute("DROP TABLE IF EXISTS " + chDb + ".app_model");
+                ch.execute("CREATE TABLE " + chDb + ".app_model (id UInt64, name String, counter Int64, amount Float64, "
+                        + "updated DateTime, version UInt64, is_deleted UInt8) ENGINE = ReplacingMergeTree(version) ORDER BY id");
+                queue(redis, prefix, rows, batch);
+                StorageSyncProfile p = new StorageSyncProfile();
+                OperationsStorage storage = p.timed(redisStorage);
+                StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
+                        .importKey(ImportKeyOptions.builder(StorageSyncBenchmark.IMPORT_KEY).batchSize(batch).build())
+                        .database("default", pool)
+                        .untilEmpty(true)
+                        .build());
+                long start = System.nanoTime();
+                Pipeline.builder("profile").source(p.timed(source)).sink(p.timed(ClickHouseSink.create(sinkOptions)))
+                        .pusher(ParseQueuePusher.factory(ParseQueueOptions.builder().parallelism(2)
+                                .inFlightLimitBytes(256L << 20).build()))
+                        .meterRegistry(new SimpleMeterRegistry())
+                        .build().run().block();
+                long total = System.nanoTime() - start;
+                long inCh = Long.parseLong(ch.execute("SELECT count() FROM " + chDb + ".app_model").trim());
+                if (inCh != rows) {
+                    throw new IllegalStateException("ClickHouse holds " + inCh + " rows, expected " + rows);
+                }
+                p.print(run, rows, batch, total);
+                // Server-side time of the Redis commands of this run (the scripts are EVALSHA).
+                for (String line : redis.sync().info("commandstats").split("\r?\n")) {
+                    if (line.startsWith("cmdstat_evalsha") || line.startsWith("cmdstat_zrange")
+                            || line.startsWith("cmdstat_set:")) {
+                        System.out.println("  redis " + line);
+                    }
+                }
+                redis.sync().configResetstat();
+                redisStorage.flush().block();
+            }
+        } finally {
+            redisStorage.close().block();
+            redis.close();
+            client.shutdown();
+            pool.dispose();
+        }
+        System.exit(0);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static void queue(StatefulRedisConnection<String, String> redis, String prefix, int rows, int batch) {
+        double now = System.currentTimeMillis() / 1000.0;
+        String key = prefix + ":operations:" + StorageSyncBenchmark.IMPORT_KEY;
+        Flux.range(0, (rows + batch - 1) / batch)
+                .concatMap(b -> {
+                    int n = Math.min(batch, rows - b * batch);
+                    ScoredValue<String>[] members = new ScoredValue[n];
+                    for (int i = 0; i < n; i++) {
+                        int id = b * batch + i + 1;
+                        members[i] = ScoredValue.just(now + id * 1e-6, "update:default." + id);
+                    }
+                    return redis.reactive().zadd(key, (Object[]) members);
+                })
+                .blockLast();
+    }
+
+    private void print(int run, int rows, int batch, long totalNanos) {
+        long sum = nanos.values().stream().mapToLong(AtomicLong::get).sum();
+        System.out.printf("%nrun %d: %,d rows in batches of %,d: %.2f s, %,.0f rows/s (phases sum %.2f s)%n", run, rows,
+                batch, totalNanos / 1e9, rows / (totalNanos / 1e9), sum / 1e9);
+        int rounds = (rows + batch - 1) / batch;
+        for (Phase phase : Phase.values()) {
+            long n = nanos.get(phase).get();
+            System.out.printf("  %-15s %8.2f s  %5.1f %%  %7.1f ms/batch%n", phase.label, n / 1e9, 100.0 * n / totalNanos,
+                    n / 1e6 / rounds);
+        }
+    }
+
+    private Source timed(Source source) {
+        return new Source() {
+            @Override
+            public String name() {
+                return source.name();
+            }
+
+            @Override
+            public Flux<Chunk> read() {
+                return source.read().doOnNext(c -> lap(Phase.FETCH_AND_BUILD));
+            }
+
+            @Override
+            public Mono<Void> acknowledge(Ack ack) {
+                lap(Phase.TO_ACK);
+                return source.acknowledge(ack).doFinally(s -> lap(Phase.POST_SYNC));
+            }
+
+            @Override
+            public Mono<Void> close() {
+                return source.close();
+            }
+        };
+    }
+
+    private Sink timed(Sink sink) {
+        return new Sink() {
+            @Override
+            public String name() {
+                return sink.name();
+            }
+
+            @Override
+            public Mono<Void> write(Chunk chunk) {
+                return Mono.defer(() -> {
+                    lap(Phase.TO_SINK);
+                    return sink.write(chunk).doOnSuccess(v -> lap(Phase.SINK_WRITE));
+                });
+            }
+
+            @Override
+            public Mono<Void> close() {
+                return sink.close();
+            }
+        };
+    }
+
+    private OperationsStorage timed(OperationsStorage storage) {
+        return new OperationsStorage() {
+            @Override
+            public Mono<Long> registerOperations(String importKey, Operation.Type type, String dbAlias,
+                    Collection<String> pks) {
+                return storage.registerOperations(importKey, type, dbAlias, pks);
+            }
+
+            @Override
+            public Mono<Long> operationsCount(String importKey) {
+                return storage.operationsCount(importKey);
+            }
+
+            @Override
+            public Mono<SyncLease> preSync(String importKey) {
+                return Mono.defer(() -> {
+                    lap(Phase.BETWEEN);
+                    return storage.preSync(importKey).doFinally(s -> lap(Phase.PRE_SYNC));
+                });
+            }
+
+            @Override
+            public Mono<List<StoredOperation>> getOperations(SyncLease lease, int count) {
+                return storage.getOperations(lease, count).doFinally(s -> lap(Phase.GET_OPERATIONS));
+            }
+
+            @Override
+            public Mono<Long> postSync(SyncLease lease, List<StoredOperation> fetched) {
+                return storage.postSync(lease, fetched);
+            }
+
+            @Override
+            public Mono<Void> postSyncFailed(SyncLease lease) {
+                return storage.postSyncFailed(lease);
+            }
+
+            @Override
+            public Mono<Instant> lastSyncTime(String importKey) {
+                return storage.lastSyncTime(importKey);
+            }
+
+            @Override
+            public Mono<Void> setLastSyncTime(String importKey, Instant time) {
+                return storage.setLastSyncTime(importKey, time);
+            }
+
+            @Override
+            public Mono<Void> flush() {
+                return storage.flush();
+            }
+
+            @Override
+            public Mono<Void> close() {
+                return storage.close();
+            }
+        };
+    }
+}
