@@ -132,7 +132,7 @@ final class ClickHouseWriter implements ClickHouseSink {
      * The append mode. With insert deduplication tokens the server drops a replayed insert. Without
      * them, the rows carry their chunk (origin, offset) and ordinal: the rows of this chunk already in
      * the table are counted and only the rest is inserted. That is exact because an interrupted insert
-     * commits a prefix of its rows, in order, and the inserts of a chunk are sent in row order. The
+     * commits a prefix of its rows, in order, and the rows are numbered in the order they are sent. The
      * count and the inserts are retried together, so a retry after a half-committed attempt counts
      * again.
      */
@@ -142,8 +142,7 @@ final class ClickHouseWriter implements ClickHouseSink {
             if (tokens) {
                 boolean marked = table.originIndex() != TableWriter.NO_COLUMN
                         && table.offsetIndex() != TableWriter.NO_COLUMN && table.rowIndex() != TableWriter.NO_COLUMN;
-                return insertAll(chunk, table, appendInserts(table, items,
-                        marked ? new TableWriter.ChunkRows(chunk.origin(), chunk.offset().value(), 0) : null));
+                return insertAll(chunk, table, appendInserts(table, items, marked ? chunk : null, 0));
             }
             try {
                 table.requireChunkColumns(options.database());
@@ -171,24 +170,28 @@ final class ClickHouseWriter implements ClickHouseSink {
                     log.info("{}: chunk {}@{}: {} of {} rows are in {} already (a replay); inserting the rest",
                             options.name(), chunk.origin(), chunk.offset(), count, items.size(), table.target());
                 }
-                List<TableWriter.Insert> inserts = appendInserts(table, items.subList((int) (long) count, items.size()),
-                        new TableWriter.ChunkRows(chunk.origin(), chunk.offset().value(), (int) (long) count));
+                List<TableWriter.Insert> inserts = appendInserts(table, items, chunk, (int) (long) count);
                 return Flux.fromIterable(inserts).concatMap(insert -> insertOnce(table, insert, null)).then();
             })), what);
         });
     }
 
-    /** The inserts of append rows, in row order (never regrouped: an interrupted write leaves a prefix). */
-    private static List<TableWriter.Insert> appendInserts(TableWriter table, List<ChangeItem> items,
-            TableWriter.ChunkRows chunk) {
+    /**
+     * The inserts of a chunk's append rows for a table, numbered in the order they are sent (the
+     * chunk's order, or group by group when rows leave out different DEFAULT columns), less the first
+     * {@code skip} of them; without a chunk, not numbered.
+     */
+    private static List<TableWriter.Insert> appendInserts(TableWriter table, List<ChangeItem> items, Chunk chunk,
+            int skip) {
         if (chunk == null) {
             return table.hasDefaultExpressions() ? table.inserts(rows(table, items))
                     : List.of(table.streamed(items));
         }
         if (!table.hasDefaultExpressions()) {
-            return List.of(table.streamed(items, chunk));
+            return List.of(table.streamed(items.subList(skip, items.size()),
+                    new TableWriter.ChunkRows(chunk.origin(), chunk.offset().value(), skip)));
         }
-        return table.runs(rows(table, items), chunk);
+        return table.inserts(rows(table, items), chunk.origin(), chunk.offset().value(), skip);
     }
 
     /** How many rows of this chunk the table holds (one attempt; the caller retries). */

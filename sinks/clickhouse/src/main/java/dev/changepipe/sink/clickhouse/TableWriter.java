@@ -457,35 +457,24 @@ final class TableWriter {
     }
 
     /**
-     * Rows as inserts in their order: one per run of consecutive rows with the same missing
-     * default-expression columns, each naming the ordinal of its first row ({@code firstRow} for the
-     * first). Unlike {@link #inserts}, rows are never reordered: an interrupted write leaves a prefix.
+     * The rows of a chunk as {@link #inserts} (grouped by missing default-expression columns, so in
+     * a deterministic order: group by group, each in chunk order), less the first {@code skip} rows of
+     * that order; each insert names the ordinal of its first row in that order. Rows are numbered in
+     * the order they are sent, so an interrupted write leaves the rows numbered {@code [0, committed)}.
      */
-    List<Insert> runs(List<Row> rows, ChunkRows chunk) {
-        List<Insert> inserts = new ArrayList<>();
-        int start = 0;
-        while (start < rows.size()) {
-            BitSet missing = rows.get(start).missing();
-            int end = start + 1;
-            while (end < rows.size() && rows.get(end).missing().equals(missing)) {
-                end++;
+    List<Insert> inserts(List<Row> rows, String origin, long offset, int skip) {
+        List<Insert> out = new ArrayList<>();
+        int first = 0;
+        for (Insert insert : inserts(rows)) {
+            int size = insert.rows().size();
+            int from = Math.max(0, Math.min(size, skip - first));
+            if (from < size) {
+                out.add(new Insert(insert.columns(), insert.rows().subList(from, size),
+                        new ChunkRows(origin, offset, first + from)));
             }
-            List<Object[]> values = new ArrayList<>(end - start);
-            for (int i = start; i < end; i++) {
-                values.add(rows.get(i).values());
-            }
-            int[] cols = new int[types.length - missing.cardinality()];
-            int n = 0;
-            for (int i = 0; i < types.length; i++) {
-                if (!missing.get(i)) {
-                    cols[n++] = i;
-                }
-            }
-            inserts.add(new Insert(cols, values,
-                    new ChunkRows(chunk.origin(), chunk.offset(), chunk.firstRow() + start)));
-            start = end;
+            first += size;
         }
-        return inserts;
+        return out;
     }
 
     /** The values of a row of an {@link Insert}: converted already, or converted now from its item. */
