@@ -21,6 +21,11 @@ import java.util.Objects;
  * @param versionColumn the {@code UInt64} column that receives {@code ChangeItem.version()}
  * @param deletedColumn the {@code UInt8} column set to 1 on tombstones (replacing mode)
  * @param signColumn the {@code Int8} sign column (collapsing mode)
+ * @param originColumn the {@code String} column naming the origin of the chunk a row came from
+ *     (append mode on servers without insert deduplication tokens)
+ * @param offsetColumn the {@code UInt64} column with the offset of the chunk a row came from (same)
+ * @param rowColumn the {@code UInt32} column with the row's ordinal among its chunk's rows of the table
+ *     (same)
  * @param format the insert format
  * @param compression whether request bodies are LZ4-compressed by the client
  * @param cluster the cluster for {@code ON CLUSTER} in table creation, or {@code null}
@@ -36,7 +41,8 @@ import java.util.Objects;
  */
 public record ClickHouseSinkOptions(String name, List<String> endpoints, String username, String password,
         String database, Map<String, TableOptions> tables, WriteMode defaultMode, String versionColumn,
-        String deletedColumn, String signColumn, InsertFormat format, boolean compression, String cluster,
+        String deletedColumn, String signColumn, String originColumn, String offsetColumn, String rowColumn,
+        InsertFormat format, boolean compression, String cluster,
         Duration minBackoff, Duration maxBackoff, double jitter, Duration retryDeadline,
         Duration connectTimeout, Duration socketTimeout, int keysPerLookup, int encodeThreads) {
 
@@ -47,6 +53,9 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
     public static final String DEFAULT_VERSION_COLUMN = "version";
     public static final String DEFAULT_DELETED_COLUMN = "is_deleted";
     public static final String DEFAULT_SIGN_COLUMN = "sign";
+    public static final String DEFAULT_ORIGIN_COLUMN = "changepipe_origin";
+    public static final String DEFAULT_OFFSET_COLUMN = "changepipe_offset";
+    public static final String DEFAULT_ROW_COLUMN = "changepipe_row";
     public static final InsertFormat DEFAULT_FORMAT = InsertFormat.ROW_BINARY;
     public static final Duration DEFAULT_MIN_BACKOFF = Duration.ofMillis(100);
     public static final Duration DEFAULT_MAX_BACKOFF = Duration.ofSeconds(10);
@@ -75,6 +84,11 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
         require(versionColumn != null && !versionColumn.isBlank(), "versionColumn", "must not be blank");
         require(deletedColumn != null && !deletedColumn.isBlank(), "deletedColumn", "must not be blank");
         require(signColumn != null && !signColumn.isBlank(), "signColumn", "must not be blank");
+        require(originColumn != null && !originColumn.isBlank(), "originColumn", "must not be blank");
+        require(offsetColumn != null && !offsetColumn.isBlank(), "offsetColumn", "must not be blank");
+        require(rowColumn != null && !rowColumn.isBlank(), "rowColumn", "must not be blank");
+        require(new java.util.HashSet<>(List.of(originColumn, offsetColumn, rowColumn)).size() == 3, "originColumn/offsetColumn/rowColumn",
+                "must be three different columns");
         Objects.requireNonNull(format, "format");
         require(cluster == null || !cluster.isBlank(), "cluster", "must not be blank when set");
         require(minBackoff != null && !minBackoff.isNegative() && !minBackoff.isZero(), "minBackoff", "must be positive");
@@ -140,6 +154,9 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
         private String versionColumn = DEFAULT_VERSION_COLUMN;
         private String deletedColumn = DEFAULT_DELETED_COLUMN;
         private String signColumn = DEFAULT_SIGN_COLUMN;
+        private String originColumn = DEFAULT_ORIGIN_COLUMN;
+        private String offsetColumn = DEFAULT_OFFSET_COLUMN;
+        private String rowColumn = DEFAULT_ROW_COLUMN;
         private InsertFormat format = DEFAULT_FORMAT;
         private boolean compression;
         private String cluster;
@@ -208,6 +225,18 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
             return this;
         }
 
+        /**
+         * The columns of an append table that name the chunk a row came from (origin {@code String},
+         * offset {@code UInt64}) and the row's ordinal within it ({@code UInt32}); used on servers
+         * without insert deduplication tokens to make replays idempotent.
+         */
+        public Builder chunkColumns(String originColumn, String offsetColumn, String rowColumn) {
+            this.originColumn = originColumn;
+            this.offsetColumn = offsetColumn;
+            this.rowColumn = rowColumn;
+            return this;
+        }
+
         public Builder format(InsertFormat format) {
             this.format = format;
             return this;
@@ -257,7 +286,7 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
 
         public ClickHouseSinkOptions build() {
             return new ClickHouseSinkOptions(name, endpoints, username, password, database, tables, defaultMode,
-                    versionColumn, deletedColumn, signColumn, format, compression, cluster, minBackoff, maxBackoff,
+                    versionColumn, deletedColumn, signColumn, originColumn, offsetColumn, rowColumn, format, compression, cluster, minBackoff, maxBackoff,
                     jitter, retryDeadline, connectTimeout, socketTimeout, keysPerLookup, encodeThreads);
         }
     }

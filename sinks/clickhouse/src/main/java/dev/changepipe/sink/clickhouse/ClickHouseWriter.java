@@ -101,6 +101,8 @@ final class ClickHouseWriter implements ClickHouseSink {
                     switch (table.mode()) {
                         case COLLAPSING:
                             return writeCollapsing(table, items);
+                        case APPEND:
+                            return writeAppend(chunk, sourceTable, table, items);
                         default:
                             if (!table.hasDefaultExpressions()) {
                                 return insertAll(chunk, table, List.of(table.streamed(items)));
@@ -122,6 +124,89 @@ final class ClickHouseWriter implements ClickHouseSink {
             rows.add(table.row(item, save, !save, 1));
         }
         return rows;
+    }
+
+    // ---------------------------------------------------------------- append
+
+    /**
+     * The append mode. With insert deduplication tokens the server drops a replayed insert. Without
+     * them, the rows carry their chunk (origin, offset) and ordinal: the rows of this chunk already in
+     * the table are counted and only the rest is inserted. That is exact because an interrupted insert
+     * commits a prefix of its rows, in order, and the rows are numbered in the order they are sent. The
+     * count and the inserts are retried together, so a retry after a half-committed attempt counts
+     * again.
+     */
+    private Mono<Void> writeAppend(Chunk chunk, String sourceTable, TableWriter table, List<ChangeItem> items) {
+        return serverVersion().flatMap(server -> {
+            boolean tokens = server.supportsInsertDeduplicationToken();
+            if (tokens) {
+                boolean marked = table.originIndex() != TableWriter.NO_COLUMN
+                        && table.offsetIndex() != TableWriter.NO_COLUMN && table.rowIndex() != TableWriter.NO_COLUMN;
+                return insertAll(chunk, table, appendInserts(table, items, marked ? chunk : null, 0));
+            }
+            try {
+                table.requireChunkColumns(options.database());
+            } catch (ClickHouseWriteException e) {
+                tables.remove(sourceTable); // read the columns again next time (after an ALTER)
+                return Mono.error(e);
+            }
+            String what = "append " + items.size() + " rows of chunk " + chunk.origin() + "@" + chunk.offset()
+                    + " to " + table.target();
+            return retry(Mono.defer(() -> countChunkRows(table, chunk).flatMap(count -> {
+                if (count > items.size()) {
+                    return Mono.error(new ClickHouseWriteException(options.name(), table.target(), null, "table "
+                            + options.database() + "." + table.target() + " holds " + count + " rows of chunk "
+                            + chunk.origin() + "@" + chunk.offset() + " but the chunk has only " + items.size()
+                            + " rows for it: the chunk is not the one written before (a source that does not"
+                            + " replay the same items at the same offset?), or the rows were copied; refusing to"
+                            + " write", null, false, 0, 0));
+                }
+                if (count == items.size()) {
+                    log.debug("{}: chunk {}@{} is in {} already ({} rows), nothing to insert", options.name(),
+                            chunk.origin(), chunk.offset(), table.target(), count);
+                    return Mono.empty();
+                }
+                if (count > 0) {
+                    log.info("{}: chunk {}@{}: {} of {} rows are in {} already (a replay); inserting the rest",
+                            options.name(), chunk.origin(), chunk.offset(), count, items.size(), table.target());
+                }
+                List<TableWriter.Insert> inserts = appendInserts(table, items, chunk, (int) (long) count);
+                return Flux.fromIterable(inserts).concatMap(insert -> insertOnce(table, insert, null)).then();
+            })), what);
+        });
+    }
+
+    /**
+     * The inserts of a chunk's append rows for a table, numbered in the order they are sent (the
+     * chunk's order, or group by group when rows leave out different DEFAULT columns), less the first
+     * {@code skip} of them; without a chunk, not numbered.
+     */
+    private static List<TableWriter.Insert> appendInserts(TableWriter table, List<ChangeItem> items, Chunk chunk,
+            int skip) {
+        if (chunk == null) {
+            return table.hasDefaultExpressions() ? table.inserts(rows(table, items))
+                    : List.of(table.streamed(items));
+        }
+        if (!table.hasDefaultExpressions()) {
+            return List.of(table.streamed(items.subList(skip, items.size()),
+                    new TableWriter.ChunkRows(chunk.origin(), chunk.offset().value(), skip)));
+        }
+        return table.inserts(rows(table, items), chunk.origin(), chunk.offset().value(), skip);
+    }
+
+    /** How many rows of this chunk the table holds (one attempt; the caller retries). */
+    private Mono<Long> countChunkRows(TableWriter table, Chunk chunk) {
+        String sql = "SELECT count() FROM " + Sql.table(options.database(), table.target())
+                + " WHERE " + Sql.identifier(table.originColumn()) + " = " + Sql.string(chunk.origin())
+                + " AND " + Sql.identifier(table.offsetColumn()) + " = " + Long.toUnsignedString(chunk.offset().value())
+                + " FORMAT TabSeparated";
+        return endpoints.call(table.target(), "count the rows of chunk " + chunk.origin() + "@" + chunk.offset()
+                + " in " + table.target(), client -> {
+                    try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                        String text = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                        return Long.parseLong(text.trim());
+                    }
+                });
     }
 
     // ---------------------------------------------------------------- collapsing
@@ -281,6 +366,15 @@ final class ClickHouseWriter implements ClickHouseSink {
     }
 
     private Mono<Void> insert(TableWriter table, TableWriter.Insert insert, String token) {
+        return insert(table, insert, token, true);
+    }
+
+    /** One attempt of an insert, not retried (the caller retries it together with what decided it). */
+    private Mono<Void> insertOnce(TableWriter table, TableWriter.Insert insert, String token) {
+        return insert(table, insert, token, false);
+    }
+
+    private Mono<Void> insert(TableWriter table, TableWriter.Insert insert, String token, boolean retried) {
         List<String> columns = new ArrayList<>(insert.columns().length);
         for (int c : insert.columns()) {
             columns.add(Sql.identifier(table.columns().get(c).name()));
@@ -294,7 +388,7 @@ final class ClickHouseWriter implements ClickHouseSink {
         Mono<List<byte[]>> encoded = Mono.fromCallable(() ->
                         SliceEncoder.encode(options.format(), table, insert, options.encodeThreads()))
                 .subscribeOn(Schedulers.boundedElastic());
-        return encoded.flatMap(slices -> retry(endpoints.call(table.target(), what, client -> {
+        return encoded.flatMap(slices -> retryIf(retried, endpoints.call(table.target(), what, client -> {
             InsertSettings settings = new InsertSettings();
             if (token != null) {
                 settings.serverSetting("insert_deduplication_token", token);
@@ -317,6 +411,10 @@ final class ClickHouseWriter implements ClickHouseSink {
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is missing from this JVM", e);
         }
+    }
+
+    private <T> Mono<T> retryIf(boolean retried, Mono<T> attempt, String what) {
+        return retried ? retry(attempt, what) : attempt;
     }
 
     private <T> Mono<T> retry(Mono<T> attempt, String what) {
@@ -431,6 +529,9 @@ final class ClickHouseWriter implements ClickHouseSink {
                 break;
             case APPEND:
                 addColumn(sql, declared, options.versionColumn(), "UInt64");
+                addColumn(sql, declared, options.originColumn(), "String");
+                addColumn(sql, declared, options.offsetColumn(), "UInt64");
+                addColumn(sql, declared, options.rowColumn(), "UInt32");
                 engine = "MergeTree";
                 break;
             default:

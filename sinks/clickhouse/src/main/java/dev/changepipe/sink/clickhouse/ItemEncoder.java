@@ -38,6 +38,12 @@ final class ItemEncoder {
     private final int versionIndex;
     private final int deletedIndex;
     private final int signIndex;
+    private final int originIndex;
+    private final int offsetIndex;
+    private final int rowIndex;
+    /** The chunk of the rows being encoded, or {@code null}; {@link #ordinal} the current row's. */
+    private TableWriter.ChunkRows chunk;
+    private long ordinal;
     /** Each column's default, encoded. */
     private final byte[][] zeros;
     /** The current row's raw values and their fields; a column is given when {@code givenIn[c] == row}. */
@@ -60,6 +66,9 @@ final class ItemEncoder {
         this.versionIndex = table.versionIndex();
         this.deletedIndex = table.deletedIndex();
         this.signIndex = table.signIndex();
+        this.originIndex = table.originIndex();
+        this.offsetIndex = table.offsetIndex();
+        this.rowIndex = table.rowIndex();
         int n = types.length;
         this.raw = new Object[n];
         this.rawField = new String[n];
@@ -86,8 +95,18 @@ final class ItemEncoder {
 
     /** Encodes {@code items[from, to)}: a save with its values, a delete as a tombstone of its key. */
     byte[] encode(List<?> items, int from, int to) {
+        return encode(items, from, to, null);
+    }
+
+    /**
+     * As {@link #encode(List, int, int)}; when {@code chunk} is given, the chunk columns take its
+     * origin and offset and each row its ordinal ({@code chunk.firstRow()} + its index in {@code items}).
+     */
+    byte[] encode(List<?> items, int from, int to, TableWriter.ChunkRows chunk) {
+        this.chunk = chunk;
         try {
             for (int i = from; i < to; i++) {
+                ordinal = chunk == null ? 0 : (long) chunk.firstRow() + i;
                 encode((ChangeItem) items.get(i));
             }
         } finally {
@@ -109,7 +128,17 @@ final class ItemEncoder {
             boolean given = givenIn[c] == row;
             Object value = raw[c];
             raw[c] = null; // hold no reference to the item after this row
-            if (c == versionIndex || c == deletedIndex || c == signIndex) {
+            if (chunk != null && (c == originIndex || c == offsetIndex || c == rowIndex)) {
+                if (given) {
+                    convert(item, c, value); // converted (and rejected) as before, then overridden
+                }
+                if (c == originIndex) {
+                    writeString(chunk.origin());
+                } else {
+                    ensure(8);
+                    putFixed(c == offsetIndex ? chunk.offset() : ordinal, types[c].bytes(), c);
+                }
+            } else if (c == versionIndex || c == deletedIndex || c == signIndex) {
                 if (given) {
                     convert(item, c, value); // converted (and rejected) as before, then overridden
                 }

@@ -77,16 +77,15 @@ final class SliceEncoder {
     private static byte[] encodeSlice(InsertFormat format, TableWriter table, TableWriter.Insert insert, int from,
             int to) {
         if (format == InsertFormat.ROW_BINARY && table.isStreamed(insert)) {
-            return new ItemEncoder(table, to - from).encode(insert.rows(), from, to);
+            return new ItemEncoder(table, to - from).encode(insert.rows(), from, to, insert.chunk());
         }
         ByteArrayOutputStream bytes = new ByteArrayOutputStream((to - from) * 48);
         RowEncoder encoder = RowEncoder.of(format, bytes);
         ColumnType[] types = table.types();
-        List<?> rows = insert.rows();
         int[] columns = insert.columns();
         try {
             for (int i = from; i < to; i++) {
-                encoder.writeRow(types, table.values(rows.get(i)), columns);
+                encoder.writeRow(types, table.values(insert, i), columns);
             }
             encoder.flush();
         } catch (IOException e) {

@@ -42,7 +42,18 @@ final class TableWriter {
      * values ({@code Object[]}, in column order) or a save or delete {@link ChangeItem} converted
      * while the insert streams (see {@link #values(Object)}).
      */
-    record Insert(int[] columns, List<?> rows) {
+    record Insert(int[] columns, List<?> rows, ChunkRows chunk) {
+        Insert(int[] columns, List<?> rows) {
+            this(columns, rows, null);
+        }
+    }
+
+    /**
+     * Where the rows of an insert come from, written into the chunk columns (append mode on servers
+     * without insert deduplication tokens): the chunk's origin and offset, and the ordinal, among the
+     * chunk's rows of this table, of the insert's first row (the others follow in order).
+     */
+    record ChunkRows(String origin, long offset, int firstRow) {
     }
 
     private final String sink;
@@ -57,6 +68,10 @@ final class TableWriter {
     private final int versionIndex;
     private final int deletedIndex;
     private final int signIndex;
+    private final int originIndex;
+    private final int offsetIndex;
+    private final int rowIndex;
+    private final ClickHouseSinkOptions options;
     private final Map<String, Integer> fieldToColumn = new ConcurrentHashMap<>();
     private final Set<String> ignoredFields = ConcurrentHashMap.newKeySet();
     private final AtomicLong ignoredValues = new AtomicLong();
@@ -64,6 +79,7 @@ final class TableWriter {
     TableWriter(ClickHouseSinkOptions options, String sourceTable, String target, WriteMode mode,
             List<Column> columns) {
         this.sink = options.name();
+        this.options = options;
         this.sourceTable = sourceTable;
         this.target = target;
         this.mode = mode;
@@ -78,6 +94,9 @@ final class TableWriter {
         this.versionIndex = byName.getOrDefault(options.versionColumn(), NO_COLUMN);
         this.deletedIndex = byName.getOrDefault(options.deletedColumn(), NO_COLUMN);
         this.signIndex = byName.getOrDefault(options.signColumn(), NO_COLUMN);
+        this.originIndex = byName.getOrDefault(options.originColumn(), NO_COLUMN);
+        this.offsetIndex = byName.getOrDefault(options.offsetColumn(), NO_COLUMN);
+        this.rowIndex = byName.getOrDefault(options.rowColumn(), NO_COLUMN);
         requireColumns(options);
     }
 
@@ -101,6 +120,70 @@ final class TableWriter {
             throw new ClickHouseWriteException(sink, target, column, "the " + mode.name().toLowerCase()
                     + " mode needs a column " + column + " " + type + " in the table", null, false, 0, 0);
         }
+    }
+
+    /**
+     * Checks that an append table has the chunk columns (needed on servers without insert
+     * deduplication tokens): a permanent error naming the table, the missing columns, why they are
+     * needed and the ALTER statement that adds them.
+     */
+    void requireChunkColumns(String database) {
+        List<String> missing = new ArrayList<>();
+        List<String> adds = new ArrayList<>();
+        String[][] wanted = {
+                {options.originColumn(), "String"}, {options.offsetColumn(), "UInt64"}, {options.rowColumn(), "UInt32"}};
+        int[] indexes = {originIndex, offsetIndex, rowIndex};
+        for (int i = 0; i < wanted.length; i++) {
+            if (indexes[i] == NO_COLUMN) {
+                missing.add(wanted[i][0] + " " + wanted[i][1]);
+                adds.add("ADD COLUMN " + Sql.identifier(wanted[i][0]) + " " + wanted[i][1]);
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new ClickHouseWriteException(sink, target, String.join(", ", missing.stream()
+                    .map(m -> m.substring(0, m.indexOf(' '))).toList()),
+                    "append table " + database + "." + target + " lacks the column(s) " + String.join(", ", missing)
+                    + ": this server has no insert deduplication tokens, so the append mode records in every row the"
+                    + " chunk it came from (origin, offset) and its ordinal in that chunk, to write only the rows a"
+                    + " replayed chunk has not written yet; add them with: ALTER TABLE " + Sql.table(database, target)
+                    + " " + String.join(", ", adds), null, false, 0, 0);
+        }
+        ColumnType origin = types[originIndex];
+        ColumnType offset = types[offsetIndex];
+        ColumnType row = types[rowIndex];
+        if (origin.kind() != ColumnType.Kind.STRING || offset.kind() != ColumnType.Kind.UINT || offset.bytes() != 8
+                || row.kind() != ColumnType.Kind.UINT || row.bytes() < 4) {
+            throw new ClickHouseWriteException(sink, target, null, "append table " + database + "." + target
+                    + " has the chunk columns with the wrong types (" + options.originColumn() + " " + origin + ", "
+                    + options.offsetColumn() + " " + offset + ", " + options.rowColumn() + " " + row + "); they must be "
+                    + "String, UInt64 and UInt32", null, false, 0, 0);
+        }
+    }
+
+    int originIndex() {
+        return originIndex;
+    }
+
+    int offsetIndex() {
+        return offsetIndex;
+    }
+
+    int rowIndex() {
+        return rowIndex;
+    }
+
+    String originColumn() {
+        return options.originColumn();
+    }
+
+    String offsetColumn() {
+        return options.offsetColumn();
+    }
+
+    /** Whether a column is set by the sink itself (mode and chunk columns), never from an item. */
+    boolean isSinkColumn(int c) {
+        return c == versionIndex || c == deletedIndex || c == signIndex || c == originIndex || c == offsetIndex
+                || c == rowIndex;
     }
 
     String target() {
@@ -190,7 +273,7 @@ final class TableWriter {
         BitSet missing = null;
         for (int i = 0; i < types.length; i++) {
             if (values[i] == UNSET) {
-                if (columns.get(i).defaultExpression() && i != versionIndex && i != deletedIndex && i != signIndex) {
+                if (columns.get(i).defaultExpression() && !isSinkColumn(i)) {
                     if (missing == null) {
                         missing = new BitSet(types.length);
                     }
@@ -345,11 +428,53 @@ final class TableWriter {
      * default).
      */
     Insert streamed(List<ChangeItem> items) {
+        return streamed(items, null);
+    }
+
+    /** {@link #streamed(List)} with the chunk columns set from {@code chunk} (when not null). */
+    Insert streamed(List<ChangeItem> items, ChunkRows chunk) {
         int[] all = new int[types.length];
         for (int i = 0; i < all.length; i++) {
             all[i] = i;
         }
-        return new Insert(all, items);
+        return new Insert(all, items, chunk);
+    }
+
+    /** The values of row {@code i} of an insert, with the chunk columns set when it names a chunk. */
+    Object[] values(Insert insert, int i) {
+        Object row = insert.rows().get(i);
+        Object[] values = values(row);
+        ChunkRows chunk = insert.chunk();
+        if (chunk != null) {
+            if (values == row) {
+                values = values.clone(); // rows may be shared; never mutated
+            }
+            values[originIndex] = chunk.origin();
+            values[offsetIndex] = chunk.offset();
+            values[rowIndex] = (long) chunk.firstRow() + i;
+        }
+        return values;
+    }
+
+    /**
+     * The rows of a chunk as {@link #inserts} (grouped by missing default-expression columns, so in
+     * a deterministic order: group by group, each in chunk order), less the first {@code skip} rows of
+     * that order; each insert names the ordinal of its first row in that order. Rows are numbered in
+     * the order they are sent, so an interrupted write leaves the rows numbered {@code [0, committed)}.
+     */
+    List<Insert> inserts(List<Row> rows, String origin, long offset, int skip) {
+        List<Insert> out = new ArrayList<>();
+        int first = 0;
+        for (Insert insert : inserts(rows)) {
+            int size = insert.rows().size();
+            int from = Math.max(0, Math.min(size, skip - first));
+            if (from < size) {
+                out.add(new Insert(insert.columns(), insert.rows().subList(from, size),
+                        new ChunkRows(origin, offset, first + from)));
+            }
+            first += size;
+        }
+        return out;
     }
 
     /** The values of a row of an {@link Insert}: converted already, or converted now from its item. */

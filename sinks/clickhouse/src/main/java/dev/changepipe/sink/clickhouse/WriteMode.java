@@ -16,6 +16,11 @@ public enum WriteMode {
      * key's current row is skipped, which makes replays idempotent.
      */
     COLLAPSING,
-    /** Plain {@code MergeTree}: every item is a row (a log of changes). */
+    /**
+     * Plain {@code MergeTree}: every item is a row (a log of changes). Replays are idempotent through
+     * insert deduplication tokens where the server has them; elsewhere every row carries its chunk
+     * (origin, offset) and its ordinal in it, and only the rows of a chunk not in the table yet are
+     * inserted (one {@code count()} query per chunk and table).
+     */
     APPEND
 }

@@ -147,6 +147,130 @@ class ClickHouseSinkIntegrationTest {
                 .isEqualTo(FINAL_STATE);
     }
 
+    private static final String APPEND_LOG = "1\tone\t100\n2\ttwo\t101\n3\tthree\t102\n1\tone v2\t200\n2\t\t201\n"
+            + "3\t\t202\n3\tthree again\t203\n4\tfour\t204\n4\t\t205\n";
+
+    @Test
+    void appendModeReplayedChunksChangeNothingVisible() {
+        sink(WriteMode.APPEND);
+        // an origin that needs escaping in the count query: quote, backslash, tab, non-ASCII
+        String origin = "it's a \\ path\twith ü and 💥";
+        Chunk odd = Chunk.of(origin, dev.changepipe.core.Offset.of(-5), List.of(
+                save(TABLE, 9, 900, "name", "odd", "price", 9L), save(TABLE, 9, 901, "name", "odd2", "price", 9L)), false);
+        write(history());
+        write(List.of(odd));
+        write(history().subList(1, 2)); // replays, in the same sink
+        write(List.of(odd, history().get(0)));
+        sink.close().block(TIMEOUT);
+        sink(WriteMode.APPEND); // and after a restart
+        write(history());
+        write(List.of(odd));
+        assertThat(query("SELECT id, name, version FROM $t ORDER BY version"))
+                .isEqualTo(APPEND_LOG + "9\todd\t900\n9\todd2\t901\n");
+        String hex = java.util.HexFormat.of().withUpperCase().formatHex(origin.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        assertThat(query("SELECT hex(changepipe_origin), changepipe_offset, changepipe_row, version FROM $t"
+                + " WHERE id = 9 ORDER BY version"))
+                .isEqualTo(hex + "\t18446744073709551611\t0\t900\n" + hex + "\t18446744073709551611\t1\t901\n");
+        assertThat(query("SELECT changepipe_offset, groupArray(changepipe_row) FROM"
+                + " (SELECT * FROM $t WHERE id != 9 ORDER BY changepipe_offset, changepipe_row)"
+                + " GROUP BY changepipe_offset ORDER BY changepipe_offset"))
+                .isEqualTo("10\t[0,1,2]\n20\t[0,1,2,3,4,5]\n");
+    }
+
+    @Test
+    void appendModeCompletesAPartiallyCommittedChunkWithExactlyTheMissingRows() {
+        for (InsertFormat format : InsertFormat.values()) {
+            for (boolean defaults : new boolean[] {false, true}) {
+                String table = "shop_part_" + format.name().toLowerCase() + (defaults ? "_defaults" : "");
+                sink = ClickHouseSink.create(ClickHouseSinkOptions.builder()
+                        .endpoints(clickhouse.httpUrl()).database(database).format(format)
+                        .table("shop.part", TableOptions.builder().mode(WriteMode.APPEND).target(table)
+                                .create(List.of("id UInt64", "name String",
+                                        defaults ? "label String DEFAULT concat('l', name)" : "label String"),
+                                        List.of("id"))
+                                .build())
+                        .build());
+                int n = 3 * 8192 + 17; // several slices, encoded in parallel
+                // what an interrupted insert left: a prefix, in order (with defaults: all of the first
+                // insert, the rows without label, and a part of the second)
+                int k = defaults ? n / 2 + 5 : 8192 + 5;
+                List<dev.changepipe.core.ChangeItem> items = new java.util.ArrayList<>();
+                for (int i = 0; i < n; i++) {
+                    items.add(defaults && i < n / 2
+                            ? save("shop.part", i, 1000 + i, "name", "n" + i)
+                            : save("shop.part", i, 1000 + i, "name", "n" + i, "label", "x" + i));
+                }
+                Chunk big = Chunk.of("test.log", dev.changepipe.core.Offset.of(30), items, false);
+                write(List.of(chunk(29, save("shop.part", 1_000_000, 1, "name", "before"))));
+                clickhouse.execute("INSERT INTO " + database + "." + table
+                        + " (id, name, label, version, changepipe_origin, changepipe_offset, changepipe_row)"
+                        + " SELECT number, concat('n', toString(number)),"
+                        + (defaults ? " if(number < " + n / 2 + ", concat('ln', toString(number)), concat('x', toString(number)))"
+                                : " concat('x', toString(number))")
+                        + ", 1000 + number, 'test.log', 30, number FROM system.numbers LIMIT " + k);
+                write(List.of(big));
+                write(List.of(big)); // and once more: nothing
+                String t = database + "." + table;
+                assertThat(clickhouse.execute("SELECT count(), uniqExact(changepipe_row), min(changepipe_row),"
+                        + " max(changepipe_row) FROM " + t + " WHERE changepipe_offset = 30 FORMAT TabSeparated"))
+                        .as(table).isEqualTo(n + "\t" + n + "\t0\t" + (n - 1) + "\n");
+                assertThat(clickhouse.execute("SELECT count() FROM " + t + " WHERE changepipe_offset = 30 AND"
+                        + " (id != changepipe_row OR name != concat('n', toString(id)) OR version != 1000 + id"
+                        + " OR label != if(" + (defaults ? "id < " + n / 2 : "0") + ", concat('ln', toString(id)),"
+                        + " concat('x', toString(id)))) FORMAT TabSeparated"))
+                        .as(table).isEqualTo("0\n");
+                assertThat(clickhouse.execute("SELECT count() FROM " + t + " FORMAT TabSeparated"))
+                        .as(table).isEqualTo((n + 1) + "\n");
+                sink.close().block(TIMEOUT);
+                sink = null;
+            }
+        }
+    }
+
+    @Test
+    void appendTableWithoutTheChunkColumnsFailsNamingThemAndHowToAddThem() {
+        clickhouse.execute("CREATE TABLE " + database + ".shop_product (id UInt64, name String,"
+                + " version UInt64) ENGINE = MergeTree ORDER BY id");
+        sink = ClickHouseSink.create(ClickHouseSinkOptions.builder()
+                .endpoints(clickhouse.httpUrl()).database(database)
+                .table(TABLE, TableOptions.builder().mode(WriteMode.APPEND).build())
+                .build());
+        String[] alter = new String[1];
+        sink.write(history().get(0)).as(StepVerifier::create)
+                .expectErrorSatisfies(e -> {
+                    assertThat(e).isInstanceOf(ClickHouseWriteException.class);
+                    ClickHouseWriteException c = (ClickHouseWriteException) e;
+                    assertThat(c.isRetryable()).isFalse();
+                    assertThat(c.table()).isEqualTo("shop_product");
+                    assertThat(c.getMessage()).contains(database + ".shop_product", "changepipe_origin String",
+                            "changepipe_offset UInt64", "changepipe_row UInt32", "deduplication", "replayed",
+                            "ALTER TABLE `" + database + "`.`shop_product` ADD COLUMN `changepipe_origin` String,"
+                                    + " ADD COLUMN `changepipe_offset` UInt64, ADD COLUMN `changepipe_row` UInt32");
+                    alter[0] = c.getMessage().substring(c.getMessage().indexOf("ALTER TABLE"));
+                })
+                .verify(TIMEOUT);
+        assertThat(query("SELECT count() FROM $t")).isEqualTo("0\n");
+        clickhouse.execute(alter[0]); // the statement the error gives works, and the sink picks it up
+        write(history());
+        write(history());
+        assertThat(query("SELECT id, name, version FROM $t ORDER BY version")).isEqualTo(APPEND_LOG);
+    }
+
+    @Test
+    void appendModeRefusesAChunkOfWhichTheTableHoldsMoreRowsThanItHas() {
+        sink(WriteMode.APPEND);
+        write(history());
+        sink.write(chunk(20, save(TABLE, 1, 200, "name", "one v2", "price", 1L))).as(StepVerifier::create)
+                .expectErrorSatisfies(e -> {
+                    assertThat(e).isInstanceOf(ClickHouseWriteException.class);
+                    assertThat(((ClickHouseWriteException) e).isRetryable()).isFalse();
+                    assertThat(e.getMessage()).contains("shop_product", "holds 6 rows of chunk test.log@20",
+                            "only 1");
+                })
+                .verify(TIMEOUT);
+        assertThat(query("SELECT count() FROM $t")).isEqualTo("9\n");
+    }
+
     @Test
     void tableCreationIsIdempotentAndDeclaresTheModeColumns() {
         sink(WriteMode.REPLACING);

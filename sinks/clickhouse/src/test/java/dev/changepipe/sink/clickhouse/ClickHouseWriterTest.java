@@ -22,7 +22,12 @@ class ClickHouseWriterTest {
         assertThat(ClickHouseWriter.createTableSql(options, "app_model", WriteMode.COLLAPSING, TABLE))
                 .contains("`version` UInt64, `sign` Int8)", "ENGINE = CollapsingMergeTree(`sign`)");
         assertThat(ClickHouseWriter.createTableSql(options, "app_model", WriteMode.APPEND, TABLE))
-                .contains("`version` UInt64)", "ENGINE = MergeTree ");
+                .contains("`version` UInt64, `changepipe_origin` String, `changepipe_offset` UInt64,"
+                        + " `changepipe_row` UInt32)", "ENGINE = MergeTree ");
+        ClickHouseSinkOptions renamed = ClickHouseSinkOptions.builder().endpoints("http://h:8123")
+                .chunkColumns("src", "pos", "n").build();
+        assertThat(ClickHouseWriter.createTableSql(renamed, "app_model", WriteMode.APPEND, TABLE))
+                .contains("`version` UInt64, `src` String, `pos` UInt64, `n` UInt32)");
         ClickHouseSinkOptions single = ClickHouseSinkOptions.builder().endpoints("http://h:8123").build();
         assertThat(ClickHouseWriter.createTableSql(single, "app_model", WriteMode.REPLACING, TABLE))
                 .doesNotContain("ON CLUSTER");
