@@ -73,7 +73,7 @@ public final class ClickHouseServerExtension implements ParameterResolver {
    */
   public static DedicatedClickHouse startDedicated() {
     List<String> binary = binary();
-    for (int attempt = 1; ; attempt++) {
+    return Commands.retryIfPortTaken(() -> {
       Path dir = Commands.createTempDir("changepipe-clickhouse-dedicated-", false);
       int httpPort = Commands.freePort();
       int tcpPort = Commands.freePort();
@@ -89,12 +89,9 @@ public final class ClickHouseServerExtension implements ParameterResolver {
         return server;
       } catch (RuntimeException e) {
         server.close();
-        if (!(e instanceof ServerStartupException s && s.portInUse())
-            || attempt >= Commands.PORT_ATTEMPTS) {
-          throw e;
-        }
+        throw e;
       }
-    }
+    });
   }
 
   /** Starts {@code command} in {@code dir} and waits until it answers a query. */
@@ -137,7 +134,7 @@ public final class ClickHouseServerExtension implements ParameterResolver {
 
   private static SharedServer<ClickHouseServer> start() {
     List<String> binary = binary();
-    for (int attempt = 1; ; attempt++) {
+    return Commands.retryIfPortTaken(() -> {
       Path dir = Commands.createTempDir("changepipe-clickhouse-", false);
       int httpPort = Commands.freePort();
       int tcpPort = Commands.freePort();
@@ -161,12 +158,9 @@ public final class ClickHouseServerExtension implements ParameterResolver {
           process.stop();
         }
         Commands.deleteTree(dir);
-        if (!(e instanceof ServerStartupException s && s.portInUse())
-            || attempt >= Commands.PORT_ATTEMPTS) {
-          throw e;
-        }
+        throw e;
       }
-    }
+    });
   }
 
   private static boolean answersPing(ClickHouseServer server) {

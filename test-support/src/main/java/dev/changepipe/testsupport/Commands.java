@@ -19,6 +19,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -36,6 +37,23 @@ final class Commands {
   private static final Pattern UNSAFE_NAME = Pattern.compile("[^a-z0-9_]+");
 
   private Commands() {}
+
+  /**
+   * Runs {@code start} until it returns, again only when it failed because a port it chose was
+   * taken meanwhile, at most {@link #PORT_ATTEMPTS} times. {@code start} picks fresh ports each time
+   * and cleans up after itself before throwing.
+   */
+  static <T> T retryIfPortTaken(Supplier<T> start) {
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return start.get();
+      } catch (ServerStartupException e) {
+        if (!e.portInUse() || attempt >= PORT_ATTEMPTS) {
+          throw e;
+        }
+      }
+    }
+  }
 
   /** The exit code and the combined stdout/stderr of a finished command. */
   record Result(List<String> command, int exitCode, String output) {

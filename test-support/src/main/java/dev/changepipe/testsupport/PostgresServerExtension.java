@@ -140,7 +140,7 @@ public final class PostgresServerExtension implements ParameterResolver {
       }
       run(root, dir, List.of(bin.resolve("initdb").toString(), "-D", data.toString(),
           "-A", "trust", "-U", PG_USER, "--no-sync", "-E", "UTF8", "--locale=C"), "initdb", log);
-      for (int attempt = 1; ; attempt++) {
+      return Commands.retryIfPortTaken(() -> {
         int port = Commands.freePort();
         String options = "-p " + port
             + " -c listen_addresses=" + Commands.LOOPBACK
@@ -163,11 +163,9 @@ public final class PostgresServerExtension implements ParameterResolver {
           throw new UncheckedIOException(e);
         } catch (ServerStartupException e) {
           stopServer(root, bin, dir); // in case it is half up; the cluster is kept for the retry
-          if (!e.portInUse() || attempt >= Commands.PORT_ATTEMPTS) {
-            throw e;
-          }
+          throw e;
         }
-      }
+      });
     } catch (RuntimeException e) {
       stopServer(root, bin, dir);
       Commands.deleteTree(dir);

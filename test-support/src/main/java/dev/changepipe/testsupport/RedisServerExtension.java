@@ -69,7 +69,7 @@ public final class RedisServerExtension implements ParameterResolver {
     Path binary = Commands.findBinary("redis-server", "/usr/bin", "/usr/local/bin", "/usr/sbin")
         .orElseThrow(() -> new ServerStartupException("redis-server not found on PATH: run "
             + "scripts/install-servers, or set " + ENV + " to use a running server", false));
-    for (int attempt = 1; ; attempt++) {
+    return Commands.retryIfPortTaken(() -> {
       Path dir = Commands.createTempDir("changepipe-redis-", false);
       int port = Commands.freePort();
       List<String> command = List.of(binary.toString(),
@@ -95,12 +95,9 @@ public final class RedisServerExtension implements ParameterResolver {
           process.stop();
         }
         Commands.deleteTree(dir);
-        if (!(e instanceof ServerStartupException s && s.portInUse())
-            || attempt >= Commands.PORT_ATTEMPTS) {
-          throw e;
-        }
+        throw e;
       }
-    }
+    });
   }
 
   private static boolean answersPing(int port) {
