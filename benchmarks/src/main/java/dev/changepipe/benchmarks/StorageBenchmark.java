@@ -3,7 +3,7 @@ package dev.changepipe.benchmarks;
 import dev.changepipe.source.storage.Operation;
 import dev.changepipe.source.storage.RedisStorage;
 import dev.changepipe.source.storage.StorageOptions;
-import dev.changepipe.source.storage.StoredOperation;
+import dev.changepipe.source.storage.OperationBatch;
 import dev.changepipe.source.storage.SyncLease;
 import io.lettuce.core.Limit;
 import io.lettuce.core.Range;
@@ -141,8 +141,8 @@ public class StorageBenchmark {
     @OperationsPerInvocation(BATCH)
     public long drain(Queue queue) {
         SyncLease lease = storage.preSync("bench.drain").block();
-        List<StoredOperation> ops = storage.getOperations(lease, BATCH).block();
-        long removed = storage.postSync(lease, ops).block();
+        OperationBatch ops = storage.getOperations(lease, BATCH).block();
+        long removed = storage.postSync(ops).block();
         if (removed != BATCH) {
             throw new IllegalStateException("removed " + removed);
         }

@@ -16,7 +16,7 @@ import dev.changepipe.source.storage.RedisStorage;
 import dev.changepipe.source.storage.StorageOptions;
 import dev.changepipe.source.storage.StorageSyncOptions;
 import dev.changepipe.source.storage.StorageSyncSource;
-import dev.changepipe.source.storage.StoredOperation;
+import dev.changepipe.source.storage.OperationBatch;
 import dev.changepipe.source.storage.SyncLease;
 import dev.changepipe.testsupport.ClickHouseServer;
 import dev.changepipe.testsupport.PostgresServer;
@@ -87,6 +87,9 @@ public final class StorageSyncProfile {
         int rows = Integer.getInteger("rows", StorageSyncBenchmark.ROWS);
         int batch = Integer.getInteger("batch", StorageSyncBenchmark.BATCH_SIZE);
         int runs = Integer.getInteger("runs", 3);
+        // 1 (the default here): one batch at a time, so that the phases follow each other and the
+        // breakdown adds up; with 2 (the worker's default) fetches overlap writes and only the total counts.
+        int inFlight = Integer.getInteger("batchesInFlight", 1);
         PostgresServer pg = BenchServers.postgres();
         ClickHouseServer ch = BenchServers.clickHouse();
         String redisUri = BenchServers.redis().uri();
@@ -116,6 +119,7 @@ public final class StorageSyncProfile {
                         .importKey(ImportKeyOptions.builder(StorageSyncBenchmark.IMPORT_KEY).batchSize(batch).build())
                         .database("default", pool)
                         .untilEmpty(true)
+                        .batchesInFlight(inFlight)
                         .build());
                 long start = System.nanoTime();
                 Pipeline.builder("profile").source(p.timed(source)).sink(p.timed(ClickHouseSink.create(sinkOptions)))
@@ -128,11 +132,10 @@ public final class StorageSyncProfile {
                 if (inCh != rows) {
                     throw new IllegalStateException("ClickHouse holds " + inCh + " rows, expected " + rows);
                 }
-                p.print(run, rows, batch, total);
+                p.print(run, rows, batch, inFlight, total);
                 // Server-side time of the Redis commands of this run (the scripts are EVALSHA).
                 for (String line : redis.sync().info("commandstats").split("\r?\n")) {
-                    if (line.startsWith("cmdstat_evalsha") || line.startsWith("cmdstat_zrange")
-                            || line.startsWith("cmdstat_set:")) {
+                    if (line.matches("cmdstat_(evalsha|zrange|zrangestore|zdiffstore|zinterstore|zrem|set):.*")) {
                         System.out.println("  redis " + line);
                     }
                 }
@@ -165,10 +168,10 @@ public final class StorageSyncProfile {
                 .blockLast();
     }
 
-    private void print(int run, int rows, int batch, long totalNanos) {
+    private void print(int run, int rows, int batch, int inFlight, long totalNanos) {
         long sum = nanos.values().stream().mapToLong(AtomicLong::get).sum();
-        System.out.printf("%nrun %d: %,d rows in batches of %,d: %.2f s, %,.0f rows/s (phases sum %.2f s)%n", run, rows,
-                batch, totalNanos / 1e9, rows / (totalNanos / 1e9), sum / 1e9);
+        System.out.printf("%nrun %d: %,d rows in batches of %,d, %d in flight: %.2f s, %,.0f rows/s (phases sum %.2f s)%n",
+                run, rows, batch, inFlight, totalNanos / 1e9, rows / (totalNanos / 1e9), sum / 1e9);
         int rounds = (rows + batch - 1) / batch;
         for (Phase phase : Phase.values()) {
             long n = nanos.get(phase).get();
@@ -246,13 +249,18 @@ public final class StorageSyncProfile {
             }
 
             @Override
-            public Mono<List<StoredOperation>> getOperations(SyncLease lease, int count) {
+            public Mono<OperationBatch> getOperations(SyncLease lease, int count) {
                 return storage.getOperations(lease, count).doFinally(s -> lap(Phase.GET_OPERATIONS));
             }
 
             @Override
-            public Mono<Long> postSync(SyncLease lease, List<StoredOperation> fetched) {
-                return storage.postSync(lease, fetched);
+            public Mono<Long> postSync(OperationBatch batch) {
+                return storage.postSync(batch);
+            }
+
+            @Override
+            public Mono<Long> removeBatch(OperationBatch batch) {
+                return storage.removeBatch(batch);
             }
 
             @Override

@@ -24,7 +24,7 @@ import reactor.core.publisher.Mono;
  * (default {@code clickhouse_sync}, django-clickhouse's), {@code importKeys} (required; per import
  * key: {@code model}, {@code table}, {@code keyColumn}, {@code batchSize}, {@code delay}),
  * {@code databases} (required; database alias: a name under {@code connections.postgres}),
- * {@code maxConnections} per database, {@code untilEmpty}. Applications not on the JVM register
+ * {@code maxConnections} per database, {@code untilEmpty}, {@code batchesInFlight}. Applications not on the JVM register
  * operations through {@code POST /api/operations}. The source owns its storage connection and pools.
  */
 public final class StorageSyncSourceProvider implements SourceProvider {
@@ -60,7 +60,8 @@ public final class StorageSyncSourceProvider implements SourceProvider {
     public Source create(Settings s, ServiceContext context) {
         Storage storage = storage(s, context);
         StorageSyncOptions.Builder b = StorageSyncOptions.builder().name(context.pipelineName())
-                .untilEmpty(s.bool("untilEmpty", false));
+                .untilEmpty(s.bool("untilEmpty", false))
+                .batchesInFlight(s.integer("batchesInFlight", StorageSyncOptions.DEFAULT_BATCHES_IN_FLIGHT, 1, 16));
         for (Map.Entry<String, Settings> e : s.children("importKeys").entrySet()) {
             Settings k = e.getValue();
             ImportKeyOptions.Builder kb = ImportKeyOptions.builder(e.getKey());

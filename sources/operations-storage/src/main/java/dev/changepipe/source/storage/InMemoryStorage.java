@@ -6,10 +6,13 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.TreeSet;
 import reactor.core.publisher.Mono;
 
@@ -53,6 +56,9 @@ public final class InMemoryStorage implements OperationsStorage {
     private static final class Queue {
         final Map<String, Double> scores = new HashMap<>();
         final TreeSet<Map.Entry<String, Double>> ordered = new TreeSet<>(ORDER);
+        /** The open batches of the lease holding the lock: what each fetched, member to score. */
+        final List<Map<String, Double>> open = new ArrayList<>();
+        final Set<String> openMembers = new HashSet<>();
         long fence;
         long lockToken;
         long lockExpiresAtMillis;
@@ -72,6 +78,12 @@ public final class InMemoryStorage implements OperationsStorage {
         void remove(String member, double score) {
             scores.remove(member);
             ordered.remove(Map.entry(member, score));
+        }
+
+        void release() {
+            lockToken = 0;
+            open.clear();
+            openMembers.clear();
         }
     }
 
@@ -110,6 +122,14 @@ public final class InMemoryStorage implements OperationsStorage {
         }
     }
 
+    /** The member's score, or {@code null} when it is not queued (for tests). */
+    Double scoreOf(String importKey, String member) {
+        synchronized (lock) {
+            Queue q = queues.get(importKey);
+            return q == null ? null : q.scores.get(member);
+        }
+    }
+
     @Override
     public Mono<Long> operationsCount(String importKey) {
         return Mono.fromCallable(() -> {
@@ -130,6 +150,7 @@ public final class InMemoryStorage implements OperationsStorage {
                 if (q.lockHeld(now)) {
                     return null;
                 }
+                q.release();
                 q.fence++;
                 q.lockToken = q.fence;
                 q.lockExpiresAtMillis = now + options.lockTimeout().toMillis();
@@ -139,48 +160,76 @@ public final class InMemoryStorage implements OperationsStorage {
     }
 
     @Override
-    public Mono<List<StoredOperation>> getOperations(SyncLease lease, int count) {
+    public Mono<OperationBatch> getOperations(SyncLease lease, int count) {
         return Mono.fromCallable(() -> {
             if (count < 1) {
                 throw new IllegalArgumentException("count must be positive, was " + count);
             }
-            List<StoredOperation> batch = new ArrayList<>();
+            List<Operation> operations = new ArrayList<>();
+            Map<String, Double> snapshot = new LinkedHashMap<>();
             synchronized (lock) {
-                Queue q = queues.get(lease.importKey());
-                if (q != null) {
-                    Iterator<Map.Entry<String, Double>> it = q.ordered.iterator();
-                    while (it.hasNext() && batch.size() < count) {
-                        Map.Entry<String, Double> e = it.next();
-                        batch.add(new StoredOperation(Operation.parse(e.getKey()), e.getValue(), e.getKey(), null));
+                Queue q = holder(lease);
+                Iterator<Map.Entry<String, Double>> it = q.ordered.iterator();
+                while (it.hasNext() && snapshot.size() < count) {
+                    Map.Entry<String, Double> e = it.next();
+                    if (!q.openMembers.contains(e.getKey())) {
+                        snapshot.put(e.getKey(), e.getValue());
+                        operations.add(Operation.parse(e.getKey()));
                     }
                 }
+                q.open.add(snapshot);
+                q.openMembers.addAll(snapshot.keySet());
             }
-            return batch;
+            return new OperationBatch(lease, operations, snapshot);
         });
     }
 
     @Override
-    public Mono<Long> postSync(SyncLease lease, List<StoredOperation> fetched) {
+    public Mono<Long> postSync(OperationBatch batch) {
+        return remove(batch, true);
+    }
+
+    @Override
+    public Mono<Long> removeBatch(OperationBatch batch) {
+        return remove(batch, false);
+    }
+
+    @SuppressWarnings("unchecked")
+    private Mono<Long> remove(OperationBatch batch, boolean release) {
         return Mono.fromCallable(() -> {
-            long now = clock.millis();
             synchronized (lock) {
-                Queue q = queues.get(lease.importKey());
-                if (q == null || !q.lockHeld(now) || q.lockToken != lease.token()) {
-                    throw new LockLostException(lease);
-                }
+                Queue q = holder(batch.lease());
                 long removed = 0;
-                for (StoredOperation op : fetched) {
-                    String member = op.member();
-                    Double score = q.scores.get(member);
-                    if (score != null && score == op.score()) {
-                        q.remove(member, score);
-                        removed++;
+                Object snapshot = batch.handle();
+                // A batch is removed once: a second removal (or one after its lease ended) finds it closed.
+                if (q.open.removeIf(open -> open == snapshot)) {
+                    for (Map.Entry<String, Double> fetched : ((Map<String, Double>) snapshot).entrySet()) {
+                        String member = fetched.getKey();
+                        q.openMembers.remove(member);
+                        Double score = q.scores.get(member);
+                        if (score != null && score.doubleValue() == fetched.getValue()) {
+                            q.remove(member, score);
+                            removed++;
+                        }
                     }
                 }
-                q.lockToken = 0;
+                if (release) {
+                    q.release();
+                }
                 return removed;
             }
         });
+    }
+
+    /** The queue of the lease's import key if the lease holds its lock, which it renews. */
+    private Queue holder(SyncLease lease) {
+        long now = clock.millis();
+        Queue q = queues.get(lease.importKey());
+        if (q == null || !q.lockHeld(now) || q.lockToken != lease.token()) {
+            throw new LockLostException(lease);
+        }
+        q.lockExpiresAtMillis = now + options.lockTimeout().toMillis();
+        return q;
     }
 
     @Override
@@ -189,7 +238,7 @@ public final class InMemoryStorage implements OperationsStorage {
             synchronized (lock) {
                 Queue q = queues.get(lease.importKey());
                 if (q != null && q.lockToken == lease.token()) {
-                    q.lockToken = 0;
+                    q.release();
                 }
             }
         });
@@ -225,7 +274,7 @@ public final class InMemoryStorage implements OperationsStorage {
                 for (Queue q : queues.values()) {
                     q.scores.clear();
                     q.ordered.clear();
-                    q.lockToken = 0;
+                    q.release();
                 }
                 lastSync.clear();
             }

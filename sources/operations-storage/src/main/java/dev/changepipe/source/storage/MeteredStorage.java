@@ -6,7 +6,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Instant;
 import java.util.Collection;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -17,7 +16,7 @@ import reactor.core.publisher.Mono;
 /**
  * Metrics and logging around a storage. The queue-size gauge follows the storage's own answers: it
  * is set by {@link #operationsCount}, raised by the newly queued count of each registration and
- * lowered by the removed count of each {@code postSync}, so it needs no polling.
+ * lowered by the removed count of each removal, so it needs no polling.
  */
 final class MeteredStorage implements OperationsStorage {
 
@@ -62,15 +61,25 @@ final class MeteredStorage implements OperationsStorage {
     }
 
     @Override
-    public Mono<List<StoredOperation>> getOperations(SyncLease lease, int count) {
+    public Mono<OperationBatch> getOperations(SyncLease lease, int count) {
         return delegate.getOperations(lease, count);
     }
 
     @Override
-    public Mono<Long> postSync(SyncLease lease, List<StoredOperation> fetched) {
-        return delegate.postSync(lease, fetched).doOnNext(removed -> {
-            queueSize(lease.importKey()).addAndGet(-removed);
-            log.info("removed {} operations from storage (import key {})", removed, lease.importKey());
+    public Mono<Long> postSync(OperationBatch batch) {
+        return removed(batch, delegate.postSync(batch));
+    }
+
+    @Override
+    public Mono<Long> removeBatch(OperationBatch batch) {
+        return removed(batch, delegate.removeBatch(batch));
+    }
+
+    private Mono<Long> removed(OperationBatch batch, Mono<Long> removal) {
+        String importKey = batch.lease().importKey();
+        return removal.doOnNext(removed -> {
+            queueSize(importKey).addAndGet(-removed);
+            log.info("removed {} operations from storage (import key {})", removed, importKey);
         });
     }
 

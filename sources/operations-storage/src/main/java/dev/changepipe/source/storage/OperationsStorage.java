@@ -15,17 +15,25 @@ import reactor.core.publisher.Mono;
  * then, once the rows were durably written, {@link #postSync} (removes exactly what was fetched and
  * releases the lock) or, on failure, {@link #postSyncFailed} (releases the lock, removes nothing).
  *
- * <p><b>Guarantees</b> (each a test in {@code OperationsStorageContractTest}, run against every
+ * <p><b>Several batches per lease.</b> A worker that fetches the next batch while the previous one is
+ * still being written calls {@code getOperations} again under the same lease: a batch fetched and not
+ * yet removed is <em>open</em>, and later fetches skip every operation of an open batch (by member,
+ * whatever its score now). It removes each batch but the last with {@link #removeBatch}, which keeps
+ * the lock, and the last with {@code postSync}. Every call under a lease renews the lock for the
+ * storage's lock timeout.
+ *
+ * <p><b>Guarantees</b> (each a test in {@code OperationsStorageContract}, run against every
  * implementation):
  * <ul>
  *   <li>an operation registered again while its batch is being synced stays queued after the
- *       {@code postSync} (its score changed: the row changed after it was fetched);</li>
- *   <li>{@code postSync} removes only operations that were fetched under that lease, never ones
- *       registered after the fetch, even when the fetch returned nothing;</li>
+ *       removal of that batch (its score changed: the row changed after it was fetched);</li>
+ *   <li>a removal removes only operations that were fetched in that batch, never ones registered
+ *       after the fetch, even when the fetch returned nothing;</li>
  *   <li>an operation scored in the future (clock skew) is fetched like any other, in score order,
- *       and removed only by a {@code postSync} of a batch that held it;</li>
- *   <li>a {@code postSync} whose lease expired or was taken over removes nothing and fails with
+ *       and removed only by the removal of a batch that held it;</li>
+ *   <li>a fetch or removal whose lease expired or was taken over removes nothing and fails with
  *       {@link LockLostException};</li>
+ *   <li>an operation is in at most one open batch of a lease;</li>
  *   <li>any pk (with {@code :} or {@code .}, any Unicode) round-trips.</li>
  * </ul>
  *
@@ -64,21 +72,33 @@ public interface OperationsStorage {
 
     /**
      * The oldest {@code count} queued operations of the lease's import key (lowest scores first,
-     * future scores included), with their scores. Removes nothing.
+     * future scores included) that are in no open batch of the lease. Removes nothing; renews the lock.
+     *
+     * @throws LockLostException (as an error signal) when the lease expired or was taken over
      */
-    Mono<List<StoredOperation>> getOperations(SyncLease lease, int count);
+    Mono<OperationBatch> getOperations(SyncLease lease, int count);
 
     /**
-     * Removes the fetched operations whose score is still the fetched one, and releases the lock,
-     * in one atomic step that first checks the lease's fencing token.
+     * Removes the batch's operations whose score is still the fetched one, and releases the lock, in
+     * one atomic step that first checks the lease's fencing token. Other open batches of the lease
+     * are closed without removal.
      *
      * @return how many operations were removed
      * @throws LockLostException (as an error signal) when the lease expired or was taken over;
      *     nothing was removed then
      */
-    Mono<Long> postSync(SyncLease lease, List<StoredOperation> fetched);
+    Mono<Long> postSync(OperationBatch batch);
 
-    /** Releases the lock if the lease still holds it; removes nothing. */
+    /**
+     * Removes the batch's operations as {@link #postSync} does, but keeps the lock (renewed) for the
+     * lease's later batches.
+     *
+     * @return how many operations were removed
+     * @throws LockLostException (as an error signal) when the lease expired or was taken over
+     */
+    Mono<Long> removeBatch(OperationBatch batch);
+
+    /** Releases the lock if the lease still holds it and closes its open batches; removes nothing. */
     Mono<Void> postSyncFailed(SyncLease lease);
 
     /** When the import key was last synced, or empty when never. */

@@ -17,7 +17,10 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Mono;
@@ -35,6 +38,11 @@ import reactor.core.publisher.Mono;
  * still holds the lease's fencing token (not after the lock expired and another worker took it).
  * Fetching is by rank over all scores, so an operation scored in the future by a skewed clock is
  * fetched in turn rather than waiting for that time.
+ *
+ * <p><b>Batches stay on the server.</b> A fetch copies the batch's members with their scores into a
+ * key of its own ({@code <prefix>:batch:<import key>:<token>:<n>}, expiring with the lock) and sends
+ * only the members; the removal compares the queue against that copy on the server. No score crosses
+ * the wire or is printed as text.
  *
  * <p><b>Registration</b> is batched: concurrent calls are coalesced into one script call per import
  * key ({@link StorageOptions#maxRegistrationBatch()} pks at most, {@link
@@ -86,44 +94,61 @@ public final class RedisStorage implements OperationsStorage {
             return token
             """, ScriptOutputType.INTEGER);
 
-    // KEYS[1] operations; ARGV[1] count -> member1, score1, member2, score2... (the count lowest), every
-    // score as the text Redis prints for it. Run as a script so that the reply is plain strings in any
-    // protocol version (RESP3 would send doubles) and the scores go back to POST_SYNC verbatim: no
-    // parsing and printing of 10,000 doubles per batch on the client, and no doubt they round-trip.
+    // KEYS[1] operations, KEYS[2] lock, KEYS[3] the new batch, KEYS[4...] the lease's open batches;
+    // ARGV[1] token, ARGV[2] count, ARGV[3] ttl ms -> the batch's size, or -1 when the lock is lost.
+    // The batch is copied on the server (ZRANGESTORE keeps each member with its score, in binary): no
+    // score is ever printed, sent or parsed (printing 10,000 doubles cost Redis 7.0 ten times the
+    // ZRANGE itself), and the removal compares against exactly what was fetched. Open batches are
+    // excluded by member: the first count + open ranks hold at least count others.
     static final RedisScript GET_OPERATIONS = new RedisScript("""
-            return redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
-            """, ScriptOutputType.MULTI);
-
-    // KEYS[1] operations, KEYS[2] lock; ARGV[1] token, ARGV[2] n, then n members, then their n scores
-    // -> removed, or -1. ZMSCORE reads every score in one call; ZREM removes in slices (Lua's unpack
-    // is limited in arguments). The fetched scores are normally Redis's own text (GET_OPERATIONS), so
-    // equal text settles most comparisons without parsing; any other text is compared as a number.
-    static final RedisScript POST_SYNC = new RedisScript("""
             if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
-            local n = tonumber(ARGV[2])
-            local removed = 0
-            local slice = {}
-            for first = 3, n + 2, 4000 do
-              local last = math.min(first + 3999, n + 2)
-              local scores = redis.call('ZMSCORE', KEYS[1], unpack(ARGV, first, last))
-              for i = first, last do
-                local s = scores[i - first + 1]
-                local f = ARGV[i + n]
-                if s and (s == f or tonumber(s) == tonumber(f)) then
-                  slice[#slice + 1] = ARGV[i]
-                end
-              end
-              if #slice > 0 then
-                removed = removed + redis.call('ZREM', KEYS[1], unpack(slice))
-                slice = {}
+            local count = tonumber(ARGV[2])
+            local open = 0
+            for i = 4, #KEYS do open = open + redis.call('ZCARD', KEYS[i]) end
+            local n = redis.call('ZRANGESTORE', KEYS[3], KEYS[1], 0, count + open - 1)
+            if open > 0 and n > 0 then
+              n = redis.call('ZDIFFSTORE', KEYS[3], #KEYS - 2, KEYS[3], unpack(KEYS, 4))
+              if n > count then
+                redis.call('ZREMRANGEBYRANK', KEYS[3], count, -1)
+                n = count
               end
             end
-            redis.call('DEL', KEYS[2])
+            for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+            return n
+            """, ScriptOutputType.INTEGER);
+
+    // KEYS[1] operations, KEYS[2] lock, KEYS[3] the batch, KEYS[4] scratch, KEYS[5...] the lease's other
+    // open batches; ARGV[1] token, ARGV[2] 1 to release the lock (0 to keep and renew it), ARGV[3] ttl
+    // ms -> removed, or -1 when the lock is lost. ZINTERSTORE with weights 1, -1 gives each fetched
+    // member still queued its current score minus the fetched one: exactly 0 where it did not change
+    // (a re-registration always changes it). Those are removed; nothing is compared in Lua.
+    static final RedisScript POST_SYNC = new RedisScript("""
+            if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+            local removed = 0
+            if redis.call('ZINTERSTORE', KEYS[4], 2, KEYS[1], KEYS[3], 'WEIGHTS', 1, -1) > 0 then
+              redis.call('ZREMRANGEBYSCORE', KEYS[4], '(0', '+inf')
+              redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(0')
+              local m = redis.call('ZRANGE', KEYS[4], 0, -1)
+              for i = 1, #m, 4000 do
+                removed = removed + redis.call('ZREM', KEYS[1], unpack(m, i, math.min(i + 3999, #m)))
+              end
+              redis.call('DEL', KEYS[4])
+            end
+            redis.call('DEL', KEYS[3])
+            if ARGV[2] == '1' then
+              redis.call('DEL', KEYS[2])
+              for i = 5, #KEYS do redis.call('DEL', KEYS[i]) end
+            else
+              redis.call('PEXPIRE', KEYS[2], ARGV[3])
+              for i = 5, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+            end
             return removed
             """, ScriptOutputType.INTEGER);
 
-    // KEYS[1] lock; ARGV[1] token -> 1 when released.
+    // KEYS[1] lock, KEYS[2...] the lease's open batches; ARGV[1] token -> 1 when released. The batch
+    // copies are the lease's own (its token is in their names): they go either way.
     static final RedisScript RELEASE = new RedisScript("""
+            for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
             if redis.call('GET', KEYS[1]) == ARGV[1] then
               redis.call('DEL', KEYS[1])
               return 1
@@ -134,6 +159,9 @@ public final class RedisStorage implements OperationsStorage {
     private final StorageOptions options;
     private final Mono<RedisClusterReactiveCommands<String, String>> commands;
     private final Registrar registrar;
+    /** The open batches of each lease this storage handed out and that has not ended (by batch key). */
+    private final Map<SyncLease, List<String>> leases = new ConcurrentHashMap<>();
+    private final AtomicLong batchNumbers = new AtomicLong();
     private final Mono<Void> closer;
 
     private RedisStorage(StorageOptions options, Mono<RedisClusterReactiveCommands<String, String>> commands,
@@ -227,52 +255,96 @@ public final class RedisStorage implements OperationsStorage {
     }
 
     @Override
-    public Mono<List<StoredOperation>> getOperations(SyncLease lease, int count) {
+    public Mono<OperationBatch> getOperations(SyncLease lease, int count) {
         return Mono.defer(() -> {
             if (count < 1) {
                 return Mono.error(new IllegalArgumentException("count must be positive, was " + count));
             }
             RedisKeys keys = RedisKeys.of(options, lease.importKey());
-            return commands.flatMapMany(c -> GET_OPERATIONS.<Object>run(c, new String[] {keys.operations()},
-                            Integer.toString(count)))
-                    .collectList()
-                    .map(reply -> {
-                        List<?> flat = Registrar.flatten(reply);
-                        List<StoredOperation> ops = new ArrayList<>(flat.size() / 2);
-                        for (int i = 0; i + 1 < flat.size(); i += 2) {
-                            String member = (String) flat.get(i);
-                            String score = (String) flat.get(i + 1);
-                            try {
-                                ops.add(new StoredOperation(Operation.parse(member), parseScore(score), member,
-                                        score));
-                            } catch (IllegalArgumentException e) {
-                                log.warn("import key {}: skipping a member that is not an operation: {}",
-                                        lease.importKey(), e.getMessage());
-                            }
-                        }
-                        return ops;
-                    })
+            String batchKey = keys.batch(lease.token(), batchNumbers.incrementAndGet());
+            List<String> open = openBatches(lease);
+            String[] scriptKeys = new String[3 + open.size()];
+            scriptKeys[0] = keys.operations();
+            scriptKeys[1] = keys.lock();
+            scriptKeys[2] = batchKey;
+            for (int i = 0; i < open.size(); i++) {
+                scriptKeys[3 + i] = open.get(i);
+            }
+            return commands.flatMap(c -> GET_OPERATIONS.<Long>run(c, scriptKeys, Long.toString(lease.token()),
+                                    Integer.toString(count), ttl())
+                            .next()
+                            .flatMap(size -> {
+                                if (size < 0) {
+                                    leases.remove(lease);
+                                    return Mono.error(new LockLostException(lease));
+                                }
+                                if (size == 0) {
+                                    return Mono.just(List.<String>of());
+                                }
+                                open.add(batchKey);
+                                return c.zrange(batchKey, 0, -1).collectList();
+                            }))
+                    .map(members -> new OperationBatch(lease, parse(lease, members), batchKey))
                     .onErrorMap(RedisStorage::redisError);
         });
     }
 
-    @Override
-    public Mono<Long> postSync(SyncLease lease, List<StoredOperation> fetched) {
-        return Mono.defer(() -> {
-            RedisKeys keys = RedisKeys.of(options, lease.importKey());
-            int n = fetched.size();
-            String[] args = new String[2 + 2 * n];
-            args[0] = Long.toString(lease.token());
-            args[1] = Integer.toString(n);
-            for (int i = 0; i < n; i++) {
-                StoredOperation op = fetched.get(i);
-                args[2 + i] = op.member();
-                args[2 + n + i] = op.scoreText();
+    private static List<Operation> parse(SyncLease lease, List<String> members) {
+        List<Operation> operations = new ArrayList<>(members.size());
+        for (String member : members) {
+            try {
+                operations.add(Operation.parse(member));
+            } catch (IllegalArgumentException e) {
+                // The batch's copy holds it all the same: its removal takes it out of the queue.
+                log.warn("import key {}: skipping a member that is not an operation: {}", lease.importKey(),
+                        e.getMessage());
             }
-            return commands.flatMapMany(c -> POST_SYNC.<Long>run(c, new String[] {keys.operations(), keys.lock()}, args))
+        }
+        return operations;
+    }
+
+    @Override
+    public Mono<Long> postSync(OperationBatch batch) {
+        return remove(batch, true);
+    }
+
+    @Override
+    public Mono<Long> removeBatch(OperationBatch batch) {
+        return remove(batch, false);
+    }
+
+    private Mono<Long> remove(OperationBatch batch, boolean release) {
+        return Mono.defer(() -> {
+            SyncLease lease = batch.lease();
+            RedisKeys keys = RedisKeys.of(options, lease.importKey());
+            String batchKey = (String) batch.handle();
+            List<String> open = openBatches(lease);
+            List<String> others = new ArrayList<>(open);
+            others.remove(batchKey);
+            String[] scriptKeys = new String[4 + others.size()];
+            scriptKeys[0] = keys.operations();
+            scriptKeys[1] = keys.lock();
+            scriptKeys[2] = batchKey;
+            scriptKeys[3] = keys.scratch();
+            for (int i = 0; i < others.size(); i++) {
+                scriptKeys[4 + i] = others.get(i);
+            }
+            return commands.flatMapMany(c -> POST_SYNC.<Long>run(c, scriptKeys, Long.toString(lease.token()),
+                            release ? "1" : "0", ttl()))
                     .next()
                     .onErrorMap(RedisStorage::redisError)
-                    .flatMap(removed -> removed < 0 ? Mono.error(new LockLostException(lease)) : Mono.just(removed));
+                    .flatMap(removed -> {
+                        if (removed < 0) {
+                            leases.remove(lease);
+                            return Mono.error(new LockLostException(lease));
+                        }
+                        if (release) {
+                            leases.remove(lease);
+                        } else {
+                            open.remove(batchKey);
+                        }
+                        return Mono.just(removed);
+                    });
         });
     }
 
@@ -280,11 +352,25 @@ public final class RedisStorage implements OperationsStorage {
     public Mono<Void> postSyncFailed(SyncLease lease) {
         return Mono.defer(() -> {
             RedisKeys keys = RedisKeys.of(options, lease.importKey());
-            return commands.flatMapMany(c -> RELEASE.<Long>run(c, new String[] {keys.lock()},
-                            Long.toString(lease.token())))
+            List<String> open = leases.remove(lease);
+            String[] scriptKeys = new String[1 + (open == null ? 0 : open.size())];
+            scriptKeys[0] = keys.lock();
+            for (int i = 1; i < scriptKeys.length; i++) {
+                scriptKeys[i] = open.get(i - 1);
+            }
+            return commands.flatMapMany(c -> RELEASE.<Long>run(c, scriptKeys, Long.toString(lease.token())))
                     .then()
                     .onErrorMap(RedisStorage::redisError);
         });
+    }
+
+    /** The keys of the lease's open batches, oldest first (the list is the lease's own; callers of one lease are sequential). */
+    private List<String> openBatches(SyncLease lease) {
+        return leases.computeIfAbsent(lease, l -> new java.util.concurrent.CopyOnWriteArrayList<>());
+    }
+
+    private String ttl() {
+        return Long.toString(options.lockTimeout().toMillis());
     }
 
     @Override
@@ -337,15 +423,6 @@ public final class RedisStorage implements OperationsStorage {
             return e;
         }
         return new PipelineException("redis: " + e.getMessage(), e, true);
-    }
-
-    /** A score as Redis prints it: a decimal number, or {@code inf} / {@code -inf}. */
-    static double parseScore(String text) {
-        return switch (text) {
-            case "inf", "+inf" -> Double.POSITIVE_INFINITY;
-            case "-inf" -> Double.NEGATIVE_INFINITY;
-            default -> Double.parseDouble(text);
-        };
     }
 
     /** Seconds since the epoch as django-clickhouse writes them ({@code dt.timestamp()}). */

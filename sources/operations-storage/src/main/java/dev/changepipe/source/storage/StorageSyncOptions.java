@@ -19,12 +19,16 @@ import java.util.Objects;
  *     drain, a benchmark), instead of following the queues forever; default {@code false}
  * @param maxRetryDelay the longest pause between retries of a failing round (the pause doubles from
  *     the key's delay up to this); default 60 s
+ * @param batchesInFlight per import key, how many batches may be emitted and not yet acknowledged:
+ *     with 2 (the default) the next batch is fetched from Redis and PostgreSQL while the previous one
+ *     is written; 1 syncs one batch at a time
  */
 public record StorageSyncOptions(String name, List<ImportKeyOptions> importKeys, Map<String, ConnectionFactory> databases,
-        boolean untilEmpty, Duration maxRetryDelay) {
+        boolean untilEmpty, Duration maxRetryDelay, int batchesInFlight) {
 
     public static final String DEFAULT_NAME = "operations-storage";
     public static final Duration DEFAULT_MAX_RETRY_DELAY = Duration.ofSeconds(60);
+    public static final int DEFAULT_BATCHES_IN_FLIGHT = 2;
 
     public StorageSyncOptions {
         Objects.requireNonNull(name, "name");
@@ -43,6 +47,9 @@ public record StorageSyncOptions(String name, List<ImportKeyOptions> importKeys,
         if (maxRetryDelay == null || maxRetryDelay.isNegative()) {
             throw new IllegalArgumentException("maxRetryDelay must not be negative, was " + maxRetryDelay);
         }
+        if (batchesInFlight < 1) {
+            throw new IllegalArgumentException("batchesInFlight must be positive, was " + batchesInFlight);
+        }
     }
 
     public static Builder builder() {
@@ -57,6 +64,7 @@ public record StorageSyncOptions(String name, List<ImportKeyOptions> importKeys,
         private final Map<String, ConnectionFactory> databases = new LinkedHashMap<>();
         private boolean untilEmpty;
         private Duration maxRetryDelay = DEFAULT_MAX_RETRY_DELAY;
+        private int batchesInFlight = DEFAULT_BATCHES_IN_FLIGHT;
 
         private Builder() {
         }
@@ -87,8 +95,13 @@ public record StorageSyncOptions(String name, List<ImportKeyOptions> importKeys,
             return this;
         }
 
+        public Builder batchesInFlight(int batchesInFlight) {
+            this.batchesInFlight = batchesInFlight;
+            return this;
+        }
+
         public StorageSyncOptions build() {
-            return new StorageSyncOptions(name, importKeys, databases, untilEmpty, maxRetryDelay);
+            return new StorageSyncOptions(name, importKeys, databases, untilEmpty, maxRetryDelay, batchesInFlight);
         }
     }
 }

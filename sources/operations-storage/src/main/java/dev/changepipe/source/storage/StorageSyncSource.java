@@ -14,7 +14,9 @@ import io.r2dbc.spi.ConnectionFactoryOptions;
 import io.r2dbc.spi.Option;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -33,14 +35,21 @@ import reactor.core.publisher.Sinks;
  * fetches the current rows from PostgreSQL and emits one chunk per batch (DESIGN.md section 6).
  *
  * <p><b>A round</b> of one import key: {@code preSync} (skip the round if another worker holds the
- * lock), {@code getOperations(batchSize)}, group the pks by database alias, fetch each alias's rows
- * with one {@code = ANY($1)} query in a REPEATABLE READ transaction (see {@link RowFetcher} for the
- * version), turn rows that are gone into tombstones ({@code DELETE} items with the key), emit the
- * items as one chunk (origin = the import key, offset = the round's sequence number), and wait for its
- * acknowledgement. Only the acknowledgement removes the batch ({@code postSync}) and records the last
- * sync time. A round that filled its batch is followed at once; otherwise the next round waits the
- * key's delay. A failing round releases the lock ({@code postSyncFailed}), keeps every operation and
- * is retried after a pause that doubles from the key's delay up to {@code maxRetryDelay}.
+ * lock), then batch after batch under that lease: {@code getOperations(batchSize)}, group the pks by
+ * database alias, fetch each alias's rows with one {@code = ANY($1)} query in a REPEATABLE READ
+ * transaction (see {@link RowFetcher} for the version), turn rows that are gone into tombstones
+ * ({@code DELETE} items with the key), and emit the items as one chunk (origin = the import key,
+ * offset = the batch's sequence number). Only a batch's acknowledgement removes it
+ * ({@code removeBatch}) and records the last sync time.
+ *
+ * <p><b>Batches in flight.</b> While a full batch is being written, the next one is fetched (from
+ * Redis, then PostgreSQL) and emitted, up to {@link StorageSyncOptions#batchesInFlight()} emitted and
+ * not acknowledged; the storage leaves the operations of open batches out of later fetches. The pusher
+ * writes and acknowledges them in order. The round stops fetching after a batch that was not full,
+ * waits for the acknowledgements of its batches and releases the lock. A round whose last batch was
+ * full is followed at once; otherwise the next round waits the key's delay. A failing round releases
+ * the lock ({@code postSyncFailed}), keeps every operation not yet removed and is retried after a pause
+ * that doubles from the key's delay up to {@code maxRetryDelay}.
  *
  * <p><b>Isolation.</b> Each import key runs its own loop; a key whose rounds fail (a missing table, an
  * unknown alias, a database down) is retried on its own while the others go on.
@@ -53,11 +62,12 @@ import reactor.core.publisher.Sinks;
  * <p><b>Acknowledgement.</b> {@link #acknowledge} removes the batch and never fails the pipeline:
  * when the removal fails (a lock that expired, Redis down) the operations stay queued and are synced
  * again, which the versions make idempotent. Operations of a chunk that is never acknowledged (the
- * pipeline failed or was stopped) stay queued; {@link #close()} releases their locks, and those of
- * rounds stopped before they emitted.
+ * pipeline failed or was stopped) stay queued; {@link #close()} releases the locks of rounds still
+ * under way. An acknowledgement that arrives after its round failed removes nothing: the round's lease
+ * is gone, and its operations are synced again.
  *
- * <p><b>Threading.</b> Rounds of different import keys run concurrently; one import key has at most
- * one batch in flight.
+ * <p><b>Threading.</b> Rounds of different import keys run concurrently; one import key has one round
+ * at a time, which fetches one batch at a time.
  */
 public final class StorageSyncSource implements Source {
 
@@ -67,13 +77,55 @@ public final class StorageSyncSource implements Source {
     private final OperationsStorage storage;
     private final StorageSyncOptions options;
     private final RowFetcher fetcher = new RowFetcher();
-    private final Map<String, InFlight> inFlight = new ConcurrentHashMap<>();
-    /** Leases taken and not yet given back (a round under way, or a batch awaiting its acknowledgement). */
-    private final Map<String, SyncLease> held = new ConcurrentHashMap<>();
+    /** Batches emitted and not yet acknowledged, by import key and offset. */
+    private final Map<String, Map<Long, InFlight>> inFlight = new ConcurrentHashMap<>();
+    /** Rounds under way: their leases are given back by {@link #close()}. */
+    private final Map<String, Round> rounds = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong> sequences = new ConcurrentHashMap<>();
 
     /** A batch emitted and not yet acknowledged. */
-    private record InFlight(long offset, SyncLease lease, List<StoredOperation> ops, Sinks.One<Void> done) {
+    private record InFlight(Round round, long offset, OperationBatch batch, Sinks.One<Void> done) {
+    }
+
+    /** One round of one import key: its lease and its batches emitted and not yet acknowledged. */
+    private static final class Round {
+        final ImportKeyOptions key;
+        final SyncLease lease;
+        /** Oldest first; guarded by {@code this}. */
+        private final Deque<InFlight> emitted = new ArrayDeque<>();
+        /** The last batch was full: fetch another one in this round. */
+        volatile boolean fetchMore = true;
+        /** The round's last fetch found nothing while no batch was in flight: the queue was empty. */
+        volatile boolean foundEmpty;
+        /** The lease was given back (or lost): acknowledgements remove nothing any more. */
+        volatile boolean ended;
+
+        Round(ImportKeyOptions key, SyncLease lease) {
+            this.key = key;
+            this.lease = lease;
+        }
+
+        synchronized void add(InFlight batch) {
+            emitted.addLast(batch);
+        }
+
+        synchronized void remove(InFlight batch) {
+            emitted.remove(batch);
+        }
+
+        synchronized boolean idle() {
+            return emitted.isEmpty();
+        }
+
+        /** Completes once fewer than {@code limit} batches are in flight (the only fetcher waits here). */
+        synchronized Mono<Void> room(int limit) {
+            return emitted.size() < limit ? Mono.empty() : emitted.peekFirst().done().asMono();
+        }
+
+        /** Completes once every batch emitted so far was acknowledged. */
+        synchronized Mono<Void> drained() {
+            return Mono.when(emitted.stream().map(b -> b.done().asMono()).toList());
+        }
     }
 
     private StorageSyncSource(OperationsStorage storage, StorageSyncOptions options) {
@@ -147,31 +199,28 @@ public final class StorageSyncSource implements Source {
                 .repeat(() -> next[0] != Next.DONE);
     }
 
-    /** One round: emits the batch's chunk (if any), then completes once it was acknowledged. */
+    /** One round: emits the chunks of its batches, then completes once they were acknowledged. */
     private Flux<Chunk> round(ImportKeyOptions key, Next[] next) {
         return storage.preSync(key.importKey())
-                .doOnNext(lease -> held.put(key.importKey(), lease))
-                .flatMapMany(lease -> storage.getOperations(lease, key.batchSize())
-                        .flatMapMany(ops -> {
-                            if (ops.isEmpty()) {
-                                next[0] = options.untilEmpty() ? Next.DONE : Next.AFTER_DELAY;
-                                return storage.postSync(lease, ops)
-                                        .doFinally(signal -> held.remove(key.importKey(), lease))
-                                        .then(storage.setLastSyncTime(key.importKey(), Instant.now()))
-                                        .then(Mono.<Chunk>empty());
-                            }
-                            // A drain (untilEmpty) goes on at once until it finds the queue empty.
-                            next[0] = ops.size() >= key.batchSize() || options.untilEmpty() ? Next.AT_ONCE
-                                    : Next.AFTER_DELAY;
-                            return fetchAndEmit(key, lease, ops);
-                        })
-                        .onErrorResume(error -> storage.postSyncFailed(lease)
-                                .doFinally(signal -> held.remove(key.importKey(), lease))
-                                .onErrorResume(releaseError -> {
-                                    error.addSuppressed(releaseError);
-                                    return Mono.empty();
-                                })
-                                .then(Mono.error(error))))
+                .flatMapMany(lease -> {
+                    Round round = new Round(key, lease);
+                    rounds.put(key.importKey(), round);
+                    Flux<Chunk> batches = Mono.defer(() -> round.room(options.batchesInFlight())
+                                    .then(Mono.defer(() -> nextBatch(round))))
+                            .repeat(() -> round.fetchMore && !round.ended);
+                    return batches
+                            .concatWith(Mono.defer(round::drained).then(Mono.defer(() -> end(round))).then(Mono.empty()))
+                            .doOnComplete(() -> next[0] = round.foundEmpty
+                                    ? (options.untilEmpty() ? Next.DONE : Next.AFTER_DELAY)
+                                    // A drain (untilEmpty) goes on at once until it finds the queue empty.
+                                    : round.fetchMore || options.untilEmpty() ? Next.AT_ONCE : Next.AFTER_DELAY)
+                            .onErrorResume(error -> end(round)
+                                    .onErrorResume(releaseError -> {
+                                        error.addSuppressed(releaseError);
+                                        return Mono.empty();
+                                    })
+                                    .then(Mono.error(error)));
+                })
                 .switchIfEmpty(Mono.fromRunnable(() -> {
                     // Lock held by another worker: nothing to do this time, try again after the delay.
                     if (next[0] == Next.AT_ONCE) {
@@ -180,10 +229,38 @@ public final class StorageSyncSource implements Source {
                 }));
     }
 
-    private Flux<Chunk> fetchAndEmit(ImportKeyOptions key, SyncLease lease, List<StoredOperation> ops) {
+    /** Fetches the round's next batch and emits its chunk; completes empty when the fetch found nothing. */
+    private Mono<Chunk> nextBatch(Round round) {
+        ImportKeyOptions key = round.key;
+        return storage.getOperations(round.lease, key.batchSize())
+                .flatMap(batch -> {
+                    round.fetchMore = batch.size() >= key.batchSize();
+                    if (batch.isEmpty()) {
+                        round.foundEmpty = round.idle();
+                        return round.foundEmpty
+                                ? storage.setLastSyncTime(key.importKey(), Instant.now()).then(Mono.<Chunk>empty())
+                                : Mono.<Chunk>empty();
+                    }
+                    return fetchAndEmit(round, batch);
+                });
+    }
+
+    /** Gives the round's lease back, once: its operations not yet removed stay queued. */
+    private Mono<Void> end(Round round) {
+        return Mono.defer(() -> {
+            if (round.ended) {
+                return Mono.empty();
+            }
+            round.ended = true;
+            rounds.remove(round.key.importKey(), round);
+            return storage.postSyncFailed(round.lease);
+        });
+    }
+
+    private Mono<Chunk> fetchAndEmit(Round round, OperationBatch batch) {
+        ImportKeyOptions key = round.key;
         Map<String, Map<String, Set<Operation.Type>>> byAlias = new LinkedHashMap<>();
-        for (StoredOperation op : ops) {
-            Operation o = op.operation();
+        for (Operation o : batch.operations()) {
             byAlias.computeIfAbsent(o.dbAlias(), a -> new LinkedHashMap<>())
                     .computeIfAbsent(o.pk(), pk -> java.util.EnumSet.noneOf(Operation.Type.class))
                     .add(o.type());
@@ -198,63 +275,67 @@ public final class StorageSyncSource implements Source {
                     return fetcher.fetch(key, e.getKey(), factory, e.getValue());
                 })
                 .collectList()
-                .flatMapMany(fetched -> {
-                    List<ChangeItem> items = new ArrayList<>(ops.size());
+                .map(fetched -> {
+                    List<ChangeItem> items = new ArrayList<>(batch.size());
                     fetched.forEach(f -> items.addAll(f.items()));
                     long offset = sequences.computeIfAbsent(key.importKey(), k -> new AtomicLong()).incrementAndGet();
-                    InFlight pending = new InFlight(offset, lease, ops, Sinks.one());
-                    inFlight.put(key.importKey(), pending);
+                    InFlight pending = new InFlight(round, offset, batch, Sinks.one());
+                    round.add(pending);
+                    inFlight.computeIfAbsent(key.importKey(), k -> new ConcurrentHashMap<>()).put(offset, pending);
                     // A batch of pks no row can have still goes through the pusher (size 1, no items),
                     // so that its acknowledgement removes them.
-                    Chunk chunk = items.isEmpty() ? Chunk.of(key.importKey(), Offset.of(offset), 1, List.of(), false)
+                    return items.isEmpty() ? Chunk.of(key.importKey(), Offset.of(offset), 1, List.of(), false)
                             : Chunk.of(key.importKey(), Offset.of(offset), items, false);
-                    return Flux.just(chunk).concatWith(pending.done().asMono().then(Mono.empty()));
                 });
     }
 
     @Override
     public Mono<Void> acknowledge(Ack ack) {
         return Mono.defer(() -> {
-            InFlight pending = inFlight.get(ack.origin());
-            if (pending == null || pending.offset() != ack.offset().value()) {
+            Map<Long, InFlight> ofKey = inFlight.get(ack.origin());
+            InFlight pending = ofKey == null ? null : ofKey.remove(ack.offset().value());
+            if (pending == null) {
                 return Mono.error(new PipelineException("acknowledgement of unknown batch " + ack.origin() + "@"
                         + ack.offset()));
             }
-            return storage.postSync(pending.lease(), pending.ops())
-                    .doFinally(signal -> held.remove(ack.origin(), pending.lease()))
-                    .flatMap(removed -> storage.setLastSyncTime(ack.origin(), Instant.now()).thenReturn(removed))
-                    .doOnNext(removed -> log.debug("{}: import key {}: batch {} synced, {} of {} operations removed",
-                            name(), ack.origin(), ack.offset(), removed, pending.ops().size()))
-                    .onErrorResume(error -> {
-                        log.warn("{}: import key {}: batch {} was written but not removed ({}); its operations "
-                                + "will be synced again", name(), ack.origin(), ack.offset(), error.toString());
-                        return Mono.empty();
-                    })
-                    .doFinally(signal -> {
-                        inFlight.remove(ack.origin(), pending);
-                        pending.done().tryEmitEmpty();
-                    })
-                    .then();
+            Round round = pending.round();
+            Mono<Void> removal = round.ended
+                    ? Mono.fromRunnable(() -> log.debug("{}: import key {}: batch {} was written after its round "
+                            + "ended; its operations will be synced again", name(), ack.origin(), ack.offset()))
+                    : storage.removeBatch(pending.batch())
+                            .flatMap(removed -> storage.setLastSyncTime(ack.origin(), Instant.now()).thenReturn(removed))
+                            .doOnNext(removed -> log.debug("{}: import key {}: batch {} synced, {} of {} operations "
+                                    + "removed", name(), ack.origin(), ack.offset(), removed, pending.batch().size()))
+                            .onErrorResume(error -> {
+                                // The lease is gone (or Redis is): stop fetching under it; the round ends.
+                                round.fetchMore = false;
+                                log.warn("{}: import key {}: batch {} was written but not removed ({}); its "
+                                        + "operations will be synced again", name(), ack.origin(), ack.offset(),
+                                        error.toString());
+                                return Mono.empty();
+                            })
+                            .then();
+            return removal.doFinally(signal -> {
+                round.remove(pending);
+                pending.done().tryEmitEmpty();
+            });
         });
     }
 
     /**
-     * Releases the locks still held: of batches that were emitted and never acknowledged, and of rounds
-     * cancelled before they emitted (the pipeline stopped mid-round). Their operations stay queued.
+     * Releases the locks of rounds still under way (the pipeline stopped mid-round, or with batches
+     * emitted and never acknowledged). Their operations stay queued.
      */
     @Override
     public Mono<Void> close() {
         inFlight.clear();
-        return Flux.fromIterable(List.copyOf(held.values()))
-                .concatMap(lease -> {
-                    held.remove(lease.importKey(), lease);
-                    return storage.postSyncFailed(lease)
-                            .onErrorResume(e -> {
-                                log.warn("{}: releasing the lock of import key {} failed (it expires by itself): {}",
-                                        name(), lease.importKey(), e.toString());
-                                return Mono.empty();
-                            });
-                })
+        return Flux.fromIterable(List.copyOf(rounds.values()))
+                .concatMap(round -> end(round)
+                        .onErrorResume(e -> {
+                            log.warn("{}: releasing the lock of import key {} failed (it expires by itself): {}",
+                                    name(), round.key.importKey(), e.toString());
+                            return Mono.empty();
+                        }))
                 .then();
     }
 }

@@ -37,6 +37,11 @@ class InMemoryStorageTest implements OperationsStorageContract {
         return now.getEpochSecond() + now.getNano() / 1e9;
     }
 
+    @Override
+    public Double scoreOf(OperationsStorage storage, String importKey, String member) {
+        return ((InMemoryStorage) storage).scoreOf(importKey, member);
+    }
+
     /** A clock that stands still unless advanced: every registration falls in the same tick. */
     static final class MutableClock extends Clock {
         private volatile Instant now;

@@ -27,7 +27,7 @@ class MeteredStorageTest {
                 .timer().count()).isEqualTo(2);
 
         SyncLease lease = s.preSync("app.a").block(T);
-        s.postSync(lease, s.getOperations(lease, 2).block(T)).block(T);
+        s.postSync(s.getOperations(lease, 2).block(T)).block(T);
         assertThat(registry.get(StorageMetrics.QUEUE_SIZE).tag(StorageMetrics.TAG_IMPORT_KEY, "app.a").gauge().value())
                 .isEqualTo(2);
         assertThat(registry.get(StorageMetrics.QUEUE_SIZE).tag(StorageMetrics.TAG_IMPORT_KEY, "app.b").gauge().value())

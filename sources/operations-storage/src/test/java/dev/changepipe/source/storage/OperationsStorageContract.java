@@ -36,12 +36,15 @@ interface OperationsStorageContract {
     /** The current time of the storage's clock, in seconds. */
     double nowSeconds(OperationsStorage storage);
 
+    /** The score a queued member has now, or {@code null} when it is not queued. */
+    Double scoreOf(OperationsStorage storage, String importKey, String member);
+
     private static String key() {
         return "app.model_" + UUID.randomUUID().toString().substring(0, 8);
     }
 
-    private static List<String> pks(List<StoredOperation> ops) {
-        return ops.stream().map(o -> o.operation().pk()).toList();
+    private static List<String> pks(OperationBatch batch) {
+        return batch.operations().stream().map(Operation::pk).toList();
     }
 
     @Test
@@ -64,11 +67,10 @@ interface OperationsStorageContract {
         s.registerOperations(k, Operation.Type.UPDATE, "b").block(TIMEOUT);
         s.registerOperations(k, Operation.Type.UPDATE, "c").block(TIMEOUT);
         SyncLease lease = s.preSync(k).block(TIMEOUT);
-        List<StoredOperation> batch = s.getOperations(lease, 2).block(TIMEOUT);
-        assertThat(batch).extracting(StoredOperation::operation).containsExactly(
+        OperationBatch batch = s.getOperations(lease, 2).block(TIMEOUT);
+        assertThat(batch.operations()).containsExactly(
                 new Operation(Operation.Type.UPDATE, "default", "a"),
                 new Operation(Operation.Type.UPDATE, "default", "b"));
-        assertThat(batch.get(0).score()).isLessThanOrEqualTo(batch.get(1).score());
         assertThat(s.operationsCount(k).block(TIMEOUT)).isEqualTo(3);
     }
 
@@ -78,10 +80,10 @@ interface OperationsStorageContract {
         String k = key();
         s.registerOperations(k, Operation.Type.INSERT, "other", List.of("1", "2", "3", "4")).block(TIMEOUT);
         SyncLease lease = s.preSync(k).block(TIMEOUT);
-        List<StoredOperation> batch = s.getOperations(lease, 3).block(TIMEOUT);
-        assertThat(s.postSync(lease, batch).block(TIMEOUT)).isEqualTo(3);
+        OperationBatch batch = s.getOperations(lease, 3).block(TIMEOUT);
+        assertThat(s.postSync(batch).block(TIMEOUT)).isEqualTo(3);
         SyncLease next = s.preSync(k).block(TIMEOUT);
-        assertThat(s.getOperations(next, 10).block(TIMEOUT)).extracting(StoredOperation::operation)
+        assertThat(s.getOperations(next, 10).block(TIMEOUT).operations())
                 .containsExactly(new Operation(Operation.Type.INSERT, "other", "4"));
     }
 
@@ -91,15 +93,16 @@ interface OperationsStorageContract {
         String k = key();
         s.registerOperations(k, Operation.Type.UPDATE, "1", "2").block(TIMEOUT);
         SyncLease lease = s.preSync(k).block(TIMEOUT);
-        List<StoredOperation> batch = s.getOperations(lease, 10).block(TIMEOUT);
+        double fetchedScore = scoreOf(s, k, "update:default.2");
+        OperationBatch batch = s.getOperations(lease, 10).block(TIMEOUT);
         // The row changes after the fetch: the app registers the same operation again, within the same
         // clock tick as far as it can (the registration follows the fetch immediately).
         s.registerOperations(k, Operation.Type.UPDATE, "2").block(TIMEOUT);
-        assertThat(s.postSync(lease, batch).block(TIMEOUT)).isEqualTo(1);
+        assertThat(s.postSync(batch).block(TIMEOUT)).isEqualTo(1);
         SyncLease next = s.preSync(k).block(TIMEOUT);
-        List<StoredOperation> again = s.getOperations(next, 10).block(TIMEOUT);
+        OperationBatch again = s.getOperations(next, 10).block(TIMEOUT);
         assertThat(pks(again)).containsExactly("2");
-        assertThat(again.get(0).score()).isGreaterThan(batch.get(1).score());
+        assertThat(scoreOf(s, k, "update:default.2")).isGreaterThan(fetchedScore);
     }
 
     @Test
@@ -108,10 +111,9 @@ interface OperationsStorageContract {
         String k = key();
         s.registerOperations(k, Operation.Type.UPDATE, "x").block(TIMEOUT);
         double last = -1;
-        SyncLease lease = s.preSync(k).block(TIMEOUT);
         for (int i = 0; i < 50; i++) {
             s.registerOperations(k, Operation.Type.UPDATE, "x").block(TIMEOUT);
-            double score = s.getOperations(lease, 1).block(TIMEOUT).get(0).score();
+            double score = scoreOf(s, k, "update:default.x");
             assertThat(score).isGreaterThan(last);
             last = score;
         }
@@ -124,13 +126,13 @@ interface OperationsStorageContract {
         // An earlier round with a real batch (django-clickhouse leaves its rank key behind after it).
         s.registerOperations(k, Operation.Type.INSERT, "1", "2", "3").block(TIMEOUT);
         SyncLease first = s.preSync(k).block(TIMEOUT);
-        s.postSync(first, s.getOperations(first, 10).block(TIMEOUT)).block(TIMEOUT);
+        s.postSync(s.getOperations(first, 10).block(TIMEOUT)).block(TIMEOUT);
         // A round that fetches nothing; an operation arrives before its postSync.
         SyncLease empty = s.preSync(k).block(TIMEOUT);
-        List<StoredOperation> nothing = s.getOperations(empty, 10).block(TIMEOUT);
-        assertThat(nothing).isEmpty();
+        OperationBatch nothing = s.getOperations(empty, 10).block(TIMEOUT);
+        assertThat(nothing.isEmpty()).isTrue();
         s.registerOperations(k, Operation.Type.INSERT, "4", "5").block(TIMEOUT);
-        assertThat(s.postSync(empty, nothing).block(TIMEOUT)).isZero();
+        assertThat(s.postSync(nothing).block(TIMEOUT)).isZero();
         assertThat(s.operationsCount(k).block(TIMEOUT)).isEqualTo(2);
     }
 
@@ -143,17 +145,17 @@ interface OperationsStorageContract {
         s.registerOperations(k, Operation.Type.INSERT, "now").block(TIMEOUT);
         // Not stuck: fetched at once (after the older one), though its time has not come.
         SyncLease lease = s.preSync(k).block(TIMEOUT);
-        List<StoredOperation> batch = s.getOperations(lease, 10).block(TIMEOUT);
+        OperationBatch batch = s.getOperations(lease, 10).block(TIMEOUT);
         assertThat(pks(batch)).containsExactly("now", "future");
         // Not lost: re-registered by an app with a correct clock during the sync, it stays queued.
         s.registerOperations(k, Operation.Type.UPDATE, "future").block(TIMEOUT);
-        assertThat(s.postSync(lease, batch).block(TIMEOUT)).isEqualTo(1);
+        assertThat(s.postSync(batch).block(TIMEOUT)).isEqualTo(1);
         SyncLease next = s.preSync(k).block(TIMEOUT);
-        List<StoredOperation> again = s.getOperations(next, 10).block(TIMEOUT);
+        OperationBatch again = s.getOperations(next, 10).block(TIMEOUT);
         assertThat(pks(again)).containsExactly("future");
-        assertThat(again.get(0).score()).isGreaterThan(future);
+        assertThat(scoreOf(s, k, "update:default.future")).isGreaterThan(future);
         // And once synced without interference, it is gone.
-        assertThat(s.postSync(next, again).block(TIMEOUT)).isEqualTo(1);
+        assertThat(s.postSync(again).block(TIMEOUT)).isEqualTo(1);
         assertThat(s.operationsCount(k).block(TIMEOUT)).isZero();
     }
 
@@ -163,9 +165,9 @@ interface OperationsStorageContract {
         String k = key();
         s.registerOperations(k, Operation.Type.INSERT, "1").block(TIMEOUT);
         SyncLease lease = s.preSync(k).block(TIMEOUT);
-        List<StoredOperation> batch = s.getOperations(lease, 10).block(TIMEOUT);
+        OperationBatch batch = s.getOperations(lease, 10).block(TIMEOUT);
         putWithScore(s, k, "insert:default.2", nowSeconds(s) + 3600);
-        assertThat(s.postSync(lease, batch).block(TIMEOUT)).isEqualTo(1);
+        assertThat(s.postSync(batch).block(TIMEOUT)).isEqualTo(1);
         assertThat(s.operationsCount(k).block(TIMEOUT)).isEqualTo(1);
     }
 
@@ -175,17 +177,20 @@ interface OperationsStorageContract {
         String k = key();
         s.registerOperations(k, Operation.Type.INSERT, "1", "2").block(TIMEOUT);
         SyncLease stale = s.preSync(k).block(TIMEOUT);
-        List<StoredOperation> batch = s.getOperations(stale, 10).block(TIMEOUT);
+        OperationBatch batch = s.getOperations(stale, 10).block(TIMEOUT);
         expireLock(s, k);
         SyncLease taker = s.preSync(k).block(TIMEOUT);
         assertThat(taker).isNotNull();
         assertThat(taker.token()).isGreaterThan(stale.token());
-        s.postSync(stale, batch).as(StepVerifier::create).expectError(LockLostException.class).verify(TIMEOUT);
+        OperationBatch taken = s.getOperations(taker, 10).block(TIMEOUT);
+        s.postSync(batch).as(StepVerifier::create).expectError(LockLostException.class).verify(TIMEOUT);
+        s.removeBatch(batch).as(StepVerifier::create).expectError(LockLostException.class).verify(TIMEOUT);
+        s.getOperations(stale, 10).as(StepVerifier::create).expectError(LockLostException.class).verify(TIMEOUT);
         assertThat(s.operationsCount(k).block(TIMEOUT)).isEqualTo(2);
-        // The stale worker's release does not release the new holder's lock either.
+        // The stale worker's release does not release the new holder's lock, nor close its batches.
         s.postSyncFailed(stale).block(TIMEOUT);
         assertThat(s.preSync(k).blockOptional(TIMEOUT)).isEmpty();
-        assertThat(s.postSync(taker, s.getOperations(taker, 10).block(TIMEOUT)).block(TIMEOUT)).isEqualTo(2);
+        assertThat(s.postSync(taken).block(TIMEOUT)).isEqualTo(2);
     }
 
     @Test
@@ -194,9 +199,9 @@ interface OperationsStorageContract {
         String k = key();
         s.registerOperations(k, Operation.Type.INSERT, "1").block(TIMEOUT);
         SyncLease lease = s.preSync(k).block(TIMEOUT);
-        List<StoredOperation> batch = s.getOperations(lease, 10).block(TIMEOUT);
+        OperationBatch batch = s.getOperations(lease, 10).block(TIMEOUT);
         expireLock(s, k);
-        s.postSync(lease, batch).as(StepVerifier::create).expectError(LockLostException.class).verify(TIMEOUT);
+        s.postSync(batch).as(StepVerifier::create).expectError(LockLostException.class).verify(TIMEOUT);
         assertThat(s.operationsCount(k).block(TIMEOUT)).isEqualTo(1);
     }
 
@@ -223,10 +228,10 @@ interface OperationsStorageContract {
         List<String> odd = List.of("a:b", "1.5", "x.y:z", ":", ".", "::..", "ключ 🔑", "with space", "{tag}");
         s.registerOperations(k, Operation.Type.UPDATE, "replica_1", odd).block(TIMEOUT);
         SyncLease lease = s.preSync(k).block(TIMEOUT);
-        List<StoredOperation> batch = s.getOperations(lease, 100).block(TIMEOUT);
-        assertThat(batch).extracting(StoredOperation::operation).containsExactlyInAnyOrderElementsOf(
+        OperationBatch batch = s.getOperations(lease, 100).block(TIMEOUT);
+        assertThat(batch.operations()).containsExactlyInAnyOrderElementsOf(
                 odd.stream().map(pk -> new Operation(Operation.Type.UPDATE, "replica_1", pk)).toList());
-        assertThat(s.postSync(lease, batch).block(TIMEOUT)).isEqualTo(odd.size());
+        assertThat(s.postSync(batch).block(TIMEOUT)).isEqualTo(odd.size());
         assertThat(s.operationsCount(k).block(TIMEOUT)).isZero();
     }
 
@@ -291,7 +296,7 @@ interface OperationsStorageContract {
                 queuedTruth.add(pk);
             }
             SyncLease lease = s.preSync(k).block(TIMEOUT);
-            List<StoredOperation> batch = s.getOperations(lease, 1 + random.nextInt(5)).block(TIMEOUT);
+            OperationBatch batch = s.getOperations(lease, 1 + random.nextInt(5)).block(TIMEOUT);
             // "sync" the batch: whatever is registered from here on must survive the postSync.
             Set<String> fetched = new HashSet<>(pks(batch));
             Set<String> registeredDuring = new HashSet<>();
@@ -303,7 +308,7 @@ interface OperationsStorageContract {
             if (random.nextInt(10) == 0) {
                 s.postSyncFailed(lease).block(TIMEOUT);
             } else {
-                s.postSync(lease, batch).block(TIMEOUT);
+                s.postSync(batch).block(TIMEOUT);
                 synced.addAll(fetched);
                 fetched.removeAll(registeredDuring);
                 queuedTruth.removeAll(fetched);
@@ -313,5 +318,138 @@ interface OperationsStorageContract {
             assertThat(s.operationsCount(k).block(TIMEOUT)).isEqualTo(queuedTruth.size());
         }
         assertThat(synced).isNotEmpty();
+    }
+
+    @Test
+    default void laterFetchesSkipTheOperationsOfOpenBatchesWhateverTheirScore() {
+        OperationsStorage s = storage();
+        String k = key();
+        s.registerOperations(k, Operation.Type.UPDATE, "1", "2", "3", "4", "5").block(TIMEOUT);
+        SyncLease lease = s.preSync(k).block(TIMEOUT);
+        OperationBatch first = s.getOperations(lease, 2).block(TIMEOUT);
+        OperationBatch second = s.getOperations(lease, 2).block(TIMEOUT);
+        assertThat(pks(first)).containsExactlyInAnyOrder("1", "2");
+        assertThat(pks(second)).containsExactlyInAnyOrder("3", "4");
+        // "1" changes while its batch is written: it moves behind "5", and is still not fetched twice.
+        s.registerOperations(k, Operation.Type.UPDATE, "1").block(TIMEOUT);
+        OperationBatch third = s.getOperations(lease, 10).block(TIMEOUT);
+        assertThat(pks(third)).containsExactly("5");
+        assertThat(s.getOperations(lease, 10).block(TIMEOUT).isEmpty()).isTrue();
+        // Its batch removed (all but "1", which changed), "1" is fetched again.
+        assertThat(s.removeBatch(first).block(TIMEOUT)).isEqualTo(1);
+        OperationBatch fourth = s.getOperations(lease, 10).block(TIMEOUT);
+        assertThat(pks(fourth)).containsExactly("1");
+        assertThat(s.removeBatch(second).block(TIMEOUT)).isEqualTo(2);
+        assertThat(s.removeBatch(third).block(TIMEOUT)).isEqualTo(1);
+        assertThat(s.postSync(fourth).block(TIMEOUT)).isEqualTo(1);
+        assertThat(s.operationsCount(k).block(TIMEOUT)).isZero();
+    }
+
+    @Test
+    default void removeBatchKeepsTheLockAndPostSyncReleasesIt() {
+        OperationsStorage s = storage();
+        String k = key();
+        s.registerOperations(k, Operation.Type.INSERT, "1", "2").block(TIMEOUT);
+        SyncLease lease = s.preSync(k).block(TIMEOUT);
+        OperationBatch first = s.getOperations(lease, 1).block(TIMEOUT);
+        OperationBatch second = s.getOperations(lease, 1).block(TIMEOUT);
+        assertThat(s.removeBatch(first).block(TIMEOUT)).isEqualTo(1);
+        assertThat(s.preSync(k).blockOptional(TIMEOUT)).isEmpty();
+        // A batch is removed once: a second removal finds it closed.
+        assertThat(s.removeBatch(first).block(TIMEOUT)).isZero();
+        assertThat(s.postSync(second).block(TIMEOUT)).isEqualTo(1);
+        assertThat(s.preSync(k).block(TIMEOUT)).isNotNull();
+    }
+
+    @Test
+    default void postSyncClosesTheLeasesOtherOpenBatchesWithoutRemovingThem() {
+        OperationsStorage s = storage();
+        String k = key();
+        s.registerOperations(k, Operation.Type.INSERT, "1", "2", "3").block(TIMEOUT);
+        SyncLease lease = s.preSync(k).block(TIMEOUT);
+        OperationBatch first = s.getOperations(lease, 1).block(TIMEOUT);
+        s.getOperations(lease, 1).block(TIMEOUT);
+        assertThat(s.postSync(first).block(TIMEOUT)).isEqualTo(1);
+        SyncLease next = s.preSync(k).block(TIMEOUT);
+        assertThat(pks(s.getOperations(next, 10).block(TIMEOUT))).containsExactly("2", "3");
+    }
+
+    @Test
+    default void postSyncFailedClosesOpenBatchesAndKeepsTheirOperations() {
+        OperationsStorage s = storage();
+        String k = key();
+        s.registerOperations(k, Operation.Type.INSERT, "1", "2", "3").block(TIMEOUT);
+        SyncLease lease = s.preSync(k).block(TIMEOUT);
+        OperationBatch first = s.getOperations(lease, 1).block(TIMEOUT);
+        s.getOperations(lease, 1).block(TIMEOUT);
+        s.postSyncFailed(lease).block(TIMEOUT);
+        s.removeBatch(first).as(StepVerifier::create).expectError(LockLostException.class).verify(TIMEOUT);
+        SyncLease next = s.preSync(k).block(TIMEOUT);
+        assertThat(pks(s.getOperations(next, 10).block(TIMEOUT))).containsExactly("1", "2", "3");
+    }
+
+    @Test
+    default void pipelinedBatchesUnderRandomInterleavingsSyncEveryOperationAndLoseNone() {
+        OperationsStorage s = storage();
+        String k = key();
+        java.util.Random random = new java.util.Random(7);
+        // What must still be synced: registered and not yet in a batch removed after that registration.
+        Set<String> owed = new HashSet<>();
+        for (int round = 0; round < 60; round++) {
+            SyncLease lease = s.preSync(k).block(TIMEOUT);
+            java.util.ArrayDeque<OperationBatch> open = new java.util.ArrayDeque<>();
+            java.util.Map<OperationBatch, Set<String>> cleanAtFetch = new java.util.HashMap<>();
+            java.util.Map<OperationBatch, Set<String>> dirtied = new java.util.HashMap<>();
+            for (int step = 0; step < 12; step++) {
+                switch (random.nextInt(3)) {
+                    case 0 -> {
+                        String pk = Integer.toString(random.nextInt(30));
+                        s.registerOperations(k, Operation.Type.UPDATE, pk).block(TIMEOUT);
+                        owed.add(pk);
+                        dirtied.values().forEach(d -> d.add(pk));
+                    }
+                    case 1 -> {
+                        OperationBatch b = s.getOperations(lease, 1 + random.nextInt(4)).block(TIMEOUT);
+                        Set<String> fetched = new HashSet<>(pks(b));
+                        for (OperationBatch other : open) {
+                            assertThat(java.util.Collections.disjoint(pks(other), fetched))
+                                    .as("an operation in two open batches").isTrue();
+                        }
+                        open.add(b);
+                        cleanAtFetch.put(b, fetched);
+                        dirtied.put(b, new HashSet<>());
+                    }
+                    default -> {
+                        if (!open.isEmpty()) {
+                            // Acknowledgements come in order; the removal keeps what changed since the fetch.
+                            OperationBatch b = open.poll();
+                            s.removeBatch(b).block(TIMEOUT);
+                            Set<String> synced = cleanAtFetch.remove(b);
+                            synced.removeAll(dirtied.remove(b));
+                            owed.removeAll(synced);
+                        }
+                    }
+                }
+            }
+            if (random.nextInt(5) == 0) {
+                s.postSyncFailed(lease).block(TIMEOUT);
+            } else if (!open.isEmpty()) {
+                while (open.size() > 1) {
+                    OperationBatch b = open.poll();
+                    s.removeBatch(b).block(TIMEOUT);
+                    Set<String> synced = cleanAtFetch.remove(b);
+                    synced.removeAll(dirtied.remove(b));
+                    owed.removeAll(synced);
+                }
+                OperationBatch last = open.poll();
+                s.postSync(last).block(TIMEOUT);
+                Set<String> synced = cleanAtFetch.remove(last);
+                synced.removeAll(dirtied.remove(last));
+                owed.removeAll(synced);
+            } else {
+                s.postSyncFailed(lease).block(TIMEOUT);
+            }
+            assertThat(s.operationsCount(k).block(TIMEOUT)).isEqualTo(owed.size());
+        }
     }
 }

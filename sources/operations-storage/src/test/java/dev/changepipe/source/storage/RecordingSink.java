@@ -15,6 +15,11 @@ final class RecordingSink implements Sink {
 
     final List<Chunk> chunks = new CopyOnWriteArrayList<>();
     volatile RuntimeException failWith;
+    /** Fails the writes of chunks from this one on (1-based), with {@link #failWith}. */
+    volatile int failFromChunk = 1;
+    /** Runs before each write is recorded: a test holds a write here. */
+    volatile java.util.function.Function<Chunk, Mono<Void>> before = chunk -> Mono.empty();
+    private final java.util.concurrent.atomic.AtomicInteger writes = new java.util.concurrent.atomic.AtomicInteger();
 
     @Override
     public String name() {
@@ -24,11 +29,10 @@ final class RecordingSink implements Sink {
     @Override
     public Mono<Void> write(Chunk chunk) {
         return Mono.defer(() -> {
-            if (failWith != null) {
+            if (failWith != null && writes.incrementAndGet() >= failFromChunk) {
                 return Mono.error(failWith);
             }
-            chunks.add(chunk);
-            return Mono.empty();
+            return before.apply(chunk).then(Mono.fromRunnable(() -> chunks.add(chunk)));
         });
     }
 

@@ -80,6 +80,11 @@ class RedisStorageIntegrationTest implements OperationsStorageContract {
         return Long.parseLong(t.get(0)) + Long.parseLong(t.get(1)) / 1e6;
     }
 
+    @Override
+    public Double scoreOf(OperationsStorage storage, String importKey, String member) {
+        return redis.zscore(RedisKeys.of(((RedisStorage) storage).options(), importKey).operations(), member);
+    }
+
     @Test
     void keysAndMembersFollowDjangoClickhouseLayout() {
         RedisStorage s = RedisStorage.connect(server.uri(), StorageOptions.builder()
@@ -96,8 +101,10 @@ class RedisStorageIntegrationTest implements OperationsStorageContract {
         SyncLease lease = s.preSync(k).block(TIMEOUT);
         assertThat(redis.get("clickhouse_sync:lock:" + k)).isEqualTo(Long.toString(lease.token()));
         assertThat(redis.pttl("clickhouse_sync:lock:" + k)).isBetween(1L, 7000L);
-        s.postSync(lease, s.getOperations(lease, 10).block(TIMEOUT)).block(TIMEOUT);
+        s.postSync(s.getOperations(lease, 10).block(TIMEOUT)).block(TIMEOUT);
         assertThat(redis.exists("clickhouse_sync:lock:" + k)).isZero();
+        assertThat(redis.keys("clickhouse_sync:*" + k + "*")).containsExactlyInAnyOrder(
+                "clickhouse_sync:lock_fence:" + k);
 
         s.setLastSyncTime(k, java.time.Instant.parse("2024-01-02T03:04:05.250Z")).block(TIMEOUT);
         assertThat(redis.get("clickhouse_sync:last_sync:" + k)).isEqualTo("1704164645.250000");
@@ -112,8 +119,8 @@ class RedisStorageIntegrationTest implements OperationsStorageContract {
         redis.zadd(prefix + ":operations:app.model", 1700000000.123456, "insert:default.7");
         redis.set(prefix + ":last_sync:app.model", "1700000001.5");
         SyncLease lease = s.preSync("app.model").block(TIMEOUT);
-        assertThat(s.getOperations(lease, 10).block(TIMEOUT)).containsExactly(
-                new StoredOperation(new Operation(Operation.Type.INSERT, "default", "7"), 1700000000.123456));
+        assertThat(s.getOperations(lease, 10).block(TIMEOUT).operations()).containsExactly(
+                new Operation(Operation.Type.INSERT, "default", "7"));
         assertThat(s.lastSyncTime("app.model").block(TIMEOUT)).isEqualTo(java.time.Instant.parse("2023-11-14T22:13:21.500Z"));
     }
 
@@ -125,11 +132,39 @@ class RedisStorageIntegrationTest implements OperationsStorageContract {
         // removed under its own name, not as "<op>:default.<pk>".
         redis.zadd(prefix + ":operations:bare", 1700000000.123456, "update:42");
         SyncLease lease = s.preSync("bare").block(TIMEOUT);
-        List<StoredOperation> ops = s.getOperations(lease, 10).block(TIMEOUT);
-        assertThat(ops).containsExactly(new StoredOperation(new Operation(Operation.Type.UPDATE, "default", "42"),
-                1700000000.123456));
-        assertThat(s.postSync(lease, ops).block(TIMEOUT)).isEqualTo(1);
+        OperationBatch ops = s.getOperations(lease, 10).block(TIMEOUT);
+        assertThat(ops.operations()).containsExactly(new Operation(Operation.Type.UPDATE, "default", "42"));
+        assertThat(s.postSync(ops).block(TIMEOUT)).isEqualTo(1);
         assertThat(redis.zcard(prefix + ":operations:bare")).isZero();
+    }
+
+    @Test
+    void batchesAreCopiedOnTheServerExpireWithTheLockAndAreGoneWhenTheLeaseEnds() {
+        RedisStorage s = open(StorageOptions.builder().lockTimeout(Duration.ofSeconds(30)));
+        String prefix = prefixes.get(s);
+        s.registerOperations("copy", Operation.Type.INSERT, "1", "2", "3").block(TIMEOUT);
+        redis.zadd(prefix + ":operations:copy", 1700000000.5, "insert:default.0");
+        SyncLease lease = s.preSync("copy").block(TIMEOUT);
+        redis.pexpire(prefix + ":lock:copy", 5000);
+        OperationBatch batch = s.getOperations(lease, 2).block(TIMEOUT);
+        // The fetch renewed the lock; the copy holds the fetched members with their scores, as stored.
+        assertThat(redis.pttl(prefix + ":lock:copy")).isGreaterThan(5000L);
+        String copy = prefix + ":batch:copy:" + lease.token() + ":";
+        List<String> copies = redis.keys(copy + "*");
+        assertThat(copies).hasSize(1);
+        assertThat(redis.zrangeWithScores(copies.get(0), 0, -1)).extracting(ScoredValue::getValue, ScoredValue::getScore)
+                .containsExactly(org.assertj.core.groups.Tuple.tuple("insert:default.0", 1700000000.5),
+                        org.assertj.core.groups.Tuple.tuple("insert:default.1",
+                                redis.zscore(prefix + ":operations:copy", "insert:default.1")));
+        assertThat(redis.pttl(copies.get(0))).isBetween(1L, 30000L);
+        s.getOperations(lease, 2).block(TIMEOUT);
+        assertThat(redis.keys(copy + "*")).hasSize(2);
+        assertThat(s.removeBatch(batch).block(TIMEOUT)).isEqualTo(2);
+        assertThat(redis.keys(copy + "*")).hasSize(1);
+        s.postSyncFailed(lease).block(TIMEOUT);
+        assertThat(redis.keys(copy + "*")).isEmpty();
+        assertThat(redis.keys(prefix + ":sync_scratch:*")).isEmpty();
+        assertThat(s.operationsCount("copy").block(TIMEOUT)).isEqualTo(2);
     }
 
     @Test
@@ -139,7 +174,7 @@ class RedisStorageIntegrationTest implements OperationsStorageContract {
             RedisKeys keys = RedisKeys.of(options, k);
             assertThat(keys.operations()).isEqualTo("clickhouse_sync:operations:{" + k + "}");
             int slot = SlotHash.getSlot(keys.operations());
-            assertThat(List.of(keys.lock(), keys.lastSync(), keys.fence()))
+            assertThat(List.of(keys.lock(), keys.lastSync(), keys.fence(), keys.batch(7, 3), keys.scratch()))
                     .allSatisfy(key -> assertThat(SlotHash.getSlot(key)).isEqualTo(slot));
         }
     }

@@ -22,6 +22,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import reactor.core.Disposable;
+import reactor.core.publisher.Mono;
 
 /** The sync worker against real PostgreSQL (the storage in memory; RedisStorage has its own suite). */
 @ExtendWith(PostgresServerExtension.class)
@@ -201,5 +202,126 @@ class StorageSyncSourceIntegrationTest {
         pipeline(source, sink).run().block(T);
         assertThat(sink.chunks).extracting(c -> c.items().size()).containsExactly(100, 100, 50);
         assertThat(sink.state()).hasSize(250);
+    }
+
+    @Test
+    void theNextBatchIsFetchedWhileThePreviousIsWrittenAndNoMoreThanBatchesInFlight(PostgresServer pg) {
+        String db = table(pg, pg.createDatabase("sync_ahead"));
+        pg.execute(db, "INSERT INTO app_model (id, name) SELECT g, 'n' || g FROM generate_series(1, 500) g");
+        CountingStorage storage = new CountingStorage(InMemoryStorage.create(StorageOptions.defaults()));
+        storage.registerOperations("app.model", Operation.Type.INSERT, "default", range(1, 500)).block(T);
+        RecordingSink sink = new RecordingSink();
+        java.util.concurrent.CompletableFuture<Void> gate = new java.util.concurrent.CompletableFuture<>();
+        sink.before = chunk -> chunk.offset().value() == 1 ? Mono.fromFuture(gate) : Mono.empty();
+        StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
+                .importKey(ImportKeyOptions.builder("app.model").batchSize(100).build())
+                .database("default", pool(pg, db)).untilEmpty(true).batchesInFlight(2).build());
+        Disposable run = pipeline(source, sink).run().subscribe();
+        try {
+            // The first write is held: the second batch is fetched meanwhile, a third is not.
+            await().atMost(T).until(() -> storage.fetched.get() == 2);
+            await().during(Duration.ofMillis(300)).atMost(T).until(() -> storage.fetched.get() == 2);
+            assertThat(storage.removed.get()).isZero();
+            gate.complete(null);
+            await().atMost(T).until(run::isDisposed);
+        } finally {
+            run.dispose();
+        }
+        assertThat(sink.chunks).extracting(c -> c.offset().value()).containsExactly(1L, 2L, 3L, 4L, 5L);
+        assertThat(sink.state()).hasSize(500);
+        assertThat(storage.operationsCount("app.model").block(T)).isZero();
+        assertThat(storage.preSync("app.model").block(T)).as("lock released").isNotNull();
+    }
+
+    @Test
+    void batchesAfterAFailedWriteStayQueuedAndTheLockIsReleased(PostgresServer pg) {
+        String db = table(pg, pg.createDatabase("sync_fail_second"));
+        pg.execute(db, "INSERT INTO app_model (id, name) SELECT g, 'n' || g FROM generate_series(1, 250) g");
+        InMemoryStorage storage = InMemoryStorage.create(StorageOptions.defaults());
+        storage.registerOperations("app.model", Operation.Type.INSERT, "default", range(1, 250)).block(T);
+        RecordingSink sink = new RecordingSink();
+        sink.failWith = SinkException.permanent("recording", "app.model", null, "refused", null);
+        sink.failFromChunk = 2;
+        StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
+                .importKey(ImportKeyOptions.builder("app.model").batchSize(100).build())
+                .database("default", pool(pg, db)).untilEmpty(true).build());
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> pipeline(source, sink).run().block(T))
+                .hasMessageContaining("refused");
+        // The first batch was written and removed; the second (fetched ahead, not written) and the rest stay.
+        assertThat(sink.chunks).hasSize(1);
+        assertThat(storage.operationsCount("app.model").block(T)).isEqualTo(150);
+        SyncLease next = storage.preSync("app.model").block(T);
+        assertThat(next).as("lock released").isNotNull();
+        assertThat(storage.getOperations(next, 1000).block(T).size()).isEqualTo(150);
+    }
+
+    private static List<String> range(int from, int to) {
+        List<String> pks = new ArrayList<>();
+        for (int i = from; i <= to; i++) {
+            pks.add(Integer.toString(i));
+        }
+        return pks;
+    }
+
+    /** Counts fetches and removals of a storage. */
+    private static final class CountingStorage implements OperationsStorage {
+        final OperationsStorage delegate;
+        final java.util.concurrent.atomic.AtomicInteger fetched = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicInteger removed = new java.util.concurrent.atomic.AtomicInteger();
+
+        CountingStorage(OperationsStorage delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public Mono<Long> registerOperations(String importKey, Operation.Type type, String dbAlias,
+                java.util.Collection<String> pks) {
+            return delegate.registerOperations(importKey, type, dbAlias, pks);
+        }
+
+        @Override
+        public Mono<Long> operationsCount(String importKey) {
+            return delegate.operationsCount(importKey);
+        }
+
+        @Override
+        public Mono<SyncLease> preSync(String importKey) {
+            return delegate.preSync(importKey);
+        }
+
+        @Override
+        public Mono<OperationBatch> getOperations(SyncLease lease, int count) {
+            return delegate.getOperations(lease, count).doOnNext(b -> fetched.incrementAndGet());
+        }
+
+        @Override
+        public Mono<Long> postSync(OperationBatch batch) {
+            return delegate.postSync(batch).doOnNext(n -> removed.incrementAndGet());
+        }
+
+        @Override
+        public Mono<Long> removeBatch(OperationBatch batch) {
+            return delegate.removeBatch(batch).doOnNext(n -> removed.incrementAndGet());
+        }
+
+        @Override
+        public Mono<Void> postSyncFailed(SyncLease lease) {
+            return delegate.postSyncFailed(lease);
+        }
+
+        @Override
+        public Mono<java.time.Instant> lastSyncTime(String importKey) {
+            return delegate.lastSyncTime(importKey);
+        }
+
+        @Override
+        public Mono<Void> setLastSyncTime(String importKey, java.time.Instant time) {
+            return delegate.setLastSyncTime(importKey, time);
+        }
+
+        @Override
+        public Mono<Void> flush() {
+            return delegate.flush();
+        }
     }
 }
