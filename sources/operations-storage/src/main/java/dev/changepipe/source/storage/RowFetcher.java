@@ -9,13 +9,16 @@ import io.r2dbc.spi.R2dbcTransientException;
 import io.r2dbc.spi.Row;
 import io.r2dbc.spi.RowMetadata;
 import java.nio.ByteBuffer;
+import java.util.AbstractMap;
+import java.util.AbstractSet;
 import java.time.OffsetTime;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.NoSuchElementException;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -119,100 +122,138 @@ final class RowFetcher {
             Map<String, Set<Operation.Type>> opsByPk, long version) {
         boolean integer = INTEGER_TYPES.contains(type);
         boolean uuid = type.equals("uuid");
-        // Canonical text of each pk, as the row's key value prints it.
-        Map<String, String> canonicalToPk = new LinkedHashMap<>();
+        Wanted wanted = new Wanted(opsByPk.size());
         for (String pk : opsByPk.keySet()) {
-            String canonical = canonical(pk, integer, uuid);
-            if (canonical == null) {
+            Object keyValue = keyValueOf(pk, integer, uuid);
+            if (keyValue == null) {
                 log.warn("import key {}: pk '{}' is not a valid {} for {}.{}; no row can have it, dropping it",
                         key.importKey(), pk, type, key.table(), key.keyColumn());
                 continue;
             }
-            canonicalToPk.putIfAbsent(canonical, pk);
+            wanted.add(keyValue, pk);
         }
-        if (canonicalToPk.isEmpty()) {
+        if (wanted.size() == 0) {
             return Mono.just(new Fetched(List.of(), version));
         }
         String sql = "SELECT * FROM " + qualified(key.table()) + " WHERE " + quote(key.keyColumn())
                 + " = ANY($1::text[]::" + type + "[])";
-        String[] param = canonicalToPk.keySet().toArray(new String[0]);
-        RowDecoder decoder = new RowDecoder(key, uuid, canonicalToPk, opsByPk, version);
+        String[] param = Arrays.copyOf(wanted.canonical, wanted.size());
+        RowDecoder decoder = new RowDecoder(key, integer, uuid, wanted, opsByPk, version);
         return Flux.from(conn.createStatement(sql).bind(0, param).execute())
                 .concatMap(r -> r.map(decoder::item))
-                .collectList()
-                .map(found -> {
-                    List<ChangeItem> ordered = new ArrayList<>(canonicalToPk.size());
-                    Map<String, ChangeItem> items = new HashMap<>(found.size() * 2);
-                    for (Found f : found) {
-                        items.put(f.canonical(), f.item());
-                    }
-                    for (String canonical : canonicalToPk.keySet()) {
-                        ChangeItem item = items.get(canonical);
+                .then(Mono.fromCallable(() -> {
+                    int n = wanted.size();
+                    ChangeItem[] found = decoder.found;
+                    List<ChangeItem> ordered = new ArrayList<>(n);
+                    for (int i = 0; i < n; i++) {
+                        ChangeItem item = found[i];
                         if (item == null) {
-                            Object keyValue = integer ? (Object) Long.parseLong(canonical) : canonical;
-                            item = ChangeItem.delete(key.model(), Map.of(key.keyColumn(), keyValue), version);
+                            item = ChangeItem.delete(key.model(), Map.of(key.keyColumn(), wanted.keyValue[i]), version);
                         }
                         ordered.add(item);
                     }
                     return new Fetched(ordered, version);
-                });
-    }
-
-    /** A row found, with the canonical text of its key. */
-    private record Found(String canonical, ChangeItem item) {
+                }));
     }
 
     /**
-     * Turns the rows of one query into items. The column names are read from the first row's metadata
-     * only (every row of a result has the same columns); the item's size estimate is computed while the
-     * values are converted, from their exact classes, instead of walking the map again
-     * ({@link ChangeItem#estimateSize} gives the same figure for these value types).
+     * The distinct keys asked for, in the order of their first pk: the key value a tombstone carries
+     * ({@code Long} for integer keys, else the canonical text), its canonical text, and the first pk
+     * that spells it. {@code slot} finds a key's position from a row's key value: by {@code Long} for
+     * integer keys (equal exactly when the canonical texts are), else by canonical text.
+     */
+    private static final class Wanted {
+
+        final Map<Object, Integer> slot;
+        final Object[] keyValue;
+        final String[] canonical;
+        final String[] pk;
+        private int size;
+
+        Wanted(int capacity) {
+            slot = new HashMap<>(Math.max(16, (int) (capacity / 0.75f) + 1));
+            keyValue = new Object[capacity];
+            canonical = new String[capacity];
+            pk = new String[capacity];
+        }
+
+        void add(Object keyValue, String pk) {
+            if (slot.putIfAbsent(keyValue, size) == null) {
+                this.keyValue[size] = keyValue;
+                this.canonical[size] = keyValue.toString();
+                this.pk[size] = pk;
+                size++;
+            }
+        }
+
+        int size() {
+            return size;
+        }
+    }
+
+    /**
+     * Turns the rows of one query into items, each stored at its key's position in {@code found}. The
+     * column names are read from the first row's metadata only (every row of a result has the same
+     * columns); the item's size estimate is computed while the values are converted, from their exact
+     * classes, instead of walking the map again ({@link ChangeItem#estimateSize} gives the same figure
+     * for these value types). The values reach {@link ChangeItem} as a {@link ColumnValues} view, which
+     * it copies into its own map, instead of through a map of our own that would be copied again.
      */
     private static final class RowDecoder {
 
         private final ImportKeyOptions key;
+        private final boolean integer;
         private final boolean uuid;
-        private final Map<String, String> canonicalToPk;
+        private final Wanted wanted;
         private final Map<String, Set<Operation.Type>> opsByPk;
         private final long version;
+        final ChangeItem[] found;
         private RowMetadata namesOf;
         private String[] names;
         private int keyIndex;
         private long fixedSize;
 
-        RowDecoder(ImportKeyOptions key, boolean uuid, Map<String, String> canonicalToPk,
+        RowDecoder(ImportKeyOptions key, boolean integer, boolean uuid, Wanted wanted,
                 Map<String, Set<Operation.Type>> opsByPk, long version) {
             this.key = key;
+            this.integer = integer;
             this.uuid = uuid;
-            this.canonicalToPk = canonicalToPk;
+            this.wanted = wanted;
             this.opsByPk = opsByPk;
             this.version = version;
+            this.found = new ChangeItem[wanted.size()];
         }
 
-        Found item(Row row, RowMetadata meta) {
+        ChangeItem item(Row row, RowMetadata meta) {
             if (meta != namesOf) {
                 columns(meta);
             }
             int n = names.length;
-            Map<String, Object> values = new LinkedHashMap<>(n * 2);
+            Object[] values = new Object[n];
             long size = fixedSize;
             for (int i = 0; i < n; i++) {
                 Object value = convert(row.get(i));
-                values.put(names[i], value);
+                values[i] = value;
                 size += estimateValue(value);
             }
-            Object keyValue = values.get(names[keyIndex]);
-            String canonical = uuid || keyValue instanceof UUID ? keyValue.toString().toLowerCase() : keyValue.toString();
-            String pk = canonicalToPk.get(canonical);
-            if (pk == null) {
+            Object keyValue = values[keyIndex];
+            Integer at = wanted.slot.get(integer && keyValue instanceof Long ? keyValue : canonicalOf(keyValue));
+            if (at == null) {
                 throw new PipelineException("row with key " + keyValue + " of " + key.table() + " was not asked for");
             }
-            Set<Operation.Type> ops = opsByPk.get(pk);
+            Set<Operation.Type> ops = opsByPk.get(wanted.pk[at]);
             ChangeItem.Kind kind = ops.size() == 1 && ops.contains(Operation.Type.INSERT)
                     ? ChangeItem.Kind.INSERT : ChangeItem.Kind.UPDATE;
             Map<String, Object> keyMap = Map.of(key.keyColumn(), keyValue);
             size += 48 + 48 + 2L * key.keyColumn().length() + estimateValue(keyValue);
-            return new Found(canonical, new ChangeItem(kind, key.model(), keyMap, values, version, null, size));
+            ChangeItem item = new ChangeItem(kind, key.model(), keyMap, new ColumnValues(names, values), version, null,
+                    size);
+            found[at] = item;
+            return item;
+        }
+
+        private String canonicalOf(Object keyValue) {
+            return uuid || keyValue instanceof UUID ? keyValue.toString().toLowerCase() : keyValue.toString();
         }
 
         private void columns(RowMetadata meta) {
@@ -234,6 +275,57 @@ final class RowFetcher {
             keyIndex = keyAt;
             fixedSize = fixed;
             namesOf = meta;
+        }
+    }
+
+    /**
+     * One row's values by column name, in column order: a read-only view over the decoder's arrays,
+     * only for {@link ChangeItem}'s constructor to copy from (it iterates the entries once).
+     */
+    private static final class ColumnValues extends AbstractMap<String, Object> {
+
+        private final String[] names;
+        private final Object[] values;
+
+        ColumnValues(String[] names, Object[] values) {
+            this.names = names;
+            this.values = values;
+        }
+
+        @Override
+        public int size() {
+            return names.length;
+        }
+
+        @Override
+        public Set<Map.Entry<String, Object>> entrySet() {
+            return new AbstractSet<>() {
+                @Override
+                public int size() {
+                    return names.length;
+                }
+
+                @Override
+                public Iterator<Map.Entry<String, Object>> iterator() {
+                    return new Iterator<>() {
+                        private int next;
+
+                        @Override
+                        public boolean hasNext() {
+                            return next < names.length;
+                        }
+
+                        @Override
+                        public Map.Entry<String, Object> next() {
+                            if (next >= names.length) {
+                                throw new NoSuchElementException();
+                            }
+                            int i = next++;
+                            return new AbstractMap.SimpleImmutableEntry<>(names[i], values[i]);
+                        }
+                    };
+                }
+            };
         }
     }
 
@@ -264,10 +356,15 @@ final class RowFetcher {
         return value instanceof CharSequence s ? 40 + 2L * s.length() : 24;
     }
 
-    private static String canonical(String pk, boolean integer, boolean uuid) {
+    /**
+     * The key value a pk stands for, as a row's key converts: a {@code Long} for integer keys, the
+     * canonical (lower-case) text for uuid keys, the pk itself for others; {@code null} when no row can
+     * have it. Its {@code toString()} is the canonical text sent in the query.
+     */
+    private static Object keyValueOf(String pk, boolean integer, boolean uuid) {
         try {
             if (integer) {
-                return Long.toString(Long.parseLong(pk.trim()));
+                return Long.parseLong(pk.trim());
             }
             if (uuid) {
                 return UUID.fromString(pk.trim()).toString();
