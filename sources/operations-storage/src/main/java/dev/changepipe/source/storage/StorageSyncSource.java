@@ -23,6 +23,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -97,8 +98,8 @@ public final class StorageSyncSource implements Source {
         volatile boolean fetchMore = true;
         /** The round's last fetch found nothing while no batch was in flight: the queue was empty. */
         volatile boolean foundEmpty;
-        /** The lease was given back (or lost): acknowledgements remove nothing any more. */
-        volatile boolean ended;
+        /** The lease was given back: acknowledgements remove nothing any more. */
+        final AtomicBoolean ended = new AtomicBoolean();
 
         Round(ImportKeyOptions key, SyncLease lease) {
             this.key = key;
@@ -207,7 +208,7 @@ public final class StorageSyncSource implements Source {
                     rounds.put(key.importKey(), round);
                     Flux<Chunk> batches = Mono.defer(() -> round.room(options.batchesInFlight())
                                     .then(Mono.defer(() -> nextBatch(round))))
-                            .repeat(() -> round.fetchMore && !round.ended);
+                            .repeat(() -> round.fetchMore && !round.ended.get());
                     return batches
                             .concatWith(Mono.defer(round::drained).then(Mono.defer(() -> end(round))).then(Mono.empty()))
                             .doOnComplete(() -> next[0] = round.foundEmpty
@@ -248,10 +249,9 @@ public final class StorageSyncSource implements Source {
     /** Gives the round's lease back, once: its operations not yet removed stay queued. */
     private Mono<Void> end(Round round) {
         return Mono.defer(() -> {
-            if (round.ended) {
+            if (!round.ended.compareAndSet(false, true)) {
                 return Mono.empty();
             }
-            round.ended = true;
             rounds.remove(round.key.importKey(), round);
             return storage.postSyncFailed(round.lease);
         });
@@ -299,7 +299,7 @@ public final class StorageSyncSource implements Source {
                         + ack.offset()));
             }
             Round round = pending.round();
-            Mono<Void> removal = round.ended
+            Mono<Void> removal = round.ended.get()
                     ? Mono.fromRunnable(() -> log.debug("{}: import key {}: batch {} was written after its round "
                             + "ended; its operations will be synced again", name(), ack.origin(), ack.offset()))
                     : storage.removeBatch(pending.batch())
