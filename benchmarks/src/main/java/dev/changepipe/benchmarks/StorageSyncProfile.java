@@ -39,7 +39,9 @@ import reactor.core.publisher.Mono;
  * Where one end-to-end sync of {@link StorageSyncBenchmark}'s workload spends its time: the same
  * servers, table and queue, with timing decorators around the storage, the source and the sink (the
  * code under test is not changed). Prints a per-phase breakdown of the wall time, summed over the
- * rounds, after each of {@code -Druns=3} runs (the first one warms up).
+ * rounds, after each of {@code -Druns=3} runs (the first one warms up). {@code -DbatchesInFlight=1}
+ * (the default here) syncs one batch at a time, so that the phases follow each other; with 2 they
+ * overlap and only the total counts.
  *
  * <pre>
  * java -Xmx2g -cp benchmarks/target/benchmarks.jar dev.changepipe.benchmarks.StorageSyncProfile
