@@ -393,63 +393,45 @@ interface OperationsStorageContract {
         OperationsStorage s = storage();
         String k = key();
         java.util.Random random = new java.util.Random(7);
-        // What must still be synced: registered and not yet in a batch removed after that registration.
-        Set<String> owed = new HashSet<>();
+        // The model: what is still queued. A removed batch takes out what it fetched, except what was
+        // registered again after its fetch.
+        Set<String> queued = new HashSet<>();
         for (int round = 0; round < 60; round++) {
             SyncLease lease = s.preSync(k).block(TIMEOUT);
             java.util.ArrayDeque<OperationBatch> open = new java.util.ArrayDeque<>();
-            java.util.Map<OperationBatch, Set<String>> cleanAtFetch = new java.util.HashMap<>();
-            java.util.Map<OperationBatch, Set<String>> dirtied = new java.util.HashMap<>();
+            java.util.Map<OperationBatch, Set<String>> unchanged = new java.util.HashMap<>();
             for (int step = 0; step < 12; step++) {
-                switch (random.nextInt(3)) {
-                    case 0 -> {
-                        String pk = Integer.toString(random.nextInt(30));
-                        s.registerOperations(k, Operation.Type.UPDATE, pk).block(TIMEOUT);
-                        owed.add(pk);
-                        dirtied.values().forEach(d -> d.add(pk));
+                int action = random.nextInt(3);
+                if (action == 0) {
+                    String pk = Integer.toString(random.nextInt(30));
+                    s.registerOperations(k, Operation.Type.UPDATE, pk).block(TIMEOUT);
+                    queued.add(pk);
+                    unchanged.values().forEach(fetched -> fetched.remove(pk));
+                } else if (action == 1) {
+                    OperationBatch b = s.getOperations(lease, 1 + random.nextInt(4)).block(TIMEOUT);
+                    for (OperationBatch other : open) {
+                        assertThat(java.util.Collections.disjoint(pks(other), pks(b)))
+                                .as("an operation in two open batches").isTrue();
                     }
-                    case 1 -> {
-                        OperationBatch b = s.getOperations(lease, 1 + random.nextInt(4)).block(TIMEOUT);
-                        Set<String> fetched = new HashSet<>(pks(b));
-                        for (OperationBatch other : open) {
-                            assertThat(java.util.Collections.disjoint(pks(other), fetched))
-                                    .as("an operation in two open batches").isTrue();
-                        }
-                        open.add(b);
-                        cleanAtFetch.put(b, fetched);
-                        dirtied.put(b, new HashSet<>());
-                    }
-                    default -> {
-                        if (!open.isEmpty()) {
-                            // Acknowledgements come in order; the removal keeps what changed since the fetch.
-                            OperationBatch b = open.poll();
-                            s.removeBatch(b).block(TIMEOUT);
-                            Set<String> synced = cleanAtFetch.remove(b);
-                            synced.removeAll(dirtied.remove(b));
-                            owed.removeAll(synced);
-                        }
-                    }
-                }
-            }
-            if (random.nextInt(5) == 0) {
-                s.postSyncFailed(lease).block(TIMEOUT);
-            } else if (!open.isEmpty()) {
-                while (open.size() > 1) {
+                    open.add(b);
+                    unchanged.put(b, new HashSet<>(pks(b)));
+                } else if (!open.isEmpty()) {
+                    // Acknowledgements come in order.
                     OperationBatch b = open.poll();
                     s.removeBatch(b).block(TIMEOUT);
-                    Set<String> synced = cleanAtFetch.remove(b);
-                    synced.removeAll(dirtied.remove(b));
-                    owed.removeAll(synced);
+                    queued.removeAll(unchanged.remove(b));
                 }
-                OperationBatch last = open.poll();
-                s.postSync(last).block(TIMEOUT);
-                Set<String> synced = cleanAtFetch.remove(last);
-                synced.removeAll(dirtied.remove(last));
-                owed.removeAll(synced);
-            } else {
-                s.postSyncFailed(lease).block(TIMEOUT);
             }
-            assertThat(s.operationsCount(k).block(TIMEOUT)).isEqualTo(owed.size());
+            if (open.isEmpty() || random.nextInt(5) == 0) {
+                s.postSyncFailed(lease).block(TIMEOUT);
+            } else {
+                while (!open.isEmpty()) {
+                    OperationBatch b = open.poll();
+                    (open.isEmpty() ? s.postSync(b) : s.removeBatch(b)).block(TIMEOUT);
+                    queued.removeAll(unchanged.remove(b));
+                }
+            }
+            assertThat(s.operationsCount(k).block(TIMEOUT)).isEqualTo(queued.size());
         }
     }
 }
