@@ -15,6 +15,7 @@ import java.math.RoundingMode;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
@@ -264,13 +265,7 @@ public final class RedisStorage implements OperationsStorage {
             RedisKeys keys = RedisKeys.of(options, lease.importKey());
             String batchKey = keys.batch(lease.token(), batchNumbers.incrementAndGet());
             List<String> open = openBatches(lease);
-            String[] scriptKeys = new String[3 + open.size()];
-            scriptKeys[0] = keys.operations();
-            scriptKeys[1] = keys.lock();
-            scriptKeys[2] = batchKey;
-            for (int i = 0; i < open.size(); i++) {
-                scriptKeys[3 + i] = open.get(i);
-            }
+            String[] scriptKeys = scriptKeys(open, keys.operations(), keys.lock(), batchKey);
             return commands.flatMap(c -> GET_OPERATIONS.<Long>run(c, scriptKeys, Long.toString(lease.token()),
                                     Integer.toString(count), ttl())
                             .next()
@@ -322,14 +317,7 @@ public final class RedisStorage implements OperationsStorage {
             List<String> open = openBatches(lease);
             List<String> others = new ArrayList<>(open);
             others.remove(batchKey);
-            String[] scriptKeys = new String[4 + others.size()];
-            scriptKeys[0] = keys.operations();
-            scriptKeys[1] = keys.lock();
-            scriptKeys[2] = batchKey;
-            scriptKeys[3] = keys.scratch();
-            for (int i = 0; i < others.size(); i++) {
-                scriptKeys[4 + i] = others.get(i);
-            }
+            String[] scriptKeys = scriptKeys(others, keys.operations(), keys.lock(), batchKey, keys.scratch());
             return commands.flatMapMany(c -> POST_SYNC.<Long>run(c, scriptKeys, Long.toString(lease.token()),
                             release ? "1" : "0", ttl()))
                     .next()
@@ -354,18 +342,27 @@ public final class RedisStorage implements OperationsStorage {
         return Mono.defer(() -> {
             RedisKeys keys = RedisKeys.of(options, lease.importKey());
             List<String> open = leases.remove(lease);
-            String[] scriptKeys = new String[1 + (open == null ? 0 : open.size())];
-            scriptKeys[0] = keys.lock();
-            for (int i = 1; i < scriptKeys.length; i++) {
-                scriptKeys[i] = open.get(i - 1);
-            }
+            String[] scriptKeys = scriptKeys(open == null ? List.of() : open, keys.lock());
             return commands.flatMapMany(c -> RELEASE.<Long>run(c, scriptKeys, Long.toString(lease.token())))
                     .then()
                     .onErrorMap(RedisStorage::redisError);
         });
     }
 
-    /** The keys of the lease's open batches, oldest first (the list is the lease's own; callers of one lease are sequential). */
+    /** A script's keys: the fixed ones, then the batch keys (a snapshot: the list may change meanwhile). */
+    private static String[] scriptKeys(List<String> batchKeys, String... fixed) {
+        String[] batches = batchKeys.toArray(new String[0]);
+        String[] keys = Arrays.copyOf(fixed, fixed.length + batches.length);
+        System.arraycopy(batches, 0, keys, fixed.length, batches.length);
+        return keys;
+    }
+
+    /**
+     * The keys of the lease's open batches, oldest first. A worker may fetch under a lease while it
+     * removes an earlier batch; each call works on a copy of the list as it was, and what it misses is
+     * harmless: a batch key already removed counts nothing and deletes nothing, and a batch created
+     * meanwhile has its own fresh expiry (or expires by itself when the lease ended).
+     */
     private List<String> openBatches(SyncLease lease) {
         return leases.computeIfAbsent(lease, l -> new java.util.concurrent.CopyOnWriteArrayList<>());
     }
