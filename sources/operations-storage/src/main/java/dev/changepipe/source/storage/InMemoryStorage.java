@@ -6,7 +6,6 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -58,7 +57,6 @@ public final class InMemoryStorage implements OperationsStorage {
         final TreeSet<Map.Entry<String, Double>> ordered = new TreeSet<>(ORDER);
         /** The open batches of the lease holding the lock: what each fetched, member to score. */
         final List<Map<String, Double>> open = new ArrayList<>();
-        final Set<String> openMembers = new HashSet<>();
         long fence;
         long lockToken;
         long lockExpiresAtMillis;
@@ -83,7 +81,6 @@ public final class InMemoryStorage implements OperationsStorage {
         void release() {
             lockToken = 0;
             open.clear();
-            openMembers.clear();
         }
     }
 
@@ -172,13 +169,12 @@ public final class InMemoryStorage implements OperationsStorage {
                 Iterator<Map.Entry<String, Double>> it = q.ordered.iterator();
                 while (it.hasNext() && snapshot.size() < count) {
                     Map.Entry<String, Double> e = it.next();
-                    if (!q.openMembers.contains(e.getKey())) {
+                    if (q.open.stream().noneMatch(batch -> batch.containsKey(e.getKey()))) {
                         snapshot.put(e.getKey(), e.getValue());
                         operations.add(Operation.parse(e.getKey()));
                     }
                 }
                 q.open.add(snapshot);
-                q.openMembers.addAll(snapshot.keySet());
             }
             return new OperationBatch(lease, operations, snapshot);
         });
@@ -205,7 +201,6 @@ public final class InMemoryStorage implements OperationsStorage {
                 if (q.open.removeIf(open -> open == snapshot)) {
                     for (Map.Entry<String, Double> fetched : ((Map<String, Double>) snapshot).entrySet()) {
                         String member = fetched.getKey();
-                        q.openMembers.remove(member);
                         Double score = q.scores.get(member);
                         if (score != null && score.doubleValue() == fetched.getValue()) {
                             q.remove(member, score);
