@@ -123,6 +123,7 @@ public final class StorageSyncProfile {
                         .untilEmpty(true)
                         .batchesInFlight(inFlight)
                         .build());
+                double[] cpuBefore = cpuSeconds(redis);
                 long start = System.nanoTime();
                 Pipeline.builder("profile").source(p.timed(source)).sink(p.timed(ClickHouseSink.create(sinkOptions)))
                         .pusher(ParseQueuePusher.factory(ParseQueueOptions.builder().parallelism(2)
@@ -135,9 +136,13 @@ public final class StorageSyncProfile {
                     throw new IllegalStateException("ClickHouse holds " + inCh + " rows, expected " + rows);
                 }
                 p.print(run, rows, batch, inFlight, total);
+                double[] cpuAfter = cpuSeconds(redis);
+                System.out.printf("  cpu: this JVM %.1f s, Redis %.1f s, the whole machine %.1f s (%.1f s per core "
+                        + "elapsed)%n", cpuAfter[0] - cpuBefore[0], cpuAfter[1] - cpuBefore[1],
+                        cpuAfter[2] - cpuBefore[2], total / 1e9);
                 // Server-side time of the Redis commands of this run (the scripts are EVALSHA).
                 for (String line : redis.sync().info("commandstats").split("\r?\n")) {
-                    if (line.matches("cmdstat_(evalsha|zrange|zrangestore|zdiffstore|zinterstore|zrem|set):.*")) {
+                    if (line.matches("cmdstat_(evalsha|zrange|zrangestore|zremrangebyrank|unlink|set):.*")) {
                         System.out.println("  redis " + line);
                     }
                 }
@@ -168,6 +173,35 @@ public final class StorageSyncProfile {
                     return redis.reactive().zadd(key, (Object[]) members);
                 })
                 .blockLast();
+    }
+
+    /**
+     * CPU seconds used so far by this JVM, by the Redis server ({@code INFO cpu}) and by the whole
+     * machine ({@code /proc/stat}: user, nice, system, irq and softirq; NaN where there is none).
+     */
+    private static double[] cpuSeconds(StatefulRedisConnection<String, String> redis) {
+        double jvm = ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean()).getProcessCpuTime() / 1e9;
+        double server = 0;
+        for (String line : redis.sync().info("cpu").split("\r?\n")) {
+            if (line.startsWith("used_cpu_user:") || line.startsWith("used_cpu_sys:")) {
+                server += Double.parseDouble(line.substring(line.indexOf(':') + 1).trim());
+            }
+        }
+        double machine = Double.NaN;
+        try {
+            String[] f = java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/stat")).get(0).trim().split("\\s+");
+            long busy = 0;
+            for (int i = 1; i < f.length && i <= 7; i++) {
+                if (i != 4 && i != 5) {
+                    busy += Long.parseLong(f[i]);
+                }
+            }
+            machine = busy / 100.0;
+        } catch (java.io.IOException | RuntimeException e) {
+            // not Linux: the machine's figure stays NaN
+        }
+        return new double[] {jvm, server, machine};
     }
 
     private void print(int run, int rows, int batch, int inFlight, long totalNanos) {

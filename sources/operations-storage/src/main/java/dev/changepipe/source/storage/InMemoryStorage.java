@@ -6,7 +6,6 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -17,16 +16,13 @@ import reactor.core.publisher.Mono;
 
 /**
  * An {@link OperationsStorage} in this process's memory, with the same semantics as
- * {@link RedisStorage} (scores, strictly increasing re-registration scores, fencing tokens, lock
- * expiry): for embedding and for tests. Nothing survives the process.
+ * {@link RedisStorage} (scores, batches moved out of the queue, fencing tokens, lock expiry): for
+ * embedding and for tests. Nothing survives the process.
  *
  * <p><b>Threading.</b> Every operation runs on the subscriber's thread under one monitor and never
  * waits for anything else; the work per call is proportional to the pks or operations it handles.
  */
 public final class InMemoryStorage implements OperationsStorage {
-
-    /** Smallest score step: a re-registration's score exceeds the old one by at least this much. */
-    static final double SCORE_STEP = 1e-6;
 
     private static final Comparator<Map.Entry<String, Double>> ORDER =
             Comparator.<Map.Entry<String, Double>>comparingDouble(Map.Entry::getValue).thenComparing(Map.Entry::getKey);
@@ -55,7 +51,10 @@ public final class InMemoryStorage implements OperationsStorage {
     private static final class Queue {
         final Map<String, Double> scores = new HashMap<>();
         final TreeSet<Map.Entry<String, Double>> ordered = new TreeSet<>(ORDER);
-        /** The open batches of the lease holding the lock: what each fetched, member to score. */
+        /**
+         * The open batches, member to score: the lease holding the lock's, or those of the last lease,
+         * which lost it, until the next preSync queues them again.
+         */
         final List<Map<String, Double>> open = new ArrayList<>();
         long fence;
         long lockToken;
@@ -73,13 +72,22 @@ public final class InMemoryStorage implements OperationsStorage {
             ordered.add(Map.entry(member, score));
         }
 
-        void remove(String member, double score) {
-            scores.remove(member);
-            ordered.remove(Map.entry(member, score));
+        Map.Entry<String, Double> poll() {
+            Map.Entry<String, Double> first = ordered.pollFirst();
+            scores.remove(first.getKey());
+            return first;
         }
 
-        void release() {
-            lockToken = 0;
+        /** Queues the open batches again: each member with its score, or the queued one where lower. */
+        void restore() {
+            for (Map<String, Double> batch : open) {
+                batch.forEach((member, score) -> {
+                    Double queued = scores.get(member);
+                    if (queued == null || score < queued) {
+                        put(member, score);
+                    }
+                });
+            }
             open.clear();
         }
     }
@@ -98,14 +106,10 @@ public final class InMemoryStorage implements OperationsStorage {
             synchronized (lock) {
                 Queue q = queues.computeIfAbsent(importKey, k -> new Queue());
                 for (String member : members) {
-                    Double old = q.scores.get(member);
-                    double s = score;
-                    if (old == null) {
+                    if (!q.scores.containsKey(member)) {
+                        q.put(member, score);
                         added++;
-                    } else if (old >= s) {
-                        s = old + SCORE_STEP;
                     }
-                    q.put(member, s);
                 }
             }
             return added;
@@ -132,7 +136,7 @@ public final class InMemoryStorage implements OperationsStorage {
         return Mono.fromCallable(() -> {
             synchronized (lock) {
                 Queue q = queues.get(importKey);
-                return q == null ? 0L : (long) q.scores.size();
+                return q == null ? 0L : q.scores.size() + q.open.stream().mapToLong(Map::size).sum();
             }
         });
     }
@@ -147,7 +151,7 @@ public final class InMemoryStorage implements OperationsStorage {
                 if (q.lockHeld(now)) {
                     return null;
                 }
-                q.release();
+                q.restore();
                 q.fence++;
                 q.lockToken = q.fence;
                 q.lockExpiresAtMillis = now + options.lockTimeout().toMillis();
@@ -166,15 +170,18 @@ public final class InMemoryStorage implements OperationsStorage {
             Map<String, Double> snapshot = new LinkedHashMap<>();
             synchronized (lock) {
                 Queue q = holder(lease);
-                Iterator<Map.Entry<String, Double>> it = q.ordered.iterator();
-                while (it.hasNext() && snapshot.size() < count) {
-                    Map.Entry<String, Double> e = it.next();
-                    if (q.open.stream().noneMatch(batch -> batch.containsKey(e.getKey()))) {
-                        snapshot.put(e.getKey(), e.getValue());
+                while (!q.ordered.isEmpty() && snapshot.size() < count) {
+                    Map.Entry<String, Double> e = q.poll();
+                    snapshot.put(e.getKey(), e.getValue());
+                    try {
                         operations.add(Operation.parse(e.getKey()));
+                    } catch (IllegalArgumentException notAnOperation) {
+                        // As in Redis: it leaves the queue with the batch and goes with its removal.
                     }
                 }
-                q.open.add(snapshot);
+                if (!snapshot.isEmpty()) {
+                    q.open.add(snapshot);
+                }
             }
             return new OperationBatch(lease, operations, snapshot);
         });
@@ -190,26 +197,19 @@ public final class InMemoryStorage implements OperationsStorage {
         return remove(batch, false);
     }
 
-    @SuppressWarnings("unchecked")
     private Mono<Long> remove(OperationBatch batch, boolean release) {
         return Mono.fromCallable(() -> {
             synchronized (lock) {
                 Queue q = holder(batch.lease());
                 long removed = 0;
                 Object snapshot = batch.handle();
-                // A batch is removed once: a second removal (or one after its lease ended) finds it closed.
+                // A batch is removed once: a second removal (or one after it was queued again) finds it gone.
                 if (q.open.removeIf(open -> open == snapshot)) {
-                    for (Map.Entry<String, Double> fetched : ((Map<String, Double>) snapshot).entrySet()) {
-                        String member = fetched.getKey();
-                        Double score = q.scores.get(member);
-                        if (score != null && score.doubleValue() == fetched.getValue()) {
-                            q.remove(member, score);
-                            removed++;
-                        }
-                    }
+                    removed = ((Map<?, ?>) snapshot).size();
                 }
                 if (release) {
-                    q.release();
+                    q.restore();
+                    q.lockToken = 0;
                 }
                 return removed;
             }
@@ -232,8 +232,9 @@ public final class InMemoryStorage implements OperationsStorage {
         return Mono.fromRunnable(() -> {
             synchronized (lock) {
                 Queue q = queues.get(lease.importKey());
-                if (q != null && q.lockToken == lease.token()) {
-                    q.release();
+                if (q != null && q.lockHeld(clock.millis()) && q.lockToken == lease.token()) {
+                    q.restore();
+                    q.lockToken = 0;
                 }
             }
         });
@@ -269,7 +270,8 @@ public final class InMemoryStorage implements OperationsStorage {
                 for (Queue q : queues.values()) {
                     q.scores.clear();
                     q.ordered.clear();
-                    q.release();
+                    q.open.clear();
+                    q.lockToken = 0;
                 }
                 lastSync.clear();
             }

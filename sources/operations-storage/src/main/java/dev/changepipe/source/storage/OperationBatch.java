@@ -4,11 +4,11 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * Operations fetched by {@link OperationsStorage#getOperations} under a lease, oldest first. The
- * storage keeps what it needs to remove exactly these operations later (in Redis, a copy of the
- * fetched members with their scores, on the server); the batch is <em>open</em> until
- * {@link OperationsStorage#postSync} or {@link OperationsStorage#removeBatch} removed it, or
- * {@link OperationsStorage#postSyncFailed} ended its lease. Immutable.
+ * Operations taken out of the queue by {@link OperationsStorage#getOperations} under a lease, oldest
+ * first. The storage holds them (in Redis, in a key of the batch's own, with their scores) while the
+ * batch is <em>open</em>: until {@link OperationsStorage#postSync} or
+ * {@link OperationsStorage#removeBatch} removed it, or it was queued again because its lease failed
+ * or lost the lock. Immutable.
  */
 public final class OperationBatch {
 

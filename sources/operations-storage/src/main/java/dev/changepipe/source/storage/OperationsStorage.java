@@ -11,29 +11,30 @@ import reactor.core.publisher.Mono;
  * transaction committed); a sync worker drains them in batches (DESIGN.md section 6).
  *
  * <p><b>A sync round</b> is {@link #preSync} (takes the import key's lock and returns a
- * {@link SyncLease} with a fencing token), {@link #getOperations} (the oldest operations, by score),
- * then, once the rows were durably written, {@link #postSync} (removes exactly what was fetched and
- * releases the lock) or, on failure, {@link #postSyncFailed} (releases the lock, removes nothing).
+ * {@link SyncLease} with a fencing token), {@link #getOperations} (takes the oldest operations, by
+ * score, out of the queue into a batch being synced), then, once the rows were durably written,
+ * {@link #postSync} (deletes exactly that batch and releases the lock) or, on failure,
+ * {@link #postSyncFailed} (puts the lease's batches back into the queue and releases the lock).
  *
  * <p><b>Several batches per lease.</b> A worker that fetches the next batch while the previous one is
  * still being written calls {@code getOperations} again under the same lease: a batch fetched and not
- * yet removed is <em>open</em>, and later fetches skip every operation of an open batch (by member,
- * whatever its score now). It removes each batch but the last with {@link #removeBatch}, which keeps
- * the lock, and the last with {@code postSync}. Every call under a lease renews the lock for the
- * storage's lock timeout.
+ * yet removed is <em>open</em>, and since its operations left the queue, the next fetch takes the next
+ * ones. It removes each batch but the last with {@link #removeBatch}, which keeps the lock, and the
+ * last with {@code postSync}. Every call under a lease renews the lock for the storage's lock timeout.
  *
  * <p><b>Guarantees</b> (each a test in {@code OperationsStorageContract}, run against every
  * implementation):
  * <ul>
- *   <li>an operation registered again while its batch is being synced stays queued after the
- *       removal of that batch (its score changed: the row changed after it was fetched);</li>
- *   <li>a removal removes only operations that were fetched in that batch, never ones registered
- *       after the fetch, even when the fetch returned nothing;</li>
- *   <li>an operation scored in the future (clock skew) is fetched like any other, in score order,
- *       and removed only by the removal of a batch that held it;</li>
+ *   <li>an operation registered again while its batch is being synced is queued again, and stays
+ *       queued after the removal of that batch (the row changed after it was fetched);</li>
+ *   <li>a removal removes only the operations fetched in that batch, never ones registered after the
+ *       fetch, even when the fetch returned nothing;</li>
+ *   <li>an operation scored in the future (clock skew) is fetched like any other, in score order;</li>
  *   <li>a fetch or removal whose lease expired or was taken over removes nothing and fails with
- *       {@link LockLostException};</li>
- *   <li>an operation is in at most one open batch of a lease;</li>
+ *       {@link LockLostException}; the lease's open batches are queued again by the next
+ *       {@code preSync}, so a worker that dies loses nothing;</li>
+ *   <li>an operation is in two open batches of a lease only if it was registered again after the
+ *       first fetched it;</li>
  *   <li>any pk (with {@code :} or {@code .}, any Unicode) round-trips.</li>
  * </ul>
  *
@@ -49,7 +50,8 @@ public interface OperationsStorage {
     /**
      * Registers that the rows with these pks, of database alias {@code dbAlias}, had operation
      * {@code type}. Each becomes the member {@code "<type>:<dbAlias>.<pk>"} scored by the registration
-     * time; registering a member that is still queued moves its score forward (strictly).
+     * time; a member that is still queued keeps its score (its place in line: its row is read when it
+     * is fetched), and one being synced is queued anew.
      *
      * @return how many operations were newly queued (a re-registration of a queued operation counts
      *     zero, as with django-clickhouse's {@code ZADD})
@@ -61,7 +63,10 @@ public interface OperationsStorage {
         return registerOperations(importKey, type, Operation.DEFAULT_DB_ALIAS, List.of(pks));
     }
 
-    /** How many operations of the import key are queued. */
+    /**
+     * How many operations of the import key are queued or in an open batch (one registered again while
+     * its batch is synced counts twice: it is synced twice).
+     */
     Mono<Long> operationsCount(String importKey);
 
     /**
@@ -71,34 +76,39 @@ public interface OperationsStorage {
     Mono<SyncLease> preSync(String importKey);
 
     /**
-     * The oldest {@code count} queued operations of the lease's import key (lowest scores first,
-     * future scores included) that are in no open batch of the lease. Removes nothing; renews the lock.
+     * Takes the oldest {@code count} queued operations of the lease's import key (lowest scores first,
+     * future scores included) out of the queue into a new open batch of the lease, which holds them
+     * until it is removed or queued again. Renews the lock.
      *
      * @throws LockLostException (as an error signal) when the lease expired or was taken over
      */
     Mono<OperationBatch> getOperations(SyncLease lease, int count);
 
     /**
-     * Removes the batch's operations whose score is still the fetched one, and releases the lock, in
-     * one atomic step that first checks the lease's fencing token. Other open batches of the lease
-     * are closed without removal.
+     * Removes the batch (its operations are synced; those registered again since it was fetched are
+     * queued again and stay so), and releases the lock, in one atomic step that first checks the
+     * lease's fencing token. Other open batches of the lease are put back into the queue.
      *
-     * @return how many operations were removed
+     * @return how many operations the batch held, or 0 when it was removed or queued again before
      * @throws LockLostException (as an error signal) when the lease expired or was taken over;
      *     nothing was removed then
      */
     Mono<Long> postSync(OperationBatch batch);
 
     /**
-     * Removes the batch's operations as {@link #postSync} does, but keeps the lock (renewed) for the
-     * lease's later batches.
+     * Removes the batch as {@link #postSync} does, but keeps the lock (renewed) and the lease's other
+     * open batches.
      *
-     * @return how many operations were removed
+     * @return how many operations the batch held, or 0 when it was removed or queued again before
      * @throws LockLostException (as an error signal) when the lease expired or was taken over
      */
     Mono<Long> removeBatch(OperationBatch batch);
 
-    /** Releases the lock if the lease still holds it and closes its open batches; removes nothing. */
+    /**
+     * If the lease still holds the lock: puts its open batches back into the queue (each operation with
+     * its score, or the queued one where lower) and releases the lock. Otherwise does nothing: the
+     * next {@code preSync} queues the batches again. Removes nothing either way.
+     */
     Mono<Void> postSyncFailed(SyncLease lease);
 
     /** When the import key was last synced, or empty when never. */

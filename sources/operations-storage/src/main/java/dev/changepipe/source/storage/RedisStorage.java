@@ -15,12 +15,9 @@ import java.math.RoundingMode;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collection;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,19 +28,22 @@ import reactor.core.publisher.Mono;
  * layout (see {@link StorageOptions#keyPrefix()}): a Django app that registers operations with
  * django-clickhouse's {@code RedisStorage} can hand its sync to this storage unchanged.
  *
- * <p><b>Where django-clickhouse loses data, this does not.</b> Every step that decides what to remove
- * is one Lua script, so it is atomic: a registration gives a queued member a strictly greater score
- * (never an equal one, from the server's clock); {@code postSync} removes a fetched member only if its
- * score is still the fetched one (not by rank through a shared rank key, which removed operations
- * registered meanwhile or, after an empty round, operations never fetched), and only if the lock
- * still holds the lease's fencing token (not after the lock expired and another worker took it).
- * Fetching is by rank over all scores, so an operation scored in the future by a skewed clock is
- * fetched in turn rather than waiting for that time.
+ * <p><b>Where django-clickhouse loses data, this does not.</b> Every step is one Lua script, so it is
+ * atomic, and checks the lease's fencing token first: a worker whose lock expired (and was perhaps
+ * taken by another worker) fetches and removes nothing, whatever it believes. A fetch <em>moves</em>
+ * the batch out of the queue into a key of its own ({@code <prefix>:batch:<import key>:<token>:<n>},
+ * listed in the set {@code <prefix>:batches:<import key>}); the removal deletes that key and nothing
+ * else. So an operation registered again while its batch is being synced is queued anew and synced
+ * again (django-clickhouse removed by score or by rank through a shared rank key, which removed such
+ * operations, and after an empty round operations never fetched). A batch whose worker failed, died or
+ * lost its lock goes back into the queue, with its scores: on {@code postSyncFailed}, or at the next
+ * {@code preSync}. Fetching is by rank over all scores, so an operation scored in the future by a
+ * skewed clock is fetched in turn rather than waiting for that time.
  *
- * <p><b>Batches stay on the server.</b> A fetch copies the batch's members with their scores into a
- * key of its own ({@code <prefix>:batch:<import key>:<token>:<n>}, expiring with the lock) and sends
- * only the members; the removal compares the queue against that copy on the server. No score crosses
- * the wire or is printed as text.
+ * <p><b>A sync prints and parses no score.</b> The move is {@code ZRANGESTORE} plus
+ * {@code ZREMRANGEBYRANK}, both binary and linear in the batch; only the members cross the wire, in one
+ * {@code ZRANGE}; the removal is an {@code UNLINK}. Printing 10,000 scores as text cost Redis 7.0
+ * about ten times the range itself; only putting a batch back into the queue, after a failure, does.
  *
  * <p><b>Registration</b> is batched: concurrent calls are coalesced into one script call per import
  * key ({@link StorageOptions#maxRegistrationBatch()} pks at most, {@link
@@ -60,7 +60,9 @@ public final class RedisStorage implements OperationsStorage {
     private static final Logger log = LoggerFactory.getLogger(RedisStorage.class);
 
     // KEYS[1] operations; ARGV: n1, members..., n2, members... -> one count of new members per group.
-    // A queued member gets max(now, old + 1e-6): a re-registration always changes the score.
+    // ZADD NX: a member still queued keeps its score, its place in line (its row is read when it is
+    // fetched, so a later change is synced with it; a row changed all the time is not pushed back
+    // forever). A member being synced is not queued: registered again, it is queued anew.
     static final RedisScript REGISTER = new RedisScript("""
             local t = redis.call('TIME')
             local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -71,15 +73,7 @@ public final class RedisStorage implements OperationsStorage {
               local n = tonumber(ARGV[i])
               local added = 0
               for j = i + 1, i + n do
-                local m = ARGV[j]
-                if redis.call('ZADD', key, 'NX', now, m) == 1 then
-                  added = added + 1
-                else
-                  local old = tonumber(redis.call('ZSCORE', key, m))
-                  local s = now
-                  if old >= s then s = old + 0.000001 end
-                  redis.call('ZADD', key, s, m)
-                end
+                added = added + redis.call('ZADD', key, 'NX', now, ARGV[j])
               end
               res[#res + 1] = added
               i = i + n + 1
@@ -87,82 +81,98 @@ public final class RedisStorage implements OperationsStorage {
             return res
             """, ScriptOutputType.MULTI);
 
-    // KEYS[1] lock, KEYS[2] fence; ARGV[1] ttl ms -> token, or 0 when the lock is held.
-    static final RedisScript PRE_SYNC = new RedisScript("""
-            if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-            local token = redis.call('INCR', KEYS[2])
-            redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
+    // Puts the members of every batch named in KEYS[3] (the set of batches being synced) back into
+    // KEYS[1] (the queue) with their scores, or the queued score where lower (ZADD LT adds the missing
+    // ones and keeps the earlier place of one registered again meanwhile), and deletes the batches.
+    // The batch keys come from the set, not from KEYS: they share the import key's hash tag, so in a
+    // cluster they are in the same slot. Only on a failure or a takeover; 10,000 members cost ~30 ms.
+    private static final String RESTORE_BATCHES = """
+            local function restore_batches()
+              for _, b in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+                local r = redis.call('ZRANGE', b, 0, -1, 'WITHSCORES')
+                local args = {}
+                for i = 1, #r, 2 do
+                  args[#args + 1] = r[i + 1]
+                  args[#args + 1] = r[i]
+                  if #args == 2000 then
+                    redis.call('ZADD', KEYS[1], 'LT', unpack(args))
+                    args = {}
+                  end
+                end
+                if #args > 0 then redis.call('ZADD', KEYS[1], 'LT', unpack(args)) end
+                redis.call('UNLINK', b)
+              end
+              redis.call('DEL', KEYS[3])
+            end
+            """;
+
+    // KEYS[1] operations, KEYS[2] lock, KEYS[3] batches, KEYS[4] fence; ARGV[1] ttl ms -> token, or 0
+    // when the lock is held. Batches left by an earlier lease (its worker died or lost the lock) are
+    // queued again first: nobody else can be syncing them now.
+    static final RedisScript PRE_SYNC = new RedisScript(RESTORE_BATCHES + """
+            if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+            restore_batches()
+            local token = redis.call('INCR', KEYS[4])
+            redis.call('SET', KEYS[2], token, 'PX', ARGV[1])
             return token
             """, ScriptOutputType.INTEGER);
 
-    // KEYS[1] operations, KEYS[2] lock, KEYS[3] the new batch, KEYS[4...] the lease's open batches;
-    // ARGV[1] token, ARGV[2] count, ARGV[3] ttl ms -> the batch's size, or -1 when the lock is lost.
-    // The batch is copied on the server (ZRANGESTORE keeps each member with its score, in binary): no
-    // score is ever printed, sent or parsed (printing 10,000 doubles cost Redis 7.0 ten times the
-    // ZRANGE itself), and the removal compares against exactly what was fetched. Open batches are
-    // excluded by member: the first count + open ranks hold at least count others.
+    // KEYS[1] operations, KEYS[2] lock, KEYS[3] batches, KEYS[4] the new batch; ARGV[1] token, ARGV[2]
+    // count, ARGV[3] ttl ms -> the batch's size, or -1 when the lock is lost. The batch moves out of
+    // the queue into a key of its own, on the server (ZRANGESTORE keeps each member with its score,
+    // in binary; ZREMRANGEBYRANK removes a range of ranks without naming a member): no score is
+    // printed, sent or parsed, and later fetches take the next ones. The batch key has no expiry: it
+    // holds its operations until the batch is removed or queued again.
     static final RedisScript GET_OPERATIONS = new RedisScript("""
             if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
-            local count = tonumber(ARGV[2])
-            local open = 0
-            for i = 4, #KEYS do open = open + redis.call('ZCARD', KEYS[i]) end
-            local n = redis.call('ZRANGESTORE', KEYS[3], KEYS[1], 0, count + open - 1)
-            if open > 0 and n > 0 then
-              n = redis.call('ZDIFFSTORE', KEYS[3], #KEYS - 2, KEYS[3], unpack(KEYS, 4))
-              if n > count then
-                redis.call('ZREMRANGEBYRANK', KEYS[3], count, -1)
-                n = count
-              end
+            local n = redis.call('ZRANGESTORE', KEYS[4], KEYS[1], 0, tonumber(ARGV[2]) - 1)
+            if n > 0 then
+              redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)
+              redis.call('SADD', KEYS[3], KEYS[4])
             end
-            for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+            redis.call('PEXPIRE', KEYS[2], ARGV[3])
             return n
             """, ScriptOutputType.INTEGER);
 
-    // KEYS[1] operations, KEYS[2] lock, KEYS[3] the batch, KEYS[4] scratch, KEYS[5...] the lease's other
-    // open batches; ARGV[1] token, ARGV[2] 1 to release the lock (0 to keep and renew it), ARGV[3] ttl
-    // ms -> removed, or -1 when the lock is lost. ZINTERSTORE with weights 1, -1 gives each fetched
-    // member still queued its current score minus the fetched one: exactly 0 where it did not change
-    // (a re-registration always changes it). Those are removed; nothing is compared in Lua. The copies
-    // are UNLINKed: Redis frees 10,000 members in a background thread, not in the script.
-    static final RedisScript POST_SYNC = new RedisScript("""
+    // KEYS[1] operations, KEYS[2] lock, KEYS[3] batches, KEYS[4] the batch; ARGV[1] token, ARGV[2] 1 to
+    // release the lock (0 to keep and renew it), ARGV[3] ttl ms -> the batch's size, or -1 when the
+    // lock is lost. The batch is deleted (UNLINK: Redis frees it in a background thread); on release,
+    // the lease's other batches are queued again.
+    static final RedisScript REMOVE_BATCH = new RedisScript(RESTORE_BATCHES + """
             if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
-            local removed = 0
-            if redis.call('ZINTERSTORE', KEYS[4], 2, KEYS[1], KEYS[3], 'WEIGHTS', 1, -1) > 0 then
-              redis.call('ZREMRANGEBYSCORE', KEYS[4], '(0', '+inf')
-              redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(0')
-              local m = redis.call('ZRANGE', KEYS[4], 0, -1)
-              for i = 1, #m, 4000 do
-                removed = removed + redis.call('ZREM', KEYS[1], unpack(m, i, math.min(i + 3999, #m)))
-              end
+            local n = 0
+            if redis.call('SREM', KEYS[3], KEYS[4]) == 1 then
+              n = redis.call('ZCARD', KEYS[4])
               redis.call('UNLINK', KEYS[4])
             end
-            redis.call('UNLINK', KEYS[3])
             if ARGV[2] == '1' then
+              restore_batches()
               redis.call('DEL', KEYS[2])
-              for i = 5, #KEYS do redis.call('UNLINK', KEYS[i]) end
             else
               redis.call('PEXPIRE', KEYS[2], ARGV[3])
-              for i = 5, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
             end
-            return removed
+            return n
             """, ScriptOutputType.INTEGER);
 
-    // KEYS[1] lock, KEYS[2...] the lease's open batches; ARGV[1] token -> 1 when released. The batch
-    // copies are the lease's own (its token is in their names): they go either way.
-    static final RedisScript RELEASE = new RedisScript("""
-            for i = 2, #KEYS do redis.call('UNLINK', KEYS[i]) end
-            if redis.call('GET', KEYS[1]) == ARGV[1] then
-              redis.call('DEL', KEYS[1])
-              return 1
-            end
-            return 0
+    // KEYS[1] operations, KEYS[2] lock, KEYS[3] batches; ARGV[1] token -> 1 when released. A lease
+    // that lost its lock touches nothing: its batches are queued again by the next preSync.
+    static final RedisScript RELEASE = new RedisScript(RESTORE_BATCHES + """
+            if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+            restore_batches()
+            redis.call('DEL', KEYS[2])
+            return 1
+            """, ScriptOutputType.INTEGER);
+
+    // KEYS[1] operations, KEYS[3] batches -> queued plus being synced.
+    static final RedisScript COUNT = new RedisScript("""
+            local n = redis.call('ZCARD', KEYS[1])
+            for _, b in ipairs(redis.call('SMEMBERS', KEYS[3])) do n = n + redis.call('ZCARD', b) end
+            return n
             """, ScriptOutputType.INTEGER);
 
     private final StorageOptions options;
     private final Mono<RedisClusterReactiveCommands<String, String>> commands;
     private final Registrar registrar;
-    /** The open batches of each lease this storage handed out and that has not ended (by batch key). */
-    private final Map<SyncLease, List<String>> leases = new ConcurrentHashMap<>();
     private final AtomicLong batchNumbers = new AtomicLong();
     private final Mono<Void> closer;
 
@@ -239,7 +249,9 @@ public final class RedisStorage implements OperationsStorage {
     public Mono<Long> operationsCount(String importKey) {
         return Mono.defer(() -> {
             RedisKeys keys = RedisKeys.of(options, importKey);
-            return commands.flatMap(c -> c.zcard(keys.operations())).onErrorMap(RedisStorage::redisError);
+            return commands.flatMapMany(c -> COUNT.<Long>run(c, keys.scriptKeys()))
+                    .next()
+                    .onErrorMap(RedisStorage::redisError);
         });
     }
 
@@ -247,8 +259,7 @@ public final class RedisStorage implements OperationsStorage {
     public Mono<SyncLease> preSync(String importKey) {
         return Mono.defer(() -> {
             RedisKeys keys = RedisKeys.of(options, importKey);
-            return commands.flatMapMany(c -> PRE_SYNC.<Long>run(c, new String[] {keys.lock(), keys.fence()},
-                            Long.toString(options.lockTimeout().toMillis())))
+            return commands.flatMapMany(c -> PRE_SYNC.<Long>run(c, keys.scriptKeys(keys.fence()), ttl()))
                     .next()
                     .filter(token -> token > 0)
                     .map(token -> new SyncLease(importKey, token))
@@ -264,21 +275,14 @@ public final class RedisStorage implements OperationsStorage {
             }
             RedisKeys keys = RedisKeys.of(options, lease.importKey());
             String batchKey = keys.batch(lease.token(), batchNumbers.incrementAndGet());
-            List<String> open = openBatches(lease);
-            String[] scriptKeys = scriptKeys(open, keys.operations(), keys.lock(), batchKey);
-            return commands.flatMap(c -> GET_OPERATIONS.<Long>run(c, scriptKeys, Long.toString(lease.token()),
-                                    Integer.toString(count), ttl())
+            return commands.flatMap(c -> GET_OPERATIONS.<Long>run(c, keys.scriptKeys(batchKey),
+                                    Long.toString(lease.token()), Integer.toString(count), ttl())
                             .next()
                             .flatMap(size -> {
                                 if (size < 0) {
-                                    leases.remove(lease);
                                     return Mono.error(new LockLostException(lease));
                                 }
-                                if (size == 0) {
-                                    return Mono.just(List.<String>of());
-                                }
-                                open.add(batchKey);
-                                return c.zrange(batchKey, 0, -1).collectList();
+                                return size == 0 ? Mono.just(List.<String>of()) : c.zrange(batchKey, 0, -1).collectList();
                             }))
                     .map(members -> new OperationBatch(lease, parse(lease, members), batchKey))
                     .onErrorMap(RedisStorage::redisError);
@@ -291,7 +295,7 @@ public final class RedisStorage implements OperationsStorage {
             try {
                 operations.add(Operation.parse(member));
             } catch (IllegalArgumentException e) {
-                // The batch's copy holds it all the same: its removal takes it out of the queue.
+                // It left the queue with the batch all the same, and goes with the batch's removal.
                 log.warn("import key {}: skipping a member that is not an operation: {}", lease.importKey(),
                         e.getMessage());
             }
@@ -313,27 +317,12 @@ public final class RedisStorage implements OperationsStorage {
         return Mono.defer(() -> {
             SyncLease lease = batch.lease();
             RedisKeys keys = RedisKeys.of(options, lease.importKey());
-            String batchKey = (String) batch.handle();
-            List<String> open = openBatches(lease);
-            List<String> others = new ArrayList<>(open);
-            others.remove(batchKey);
-            String[] scriptKeys = scriptKeys(others, keys.operations(), keys.lock(), batchKey, keys.scratch());
-            return commands.flatMapMany(c -> POST_SYNC.<Long>run(c, scriptKeys, Long.toString(lease.token()),
+            String[] scriptKeys = keys.scriptKeys((String) batch.handle());
+            return commands.flatMapMany(c -> REMOVE_BATCH.<Long>run(c, scriptKeys, Long.toString(lease.token()),
                             release ? "1" : "0", ttl()))
                     .next()
                     .onErrorMap(RedisStorage::redisError)
-                    .flatMap(removed -> {
-                        if (removed < 0) {
-                            leases.remove(lease);
-                            return Mono.error(new LockLostException(lease));
-                        }
-                        if (release) {
-                            leases.remove(lease);
-                        } else {
-                            open.remove(batchKey);
-                        }
-                        return Mono.just(removed);
-                    });
+                    .flatMap(removed -> removed < 0 ? Mono.error(new LockLostException(lease)) : Mono.just(removed));
         });
     }
 
@@ -341,30 +330,10 @@ public final class RedisStorage implements OperationsStorage {
     public Mono<Void> postSyncFailed(SyncLease lease) {
         return Mono.defer(() -> {
             RedisKeys keys = RedisKeys.of(options, lease.importKey());
-            List<String> open = leases.remove(lease);
-            String[] scriptKeys = scriptKeys(open == null ? List.of() : open, keys.lock());
-            return commands.flatMapMany(c -> RELEASE.<Long>run(c, scriptKeys, Long.toString(lease.token())))
+            return commands.flatMapMany(c -> RELEASE.<Long>run(c, keys.scriptKeys(), Long.toString(lease.token())))
                     .then()
                     .onErrorMap(RedisStorage::redisError);
         });
-    }
-
-    /** A script's keys: the fixed ones, then the batch keys (a snapshot: the list may change meanwhile). */
-    private static String[] scriptKeys(List<String> batchKeys, String... fixed) {
-        String[] batches = batchKeys.toArray(new String[0]);
-        String[] keys = Arrays.copyOf(fixed, fixed.length + batches.length);
-        System.arraycopy(batches, 0, keys, fixed.length, batches.length);
-        return keys;
-    }
-
-    /**
-     * The keys of the lease's open batches, oldest first. A worker may fetch under a lease while it
-     * removes an earlier batch; each call works on a copy of the list as it was, and what it misses is
-     * harmless: a batch key already removed counts nothing and deletes nothing, and a batch created
-     * meanwhile has its own fresh expiry (or expires by itself when the lease ended).
-     */
-    private List<String> openBatches(SyncLease lease) {
-        return leases.computeIfAbsent(lease, l -> new java.util.concurrent.CopyOnWriteArrayList<>());
     }
 
     private String ttl() {

@@ -45,11 +45,12 @@ import reactor.core.publisher.Sinks;
  *
  * <p><b>Batches in flight.</b> While a full batch is being written, the next one is fetched (from
  * Redis, then PostgreSQL) and emitted, up to {@link StorageSyncOptions#batchesInFlight()} emitted and
- * not acknowledged; the storage leaves the operations of open batches out of later fetches. The pusher
- * writes and acknowledges them in order. The round stops fetching after a batch that was not full,
+ * not acknowledged; a fetch takes its operations out of the queue, so the next fetch takes the next
+ * ones (and any registered again meanwhile, whose rows changed). The pusher writes and acknowledges
+ * them in order. The round stops fetching after a batch that was not full,
  * waits for the acknowledgements of its batches and releases the lock. A round whose last batch was
  * full is followed at once; otherwise the next round waits the key's delay. A failing round releases
- * the lock ({@code postSyncFailed}), keeps every operation not yet removed and is retried after a pause
+ * the lock ({@code postSyncFailed}, which queues again every batch not yet removed) and is retried after a pause
  * that doubles from the key's delay up to {@code maxRetryDelay}.
  *
  * <p><b>Isolation.</b> Each import key runs its own loop; a key whose rounds fail (a missing table, an

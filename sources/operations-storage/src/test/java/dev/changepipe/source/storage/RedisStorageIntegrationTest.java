@@ -139,32 +139,37 @@ class RedisStorageIntegrationTest implements OperationsStorageContract {
     }
 
     @Test
-    void batchesAreCopiedOnTheServerExpireWithTheLockAndAreGoneWhenTheLeaseEnds() {
+    void aBatchMovesToAKeyOfItsOwnWithItsScoresAndNoExpiry() {
         RedisStorage s = open(StorageOptions.builder().lockTimeout(Duration.ofSeconds(30)));
         String prefix = prefixes.get(s);
-        s.registerOperations("copy", Operation.Type.INSERT, "1", "2", "3").block(TIMEOUT);
-        redis.zadd(prefix + ":operations:copy", 1700000000.5, "insert:default.0");
-        SyncLease lease = s.preSync("copy").block(TIMEOUT);
-        redis.pexpire(prefix + ":lock:copy", 5000);
+        String queue = prefix + ":operations:move";
+        s.registerOperations("move", Operation.Type.INSERT, "1", "2", "3").block(TIMEOUT);
+        redis.zadd(queue, 1700000000.5, "insert:default.0");
+        double score1 = redis.zscore(queue, "insert:default.1");
+        SyncLease lease = s.preSync("move").block(TIMEOUT);
+        redis.pexpire(prefix + ":lock:move", 5000);
         OperationBatch batch = s.getOperations(lease, 2).block(TIMEOUT);
-        // The fetch renewed the lock; the copy holds the fetched members with their scores, as stored.
-        assertThat(redis.pttl(prefix + ":lock:copy")).isGreaterThan(5000L);
-        String copy = prefix + ":batch:copy:" + lease.token() + ":";
-        List<String> copies = redis.keys(copy + "*");
-        assertThat(copies).hasSize(1);
-        assertThat(redis.zrangeWithScores(copies.get(0), 0, -1)).extracting(ScoredValue::getValue, ScoredValue::getScore)
+        // The fetch renewed the lock; the batch left the queue for its own key, scores as stored, and
+        // that key does not expire: a worker that dies leaves it for the next preSync.
+        assertThat(redis.pttl(prefix + ":lock:move")).isGreaterThan(5000L);
+        assertThat(redis.zrange(queue, 0, -1)).containsExactly("insert:default.2", "insert:default.3");
+        String batchKey = prefix + ":batch:move:" + lease.token() + ":";
+        List<String> batches = redis.keys(batchKey + "*");
+        assertThat(batches).hasSize(1);
+        assertThat(redis.smembers(prefix + ":batches:move")).containsExactlyElementsOf(batches);
+        assertThat(redis.zrangeWithScores(batches.get(0), 0, -1)).extracting(ScoredValue::getValue, ScoredValue::getScore)
                 .containsExactly(org.assertj.core.groups.Tuple.tuple("insert:default.0", 1700000000.5),
-                        org.assertj.core.groups.Tuple.tuple("insert:default.1",
-                                redis.zscore(prefix + ":operations:copy", "insert:default.1")));
-        assertThat(redis.pttl(copies.get(0))).isBetween(1L, 30000L);
+                        org.assertj.core.groups.Tuple.tuple("insert:default.1", score1));
+        assertThat(redis.pttl(batches.get(0))).isEqualTo(-1L);
         s.getOperations(lease, 2).block(TIMEOUT);
-        assertThat(redis.keys(copy + "*")).hasSize(2);
+        assertThat(redis.keys(batchKey + "*")).hasSize(2);
         assertThat(s.removeBatch(batch).block(TIMEOUT)).isEqualTo(2);
-        assertThat(redis.keys(copy + "*")).hasSize(1);
+        assertThat(redis.keys(batchKey + "*")).hasSize(1);
+        // The failed round puts the other batch back, with the scores it had.
         s.postSyncFailed(lease).block(TIMEOUT);
-        assertThat(redis.keys(copy + "*")).isEmpty();
-        assertThat(redis.keys(prefix + ":sync_scratch:*")).isEmpty();
-        assertThat(s.operationsCount("copy").block(TIMEOUT)).isEqualTo(2);
+        assertThat(redis.keys(prefix + ":batch*")).isEmpty();
+        assertThat(redis.zrange(queue, 0, -1)).containsExactly("insert:default.2", "insert:default.3");
+        assertThat(s.operationsCount("move").block(TIMEOUT)).isEqualTo(2);
     }
 
     @Test
@@ -174,7 +179,7 @@ class RedisStorageIntegrationTest implements OperationsStorageContract {
             RedisKeys keys = RedisKeys.of(options, k);
             assertThat(keys.operations()).isEqualTo("clickhouse_sync:operations:{" + k + "}");
             int slot = SlotHash.getSlot(keys.operations());
-            assertThat(List.of(keys.lock(), keys.lastSync(), keys.fence(), keys.batch(7, 3), keys.scratch()))
+            assertThat(List.of(keys.lock(), keys.lastSync(), keys.fence(), keys.batch(7, 3), keys.batches()))
                     .allSatisfy(key -> assertThat(SlotHash.getSlot(key)).isEqualTo(slot));
         }
     }
