@@ -11,6 +11,10 @@ import java.util.Objects;
  * {@code table}. Immutable; the maps keep the order they were given in and may hold {@code null}
  * values.
  *
+ * <p>The constructor copies the maps it is given, except the ones already immutable and ordered: a
+ * row of {@link Columns}, kept as it is (a source that reads many rows with the same columns should
+ * pass those), and an empty map, replaced by {@link Map#of()}.
+ *
  * <p>The {@code version} strictly increases in source order for a given key and is the same every
  * time the same source record is read again (DESIGN.md section 5). Sinks use it to make replays
  * idempotent: a change never overwrites a newer one.
@@ -55,8 +59,8 @@ public record ChangeItem(
         if (sizeBytes < 0) {
             throw new IllegalArgumentException("sizeBytes must not be negative: " + sizeBytes);
         }
-        key = immutableCopy(key);
-        values = values == null ? Map.of() : immutableCopy(values);
+        key = immutable(key);
+        values = values == null || values.isEmpty() ? Map.of() : immutable(values);
     }
 
     /** An insert with an estimated size. */
@@ -126,7 +130,11 @@ public record ChangeItem(
         return 24;
     }
 
-    private static Map<String, Object> immutableCopy(Map<String, Object> map) {
+    /** The map itself when it is a row of {@link Columns} (immutable, ordered), else a read-only copy. */
+    private static Map<String, Object> immutable(Map<String, Object> map) {
+        if (map instanceof ColumnValues) {
+            return map;
+        }
         return Collections.unmodifiableMap(new LinkedHashMap<>(map));
     }
 }

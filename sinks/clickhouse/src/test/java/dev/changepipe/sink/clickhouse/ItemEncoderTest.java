@@ -4,12 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.Columns;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -75,6 +77,29 @@ class ItemEncoderTest {
                 "created", new BigDecimal("1700000000.9")), 8));
 
         assertThat(fast(table, items)).isEqualTo(general(table, items));
+    }
+
+    @Test
+    void rowsOfColumnsAreEncodedAsCopiedMapsOfTheSameFields() throws IOException {
+        TableWriter table = table("id UInt64", "name String", "note Nullable(String)", "version UInt64",
+                "is_deleted UInt8");
+        Columns keyColumns = Columns.of("id");
+        Columns columns = Columns.of("id", "unknown", "name", "note");
+        List<ChangeItem> rows = new ArrayList<>();
+        List<ChangeItem> copies = new ArrayList<>();
+        for (long i = 0; i < 5; i++) {
+            Object[] values = {i, "ignored", "n" + i, i % 2 == 0 ? null : "x"};
+            Map<String, Object> copy = new LinkedHashMap<>();
+            for (int c = 0; c < values.length; c++) {
+                copy.put(columns.names().get(c), values[c]);
+            }
+            rows.add(ChangeItem.insert("app.model", keyColumns.row(i), columns.row(values), i + 1));
+            copies.add(ChangeItem.insert("app.model", Map.of("id", i), copy, i + 1));
+        }
+        rows.add(ChangeItem.delete("app.model", keyColumns.row(9L), 9));
+        copies.add(ChangeItem.delete("app.model", Map.of("id", 9L), 9));
+
+        assertThat(fast(table, rows)).isEqualTo(fast(table, copies)).isEqualTo(general(table, rows));
     }
 
     @Test

@@ -1,6 +1,7 @@
 package dev.changepipe.source.storage;
 
 import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.Columns;
 import dev.changepipe.core.PipelineException;
 import io.r2dbc.spi.Connection;
 import io.r2dbc.spi.ConnectionFactory;
@@ -10,15 +11,11 @@ import io.r2dbc.spi.Row;
 import io.r2dbc.spi.RowMetadata;
 import java.nio.ByteBuffer;
 import java.time.OffsetTime;
-import java.util.AbstractMap;
-import java.util.AbstractSet;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import java.util.NoSuchElementException;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -148,7 +145,7 @@ final class RowFetcher {
                     for (int i = 0; i < n; i++) {
                         ChangeItem item = found[i];
                         if (item == null) {
-                            item = ChangeItem.delete(key.model(), Map.of(key.keyColumn(), wanted.keyValue[i]), version);
+                            item = ChangeItem.delete(key.model(), decoder.keyColumns.row(wanted.keyValue[i]), version);
                         }
                         ordered.add(item);
                     }
@@ -196,8 +193,8 @@ final class RowFetcher {
      * column names are read from the first row's metadata only (every row of a result has the same
      * columns); the item's size estimate is computed while the values are converted, from their exact
      * classes, instead of walking the map again ({@link ChangeItem#estimateSize} gives the same figure
-     * for these value types). The values reach {@link ChangeItem} as a {@link ColumnValues} view, which
-     * it copies into its own map, instead of through a map of our own that would be copied again.
+     * for these value types). Each row's values reach {@link ChangeItem} as a row of the result's
+     * {@link Columns}, and its key as a row of {@link #keyColumns}, which it keeps without copying.
      */
     private static final class RowDecoder {
 
@@ -208,8 +205,11 @@ final class RowFetcher {
         private final Map<String, Set<Operation.Type>> opsByPk;
         private final long version;
         final ChangeItem[] found;
+        /** The key column alone: every item's key is a row of it. */
+        final Columns keyColumns;
         private RowMetadata namesOf;
-        private String[] names;
+        private Columns columns;
+        private int columnCount;
         private int keyIndex;
         private long fixedSize;
 
@@ -222,13 +222,14 @@ final class RowFetcher {
             this.opsByPk = opsByPk;
             this.version = version;
             this.found = new ChangeItem[wanted.size()];
+            this.keyColumns = Columns.of(key.keyColumn());
         }
 
         ChangeItem item(Row row, RowMetadata meta) {
             if (meta != namesOf) {
                 columns(meta);
             }
-            int n = names.length;
+            int n = columnCount;
             Object[] values = new Object[n];
             long size = fixedSize;
             for (int i = 0; i < n; i++) {
@@ -244,9 +245,9 @@ final class RowFetcher {
             Set<Operation.Type> ops = opsByPk.get(wanted.pk[at]);
             ChangeItem.Kind kind = ops.size() == 1 && ops.contains(Operation.Type.INSERT)
                     ? ChangeItem.Kind.INSERT : ChangeItem.Kind.UPDATE;
-            Map<String, Object> keyMap = Map.of(key.keyColumn(), keyValue);
+            Map<String, Object> keyMap = keyColumns.row(keyValue);
             size += 48 + 48 + 2L * key.keyColumn().length() + estimateValue(keyValue);
-            ChangeItem item = new ChangeItem(kind, key.model(), keyMap, new ColumnValues(names, values), version, null,
+            ChangeItem item = new ChangeItem(kind, key.model(), keyMap, columns.row(values), version, null,
                     size);
             found[at] = item;
             return item;
@@ -271,61 +272,11 @@ final class RowFetcher {
             if (keyAt < 0) {
                 throw new PipelineException("table " + key.table() + " returned no column " + key.keyColumn());
             }
-            names = columnNames;
+            columns = Columns.of(columnNames);
+            columnCount = n;
             keyIndex = keyAt;
             fixedSize = fixed;
             namesOf = meta;
-        }
-    }
-
-    /**
-     * One row's values by column name, in column order: a read-only view over the decoder's arrays,
-     * only for {@link ChangeItem}'s constructor to copy from (it iterates the entries once).
-     */
-    private static final class ColumnValues extends AbstractMap<String, Object> {
-
-        private final String[] names;
-        private final Object[] values;
-
-        ColumnValues(String[] names, Object[] values) {
-            this.names = names;
-            this.values = values;
-        }
-
-        @Override
-        public int size() {
-            return names.length;
-        }
-
-        @Override
-        public Set<Map.Entry<String, Object>> entrySet() {
-            return new AbstractSet<>() {
-                @Override
-                public int size() {
-                    return names.length;
-                }
-
-                @Override
-                public Iterator<Map.Entry<String, Object>> iterator() {
-                    return new Iterator<>() {
-                        private int next;
-
-                        @Override
-                        public boolean hasNext() {
-                            return next < names.length;
-                        }
-
-                        @Override
-                        public Map.Entry<String, Object> next() {
-                            if (next >= names.length) {
-                                throw new NoSuchElementException();
-                            }
-                            int i = next++;
-                            return new AbstractMap.SimpleImmutableEntry<>(names[i], values[i]);
-                        }
-                    };
-                }
-            };
         }
     }
 
