@@ -120,14 +120,16 @@ final class RowFetcher {
         boolean integer = INTEGER_TYPES.contains(type);
         boolean uuid = type.equals("uuid");
         Wanted wanted = new Wanted(opsByPk.size());
-        for (String pk : opsByPk.keySet()) {
+        for (Map.Entry<String, Set<Operation.Type>> e : opsByPk.entrySet()) {
+            String pk = e.getKey();
             Object keyValue = keyValueOf(pk, integer, uuid);
             if (keyValue == null) {
                 log.warn("import key {}: pk '{}' is not a valid {} for {}.{}; no row can have it, dropping it",
                         key.importKey(), pk, type, key.table(), key.keyColumn());
                 continue;
             }
-            wanted.add(keyValue, pk);
+            Set<Operation.Type> ops = e.getValue();
+            wanted.add(keyValue, ops.size() == 1 && ops.contains(Operation.Type.INSERT));
         }
         if (wanted.size() == 0) {
             return Mono.just(new Fetched(List.of(), version));
@@ -135,7 +137,7 @@ final class RowFetcher {
         String sql = "SELECT * FROM " + qualified(key.table()) + " WHERE " + quote(key.keyColumn())
                 + " = ANY($1::text[]::" + type + "[])";
         String[] param = Arrays.copyOf(wanted.canonical, wanted.size());
-        RowDecoder decoder = new RowDecoder(key, integer, uuid, wanted, opsByPk, version);
+        RowDecoder decoder = new RowDecoder(key, integer, uuid, wanted, version);
         return Flux.from(conn.createStatement(sql).bind(0, param).execute())
                 .concatMap(r -> r.map(decoder::item))
                 .then(Mono.fromCallable(() -> {
@@ -155,8 +157,8 @@ final class RowFetcher {
 
     /**
      * The distinct keys asked for, in the order of their first pk: the key value a tombstone carries
-     * ({@code Long} for integer keys, else the canonical text), its canonical text, and the first pk
-     * that spells it. {@code slot} finds a key's position from a row's key value: by {@code Long} for
+     * ({@code Long} for integer keys, else the canonical text), its canonical text, and whether the
+     * only operation of the first pk that spells it is an insert. {@code slot} finds a key's position from a row's key value: by {@code Long} for
      * integer keys (equal exactly when the canonical texts are), else by canonical text.
      */
     private static final class Wanted {
@@ -164,21 +166,22 @@ final class RowFetcher {
         final Map<Object, Integer> slot;
         final Object[] keyValue;
         final String[] canonical;
-        final String[] pk;
+        /** Whether the key's only operation is an insert (its row becomes an INSERT item, else an UPDATE). */
+        final boolean[] insertOnly;
         private int size;
 
         Wanted(int capacity) {
             slot = new HashMap<>(Math.max(16, (int) (capacity / 0.75f) + 1));
             keyValue = new Object[capacity];
             canonical = new String[capacity];
-            pk = new String[capacity];
+            insertOnly = new boolean[capacity];
         }
 
-        void add(Object keyValue, String pk) {
+        void add(Object keyValue, boolean insertOnly) {
             if (slot.putIfAbsent(keyValue, size) == null) {
                 this.keyValue[size] = keyValue;
                 this.canonical[size] = keyValue.toString();
-                this.pk[size] = pk;
+                this.insertOnly[size] = insertOnly;
                 size++;
             }
         }
@@ -202,7 +205,6 @@ final class RowFetcher {
         private final boolean integer;
         private final boolean uuid;
         private final Wanted wanted;
-        private final Map<String, Set<Operation.Type>> opsByPk;
         private final long version;
         final ChangeItem[] found;
         /** The key column alone: every item's key is a row of it. */
@@ -213,13 +215,11 @@ final class RowFetcher {
         private int keyIndex;
         private long fixedSize;
 
-        RowDecoder(ImportKeyOptions key, boolean integer, boolean uuid, Wanted wanted,
-                Map<String, Set<Operation.Type>> opsByPk, long version) {
+        RowDecoder(ImportKeyOptions key, boolean integer, boolean uuid, Wanted wanted, long version) {
             this.key = key;
             this.integer = integer;
             this.uuid = uuid;
             this.wanted = wanted;
-            this.opsByPk = opsByPk;
             this.version = version;
             this.found = new ChangeItem[wanted.size()];
             this.keyColumns = Columns.of(key.keyColumn());
@@ -242,9 +242,7 @@ final class RowFetcher {
             if (at == null) {
                 throw new PipelineException("row with key " + keyValue + " of " + key.table() + " was not asked for");
             }
-            Set<Operation.Type> ops = opsByPk.get(wanted.pk[at]);
-            ChangeItem.Kind kind = ops.size() == 1 && ops.contains(Operation.Type.INSERT)
-                    ? ChangeItem.Kind.INSERT : ChangeItem.Kind.UPDATE;
+            ChangeItem.Kind kind = wanted.insertOnly[at] ? ChangeItem.Kind.INSERT : ChangeItem.Kind.UPDATE;
             Map<String, Object> keyMap = keyColumns.row(keyValue);
             size += 48 + 48 + 2L * key.keyColumn().length() + estimateValue(keyValue);
             ChangeItem item = new ChangeItem(kind, key.model(), keyMap, columns.row(values), version, null,
