@@ -8,7 +8,7 @@ public final class StorageMetrics {
     /** Tag: the operation type ({@code insert}, {@code update}, {@code delete}). */
     public static final String TAG_TYPE = "type";
 
-    /** Gauge: operations queued per import key (refreshed by registrations, syncs and counts). */
+    /** Gauge: operations queued or being synced per import key (refreshed by registrations, syncs and counts). */
     public static final String QUEUE_SIZE = "changepipe.storage.queue.size";
     /** Counter: operations registered (every pk of every call). */
     public static final String REGISTERED = "changepipe.storage.registered";
