@@ -90,6 +90,12 @@ public final class InMemoryStorage implements OperationsStorage {
             }
             open.clear();
         }
+
+        /** Ends the lease holding the lock: its open batches are queued again. */
+        void release() {
+            restore();
+            lockToken = 0;
+        }
     }
 
     @Override
@@ -208,8 +214,7 @@ public final class InMemoryStorage implements OperationsStorage {
                     removed = ((Map<?, ?>) snapshot).size();
                 }
                 if (release) {
-                    q.restore();
-                    q.lockToken = 0;
+                    q.release();
                 }
                 return removed;
             }
@@ -233,8 +238,7 @@ public final class InMemoryStorage implements OperationsStorage {
             synchronized (lock) {
                 Queue q = queues.get(lease.importKey());
                 if (q != null && q.lockHeld(clock.millis()) && q.lockToken == lease.token()) {
-                    q.restore();
-                    q.lockToken = 0;
+                    q.release();
                 }
             }
         });
