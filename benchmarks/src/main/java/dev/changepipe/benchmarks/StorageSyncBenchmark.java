@@ -100,18 +100,27 @@ public class StorageSyncBenchmark {
     }
 
     @Setup(Level.Invocation)
-    @SuppressWarnings("unchecked")
     public void queue() {
         ch.execute("DROP TABLE IF EXISTS " + chDb + ".app_model");
         ch.execute("CREATE TABLE " + chDb + ".app_model (id UInt64, name String, counter Int64, amount Float64, "
                 + "updated DateTime, version UInt64, is_deleted UInt8) ENGINE = ReplacingMergeTree(version) ORDER BY id");
+        queueOperations(redis, prefix, ROWS, BATCH_SIZE);
+    }
+
+    /**
+     * Queues {@code update:default.1} to {@code update:default.<rows>} under {@code prefix}, in
+     * ascending scores from now, with one {@code ZADD} per {@code batch} (also the profile's workload).
+     */
+    @SuppressWarnings("unchecked")
+    static void queueOperations(StatefulRedisConnection<String, String> redis, String prefix, int rows, int batch) {
         double now = System.currentTimeMillis() / 1000.0;
         String key = prefix + ":operations:" + IMPORT_KEY;
-        Flux.range(0, ROWS / BATCH_SIZE)
+        Flux.range(0, (rows + batch - 1) / batch)
                 .concatMap(b -> {
-                    ScoredValue<String>[] members = new ScoredValue[BATCH_SIZE];
-                    for (int i = 0; i < BATCH_SIZE; i++) {
-                        int id = b * BATCH_SIZE + i + 1;
+                    int n = Math.min(batch, rows - b * batch);
+                    ScoredValue<String>[] members = new ScoredValue[n];
+                    for (int i = 0; i < n; i++) {
+                        int id = b * batch + i + 1;
                         members[i] = ScoredValue.just(now + id * 1e-6, "update:default." + id);
                     }
                     return redis.reactive().zadd(key, (Object[]) members);

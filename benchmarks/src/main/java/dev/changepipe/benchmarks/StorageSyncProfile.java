@@ -21,7 +21,6 @@ import dev.changepipe.source.storage.SyncLease;
 import dev.changepipe.testsupport.ClickHouseServer;
 import dev.changepipe.testsupport.PostgresServer;
 import io.lettuce.core.RedisClient;
-import io.lettuce.core.ScoredValue;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.r2dbc.pool.ConnectionPool;
@@ -114,7 +113,7 @@ public final class StorageSyncProfile {
                 ch.execute("DROP TABLE IF EXISTS " + chDb + ".app_model");
                 ch.execute("CREATE TABLE " + chDb + ".app_model (id UInt64, name String, counter Int64, amount Float64, "
                         + "updated DateTime, version UInt64, is_deleted UInt8) ENGINE = ReplacingMergeTree(version) ORDER BY id");
-                queue(redis, prefix, rows, batch);
+                StorageSyncBenchmark.queueOperations(redis, prefix, rows, batch);
                 StorageSyncProfile p = new StorageSyncProfile();
                 OperationsStorage storage = p.timed(redisStorage);
                 StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
@@ -156,23 +155,6 @@ public final class StorageSyncProfile {
             pool.dispose();
         }
         System.exit(0);
-    }
-
-    @SuppressWarnings("unchecked")
-    private static void queue(StatefulRedisConnection<String, String> redis, String prefix, int rows, int batch) {
-        double now = System.currentTimeMillis() / 1000.0;
-        String key = prefix + ":operations:" + StorageSyncBenchmark.IMPORT_KEY;
-        Flux.range(0, (rows + batch - 1) / batch)
-                .concatMap(b -> {
-                    int n = Math.min(batch, rows - b * batch);
-                    ScoredValue<String>[] members = new ScoredValue[n];
-                    for (int i = 0; i < n; i++) {
-                        int id = b * batch + i + 1;
-                        members[i] = ScoredValue.just(now + id * 1e-6, "update:default." + id);
-                    }
-                    return redis.reactive().zadd(key, (Object[]) members);
-                })
-                .blockLast();
     }
 
     /**
