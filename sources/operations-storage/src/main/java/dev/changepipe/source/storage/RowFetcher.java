@@ -158,8 +158,9 @@ final class RowFetcher {
     /**
      * The distinct keys asked for, in the order of their first pk: the key value a tombstone carries
      * ({@code Long} for integer keys, else the canonical text), its canonical text, and whether the
-     * only operation of the first pk that spells it is an insert. {@code slot} finds a key's position from a row's key value: by {@code Long} for
-     * integer keys (equal exactly when the canonical texts are), else by canonical text.
+     * only operation of the first pk that spells it is an insert. {@code slot} finds a key's position
+     * from a row's key value: by {@code Long} for integer keys (equal exactly when the canonical
+     * texts are), else by canonical text.
      */
     private static final class Wanted {
 
@@ -211,7 +212,6 @@ final class RowFetcher {
         final Columns keyColumns;
         private RowMetadata namesOf;
         private Columns columns;
-        private int columnCount;
         private int keyIndex;
         private long fixedSize;
 
@@ -229,7 +229,7 @@ final class RowFetcher {
             if (meta != namesOf) {
                 columns(meta);
             }
-            int n = columnCount;
+            int n = columns.names().size();
             Object[] values = new Object[n];
             long size = fixedSize;
             for (int i = 0; i < n; i++) {
@@ -271,7 +271,6 @@ final class RowFetcher {
                 throw new PipelineException("table " + key.table() + " returned no column " + key.keyColumn());
             }
             columns = Columns.of(columnNames);
-            columnCount = n;
             keyIndex = keyAt;
             fixedSize = fixed;
             namesOf = meta;
