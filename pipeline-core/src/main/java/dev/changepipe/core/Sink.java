@@ -1,13 +1,21 @@
 package dev.changepipe.core;
 
+import java.util.List;
+import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
  * Writes changes to a target (ClickHouse, Redis, PostgreSQL...).
  *
- * <p><b>Threading.</b> A pusher calls {@link #write} for one chunk at a time, in push order, and
- * waits for the returned {@code Mono} before writing the next chunk; implementations need no
- * synchronization between writes but may be called from any thread.
+ * <p><b>Threading.</b> A pusher calls {@link #write} (or {@link #writeBatch}) in push order and, unless
+ * the sink allows more with {@link #maxWritesInFlight()}, waits for the returned {@code Mono} before
+ * starting the next write; implementations need no synchronization between writes but may be called
+ * from any thread.
+ *
+ * <p><b>Batches.</b> The parse-queue pusher coalesces the chunks that wait behind a write in flight
+ * into one batch (group commit) and hands it to {@link #writeBatch}: a sink writes it as one write
+ * where its target allows (one {@code INSERT} per table, one transaction, one pipeline). The default
+ * writes the chunks one after the other.
  *
  * <p><b>Ownership.</b> The chunk and its items are immutable and shared with other sinks; a sink
  * must not keep them after its write completed.
@@ -30,6 +38,33 @@ public interface Sink {
 
     /** Writes the items of a parsed chunk; completes when they are durable. */
     Mono<Void> write(Chunk chunk);
+
+    /**
+     * Writes the items of a batch of parsed chunks, in the order given (the push order); completes
+     * when every item of every chunk is durable. A failure fails the whole batch: none of its chunks
+     * is acknowledged, so all of them are written again after a restart, which versions make
+     * idempotent. The default writes the chunks one by one with {@link #write(Chunk)}; its error names
+     * the chunk that failed.
+     */
+    default Mono<Void> writeBatch(List<Chunk> batch) {
+        if (batch.size() == 1) {
+            return write(batch.get(0));
+        }
+        return Flux.fromIterable(batch)
+                .concatMap(chunk -> write(chunk).onErrorMap(e -> PipelineException.inChunk("write", chunk, e)))
+                .then();
+    }
+
+    /**
+     * How many writes the pusher may have under way at once; 1 (the default) means the next write
+     * starts only when the previous one is durable. A sink returns more only when its writes commute:
+     * two writes that complete in either order leave the same end state, because every item carries its
+     * version and the target keeps the newest (ClickHouse {@code ReplacingMergeTree}, the Redis hot
+     * storage's version check). Acknowledgements are still delivered in push order.
+     */
+    default int maxWritesInFlight() {
+        return 1;
+    }
 
     /** Releases connections; called once when the pipeline ends. */
     default Mono<Void> close() {

@@ -4,15 +4,31 @@ package dev.changepipe.pusher;
  * Settings of a {@link ParseQueuePusher}. Immutable; build with {@link #builder()}.
  *
  * @param parallelism how many chunks are parsed at once, on that many dedicated threads
- * @param inFlightLimitBytes the most bytes admitted and not yet acknowledged; a single larger chunk
- *     is admitted only when nothing else is in flight
+ * @param inFlightLimitBytes the most bytes admitted and not yet acknowledged, counted as a chunk's raw
+ *     size until it is parsed and its items' size after; a single larger chunk is admitted only when
+ *     nothing else is in flight
+ * @param maxBatchBytes group commit: the most bytes (parsed size) of the chunks written together as
+ *     one batch; a single larger chunk is a batch of its own
+ * @param maxBatchChunks group commit: the most chunks written together as one batch
+ * @param maxWritesInFlight the most batches being written at once; the pusher uses the smallest of this
+ *     and every sink's {@link dev.changepipe.core.Sink#maxWritesInFlight()}
  */
-public record ParseQueueOptions(int parallelism, long inFlightLimitBytes) {
+public record ParseQueueOptions(int parallelism, long inFlightLimitBytes, long maxBatchBytes, int maxBatchChunks,
+        int maxWritesInFlight) {
 
     /** Parse threads: the number of processors. */
     public static final int DEFAULT_PARALLELISM = Runtime.getRuntime().availableProcessors();
-    /** In-flight limit: 64 MiB. */
-    public static final long DEFAULT_IN_FLIGHT_LIMIT_BYTES = 64L << 20;
+    /**
+     * In-flight limit: 48 MiB of parsed items (or raw bytes not yet parsed), which leaves room in a
+     * 256 MiB heap for the sinks' encoded batches and the rest of the service.
+     */
+    public static final long DEFAULT_IN_FLIGHT_LIMIT_BYTES = 48L << 20;
+    /** Group commit: at most 16 MiB of parsed items in one batch. */
+    public static final long DEFAULT_MAX_BATCH_BYTES = 16L << 20;
+    /** Group commit: at most 1,000 chunks in one batch. */
+    public static final int DEFAULT_MAX_BATCH_CHUNKS = 1000;
+    /** At most 2 batches being written at once, where every sink allows it. */
+    public static final int DEFAULT_MAX_WRITES_IN_FLIGHT = 2;
 
     public ParseQueueOptions {
         if (parallelism < 1) {
@@ -21,9 +37,18 @@ public record ParseQueueOptions(int parallelism, long inFlightLimitBytes) {
         if (inFlightLimitBytes < 1) {
             throw new IllegalArgumentException("inFlightLimitBytes must be positive, was " + inFlightLimitBytes);
         }
+        if (maxBatchBytes < 1) {
+            throw new IllegalArgumentException("maxBatchBytes must be positive, was " + maxBatchBytes);
+        }
+        if (maxBatchChunks < 1) {
+            throw new IllegalArgumentException("maxBatchChunks must be at least 1, was " + maxBatchChunks);
+        }
+        if (maxWritesInFlight < 1) {
+            throw new IllegalArgumentException("maxWritesInFlight must be at least 1, was " + maxWritesInFlight);
+        }
     }
 
-    /** The defaults: one parse thread per processor, 64 MiB in flight. */
+    /** The defaults: one parse thread per processor, 48 MiB in flight, batches of up to 16 MiB. */
     public static ParseQueueOptions defaults() {
         return builder().build();
     }
@@ -36,6 +61,9 @@ public record ParseQueueOptions(int parallelism, long inFlightLimitBytes) {
     public static final class Builder {
         private int parallelism = DEFAULT_PARALLELISM;
         private long inFlightLimitBytes = DEFAULT_IN_FLIGHT_LIMIT_BYTES;
+        private long maxBatchBytes = DEFAULT_MAX_BATCH_BYTES;
+        private int maxBatchChunks = DEFAULT_MAX_BATCH_CHUNKS;
+        private int maxWritesInFlight = DEFAULT_MAX_WRITES_IN_FLIGHT;
 
         private Builder() {
         }
@@ -46,14 +74,33 @@ public record ParseQueueOptions(int parallelism, long inFlightLimitBytes) {
             return this;
         }
 
-        /** The in-flight limit in bytes; default 64 MiB. */
+        /** The in-flight limit in bytes; default 48 MiB. */
         public Builder inFlightLimitBytes(long bytes) {
             this.inFlightLimitBytes = bytes;
             return this;
         }
 
+        /** The most bytes written as one batch; default 16 MiB. */
+        public Builder maxBatchBytes(long bytes) {
+            this.maxBatchBytes = bytes;
+            return this;
+        }
+
+        /** The most chunks written as one batch; default 1,000; 1 turns group commit off. */
+        public Builder maxBatchChunks(int chunks) {
+            this.maxBatchChunks = chunks;
+            return this;
+        }
+
+        /** The most batches being written at once, where the sinks allow it; default 2. */
+        public Builder maxWritesInFlight(int writes) {
+            this.maxWritesInFlight = writes;
+            return this;
+        }
+
         public ParseQueueOptions build() {
-            return new ParseQueueOptions(parallelism, inFlightLimitBytes);
+            return new ParseQueueOptions(parallelism, inFlightLimitBytes, maxBatchBytes, maxBatchChunks,
+                    maxWritesInFlight);
         }
     }
 }

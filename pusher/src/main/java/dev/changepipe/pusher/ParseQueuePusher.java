@@ -32,14 +32,21 @@ import reactor.core.publisher.MonoSink;
 import reactor.core.publisher.Sinks;
 
 /**
- * The replication pusher: parses chunks in parallel on a bounded pool, writes them to the sinks one
- * chunk at a time in push order, acknowledges them in push order after every sink confirmed, and
- * bounds the bytes admitted but not acknowledged.
+ * The replication pusher: parses chunks in parallel on a bounded pool, writes them to the sinks in
+ * push order, coalescing the parsed chunks that wait behind a write into one batch (group commit),
+ * acknowledges them in push order after every sink confirmed, and bounds the bytes admitted but not
+ * acknowledged.
  *
  * <p>A push completes as soon as its chunk is admitted. When admitting it would exceed the in-flight
  * limit, the push waits in a FIFO queue, holding no thread, until acks free room; a single chunk
  * larger than the limit is admitted once nothing else is in flight. Later pushes never overtake a
- * waiting one.
+ * waiting one. A chunk is charged its raw size times the parsed-to-raw ratio seen so far when it is
+ * admitted, and its items' size once it is parsed, so the limit counts what is in memory.
+ *
+ * <p>Writes: the parsed chunks at the front of the queue that are not being written yet form the next
+ * batch (up to {@code maxBatchChunks} chunks and {@code maxBatchBytes}), written with
+ * {@link Sink#writeBatch}. Up to {@code maxWritesInFlight} batches (and no more than every sink
+ * allows) are written at once; their acknowledgements are still delivered in push order.
  *
  * <p>The first parse, write or ack error ends the pusher: waiting and later pushes fail with
  * {@link PusherClosedException}, nothing more is written or acknowledged, {@link #whenTerminated()}
@@ -56,21 +63,30 @@ public final class ParseQueuePusher implements Pusher {
     private final List<Sink> sinks;
     private final Consumer<Ack> acks;
     private final long limit;
+    private final long maxBatchBytes;
+    private final int maxBatchChunks;
+    private final int maxWrites;
     private final ExecutorService parsePool;
     private final PusherMeters meters;
 
     // Everything below is guarded by "this".
     private final ProgressState progress = new ProgressState();
-    /** Admitted chunks not yet acknowledged, in push order; the head is the next to be written. */
-    private final ArrayDeque<Entry> queue = new ArrayDeque<>();
+    /** Admitted chunks not yet in a batch, in push order; the head is the next to be written. */
+    private final ArrayDeque<Entry> pending = new ArrayDeque<>();
+    /** Batches being written or written and not yet acknowledged, in push order. */
+    private final ArrayDeque<Batch> batches = new ArrayDeque<>();
     /** Pushes waiting for room, in call order. */
     private final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
-    private boolean writing;
+    /** Batches whose write is under way. */
+    private int writes;
     private boolean closing;
     private Throwable failure;
-    private Disposable currentWrite;
+    /** Raw bytes parsed so far and the bytes their items hold: the ratio that charges a raw chunk. */
+    private double rawParsed;
+    private double itemsParsed;
 
     private final AtomicInteger drainWip = new AtomicInteger();
+    private final AtomicInteger ackWip = new AtomicInteger();
     private final Sinks.Empty<Void> terminated = Sinks.empty();
 
     private ParseQueuePusher(String name, List<Sink> sinks, Consumer<Ack> acks, ParseQueueOptions options,
@@ -82,6 +98,13 @@ public final class ParseQueuePusher implements Pusher {
         }
         this.acks = Objects.requireNonNull(acks, "acks");
         this.limit = options.inFlightLimitBytes();
+        this.maxBatchBytes = options.maxBatchBytes();
+        this.maxBatchChunks = options.maxBatchChunks();
+        int writesAllowed = options.maxWritesInFlight();
+        for (Sink sink : this.sinks) {
+            writesAllowed = Math.min(writesAllowed, Math.max(1, sink.maxWritesInFlight()));
+        }
+        this.maxWrites = writesAllowed;
         int instance = INSTANCES.incrementAndGet();
         AtomicInteger threads = new AtomicInteger();
         this.parsePool = new ThreadPoolExecutor(options.parallelism(), options.parallelism(), 0, TimeUnit.SECONDS,
@@ -125,7 +148,7 @@ public final class ParseQueuePusher implements Pusher {
                 if (refusal == null) {
                     try {
                         progress.check(chunk);
-                        if (waiters.isEmpty() && fits(chunk.size())) {
+                        if (waiters.isEmpty() && fits(estimate(chunk))) {
                             admitted = admit(chunk);
                         } else {
                             waiter = new Waiter(chunk, sink);
@@ -176,6 +199,11 @@ public final class ParseQueuePusher implements Pusher {
         return waiters.size();
     }
 
+    /** The most batches this pusher writes at once: its option, lowered to what every sink allows. */
+    int maxWritesInFlight() {
+        return maxWrites;
+    }
+
     @Override
     public Mono<Void> whenTerminated() {
         return terminated.asMono();
@@ -193,7 +221,7 @@ public final class ParseQueuePusher implements Pusher {
                 closing = true;
                 refused = new ArrayList<>(waiters);
                 waiters.clear();
-                drained = queue.isEmpty();
+                drained = isEmpty();
             }
             for (Waiter w : refused) {
                 w.sink.error(new PusherClosedException("pusher " + name + " was closed before " + w.chunk + " was admitted", null));
@@ -226,16 +254,35 @@ public final class ParseQueuePusher implements Pusher {
         return null;
     }
 
-    private boolean fits(long size) {
+    private boolean isEmpty() {
+        return pending.isEmpty() && batches.isEmpty();
+    }
+
+    private boolean fits(long charge) {
         long inFlight = progress.inFlightBytes();
-        return inFlight == 0 || inFlight + size <= limit;
+        return inFlight == 0 || inFlight + charge <= limit;
+    }
+
+    /**
+     * What a chunk is charged when it is admitted: a parsed chunk its size; a raw one its size times
+     * the ratio of items' bytes to raw bytes seen so far (its size while nothing was parsed yet).
+     */
+    private long estimate(Chunk chunk) {
+        if (chunk.isParsed() || rawParsed == 0) {
+            return chunk.size();
+        }
+        return Math.max(1, (long) Math.ceil(chunk.size() * (itemsParsed / rawParsed)));
     }
 
     /** Registers the chunk; under the lock. Its parse is started by {@link #start} outside the lock. */
     private Entry admit(Chunk chunk) {
+        long charge = estimate(chunk);
         progress.register(chunk);
-        Entry entry = new Entry(chunk, System.nanoTime());
-        queue.add(entry);
+        if (charge != chunk.size()) {
+            progress.charge(chunk, charge);
+        }
+        Entry entry = new Entry(chunk, charge, System.nanoTime());
+        pending.add(entry);
         meters.pushedChunks.increment();
         return entry;
     }
@@ -249,115 +296,230 @@ public final class ParseQueuePusher implements Pusher {
     private void start(Entry entry) {
         Chunk chunk = entry.chunk;
         if (chunk.isParsed()) {
-            parsed(entry, chunk, null);
+            parsed(entry, chunk, chunk.size(), null);
             return;
         }
         try {
             parsePool.execute(() -> {
                 long started = System.nanoTime();
                 Chunk result = null;
+                long bytes = 0;
                 Throwable error = null;
                 try {
                     List<ChangeItem> items = chunk.raw().parse();
                     result = chunk.withItems(items == null ? List.of() : items);
+                    for (ChangeItem item : result.items()) {
+                        bytes += item.sizeBytes();
+                    }
                 } catch (Throwable t) {
                     error = t;
                 }
                 meters.parse.record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
-                parsed(entry, result, error);
+                parsed(entry, result, bytes, error);
             });
         } catch (RejectedExecutionException e) {
             // The pusher ended while this chunk was being admitted; nothing will be acknowledged.
         }
     }
 
-    private void parsed(Entry entry, Chunk result, Throwable error) {
+    private void parsed(Entry entry, Chunk result, long bytes, Throwable error) {
         if (error != null) {
+            if (error instanceof Error) {
+                log.error("pusher {}: {} while parsing {}", name, error, entry.chunk);
+            }
             fail(PipelineException.inChunk("parse", entry.chunk, error));
             return;
         }
+        boolean shrank;
         synchronized (this) {
+            if (failure != null) {
+                return;
+            }
+            if (!entry.chunk.isParsed()) {
+                rawParsed += entry.chunk.size();
+                itemsParsed += bytes;
+                // the chunk now holds its items, not its raw bytes: charge what it holds
+                long charge = Math.max(1, bytes);
+                shrank = charge < entry.charged;
+                progress.charge(entry.chunk, charge);
+                entry.charged = charge;
+            } else {
+                shrank = false;
+            }
             // Same origin, offset and size; dropping the raw chunk lets its bytes go before the ack.
             entry.chunk = result;
             entry.parsed = true;
         }
+        if (shrank) {
+            admitWaiters();
+        }
         drain();
     }
 
-    /** Starts the next write when the head of the queue is parsed and no write is under way. */
+    /** Starts the next batches while the head of the queue is parsed and writes are allowed. */
     private void drain() {
         if (drainWip.getAndIncrement() != 0) {
             return;
         }
         int missed = 1;
         do {
-            Entry next = null;
+            List<Batch> started = null;
             synchronized (this) {
-                Entry head = queue.peek();
-                if (failure == null && !writing && head != null && head.parsed) {
-                    writing = true;
-                    next = head;
+                while (failure == null && writes < maxWrites) {
+                    Batch next = nextBatch();
+                    if (next == null) {
+                        break;
+                    }
+                    writes++;
+                    batches.add(next);
+                    if (started == null) {
+                        started = new ArrayList<>(2);
+                    }
+                    started.add(next);
                 }
             }
-            if (next != null) {
-                write(next);
+            if (started != null) {
+                for (Batch batch : started) {
+                    write(batch);
+                }
             }
             missed = drainWip.addAndGet(-missed);
         } while (missed != 0);
     }
 
-    /** Writes the head entry; called by the drain loop, which read {@code entry} under the lock. */
-    private void write(Entry entry) {
+    /** The parsed chunks at the head of the pending queue, within the batch limits; under the lock. */
+    private Batch nextBatch() {
+        Entry head = pending.peek();
+        if (head == null || !head.parsed) {
+            return null;
+        }
+        List<Entry> entries = new ArrayList<>();
+        long bytes = 0;
+        while (head != null && head.parsed && entries.size() < maxBatchChunks
+                && (entries.isEmpty() || bytes + head.charged <= maxBatchBytes)) {
+            entries.add(pending.poll());
+            bytes += head.charged;
+            head = pending.peek();
+        }
+        return new Batch(entries);
+    }
+
+    /** Writes a batch; called by the drain loop, which took the batch's entries under the lock. */
+    private void write(Batch batch) {
         long started = System.nanoTime();
-        Chunk parsed = entry.chunk;
-        Disposable d = PusherMeters.writeAll(sinks, parsed).subscribe(null,
-                error -> fail(PipelineException.inChunk("write", parsed, error)),
+        List<Chunk> chunks = new ArrayList<>(batch.entries.size());
+        for (Entry e : batch.entries) {
+            if (!e.chunk.items().isEmpty()) {
+                chunks.add(e.chunk);
+            }
+        }
+        Disposable d = PusherMeters.writeAll(sinks, chunks).subscribe(null,
+                error -> {
+                    if (error instanceof Error) {
+                        log.error("pusher {}: {} while writing {}", name, error, batch.describe());
+                    }
+                    String stage = batch.entries.size() == 1 ? "write" : "write of " + batch.describe();
+                    fail(PipelineException.inChunk(stage, batch.entries.get(0).chunk, error));
+                },
                 () -> {
                     meters.write.record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
-                    written(entry, parsed);
+                    written(batch);
                 });
         synchronized (this) {
-            if (writing && queue.peek() == entry) {
-                currentWrite = d;
+            if (!batch.done && failure == null) {
+                batch.write = d;
             }
         }
     }
 
-    private void written(Entry entry, Chunk parsed) {
-        Ack ack = null;
-        IllegalStateException refused = null;
+    private void written(Batch batch) {
         synchronized (this) {
             if (failure != null) {
                 return;
             }
+            batch.done = true;
+            batch.write = null;
+            writes--;
+        }
+        deliverAcks();
+        drain();
+    }
+
+    /**
+     * Acknowledges the chunks of every written batch at the head of the batch queue, chunk by chunk in
+     * push order, serially whichever thread completed which write; then admits waiting pushes.
+     */
+    private void deliverAcks() {
+        if (ackWip.getAndIncrement() != 0) {
+            return;
+        }
+        int missed = 1;
+        do {
+            while (true) {
+                Batch head;
+                synchronized (this) {
+                    head = failure == null ? batches.peek() : null;
+                }
+                if (head == null || !head.done) {
+                    break;
+                }
+                for (Entry entry : head.entries) {
+                    if (!acknowledge(entry)) {
+                        return;
+                    }
+                }
+                boolean drained;
+                synchronized (this) {
+                    batches.poll();
+                    drained = closing && isEmpty();
+                }
+                admitWaiters();
+                if (drained) {
+                    terminate(null);
+                }
+            }
+            missed = ackWip.addAndGet(-missed);
+        } while (missed != 0);
+    }
+
+    /** Acknowledges one written chunk; {@code false} when that ended the pusher. */
+    private boolean acknowledge(Entry entry) {
+        Chunk parsed = entry.chunk;
+        Ack ack = null;
+        IllegalStateException refused = null;
+        synchronized (this) {
+            if (failure != null) {
+                return false;
+            }
             try {
                 ack = progress.ack(parsed, parsed.items().size());
-                queue.poll();
-                currentWrite = null;
             } catch (IllegalStateException e) {
                 refused = e;
             }
         }
         if (refused != null) {
             fail(PipelineException.inChunk("ack", parsed, refused));
-            return;
+            return false;
         }
         try {
             acks.accept(ack);
         } catch (Throwable t) {
             fail(PipelineException.inChunk("ack", parsed, t));
-            return;
+            return false;
         }
         meters.acked(ack.items(), entry.admittedNanos);
+        return true;
+    }
+
+    /** Admits the waiting pushes that fit now, in call order, and starts their parses. */
+    private void admitWaiters() {
         List<Waiter> admitted = new ArrayList<>();
         List<Entry> entries = new ArrayList<>();
-        boolean drained;
         synchronized (this) {
-            writing = false;
             if (failure != null) {
                 return;
             }
-            while (!waiters.isEmpty() && fits(waiters.peek().chunk.size())) {
+            while (!waiters.isEmpty() && fits(estimate(waiters.peek().chunk))) {
                 Waiter w = waiters.poll();
                 try {
                     entries.add(admit(w.chunk));
@@ -367,7 +529,6 @@ public final class ParseQueuePusher implements Pusher {
                     admitted.add(w);
                 }
             }
-            drained = closing && queue.isEmpty();
         }
         for (int i = 0, e = 0; i < admitted.size(); i++) {
             Waiter w = admitted.get(i);
@@ -378,15 +539,11 @@ public final class ParseQueuePusher implements Pusher {
                 w.sink.success();
             }
         }
-        if (drained) {
-            terminate(null);
-        }
-        drain();
     }
 
     private void fail(Throwable error) {
         List<Waiter> refused;
-        Disposable write;
+        List<Disposable> writesUnderWay = new ArrayList<>();
         synchronized (this) {
             if (failure != null) {
                 return;
@@ -394,24 +551,27 @@ public final class ParseQueuePusher implements Pusher {
             failure = error;
             refused = new ArrayList<>(waiters);
             waiters.clear();
-            write = currentWrite;
-            currentWrite = null;
+            for (Batch b : batches) {
+                if (b.write != null) {
+                    writesUnderWay.add(b.write);
+                    b.write = null;
+                }
+            }
         }
         if (!(error instanceof PusherClosedException)) {
-            log.error("pusher {} failed: {}", name, error.getMessage());
+            log.debug("pusher {} failed: {}", name, error.getMessage());
         }
         for (Waiter w : refused) {
             w.sink.error(new PusherClosedException("pusher " + name + " has failed: " + error.getMessage(), error));
         }
-        if (write != null) {
-            write.dispose();
+        for (Disposable d : writesUnderWay) {
+            d.dispose();
         }
         terminate(error);
     }
 
     private void terminate(Throwable error) {
         parsePool.shutdownNow();
-        meters.remove();
         if (error == null) {
             terminated.tryEmitEmpty();
         } else {
@@ -423,11 +583,35 @@ public final class ParseQueuePusher implements Pusher {
         /** The admitted chunk, replaced by its parsed form once parsing finished; guarded by the pusher. */
         Chunk chunk;
         boolean parsed;
+        /** The bytes this chunk is charged in the in-flight count; guarded by the pusher. */
+        long charged;
         final long admittedNanos;
 
-        Entry(Chunk chunk, long admittedNanos) {
+        Entry(Chunk chunk, long charged, long admittedNanos) {
             this.chunk = chunk;
+            this.charged = charged;
             this.admittedNanos = admittedNanos;
+        }
+    }
+
+    /** Chunks written together; guarded by the pusher. */
+    private static final class Batch {
+        final List<Entry> entries;
+        boolean done;
+        Disposable write;
+
+        Batch(List<Entry> entries) {
+            this.entries = entries;
+        }
+
+        String describe() {
+            Chunk first = entries.get(0).chunk;
+            if (entries.size() == 1) {
+                return "chunk " + first.origin() + "@" + first.offset();
+            }
+            Chunk last = entries.get(entries.size() - 1).chunk;
+            return "batch of " + entries.size() + " chunks " + first.origin() + "@" + first.offset() + " .. "
+                    + last.origin() + "@" + last.offset();
         }
     }
 

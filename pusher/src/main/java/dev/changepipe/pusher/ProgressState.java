@@ -45,7 +45,7 @@ final class ProgressState {
     void register(Chunk chunk) {
         check(chunk);
         Origin origin = origins.computeIfAbsent(chunk.origin(), Origin::new);
-        origin.inFlight.put(chunk.offset().value(), chunk.size());
+        origin.inFlight.put(chunk.offset().value(), new long[] {chunk.size(), chunk.size()});
         origin.inFlightBytes += chunk.size();
         origin.lastPushed = chunk.offset();
         if (chunk.completed()) {
@@ -65,9 +65,9 @@ final class ProgressState {
                 || !chunk.offset().equals(origin.lastPushed)) {
             throw new IllegalStateException("cannot withdraw " + chunk + ": it is not the last chunk in flight of its origin");
         }
-        origin.inFlight.remove(chunk.offset().value());
-        origin.inFlightBytes -= chunk.size();
-        inFlightBytes -= chunk.size();
+        long charged = origin.inFlight.remove(chunk.offset().value())[1];
+        origin.inFlightBytes -= charged;
+        inFlightBytes -= charged;
         inFlightChunks--;
         if (chunk.completed()) {
             origin.completedPushed = false;
@@ -104,12 +104,13 @@ final class ProgressState {
             throw new IllegalStateException((before ? "double ack" : "unknown ack") + " of chunk " + chunk.origin()
                     + "@" + chunk.offset() + ": it is not in flight");
         }
-        long size = origin.inFlight.remove(offset);
-        if (size != chunk.size()) {
-            origin.inFlight.put(offset, size);
+        long[] sizes = origin.inFlight.get(offset);
+        if (sizes[0] != chunk.size()) {
             throw new IllegalStateException("ack of chunk " + chunk.origin() + "@" + chunk.offset() + " with size "
-                    + chunk.size() + " but " + size + " bytes were admitted under that offset");
+                    + chunk.size() + " but " + sizes[0] + " bytes were admitted under that offset");
         }
+        origin.inFlight.remove(offset);
+        long size = sizes[1];
         origin.inFlightBytes -= size;
         inFlightBytes -= size;
         inFlightChunks--;
@@ -126,6 +127,25 @@ final class ProgressState {
         }
         return new Ack(chunk.origin(), chunk.offset(),
                 origin.committable == null ? null : Offset.of(origin.committable), origin.done, items);
+    }
+
+    /**
+     * Charges a chunk in flight with {@code bytes} instead of what it was charged so far: its parsed
+     * size, once parsing replaced its raw records by items.
+     *
+     * @throws IllegalStateException for a chunk that is not in flight; nothing is changed then
+     */
+    void charge(Chunk chunk, long bytes) {
+        Origin origin = origins.get(chunk.origin());
+        long[] sizes = origin == null ? null : origin.inFlight.get(chunk.offset().value());
+        if (sizes == null || sizes[0] != chunk.size()) {
+            throw new IllegalStateException("cannot charge chunk " + chunk.origin() + "@" + chunk.offset()
+                    + ": it is not in flight");
+        }
+        long delta = bytes - sizes[1];
+        sizes[1] = bytes;
+        origin.inFlightBytes += delta;
+        inFlightBytes += delta;
     }
 
     long inFlightBytes() {
@@ -148,8 +168,8 @@ final class ProgressState {
 
     private static final class Origin {
         final String name;
-        /** Offset -> size of every chunk in flight. */
-        final TreeMap<Long, Long> inFlight = new TreeMap<>();
+        /** Offset -> {size, bytes charged} of every chunk in flight. */
+        final TreeMap<Long, long[]> inFlight = new TreeMap<>();
         /** Acknowledged offsets above the watermark (an earlier chunk is still in flight). */
         final TreeSet<Long> acked = new TreeSet<>();
         long inFlightBytes;

@@ -30,6 +30,13 @@ final class PusherMeters {
     PusherMeters(MeterRegistry registry, String pipeline, Pusher pusher) {
         this.registry = registry;
         Tags tags = Tags.of(PipelineMetrics.TAG_PIPELINE, pipeline);
+        // The meters of an earlier pusher of the same pipeline stay until this one replaces them, so a
+        // pipeline that completed still shows its figures.
+        for (String meter : List.of(PipelineMetrics.INFLIGHT_BYTES, PipelineMetrics.INFLIGHT_CHUNKS,
+                PipelineMetrics.PUSHED_CHUNKS, PipelineMetrics.ACKED_CHUNKS, PipelineMetrics.ACKED_ITEMS,
+                PipelineMetrics.PARSE_TIME, PipelineMetrics.WRITE_TIME, PipelineMetrics.END_TO_END_TIME)) {
+            registry.find(meter).tags(tags).meters().forEach(registry::remove);
+        }
         meters.add(Gauge.builder(PipelineMetrics.INFLIGHT_BYTES, pusher, Pusher::inFlightBytes)
                 .tags(tags).baseUnit("bytes").description("bytes admitted and not yet acknowledged").register(registry));
         meters.add(Gauge.builder(PipelineMetrics.INFLIGHT_CHUNKS, pusher, Pusher::inFlightChunks)
@@ -53,10 +60,6 @@ final class PusherMeters {
         endToEnd.record(System.nanoTime() - admittedNanos, TimeUnit.NANOSECONDS);
     }
 
-    /** Unregisters every meter, so that the next pusher of the same pipeline reports afresh. */
-    void remove() {
-        meters.forEach(registry::remove);
-    }
 
     /** Writes a parsed chunk to every sink at once; completes when all confirmed. */
     static Mono<Void> writeAll(List<Sink> sinks, Chunk parsed) {
@@ -70,6 +73,26 @@ final class PusherMeters {
         List<Mono<Void>> writes = new ArrayList<>(sinks.size());
         for (Sink sink : sinks) {
             writes.add(Mono.defer(() -> sink.write(parsed)));
+        }
+        return Mono.when(writes);
+    }
+
+    /**
+     * Writes a batch of parsed chunks that hold items to every sink at once, each sink the whole batch
+     * as one {@link Sink#writeBatch}; completes when all confirmed.
+     */
+    static Mono<Void> writeAll(List<Sink> sinks, List<Chunk> batch) {
+        if (batch.isEmpty()) {
+            return Mono.empty();
+        }
+        List<Chunk> chunks = List.copyOf(batch);
+        if (sinks.size() == 1) {
+            Sink sink = sinks.get(0);
+            return Mono.defer(() -> sink.writeBatch(chunks));
+        }
+        List<Mono<Void>> writes = new ArrayList<>(sinks.size());
+        for (Sink sink : sinks) {
+            writes.add(Mono.defer(() -> sink.writeBatch(chunks)));
         }
         return Mono.when(writes);
     }

@@ -221,13 +221,12 @@ public final class SyncPusher implements Pusher {
             failure = error;
         }
         if (!(error instanceof PusherClosedException)) {
-            log.error("pusher {} failed: {}", name, error.getMessage());
+            log.debug("pusher {} failed: {}", name, error.getMessage());
         }
         terminate(error);
     }
 
     private void terminate(Throwable error) {
-        meters.remove();
         if (error == null) {
             terminated.tryEmitEmpty();
         } else {

@@ -52,6 +52,12 @@ class ParseQueuePusherTest {
         return p;
     }
 
+    private ParseQueuePusher pusher(ParseQueueOptions options, ScriptedSink... sinks) {
+        ParseQueuePusher p = ParseQueuePusher.create("test", List.of(sinks), acks::add, options, registry);
+        pushers.add(p);
+        return p;
+    }
+
     private static List<String> offsets(List<Chunk> chunks) {
         return chunks.stream().map(c -> c.origin() + "@" + c.offset()).toList();
     }
@@ -368,8 +374,12 @@ class ParseQueuePusherTest {
         assertThat(registry.get(PipelineMetrics.END_TO_END_TIME).timer().count()).isEqualTo(1);
         sink.release("a", 2);
         pusher.close(WAIT).block(WAIT);
-        // A finished pusher leaves no meters behind, so the next run of the pipeline reports afresh.
-        assertThat(registry.find(PipelineMetrics.INFLIGHT_BYTES).gauge()).isNull();
+        // A finished pusher keeps its meters (a completed pipeline still shows its figures) until the
+        // next pusher of the pipeline replaces them and reports afresh.
+        assertThat(registry.get(PipelineMetrics.ACKED_CHUNKS).counter().count()).isEqualTo(2);
+        pusher(2, 1 << 20, sink);
+        assertThat(registry.get(PipelineMetrics.ACKED_CHUNKS).counter().count()).isZero();
+        assertThat(registry.get(PipelineMetrics.INFLIGHT_BYTES).gauge().value()).isZero();
     }
 
     @Test
@@ -389,5 +399,118 @@ class ParseQueuePusherTest {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
         }
+    }
+
+    // ------------------------------------------------------------------ group commit (guarantee 8)
+
+    @Test
+    void groupCommitCoalescesTheChunksWaitingBehindAWriteIntoOneBatchInPushOrder() {
+        ScriptedSink sink = new ScriptedSink().hold();
+        ParseQueuePusher pusher = pusher(2, 1 << 20, sink);
+        pusher.push(TestChunks.items("a", 1, 2, false)).block(WAIT);
+        await().until(() -> sink.isHeld("a", 1));
+        // While a@1 is being written, five chunks of two origins queue up behind it.
+        List<Chunk> waiting = List.of(TestChunks.items("a", 2, 1, false), TestChunks.items("b", 1, 3, false),
+                TestChunks.items("a", 3, 2, false), TestChunks.items("b", 2, 1, true), TestChunks.items("a", 4, 1, false));
+        Flux.fromIterable(waiting).concatMap(pusher::push).blockLast(WAIT);
+        sink.release("a", 1);
+        for (Chunk c : waiting) {
+            await().until(() -> sink.isHeld(c.origin(), c.offset().value()));
+            assertThat(acks).hasSize(1); // nothing of the batch is acknowledged before all of it is durable
+            sink.release(c.origin(), c.offset().value());
+        }
+        pusher.close(WAIT).block(WAIT);
+        assertThat(sink.batches).hasSize(2);
+        assertThat(offsets(sink.batches.get(0))).containsExactly("a@1");
+        assertThat(offsets(sink.batches.get(1))).containsExactlyElementsOf(offsets(waiting));
+        // every chunk is acknowledged, in push order
+        assertThat(acks.stream().map(a -> a.origin() + "@" + a.offset()).toList())
+                .containsExactly("a@1", "a@2", "b@1", "a@3", "b@2", "a@4");
+        assertThat(pusher.progress().get("b").done()).isTrue();
+    }
+
+    @Test
+    void groupCommitKeepsABatchWithinMaxBatchChunksAndMaxBatchBytes() {
+        ScriptedSink sink = new ScriptedSink().hold();
+        ParseQueuePusher pusher = pusher(ParseQueueOptions.builder().parallelism(1).inFlightLimitBytes(1 << 20)
+                .maxBatchChunks(3).maxBatchBytes(250).maxWritesInFlight(1).build(), sink);
+        pusher.push(TestChunks.sized("a", 1, 100, 1)).block(WAIT);
+        await().until(() -> sink.isHeld("a", 1));
+        for (int i = 2; i <= 9; i++) {
+            pusher.push(TestChunks.sized("a", i, i <= 5 ? 50 : 100, 1)).block(WAIT);
+        }
+        for (int i = 1; i <= 9; i++) {
+            int offset = i;
+            await().until(() -> sink.isHeld("a", offset));
+            sink.release("a", offset);
+        }
+        pusher.close(WAIT).block(WAIT);
+        // 3 chunks at most (a@2..a@4, 150 bytes); a@5..a@7 make 250 bytes; a@8 + a@9 (200 bytes)
+        assertThat(sink.batches.stream().map(ParseQueuePusherTest::offsets).toList()).containsExactly(
+                List.of("a@1"), List.of("a@2", "a@3", "a@4"), List.of("a@5", "a@6", "a@7"), List.of("a@8", "a@9"));
+        assertThat(acks).hasSize(9);
+    }
+
+    @Test
+    void groupCommitABatchThatFailsAcknowledgesNoneOfItsChunks() {
+        ScriptedSink sink = new ScriptedSink().hold();
+        ParseQueuePusher pusher = pusher(2, 1 << 20, sink);
+        pusher.push(TestChunks.items("a", 1, 1, false)).block(WAIT);
+        await().until(() -> sink.isHeld("a", 1));
+        pusher.push(TestChunks.items("a", 2, 1, false)).block(WAIT);
+        pusher.push(TestChunks.items("a", 3, 1, false)).block(WAIT);
+        sink.release("a", 1);
+        await().until(() -> sink.isHeld("a", 2));
+        sink.release("a", 2);
+        await().until(() -> sink.isHeld("a", 3));
+        sink.failHeld("a", 3, new IllegalStateException("boom"));
+        StepVerifier.create(pusher.whenTerminated())
+                .expectErrorSatisfies(e -> assertThat(e).hasMessageContaining("origin a, offset 3"))
+                .verify(WAIT);
+        // a@2 was written, but its batch was not: it is not acknowledged, so a restart writes it again
+        assertThat(acks.stream().map(a -> a.origin() + "@" + a.offset()).toList()).containsExactly("a@1");
+    }
+
+    @Test
+    void overlappedWritesOnlyWhereEverySinkAllowsAndAcksStayInPushOrder() {
+        ScriptedSink commuting = new ScriptedSink("commuting").commuting(2).hold();
+        ParseQueuePusher pusher = pusher(2, 1 << 20, commuting);
+        assertThat(pusher.maxWritesInFlight()).isEqualTo(2);
+        pusher.push(TestChunks.items("a", 1, 1, false)).block(WAIT);
+        pusher.push(TestChunks.items("a", 2, 1, false)).block(WAIT);
+        // both writes are under way at once; the second completes first
+        await().until(() -> commuting.isHeld("a", 1) && commuting.isHeld("a", 2));
+        commuting.release("a", 2);
+        await().until(() -> commuting.written.size() == 1);
+        assertThat(acks).isEmpty(); // a@2 is durable, but a@1 is not: nothing is acknowledged yet
+        commuting.release("a", 1);
+        await().until(() -> acks.size() == 2);
+        assertThat(acks.stream().map(a -> a.offset().value()).toList()).containsExactly(1L, 2L);
+        assertThat(acks.get(1).committable().value()).isEqualTo(2);
+
+        ScriptedSink ordered = new ScriptedSink("ordered");
+        assertThat(pusher(2, 1 << 20, new ScriptedSink("c").commuting(4), ordered).maxWritesInFlight()).isEqualTo(1);
+    }
+
+    @Test
+    void hardMemoryBoundChargesAChunkItsParsedSizeOnceParsed() {
+        ScriptedSink sink = new ScriptedSink().hold();
+        ParseQueuePusher pusher = pusher(2, 10_000, sink);
+        // 100 raw bytes that parse into items of 4,000 bytes: the charge follows what is in memory
+        Chunk grows = Chunk.raw("a", Offset.of(1), 100, () -> TestChunks.itemsOf("a", 1, 4).stream()
+                .map(i -> new dev.changepipe.core.ChangeItem(i.kind(), i.table(), i.key(), i.values(), i.version(), null, 1000))
+                .toList(), false);
+        pusher.push(grows).block(WAIT);
+        await().until(() -> sink.isHeld("a", 1));
+        assertThat(pusher.inFlightBytes()).isEqualTo(4000);
+        // a raw chunk of 200 bytes is charged 40 times its size (the ratio seen so far): it does not fit
+        Chunk next = Chunk.raw("a", Offset.of(2), 200, () -> List.of(), false);
+        Disposable waiting = pusher.push(next).subscribe();
+        assertThat(pusher.waitingPushes()).isEqualTo(1);
+        assertThat(pusher.inFlightBytes()).isEqualTo(4000);
+        sink.release("a", 1);
+        await().until(() -> acks.size() == 2);
+        assertThat(pusher.inFlightBytes()).isZero();
+        waiting.dispose();
     }
 }

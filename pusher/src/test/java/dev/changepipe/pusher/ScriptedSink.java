@@ -21,6 +21,9 @@ final class ScriptedSink implements Sink {
     private final String name;
     final List<Chunk> started = new CopyOnWriteArrayList<>();
     final List<Chunk> written = new CopyOnWriteArrayList<>();
+    /** The batches handed to {@link #writeBatch}, in order. */
+    final List<List<Chunk>> batches = new CopyOnWriteArrayList<>();
+    private volatile int maxWritesInFlight = 1;
     private final Map<String, Sinks.One<Void>> pending = new ConcurrentHashMap<>();
     private volatile boolean hold;
     private volatile Function<Chunk, Mono<Void>> behaviour = chunk -> Mono.empty();
@@ -37,6 +40,12 @@ final class ScriptedSink implements Sink {
     /** Makes every later write wait for {@link #release}. */
     ScriptedSink hold() {
         hold = true;
+        return this;
+    }
+
+    /** Declares that this sink's writes commute, allowing {@code writes} at once. */
+    ScriptedSink commuting(int writes) {
+        this.maxWritesInFlight = writes;
         return this;
     }
 
@@ -73,6 +82,17 @@ final class ScriptedSink implements Sink {
     @Override
     public String name() {
         return name;
+    }
+
+    @Override
+    public int maxWritesInFlight() {
+        return maxWritesInFlight;
+    }
+
+    @Override
+    public Mono<Void> writeBatch(List<Chunk> batch) {
+        batches.add(batch);
+        return Sink.super.writeBatch(batch);
     }
 
     @Override

@@ -33,9 +33,16 @@ final class TestChunks {
         return Chunk.of(origin, Offset.of(offset), size, itemsOf(origin, offset, count), false);
     }
 
-    /** A raw chunk whose parse runs {@code parse} (which may block or compute) and yields its items. */
+    /**
+     * A raw chunk whose parse runs {@code parse} (which may block or compute) and yields its items,
+     * which hold as many bytes together as the raw chunk (so the in-flight charge does not change).
+     */
     static Chunk raw(String origin, long offset, long size, int count, boolean completed, Runnable parse) {
-        List<ChangeItem> items = itemsOf(origin, offset, count);
+        List<ChangeItem> items = new ArrayList<>(count);
+        for (ChangeItem item : itemsOf(origin, offset, count)) {
+            long share = size / count + (items.size() < size % count ? 1 : 0);
+            items.add(new ChangeItem(item.kind(), item.table(), item.key(), item.values(), item.version(), null, share));
+        }
         return Chunk.raw(origin, Offset.of(offset), size, () -> {
             parse.run();
             return items;

@@ -186,7 +186,6 @@ final class Demo {
                       chunkMaxBytes: 1MiB
                     pusher:
                       kind: parse-queue
-                      inFlightLimit: 64MiB
                     sinks:
                       - type: clickhouse
                         connection: local

@@ -24,7 +24,7 @@ final class MeteredSink implements Sink {
 
     MeteredSink(Sink delegate, String pipeline, MeterRegistry registry) {
         this.delegate = delegate;
-        this.writes = Timer.builder(WRITE).description("one chunk written by one sink")
+        this.writes = Timer.builder(WRITE).description("one write (a chunk or a batch of chunks) by one sink")
                 .tag(PipelineMetrics.TAG_PIPELINE, pipeline).tag(PipelineMetrics.TAG_SINK, delegate.name())
                 .register(registry);
         this.items = Counter.builder(ITEMS).description("items written by one sink")
@@ -51,6 +51,28 @@ final class MeteredSink implements Sink {
                     })
                     .doOnError(e -> errors.increment());
         });
+    }
+
+    @Override
+    public reactor.core.publisher.Mono<Void> writeBatch(java.util.List<Chunk> batch) {
+        return reactor.core.publisher.Mono.defer(() -> {
+            long started = System.nanoTime();
+            return delegate.writeBatch(batch)
+                    .doOnSuccess(v -> {
+                        writes.record(System.nanoTime() - started, java.util.concurrent.TimeUnit.NANOSECONDS);
+                        long n = 0;
+                        for (Chunk chunk : batch) {
+                            n += chunk.items().size();
+                        }
+                        items.increment(n);
+                    })
+                    .doOnError(e -> errors.increment());
+        });
+    }
+
+    @Override
+    public int maxWritesInFlight() {
+        return delegate.maxWritesInFlight();
     }
 
     @Override

@@ -61,9 +61,64 @@ final class ClickHouseWriter implements ClickHouseSink {
         return Mono.defer(() -> {
             Map<String, List<ChangeItem>> byTable = byTable(chunk.items());
             return Flux.fromIterable(byTable.entrySet())
-                    .concatMap(e -> writeTable(chunk, e.getKey(), e.getValue()))
+                    .concatMap(e -> writeTable(List.of(chunk), e.getKey(), e.getValue()))
                     .then();
         });
+    }
+
+    /**
+     * One write for the whole batch: the items of every chunk grouped by table, in push order, and one
+     * {@code INSERT} per table (collapsing mode: one read of the previous rows per table too). Append
+     * mode numbers its rows per chunk, so it writes chunk by chunk.
+     */
+    @Override
+    public Mono<Void> writeBatch(List<Chunk> batch) {
+        if (batch.size() == 1) {
+            return write(batch.get(0));
+        }
+        return Mono.defer(() -> {
+            List<ChangeItem> all = new ArrayList<>();
+            for (Chunk chunk : batch) {
+                all.addAll(chunk.items());
+            }
+            if (all.isEmpty()) {
+                return Mono.empty();
+            }
+            Map<String, List<ChangeItem>> byTable = byTable(all);
+            return Flux.fromIterable(byTable.entrySet())
+                    .concatMap(e -> options.mode(e.getKey()) == WriteMode.APPEND
+                            ? Flux.fromIterable(batch).concatMap(chunk -> {
+                                List<ChangeItem> items = itemsOf(chunk, e.getKey());
+                                return items.isEmpty() ? Mono.<Void>empty()
+                                        : writeTable(List.of(chunk), e.getKey(), items);
+                            })
+                            : writeTable(batch, e.getKey(), e.getValue()))
+                    .then();
+        });
+    }
+
+    /** Writes commute in replacing and append modes (versions, chunk markers); collapsing reads first. */
+    @Override
+    public int maxWritesInFlight() {
+        if (options.defaultMode() == WriteMode.COLLAPSING) {
+            return 1;
+        }
+        for (TableOptions t : options.tables().values()) {
+            if (t.mode() == WriteMode.COLLAPSING) {
+                return 1;
+            }
+        }
+        return 2;
+    }
+
+    private static List<ChangeItem> itemsOf(Chunk chunk, String table) {
+        List<ChangeItem> items = new ArrayList<>();
+        for (ChangeItem item : chunk.items()) {
+            if (item.table().equals(table)) {
+                items.add(item);
+            }
+        }
+        return items;
     }
 
     /**
@@ -95,19 +150,20 @@ final class ClickHouseWriter implements ClickHouseSink {
         return Mono.fromRunnable(endpoints::close);
     }
 
-    private Mono<Void> writeTable(Chunk chunk, String sourceTable, List<ChangeItem> items) {
+    /** Writes the items of one table from {@code chunks} (one chunk in append mode). */
+    private Mono<Void> writeTable(List<Chunk> chunks, String sourceTable, List<ChangeItem> items) {
         return table(sourceTable)
                 .flatMap(table -> {
                     switch (table.mode()) {
                         case COLLAPSING:
                             return writeCollapsing(table, items);
                         case APPEND:
-                            return writeAppend(chunk, sourceTable, table, items);
+                            return writeAppend(chunks.get(0), sourceTable, table, items);
                         default:
                             if (!table.hasDefaultExpressions()) {
-                                return insertAll(chunk, table, List.of(table.streamed(items)));
+                                return insertAll(chunks, table, List.of(table.streamed(items)));
                             }
-                            return insertAll(chunk, table, table.inserts(rows(table, items)));
+                            return insertAll(chunks, table, table.inserts(rows(table, items)));
                     }
                 })
                 .doOnError(ClickHouseWriteException.class, e -> {
@@ -142,7 +198,7 @@ final class ClickHouseWriter implements ClickHouseSink {
             if (tokens) {
                 boolean marked = table.originIndex() != TableWriter.NO_COLUMN
                         && table.offsetIndex() != TableWriter.NO_COLUMN && table.rowIndex() != TableWriter.NO_COLUMN;
-                return insertAll(chunk, table, appendInserts(table, items, marked ? chunk : null, 0));
+                return insertAll(List.of(chunk), table, appendInserts(table, items, marked ? chunk : null, 0));
             }
             try {
                 table.requireChunkColumns(options.database());
@@ -354,14 +410,18 @@ final class ClickHouseWriter implements ClickHouseSink {
 
     // ---------------------------------------------------------------- inserts
 
-    private Mono<Void> insertAll(Chunk chunk, TableWriter table, List<TableWriter.Insert> inserts) {
+    /**
+     * The inserts of a write of {@code chunks} (null: not deduplicated by token), in order; where the
+     * server supports them, each with a deduplication token made of the chunks and its index.
+     */
+    private Mono<Void> insertAll(List<Chunk> chunks, TableWriter table, List<TableWriter.Insert> inserts) {
         if (inserts.isEmpty()) {
             return Mono.empty();
         }
         return serverVersion().flatMap(server -> Flux.range(0, inserts.size())
                 .concatMap(i -> insert(table, inserts.get(i),
-                        chunk != null && server.supportsInsertDeduplicationToken()
-                                ? token(chunk, table.target(), i) : null))
+                        chunks != null && server.supportsInsertDeduplicationToken()
+                                ? token(chunks, table.target(), i) : null))
                 .then());
     }
 
@@ -401,12 +461,18 @@ final class ClickHouseWriter implements ClickHouseSink {
         }), what)).then();
     }
 
-    /** A deduplication token that is the same for the same chunk, table and insert on every replay. */
-    private static String token(Chunk chunk, String table, int index) {
+    /**
+     * A deduplication token that is the same for the same chunks, table and insert on every replay. It
+     * names every chunk of a batch: a replay that batches the chunks differently sends other tokens
+     * (and versions make the repeated rows harmless), never a token that would drop rows not written.
+     */
+    private static String token(List<Chunk> chunks, String table, int index) {
         try {
             MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            sha.update((chunk.origin() + '\0' + chunk.offset().value() + '\0' + table + '\0' + index)
-                    .getBytes(StandardCharsets.UTF_8));
+            for (Chunk chunk : chunks) {
+                sha.update((chunk.origin() + '\0' + chunk.offset().value() + '\0').getBytes(StandardCharsets.UTF_8));
+            }
+            sha.update((table + '\0' + index).getBytes(StandardCharsets.UTF_8));
             return "changepipe-" + HexFormat.of().formatHex(sha.digest(), 0, 16);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is missing from this JVM", e);
