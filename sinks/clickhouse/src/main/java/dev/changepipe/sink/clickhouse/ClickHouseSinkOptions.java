@@ -1,5 +1,7 @@
 package dev.changepipe.sink.clickhouse;
 
+import dev.changepipe.core.DeadLetterStore;
+import dev.changepipe.core.OnBadRecord;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -38,13 +40,18 @@ import java.util.Objects;
  * @param keysPerLookup how many keys one read-back query of the collapsing mode names at most
  * @param encodeThreads how many slices of a large insert are converted and encoded at once on
  *     Reactor's parallel scheduler while the request streams; 1 converts on the sending thread only
+ * @param onBadRecord what happens to an item the sink refuses for its own content (a value that does
+ *     not convert, an unknown table the sink does not create)
+ * @param deadLetters where such items go with {@link OnBadRecord#DEAD_LETTER}, or {@code null}: then
+ *     they fail the write as with {@link OnBadRecord#FAIL}
  */
 public record ClickHouseSinkOptions(String name, List<String> endpoints, String username, String password,
         String database, Map<String, TableOptions> tables, WriteMode defaultMode, String versionColumn,
         String deletedColumn, String signColumn, String originColumn, String offsetColumn, String rowColumn,
         InsertFormat format, boolean compression, String cluster,
         Duration minBackoff, Duration maxBackoff, double jitter, Duration retryDeadline,
-        Duration connectTimeout, Duration socketTimeout, int keysPerLookup, int encodeThreads) {
+        Duration connectTimeout, Duration socketTimeout, int keysPerLookup, int encodeThreads,
+        OnBadRecord onBadRecord, DeadLetterStore deadLetters) {
 
     public static final String DEFAULT_NAME = "clickhouse";
     public static final String DEFAULT_USERNAME = "default";
@@ -168,6 +175,8 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
         private Duration socketTimeout = DEFAULT_SOCKET_TIMEOUT;
         private int keysPerLookup = DEFAULT_KEYS_PER_LOOKUP;
         private int encodeThreads = DEFAULT_ENCODE_THREADS;
+        private OnBadRecord onBadRecord = OnBadRecord.DEAD_LETTER;
+        private DeadLetterStore deadLetters;
 
         private Builder() {
         }
@@ -200,6 +209,18 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
         }
 
         /** Options for one source table ({@code app.model}). */
+        /** What happens to an item the sink refuses for its own content; default {@code DEAD_LETTER}. */
+        public Builder onBadRecord(OnBadRecord onBadRecord) {
+            this.onBadRecord = Objects.requireNonNull(onBadRecord, "onBadRecord");
+            return this;
+        }
+
+        /** The pipeline's dead-letter store; without one, a refused item fails the write. */
+        public Builder deadLetters(DeadLetterStore deadLetters) {
+            this.deadLetters = deadLetters;
+            return this;
+        }
+
         public Builder table(String sourceTable, TableOptions options) {
             tables.put(Objects.requireNonNull(sourceTable, "sourceTable"), Objects.requireNonNull(options, "options"));
             return this;
@@ -287,7 +308,8 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
         public ClickHouseSinkOptions build() {
             return new ClickHouseSinkOptions(name, endpoints, username, password, database, tables, defaultMode,
                     versionColumn, deletedColumn, signColumn, originColumn, offsetColumn, rowColumn, format, compression, cluster, minBackoff, maxBackoff,
-                    jitter, retryDeadline, connectTimeout, socketTimeout, keysPerLookup, encodeThreads);
+                    jitter, retryDeadline, connectTimeout, socketTimeout, keysPerLookup, encodeThreads,
+                    onBadRecord, deadLetters);
         }
     }
 }

@@ -6,6 +6,9 @@ import com.clickhouse.client.api.query.QueryResponse;
 import com.clickhouse.data.ClickHouseFormat;
 import dev.changepipe.core.ChangeItem;
 import dev.changepipe.core.Chunk;
+import dev.changepipe.core.DeadLetter;
+import dev.changepipe.core.DeadLetterStore;
+import dev.changepipe.core.OnBadRecord;
 import java.io.BufferedInputStream;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -13,6 +16,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -150,8 +154,60 @@ final class ClickHouseWriter implements ClickHouseSink {
         return Mono.fromRunnable(endpoints::close);
     }
 
-    /** Writes the items of one table from {@code chunks} (one chunk in append mode). */
+    /**
+     * Writes the items of one table from {@code chunks} (one chunk in append mode). When an item is
+     * refused for its own content and the sink dead-letters such items, every refused item of the
+     * write is found, stored as a dead letter, and the others are written.
+     */
     private Mono<Void> writeTable(List<Chunk> chunks, String sourceTable, List<ChangeItem> items) {
+        return writeTableOnce(chunks, sourceTable, items)
+                .onErrorResume(e -> e instanceof ClickHouseWriteException c && c.isBadRecord() && isolating(),
+                        e -> isolate(chunks, sourceTable, items, (ClickHouseWriteException) e));
+    }
+
+    private boolean isolating() {
+        return options.onBadRecord() == OnBadRecord.DEAD_LETTER && options.deadLetters() != null;
+    }
+
+    /**
+     * Finds the items of a failed write that the sink refuses, stores them as dead letters (durably,
+     * before the write completes, so before the chunk can be acknowledged) and writes the others. Rare:
+     * only a write that holds a bad record pays for converting its items twice.
+     */
+    private Mono<Void> isolate(List<Chunk> chunks, String sourceTable, List<ChangeItem> items,
+            ClickHouseWriteException first) {
+        return Mono.defer(() -> {
+            TableWriter table = tables.get(sourceTable);
+            Map<ChangeItem, String> originOf = new IdentityHashMap<>();
+            for (Chunk chunk : chunks) {
+                for (ChangeItem item : chunk.items()) {
+                    originOf.put(item, chunk.origin());
+                }
+            }
+            DeadLetterStore store = options.deadLetters();
+            List<ChangeItem> good = new ArrayList<>(items.size());
+            List<DeadLetter> letters = new ArrayList<>();
+            for (ChangeItem item : items) {
+                ClickHouseWriteException refused = table == null ? first : table.rejection(item);
+                if (refused == null) {
+                    good.add(item);
+                } else {
+                    letters.add(DeadLetter.ofItem(store.pipeline(), options.name(), originOf.getOrDefault(item, ""),
+                            item, refused.badRecordCause(), refused.getMessage()));
+                }
+            }
+            if (letters.isEmpty()) {
+                return Mono.error(first); // not an item's fault after all: fail as the write did
+            }
+            log.debug("{}: {} of {} items of {} refused, to the dead letters", options.name(), letters.size(),
+                    items.size(), sourceTable);
+            Mono<Integer> stored = Mono.fromCallable(() -> store.append(letters))
+                    .subscribeOn(Schedulers.boundedElastic());
+            return good.isEmpty() ? stored.then() : stored.then(writeTableOnce(chunks, sourceTable, good));
+        });
+    }
+
+    private Mono<Void> writeTableOnce(List<Chunk> chunks, String sourceTable, List<ChangeItem> items) {
         return table(sourceTable)
                 .flatMap(table -> {
                     switch (table.mode()) {
@@ -519,9 +575,10 @@ final class ClickHouseWriter implements ClickHouseSink {
         Mono<Void> create = tableOptions.create() ? createTable(target, mode, tableOptions) : Mono.empty();
         return create.then(columns(target)).map(columns -> {
             if (columns.isEmpty()) {
-                throw new ClickHouseWriteException(options.name(), target, null, "table "
+                // its items cannot be written until the table is made: they go to the dead letters
+                throw ClickHouseWriteException.badRecord("unknown-table", options.name(), target, null, "table "
                         + options.database() + "." + target + " does not exist (source table " + sourceTable
-                        + "); create it or set create for it", null, false, 60, 0);
+                        + "); create it or set create for it", 60);
             }
             TableWriter writer = new TableWriter(options, sourceTable, target, mode, columns);
             tables.put(sourceTable, writer);

@@ -239,17 +239,33 @@ final class TableWriter {
     /** The error of a value that does not convert, naming table, column, value, field and key. */
     ClickHouseWriteException conversionError(ChangeItem item, int column, String field, Object value,
             Values.ConversionException ex) {
-        return new ClickHouseWriteException(sink, target, columns.get(column).name(),
+        return ClickHouseWriteException.badRecord("conversion", sink, target, columns.get(column).name(),
                 "cannot convert value " + Values.describe(value) + " of field " + field
-                        + " to " + types[column] + " (key " + item.key() + "): " + ex.getMessage(),
-                null, false, 0, 0);
+                        + " to " + types[column] + " (key " + item.key() + "): " + ex.getMessage(), 0);
+    }
+
+    /**
+     * Why the sink refuses this item for its own content (converting it as its write would), or
+     * {@code null} when it is fine.
+     */
+    ClickHouseWriteException rejection(ChangeItem item) {
+        try {
+            boolean save = item.kind().isSave();
+            row(item, save, mode == WriteMode.REPLACING && !save, 1);
+            return null;
+        } catch (ClickHouseWriteException e) {
+            if (e.isBadRecord()) {
+                return e;
+            }
+            throw e;
+        }
     }
 
     /** Rejects an item with a negative version. */
     void checkVersion(ChangeItem item) {
         if (item.version() < 0) {
-            throw new ClickHouseWriteException(sink, target, null, "item of key " + item.key()
-                    + " has a negative version " + item.version(), null, false, 0, 0);
+            throw ClickHouseWriteException.badRecord("version", sink, target, null, "item of key " + item.key()
+                    + " has a negative version " + item.version(), 0);
         }
     }
 
