@@ -122,7 +122,7 @@ class ServiceIntegrationTest {
         String second = """
                   - name: other
                     source: {type: oplog-file, path: %s, mode: snapshot}
-                    sinks: [{type: clickhouse, connection: test, tables: {app.item: {target: other_item, create: {columns: ["id UInt64", "name String"], orderBy: [id]}}}}]
+                    sinks: [{type: noop}]
                 """.formatted(other);
         Path config = dir.resolve("service.yaml");
         Files.writeString(config, ServiceUnderTest.config(dir, log, ch.httpUrl(), db, second)
@@ -132,9 +132,8 @@ class ServiceIntegrationTest {
 
         assertThat(run.getKey()).as(run.getValue()).isZero();
         assertThat(run.getValue()).contains("every pipeline completed").contains("service: stopped")
-                .doesNotContain("not drained");
+                .contains("pipeline other: sink noop accepted 2000 items").doesNotContain("not drained");
         assertThat(count(ch, db)).isEqualTo(50_000);
-        assertThat(ch.execute("SELECT count() FROM " + db + ".other_item FINAL").trim()).isEqualTo("2000");
         assertThat(position(checkpoints(dir).get(0))).isEqualTo(Files.size(log));
     }
 
