@@ -52,6 +52,9 @@ public final class Pipeline {
     /** How long a closing pipeline waits for the pusher to drain, unless set otherwise. */
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
 
+    /** The pusher's own limit while a completed source drains; the pipeline's progress watch cuts it instead. */
+    private static final Duration UNBOUNDED_DRAIN = Duration.ofDays(3650);
+
     private final String name;
     private final Source source;
     private final List<Sink> sinks;
@@ -103,12 +106,15 @@ public final class Pipeline {
                 lastError = null;
             }
             log.info("pipeline {}: started", name);
+            Sinks.Many<Ack> recorded = Sinks.many().multicast().directBestEffort();
             Mono<Void> reading = source.read()
                     .takeUntilOther(stop.asMono())
                     .concatMap(p::push, 0)
-                    .then(Mono.defer(() -> p.close(drainTimeout)))
+                    .then(Mono.defer(() -> drain(p, stop, recorded.asFlux())))
                     .then(Mono.fromRunnable(acks::tryEmitComplete));
-            Mono<Void> committing = acks.asFlux().concatMap(source::acknowledge, 0).then();
+            Mono<Void> committing = acks.asFlux()
+                    .concatMap(ack -> source.acknowledge(ack).doOnSuccess(v -> recorded.tryEmitNext(ack)), 0)
+                    .then();
             Mono<Void> work = Mono.when(reading, committing, p.whenTerminated())
                     .doOnError(e -> p.abort())
                     .doOnCancel(p::abort);
@@ -120,6 +126,29 @@ public final class Pipeline {
                     .doOnError(this::finished)
                     .doOnCancel(() -> finished(new PipelineException("pipeline " + name + " was cancelled")));
         });
+    }
+
+    /**
+     * Closes the pusher once reading ended. After {@link #stop()} the drain is bounded by
+     * {@code drainTimeout}. After the source completed by itself (the end of a snapshot) the drain
+     * waits as long as it makes progress: it is cut only when no acknowledgement was recorded for
+     * {@code drainTimeout}, or {@code drainTimeout} after a {@link #stop()} that arrives meanwhile.
+     */
+    private Mono<Void> drain(Pusher p, Sinks.Empty<Void> stop, Flux<Ack> recorded) {
+        synchronized (lock) {
+            if (state != State.RUNNING) {
+                return p.close(drainTimeout);
+            }
+        }
+        Flux<Object> cut = Flux.merge(
+                recorded.cast(Object.class).startWith(Boolean.TRUE).switchMap(progress -> Mono.delay(drainTimeout)),
+                stop.asMono().then(Mono.delay(drainTimeout)));
+        return p.close(UNBOUNDED_DRAIN).timeout(cut, Mono.defer(() -> {
+            PipelineException error = new PipelineException("pipeline " + name + ": the drain after the source "
+                    + "completed made no progress for " + drainTimeout + " (or a stop waited that long); aborted with "
+                    + p.inFlightChunks() + " chunks, " + p.inFlightBytes() + " bytes in flight");
+            return Mono.error(error); // the run's error handling aborts the pusher
+        }));
     }
 
     /**
@@ -231,7 +260,10 @@ public final class Pipeline {
             return this;
         }
 
-        /** How long a finishing or stopping run waits for in-flight chunks; default 30 s. */
+        /**
+         * How long a stopping run waits for in-flight chunks, and how long the drain after a source
+         * completed by itself may go without an acknowledgement; default 30 s.
+         */
         public Builder drainTimeout(Duration timeout) {
             if (timeout == null || timeout.isNegative() || timeout.isZero()) {
                 throw new IllegalArgumentException("drainTimeout must be positive, was " + timeout);

@@ -112,6 +112,40 @@ class PipelineTest {
         assertThat(source.closed).isTrue();
     }
 
+    @Test
+    void aCompletedSourceDrainsPastTheDrainTimeoutWhileWritesMakeProgress() {
+        // Every chunk is admitted at once, so the source completes while 6 writes of 300 ms each (1.8 s
+        // in all) are still to come: far more than the drain timeout, but each ack comes well within it.
+        TestSource source = new TestSource(Flux.range(1, 6).map(i -> TestChunks.items("snapshot", i, 1, i == 6)));
+        ScriptedSink sink = new ScriptedSink().behaviour(c -> Mono.delay(Duration.ofMillis(300)).then());
+        Pipeline pipeline = Pipeline.builder("snapshot").source(source).sink(sink)
+                .pusher(ParseQueuePusher.factory(ParseQueueOptions.builder().parallelism(2).build()))
+                .drainTimeout(Duration.ofMillis(700))
+                .meterRegistry(new SimpleMeterRegistry()).build();
+
+        pipeline.run().block(WAIT);
+
+        assertThat(source.acknowledged).extracting(a -> a.offset().value()).containsExactly(1L, 2L, 3L, 4L, 5L, 6L);
+        assertThat(pipeline.status().state()).isEqualTo(Pipeline.State.COMPLETED);
+    }
+
+    @Test
+    void aCompletedSourceWhoseDrainMakesNoProgressForTheDrainTimeoutFailsNamingIt() {
+        TestSource source = new TestSource(Flux.range(1, 3).map(i -> TestChunks.items("snapshot", i, 1, i == 3)));
+        ScriptedSink sink = new ScriptedSink().behaviour(c -> c.offset().value() == 2 ? Mono.never() : Mono.empty());
+        Pipeline pipeline = Pipeline.builder("snapshot").source(source).sink(sink)
+                .pusher(ParseQueuePusher.factory(ParseQueueOptions.builder().parallelism(2).build()))
+                .drainTimeout(Duration.ofMillis(300))
+                .meterRegistry(new SimpleMeterRegistry()).build();
+
+        StepVerifier.create(pipeline.run())
+                .expectErrorSatisfies(e -> assertThat(e).hasMessageContaining("pipeline snapshot")
+                        .hasMessageContaining("made no progress for PT0.3S"))
+                .verify(WAIT);
+        assertThat(source.acknowledged).extracting(a -> a.offset().value()).containsExactly(1L);
+        assertThat(pipeline.status().state()).isEqualTo(Pipeline.State.FAILED);
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("pushers")
     void firstErrorWinsASinkErrorFailsTheRunAndNothingAfterItIsAcknowledged(String kind, PusherFactory factory) {

@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -68,7 +69,8 @@ final class Cli implements Callable<Integer> {
 
     @Command(name = "run", mixinStandardHelpOptions = true,
             description = "Runs the pipelines the configuration declares until stopped (SIGTERM or Ctrl-C: reading "
-                    + "stops, in-flight changes drain, checkpoints are saved, exit 0).")
+                    + "stops, in-flight changes drain, checkpoints are saved, exit 0), or until every pipeline has "
+                    + "completed a bounded source (a snapshot, a sync untilEmpty; exit 0).")
     static final class Run implements Callable<Integer> {
 
         private static final Logger log = LoggerFactory.getLogger(Run.class);
@@ -109,11 +111,16 @@ final class Cli implements Callable<Integer> {
                         java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             }
         }
+        AtomicBoolean allCompleted = new AtomicBoolean();
+        service.allCompleted().subscribe(v -> { }, e -> { }, () -> {
+            allCompleted.set(true);
+            stopRequested.countDown();
+        });
         service.start();
         log.info("service: started {} pipeline(s){}", service.supervisors().size(),
                 http == null ? "" : ", http on " + cfg.http().host() + ":" + http.port());
         stopRequested.await();
-        log.info("service: stop requested");
+        log.info(allCompleted.get() ? "service: every pipeline completed its bounded source" : "service: stop requested");
         Boolean drained = service.stop().toFuture().get();
         if (http != null) {
             http.disposeNow(Duration.ofSeconds(5));

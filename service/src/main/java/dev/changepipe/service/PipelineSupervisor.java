@@ -58,6 +58,7 @@ final class PipelineSupervisor {
     private Instant lastErrorAt;
     private Instant nextRunAt;
     private Sinks.Empty<Void> ended = Sinks.empty();
+    private volatile Runnable onCompleted = () -> { };
 
     PipelineSupervisor(ServiceConfig.PipelineConfig config, Components components, ServiceConfig.Restart restart,
             Scheduler scheduler) {
@@ -74,6 +75,11 @@ final class PipelineSupervisor {
 
     CheckpointStore checkpoints() {
         return checkpoints;
+    }
+
+    /** Runs {@code action} whenever a run completes because its bounded source was read to the end. */
+    void onCompleted(Runnable action) {
+        this.onCompleted = action;
     }
 
     /** Starts the first run. */
@@ -120,8 +126,12 @@ final class PipelineSupervisor {
             failuresInARow = 0;
             signal = ended;
         }
-        log.info("pipeline {}: run ended ({})", config.name(), state.name().toLowerCase());
+        State now = state();
+        log.info("pipeline {}: run ended ({})", config.name(), now.name().toLowerCase());
         signal.tryEmitEmpty();
+        if (now == State.COMPLETED) {
+            onCompleted.run();
+        }
     }
 
     private void failed(Throwable e, Instant started) {

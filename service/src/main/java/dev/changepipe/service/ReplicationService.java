@@ -14,6 +14,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.publisher.Sinks;
 import reactor.core.scheduler.Schedulers;
 
 /**
@@ -30,13 +31,31 @@ final class ReplicationService {
     private final Components components;
     private final MeterRegistry registry;
     private final Map<String, PipelineSupervisor> supervisors = new LinkedHashMap<>();
+    private final Sinks.Empty<Void> allCompleted = Sinks.empty();
 
     ReplicationService(ServiceConfig config, Components components, MeterRegistry registry) {
         this.config = config;
         this.components = components;
         this.registry = registry;
         for (ServiceConfig.PipelineConfig pc : config.pipelines()) {
-            supervisors.put(pc.name(), new PipelineSupervisor(pc, components, config.restart(), Schedulers.parallel()));
+            PipelineSupervisor supervisor = new PipelineSupervisor(pc, components, config.restart(), Schedulers.parallel());
+            supervisor.onCompleted(this::checkAllCompleted);
+            supervisors.put(pc.name(), supervisor);
+        }
+    }
+
+    /**
+     * Completes once every pipeline is {@link PipelineSupervisor.State#COMPLETED}: each one's bounded
+     * source (a snapshot, a sync {@code untilEmpty}) was read to its end and everything acknowledged.
+     * Never completes while an unbounded pipeline runs.
+     */
+    Mono<Void> allCompleted() {
+        return allCompleted.asMono();
+    }
+
+    private void checkAllCompleted() {
+        if (supervisors.values().stream().allMatch(s -> s.state() == PipelineSupervisor.State.COMPLETED)) {
+            allCompleted.tryEmitEmpty();
         }
     }
 

@@ -113,6 +113,31 @@ class ServiceIntegrationTest {
     }
 
     @Test
+    void runExitsZeroOnceEveryPipelineCompletedItsSnapshot(ClickHouseServer ch, @TempDir Path dir) throws Exception {
+        String db = ch.createDatabase("service_snapshot");
+        Path log = dir.resolve("items.log");
+        ServiceUnderTest.appendItems(log, 1, 50_000, "s");
+        Path other = dir.resolve("other.log");
+        ServiceUnderTest.appendItems(other, 1, 2_000, "o");
+        String second = """
+                  - name: other
+                    source: {type: oplog-file, path: %s, mode: snapshot}
+                    sinks: [{type: noop}]
+                """.formatted(other);
+        Path config = dir.resolve("service.yaml");
+        Files.writeString(config, ServiceUnderTest.config(dir, log, ch.httpUrl(), db, second)
+                .replace("mode: follow", "mode: snapshot"));
+
+        Map.Entry<Integer, String> run = ServiceUnderTest.launcher(ENV, "run", "--config", config.toString());
+
+        assertThat(run.getKey()).as(run.getValue()).isZero();
+        assertThat(run.getValue()).contains("every pipeline completed").contains("service: stopped")
+                .contains("pipeline other: sink noop accepted 2000 items").doesNotContain("not drained");
+        assertThat(count(ch, db)).isEqualTo(50_000);
+        assertThat(position(checkpoints(dir).get(0))).isEqualTo(Files.size(log));
+    }
+
+    @Test
     void sigtermStopsReadingDrainsSavesCheckpointsAndExitsZero(ClickHouseServer ch, @TempDir Path dir) throws Exception {
         String db = ch.createDatabase("service_sigterm");
         Path log = dir.resolve("items.log");
