@@ -201,8 +201,9 @@ final class ConfigLoader {
         if (max.compareTo(min) < 0) {
             throw new ConfigException(s.pathOf("maxBackoff"), "expected at least minBackoff (" + min + "), got " + max);
         }
+        int maxPermanent = s.integer("maxPermanentFailures", ServiceConfig.DEFAULT_MAX_PERMANENT_FAILURES, 0, 1_000_000);
         s.checkNoUnknownKeys();
-        return new ServiceConfig.Restart(min, max);
+        return new ServiceConfig.Restart(min, max, maxPermanent);
     }
 
     private static Map<String, Map<String, Settings>> connections(Settings s) {
