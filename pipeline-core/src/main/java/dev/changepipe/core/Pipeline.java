@@ -200,7 +200,8 @@ public final class Pipeline {
         if (error == null) {
             log.info("pipeline {}: {}", name, state.name().toLowerCase());
         } else {
-            log.error("pipeline {}: failed: {}", name, error.getMessage());
+            // logged at DEBUG: whoever runs the pipeline reports the failure once (the service: its supervisor)
+            log.debug("pipeline {}: failed: {}", name, error.getMessage());
         }
     }
 

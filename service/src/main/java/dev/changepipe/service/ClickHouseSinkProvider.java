@@ -18,7 +18,8 @@ import reactor.netty.http.client.HttpClient;
  * (required; a name under {@code connections.clickhouse}, which holds {@code endpoints}, {@code user},
  * {@code password}, {@code database}), {@code database} (overrides the connection's), {@code mode}
  * (replacing, collapsing, append), {@code format} (row-binary, tab-separated), {@code compression},
- * {@code cluster}, {@code retryDeadline}, {@code encodeThreads}, and {@code tables}: per source table
+ * {@code cluster}, {@code retryDeadline}, {@code encodeThreads}, {@code versionColumn},
+ * {@code deletedColumn}, {@code signColumn} (the column names of the modes), and {@code tables}: per source table
  * {@code target}, {@code mode}, {@code create: {columns: [...], orderBy: [...]}}, {@code partitionBy}.
  * Registers a readiness probe that GETs {@code /ping} of every endpoint (ready when one answers).
  */
@@ -60,6 +61,9 @@ public final class ClickHouseSinkProvider implements SinkProvider {
                 .retryDeadline(s.duration("retryDeadline", ClickHouseSinkOptions.DEFAULT_RETRY_DEADLINE))
                 .encodeThreads(s.integer("encodeThreads", ClickHouseSinkOptions.DEFAULT_ENCODE_THREADS, 1, 64));
         s.optionalString("cluster").ifPresent(b::cluster);
+        s.optionalString("versionColumn").ifPresent(b::versionColumn);
+        s.optionalString("deletedColumn").ifPresent(b::deletedColumn);
+        s.optionalString("signColumn").ifPresent(b::signColumn);
         for (Map.Entry<String, Settings> e : s.children("tables").entrySet()) {
             Settings t = e.getValue();
             TableOptions.Builder tb = TableOptions.builder();

@@ -138,9 +138,19 @@ final class Components {
         return copy(s);
     }
 
-    /** Builds every pipeline once and closes it: what {@code validate} does. */
+    /**
+     * Builds every pipeline once and closes it, and checks that the checkpoint directory (and each
+     * pipeline's subdirectory) is writable or can be created: what {@code validate} and {@code run} do.
+     */
     void validate() {
         List<ConfigException.Problem> problems = new ArrayList<>();
+        ConfigLoader.attempt(problems, () -> {
+            WritablePaths.directory("checkpoints.directory", checkpointDirectory());
+            for (ServiceConfig.PipelineConfig pc : config.pipelines()) {
+                WritablePaths.directory("checkpoints.directory", checkpointDirectory().resolve(pc.name()));
+            }
+            return null;
+        });
         for (ServiceConfig.PipelineConfig pc : config.pipelines()) {
             Built b = ConfigLoader.attempt(problems, () -> build(pc));
             if (b != null) {

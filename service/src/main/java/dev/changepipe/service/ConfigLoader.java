@@ -34,8 +34,8 @@ import java.util.regex.Pattern;
 final class ConfigLoader {
 
     static final Pattern PIPELINE_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
-    private static final Pattern VARIABLE = Pattern.compile("\\$\\$\\{|\\$\\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?}");
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+    private static final ObjectMapper YAML = new ObjectMapper(
+            YAMLFactory.builder().enable(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION).build());
 
     private final Function<String, String> environment;
 
@@ -66,16 +66,65 @@ final class ConfigLoader {
         try {
             root = YAML.readTree(yaml);
         } catch (JsonProcessingException e) {
+            ConfigException duplicate = duplicateKey(e);
+            if (duplicate != null) {
+                throw duplicate;
+            }
             String where = e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr()
                     + ", column " + e.getLocation().getColumnNr();
             throw new ConfigException("", "not valid YAML" + where + ": " + e.getOriginalMessage());
         }
         List<ConfigException.Problem> problems = new ArrayList<>();
         root = substitute("", root, problems);
+        registerSecrets(null, root);
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
         return read(Settings.of("", root), problems);
+    }
+
+    /**
+     * Tells {@link MaskingConverter} which values are secret, so that logs and error messages print
+     * them as {@code ***}: the values of secret keys ({@link MaskingConverter#isSecretKey}) and the
+     * passwords of URLs with credentials.
+     */
+    private static void registerSecrets(String key, JsonNode node) {
+        if (node == null) {
+            return;
+        }
+        if (node.isObject()) {
+            node.fields().forEachRemaining(f -> registerSecrets(f.getKey(), f.getValue()));
+        } else if (node.isArray()) {
+            node.forEach(e -> registerSecrets(key, e));
+        } else if (node.isValueNode() && !node.isNull()) {
+            String value = node.asText();
+            if (key != null && MaskingConverter.isSecretKey(key)) {
+                MaskingConverter.secret(value);
+            }
+            MaskingConverter.secretsOfUrl(value);
+        }
+    }
+
+    /** A duplicate key, as an error naming its path and the line of the second one; else null. */
+    private static ConfigException duplicateKey(JsonProcessingException e) {
+        if (!(e.getProcessor() instanceof com.fasterxml.jackson.core.JsonParser parser)
+                || e.getOriginalMessage() == null || !e.getOriginalMessage().startsWith("Duplicate field")) {
+            return null;
+        }
+        com.fasterxml.jackson.core.JsonStreamContext context = parser.getParsingContext();
+        StringBuilder path = new StringBuilder();
+        java.util.Deque<String> parts = new java.util.ArrayDeque<>();
+        for (var c = context; c != null && !c.inRoot(); c = c.getParent()) {
+            if (c.inObject()) {
+                parts.push("." + c.getCurrentName());
+            } else if (c.inArray()) {
+                parts.push("[" + c.getCurrentIndex() + "]");
+            }
+        }
+        parts.forEach(path::append);
+        String p = path.length() > 0 && path.charAt(0) == '.' ? path.substring(1) : path.toString();
+        String line = e.getLocation() == null ? "" : " (again at line " + e.getLocation().getLineNr() + ")";
+        return new ConfigException(p, "key given twice" + line + "; expected each key once in a mapping");
     }
 
     private ServiceConfig read(Settings root, List<ConfigException.Problem> problems) {
@@ -152,8 +201,9 @@ final class ConfigLoader {
         if (max.compareTo(min) < 0) {
             throw new ConfigException(s.pathOf("maxBackoff"), "expected at least minBackoff (" + min + "), got " + max);
         }
+        int maxPermanent = s.integer("maxPermanentFailures", ServiceConfig.DEFAULT_MAX_PERMANENT_FAILURES, 0, 1_000_000);
         s.checkNoUnknownKeys();
-        return new ServiceConfig.Restart(min, max);
+        return new ServiceConfig.Restart(min, max, maxPermanent);
     }
 
     private static Map<String, Map<String, Settings>> connections(Settings s) {
@@ -244,29 +294,107 @@ final class ConfigLoader {
             if (!text.contains("${")) {
                 return node;
             }
-            Matcher m = VARIABLE.matcher(text);
-            StringBuilder out = new StringBuilder();
-            while (m.find()) {
-                String replacement;
-                if (m.group().equals("$${")) {
-                    replacement = "${";
-                } else {
-                    String value = environment.apply(m.group(1));
-                    if (value == null) {
-                        value = m.group(2);
-                    }
-                    if (value == null) {
-                        problems.add(new ConfigException.Problem(path, "environment variable " + m.group(1)
-                                + " is not set; expected it to be set, or a default as ${" + m.group(1) + ":-value}"));
-                        value = "";
-                    }
-                    replacement = value;
-                }
-                m.appendReplacement(out, Matcher.quoteReplacement(replacement));
+            try {
+                return TextNode.valueOf(new Substitution(text, path, problems).value());
+            } catch (ConfigException e) {
+                problems.addAll(e.problems());
+                return node;
             }
-            m.appendTail(out);
-            return TextNode.valueOf(out.toString());
         }
         return node;
+    }
+
+    /**
+     * Substitutes one string value: {@code ${NAME}}, {@code ${NAME:-default}} where the default may
+     * itself hold {@code ${...}} (nested to any depth), and {@code $${} for a literal {@code ${}. An
+     * unterminated {@code ${} or a bad name is an error naming the key, never a stray character.
+     */
+    private final class Substitution {
+
+        private final String text;
+        private final String path;
+        /** Where unset variables are reported; a default's own are kept aside until it is used. */
+        private List<ConfigException.Problem> problems;
+        private int pos;
+
+        Substitution(String text, String path, List<ConfigException.Problem> problems) {
+            this.text = text;
+            this.path = path;
+            this.problems = problems;
+        }
+
+        String value() {
+            return until(false);
+        }
+
+        /** Reads up to the end of the text, or (when {@code nested}) up to the '}' closing a default. */
+        private String until(boolean nested) {
+            StringBuilder out = new StringBuilder();
+            while (pos < text.length()) {
+                char c = text.charAt(pos);
+                if (c == '$' && text.startsWith("$${", pos)) {
+                    out.append("${");
+                    pos += 3;
+                } else if (c == '$' && text.startsWith("${", pos)) {
+                    pos += 2;
+                    out.append(variable());
+                } else if (c == '}' && nested) {
+                    pos++;
+                    return out.toString();
+                } else {
+                    out.append(c);
+                    pos++;
+                }
+            }
+            if (nested) {
+                throw new ConfigException(path, "unterminated ${...} in '" + text + "'; expected a closing '}'");
+            }
+            return out.toString();
+        }
+
+        private String variable() {
+            int start = pos;
+            while (pos < text.length() && isNameChar(text.charAt(pos))) {
+                pos++;
+            }
+            String name = text.substring(start, pos);
+            if (name.isEmpty() || Character.isDigit(name.charAt(0))) {
+                throw new ConfigException(path, "expected an environment variable name (letters, digits, '_') after '${' in '"
+                        + text + "' (write $${ for a literal ${)");
+            }
+            String fallback = null;
+            List<ConfigException.Problem> ofFallback = new ArrayList<>();
+            if (text.startsWith(":-", pos)) {
+                pos += 2;
+                List<ConfigException.Problem> outer = problems;
+                problems = ofFallback;
+                try {
+                    fallback = until(true);
+                } finally {
+                    problems = outer;
+                }
+            } else if (pos < text.length() && text.charAt(pos) == '}') {
+                pos++;
+            } else {
+                throw new ConfigException(path, pos >= text.length()
+                        ? "unterminated ${" + name + " in '" + text + "'; expected a closing '}'"
+                        : "unexpected '" + text.charAt(pos) + "' in ${" + name + "...}; expected '}' or ':-default'");
+            }
+            String value = environment.apply(name);
+            if (value != null) {
+                return value;
+            }
+            if (fallback != null) {
+                problems.addAll(ofFallback);
+                return fallback;
+            }
+            problems.add(new ConfigException.Problem(path, "environment variable " + name
+                    + " is not set; expected it to be set, or a default as ${" + name + ":-value}"));
+            return "";
+        }
+
+        private static boolean isNameChar(char c) {
+            return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_';
+        }
     }
 }

@@ -12,7 +12,8 @@ import java.util.Map;
  * {@code mode} (follow, snapshot), {@code format} (django, json-lines), {@code pkFields}
  * (model: field), {@code chunkMaxBytes}, {@code maxLineBytes}, {@code pollInterval},
  * {@code watchService}, {@code deadLetterFile}, {@code failOnMalformed}. The source is named after the
- * pipeline (its metric tag {@code source}).
+ * pipeline (its metric tag {@code source}). The log must exist (in follow mode, its directory), and
+ * the dead-letter file (by default next to the log, {@code <path>.dead-letter.jsonl}) must be a writable file or creatable.
  */
 public final class OplogFileSourceProvider implements SourceProvider {
 
@@ -40,6 +41,34 @@ public final class OplogFileSourceProvider implements SourceProvider {
         s.optionalString("deadLetterFile").ifPresent(f -> b.deadLetterFile(context.baseDirectory().resolve(f)));
         s.checkNoUnknownKeys();
         OplogFileOptions options = Components.build(s, b::build);
+        checkPaths(s, options);
         return OplogFileSource.create(options, context.checkpoints(), context.meterRegistry());
+    }
+
+    /**
+     * The log must be there (in follow mode, its directory: the file may come later), and the
+     * dead-letter file must be writable; each error names its key.
+     */
+    private static void checkPaths(Settings s, OplogFileOptions options) {
+        Path path = options.path().toAbsolutePath().normalize();
+        if (options.mode() == OplogFileOptions.Mode.SNAPSHOT || java.nio.file.Files.exists(path)) {
+            WritablePaths.exists(s.pathOf("path"), path, "a log file or a directory of log files");
+        } else {
+            Path parent = path.getParent();
+            if (parent == null || !java.nio.file.Files.isDirectory(parent)) {
+                throw new ConfigException(s.pathOf("path"), path + " does not exist, nor does its directory " + parent
+                        + "; expected a log file or a directory of log files (in follow mode, at least its directory)");
+            }
+        }
+        String key = s.has("deadLetterFile") ? s.pathOf("deadLetterFile") : s.pathOf("path");
+        try {
+            WritablePaths.file(key, options.deadLetterFile());
+        } catch (ConfigException e) {
+            if (s.has("deadLetterFile")) {
+                throw e;
+            }
+            throw new ConfigException(key, "the default dead-letter file next to the log: "
+                    + e.problems().get(0).message() + " (set deadLetterFile)");
+        }
     }
 }

@@ -3,6 +3,7 @@ package dev.changepipe.service;
 import dev.changepipe.core.Checkpoint;
 import dev.changepipe.core.CheckpointStore;
 import dev.changepipe.core.Pipeline;
+import dev.changepipe.core.PipelineException;
 import dev.changepipe.core.PipelineStatus;
 import java.time.Duration;
 import java.time.Instant;
@@ -21,6 +22,13 @@ import reactor.core.scheduler.Schedulers;
  * doubling backoff ({@code restart.minBackoff} to {@code restart.maxBackoff}) after a failure, without
  * touching the other pipelines, and stops it gracefully on request.
  *
+ * <p>A transient failure ({@link PipelineException#isRetryable()}) is restarted for ever. A permanent
+ * one (not retryable: a rejected write, a bad configuration, a bug) is restarted at most
+ * {@code restart.maxPermanentFailures} times in a row without progress (a run that acknowledged
+ * something starts the count over); after that the pipeline is {@link State#FAILED} and stays so,
+ * with its error in the status and in readiness, until an offset reset or a restart of the service.
+ * Each failure is logged once, here, at ERROR.
+ *
  * <p><b>Threading.</b> Every method may be called from any thread; state changes happen under the
  * supervisor's monitor, never while calling out. Delays run on the given scheduler (virtual time in
  * tests).
@@ -38,7 +46,9 @@ final class PipelineSupervisor {
         STOPPING,
         /** A bounded source was read to its end and everything acknowledged. */
         COMPLETED,
-        STOPPED
+        STOPPED,
+        /** Failed permanently more than {@code restart.maxPermanentFailures} times in a row: not restarted. */
+        FAILED
     }
 
     private final ServiceConfig.PipelineConfig config;
@@ -53,6 +63,7 @@ final class PipelineSupervisor {
     private Disposable running;
     private Disposable pendingRestart;
     private int failuresInARow;
+    private int permanentFailuresInARow;
     private long restarts;
     private String lastError;
     private Instant lastErrorAt;
@@ -85,9 +96,10 @@ final class PipelineSupervisor {
     /** Starts the first run. */
     void start() {
         synchronized (lock) {
-            if (state != State.NEW && state != State.STOPPED) {
+            if (state != State.NEW && state != State.STOPPED && state != State.FAILED) {
                 return;
             }
+            permanentFailuresInARow = 0;
             ended = Sinks.empty();
         }
         runOnce();
@@ -98,7 +110,7 @@ final class PipelineSupervisor {
         try {
             built = components.build(config);
         } catch (RuntimeException e) {
-            failed(e, Instant.now());
+            failed(e, Instant.now(), false);
             return;
         }
         Instant started = Instant.now();
@@ -111,7 +123,7 @@ final class PipelineSupervisor {
             nextRunAt = null;
         }
         Disposable d = built.pipeline().run()
-                .subscribe(v -> { }, e -> failed(e, started), () -> completed());
+                .subscribe(v -> { }, e -> failed(e, started, madeProgress(built)), () -> completed());
         synchronized (lock) {
             if (current == built) {
                 running = d;
@@ -124,6 +136,7 @@ final class PipelineSupervisor {
         synchronized (lock) {
             state = state == State.STOPPING ? State.STOPPED : State.COMPLETED;
             failuresInARow = 0;
+            permanentFailuresInARow = 0;
             signal = ended;
         }
         State now = state();
@@ -134,16 +147,46 @@ final class PipelineSupervisor {
         }
     }
 
-    private void failed(Throwable e, Instant started) {
-        Duration delay;
+    /** Whether a run acknowledged anything: then its failure does not count towards the permanent ones. */
+    private static boolean madeProgress(Components.Built built) {
+        PipelineStatus status = built.pipeline().status();
+        return status.origins().values().stream().anyMatch(o -> o.ackedChunks() > 0);
+    }
+
+    /** Retryable when the first {@link PipelineException} of the cause chain says so. */
+    static boolean isRetryable(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof PipelineException pe) {
+                return pe.isRetryable();
+            }
+        }
+        return false;
+    }
+
+    private void failed(Throwable e, Instant started, boolean progress) {
+        Duration delay = null;
+        boolean gaveUp = false;
+        int permanent;
         Sinks.Empty<Void> signal = null;
+        boolean retryable = isRetryable(e);
         synchronized (lock) {
             lastError = e.getMessage() == null ? e.getClass().getName() : e.getMessage();
             lastErrorAt = Instant.now();
+            if (progress) {
+                permanentFailuresInARow = 0;
+            }
+            if (!retryable) {
+                permanentFailuresInARow++;
+            }
+            permanent = permanentFailuresInARow;
             if (state == State.STOPPING || state == State.STOPPED) {
                 state = State.STOPPED;
                 signal = ended;
-                delay = null;
+            } else if (permanentFailuresInARow > restart.maxPermanentFailures()) {
+                state = State.FAILED;
+                nextRunAt = null;
+                gaveUp = true;
+                signal = ended;
             } else {
                 // A run that lasted longer than the longest backoff starts the backoff over.
                 if (Duration.between(started, Instant.now()).compareTo(restart.maxBackoff()) > 0) {
@@ -156,11 +199,18 @@ final class PipelineSupervisor {
                 pendingRestart = Mono.delay(delay, scheduler).subscribe(t -> runOnce());
             }
         }
-        if (signal != null) {
+        if (gaveUp) {
+            log.error("pipeline {}: failed with a permanent error {} time(s) in a row without progress; not restarting "
+                    + "(state FAILED; restart.maxPermanentFailures is {}): {}", config.name(), permanent,
+                    restart.maxPermanentFailures(), lastError);
+            signal.tryEmitEmpty();
+        } else if (signal != null) {
             log.warn("pipeline {}: failed while stopping: {}", config.name(), lastError);
             signal.tryEmitEmpty();
         } else {
-            log.error("pipeline {}: failed, restarting in {} ms: {}", config.name(), delay.toMillis(), lastError);
+            log.error("pipeline {}: failed ({}), restarting in {} ms: {}", config.name(),
+                    retryable ? "transient" : "permanent, " + permanent + " of " + restart.maxPermanentFailures()
+                            + " restarts without progress", delay.toMillis(), lastError);
         }
     }
 
@@ -225,6 +275,7 @@ final class PipelineSupervisor {
             synchronized (lock) {
                 state = State.NEW;
                 failuresInARow = 0;
+                permanentFailuresInARow = 0;
             }
             start();
         }));

@@ -186,7 +186,9 @@ final class ReplicationService {
         for (PipelineSupervisor s : supervisors.values()) {
             PipelineSupervisor.State st = s.state();
             if (st != PipelineSupervisor.State.RUNNING && st != PipelineSupervisor.State.COMPLETED) {
-                problems.put("pipeline " + s.name(), st.name().toLowerCase());
+                String error = s.snapshot().lastError();
+                boolean failing = st == PipelineSupervisor.State.RESTARTING || st == PipelineSupervisor.State.FAILED;
+                problems.put("pipeline " + s.name(), st.name().toLowerCase() + (failing && error != null ? ": " + error : ""));
             }
             probes.putAll(s.probes());
         }

@@ -25,6 +25,7 @@ record ServiceConfig(
     static final Duration DEFAULT_SHUTDOWN_TIMEOUT = Duration.ofSeconds(30);
     static final Duration DEFAULT_MIN_BACKOFF = Duration.ofSeconds(1);
     static final Duration DEFAULT_MAX_BACKOFF = Duration.ofMinutes(1);
+    static final int DEFAULT_MAX_PERMANENT_FAILURES = 3;
 
     /**
      * HTTP admin settings.
@@ -44,8 +45,12 @@ record ServiceConfig(
         }
     }
 
-    /** Restart backoff of failed pipelines: doubling from {@code min} up to {@code max}. */
-    record Restart(Duration minBackoff, Duration maxBackoff) {
+    /**
+     * Restarts of failed pipelines: backoff doubling from {@code min} up to {@code max}; a pipeline
+     * failing with a permanent (not retryable) error more than {@code maxPermanentFailures} times in
+     * a row without progress is not restarted again ({@code FAILED}).
+     */
+    record Restart(Duration minBackoff, Duration maxBackoff, int maxPermanentFailures) {
     }
 
     /**

@@ -32,9 +32,13 @@ class ConfigLoaderTest {
     }
 
     private static ConfigException problemsOf(String yaml, Map<String, String> env) {
+        return problemsOf(yaml, env, Path.of("/tmp"));
+    }
+
+    private static ConfigException problemsOf(String yaml, Map<String, String> env, Path base) {
         try {
             ServiceConfig config = parse(yaml, env);
-            new Components(config, Path.of("/tmp"), new SimpleMeterRegistry(), ConfigLoaderTest.class.getClassLoader())
+            new Components(config, base, new SimpleMeterRegistry(), ConfigLoaderTest.class.getClassLoader())
                     .validate();
         } catch (ConfigException e) {
             return e;
@@ -146,6 +150,104 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void nestedSubstitutionUsesTheInnerVariableOnlyWhenTheOuterIsUnset() {
+        String yaml = MINIMAL.replace("path: orders.log", "path: \"${LOG:-${LOG_DIR}/orders.log}\"");
+        assertThat(parse(yaml, Map.of("LOG_DIR", "/var/app")).pipelines().get(0).source().string("path"))
+                .isEqualTo("/var/app/orders.log");
+        assertThat(parse(yaml, Map.of("LOG", "/x.log")).pipelines().get(0).source().string("path")).isEqualTo("/x.log");
+        assertThat(parse(MINIMAL.replace("path: orders.log", "path: \"${A:-${B:-${C:-deep}}}/}\""), Map.of())
+                .pipelines().get(0).source().string("path")).isEqualTo("deep/}");
+        assertThatThrownBy(() -> parse(yaml, Map.of())).isInstanceOfSatisfying(ConfigException.class, e ->
+                assertThat(e.problems()).extracting(ConfigException.Problem::toString).containsExactly(
+                        "pipelines[0].source.path: environment variable LOG_DIR is not set; expected it to be set, or a default as ${LOG_DIR:-value}"));
+        for (String bad : new String[] {"${LOG:-${LOG_DIR/x", "${LOG", "${LOG:-x", "${}", "${LOG-x}"}) {
+            assertThatThrownBy(() -> parse(MINIMAL.replace("path: orders.log", "path: \"" + bad + "\""), Map.of("LOG_DIR", "d")))
+                    .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).singleElement()
+                            .satisfies(p -> assertThat(p.path()).isEqualTo("pipelines[0].source.path")));
+        }
+    }
+
+    @Test
+    void duplicateKeysAreAnErrorNamingTheKey() {
+        ConfigException e = problemsOf(MINIMAL + "http:\n  port: 8081\n  host: 0.0.0.0\n  port: 8082\n", Map.of());
+        assertThat(e.problems()).singleElement().satisfies(p -> {
+            assertThat(p.path()).isEqualTo("http.port");
+            assertThat(p.message()).startsWith("key given twice (again at line");
+        });
+        ConfigException nested = problemsOf(MINIMAL.replace("      path: orders.log", "      path: orders.log\n      path: other.log"), Map.of());
+        assertThat(nested.problems()).extracting(ConfigException.Problem::path).containsExactly("pipelines[0].source.path");
+    }
+
+    @Test
+    void aMissingVariableOfASecretKeyIsReportedUnmaskedAndTheSecretValuesAreMasked() {
+        String yaml = MINIMAL.replace("endpoints: [http://127.0.0.1:8123]",
+                "endpoints: [http://127.0.0.1:8123]\n      password: ${CH_PASSWORD}");
+        ConfigException e = problemsOf(yaml, Map.of());
+        assertThat(MaskingConverter.mask(e.getMessage()))
+                .contains("connections.clickhouse.main.password: environment variable CH_PASSWORD is not set");
+        parse(yaml, Map.of("CH_PASSWORD", "pa55-w0rd-from-env"));
+        assertThat(MaskingConverter.mask("login failed for pa55-w0rd-from-env")).isEqualTo("login failed for ***");
+    }
+
+    @Test
+    void aCheckpointDirectoryThatIsAFileOrUnderProcIsAnErrorNamingTheKey(@TempDir Path dir) throws Exception {
+        java.nio.file.Files.writeString(dir.resolve("orders.log"), "");
+        java.nio.file.Files.writeString(dir.resolve("afile"), "x");
+        ConfigException file = problemsOf(MINIMAL + "checkpoints:\n  directory: afile\n", Map.of(), dir);
+        assertThat(file.problems()).singleElement().satisfies(p -> {
+            assertThat(p.path()).isEqualTo("checkpoints.directory");
+            assertThat(p.message()).contains("is not a directory");
+        });
+        ConfigException under = problemsOf(MINIMAL + "checkpoints:\n  directory: afile/sub\n", Map.of(), dir);
+        assertThat(under.problems()).extracting(ConfigException.Problem::path).containsExactly("checkpoints.directory");
+        ConfigException proc = problemsOf(MINIMAL + "checkpoints:\n  directory: /proc/changepipe\n", Map.of(), dir);
+        assertThat(proc.problems()).singleElement().satisfies(p -> {
+            assertThat(p.path()).isEqualTo("checkpoints.directory");
+            assertThat(p.message()).contains("cannot create /proc/changepipe");
+        });
+        java.nio.file.Files.createDirectories(dir.resolve("checkpoints"));
+        java.nio.file.Files.writeString(dir.resolve("checkpoints/orders"), "x");
+        assertThat(problemsOf(MINIMAL, Map.of(), dir).problems()).extracting(ConfigException.Problem::path)
+                .containsExactly("checkpoints.directory");
+        java.nio.file.Files.delete(dir.resolve("checkpoints/orders"));
+        Components ok = new Components(parse(MINIMAL + "checkpoints:\n  directory: not/yet/there\n", Map.of()), dir,
+                new SimpleMeterRegistry(), getClass().getClassLoader());
+        ok.validate();
+        assertThat(dir.resolve("not")).doesNotExist();
+    }
+
+    @Test
+    void sourcePathsAndTheDeadLetterFileAreCheckedNamingTheKey(@TempDir Path dir) throws Exception {
+        ConfigException snapshot = problemsOf(MINIMAL.replace("path: orders.log", "path: orders.log\n      mode: snapshot"),
+                Map.of(), dir);
+        assertThat(snapshot.problems()).singleElement().satisfies(p -> {
+            assertThat(p.path()).isEqualTo("pipelines[0].source.path");
+            assertThat(p.message()).contains(dir.resolve("orders.log") + " does not exist");
+        });
+        ConfigException follow = problemsOf(MINIMAL.replace("path: orders.log", "path: missing/orders.log"), Map.of(), dir);
+        assertThat(follow.problems()).singleElement().satisfies(p -> {
+            assertThat(p.path()).isEqualTo("pipelines[0].source.path");
+            assertThat(p.message()).contains("nor does its directory");
+        });
+        // follow mode: the file may come later, its directory is enough
+        new Components(parse(MINIMAL, Map.of()), dir, new SimpleMeterRegistry(), getClass().getClassLoader()).validate();
+
+        java.nio.file.Files.createDirectories(dir.resolve("dead"));
+        ConfigException dead = problemsOf(MINIMAL.replace("path: orders.log", "path: orders.log\n      deadLetterFile: dead"),
+                Map.of(), dir);
+        assertThat(dead.problems()).singleElement().satisfies(p -> {
+            assertThat(p.path()).isEqualTo("pipelines[0].source.deadLetterFile");
+            assertThat(p.message()).contains("is a directory; expected a file");
+        });
+        java.nio.file.Files.createDirectories(dir.resolve("orders.log" + dev.changepipe.source.oplog.OplogFileOptions.DEAD_LETTER_SUFFIX));
+        ConfigException byDefault = problemsOf(MINIMAL, Map.of(), dir);
+        assertThat(byDefault.problems()).singleElement().satisfies(p -> {
+            assertThat(p.path()).isEqualTo("pipelines[0].source.path");
+            assertThat(p.message()).contains("default dead-letter file").contains("set deadLetterFile");
+        });
+    }
+
+    @Test
     void sizesAndDurations() {
         assertThat(Settings.parseBytes("64MiB")).isEqualTo(64L << 20);
         assertThat(Settings.parseBytes("512 KB")).isEqualTo(512L << 10);
@@ -158,8 +260,13 @@ class ConfigLoaderTest {
     }
 
     @Test
-    void annotatedExampleInDocsIsAcceptedByValidate(@TempDir Path dir) {
-        Path example = Path.of(System.getProperty("user.dir")).resolve("../docs/service.example.yaml").normalize();
+    void annotatedExampleInDocsIsAcceptedByValidate(@TempDir Path dir) throws Exception {
+        Path original = Path.of(System.getProperty("user.dir")).resolve("../docs/service.example.yaml").normalize();
+        // the example's log is ../var/oplog: in follow mode its directory must exist
+        Path example = dir.resolve("docs/service.example.yaml");
+        java.nio.file.Files.createDirectories(example.getParent());
+        java.nio.file.Files.createDirectories(dir.resolve("var"));
+        java.nio.file.Files.copy(original, example);
         java.io.StringWriter out = new java.io.StringWriter();
         java.io.StringWriter err = new java.io.StringWriter();
         int code = Cli.commandLine().setOut(new java.io.PrintWriter(out)).setErr(new java.io.PrintWriter(err))

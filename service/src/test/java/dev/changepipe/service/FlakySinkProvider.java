@@ -13,12 +13,14 @@ import reactor.core.publisher.Mono;
 
 /**
  * Test sink {@code type: memory}: keeps the items it wrote under {@code id} (shared across runs, since
- * every run builds a new sink) and fails its first {@code failures} writes.
+ * every run builds a new sink) and fails its first {@code failures} writes, and (with {@code failEvery: n})
+ * every n-th write; the failures are permanent unless {@code retryable: true}.
  */
 public final class FlakySinkProvider implements SinkProvider {
 
     static final Map<String, List<ChangeItem>> WRITTEN = new ConcurrentHashMap<>();
     static final Map<String, AtomicInteger> FAILURES_LEFT = new ConcurrentHashMap<>();
+    static final Map<String, AtomicInteger> WRITES = new ConcurrentHashMap<>();
 
     @Override
     public String type() {
@@ -28,8 +30,11 @@ public final class FlakySinkProvider implements SinkProvider {
     @Override
     public Sink create(Settings settings, ServiceContext context) {
         String id = settings.string("id");
-        int failures = settings.integer("failures", 0, 0, 1000);
+        int failures = settings.integer("failures", 0, 0, 1_000_000);
+        int failEvery = settings.integer("failEvery", 0, 0, 1000);
+        boolean retryable = settings.bool("retryable", false);
         settings.checkNoUnknownKeys();
+        AtomicInteger writes = WRITES.computeIfAbsent(id, k -> new AtomicInteger());
         List<ChangeItem> written = WRITTEN.computeIfAbsent(id, k -> new CopyOnWriteArrayList<>());
         AtomicInteger left = FAILURES_LEFT.computeIfAbsent(id, k -> new AtomicInteger(failures));
         return new Sink() {
@@ -41,8 +46,11 @@ public final class FlakySinkProvider implements SinkProvider {
             @Override
             public Mono<Void> write(Chunk chunk) {
                 return Mono.fromRunnable(() -> {
-                    if (left.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
-                        throw SinkException.permanent(name(), null, null, "injected failure", null);
+                    int n = writes.incrementAndGet();
+                    if (left.getAndUpdate(l -> Math.max(0, l - 1)) > 0 || failEvery > 0 && n % failEvery == 0) {
+                        throw retryable
+                                ? SinkException.retryable(name(), null, "injected transient failure", null)
+                                : SinkException.permanent(name(), null, null, "injected failure", null);
                     }
                     written.addAll(chunk.items());
                 });

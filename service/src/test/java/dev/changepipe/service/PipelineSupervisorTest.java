@@ -93,4 +93,76 @@ class PipelineSupervisorTest {
         await().atMost(Duration.ofSeconds(20)).until(() -> s.state() == PipelineSupervisor.State.COMPLETED);
         assertThat(FlakySinkProvider.WRITTEN.get(id)).hasSize(500);
     }
+
+    private static PipelineSupervisor one(Path dir, String sink, int maxPermanentFailures, VirtualTimeScheduler time) {
+        ServiceConfig config = new ConfigLoader(Map.<String, String>of()::get).parse("""
+                checkpoints:
+                  directory: %s
+                restart:
+                  minBackoff: 1s
+                  maxBackoff: 4s
+                  maxPermanentFailures: %d
+                pipelines:
+                  - name: one
+                    source: {type: counting, count: 500, chunkSize: 50}
+                    pusher: {kind: sync}
+                    sinks: [%s]
+                """.formatted(dir.resolve("checkpoints"), maxPermanentFailures, sink));
+        Components components = new Components(config, dir, new SimpleMeterRegistry(), PipelineSupervisorTest.class.getClassLoader());
+        return new PipelineSupervisor(config.pipelines().get(0), components, config.restart(), time);
+    }
+
+    @Test
+    void aPermanentErrorIsRestartedABoundedNumberOfTimesThenThePipelineIsFailed(@TempDir Path dir) {
+        VirtualTimeScheduler time = VirtualTimeScheduler.create();
+        PipelineSupervisor s = one(dir, "{type: memory, id: %s, failures: 1000}".formatted(UUID.randomUUID()), 2, time);
+        s.start();
+        await().atMost(Duration.ofSeconds(20)).until(() -> s.state() == PipelineSupervisor.State.RESTARTING);
+        time.advanceTimeBy(Duration.ofSeconds(1));
+        await().atMost(Duration.ofSeconds(20)).until(() -> s.snapshot().restarts() == 2
+                && s.state() == PipelineSupervisor.State.RESTARTING);
+        time.advanceTimeBy(Duration.ofSeconds(2));
+        await().atMost(Duration.ofSeconds(20)).until(() -> s.state() == PipelineSupervisor.State.FAILED);
+        assertThat(s.snapshot().restarts()).isEqualTo(2);
+        assertThat(s.snapshot().lastError()).contains("injected failure");
+        assertThat(s.snapshot().nextRunAt()).isNull();
+        time.advanceTimeBy(Duration.ofMinutes(10));
+        assertThat(s.state()).isEqualTo(PipelineSupervisor.State.FAILED);
+        assertThat(s.snapshot().restarts()).isEqualTo(2);
+        s.stop().block(Duration.ofSeconds(5));
+        assertThat(s.state()).isEqualTo(PipelineSupervisor.State.STOPPED);
+    }
+
+    @Test
+    void aTransientErrorKeepsRestartingWithBackoff(@TempDir Path dir) {
+        VirtualTimeScheduler time = VirtualTimeScheduler.create();
+        String id = UUID.randomUUID().toString();
+        PipelineSupervisor s = one(dir, "{type: memory, id: %s, failures: 5, retryable: true}".formatted(id), 1, time);
+        s.start();
+        for (int i = 1; i <= 5; i++) {
+            int restarts = i;
+            await().atMost(Duration.ofSeconds(20)).until(() -> s.snapshot().restarts() == restarts
+                    && s.state() == PipelineSupervisor.State.RESTARTING);
+            time.advanceTimeBy(Duration.ofSeconds(4));
+        }
+        await().atMost(Duration.ofSeconds(20)).until(() -> s.state() == PipelineSupervisor.State.COMPLETED);
+        assertThat(FlakySinkProvider.WRITTEN.get(id)).hasSize(500);
+    }
+
+    @Test
+    void permanentFailuresAreCountedOnlyWhileARunMakesNoProgress(@TempDir Path dir) {
+        VirtualTimeScheduler time = VirtualTimeScheduler.create();
+        String id = UUID.randomUUID().toString();
+        // every third write fails: each run acknowledges something first
+        PipelineSupervisor s = one(dir, "{type: memory, id: %s, failEvery: 3}".formatted(id), 1, time);
+        s.start();
+        await().atMost(Duration.ofSeconds(60)).until(() -> {
+            time.advanceTimeBy(Duration.ofSeconds(4));
+            return s.state() == PipelineSupervisor.State.COMPLETED || s.state() == PipelineSupervisor.State.FAILED;
+        });
+        assertThat(s.state()).isEqualTo(PipelineSupervisor.State.COMPLETED);
+        assertThat(s.snapshot().restarts()).isGreaterThan(2);
+        assertThat(FlakySinkProvider.WRITTEN.get(id)).extracting(i -> i.key().get("id")).containsAll(
+                java.util.stream.LongStream.rangeClosed(1, 500).boxed().toList());
+    }
 }
