@@ -1,5 +1,6 @@
 package dev.changepipe.service;
 
+import dev.changepipe.core.OnBadRecord;
 import dev.changepipe.core.Sink;
 import dev.changepipe.sink.clickhouse.ClickHouseSink;
 import dev.changepipe.sink.clickhouse.ClickHouseSinkOptions;
@@ -59,7 +60,9 @@ public final class ClickHouseSinkProvider implements SinkProvider {
                 .format(s.choice("format", InsertFormat.class, ClickHouseSinkOptions.DEFAULT_FORMAT))
                 .compression(s.bool("compression", false))
                 .retryDeadline(s.duration("retryDeadline", ClickHouseSinkOptions.DEFAULT_RETRY_DEADLINE))
-                .encodeThreads(s.integer("encodeThreads", ClickHouseSinkOptions.DEFAULT_ENCODE_THREADS, 1, 64));
+                .encodeThreads(s.integer("encodeThreads", ClickHouseSinkOptions.DEFAULT_ENCODE_THREADS, 1, 64))
+                .onBadRecord(s.choice("onBadRecord", OnBadRecord.class, OnBadRecord.DEAD_LETTER))
+                .deadLetters(context.deadLetters());
         s.optionalString("cluster").ifPresent(b::cluster);
         s.optionalString("versionColumn").ifPresent(b::versionColumn);
         s.optionalString("deletedColumn").ifPresent(b::deletedColumn);

@@ -2,7 +2,9 @@ package dev.changepipe.service;
 
 import dev.changepipe.core.Checkpoint;
 import dev.changepipe.core.CheckpointStore;
+import dev.changepipe.core.DeadLetterStore;
 import dev.changepipe.core.FileCheckpointStore;
+import dev.changepipe.core.FileDeadLetterStore;
 import dev.changepipe.core.Pipeline;
 import dev.changepipe.core.PusherFactory;
 import dev.changepipe.core.Sink;
@@ -33,6 +35,7 @@ final class Components {
     private final ServiceConfig config;
     private final Path baseDirectory;
     private final MeterRegistry registry;
+    private final Map<String, DeadLetterStore> deadLetterStores = new java.util.concurrent.ConcurrentHashMap<>();
 
     Components(ServiceConfig config, Path baseDirectory, MeterRegistry registry, ClassLoader loader) {
         this.config = config;
@@ -75,6 +78,19 @@ final class Components {
     record Built(Pipeline pipeline, Source source, List<Sink> sinks, Map<String, Mono<Void>> probes) {
     }
 
+    /**
+     * The dead-letter store of a pipeline, {@code <checkpoints.directory>/<pipeline name>.dead-letters.jsonl},
+     * one for the life of the service (it remembers which letters it holds).
+     */
+    DeadLetterStore deadLetters(String pipeline) {
+        return deadLetterStores.computeIfAbsent(pipeline, p -> FileDeadLetterStore.open(
+                deadLetterFile(p), p, registry));
+    }
+
+    Path deadLetterFile(String pipeline) {
+        return checkpointDirectory().resolve(pipeline + ".dead-letters.jsonl");
+    }
+
     /** The checkpoint store of a pipeline: {@code <checkpoints.directory>/<pipeline name>}. */
     CheckpointStore checkpoints(String pipeline) {
         return new LazyCheckpointStore(checkpointDirectory().resolve(pipeline));
@@ -99,6 +115,22 @@ final class Components {
             }
             return provider.create(s, context);
         });
+        List<Sink> built = buildSinks(pc, context, problems);
+        if (!problems.isEmpty()) {
+            closeQuietly(source, built);
+            throw new ConfigException(problems);
+        }
+        Pipeline.Builder b = Pipeline.builder(pc.name())
+                .source(source)
+                .pusher(pusher(pc.pusher()))
+                .meterRegistry(registry)
+                .drainTimeout(pc.drainTimeout());
+        built.forEach(b::sink);
+        return new Built(b.build(), source, List.copyOf(built), probes);
+    }
+
+    private List<Sink> buildSinks(ServiceConfig.PipelineConfig pc, Context context,
+            List<ConfigException.Problem> problems) {
         List<Sink> built = new ArrayList<>();
         for (Settings raw : pc.sinks()) {
             Sink sink = ConfigLoader.attempt(problems, () -> {
@@ -115,17 +147,22 @@ final class Components {
                 built.add(sink);
             }
         }
+        return built;
+    }
+
+    /**
+     * The sinks of a pipeline alone, whose refused items go to {@code deadLetters} instead of the
+     * pipeline's store (a replay of dead letters, which must see what is refused again).
+     */
+    List<Sink> sinks(ServiceConfig.PipelineConfig pc, DeadLetterStore deadLetters) {
+        List<ConfigException.Problem> problems = new ArrayList<>();
+        Context context = new Context(pc.name(), checkpoints(pc.name()), new LinkedHashMap<>(), deadLetters);
+        List<Sink> built = buildSinks(pc, context, problems);
         if (!problems.isEmpty()) {
-            closeQuietly(source, built);
+            closeQuietly(null, built);
             throw new ConfigException(problems);
         }
-        Pipeline.Builder b = Pipeline.builder(pc.name())
-                .source(source)
-                .pusher(pusher(pc.pusher()))
-                .meterRegistry(registry)
-                .drainTimeout(pc.drainTimeout());
-        built.forEach(b::sink);
-        return new Built(b.build(), source, List.copyOf(built), probes);
+        return built;
     }
 
     /** A context for code outside a build (HTTP routes) that resolves a pipeline's connections. */
@@ -215,10 +252,23 @@ final class Components {
         private final CheckpointStore checkpoints;
         private final Map<String, Mono<Void>> probes;
 
+        private final DeadLetterStore deadLetters;
+
         Context(String pipeline, CheckpointStore checkpoints, Map<String, Mono<Void>> probes) {
+            this(pipeline, checkpoints, probes, null);
+        }
+
+        Context(String pipeline, CheckpointStore checkpoints, Map<String, Mono<Void>> probes,
+                DeadLetterStore deadLetters) {
             this.pipeline = pipeline;
             this.checkpoints = checkpoints;
             this.probes = probes;
+            this.deadLetters = deadLetters;
+        }
+
+        @Override
+        public DeadLetterStore deadLetters() {
+            return deadLetters != null ? deadLetters : Components.this.deadLetters(pipeline);
         }
 
         @Override

@@ -119,7 +119,10 @@ final class ReplicationService {
         m.put("inFlightChunks", s.status() == null ? 0 : s.status().inFlightChunks());
         m.put("itemsWritten", itemsWritten(s.name(), s.sinks()));
         m.put("lagBytes", sumOfSource(s.source(), ".lag.bytes"));
-        m.put("deadLetters", sumOfSource(s.source(), ".dead.letters"));
+        Map<String, Double> byCause = deadLettersByCause(s.name());
+        m.put("deadLetters", sumOfSource(s.source(), ".dead.letters")
+                + byCause.values().stream().mapToDouble(Double::doubleValue).sum());
+        m.put("deadLettersByCause", byCause);
         m.put("restarts", s.restarts());
         m.put("lastError", s.lastError());
         m.put("lastErrorAt", s.lastErrorAt() == null ? null : s.lastErrorAt().toString());
@@ -158,6 +161,20 @@ final class ReplicationService {
         }
         var counter = registry.find(MeteredSink.ITEMS).tag("pipeline", pipeline).tag("sink", sinks.get(0)).counter();
         return counter == null ? 0 : (long) counter.count();
+    }
+
+    /** The pipeline's dead letters stored since the service started, per {@code sink/cause}. */
+    private Map<String, Double> deadLettersByCause(String pipeline) {
+        Map<String, Double> byCause = new java.util.TreeMap<>();
+        for (Meter meter : registry.find(dev.changepipe.core.FileDeadLetterStore.METRIC)
+                .tag(dev.changepipe.core.PipelineMetrics.TAG_PIPELINE, pipeline).meters()) {
+            String key = meter.getId().getTag(dev.changepipe.core.PipelineMetrics.TAG_SINK) + "/"
+                    + meter.getId().getTag("cause");
+            for (var measurement : meter.measure()) {
+                byCause.merge(key, measurement.getValue(), Double::sum);
+            }
+        }
+        return byCause;
     }
 
     /** Sums the meters of a source whose name ends with {@code suffix} (its lag, its dead letters). */

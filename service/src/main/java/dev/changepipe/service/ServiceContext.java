@@ -1,6 +1,7 @@
 package dev.changepipe.service;
 
 import dev.changepipe.core.CheckpointStore;
+import dev.changepipe.core.DeadLetterStore;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.nio.file.Path;
 import reactor.core.publisher.Mono;
@@ -16,6 +17,12 @@ public interface ServiceContext {
 
     /** The pipeline's own checkpoint store (a directory per pipeline). */
     CheckpointStore checkpoints();
+
+    /**
+     * The pipeline's dead letters, shared by its source and sinks:
+     * {@code <checkpoints.directory>/<pipeline name>.dead-letters.jsonl}, created on the first letter.
+     */
+    DeadLetterStore deadLetters();
 
     /** Where meters go; {@code /metrics} publishes them. */
     MeterRegistry meterRegistry();
