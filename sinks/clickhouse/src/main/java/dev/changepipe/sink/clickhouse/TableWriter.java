@@ -75,9 +75,20 @@ final class TableWriter {
     private final Map<String, Integer> fieldToColumn = new ConcurrentHashMap<>();
     private final Set<String> ignoredFields = ConcurrentHashMap.newKeySet();
     private final AtomicLong ignoredValues = new AtomicLong();
+    /** The writable columns of the partition and sorting keys, sink columns excepted: see {@link #tombstoneColumns()}. */
+    private final int[] tombstoneColumns;
 
     TableWriter(ClickHouseSinkOptions options, String sourceTable, String target, WriteMode mode,
             List<Column> columns) {
+        this(options, sourceTable, target, mode, columns, Set.of());
+    }
+
+    /**
+     * @param keyExpressionColumns the columns the table's partition key and sorting key are computed
+     *     from (see {@link #tombstoneColumns()})
+     */
+    TableWriter(ClickHouseSinkOptions options, String sourceTable, String target, WriteMode mode,
+            List<Column> columns, Set<String> keyExpressionColumns) {
         this.sink = options.name();
         this.options = options;
         this.sourceTable = sourceTable;
@@ -98,6 +109,13 @@ final class TableWriter {
         this.offsetIndex = byName.getOrDefault(options.offsetColumn(), NO_COLUMN);
         this.rowIndex = byName.getOrDefault(options.rowColumn(), NO_COLUMN);
         requireColumns(options);
+        List<Integer> tombstone = new ArrayList<>();
+        for (int i = 0; i < columns.size(); i++) {
+            if (keyExpressionColumns.contains(columns.get(i).name()) && !isSinkColumn(i)) {
+                tombstone.add(i);
+            }
+        }
+        this.tombstoneColumns = tombstone.stream().mapToInt(Integer::intValue).toArray();
     }
 
     private void requireColumns(ClickHouseSinkOptions options) {
@@ -251,6 +269,71 @@ final class TableWriter {
             throw new ClickHouseWriteException(sink, target, null, "item of key " + item.key()
                     + " has a negative version " + item.version(), null, false, 0, 0);
         }
+    }
+
+    /**
+     * The columns a tombstone (a delete in the replacing mode) must carry besides the key: those the
+     * partition key and the sorting key are computed from, sink columns excepted. A tombstone whose
+     * values there differ from the row it deletes lands in another partition or sorts as another row,
+     * and merges (and {@code FINAL}), which only collapse rows of one sorting key (within one partition),
+     * then keep the deleted row visible.
+     */
+    int[] tombstoneColumns() {
+        return tombstoneColumns;
+    }
+
+    /** {@link #tombstoneColumns()} less the columns an item's key gives. */
+    int[] tombstoneColumns(int[] keyColumns) {
+        return Arrays.stream(tombstoneColumns).filter(c -> Arrays.binarySearch(keyColumns, c) < 0).toArray();
+    }
+
+    /**
+     * The values of {@code columns} in a delete's before-image (its {@code values}), converted; {@code
+     * null} when the delete carries no image or the image lacks one of them.
+     */
+    Object[] image(ChangeItem delete, int[] columns) {
+        if (delete.values().isEmpty() || columns.length == 0) {
+            return null;
+        }
+        Object[] image = new Object[types.length];
+        BitSet found = new BitSet(types.length);
+        for (Map.Entry<String, Object> e : delete.values().entrySet()) {
+            int c = column(e.getKey());
+            if (c == NO_COLUMN || found.get(c) || Arrays.stream(columns).noneMatch(x -> x == c)) {
+                continue;
+            }
+            try {
+                image[c] = Values.convert(types[c], e.getValue());
+            } catch (Values.ConversionException ex) {
+                throw conversionError(delete, c, e.getKey(), e.getValue(), ex);
+            }
+            found.set(c);
+        }
+        for (int c : columns) {
+            if (!found.get(c)) {
+                return null;
+            }
+        }
+        return image;
+    }
+
+    /**
+     * The tombstone of a delete: its key, its version, the deleted flag, {@code columns} taken from
+     * {@code image} (canonical values by column index, e.g. a before-image or a row read back), every
+     * other column at its default.
+     */
+    Row tombstone(ChangeItem delete, Object[] image, int[] columns) {
+        Row row = row(delete, false, true, 1);
+        if (image == null || columns.length == 0) {
+            return row;
+        }
+        Object[] values = row.values();
+        BitSet missing = (BitSet) row.missing().clone();
+        for (int c : columns) {
+            values[c] = image[c];
+            missing.clear(c);
+        }
+        return new Row(values, missing.isEmpty() ? EMPTY : missing);
     }
 
     /** How many values of fields without a column were dropped so far. */
