@@ -109,6 +109,7 @@ final class TableWriter {
         this.offsetIndex = byName.getOrDefault(options.offsetColumn(), NO_COLUMN);
         this.rowIndex = byName.getOrDefault(options.rowColumn(), NO_COLUMN);
         requireColumns(options);
+        requireTypes(options);
         List<Integer> tombstone = new ArrayList<>();
         for (int i = 0; i < columns.size(); i++) {
             if (keyExpressionColumns.contains(columns.get(i).name()) && !isSinkColumn(i)) {
@@ -116,6 +117,38 @@ final class TableWriter {
             }
         }
         this.tombstoneColumns = tombstone.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /**
+     * Refuses a version, sign or deleted column that cannot hold what the sink writes into it: versions
+     * are non-negative {@code long}s up to 2^63-1 (only {@code UInt64} and {@code Int64} hold them all;
+     * a narrower column would wrap them and let the wrong row win), the sign is -1 or 1, the deleted flag
+     * 0 or 1. A permanent error naming the table, the column, its type and the type needed.
+     */
+    private void requireTypes(ClickHouseSinkOptions options) {
+        if (versionIndex != NO_COLUMN) {
+            ColumnType t = types[versionIndex];
+            boolean wide = (t.kind() == ColumnType.Kind.UINT || t.kind() == ColumnType.Kind.INT) && t.bytes() == 8;
+            if (!wide) {
+                throw typeError(options.versionColumn(), t, "UInt64 (or Int64): versions are non-negative 64-bit"
+                        + " numbers up to 2^63-1, which a " + t + " column would truncate");
+            }
+        }
+        if (mode == WriteMode.COLLAPSING && signIndex != NO_COLUMN && types[signIndex].kind() != ColumnType.Kind.INT) {
+            throw typeError(options.signColumn(), types[signIndex], "Int8 (a signed integer): the sign is -1 or 1");
+        }
+        if (mode == WriteMode.REPLACING && deletedIndex != NO_COLUMN) {
+            ColumnType.Kind k = types[deletedIndex].kind();
+            if (k != ColumnType.Kind.UINT && k != ColumnType.Kind.INT && k != ColumnType.Kind.BOOL) {
+                throw typeError(options.deletedColumn(), types[deletedIndex], "UInt8: the deleted flag is 0 or 1");
+            }
+        }
+    }
+
+    private ClickHouseWriteException typeError(String column, ColumnType type, String needed) {
+        return new ClickHouseWriteException(sink, target, column, "table " + options.database() + "." + target
+                + ": column " + column + " has type " + type + "; the " + mode.name().toLowerCase() + " mode needs "
+                + needed, null, false, 0, 0);
     }
 
     private void requireColumns(ClickHouseSinkOptions options) {
@@ -263,11 +296,14 @@ final class TableWriter {
                 null, false, 0, 0);
     }
 
-    /** Rejects an item with a negative version. */
+    /**
+     * Rejects an item with a negative version (the version column, refused unless it holds every
+     * non-negative {@code long}, then holds every version: nothing is ever wrapped).
+     */
     void checkVersion(ChangeItem item) {
         if (item.version() < 0) {
-            throw new ClickHouseWriteException(sink, target, null, "item of key " + item.key()
-                    + " has a negative version " + item.version(), null, false, 0, 0);
+            throw new ClickHouseWriteException(sink, target, versionIndex == NO_COLUMN ? null : options.versionColumn(),
+                    "item of key " + item.key() + " has a negative version " + item.version(), null, false, 0, 0);
         }
     }
 
