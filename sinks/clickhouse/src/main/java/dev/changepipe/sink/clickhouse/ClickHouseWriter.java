@@ -35,8 +35,8 @@ final class ClickHouseWriter implements ClickHouseSink {
 
     private static final Logger log = LoggerFactory.getLogger(ClickHouseWriter.class);
     private static final long REQUEST_TIMEOUT_SECONDS = 3600;
-    /** Codes after which the table's columns are read again: unknown column, identifier, table. */
-    private static final List<Integer> SCHEMA_CODES = List.of(16, 47, 60);
+    /** Codes after which the table's columns are read again: unknown column, identifier, table, database. */
+    private static final List<Integer> SCHEMA_CODES = List.of(16, 47, 60, 81);
 
     private final ClickHouseSinkOptions options;
     private final Endpoints endpoints;
@@ -607,12 +607,20 @@ final class ClickHouseWriter implements ClickHouseSink {
         TableOptions tableOptions = options.table(sourceTable);
         WriteMode mode = options.mode(sourceTable);
         Mono<Void> create = tableOptions.create()
-                ? createTable(target, mode, tableOptions) : Mono.empty();
+                ? createDatabase(target).then(createTable(target, mode, tableOptions)) : Mono.empty();
         return create.then(schema(target)).flatMap(schema -> {
             if (schema.columns().isEmpty()) {
-                throw new ClickHouseWriteException(options.name(), target, null, "table "
-                        + options.database() + "." + target + " does not exist (source table " + sourceTable
-                        + "); create it or set create for it", null, false, 60, 0);
+                return databaseExists(target).map(exists -> {
+                    if (!exists) {
+                        throw new ClickHouseWriteException(options.name(), target, null, "database "
+                                + options.database() + " does not exist (table " + target + ", source table "
+                                + sourceTable + "); create it, or set create for the table so that the sink creates"
+                                + " both", null, false, 81, 0);
+                    }
+                    throw new ClickHouseWriteException(options.name(), target, null, "table "
+                            + options.database() + "." + target + " does not exist (source table " + sourceTable
+                            + "); create it or set create for it", null, false, 60, 0);
+                });
             }
             if (mode != WriteMode.APPEND && !schema.unwritableKeyColumns().isEmpty()) {
                 throw new ClickHouseWriteException(options.name(), target,
@@ -695,6 +703,52 @@ final class ClickHouseWriter implements ClickHouseSink {
                     + " fills its default", options.name(), target, name, type));
             return new Schema(columns, keyColumns, unwritableKeys);
         }), "read the columns of " + target);
+    }
+
+    /** Whether the sink's database exists (one attempt per retry). */
+    private Mono<Boolean> databaseExists(String target) {
+        String sql = "SELECT count() FROM system.databases WHERE name = " + Sql.string(options.database())
+                + " FORMAT TabSeparated";
+        return retry(endpoints.call(target, "check that database " + options.database() + " exists", client -> {
+            try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                String text = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+                return Long.parseLong(text) > 0;
+            }
+        }), "check that database " + options.database() + " exists");
+    }
+
+    /**
+     * Creates the sink's database when it is missing, before a table is created in it: {@code CREATE
+     * DATABASE IF NOT EXISTS}, {@code ON CLUSTER} when a cluster is set (then always run: each node
+     * creates what it lacks). Without a cluster it is only run when the database is missing, so that a
+     * user without the right to create databases can write into an existing one. A failure names the
+     * database.
+     */
+    private Mono<Void> createDatabase(String target) {
+        String sql = createDatabaseSql(options);
+        Mono<Boolean> missing = options.cluster() != null ? Mono.just(true) : databaseExists(target).map(e -> !e);
+        return missing.flatMap(create -> !create ? Mono.<Void>empty()
+                : retry(endpoints.call(target, "create database " + options.database(), client -> {
+                    client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS).close();
+                    log.info("{}: ensured database {}", options.name(), options.database());
+                    return Boolean.TRUE;
+                }), "create database " + options.database()).then()
+                .onErrorMap(ClickHouseWriteException.class, e -> new ClickHouseWriteException(options.name(), target,
+                        null, "database " + options.database() + " does not exist and could not be created for table "
+                        + target + ": " + withoutContext(e, target), e, e.isRetryable(), e.errorCode(), e.httpStatus())));
+    }
+
+    /** The message of an error of this sink and table without the "sink s, table t: " it starts with. */
+    private String withoutContext(ClickHouseWriteException e, String target) {
+        String prefix = "sink " + options.name() + ", table " + target + ": ";
+        String m = e.getMessage();
+        return m != null && m.startsWith(prefix) ? m.substring(prefix.length()) : m;
+    }
+
+    /** {@code CREATE DATABASE IF NOT EXISTS db [ON CLUSTER cluster]} (identifiers quoted). */
+    static String createDatabaseSql(ClickHouseSinkOptions options) {
+        return "CREATE DATABASE IF NOT EXISTS " + Sql.identifier(options.database())
+                + (options.cluster() != null ? " ON CLUSTER " + Sql.identifier(options.cluster()) : "");
     }
 
     private Mono<Void> createTable(String target, WriteMode mode, TableOptions t) {

@@ -7,14 +7,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.changepipe.testsupport.ClickHouseServer;
 import dev.changepipe.testsupport.ClickHouseServerExtension;
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import reactor.test.StepVerifier;
 
-/** What the sink refuses when it first reads a table, before writing anything into it. */
+/** What the sink checks (and creates) when it first reads a table, before writing anything into it. */
 @ExtendWith(ClickHouseServerExtension.class)
 class TableChecksIntegrationTest {
 
@@ -74,5 +76,47 @@ class TableChecksIntegrationTest {
                 })
                 .verify(TIMEOUT);
         assertThat(clickhouse.execute("SELECT count() FROM " + database + ".polls_choice")).isEqualTo("0\n");
+    }
+
+    @ParameterizedTest
+    @CsvSource({"REPLACING", "COLLAPSING", "APPEND"})
+    void aMissingDatabaseIsCreatedWhenTheSinkCreatesTables(WriteMode mode) {
+        String missing = database + "_new";
+        sink = ClickHouseSink.create(ClickHouseSinkOptions.builder()
+                .endpoints(clickhouse.httpUrl())
+                .database(missing)
+                .table(TABLE, TableOptions.builder().mode(mode)
+                        .create(List.of("id UInt64", "votes Int32"), List.of("id")).build())
+                .build());
+        try {
+            sink.write(chunk(1, save(TABLE, 1, 10, "votes", 3L), save(TABLE, 2, 11, "votes", 4L)))
+                    .as(StepVerifier::create).expectComplete().verify(TIMEOUT);
+            assertThat(clickhouse.execute("SELECT id, votes FROM " + missing + ".polls_choice ORDER BY id"))
+                    .isEqualTo("1\t3\n2\t4\n");
+        } finally {
+            clickhouse.execute("DROP DATABASE IF EXISTS " + missing);
+        }
+    }
+
+    @Test
+    void aMissingDatabaseIsAPermanentErrorNamingItWhenTheSinkDoesNotCreateTables() {
+        String missing = database + "_absent";
+        sink = ClickHouseSink.create(ClickHouseSinkOptions.builder()
+                .endpoints(clickhouse.httpUrl())
+                .database(missing)
+                .build());
+        sink.write(chunk(1, save(TABLE, 1, 10, "votes", 3L)))
+                .as(StepVerifier::create)
+                .expectErrorSatisfies(e -> {
+                    assertThat(e).isInstanceOf(ClickHouseWriteException.class)
+                            .hasMessageContaining("database " + missing + " does not exist")
+                            .hasMessageContaining("table polls_choice")
+                            .hasMessageContaining("source table " + TABLE);
+                    assertThat(((ClickHouseWriteException) e).isRetryable()).isFalse();
+                    assertThat(((ClickHouseWriteException) e).errorCode()).isEqualTo(81);
+                })
+                .verify(TIMEOUT);
+        assertThat(clickhouse.execute("SELECT count() FROM system.databases WHERE name = '" + missing + "'"))
+                .isEqualTo("0\n");
     }
 }
