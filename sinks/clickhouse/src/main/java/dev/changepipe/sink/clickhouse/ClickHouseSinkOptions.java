@@ -37,7 +37,8 @@ import java.util.Objects;
  * @param retryDeadline how long one write keeps retrying transient faults before failing
  * @param connectTimeout how long to wait for a connection
  * @param socketTimeout how long to wait for data on a connection (bounds one request)
- * @param keysPerLookup how many keys one read-back query of the collapsing mode names at most
+ * @param keysPerLookup how many keys one read-back query names at most (the collapsing mode's previous
+ *     rows, the replacing mode's tombstone values)
  * @param encodeThreads how many slices of a large insert are converted and encoded at once on
  *     Reactor's parallel scheduler while the request streams; 1 converts on the sending thread only
  * @param onBadRecord what happens to an item the sink refuses for its own content (a value that does

@@ -15,13 +15,18 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
@@ -34,8 +39,8 @@ final class ClickHouseWriter implements ClickHouseSink {
 
     private static final Logger log = LoggerFactory.getLogger(ClickHouseWriter.class);
     private static final long REQUEST_TIMEOUT_SECONDS = 3600;
-    /** Codes after which the table's columns are read again: unknown column, identifier, table. */
-    private static final List<Integer> SCHEMA_CODES = List.of(16, 47, 60);
+    /** Codes after which the table's columns are read again: unknown column, identifier, table, database. */
+    private static final List<Integer> SCHEMA_CODES = List.of(16, 47, 60, 81);
 
     private final ClickHouseSinkOptions options;
     private final Endpoints endpoints;
@@ -216,6 +221,9 @@ final class ClickHouseWriter implements ClickHouseSink {
                         case APPEND:
                             return writeAppend(chunks.get(0), sourceTable, table, items);
                         default:
+                            if (needsTombstoneValues(table, items)) {
+                                return writeReplacing(chunks, table, items);
+                            }
                             if (!table.hasDefaultExpressions()) {
                                 return insertAll(chunks, table, List.of(table.streamed(items)));
                             }
@@ -319,6 +327,154 @@ final class ClickHouseWriter implements ClickHouseSink {
                         return Long.parseLong(text.trim());
                     }
                 });
+    }
+
+    // ---------------------------------------------------------------- replacing: tombstones
+
+    /** Whether some delete of the items needs tombstone values (see {@link TableWriter#tombstoneColumns()}). */
+    private static boolean needsTombstoneValues(TableWriter table, List<ChangeItem> items) {
+        if (table.tombstoneColumns().length == 0) {
+            return false;
+        }
+        for (ChangeItem item : items) {
+            if (!item.kind().isSave() && table.tombstoneColumns(table.keyColumns(item)).length > 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The replacing mode on a table whose partition or sorting key uses columns other than the key: every
+     * tombstone carries those columns' values, so that it lands in the partition and sorting position of
+     * the row it deletes. They come from the delete's before-image when it has them all; otherwise from
+     * the rows ClickHouse holds for the key (read once per write, {@code keysPerLookup} keys per query)
+     * and the saves of the key in this write: one tombstone per distinct position found (a key whose
+     * partition column changed has rows in several partitions), a plain one when there is none (a key
+     * never seen hides nothing). Rows keep the items' order.
+     */
+    private Mono<Void> writeReplacing(List<Chunk> chunks, TableWriter table, List<ChangeItem> items) {
+        return Mono.defer(() -> {
+            List<Object> slots = new ArrayList<>(items.size()); // a Row, or a Lookup to fill in
+            Map<String, List<Lookup>> lookups = new LinkedHashMap<>(); // by key columns
+            for (ChangeItem item : items) {
+                if (item.kind().isSave()) {
+                    slots.add(table.row(item, true, false, 1));
+                    continue;
+                }
+                int[] keyColumns = table.keyColumns(item);
+                int[] columns = table.tombstoneColumns(keyColumns);
+                Object[] image = table.image(item, columns);
+                if (columns.length == 0 || image != null) {
+                    slots.add(table.tombstone(item, image, columns));
+                } else {
+                    Object[] keyRow = table.row(item, false, true, 1).values();
+                    Lookup lookup = new Lookup(item, keyColumns, columns, keyRow, table.keyOf(keyRow, keyColumns));
+                    lookups.computeIfAbsent(Arrays.toString(keyColumns), k -> new ArrayList<>()).add(lookup);
+                    slots.add(lookup);
+                }
+            }
+            if (lookups.isEmpty()) {
+                return insertAll(chunks, table, table.inserts(rowsOf(slots)));
+            }
+            return Flux.fromIterable(lookups.values())
+                    .concatMap(group -> positions(table, group))
+                    .<Map<String, List<Object[]>>>collect(HashMap::new, Map::putAll)
+                    .flatMap(held -> {
+                        // saves in this write are not in ClickHouse yet: their positions count too
+                        for (List<Lookup> group : lookups.values()) {
+                            int[] keyColumns = group.get(0).keyColumns();
+                            Set<String> keys = new HashSet<>();
+                            group.forEach(l -> keys.add(l.key()));
+                            for (Object slot : slots) {
+                                if (slot instanceof TableWriter.Row row && isSave(table, row)) {
+                                    String key = table.keyOf(row.values(), keyColumns);
+                                    if (keys.contains(key)) {
+                                        held.computeIfAbsent(key, k -> new ArrayList<>()).add(row.values());
+                                    }
+                                }
+                            }
+                        }
+                        List<TableWriter.Row> rows = new ArrayList<>(slots.size());
+                        for (Object slot : slots) {
+                            if (slot instanceof TableWriter.Row row) {
+                                rows.add(row);
+                                continue;
+                            }
+                            Lookup l = (Lookup) slot;
+                            Map<String, Object[]> positions = new LinkedHashMap<>();
+                            for (Object[] values : held.getOrDefault(l.key(), List.of())) {
+                                positions.putIfAbsent(table.keyOf(values, l.columns()), values);
+                            }
+                            if (positions.isEmpty()) {
+                                rows.add(table.tombstone(l.delete(), null, l.columns())); // nothing to hide
+                            }
+                            for (Object[] image : positions.values()) {
+                                rows.add(table.tombstone(l.delete(), image, l.columns()));
+                            }
+                        }
+                        // what is written depends on what was read: no deduplication token (as collapsing)
+                        return insertAll(null, table, table.inserts(rows));
+                    });
+        });
+    }
+
+    /** A delete whose tombstone values are read back: its key columns, tombstone columns and key. */
+    private record Lookup(ChangeItem delete, int[] keyColumns, int[] columns, Object[] keyRow, String key) {
+    }
+
+    private static boolean isSave(TableWriter table, TableWriter.Row row) {
+        return row.values()[table.deletedIndex()] instanceof Long d && d == 0L;
+    }
+
+    private static List<TableWriter.Row> rowsOf(List<Object> slots) {
+        List<TableWriter.Row> rows = new ArrayList<>(slots.size());
+        for (Object slot : slots) {
+            rows.add((TableWriter.Row) slot);
+        }
+        return rows;
+    }
+
+    /**
+     * The distinct positions (key and tombstone column values, as rows of canonical values indexed by
+     * column; other columns null) ClickHouse holds for the keys of the deletes, by key identity
+     * ({@link TableWriter#keyOf}).
+     */
+    private Mono<Map<String, List<Object[]>>> positions(TableWriter table, List<Lookup> group) {
+        int[] keyColumns = group.get(0).keyColumns();
+        int[] columns = IntStream.concat(Arrays.stream(keyColumns), Arrays.stream(group.get(0).columns())).toArray();
+        ColumnType[] types = new ColumnType[columns.length];
+        List<String> names = new ArrayList<>(columns.length);
+        for (int i = 0; i < columns.length; i++) {
+            types[i] = table.types()[columns[i]];
+            names.add(Sql.identifier(table.columns().get(columns[i]).name()));
+        }
+        List<Object[]> keyRows = new ArrayList<>(group.size());
+        group.forEach(l -> keyRows.add(l.keyRow()));
+        String select = "SELECT DISTINCT " + String.join(", ", names) + " FROM "
+                + Sql.table(options.database(), table.target()) + " WHERE ";
+        String what = "read the partition and sorting key values of deleted keys of " + table.target();
+        return Flux.fromIterable(partition(keyRows, options.keysPerLookup()))
+                .concatMap(part -> {
+                    String sql = select + keyCondition(table, keyColumns, part) + " FORMAT RowBinary";
+                    return retry(endpoints.call(table.target(), what, client -> {
+                        Map<String, List<Object[]>> held = new HashMap<>();
+                        try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                                InputStream in = new BufferedInputStream(response.getInputStream(), 65536)) {
+                            RowBinaryReader reader = new RowBinaryReader(in);
+                            Object[] read;
+                            while ((read = reader.readRow(types)) != null) {
+                                Object[] values = new Object[table.types().length];
+                                for (int i = 0; i < columns.length; i++) {
+                                    values[columns[i]] = read[i];
+                                }
+                                held.computeIfAbsent(table.keyOf(values, keyColumns), k -> new ArrayList<>()).add(values);
+                            }
+                        }
+                        return held;
+                    }), what);
+                })
+                .<Map<String, List<Object[]>>>collect(HashMap::new, Map::putAll);
     }
 
     // ---------------------------------------------------------------- collapsing
@@ -572,48 +728,150 @@ final class ClickHouseWriter implements ClickHouseSink {
         String target = options.targetTable(sourceTable);
         TableOptions tableOptions = options.table(sourceTable);
         WriteMode mode = options.mode(sourceTable);
-        Mono<Void> create = tableOptions.create() ? createTable(target, mode, tableOptions) : Mono.empty();
-        return create.then(columns(target)).map(columns -> {
-            if (columns.isEmpty()) {
-                // its items cannot be written until the table is made: they go to the dead letters
-                throw ClickHouseWriteException.badRecord("unknown-table", options.name(), target, null, "table "
-                        + options.database() + "." + target + " does not exist (source table " + sourceTable
-                        + "); create it or set create for it", 60);
+        Mono<Void> create = tableOptions.create()
+                ? createDatabase(target).then(createTable(target, mode, tableOptions)) : Mono.empty();
+        return create.then(schema(target)).flatMap(schema -> {
+            if (schema.columns().isEmpty()) {
+                return databaseExists(target).map(exists -> {
+                    if (!exists) {
+                        throw new ClickHouseWriteException(options.name(), target, null, "database "
+                                + options.database() + " does not exist (table " + target + ", source table "
+                                + sourceTable + "); create it, or set create for the table so that the sink creates"
+                                + " both", null, false, 81, 0);
+                    }
+                    // its items cannot be written until the table is made: they go to the dead letters
+                    throw ClickHouseWriteException.badRecord("unknown-table", options.name(), target, null, "table "
+                            + options.database() + "." + target + " does not exist (source table " + sourceTable
+                            + "); create it or set create for it", 60);
+                });
             }
-            TableWriter writer = new TableWriter(options, sourceTable, target, mode, columns);
+            if (mode != WriteMode.APPEND && !schema.unwritableKeyColumns().isEmpty()) {
+                throw new ClickHouseWriteException(options.name(), target,
+                        String.join(", ", schema.unwritableKeyColumns().keySet()), "table " + options.database() + "."
+                        + target + ": the partition or sorting key uses column(s) of a type the sink cannot write ("
+                        + schema.unwritableKeyColumns() + "); the " + mode.name().toLowerCase() + " mode must write"
+                        + " them into its tombstones and cancel rows", null, false, 0, 0);
+            }
+            TableWriter writer = new TableWriter(options, sourceTable, target, mode, schema.columns(),
+                    schema.keyExpressionColumns());
             tables.put(sourceTable, writer);
-            return writer;
+            return Mono.just(writer);
         });
     }
 
-    private Mono<List<TableWriter.Column>> columns(String target) {
-        String sql = "SELECT name, type, default_kind FROM system.columns WHERE database = "
+    /**
+     * A table as read from {@code system.columns} and {@code system.tables}: its writable columns, the
+     * columns its partition and sorting keys are computed from (through MATERIALIZED and ALIAS columns
+     * to the columns those are computed from), and those of them the sink cannot write, with their types.
+     */
+    private record Schema(List<TableWriter.Column> columns, Set<String> keyExpressionColumns,
+            Map<String, String> unwritableKeyColumns) {
+    }
+
+    private Mono<Schema> schema(String target) {
+        String columnsSql = "SELECT name, type, default_kind, default_expression FROM system.columns WHERE database = "
                 + Sql.string(options.database()) + " AND table = " + Sql.string(target) + " FORMAT TabSeparated";
+        String keysSql = "SELECT partition_key, sorting_key FROM system.tables WHERE database = "
+                + Sql.string(options.database()) + " AND name = " + Sql.string(target) + " FORMAT TabSeparated";
         return retry(endpoints.call(target, "read the columns of " + target, client -> {
-            try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+            List<TableWriter.Column> columns = new ArrayList<>();
+            Map<String, String> computed = new HashMap<>(); // MATERIALIZED and ALIAS columns: their expressions
+            Map<String, String> unwritable = new LinkedHashMap<>();
+            try (QueryResponse response = client.query(columnsSql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
                 String body = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-                List<TableWriter.Column> columns = new ArrayList<>();
                 for (String line : body.split("\n")) {
                     if (line.isEmpty()) {
                         continue;
                     }
                     String[] f = line.split("\t", -1);
                     String name = Sql.unescapeTsv(f[0]);
-                    ColumnType type = ColumnType.parse(Sql.unescapeTsv(f[1]));
+                    String typeName = Sql.unescapeTsv(f[1]);
+                    ColumnType type = ColumnType.parse(typeName);
                     String defaultKind = f.length > 2 ? f[2] : "";
                     if (defaultKind.equals("MATERIALIZED") || defaultKind.equals("ALIAS")) {
+                        computed.put(name, f.length > 3 ? Sql.unescapeTsv(f[3]) : "");
                         continue; // computed by the server, never inserted
                     }
                     if (!type.supported()) {
-                        log.warn("{}: column {}.{} of type {} is not supported; the server fills its default",
-                                options.name(), target, name, type);
+                        unwritable.put(name, typeName);
                         continue;
                     }
                     columns.add(new TableWriter.Column(name, type, !defaultKind.isEmpty()));
                 }
-                return columns;
             }
+            if (columns.isEmpty()) {
+                return new Schema(columns, Set.of(), Map.of());
+            }
+            List<String> expressions = new ArrayList<>();
+            try (QueryResponse response = client.query(keysSql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                String body = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                for (String line : body.split("\n")) {
+                    for (String field : line.split("\t", -1)) {
+                        expressions.add(Sql.unescapeTsv(field));
+                    }
+                }
+            }
+            Set<String> keyColumns = new java.util.LinkedHashSet<>();
+            java.util.ArrayDeque<String> pending = new java.util.ArrayDeque<>(expressions);
+            while (!pending.isEmpty()) {
+                for (String name : Sql.identifiersOf(pending.poll())) {
+                    if (keyColumns.add(name) && computed.containsKey(name)) {
+                        pending.add(computed.get(name)); // a computed column: the columns it is computed from
+                    }
+                }
+            }
+            Map<String, String> unwritableKeys = new LinkedHashMap<>(unwritable);
+            unwritableKeys.keySet().retainAll(keyColumns);
+            unwritable.forEach((name, type) -> log.warn("{}: column {}.{} of type {} is not supported; the server"
+                    + " fills its default", options.name(), target, name, type));
+            return new Schema(columns, keyColumns, unwritableKeys);
         }), "read the columns of " + target);
+    }
+
+    /** Whether the sink's database exists (one attempt per retry). */
+    private Mono<Boolean> databaseExists(String target) {
+        String sql = "SELECT count() FROM system.databases WHERE name = " + Sql.string(options.database())
+                + " FORMAT TabSeparated";
+        return retry(endpoints.call(target, "check that database " + options.database() + " exists", client -> {
+            try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                String text = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+                return Long.parseLong(text) > 0;
+            }
+        }), "check that database " + options.database() + " exists");
+    }
+
+    /**
+     * Creates the sink's database when it is missing, before a table is created in it: {@code CREATE
+     * DATABASE IF NOT EXISTS}, {@code ON CLUSTER} when a cluster is set (then always run: each node
+     * creates what it lacks). Without a cluster it is only run when the database is missing, so that a
+     * user without the right to create databases can write into an existing one. A failure names the
+     * database.
+     */
+    private Mono<Void> createDatabase(String target) {
+        String sql = createDatabaseSql(options);
+        Mono<Boolean> missing = options.cluster() != null ? Mono.just(true) : databaseExists(target).map(e -> !e);
+        return missing.flatMap(create -> !create ? Mono.<Void>empty()
+                : retry(endpoints.call(target, "create database " + options.database(), client -> {
+                    client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS).close();
+                    log.info("{}: ensured database {}", options.name(), options.database());
+                    return Boolean.TRUE;
+                }), "create database " + options.database()).then()
+                .onErrorMap(ClickHouseWriteException.class, e -> new ClickHouseWriteException(options.name(), target,
+                        null, "database " + options.database() + " does not exist and could not be created for table "
+                        + target + ": " + withoutContext(e, target), e, e.isRetryable(), e.errorCode(), e.httpStatus())));
+    }
+
+    /** The message of an error of this sink and table without the "sink s, table t: " it starts with. */
+    private String withoutContext(ClickHouseWriteException e, String target) {
+        String prefix = "sink " + options.name() + ", table " + target + ": ";
+        String m = e.getMessage();
+        return m != null && m.startsWith(prefix) ? m.substring(prefix.length()) : m;
+    }
+
+    /** {@code CREATE DATABASE IF NOT EXISTS db [ON CLUSTER cluster]} (identifiers quoted). */
+    static String createDatabaseSql(ClickHouseSinkOptions options) {
+        return "CREATE DATABASE IF NOT EXISTS " + Sql.identifier(options.database())
+                + (options.cluster() != null ? " ON CLUSTER " + Sql.identifier(options.cluster()) : "");
     }
 
     private Mono<Void> createTable(String target, WriteMode mode, TableOptions t) {

@@ -87,6 +87,78 @@ final class Sql {
         return b.append(')').toString();
     }
 
+    /**
+     * The identifiers an expression of the server's (a partition or sorting key, a column's default
+     * expression, as {@code system.tables} and {@code system.columns} spell them) names, in order, each
+     * once: bare ({@code created_date}) and quoted ({@code `odd col`}, {@code "x"}) names, but not
+     * function names (an identifier followed by {@code (}), string literals or numbers. The caller keeps
+     * those that are columns of the table, e.g. {@code created_date} of {@code toYYYYMM(created_date)}.
+     */
+    static List<String> identifiersOf(String expression) {
+        java.util.LinkedHashSet<String> names = new java.util.LinkedHashSet<>();
+        int i = 0;
+        int n = expression.length();
+        while (i < n) {
+            char c = expression.charAt(i);
+            if (c == '\'') {
+                i = skipQuoted(expression, i, '\'', null);
+            } else if (c == '`' || c == '"') {
+                StringBuilder name = new StringBuilder();
+                i = skipQuoted(expression, i, c, name);
+                names.add(name.toString());
+            } else if (Character.isLetter(c) || c == '_') {
+                int start = i;
+                while (i < n && (Character.isLetterOrDigit(expression.charAt(i)) || expression.charAt(i) == '_')) {
+                    i++;
+                }
+                int next = i;
+                while (next < n && Character.isWhitespace(expression.charAt(next))) {
+                    next++;
+                }
+                if (next >= n || expression.charAt(next) != '(') {
+                    names.add(expression.substring(start, i));
+                }
+            } else if (Character.isDigit(c)) {
+                while (i < n && (Character.isLetterOrDigit(expression.charAt(i)) || expression.charAt(i) == '.'
+                        || expression.charAt(i) == '_')) {
+                    i++; // 8192, 1e5, 0x1F, 1.5
+                }
+            } else {
+                i++;
+            }
+        }
+        return List.copyOf(names);
+    }
+
+    /** Skips a quoted token starting at {@code start}; collects its unescaped text when {@code into} is given. */
+    private static int skipQuoted(String s, int start, char quote, StringBuilder into) {
+        int i = start + 1;
+        while (i < s.length()) {
+            char c = s.charAt(i);
+            if (c == '\\' && i + 1 < s.length()) {
+                if (into != null) {
+                    into.append(s.charAt(i + 1));
+                }
+                i += 2;
+            } else if (c == quote) {
+                if (i + 1 < s.length() && s.charAt(i + 1) == quote) { // doubled quote
+                    if (into != null) {
+                        into.append(quote);
+                    }
+                    i += 2;
+                } else {
+                    return i + 1;
+                }
+            } else {
+                if (into != null) {
+                    into.append(c);
+                }
+                i++;
+            }
+        }
+        return i;
+    }
+
     /** Undoes TabSeparated escaping of one field. */
     static String unescapeTsv(String s) {
         if (s.indexOf('\\') < 0) {

@@ -75,9 +75,20 @@ final class TableWriter {
     private final Map<String, Integer> fieldToColumn = new ConcurrentHashMap<>();
     private final Set<String> ignoredFields = ConcurrentHashMap.newKeySet();
     private final AtomicLong ignoredValues = new AtomicLong();
+    /** The writable columns of the partition and sorting keys, sink columns excepted: see {@link #tombstoneColumns()}. */
+    private final int[] tombstoneColumns;
 
     TableWriter(ClickHouseSinkOptions options, String sourceTable, String target, WriteMode mode,
             List<Column> columns) {
+        this(options, sourceTable, target, mode, columns, Set.of());
+    }
+
+    /**
+     * @param keyExpressionColumns the columns the table's partition key and sorting key are computed
+     *     from (see {@link #tombstoneColumns()})
+     */
+    TableWriter(ClickHouseSinkOptions options, String sourceTable, String target, WriteMode mode,
+            List<Column> columns, Set<String> keyExpressionColumns) {
         this.sink = options.name();
         this.options = options;
         this.sourceTable = sourceTable;
@@ -98,6 +109,46 @@ final class TableWriter {
         this.offsetIndex = byName.getOrDefault(options.offsetColumn(), NO_COLUMN);
         this.rowIndex = byName.getOrDefault(options.rowColumn(), NO_COLUMN);
         requireColumns(options);
+        requireTypes(options);
+        List<Integer> tombstone = new ArrayList<>();
+        for (int i = 0; i < columns.size(); i++) {
+            if (keyExpressionColumns.contains(columns.get(i).name()) && !isSinkColumn(i)) {
+                tombstone.add(i);
+            }
+        }
+        this.tombstoneColumns = tombstone.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /**
+     * Refuses a version, sign or deleted column that cannot hold what the sink writes into it: versions
+     * are non-negative {@code long}s up to 2^63-1 (only {@code UInt64} and {@code Int64} hold them all;
+     * a narrower column would wrap them and let the wrong row win), the sign is -1 or 1, the deleted flag
+     * 0 or 1. A permanent error naming the table, the column, its type and the type needed.
+     */
+    private void requireTypes(ClickHouseSinkOptions options) {
+        if (versionIndex != NO_COLUMN) {
+            ColumnType t = types[versionIndex];
+            boolean wide = (t.kind() == ColumnType.Kind.UINT || t.kind() == ColumnType.Kind.INT) && t.bytes() == 8;
+            if (!wide) {
+                throw typeError(options.versionColumn(), t, "UInt64 (or Int64): versions are non-negative 64-bit"
+                        + " numbers up to 2^63-1, which a " + t + " column would truncate");
+            }
+        }
+        if (mode == WriteMode.COLLAPSING && signIndex != NO_COLUMN && types[signIndex].kind() != ColumnType.Kind.INT) {
+            throw typeError(options.signColumn(), types[signIndex], "Int8 (a signed integer): the sign is -1 or 1");
+        }
+        if (mode == WriteMode.REPLACING && deletedIndex != NO_COLUMN) {
+            ColumnType.Kind k = types[deletedIndex].kind();
+            if (k != ColumnType.Kind.UINT && k != ColumnType.Kind.INT && k != ColumnType.Kind.BOOL) {
+                throw typeError(options.deletedColumn(), types[deletedIndex], "UInt8: the deleted flag is 0 or 1");
+            }
+        }
+    }
+
+    private ClickHouseWriteException typeError(String column, ColumnType type, String needed) {
+        return new ClickHouseWriteException(sink, target, column, "table " + options.database() + "." + target
+                + ": column " + column + " has type " + type + "; the " + mode.name().toLowerCase() + " mode needs "
+                + needed, null, false, 0, 0);
     }
 
     private void requireColumns(ClickHouseSinkOptions options) {
@@ -261,12 +312,81 @@ final class TableWriter {
         }
     }
 
-    /** Rejects an item with a negative version. */
+    /**
+     * Rejects an item with a negative version (the version column, refused unless it holds every
+     * non-negative {@code long}, then holds every version: nothing is ever wrapped).
+     */
     void checkVersion(ChangeItem item) {
         if (item.version() < 0) {
-            throw ClickHouseWriteException.badRecord("version", sink, target, null, "item of key " + item.key()
-                    + " has a negative version " + item.version(), 0);
+            throw ClickHouseWriteException.badRecord("version", sink, target,
+                    versionIndex == NO_COLUMN ? null : options.versionColumn(),
+                    "item of key " + item.key() + " has a negative version " + item.version(), 0);
         }
+    }
+
+    /**
+     * The columns a tombstone (a delete in the replacing mode) must carry besides the key: those the
+     * partition key and the sorting key are computed from, sink columns excepted. A tombstone whose
+     * values there differ from the row it deletes lands in another partition or sorts as another row,
+     * and merges (and {@code FINAL}), which only collapse rows of one sorting key (within one partition),
+     * then keep the deleted row visible.
+     */
+    int[] tombstoneColumns() {
+        return tombstoneColumns;
+    }
+
+    /** {@link #tombstoneColumns()} less the columns an item's key gives. */
+    int[] tombstoneColumns(int[] keyColumns) {
+        return Arrays.stream(tombstoneColumns).filter(c -> Arrays.binarySearch(keyColumns, c) < 0).toArray();
+    }
+
+    /**
+     * The values of {@code columns} in a delete's before-image (its {@code values}), converted; {@code
+     * null} when the delete carries no image or the image lacks one of them.
+     */
+    Object[] image(ChangeItem delete, int[] columns) {
+        if (delete.values().isEmpty() || columns.length == 0) {
+            return null;
+        }
+        Object[] image = new Object[types.length];
+        BitSet found = new BitSet(types.length);
+        for (Map.Entry<String, Object> e : delete.values().entrySet()) {
+            int c = column(e.getKey());
+            if (c == NO_COLUMN || found.get(c) || Arrays.stream(columns).noneMatch(x -> x == c)) {
+                continue;
+            }
+            try {
+                image[c] = Values.convert(types[c], e.getValue());
+            } catch (Values.ConversionException ex) {
+                throw conversionError(delete, c, e.getKey(), e.getValue(), ex);
+            }
+            found.set(c);
+        }
+        for (int c : columns) {
+            if (!found.get(c)) {
+                return null;
+            }
+        }
+        return image;
+    }
+
+    /**
+     * The tombstone of a delete: its key, its version, the deleted flag, {@code columns} taken from
+     * {@code image} (canonical values by column index, e.g. a before-image or a row read back), every
+     * other column at its default.
+     */
+    Row tombstone(ChangeItem delete, Object[] image, int[] columns) {
+        Row row = row(delete, false, true, 1);
+        if (image == null || columns.length == 0) {
+            return row;
+        }
+        Object[] values = row.values();
+        BitSet missing = (BitSet) row.missing().clone();
+        for (int c : columns) {
+            values[c] = image[c];
+            missing.clear(c);
+        }
+        return new Row(values, missing.isEmpty() ? EMPTY : missing);
     }
 
     /** How many values of fields without a column were dropped so far. */

@@ -34,6 +34,16 @@ class ClickHouseWriterTest {
     }
 
     @Test
+    void databaseCreationIsIfNotExistsQuotedAndOnClusterWhenAClusterIsConfigured() {
+        assertThat(ClickHouseWriter.createDatabaseSql(ClickHouseSinkOptions.builder().endpoints("http://h:8123")
+                .database("my`db").cluster("main").build()))
+                .isEqualTo("CREATE DATABASE IF NOT EXISTS `my\\`db` ON CLUSTER `main`");
+        assertThat(ClickHouseWriter.createDatabaseSql(ClickHouseSinkOptions.builder().endpoints("http://h:8123")
+                .database("analytics").build()))
+                .isEqualTo("CREATE DATABASE IF NOT EXISTS `analytics`");
+    }
+
+    @Test
     void insertDeduplicationTokensAreFeatureDetectedFromTheServerVersion() {
         assertThat(ServerVersion.parse("18.16.1").supportsInsertDeduplicationToken()).isFalse();
         assertThat(ServerVersion.parse("22.1.3.7").supportsInsertDeduplicationToken()).isFalse();

@@ -139,4 +139,25 @@ class ItemEncoderTest {
         assertThat(expected).contains("column tiny", "'1000' (Long)", "field tiny", "Int8", "key {id=42}");
         assertThatThrownBy(() -> fast(table, items)).isInstanceOf(ClickHouseWriteException.class).hasMessage(expected);
     }
+
+    @Test
+    void aNegativeVersionFailsNamingTableColumnAndValueInBothPaths() {
+        TableWriter table = table("id UInt64", "version UInt64", "is_deleted UInt8");
+        List<ChangeItem> items = List.of(ChangeItem.insert("app.model", Map.of("id", 7L), Items.map(), -5));
+        assertThatThrownBy(() -> fast(table, items)).isInstanceOf(ClickHouseWriteException.class)
+                .hasMessage("sink clickhouse, table app_model, column version: item of key {id=7} has a negative"
+                        + " version -5");
+        assertThatThrownBy(() -> general(table, items)).isInstanceOf(ClickHouseWriteException.class)
+                .hasMessage("sink clickhouse, table app_model, column version: item of key {id=7} has a negative"
+                        + " version -5");
+    }
+
+    @Test
+    void aVersionColumnNarrowerThan64BitsIsRefusedSoNothingIsEverWrapped() {
+        assertThatThrownBy(() -> table("id UInt64", "version UInt32", "is_deleted UInt8"))
+                .isInstanceOf(ClickHouseWriteException.class)
+                .hasMessageContaining("column version has type UInt32")
+                .hasMessageContaining("needs UInt64 (or Int64)");
+        assertThat(table("id UInt64", "version Int64", "is_deleted UInt8").versionIndex()).isEqualTo(1);
+    }
 }
