@@ -25,9 +25,11 @@ import reactor.netty.http.server.HttpServerResponse;
 
 /**
  * The HTTP admin interface on Reactor Netty (docs/service.md, "HTTP"). Bound to {@code http.host},
- * loopback by default. Read-only endpoints are open; mutating ones ({@code POST}) need
- * {@code Authorization: Bearer <http.token>}, and are refused when no token is configured. Every error
- * is a JSON body {@code {"error": "...", "status": N}}.
+ * loopback by default. Read-only endpoints are open ({@code GET}, and {@code HEAD} wherever
+ * {@code GET} is); mutating ones ({@code POST}) need {@code Authorization: Bearer <http.token>}, and are
+ * refused when no token is configured. The size limit and the token are checked before a body is
+ * read; refused tokens are counted ({@value #REFUSED}) and logged at a bounded rate. Every error is a
+ * JSON body {@code {"error": "...", "status": N}}.
  *
  * <p>Endpoints are added by {@link Route}s, so connector-specific ones (operations, hot storage) plug
  * in without changing this class.
@@ -37,6 +39,9 @@ final class AdminServer {
     private static final Logger log = LoggerFactory.getLogger(AdminServer.class);
     static final ObjectMapper JSON = new ObjectMapper();
     private static final int MAX_BODY_BYTES = 16 << 20;
+    /** Requests refused for their token (tag {@code reason}: missing, wrong, disabled). */
+    static final String REFUSED = "changepipe.http.refused";
+    static final java.time.Duration REFUSED_LOG_INTERVAL = java.time.Duration.ofSeconds(10);
 
     /** One extra endpoint: answers requests whose path starts with {@code prefix}. */
     interface Route {
@@ -78,6 +83,9 @@ final class AdminServer {
     private final ServiceConfig.Http http;
     private final List<Route> routes;
     private final byte[] dashboard;
+    private final java.util.concurrent.atomic.AtomicLong lastRefusedLog =
+            new java.util.concurrent.atomic.AtomicLong(System.nanoTime() - REFUSED_LOG_INTERVAL.toNanos());
+    private final java.util.concurrent.atomic.AtomicLong refusedSinceLog = new java.util.concurrent.atomic.AtomicLong();
 
     AdminServer(ReplicationService service, PrometheusMeterRegistry prometheus, ServiceConfig.Http http, List<Route> routes) {
         this.service = service;
@@ -99,32 +107,99 @@ final class AdminServer {
     }
 
     private Publisher<Void> handle(HttpServerRequest request, HttpServerResponse response) {
-        Mono<Reply> reply = request.receive().aggregate().asByteArray().defaultIfEmpty(new byte[0])
-                .onErrorResume(e -> Mono.error(new HttpError(400, "cannot read the request body: " + e.getMessage())))
-                .flatMap(body -> dispatch(request, body))
+        Mono<Reply> reply = Mono.defer(() -> {
+            // Everything that can refuse a request does so before its body is read.
+            Target target = target(request);
+            if (needsToken(request.method(), target.path())) {
+                authorize(request);
+            }
+            if (contentLength(request) > MAX_BODY_BYTES) {
+                throw new HttpError(413, "body larger than " + MAX_BODY_BYTES + " bytes");
+            }
+            return body(request).flatMap(body -> dispatch(request, target, body));
+        })
                 .onErrorResume(HttpError.class, e -> Mono.just(error(e.status, e.getMessage())))
                 .onErrorResume(e -> {
                     log.error("http: {} {} failed: {}", request.method(), request.path(), e.toString());
                     return Mono.just(error(500, "internal error: " + e.getMessage()));
                 });
-        return reply.flatMap(r -> response.status(r.status())
-                .header("Content-Type", r.contentType())
-                .header("Cache-Control", "no-store")
-                .sendByteArray(Mono.just(r.body())).then());
+        return reply.flatMap(r -> {
+            response.status(r.status())
+                    .header("Content-Type", r.contentType())
+                    .header("Cache-Control", "no-store");
+            if (r.status() == 413 || r.status() == 401 || r.status() == 403) {
+                // the body was not read: do not keep the connection for a next request
+                response.keepAlive(false);
+            }
+            if (request.method().equals(HttpMethod.HEAD)) {
+                response.header("Content-Length", Integer.toString(r.body().length));
+                return response.send().then();
+            }
+            return response.sendByteArray(Mono.just(r.body())).then();
+        });
     }
 
-    private Mono<Reply> dispatch(HttpServerRequest request, byte[] body) {
-        HttpMethod method = request.method();
+    /** The path and decoded query of a request; 400 when its percent-encoding is malformed. */
+    record Target(String path, Map<String, List<String>> query) {
+    }
+
+    private static Target target(HttpServerRequest request) {
         String uri = request.uri();
         int q = uri.indexOf('?');
         String path = q < 0 ? uri : uri.substring(0, q);
-        Map<String, List<String>> query = query(q < 0 ? "" : uri.substring(q + 1));
+        return new Target(path, query(q < 0 ? "" : uri.substring(q + 1)));
+    }
+
+    private static long contentLength(HttpServerRequest request) {
+        String header = request.requestHeaders().get("Content-Length");
+        if (header == null) {
+            return -1;
+        }
+        try {
+            return Long.parseLong(header.trim());
+        } catch (NumberFormatException e) {
+            throw new HttpError(400, "malformed Content-Length: " + header);
+        }
+    }
+
+    /** Whether the endpoint a request goes to needs the bearer token. */
+    private boolean needsToken(HttpMethod method, String path) {
         for (Route route : routes) {
             if (path.startsWith(route.prefix())) {
-                if (route.mutating(method)) {
-                    authorize(request);
-                }
-                return route.handle(method, path, query, body);
+                return route.mutating(method);
+            }
+        }
+        return path.equals("/api/offsets/reset") && method.equals(HttpMethod.POST);
+    }
+
+    /** The body, read up to the limit (a body without Content-Length is cut off at the limit: 413). */
+    private static Mono<byte[]> body(HttpServerRequest request) {
+        return request.receive().retain()
+                .reduce(new java.io.ByteArrayOutputStream(), (out, buf) -> {
+                    try {
+                        int n = buf.readableBytes();
+                        if (out.size() + (long) n > MAX_BODY_BYTES) {
+                            throw new HttpError(413, "body larger than " + MAX_BODY_BYTES + " bytes");
+                        }
+                        buf.readBytes(out, n);
+                        return out;
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    } finally {
+                        buf.release();
+                    }
+                })
+                .map(java.io.ByteArrayOutputStream::toByteArray)
+                .defaultIfEmpty(new byte[0])
+                .onErrorMap(e -> !(e instanceof HttpError), e -> new HttpError(400, "cannot read the request body: " + e.getMessage()));
+    }
+
+    private Mono<Reply> dispatch(HttpServerRequest request, Target target, byte[] body) {
+        HttpMethod method = request.method();
+        String path = target.path();
+        for (Route route : routes) {
+            if (path.startsWith(route.prefix())) {
+                return route.handle(method, path, target.query(), body);
             }
         }
         switch (path) {
@@ -157,7 +232,6 @@ final class AdminServer {
             }
             case "/api/offsets/reset" -> {
                 only(method, HttpMethod.POST);
-                authorize(request);
                 JsonNode json = parse(body);
                 String origin = text(json, "origin", true);
                 String pipeline = text(json, "pipeline", false);
@@ -187,23 +261,44 @@ final class AdminServer {
         }
     }
 
-    private static void only(HttpMethod method, HttpMethod allowed) {
-        if (!method.equals(allowed)) {
+    /** Refuses other methods with 405; {@code HEAD} is allowed wherever {@code GET} is. */
+    static void only(HttpMethod method, HttpMethod allowed) {
+        if (!method.equals(allowed) && !(allowed.equals(HttpMethod.GET) && method.equals(HttpMethod.HEAD))) {
             throw new HttpError(405, "method " + method + " not allowed here; expected " + allowed);
         }
     }
 
     private void authorize(HttpServerRequest request) {
         if (http.token() == null) {
+            refused(request, "disabled");
             throw new HttpError(403, "mutating endpoints are disabled: set http.token in the configuration");
         }
         String header = request.requestHeaders().get("Authorization");
         if (header == null || !header.startsWith("Bearer ")) {
+            refused(request, "missing");
             throw new HttpError(401, "missing 'Authorization: Bearer <token>' header");
         }
         byte[] given = header.substring("Bearer ".length()).trim().getBytes(StandardCharsets.UTF_8);
         if (!MessageDigest.isEqual(given, http.token().getBytes(StandardCharsets.UTF_8))) {
+            refused(request, "wrong");
             throw new HttpError(401, "wrong bearer token");
+        }
+    }
+
+    /**
+     * Counts a refused request ({@value #REFUSED} by {@code reason}) and logs it at WARN, at most once
+     * per {@link #REFUSED_LOG_INTERVAL}, with how many were refused since the last line.
+     */
+    private void refused(HttpServerRequest request, String reason) {
+        prometheus.counter(REFUSED, "reason", reason).increment();
+        long unlogged = refusedSinceLog.incrementAndGet();
+        long now = System.nanoTime();
+        long last = lastRefusedLog.get();
+        if (now - last >= REFUSED_LOG_INTERVAL.toNanos() && lastRefusedLog.compareAndSet(last, now)) {
+            refusedSinceLog.addAndGet(-unlogged);
+            java.net.SocketAddress from = request.remoteAddress();
+            log.warn("http: refused {} {} from {} ({} token); {} refused since the last such line", request.method(),
+                    request.path(), from, reason, unlogged);
         }
     }
 
@@ -253,11 +348,20 @@ final class AdminServer {
         }
         for (String part : q.split("&")) {
             int eq = part.indexOf('=');
-            String k = java.net.URLDecoder.decode(eq < 0 ? part : part.substring(0, eq), StandardCharsets.UTF_8);
-            String v = eq < 0 ? "" : java.net.URLDecoder.decode(part.substring(eq + 1), StandardCharsets.UTF_8);
+            String k = decode(eq < 0 ? part : part.substring(0, eq));
+            String v = eq < 0 ? "" : decode(part.substring(eq + 1));
             out.computeIfAbsent(k, x -> new ArrayList<>()).add(v);
         }
         return out;
+    }
+
+    /** Percent-decodes a part of a URI; a malformed escape is a 400 naming it. */
+    static String decode(String s) {
+        try {
+            return java.net.URLDecoder.decode(s, StandardCharsets.UTF_8);
+        } catch (IllegalArgumentException e) {
+            throw new HttpError(400, "malformed percent-encoding in '" + s + "': " + e.getMessage());
+        }
     }
 
     private static byte[] resource(String name) {

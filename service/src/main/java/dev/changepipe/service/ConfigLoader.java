@@ -144,6 +144,12 @@ final class ConfigLoader {
             return d;
         });
         ServiceConfig.Restart restart = attempt(problems, () -> restart(root.child("restart")));
+        Settings health = attempt(problems, () -> root.child("health"));
+        java.time.Duration stallTimeout = health == null ? null : attempt(problems, () -> {
+            java.time.Duration d = health.duration("stallTimeout", ServiceConfig.DEFAULT_STALL_TIMEOUT);
+            health.checkNoUnknownKeys();
+            return d;
+        });
         Map<String, Map<String, Settings>> connections = attempt(problems, () -> connections(root.child("connections")));
         List<ServiceConfig.PipelineConfig> pipelines = new ArrayList<>();
         List<Settings> list = attempt(problems, () -> root.list("pipelines"));
@@ -170,7 +176,7 @@ final class ConfigLoader {
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
-        return new ServiceConfig(http, level, checkpointDir, shutdownTimeout, restart, connections, pipelines);
+        return new ServiceConfig(http, level, checkpointDir, shutdownTimeout, restart, connections, pipelines, stallTimeout);
     }
 
     private static ServiceConfig.Http http(Settings s) {

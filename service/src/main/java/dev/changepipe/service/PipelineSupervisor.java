@@ -70,6 +70,10 @@ final class PipelineSupervisor {
     private Instant nextRunAt;
     private Sinks.Empty<Void> ended = Sinks.empty();
     private volatile Runnable onCompleted = () -> { };
+    // progress-based readiness: the run and acknowledged chunks last seen, and since when data is pending
+    private Components.Built progressRun;
+    private long progressAcked = -1;
+    private long pendingSinceMillis = -1;
 
     PipelineSupervisor(ServiceConfig.PipelineConfig config, Components components, ServiceConfig.Restart restart,
             Scheduler scheduler) {
@@ -284,6 +288,31 @@ final class PipelineSupervisor {
     State state() {
         synchronized (lock) {
             return state;
+        }
+    }
+
+    /**
+     * How long data has been pending ({@code pending}: chunks in flight or source lag) without the
+     * acknowledged position moving, as sampled by successive calls (readiness asks); zero while the
+     * run acknowledges, has nothing pending, or is not running. Time is the scheduler's.
+     */
+    Duration stalledFor(boolean pending) {
+        synchronized (lock) {
+            long now = scheduler.now(java.util.concurrent.TimeUnit.MILLISECONDS);
+            if (state != State.RUNNING || current == null) {
+                progressRun = null;
+                pendingSinceMillis = -1;
+                return Duration.ZERO;
+            }
+            long acked = current.pipeline().status().origins().values().stream()
+                    .mapToLong(dev.changepipe.core.OriginProgress::ackedChunks).sum();
+            if (current != progressRun || acked != progressAcked || !pending) {
+                progressRun = current;
+                progressAcked = acked;
+                pendingSinceMillis = pending ? now : -1;
+                return Duration.ZERO;
+            }
+            return Duration.ofMillis(now - pendingSinceMillis);
         }
     }
 

@@ -3,14 +3,20 @@ package dev.changepipe.service;
 import dev.changepipe.core.Sink;
 import dev.changepipe.sink.postgres.PostgresSink;
 import dev.changepipe.sink.postgres.PostgresSinkOptions;
+import io.r2dbc.postgresql.PostgresqlConnectionFactoryProvider;
+import io.r2dbc.spi.ConnectionFactory;
+import io.r2dbc.spi.ConnectionFactoryOptions;
 import java.util.Map;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
 
 /**
  * {@code type: postgres}: the PostgreSQL sink (docs/postgres-sink.md). Keys: {@code connection}
  * (required; a name under {@code connections.postgres}, which holds {@code url}, an
  * {@code r2dbc:postgresql://} URL whose password is never logged), {@code schema},
  * {@code versionColumn}, {@code addVersionColumn}, {@code strictColumns}, {@code tables}
- * (source table: target table), {@code maxPoolSize}, {@code maxRetries}.
+ * (source table: target table), {@code maxPoolSize}, {@code maxRetries}. Registers a readiness probe
+ * that opens a connection and runs {@code SELECT 1}.
  */
 public final class PostgresSinkProvider implements SinkProvider {
 
@@ -44,6 +50,32 @@ public final class PostgresSinkProvider implements SinkProvider {
         }
         s.checkNoUnknownKeys();
         PostgresSinkOptions options = Components.build(s, b::build);
+        context.readinessProbe("postgres " + where(url), selectOne(url));
         return PostgresSink.create(options);
+    }
+
+    /** Completes when a new connection to {@code url} answers {@code SELECT 1}; no I/O until subscribed. */
+    static Mono<Void> selectOne(String url) {
+        return Mono.defer(() -> {
+            ConnectionFactory factory = new PostgresqlConnectionFactoryProvider().create(ConnectionFactoryOptions.parse(url));
+            return Mono.usingWhen(Mono.from(factory.create()),
+                    c -> Flux.from(c.createStatement("SELECT 1").execute())
+                            .flatMap(r -> r.map((row, meta) -> 1))
+                            .then(),
+                    c -> Mono.from(c.close()));
+        });
+    }
+
+    /** {@code host:port/database} of an r2dbc URL, for the probe's name (never the credentials). */
+    static String where(String url) {
+        try {
+            ConnectionFactoryOptions o = ConnectionFactoryOptions.parse(url);
+            Object host = o.getValue(ConnectionFactoryOptions.HOST);
+            Object port = o.getValue(ConnectionFactoryOptions.PORT);
+            Object db = o.getValue(ConnectionFactoryOptions.DATABASE);
+            return host + (port == null ? "" : ":" + port) + (db == null ? "" : "/" + db);
+        } catch (RuntimeException e) {
+            return "(unparsable url)";
+        }
     }
 }

@@ -15,6 +15,7 @@ import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import reactor.core.publisher.Sinks;
+import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
 
 /**
@@ -34,11 +35,16 @@ final class ReplicationService {
     private final Sinks.Empty<Void> allCompleted = Sinks.empty();
 
     ReplicationService(ServiceConfig config, Components components, MeterRegistry registry) {
+        this(config, components, registry, Schedulers.parallel());
+    }
+
+    /** With the scheduler of restart delays and of the stall clock (virtual time in tests). */
+    ReplicationService(ServiceConfig config, Components components, MeterRegistry registry, Scheduler scheduler) {
         this.config = config;
         this.components = components;
         this.registry = registry;
         for (ServiceConfig.PipelineConfig pc : config.pipelines()) {
-            PipelineSupervisor supervisor = new PipelineSupervisor(pc, components, config.restart(), Schedulers.parallel());
+            PipelineSupervisor supervisor = new PipelineSupervisor(pc, components, config.restart(), scheduler);
             supervisor.onCompleted(this::checkAllCompleted);
             supervisors.put(pc.name(), supervisor);
         }
@@ -194,8 +200,24 @@ final class ReplicationService {
     }
 
     /**
-     * Readiness: every pipeline running (or a bounded one completed) and every sink's probe
-     * answering. The map says what is not ready; empty when ready.
+     * Why a running pipeline counts as stalled (data pending, in flight or as source lag, and nothing
+     * acknowledged for {@code health.stallTimeout}), or null.
+     */
+    private String stalled(PipelineSupervisor s) {
+        PipelineSupervisor.Snapshot snap = s.snapshot();
+        int inFlight = snap.status() == null ? 0 : snap.status().inFlightChunks();
+        long lag = (long) sumOfSource(snap.source(), ".lag.bytes");
+        Duration stalled = s.stalledFor(inFlight > 0 || lag > 0);
+        if (stalled.compareTo(config.stallTimeout()) < 0) {
+            return null;
+        }
+        return "stalled: nothing acknowledged for " + stalled.toSeconds() + " s while data is pending ("
+                + inFlight + " chunk(s) in flight, lag " + lag + " bytes; health.stallTimeout is " + config.stallTimeout() + ")";
+    }
+
+    /**
+     * Readiness: every pipeline running (or a bounded one completed) and not stalled, and every
+     * sink's probe answering. The map says what is not ready; empty when ready.
      */
     Mono<Map<String, String>> notReady() {
         Map<String, String> problems = new LinkedHashMap<>();
@@ -206,6 +228,11 @@ final class ReplicationService {
                 String error = s.snapshot().lastError();
                 boolean failing = st == PipelineSupervisor.State.RESTARTING || st == PipelineSupervisor.State.FAILED;
                 problems.put("pipeline " + s.name(), st.name().toLowerCase() + (failing && error != null ? ": " + error : ""));
+            } else {
+                String stalled = stalled(s);
+                if (stalled != null) {
+                    problems.put("pipeline " + s.name(), stalled);
+                }
             }
             probes.putAll(s.probes());
         }

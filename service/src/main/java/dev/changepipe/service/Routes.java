@@ -6,8 +6,6 @@ import dev.changepipe.source.storage.Operation;
 import dev.changepipe.source.storage.OperationsStorage;
 import io.lettuce.core.RedisClient;
 import io.netty.handler.codec.http.HttpMethod;
-import java.net.URLDecoder;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -145,9 +143,7 @@ final class Routes implements AutoCloseable {
 
             @Override
             public Mono<AdminServer.Reply> handle(HttpMethod method, String path, Map<String, List<String>> query, byte[] body) {
-                if (!method.equals(HttpMethod.GET)) {
-                    throw new AdminServer.HttpError(405, "method " + method + " not allowed here; expected GET");
-                }
+                AdminServer.only(method, HttpMethod.GET);
                 String[] parts = path.substring("/api/hot/".length()).split("/", -1);
                 if (parts.length < 2 || parts.length > 3 || parts[0].isEmpty() || parts[1].isEmpty()) {
                     throw new AdminServer.HttpError(400, "expected /api/hot/<pipeline>/<model>/<pk> or /api/hot/<pipeline>/<model>?field=value");
@@ -185,7 +181,7 @@ final class Routes implements AutoCloseable {
     }
 
     private static String decode(String s) {
-        return URLDecoder.decode(s, StandardCharsets.UTF_8);
+        return AdminServer.decode(s);
     }
 
     @Override

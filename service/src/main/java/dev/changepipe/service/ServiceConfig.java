@@ -16,7 +16,8 @@ record ServiceConfig(
         Duration shutdownTimeout,
         Restart restart,
         Map<String, Map<String, Settings>> connections,
-        List<PipelineConfig> pipelines) {
+        List<PipelineConfig> pipelines,
+        Duration stallTimeout) {
 
     static final String DEFAULT_HOST = "127.0.0.1";
     static final int DEFAULT_PORT = 8080;
@@ -26,6 +27,8 @@ record ServiceConfig(
     static final Duration DEFAULT_MIN_BACKOFF = Duration.ofSeconds(1);
     static final Duration DEFAULT_MAX_BACKOFF = Duration.ofMinutes(1);
     static final int DEFAULT_MAX_PERMANENT_FAILURES = 3;
+    /** A running pipeline with data pending and nothing acknowledged for this long is not ready. */
+    static final Duration DEFAULT_STALL_TIMEOUT = Duration.ofMinutes(5);
 
     /**
      * HTTP admin settings.

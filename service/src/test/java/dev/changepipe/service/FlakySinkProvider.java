@@ -14,7 +14,8 @@ import reactor.core.publisher.Mono;
 /**
  * Test sink {@code type: memory}: keeps the items it wrote under {@code id} (shared across runs, since
  * every run builds a new sink) and fails its first {@code failures} writes, and (with {@code failEvery: n})
- * every n-th write; the failures are permanent unless {@code retryable: true}.
+ * every n-th write; the failures are permanent unless {@code retryable: true}. With {@code hang: true}
+ * no write ever completes.
  */
 public final class FlakySinkProvider implements SinkProvider {
 
@@ -33,6 +34,7 @@ public final class FlakySinkProvider implements SinkProvider {
         int failures = settings.integer("failures", 0, 0, 1_000_000);
         int failEvery = settings.integer("failEvery", 0, 0, 1000);
         boolean retryable = settings.bool("retryable", false);
+        boolean hang = settings.bool("hang", false);
         settings.checkNoUnknownKeys();
         AtomicInteger writes = WRITES.computeIfAbsent(id, k -> new AtomicInteger());
         List<ChangeItem> written = WRITTEN.computeIfAbsent(id, k -> new CopyOnWriteArrayList<>());
@@ -45,6 +47,9 @@ public final class FlakySinkProvider implements SinkProvider {
 
             @Override
             public Mono<Void> write(Chunk chunk) {
+                if (hang) {
+                    return Mono.never();
+                }
                 return Mono.fromRunnable(() -> {
                     int n = writes.incrementAndGet();
                     if (left.getAndUpdate(l -> Math.max(0, l - 1)) > 0 || failEvery > 0 && n % failEvery == 0) {

@@ -10,13 +10,22 @@ import java.util.Map;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import reactor.core.scheduler.Scheduler;
+import reactor.core.scheduler.Schedulers;
+import reactor.test.scheduler.VirtualTimeScheduler;
 
 class ReplicationServiceTest {
 
     private static ReplicationService service(Path dir, String restart, String sink) {
+        return service(dir, restart, sink, Schedulers.parallel());
+    }
+
+    private static ReplicationService service(Path dir, String restart, String sink, Scheduler scheduler) {
         ServiceConfig config = new ConfigLoader(Map.<String, String>of()::get).parse("""
                 checkpoints:
                   directory: %s
+                health:
+                  stallTimeout: 5m
                 restart:
                   %s
                 pipelines:
@@ -26,7 +35,7 @@ class ReplicationServiceTest {
                     sinks: [%s]
                 """.formatted(dir.resolve("checkpoints"), restart, sink));
         return new ReplicationService(config, new Components(config, dir, new SimpleMeterRegistry(),
-                ReplicationServiceTest.class.getClassLoader()), new SimpleMeterRegistry());
+                ReplicationServiceTest.class.getClassLoader()), new SimpleMeterRegistry(), scheduler);
     }
 
     @Test
@@ -42,5 +51,36 @@ class ReplicationServiceTest {
         assertThat(service.notReady().block()).containsOnlyKeys("pipeline one")
                 .extractingByKey("pipeline one").asString().startsWith("failed: ").contains("injected failure");
         assertThat(service.stop().block()).isTrue();
+    }
+
+    @Test
+    void aRunningPipelineWhoseAcknowledgementsDoNotMoveWhileDataIsPendingIsNotReady(@TempDir Path dir) {
+        VirtualTimeScheduler time = VirtualTimeScheduler.create();
+        ReplicationService service = service(dir, "{minBackoff: 1s}", "{type: memory, id: stalled, hang: true}", time);
+        service.start();
+        PipelineSupervisor one = service.supervisor("one");
+        await().atMost(Duration.ofSeconds(20)).until(() -> one.snapshot().status() != null
+                && one.snapshot().status().inFlightChunks() > 0);
+        assertThat(service.notReady().block()).isEmpty();
+        time.advanceTimeBy(Duration.ofMinutes(5).minusMillis(1));
+        assertThat(service.notReady().block()).isEmpty();
+        time.advanceTimeBy(Duration.ofMillis(1));
+        assertThat(service.notReady().block()).containsOnlyKeys("pipeline one")
+                .extractingByKey("pipeline one").asString().startsWith("stalled: nothing acknowledged for 300 s");
+        assertThat(one.state()).isEqualTo(PipelineSupervisor.State.RUNNING);
+        one.abort();
+    }
+
+    @Test
+    void anIdleOrProgressingPipelineIsReady(@TempDir Path dir) {
+        VirtualTimeScheduler time = VirtualTimeScheduler.create();
+        ReplicationService service = service(dir, "{minBackoff: 1s}", "{type: memory, id: %s}".formatted(UUID.randomUUID()), time);
+        service.start();
+        PipelineSupervisor one = service.supervisor("one");
+        await().atMost(Duration.ofSeconds(20)).until(() -> one.state() == PipelineSupervisor.State.COMPLETED);
+        time.advanceTimeBy(Duration.ofHours(1));
+        assertThat(service.notReady().block()).isEmpty();
+        // nothing pending: never stalled, however long it has been
+        assertThat(one.stalledFor(false)).isZero();
     }
 }

@@ -1,0 +1,129 @@
+package dev.changepipe.service;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import reactor.netty.DisposableServer;
+
+/** The admin server over raw HTTP/1.1, so that malformed requests and bodies never sent can be made. */
+class AdminServerTest {
+
+    private static final String TOKEN = "admin-token-0123456789";
+
+    private PrometheusMeterRegistry registry;
+    private DisposableServer server;
+
+    @BeforeEach
+    void start(@TempDir Path dir) {
+        ServiceConfig config = new ConfigLoader(Map.<String, String>of()::get).parse("""
+                http:
+                  port: 0
+                  token: %s
+                checkpoints:
+                  directory: %s
+                pipelines:
+                  - name: one
+                    source: {type: counting, count: 10, chunkSize: 5}
+                    sinks: [{type: memory, id: admin-server-test}]
+                """.formatted(TOKEN, dir.resolve("checkpoints")));
+        registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        ReplicationService service = new ReplicationService(config,
+                new Components(config, dir, registry, getClass().getClassLoader()), registry);
+        server = new AdminServer(service, registry, config.http(), new Routes(service).list()).bind()
+                .block(Duration.ofSeconds(30));
+    }
+
+    @AfterEach
+    void stop() {
+        server.disposeNow(Duration.ofSeconds(5));
+    }
+
+    /** Sends the request head (and no body), returns the status line and what follows. */
+    private String exchange(String head) throws IOException {
+        try (Socket socket = new Socket("127.0.0.1", server.port())) {
+            socket.setSoTimeout(10_000);
+            OutputStream out = socket.getOutputStream();
+            out.write((head + "Host: localhost\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            InputStream in = socket.getInputStream();
+            ByteArrayOutputStream response = new ByteArrayOutputStream();
+            byte[] buf = new byte[8192];
+            // read what arrives until the server closes or has sent the whole response
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                response.write(buf, 0, n);
+                String text = response.toString(StandardCharsets.UTF_8);
+                int end = text.indexOf("\r\n\r\n");
+                if (end > 0) {
+                    int length = contentLength(text.substring(0, end));
+                    if (length >= 0 && response.size() >= end + 4 + length || head.startsWith("HEAD ")) {
+                        break;
+                    }
+                }
+            }
+            return response.toString(StandardCharsets.UTF_8);
+        }
+    }
+
+    private static int contentLength(String headers) {
+        for (String line : headers.split("\r\n")) {
+            if (line.toLowerCase().startsWith("content-length:")) {
+                return Integer.parseInt(line.substring("content-length:".length()).trim());
+            }
+        }
+        return -1;
+    }
+
+    @Test
+    void malformedPercentEncodingIsA400() throws IOException {
+        assertThat(exchange("GET /api/pipelines?x=%zz HTTP/1.1\r\n")).startsWith("HTTP/1.1 400").contains("malformed percent-encoding");
+        assertThat(exchange("GET /api/hot/%E0%A4%A/m/1 HTTP/1.1\r\n")).startsWith("HTTP/1.1 400");
+    }
+
+    @Test
+    void theBodyLimitAndTheTokenAreEnforcedBeforeABodyIsRead() throws IOException {
+        // 50 MB announced, none sent: an answer that waited for the body would never come
+        String big = "Content-Type: application/json\r\nContent-Length: 52428800\r\n";
+        assertThat(exchange("POST /api/offsets/reset HTTP/1.1\r\n" + big)).startsWith("HTTP/1.1 401");
+        assertThat(exchange("POST /api/offsets/reset HTTP/1.1\r\nAuthorization: Bearer " + TOKEN + "\r\n" + big))
+                .startsWith("HTTP/1.1 413");
+        assertThat(exchange("GET /health/live HTTP/1.1\r\n" + big)).startsWith("HTTP/1.1 413");
+        assertThat(exchange("POST /nowhere HTTP/1.1\r\n" + big)).startsWith("HTTP/1.1 413");
+        assertThat(exchange("POST /api/operations HTTP/1.1\r\n" + big)).startsWith("HTTP/1.1 401");
+    }
+
+    @Test
+    void headWorksWhereverGetDoes() throws IOException {
+        for (String path : new String[] {"/", "/health/live", "/metrics", "/api/pipelines", "/api/pipelines/one", "/api/offsets"}) {
+            String get = exchange("GET " + path + " HTTP/1.1\r\n");
+            String head = exchange("HEAD " + path + " HTTP/1.1\r\n");
+            assertThat(head).as(path).startsWith("HTTP/1.1 200").endsWith("\r\n\r\n");
+            assertThat(get).as(path).startsWith("HTTP/1.1 200");
+        }
+        assertThat(exchange("HEAD /api/offsets/reset HTTP/1.1\r\n")).startsWith("HTTP/1.1 405");
+    }
+
+    @Test
+    void refusedTokensAreCounted() throws IOException {
+        exchange("POST /api/offsets/reset HTTP/1.1\r\nAuthorization: Bearer nope\r\nContent-Length: 0\r\n");
+        exchange("POST /api/offsets/reset HTTP/1.1\r\nAuthorization: Bearer nope-again\r\nContent-Length: 0\r\n");
+        exchange("POST /api/offsets/reset HTTP/1.1\r\nContent-Length: 0\r\n");
+        assertThat(registry.counter(AdminServer.REFUSED, "reason", "wrong").count()).isEqualTo(2);
+        assertThat(registry.counter(AdminServer.REFUSED, "reason", "missing").count()).isEqualTo(1);
+        assertThat(exchange("GET /metrics HTTP/1.1\r\n")).contains("changepipe_http_refused_total{reason=\"wrong\"} 2.0");
+    }
+}
