@@ -205,6 +205,9 @@ final class Components {
             case PARSE_QUEUE -> ParseQueuePusher.factory(ParseQueueOptions.builder()
                     .parallelism(p.parallelism())
                     .inFlightLimitBytes(p.inFlightLimitBytes())
+                    .maxBatchBytes(p.maxBatchBytes())
+                    .maxBatchChunks(p.maxBatchChunks())
+                    .maxWritesInFlight(p.writesInFlight())
                     .build());
         };
     }

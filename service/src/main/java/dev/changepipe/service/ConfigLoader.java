@@ -261,8 +261,11 @@ final class ConfigLoader {
         ServiceConfig.Pusher.Kind kind = s.choice("kind", ServiceConfig.Pusher.Kind.class, ServiceConfig.Pusher.Kind.PARSE_QUEUE);
         int parallelism = s.integer("parallelism", ParseQueueOptions.DEFAULT_PARALLELISM, 1, 1024);
         long limit = s.bytes("inFlightLimit", ParseQueueOptions.DEFAULT_IN_FLIGHT_LIMIT_BYTES);
+        long maxBatch = s.bytes("maxBatch", ParseQueueOptions.DEFAULT_MAX_BATCH_BYTES);
+        int maxBatchChunks = s.integer("maxBatchChunks", ParseQueueOptions.DEFAULT_MAX_BATCH_CHUNKS, 1, 1_000_000);
+        int writesInFlight = s.integer("writesInFlight", ParseQueueOptions.DEFAULT_MAX_WRITES_IN_FLIGHT, 1, 64);
         s.checkNoUnknownKeys();
-        return new ServiceConfig.Pusher(kind, parallelism, limit);
+        return new ServiceConfig.Pusher(kind, parallelism, limit, maxBatch, maxBatchChunks, writesInFlight);
     }
 
     /** Runs {@code step}, adding its problems to {@code problems} and returning null when it fails. */

@@ -1,18 +1,55 @@
 package dev.changepipe.service;
 
-import picocli.CommandLine;
+import org.slf4j.LoggerFactory;
 
 /**
  * The entry point of the {@code ./pipeline} launcher: {@code run}, {@code validate}, {@code demo},
- * {@code status}, {@code offsets} (see {@code ./pipeline --help} and docs/service.md).
+ * {@code status}, {@code offsets}, {@code dead-letters} (see {@code ./pipeline --help} and
+ * docs/service.md).
+ *
+ * <p>An {@link Error} (out of memory, a stack overflow, a class that does not link) anywhere ends the
+ * process with exit code {@value #FATAL} and one log line: the state of a JVM after an {@code Error} is
+ * unknown, and a live process that reports ready while nothing moves is worse than a restart by the
+ * process supervisor. The launcher also runs the JVM with {@code -XX:+ExitOnOutOfMemoryError}, which
+ * covers an out-of-memory error that no code gets to see.
  */
 public final class Main {
+
+    /** The exit code after an {@link Error}. */
+    static final int FATAL = 3;
 
     private Main() {
     }
 
     public static void main(String[] args) {
+        Thread.setDefaultUncaughtExceptionHandler((thread, e) -> {
+            if (e instanceof Error error) {
+                fatal(error, thread.getName());
+            }
+            LoggerFactory.getLogger(Main.class).error("uncaught exception on thread {}", thread.getName(), e);
+        });
+        PipelineSupervisor.fatalErrorsEndTheProcess = true;
         System.exit(execute(args));
+    }
+
+    /** Ends the process at once after an {@link Error}; never returns. */
+    static void fatal(Error error, String where) {
+        try {
+            System.err.println("pipeline: fatal " + error + " in " + where + "; exiting with code " + FATAL);
+            LoggerFactory.getLogger(Main.class).error("fatal {} in {}; exiting with code {}", error, where, FATAL);
+        } finally {
+            Runtime.getRuntime().halt(FATAL);
+        }
+    }
+
+    /** The first {@link Error} in a cause chain, or {@code null}. */
+    static Error fatalCause(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof Error error) {
+                return error;
+            }
+        }
+        return null;
     }
 
     /** Runs the command line and returns its exit code (for tests). */

@@ -70,6 +70,8 @@ final class PipelineSupervisor {
     private Instant nextRunAt;
     private Sinks.Empty<Void> ended = Sinks.empty();
     private volatile Runnable onCompleted = () -> { };
+    /** Whether an {@link Error} in a run ends the process (the service); off in unit tests. */
+    static volatile boolean fatalErrorsEndTheProcess;
     // progress-based readiness: the run and acknowledged chunks last seen, and since when data is pending
     private Components.Built progressRun;
     private long progressAcked = -1;
@@ -168,6 +170,10 @@ final class PipelineSupervisor {
     }
 
     private void failed(Throwable e, Instant started, boolean progress) {
+        Error fatal = Main.fatalCause(e);
+        if (fatal != null && fatalErrorsEndTheProcess) {
+            Main.fatal(fatal, "pipeline " + config.name());
+        }
         Duration delay = null;
         boolean gaveUp = false;
         int permanent;

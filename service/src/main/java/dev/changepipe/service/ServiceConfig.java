@@ -67,8 +67,9 @@ record ServiceConfig(
     record PipelineConfig(String name, Settings source, Pusher pusher, List<Settings> sinks, Duration drainTimeout) {
     }
 
-    /** The pusher of a pipeline. */
-    record Pusher(Kind kind, int parallelism, long inFlightLimitBytes) {
+    /** The pusher of a pipeline and its limits (see pusher/README.md). */
+    record Pusher(Kind kind, int parallelism, long inFlightLimitBytes, long maxBatchBytes, int maxBatchChunks,
+            int writesInFlight) {
 
         enum Kind {
             PARSE_QUEUE,

@@ -15,7 +15,7 @@ import reactor.core.publisher.Mono;
  * Test sink {@code type: memory}: keeps the items it wrote under {@code id} (shared across runs, since
  * every run builds a new sink) and fails its first {@code failures} writes, and (with {@code failEvery: n})
  * every n-th write; the failures are permanent unless {@code retryable: true}. With {@code hang: true}
- * no write ever completes.
+ * no write ever completes; with {@code outOfMemory: true} a write allocates until the heap is full.
  */
 public final class FlakySinkProvider implements SinkProvider {
 
@@ -35,6 +35,7 @@ public final class FlakySinkProvider implements SinkProvider {
         int failEvery = settings.integer("failEvery", 0, 0, 1000);
         boolean retryable = settings.bool("retryable", false);
         boolean hang = settings.bool("hang", false);
+        boolean outOfMemory = settings.bool("outOfMemory", false);
         settings.checkNoUnknownKeys();
         AtomicInteger writes = WRITES.computeIfAbsent(id, k -> new AtomicInteger());
         List<ChangeItem> written = WRITTEN.computeIfAbsent(id, k -> new CopyOnWriteArrayList<>());
@@ -49,6 +50,14 @@ public final class FlakySinkProvider implements SinkProvider {
             public Mono<Void> write(Chunk chunk) {
                 if (hang) {
                     return Mono.never();
+                }
+                if (outOfMemory) {
+                    return Mono.fromRunnable(() -> {
+                        List<long[]> hog = new java.util.ArrayList<>();
+                        while (true) {
+                            hog.add(new long[1 << 20]);
+                        }
+                    });
                 }
                 return Mono.fromRunnable(() -> {
                     int n = writes.incrementAndGet();

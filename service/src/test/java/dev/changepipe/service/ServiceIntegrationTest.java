@@ -113,6 +113,30 @@ class ServiceIntegrationTest {
     }
 
     @Test
+    void anOutOfMemoryErrorEndsTheProcessWithANonZeroExitInsteadOfALiveProcessThatReportsReady(@TempDir Path dir)
+            throws Exception {
+        Path log = dir.resolve("items.log");
+        ServiceUnderTest.appendItems(log, 1, 1_000, "m");
+        Path config = dir.resolve("service.yaml");
+        Files.writeString(config, """
+                http: {port: 0}
+                checkpoints: {directory: %1$s/checkpoints}
+                pipelines:
+                  - name: hog
+                    source: {type: oplog-file, path: %2$s, mode: follow}
+                    sinks: [{type: memory, id: hog, outOfMemory: true}]
+                """.formatted(dir, log));
+        // the test sink is on the plugin class path; the heap is the default the launcher gives
+        Map<String, String> env = Map.of("PIPELINE_CLASSPATH",
+                ServiceUnderTest.ROOT.resolve("service/target/test-classes").toString());
+
+        Map.Entry<Integer, String> run = ServiceUnderTest.launcher(env, "run", "--config", config.toString());
+
+        assertThat(run.getKey()).as(run.getValue()).isEqualTo(3);
+        assertThat(run.getValue()).contains("OutOfMemoryError");
+    }
+
+    @Test
     void runExitsZeroOnceEveryPipelineCompletedItsSnapshot(ClickHouseServer ch, @TempDir Path dir) throws Exception {
         String db = ch.createDatabase("service_snapshot");
         Path log = dir.resolve("items.log");
