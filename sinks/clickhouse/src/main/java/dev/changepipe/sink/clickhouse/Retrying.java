@@ -14,7 +14,8 @@ import reactor.util.retry.Retry;
  * The sink's retry policy: exponential backoff with jitter on
  * {@link PipelineException#isRetryable() retryable} errors, until a deadline measured from the first
  * attempt; then the last error is signalled as is. Permanent errors are signalled at once. Delays run
- * on Reactor's parallel scheduler (virtual time in tests).
+ * on Reactor's parallel scheduler (virtual time in tests). Failed attempts are logged summarised: the
+ * 1st, 2nd, 4th, 8th... at WARN.
  */
 final class Retrying {
 
@@ -35,8 +36,16 @@ final class Retrying {
                     .scheduler(clock)
                     .filter(e -> PipelineException.isRetryable(e)
                             && clock.now(TimeUnit.MILLISECONDS) - start < deadline.toMillis())
-                    .doBeforeRetry(s -> log.warn("{}: attempt {} failed, retrying: {}", what, s.totalRetries() + 1,
-                            s.failure().getMessage())));
+                    .doBeforeRetry(s -> {
+                        // summarised: the 1st, 2nd, 4th, 8th... failed attempt at WARN, the others at DEBUG
+                        long failed = s.totalRetries() + 1;
+                        if (Long.bitCount(failed) == 1) {
+                            log.warn("{}: attempt {} failed, retrying for up to {} in all: {}", what, failed, deadline,
+                                    s.failure().getMessage());
+                        } else {
+                            log.debug("{}: attempt {} failed, retrying: {}", what, failed, s.failure().getMessage());
+                        }
+                    }));
         });
     }
 }
