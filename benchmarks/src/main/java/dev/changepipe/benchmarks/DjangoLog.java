@@ -16,8 +16,8 @@ import java.util.UUID;
  * array>}, model {@code shop.order}: a fifth of the changes create orders, the rest update a random
  * existing one or, one in twelve, delete it; no malformed lines), written together with the rows the
  * service writes for it, as TabSeparated for {@code clickhouse-client} (one row per change: the
- * fields, the version and {@code is_deleted}) or as text for PostgreSQL's {@code COPY} (the final
- * rows). Deterministic for a seed; {@link Expected} is what a correct replica holds.
+ * fields, the version and {@code is_deleted}), as text for PostgreSQL's {@code COPY} (the final
+ * rows) or as Redis commands for {@code redis-cli --pipe}. Deterministic for a seed; {@link Expected} is what a correct replica holds.
  */
 final class DjangoLog {
 
@@ -60,6 +60,31 @@ final class DjangoLog {
                     + CLICKHOUSE_TIME.format(Instant.ofEpochSecond(time)) + "\t" + version + "\t" + (delete ? 1 : 0) + "\n";
         }
 
+        /**
+         * The Redis commands (protocol text, for {@code redis-cli --pipe}) that store this change the
+         * way the hot storage keeps an object with a unique {@code uuid}: the object as JSON and the
+         * uuid's index key on a save, both removed on a delete.
+         */
+        String redisCommands(String prefix, long version, boolean delete) {
+            String object = prefix + MODEL + ":pk:" + id;
+            String index = prefix + MODEL + ":uuid:" + uuid();
+            if (delete) {
+                return resp("DEL", object, index);
+            }
+            String json = "{\"version\":" + version + ",\"key\":{\"id\":" + id + "},\"fields\":{\"uuid\":\"" + uuid()
+                    + "\",\"customer\":" + customer + ",\"status\":\"" + status + "\",\"total\":" + total()
+                    + ",\"created\":\"" + Instant.ofEpochSecond(time) + "\"}}";
+            return resp("SET", object, json) + resp("SET", index, Integer.toString(id));
+        }
+
+        private static String resp(String... parts) {
+            StringBuilder b = new StringBuilder().append('*').append(parts.length).append("\r\n");
+            for (String p : parts) {
+                b.append('$').append(p.length()).append("\r\n").append(p).append("\r\n"); // ASCII only
+            }
+            return b.toString();
+        }
+
         /** The PostgreSQL COPY text row of this order: id, uuid, customer, status, total, created. */
         String postgresRow() {
             return id + "\t" + uuid() + "\t" + customer + "\t" + status + "\t" + total() + "\t"
@@ -73,6 +98,12 @@ final class DjangoLog {
      * final live orders to {@code postgresRows}.
      */
     static Expected generate(Path log, Path clickHouseRows, Path postgresRows, int changes, long seed) throws IOException {
+        return generate(log, clickHouseRows, postgresRows, null, null, changes, seed);
+    }
+
+    /** The same, also writing {@link Order#redisCommands} of every change to {@code redisPipe} under {@code redisPrefix}. */
+    static Expected generate(Path log, Path clickHouseRows, Path postgresRows, Path redisPipe, String redisPrefix,
+            int changes, long seed) throws IOException {
         SplittableRandom random = new SplittableRandom(seed);
         int maxOrders = Math.max(1, changes / 5);
         Order[] live = new Order[maxOrders + 1];
@@ -81,7 +112,8 @@ final class DjangoLog {
         long time = 1_700_000_000L;
         long offset = 0;
         try (BufferedWriter w = Files.newBufferedWriter(log, StandardCharsets.UTF_8);
-                BufferedWriter rows = clickHouseRows == null ? null : Files.newBufferedWriter(clickHouseRows, StandardCharsets.UTF_8)) {
+                BufferedWriter rows = clickHouseRows == null ? null : Files.newBufferedWriter(clickHouseRows, StandardCharsets.UTF_8);
+                BufferedWriter redis = redisPipe == null ? null : Files.newBufferedWriter(redisPipe, StandardCharsets.UTF_8)) {
             for (int i = 0; i < changes; i++) {
                 if (i % 50 == 0) {
                     time++;
@@ -100,6 +132,9 @@ final class DjangoLog {
                 w.write(line);
                 if (rows != null) {
                     rows.write(order.clickHouseRow(offset, delete));
+                }
+                if (redis != null) {
+                    redis.write(order.redisCommands(redisPrefix, offset, delete));
                 }
                 offset += line.length(); // ASCII only
                 if (delete) {

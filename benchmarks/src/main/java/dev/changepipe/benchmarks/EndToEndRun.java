@@ -114,6 +114,20 @@ public final class EndToEndRun {
                 guard(name, () -> new LatencyScenario(this, name, rate).run());
             }
         }
+        StorageSyncScenario sync = new StorageSyncScenario(this, Math.max(1, rows / 2));
+        for (String mode : new String[] {"replacing", "collapsing"}) {
+            String name = "storage-sync-clickhouse-" + mode;
+            if (selected(name)) {
+                guard(name, () -> sync.run(name, mode));
+            }
+        }
+        OplogTargetsScenario targets = new OplogTargetsScenario(this);
+        if (selected("oplog-postgres")) {
+            guard("oplog-postgres", () -> targets.postgres("oplog-postgres"));
+        }
+        if (selected("oplog-hotstorage")) {
+            guard("oplog-hotstorage", () -> targets.hotStorage("oplog-hotstorage"));
+        }
     }
 
     interface Scenario {
