@@ -322,8 +322,8 @@ public final class EndToEndRun {
         if (clickHouse != null) {
             clickHouse.close();
         }
-        if ("1".equals(System.getenv("BENCH_KEEP"))) {
-            System.err.println("benchmarks/run: kept " + work + " (BENCH_KEEP=1)");
+        if (failed || "1".equals(System.getenv("BENCH_KEEP"))) {
+            System.err.println("benchmarks/run: kept " + work + (failed ? " (a scenario failed)" : " (BENCH_KEEP=1)"));
             return;
         }
         try (Stream<Path> paths = Files.walk(work)) {
