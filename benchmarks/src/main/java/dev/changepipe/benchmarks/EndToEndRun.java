@@ -278,7 +278,7 @@ public final class EndToEndRun {
                     return;
                 }
                 result(name, expected.changes(), result.seconds(), base, result.cpuSeconds(), result.peakHeapMb(), -1,
-                        "peak_rss_mb=" + result.peakRssMb());
+                        result.extraFields());
             });
         }
     }

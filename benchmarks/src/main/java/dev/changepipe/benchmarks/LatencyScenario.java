@@ -196,6 +196,6 @@ final class LatencyScenario {
         long max = latencies[measured - 1];
         run.result(name, total, appendSeconds, -1, result.cpuSeconds(), result.peakHeapMb(), p99,
                 "p50_latency_ms=" + EndToEndRun.fmt(p50, 0) + " max_latency_ms=" + max
-                        + " peak_rss_mb=" + result.peakRssMb());
+                        + " " + result.extraFields());
     }
 }

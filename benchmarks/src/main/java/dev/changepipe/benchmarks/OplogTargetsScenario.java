@@ -84,7 +84,7 @@ final class OplogTargetsScenario {
             return;
         }
         run.result(name, expected.changes(), result.seconds(), baseline, result.cpuSeconds(), result.peakHeapMb(), -1,
-                "peak_rss_mb=" + result.peakRssMb());
+                result.extraFields());
     }
 
     private static String checkPostgres(PostgresServer pg, String db, String table, DjangoLog.Expected expected) {
@@ -148,7 +148,7 @@ final class OplogTargetsScenario {
                 return;
             }
             run.result(name, expected.changes(), result.seconds(), baseline, result.cpuSeconds(), result.peakHeapMb(), -1,
-                    "peak_rss_mb=" + result.peakRssMb());
+                    result.extraFields());
         }
     }
 

@@ -5,6 +5,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -27,18 +28,26 @@ final class ServiceProcess {
      * {@code cpuSeconds}: user + system CPU time of the JVM; {@code peakHeapMb}: the highest heap
      * occupancy the GC log shows (before a collection, or at exit).
      */
-    record Result(int exitCode, double seconds, double cpuSeconds, long peakRssMb, long peakHeapMb, String log) {
+    record Result(int exitCode, double seconds, double cpuSeconds, long peakRssMb, long peakHeapMb, double startupSeconds,
+            String log) {
+
+        /** The extra fields every service line carries: {@code peak_rss_mb=... startup_s=...}. */
+        String extraFields() {
+            return "peak_rss_mb=" + peakRssMb + " startup_s=" + EndToEndRun.fmt(startupSeconds, 2);
+        }
     }
 
     private final Process process;
     private final long started;
+    private final long startedAtMillis;
     private final Path timeFile;
     private final Path gcLog;
     private final Path logFile;
 
-    private ServiceProcess(Process process, long started, Path timeFile, Path gcLog, Path logFile) {
+    private ServiceProcess(Process process, long started, long startedAtMillis, Path timeFile, Path gcLog, Path logFile) {
         this.process = process;
         this.started = started;
+        this.startedAtMillis = startedAtMillis;
         this.timeFile = timeFile;
         this.gcLog = gcLog;
         this.logFile = logFile;
@@ -55,8 +64,9 @@ final class ServiceProcess {
         pb.environment().put("PIPELINE_SKIP_BUILD", "1");
         pb.environment().put("PIPELINE_JAVA_OPTS",
                 ("-Xlog:gc,gc+heap+exit:file=" + gcLog + " " + javaOpts).trim());
+        long startedAtMillis = System.currentTimeMillis();
         long started = System.nanoTime();
-        return new ServiceProcess(pb.start(), started, timeFile, gcLog, logFile);
+        return new ServiceProcess(pb.start(), started, startedAtMillis, timeFile, gcLog, logFile);
     }
 
     /** The JVM (the launcher execs it under {@code time}). */
@@ -85,7 +95,22 @@ final class ServiceProcess {
         String[] f = time.get(time.size() - 1).trim().split(" ");
         double cpu = Double.parseDouble(f[1]) + Double.parseDouble(f[2]);
         long rssMb = Long.parseLong(f[3]) / 1024;
-        return new Result(process.exitValue(), seconds, cpu, rssMb, peakHeapMb(), Files.readString(logFile));
+        String log = Files.readString(logFile);
+        return new Result(process.exitValue(), seconds, cpu, rssMb, peakHeapMb(), startupSeconds(log), log);
+    }
+
+    /** From launching the process to the service's {@code service: started} log line; -1 when absent. */
+    private double startupSeconds(String log) {
+        for (String line : log.lines().toList()) {
+            if (line.contains("service: started")) {
+                try {
+                    return (Instant.parse(line.substring(0, line.indexOf(' '))).toEpochMilli() - startedAtMillis) / 1000.0;
+                } catch (RuntimeException noTimestamp) {
+                    return -1;
+                }
+            }
+        }
+        return -1;
     }
 
     private long peakHeapMb() throws IOException {

@@ -127,7 +127,7 @@ final class StorageSyncScenario {
                     return;
                 }
                 run.result(name, rows, result.seconds(), baseline, result.cpuSeconds(), result.peakHeapMb(), -1,
-                        "peak_rss_mb=" + result.peakRssMb());
+                        result.extraFields());
             }
         }
     }
