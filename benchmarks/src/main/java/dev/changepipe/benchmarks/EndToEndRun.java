@@ -4,14 +4,11 @@ import dev.changepipe.testsupport.ClickHouseServer;
 import dev.changepipe.testsupport.ClickHouseServerExtension;
 import dev.changepipe.testsupport.DedicatedClickHouse;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashSet;
@@ -331,15 +328,5 @@ public final class EndToEndRun {
         } catch (IOException e) {
             System.err.println("benchmarks/run: could not delete " + work + ": " + e.getMessage());
         }
-    }
-
-    static void append(Path file, byte[] bytes) throws IOException {
-        try (OutputStream o = Files.newOutputStream(file, StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
-            o.write(bytes);
-        }
-    }
-
-    static List<String> lines(String s) {
-        return new ArrayList<>(s.lines().toList());
     }
 }
