@@ -19,8 +19,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The dead-letter file: one JSON object per malformed line, with origin, offset, reason and the raw
- * text. Appends are serialized (parse threads call it concurrently); {@link #force()} makes them
+ * The dead-letter file: one JSON object per malformed line (or rejected change of a line), with
+ * origin, generation, offset, index, reason and the raw text. Appends are serialized (parse threads call it concurrently); {@link #force()} makes them
  * durable, and the source forces before a chunk's parse completes, so a dead letter is on disk before
  * its chunk can be acknowledged. Opened on first use, closed by {@link #close()}.
  */
@@ -44,17 +44,21 @@ final class DeadLetters {
     /**
      * Appends one dead letter.
      *
+     * @param index the index of the bad change within the line, or -1 when the whole line is bad
      * @param raw the line's bytes (possibly truncated to what the source kept)
      * @param lineLength the line's full length in bytes
      */
-    void write(String origin, long generation, long offset, String reason, byte[] raw, int start, int length,
-            long lineLength) {
+    void write(String origin, long generation, long offset, int index, String reason, byte[] raw, int start,
+            int length, long lineLength) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(length + 256);
         try (JsonGenerator g = Json.MAPPER.getFactory().createGenerator(out)) {
             g.writeStartObject();
             g.writeStringField("origin", origin);
             g.writeNumberField("offset", offset);
             g.writeNumberField("generation", generation);
+            if (index >= 0) {
+                g.writeNumberField("index", index);
+            }
             g.writeStringField("reason", reason);
             g.writeNumberField("length", lineLength);
             g.writeBooleanField("truncated", length < lineLength);

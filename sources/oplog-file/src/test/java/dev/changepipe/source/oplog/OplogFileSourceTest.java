@@ -447,6 +447,49 @@ class OplogFileSourceTest {
     }
 
     @Test
+    void aChangeWithoutItsRowOrKeyIsDeadLetteredAloneAndTheRestGoesOn() throws IOException {
+        String first = "1795000000.2 SAVE [{\"model\": \"polls.choice\", \"pk\": 47, \"fields\": {\"votes\": 1}},"
+                + " {\"model\": \"polls.choice\", \"pk\": 48}]\n";
+        append(log, first);
+        append(log, "1795000000.3 DELETE [{\"model\": \"polls.choice\", \"fields\": {\"votes\": 1}}]\n");
+        append(log, djangoSave(1795000001, 49, "ok"));
+
+        RecordingSink sink = snapshot(OplogFileOptions.builder(log));
+        assertThat(sink.values("id")).containsExactly(47L, 49L);
+        List<JsonNode> letters = deadLetters(OplogFileOptions.builder(log).build().deadLetterFile());
+        assertThat(letters).hasSize(2);
+        assertThat(letters.get(0).get("offset").asLong()).isZero();
+        assertThat(letters.get(0).get("index").asInt()).isEqualTo(1);
+        assertThat(letters.get(0).get("reason").asText())
+                .isEqualTo("element 1 (polls.choice pk 48) is a SAVE without 'fields'");
+        assertThat(letters.get(0).get("raw").asText()).isEqualTo(first.strip());
+        assertThat(letters.get(1).get("offset").asLong()).isEqualTo(first.length());
+        assertThat(letters.get(1).get("reason").asText()).isEqualTo("element 0 (polls.choice) has no 'pk'");
+        assertThat(registry.get(OplogMetrics.DEAD_LETTERS).counter().count()).isEqualTo(2.0);
+    }
+
+    @Test
+    void aJsonLineWhoseKeyIsNullIsDeadLettered() throws IOException {
+        append(log, jsonLine("t", 1, 1) + "{\"op\":\"delete\",\"table\":\"t\",\"key\":{\"id\":null}}\n"
+                + jsonLine("t", 2, 2));
+        RecordingSink sink = snapshot(json(log));
+        assertThat(sink.values("id")).containsExactly(1L, 2L);
+        List<JsonNode> letters = deadLetters(json(log).build().deadLetterFile());
+        assertThat(letters).singleElement().satisfies(l -> {
+            assertThat(l.get("reason").asText()).isEqualTo("key 'id' of t is null");
+            assertThat(l.has("index")).isFalse();
+        });
+    }
+
+    private static List<JsonNode> deadLetters(Path file) throws IOException {
+        List<JsonNode> letters = new ArrayList<>();
+        for (String line : Files.readAllLines(file)) {
+            letters.add(Json.MAPPER.readTree(line));
+        }
+        return letters;
+    }
+
+    @Test
     void lineLongerThanTheChunkBufferIsDeadLetteredWithoutHoldingIt() throws IOException {
         append(log, jsonLine("t", 1, 1) + "{\"op\":\"update\"," + "x".repeat(5000) + "\n" + jsonLine("t", 2, 2));
         RecordingSink sink = snapshot(json(log).chunkMaxBytes(256).maxLineBytes(1000));
