@@ -481,6 +481,37 @@ class OplogFileSourceTest {
         });
     }
 
+    @Test
+    void aBadInputReadAgainAfterRestartsIsDeadLetteredOnce() throws IOException {
+        append(log, djangoSave(1, 1, "ok"));
+        append(log, "2 SAVE [{\"model\": \"polls.question\", \"pk\": 2, \n");
+        append(log, "3 SAVE [{\"model\": \"polls.question\", \"pk\": 3}, {\"model\": \"polls.question\", \"pk\": 4}]\n");
+        append(log, djangoSave(5, 5, "ok"));
+        Path deadLetterFile = OplogFileOptions.builder(log).build().deadLetterFile();
+        for (int run = 0; run < 4; run++) {
+            // Each run starts without checkpoints: the log is read again from its start, as after a
+            // crash before the first acknowledgement, by a new source (a restarted process).
+            store = FileCheckpointStore.open(dir.resolve("checkpoints-" + run));
+            RecordingSink sink = snapshot(OplogFileOptions.builder(log));
+            assertThat(sink.values("id")).containsExactly(1L, 5L);
+            assertThat(deadLetters(deadLetterFile)).as("run " + run).hasSize(3);
+        }
+        assertThat(registry.get(OplogMetrics.DEAD_LETTERS).counter().count()).isEqualTo(3.0);
+        assertThat(deadLetters(deadLetterFile).stream().map(l -> l.path("index").asInt(-1)).toList())
+                .containsExactly(-1, 0, 1);
+    }
+
+    @Test
+    void aDeadLetterTornByACrashIsCutOffAndWrittenAgain() throws IOException {
+        append(log, djangoSave(1, 1, "ok") + "not a change\n");
+        Path deadLetterFile = OplogFileOptions.builder(log).build().deadLetterFile();
+        Files.writeString(deadLetterFile, "{\"origin\":\"" + log + "\",\"offset\":");
+        snapshot(OplogFileOptions.builder(log));
+        List<JsonNode> letters = deadLetters(deadLetterFile);
+        assertThat(letters).singleElement()
+                .satisfies(l -> assertThat(l.get("offset").asLong()).isEqualTo(djangoSave(1, 1, "ok").length()));
+    }
+
     private static List<JsonNode> deadLetters(Path file) throws IOException {
         List<JsonNode> letters = new ArrayList<>();
         for (String line : Files.readAllLines(file)) {
