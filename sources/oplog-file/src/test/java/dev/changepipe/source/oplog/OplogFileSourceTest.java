@@ -210,6 +210,56 @@ class OplogFileSourceTest {
     }
 
     @Test
+    void followModeCutsOneChunkForTheLinesThatArriveWithinTheLinger() {
+        VirtualTimeScheduler time = VirtualTimeScheduler.create();
+        append(log, lines(0, 1));
+        RecordingSink sink = new RecordingSink();
+        follow(OplogFileSource.create(json(log).watchService(false).pollInterval(Duration.ofMillis(100))
+                .linger(Duration.ofSeconds(1)).build(), store, registry, time), sink);
+        await().atMost(WAIT).until(() -> sink.items.size() == 1);
+
+        // Ten appends, each seen by a poll, within the second after the first chunk was cut.
+        for (long i = 1; i <= 10; i++) {
+            append(log, lines(i, i + 1));
+            time.advanceTimeBy(Duration.ofMillis(50));
+        }
+        await().atMost(WAIT).until(() -> {
+            time.advanceTimeBy(Duration.ofMillis(100));
+            return sink.items.size() == 11;
+        });
+        assertThat(sink.chunks).hasSize(2);
+        assertThat(sink.values("id")).isEqualTo(ids(0, 11));
+    }
+
+    @Test
+    void followModeCutsAFullChunkAtOnceAndLingersOnlyOnTheRest() {
+        VirtualTimeScheduler time = VirtualTimeScheduler.create();
+        int lineBytes = jsonLine("t", 10, 10).length();   // ids 10 to 21: lines of the same length
+        append(log, lines(0, 1));
+        RecordingSink sink = new RecordingSink();
+        follow(OplogFileSource.create(json(log).watchService(false).pollInterval(Duration.ofMillis(100))
+                .chunkMaxBytes(5 * lineBytes).linger(Duration.ofMinutes(1)).build(), store, registry, time), sink);
+        await().atMost(WAIT).until(() -> sink.items.size() == 1);
+
+        append(log, lines(10, 22));
+        await().atMost(WAIT).until(() -> {
+            time.advanceTimeBy(Duration.ofMillis(100));   // polls; far from the end of the linger
+            return sink.items.size() >= 11;
+        });
+        assertThat(sink.items).hasSize(11);
+        assertThat(sink.chunks).hasSize(3);
+        assertThat(sink.chunks.subList(1, 3)).allSatisfy(c -> assertThat(c.size()).isEqualTo(5 * lineBytes));
+
+        time.advanceTimeBy(Duration.ofMinutes(1));
+        await().atMost(WAIT).until(() -> {
+            time.advanceTimeBy(Duration.ofMillis(100));
+            return sink.items.size() == 13;
+        });
+        assertThat(sink.chunks).hasSize(4);
+        assertThat(sink.values("id").subList(1, 13)).isEqualTo(ids(10, 22));
+    }
+
+    @Test
     void truncatedFileIsReadFromTheStartWithANewGeneration() throws IOException {
         append(log, lines(0, 20));
         RecordingSink sink = new RecordingSink();
