@@ -184,7 +184,7 @@ final class DjangoLineParser implements LineParser {
         } else {
             values = Map.of();
         }
-        items.add(new ChangeItem(kind, table, key, values, line.version(index), time, size));
+        items.add(new ChangeItem(kind, table, key, values, line.version(index), time, JsonReader.heap(size)));
         return null;
     }
 

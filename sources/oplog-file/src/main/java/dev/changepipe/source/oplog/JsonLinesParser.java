@@ -159,6 +159,6 @@ final class JsonLinesParser implements LineParser {
             size += DjangoLineParser.ROW_BYTES + JsonReader.arraySize(layout.columns().names().size())
                     + layout.unsharedBytes() + st.values.size;
         }
-        return List.of(new ChangeItem(kind, t, key, values, line.version(0), time, size));
+        return List.of(new ChangeItem(kind, t, key, values, line.version(0), time, JsonReader.heap(size)));
     }
 }

@@ -458,6 +458,27 @@ final class JsonReader {
 
     // ---- heap sizes, 64-bit JVM with compressed references (12-byte headers, 4-byte references)
 
+    /**
+     * Whether this JVM compresses references (the default below a 32 GB heap). Without, references
+     * take 8 bytes and the figures above are too low: {@link #heap} scales them by 3/2.
+     */
+    static final boolean COMPRESSED_OOPS = compressedOops();
+
+    private static boolean compressedOops() {
+        try {
+            com.sun.management.HotSpotDiagnosticMXBean hotspot = java.lang.management.ManagementFactory
+                    .getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+            return hotspot == null || !"false".equals(hotspot.getVMOption("UseCompressedOops").getValue());
+        } catch (RuntimeException | LinkageError e) {
+            return true;
+        }
+    }
+
+    /** An item's heap in compressed-reference bytes, as this JVM holds it. */
+    static long heap(long compressedBytes) {
+        return COMPRESSED_OOPS ? compressedBytes : compressedBytes * 3 / 2;
+    }
+
     /** A String with its array (Latin-1 when it can be, else UTF-16). */
     static long stringSize(String s) {
         int n = s.length();
