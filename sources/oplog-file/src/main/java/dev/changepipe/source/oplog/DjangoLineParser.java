@@ -144,16 +144,16 @@ final class DjangoLineParser implements LineParser {
             return "element " + index + " has no 'model'";
         }
         if (!hasPk || pk == null) {
-            return "element " + index + " (" + table + ") has no 'pk'" + (hasPk ? " (null)" : "");
+            return "element " + index + " (" + brief(table) + ") has no 'pk'" + (hasPk ? " (null)" : "");
         }
         if (pk instanceof Map || pk instanceof List) {
-            return "element " + index + " (" + table + ") has a 'pk' that is not a scalar";
+            return "element " + index + " (" + brief(table) + ") has a 'pk' that is not a scalar";
         }
         if (fieldsNotObject) {
-            return "element " + index + " (" + table + " pk " + pk + ") has 'fields' that is not an object";
+            return "element " + index + " (" + brief(table) + " pk " + brief(pk) + ") has 'fields' that is not an object";
         }
         if (kind.isSave() && !hasFields) {
-            return "element " + index + " (" + table + " pk " + pk + ") is a SAVE without 'fields'";
+            return "element " + index + " (" + brief(table) + " pk " + brief(pk) + ") is a SAVE without 'fields'";
         }
         String pkField = pkFields.getOrDefault(table, DEFAULT_PK_FIELD);
         Columns keyColumns = st.layouts.key(layouts, pkField);
@@ -186,6 +186,17 @@ final class DjangoLineParser implements LineParser {
         }
         items.add(new ChangeItem(kind, table, key, values, line.version(index), time, JsonReader.heap(size)));
         return null;
+    }
+
+    /** A value from the data as a reason names it: at most 64 characters, control characters escaped. */
+    static String brief(Object value) {
+        String text = String.valueOf(value);
+        StringBuilder out = new StringBuilder(Math.min(text.length(), 70));
+        for (int i = 0; i < text.length() && i < 64; i++) {
+            char c = text.charAt(i);
+            out.append(c < 0x20 ? ' ' : c);
+        }
+        return text.length() > 64 ? out.append("...").toString() : out.toString();
     }
 
     /**

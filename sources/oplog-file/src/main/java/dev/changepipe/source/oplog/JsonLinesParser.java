@@ -128,7 +128,7 @@ final class JsonLinesParser implements LineParser {
             kind = ChangeItem.Kind.DELETE;
         } else {
             throw new MalformedLineException(op == null ? "no 'op'"
-                    : "unknown operation '" + op + "' (expected insert, update or delete)");
+                    : "unknown operation '" + DjangoLineParser.brief(op) + "' (expected insert, update or delete)");
         }
         if (!(table instanceof String t) || t.isBlank()) {
             throw new MalformedLineException("no 'table'");
@@ -138,7 +138,8 @@ final class JsonLinesParser implements LineParser {
         }
         for (int i = 0; i < st.key.count; i++) {
             if (st.key.values[i] == null) {
-                throw new MalformedLineException("key '" + st.key.names[i] + "' of " + t + " is null");
+                throw new MalformedLineException("key '" + DjangoLineParser.brief(st.key.names[i]) + "' of "
+                        + DjangoLineParser.brief(t) + " is null");
             }
         }
         if (valuesNotObject) {

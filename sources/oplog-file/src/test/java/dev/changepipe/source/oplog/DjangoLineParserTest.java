@@ -88,6 +88,9 @@ class DjangoLineParserTest {
         assertRejected("1 SAVE [{\"model\": \"a.b\", \"pk\": {\"id\": 1}, \"fields\": {}}]",
                 "element 0 (a.b) has a 'pk' that is not a scalar");
 
+        assertRejected("1 SAVE [{\"model\": \"a.b\", \"pk\": \"" + "x".repeat(100) + "\"}]",
+                "element 0 (a.b pk " + "x".repeat(64) + "...) is a SAVE without 'fields'");
+
         OplogLine mixed = line("1 SAVE [{\"model\": \"a.b\", \"pk\": 1, \"fields\": {\"x\": 1}},"
                 + " {\"model\": \"a.b\", \"pk\": 2}, {\"model\": \"a.b\", \"pk\": 3, \"fields\": {\"x\": 3}}]");
         List<ChangeItem> items = PARSER.parse(mixed);
