@@ -19,10 +19,17 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The dead-letter file: one JSON object per malformed line, with origin, offset, reason and the raw
- * text. Appends are serialized (parse threads call it concurrently); {@link #force()} makes them
- * durable, and the source forces before a chunk's parse completes, so a dead letter is on disk before
- * its chunk can be acknowledged. Opened on first use, closed by {@link #close()}.
+ * The dead-letter file: one JSON object per malformed line (or rejected change of a line), with
+ * origin, generation, offset, index, reason and the raw text. Appends are serialized (parse threads
+ * call it concurrently); {@link #force()} makes them durable, and the source forces before a chunk's
+ * parse completes, so a dead letter is on disk before its chunk can be acknowledged. Opened on first
+ * use, closed by {@link #close()}.
+ *
+ * <p><b>One record per bad input.</b> A line is read again after a restart (its chunk was not
+ * acknowledged yet) and gives the same dead letter again. When the file is opened, the identity
+ * (origin, generation, offset, index) of every letter already in it is loaded, as a 64-bit hash, and
+ * a letter whose identity is there is not written again; an unterminated last record (torn by a
+ * crash during its write) is cut off first. The file must belong to one source.
  */
 final class DeadLetters {
 
@@ -31,6 +38,7 @@ final class DeadLetters {
     private final Path file;
     private final Counter counter;
     private FileChannel channel;
+    private LongSet written;
 
     DeadLetters(Path file, Counter counter) {
         this.file = file;
@@ -44,17 +52,21 @@ final class DeadLetters {
     /**
      * Appends one dead letter.
      *
+     * @param index the index of the bad change within the line, or -1 when the whole line is bad
      * @param raw the line's bytes (possibly truncated to what the source kept)
      * @param lineLength the line's full length in bytes
      */
-    void write(String origin, long generation, long offset, String reason, byte[] raw, int start, int length,
-            long lineLength) {
+    void write(String origin, long generation, long offset, int index, String reason, byte[] raw, int start,
+            int length, long lineLength) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(length + 256);
         try (JsonGenerator g = Json.MAPPER.getFactory().createGenerator(out)) {
             g.writeStartObject();
             g.writeStringField("origin", origin);
             g.writeNumberField("offset", offset);
             g.writeNumberField("generation", generation);
+            if (index >= 0) {
+                g.writeNumberField("index", index);
+            }
             g.writeStringField("reason", reason);
             g.writeNumberField("length", lineLength);
             g.writeBooleanField("truncated", length < lineLength);
@@ -74,9 +86,12 @@ final class DeadLetters {
         synchronized (this) {
             try {
                 if (channel == null) {
-                    Files.createDirectories(file.toAbsolutePath().getParent());
-                    channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                            StandardOpenOption.APPEND);
+                    open();
+                }
+                if (!written.add(identity(origin, generation, offset, index))) {
+                    log.debug("dead letter {}:{} (generation {}, index {}) is already in {}; not written again",
+                            origin, offset, generation, index, file);
+                    return;
                 }
                 ByteBuffer buffer = ByteBuffer.wrap(out.toByteArray());
                 while (buffer.hasRemaining()) {
@@ -88,6 +103,141 @@ final class DeadLetters {
         }
         counter.increment();
         log.warn("dead letter: {}:{} {} ({} bytes) -> {}", origin, offset, reason, lineLength, file);
+    }
+
+    /** Opens the file for appending, loading the identities of the letters in it. */
+    private void open() throws IOException {
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                StandardOpenOption.WRITE);
+        try {
+            LongSet identities = new LongSet();
+            long complete = load(ch, identities);
+            if (complete < ch.size()) {
+                log.warn("dead-letter file {}: cutting off an unterminated last record of {} bytes (torn by a crash)",
+                        file, ch.size() - complete);
+                ch.truncate(complete);
+                ch.force(false);
+            }
+            ch.position(complete);
+            channel = ch;
+            written = identities;
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    /** Adds the identity of every letter in the file; returns the length of its complete lines. */
+    private long load(FileChannel ch, LongSet identities) throws IOException {
+        long size = ch.size();
+        long lineStart = 0;
+        long at = 0;
+        int unreadable = 0;
+        ByteArrayOutputStream line = new ByteArrayOutputStream(512);
+        ByteBuffer buffer = ByteBuffer.allocate(64 << 10);
+        while (at < size) {
+            buffer.clear();
+            int n = ch.read(buffer, at);
+            if (n <= 0) {
+                break;
+            }
+            byte[] bytes = buffer.array();
+            int from = 0;
+            for (int i = 0; i < n; i++) {
+                if (bytes[i] == '\n') {
+                    line.write(bytes, from, i - from);
+                    if (!addIdentity(line.toByteArray(), identities)) {
+                        unreadable++;
+                    }
+                    line.reset();
+                    from = i + 1;
+                    lineStart = at + i + 1;
+                }
+            }
+            line.write(bytes, from, n - from);
+            at += n;
+        }
+        if (unreadable > 0) {
+            log.warn("dead-letter file {}: {} lines are not dead letters of this source's format; left as they are",
+                    file, unreadable);
+        }
+        return lineStart;
+    }
+
+    private static boolean addIdentity(byte[] line, LongSet identities) {
+        if (line.length == 0) {
+            return true;
+        }
+        try {
+            com.fasterxml.jackson.databind.JsonNode letter = Json.MAPPER.readTree(line);
+            if (letter == null || !letter.hasNonNull("origin") || !letter.hasNonNull("offset")) {
+                return false;
+            }
+            identities.add(identity(letter.get("origin").asText(), letter.path("generation").asLong(),
+                    letter.get("offset").asLong(), letter.hasNonNull("index") ? letter.get("index").asInt() : -1));
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** A 64-bit hash of a dead letter's identity: collisions are negligible for any real number of letters. */
+    static long identity(String origin, long generation, long offset, int index) {
+        long h = 0xcbf29ce484222325L;
+        for (int i = 0; i < origin.length(); i++) {
+            h = (h ^ origin.charAt(i)) * 0x100000001b3L;
+        }
+        h = mix(h ^ generation);
+        h = mix(h ^ offset);
+        return mix(h ^ (index + 1L));
+    }
+
+    private static long mix(long z) {
+        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
+        return z ^ (z >>> 31);
+    }
+
+    /** An open-addressing set of longs: 8 to 16 bytes per identity, however many letters the file holds. */
+    static final class LongSet {
+        private long[] slots = new long[64];
+        private boolean hasZero;
+        private int size;
+
+        /** Adds {@code v}; returns false if it was there. */
+        boolean add(long v) {
+            if (v == 0) {
+                boolean added = !hasZero;
+                hasZero = true;
+                return added;
+            }
+            if ((size + 1) * 2 > slots.length) {
+                grow();
+            }
+            int mask = slots.length - 1;
+            int i = (int) mix(v) & mask;
+            while (slots[i] != 0) {
+                if (slots[i] == v) {
+                    return false;
+                }
+                i = (i + 1) & mask;
+            }
+            slots[i] = v;
+            size++;
+            return true;
+        }
+
+        private void grow() {
+            long[] old = slots;
+            slots = new long[old.length * 2];
+            size = 0;
+            for (long v : old) {
+                if (v != 0) {
+                    add(v);
+                }
+            }
+        }
     }
 
     /** Forces what was written to disk. */
@@ -113,6 +263,7 @@ final class DeadLetters {
             log.warn("closing dead-letter file {} failed: {}", file, e.toString());
         } finally {
             channel = null;
+            written = null;
         }
     }
 

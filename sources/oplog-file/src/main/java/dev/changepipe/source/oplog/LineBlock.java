@@ -106,23 +106,33 @@ final class LineBlock implements RawRecords {
             return true;
         }
         OplogLine line = new OplogLine(origin, offset, Positions.version(generation, offset), data, start, contentLength);
+        List<ChangeItem> parsed;
         try {
-            List<ChangeItem> parsed = parsing.parser().parse(line);
-            if (parsed != null) {
-                items.addAll(parsed);
-            }
-            return false;
+            parsed = parsing.parser().parse(line);
         } catch (MalformedLineException e) {
-            malformed(offset, start, contentLength, contentLength, e.reason());
+            malformed(offset, start, contentLength, contentLength, e.reason(), -1);
             return true;
         }
+        if (parsed != null) {
+            items.addAll(parsed);
+        }
+        List<OplogLine.Rejection> rejections = line.rejections();
+        for (OplogLine.Rejection rejection : rejections) {
+            malformed(offset, start, contentLength, contentLength, rejection.reason(), rejection.index());
+        }
+        return !rejections.isEmpty();
     }
 
     private void malformed(long offset, int start, int keptLength, long lineLength, String reason) {
+        malformed(offset, start, keptLength, lineLength, reason, -1);
+    }
+
+    /** Dead-letters the line, or only its {@code index}-th change when {@code index >= 0}. */
+    private void malformed(long offset, int start, int keptLength, long lineLength, String reason, int index) {
         if (parsing.failOnMalformed()) {
             throw new MalformedLineException("malformed line at " + origin + ":" + offset + ": " + reason);
         }
-        parsing.deadLetters().write(origin, generation, offset, reason, data, start, keptLength, lineLength);
+        parsing.deadLetters().write(origin, generation, offset, index, reason, data, start, keptLength, lineLength);
     }
 
     private boolean isBlank(int start, int end) {

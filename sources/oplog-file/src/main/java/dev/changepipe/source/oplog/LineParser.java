@@ -21,8 +21,10 @@ import java.util.Map;
  * order.
  *
  * <p><b>Errors.</b> A line that cannot be parsed throws {@link MalformedLineException}: the source then
- * sends the line to its dead-letter file and goes on (or fails, if so configured). Any other exception
- * is a bug and ends the run.
+ * sends the line to its dead-letter file and goes on (or fails, if so configured). A line of several
+ * changes of which only some cannot be replicated (no key, a save without its row) keeps the others:
+ * the parser returns those and calls {@link OplogLine#reject} for each bad one, which the source
+ * dead-letters alone. Any other exception is a bug and ends the run.
  */
 @FunctionalInterface
 public interface LineParser {
@@ -41,7 +43,8 @@ public interface LineParser {
      * each element is {@code {"model": "app.model", "pk": <pk>, "fields": {...}}}. A SAVE gives
      * {@link ChangeItem.Kind#UPDATE} items (sinks upsert), a DELETE gives {@link ChangeItem.Kind#DELETE}
      * items with the fields as the image when present. Table = the model string; key =
-     * {@code {"<pk field>": pk}}; values = the fields plus the pk field.
+     * {@code {"<pk field>": pk}}; values = the fields plus the pk field. An element without a model, a
+     * non-null scalar pk, or (for a SAVE) its fields is rejected alone ({@link OplogLine#reject}).
      *
      * @param pkFields the name of the primary-key field per model; models not listed use {@code id}
      */

@@ -1,6 +1,8 @@
 package dev.changepipe.source.oplog;
 
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * One complete line of an operation log, handed to a {@link LineParser}. A view over the source's
@@ -15,6 +17,7 @@ public final class OplogLine {
     private final int start;
     private final int length;
     private String text;
+    private List<Rejection> rejections;
 
     OplogLine(String origin, long offset, long baseVersion, byte[] buffer, int start, int length) {
         this.origin = origin;
@@ -84,6 +87,33 @@ public final class OplogLine {
                     + " bytes at " + origin + ":" + offset);
         }
         return baseVersion + index;
+    }
+
+    /**
+     * Marks the line's {@code index}-th change as one that cannot be replicated (no key, a save without
+     * its row...): the source dead-letters it, with the line, the index and {@code reason}, and keeps
+     * the line's other changes. Call it instead of returning an item for that change; if {@code parse}
+     * then throws, the whole line is dead-lettered instead and the rejections are dropped.
+     *
+     * @param reason what is wrong with the change, in a few words, naming it (table, key)
+     */
+    public void reject(int index, String reason) {
+        if (index < 0) {
+            throw new IllegalArgumentException("change index " + index + " is negative");
+        }
+        if (rejections == null) {
+            rejections = new ArrayList<>(2);
+        }
+        rejections.add(new Rejection(index, reason));
+    }
+
+    /** The changes {@link #reject rejected} by the parser, in the order it rejected them; empty if none. */
+    List<Rejection> rejections() {
+        return rejections == null ? List.of() : rejections;
+    }
+
+    /** One rejected change of a line. */
+    record Rejection(int index, String reason) {
     }
 
     @Override

@@ -14,12 +14,14 @@ import java.nio.file.Path;
 import java.nio.file.PathMatcher;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Deque;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -49,6 +51,7 @@ final class Tailer implements AutoCloseable {
     private final boolean directory;
     private final boolean follow;
     private final Scheduler reader;
+    private final Scheduler timer;
     private final ChangeWatcher watcher;
     private final PathMatcher matcher;
 
@@ -58,6 +61,8 @@ final class Tailer implements AutoCloseable {
     private Segment current;
     private final Deque<Segment> queued = new ArrayDeque<>();
     private String lastStartedName;
+    /** When the last chunk of lines was cut (timer milliseconds), for the linger. */
+    private long lastCutAt = Long.MIN_VALUE / 2;
 
     Tailer(OplogFileSource source, Scheduler reader, Scheduler timer) {
         this.source = source;
@@ -65,6 +70,7 @@ final class Tailer implements AutoCloseable {
         this.directory = Files.isDirectory(options.path());
         this.follow = options.mode() == OplogFileOptions.Mode.FOLLOW;
         this.reader = reader;
+        this.timer = timer;
         Path watched = directory ? options.path() : options.path().getParent();
         this.watcher = new ChangeWatcher(watched, follow && options.watchService(), options.pollInterval(), timer,
                 options.name());
@@ -92,11 +98,16 @@ final class Tailer implements AutoCloseable {
                 }
                 return directory ? openNextInDirectory(seen) : openFile(seen);
             }
+            Mono<Chunk> linger = linger(current, seen);
+            if (linger != null) {
+                return linger;
+            }
             Chunk chunk = readChunk(current);
             if (chunk == RESTARTED) {
                 return Mono.empty();
             }
             if (chunk != null) {
+                lastCutAt = timer.now(TimeUnit.MILLISECONDS);
                 return Mono.just(chunk);
             }
             return atEnd(current, seen);
@@ -273,6 +284,29 @@ final class Tailer implements AutoCloseable {
     }
 
     // ---- reading
+
+    /**
+     * Follow mode: when the lines waiting are less than a full chunk and the last chunk was cut less than
+     * {@code linger} ago, waits for more (a change seen, so a chunk that filled up is cut at once) or the
+     * end of the linger; null to read now.
+     */
+    private Mono<Chunk> linger(Segment s, long seen) throws IOException {
+        long linger = options.linger().toMillis();
+        if (!follow || linger == 0 || s.drainOnly || s.skip != null) {
+            return null;
+        }
+        long waitUntil = lastCutAt + linger;
+        long now = timer.now(TimeUnit.MILLISECONDS);
+        if (now >= waitUntil) {
+            return null;
+        }
+        long available = s.channel.size() - s.position;
+        if (available <= 0 || available >= options.chunkMaxBytes()) {
+            return null;
+        }
+        return Mono.firstWithSignal(watcher.changeAfter(seen),
+                Mono.delay(Duration.ofMillis(waitUntil - now), timer).then()).then(Mono.empty());
+    }
 
     private Chunk readChunk(Segment s) throws IOException {
         long size = s.channel.size();

@@ -35,6 +35,20 @@ class JsonLinesParserTest {
     }
 
     @Test
+    void rowsOfATableShareTheirColumnsAndTheTimeMayHaveDecimals() {
+        LineParser parser = LineParser.jsonLines();
+        ChangeItem a = parser.parse(line("{\"op\": \"update\", \"table\": \"t\", \"key\": {\"id\": 1}, \"values\": {\"id\": 1, \"v\": 2},"
+                + " \"ts\": 1700000000.25}")).get(0);
+        ChangeItem b = parser.parse(line("{\"ts\": 3, \"values\": {\"id\": 2, \"v\": null}, \"key\": {\"id\": 2}, \"table\": \"t\","
+                + " \"op\": \"insert\"}")).get(0);
+        assertThat(a.values().keySet()).isSameAs(b.values().keySet());
+        assertThat(a.key().keySet()).isSameAs(b.key().keySet());
+        assertThat(a.commitTime()).isEqualTo(Instant.ofEpochSecond(1700000000, 250_000_000));
+        assertThat(b.values()).containsEntry("v", null).containsEntry("id", 2L);
+        assertThat(b.commitTime()).isEqualTo(Instant.ofEpochSecond(3));
+    }
+
+    @Test
     void malformedLinesAreRefusedWithAReason() {
         assertMalformed("{\"op\": \"insert\"", "broken JSON");
         assertMalformed("[1]", "expected a JSON object");
@@ -43,6 +57,11 @@ class JsonLinesParserTest {
         assertMalformed("{\"op\": \"insert\", \"key\": {\"id\": 1}}", "no 'table'");
         assertMalformed("{\"op\": \"insert\", \"table\": \"t\", \"key\": {}}", "no 'key'");
         assertMalformed("{\"op\": \"insert\", \"table\": \"t\", \"key\": {\"id\": 1}, \"values\": 3}", "'values' is not an object");
+        assertMalformed("{\"op\": \"insert\", \"table\": \"t\"}", "no 'key'");
+        assertMalformed("{\"op\": \"insert\", \"table\": \"t\", \"key\": null}", "no 'key'");
+        assertMalformed("{\"op\": \"delete\", \"table\": \"t\", \"key\": {\"id\": null}}", "key 'id' of t is null");
+        assertMalformed("{\"op\": \"insert\", \"table\": \"t\", \"key\": {\"id\": 1}, \"ts\": \"x\"}", "'ts' is not a number");
+        assertMalformed("{\"op\": \"insert\", \"table\": \"t\", \"key\": {\"id\": 1}} {}", "broken JSON");
     }
 
     private static void assertMalformed(String text, String reason) {

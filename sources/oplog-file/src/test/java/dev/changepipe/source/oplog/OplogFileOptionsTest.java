@@ -16,6 +16,7 @@ class OplogFileOptionsTest {
         assertThat(o.chunkMaxBytes()).isEqualTo(OplogFileOptions.DEFAULT_CHUNK_MAX_BYTES);
         assertThat(o.maxLineBytes()).isEqualTo(OplogFileOptions.DEFAULT_MAX_LINE_BYTES);
         assertThat(o.pollInterval()).isEqualTo(OplogFileOptions.DEFAULT_POLL_INTERVAL);
+        assertThat(o.linger()).isEqualTo(OplogFileOptions.DEFAULT_LINGER).isEqualTo(Duration.ofMillis(100));
         assertThat(o.deadLetterFile()).isEqualTo(Path.of("/var/log/app/oplog.log.dead-letter.jsonl"));
         assertThat(o.lineParser()).isInstanceOf(DjangoLineParser.class);
     }
@@ -26,6 +27,7 @@ class OplogFileOptionsTest {
         assertThatThrownBy(() -> OplogFileOptions.builder(p).chunkMaxBytes(0).build()).hasMessageStartingWith("chunkMaxBytes");
         assertThatThrownBy(() -> OplogFileOptions.builder(p).maxLineBytes(0).build()).hasMessageStartingWith("maxLineBytes");
         assertThatThrownBy(() -> OplogFileOptions.builder(p).pollInterval(Duration.ZERO).build()).hasMessageStartingWith("pollInterval");
+        assertThatThrownBy(() -> OplogFileOptions.builder(p).linger(Duration.ofMillis(-1)).build()).hasMessageStartingWith("linger");
         assertThatThrownBy(() -> OplogFileOptions.builder(p).glob(" ").build()).hasMessageStartingWith("glob");
         assertThatThrownBy(() -> OplogFileOptions.builder(p).name("").build()).hasMessageStartingWith("name");
         assertThatThrownBy(() -> OplogFileOptions.builder(p).deadLetterFile(p).build()).hasMessageStartingWith("deadLetterFile");

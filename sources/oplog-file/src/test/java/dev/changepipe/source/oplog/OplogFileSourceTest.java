@@ -210,6 +210,56 @@ class OplogFileSourceTest {
     }
 
     @Test
+    void followModeCutsOneChunkForTheLinesThatArriveWithinTheLinger() {
+        VirtualTimeScheduler time = VirtualTimeScheduler.create();
+        append(log, lines(0, 1));
+        RecordingSink sink = new RecordingSink();
+        follow(OplogFileSource.create(json(log).watchService(false).pollInterval(Duration.ofMillis(100))
+                .linger(Duration.ofSeconds(1)).build(), store, registry, time), sink);
+        await().atMost(WAIT).until(() -> sink.items.size() == 1);
+
+        // Ten appends, each seen by a poll, within the second after the first chunk was cut.
+        for (long i = 1; i <= 10; i++) {
+            append(log, lines(i, i + 1));
+            time.advanceTimeBy(Duration.ofMillis(50));
+        }
+        await().atMost(WAIT).until(() -> {
+            time.advanceTimeBy(Duration.ofMillis(100));
+            return sink.items.size() == 11;
+        });
+        assertThat(sink.chunks).hasSize(2);
+        assertThat(sink.values("id")).isEqualTo(ids(0, 11));
+    }
+
+    @Test
+    void followModeCutsAFullChunkAtOnceAndLingersOnlyOnTheRest() {
+        VirtualTimeScheduler time = VirtualTimeScheduler.create();
+        int lineBytes = jsonLine("t", 10, 10).length();   // ids 10 to 21: lines of the same length
+        append(log, lines(0, 1));
+        RecordingSink sink = new RecordingSink();
+        follow(OplogFileSource.create(json(log).watchService(false).pollInterval(Duration.ofMillis(100))
+                .chunkMaxBytes(5 * lineBytes).linger(Duration.ofMinutes(1)).build(), store, registry, time), sink);
+        await().atMost(WAIT).until(() -> sink.items.size() == 1);
+
+        append(log, lines(10, 22));
+        await().atMost(WAIT).until(() -> {
+            time.advanceTimeBy(Duration.ofMillis(100));   // polls; far from the end of the linger
+            return sink.items.size() >= 11;
+        });
+        assertThat(sink.items).hasSize(11);
+        assertThat(sink.chunks).hasSize(3);
+        assertThat(sink.chunks.subList(1, 3)).allSatisfy(c -> assertThat(c.size()).isEqualTo(5 * lineBytes));
+
+        time.advanceTimeBy(Duration.ofMinutes(1));
+        await().atMost(WAIT).until(() -> {
+            time.advanceTimeBy(Duration.ofMillis(100));
+            return sink.items.size() == 13;
+        });
+        assertThat(sink.chunks).hasSize(4);
+        assertThat(sink.values("id").subList(1, 13)).isEqualTo(ids(10, 22));
+    }
+
+    @Test
     void truncatedFileIsReadFromTheStartWithANewGeneration() throws IOException {
         append(log, lines(0, 20));
         RecordingSink sink = new RecordingSink();
@@ -444,6 +494,80 @@ class OplogFileSourceTest {
         assertThat(broken.get("offset").asLong()).isEqualTo(djangoSave(1, 1, "ok").length());
         assertThat(broken.get("raw").asText()).isEqualTo("2 SAVE [{\"model\": \"polls.question\", \"pk\": 2, ");
         assertThat(registry.get(OplogMetrics.DEAD_LETTERS).counter().count()).isEqualTo(6.0);
+    }
+
+    @Test
+    void aChangeWithoutItsRowOrKeyIsDeadLetteredAloneAndTheRestGoesOn() throws IOException {
+        String first = "1795000000.2 SAVE [{\"model\": \"polls.choice\", \"pk\": 47, \"fields\": {\"votes\": 1}},"
+                + " {\"model\": \"polls.choice\", \"pk\": 48}]\n";
+        append(log, first);
+        append(log, "1795000000.3 DELETE [{\"model\": \"polls.choice\", \"fields\": {\"votes\": 1}}]\n");
+        append(log, djangoSave(1795000001, 49, "ok"));
+
+        RecordingSink sink = snapshot(OplogFileOptions.builder(log));
+        assertThat(sink.values("id")).containsExactly(47L, 49L);
+        List<JsonNode> letters = deadLetters(OplogFileOptions.builder(log).build().deadLetterFile());
+        assertThat(letters).hasSize(2);
+        assertThat(letters.get(0).get("offset").asLong()).isZero();
+        assertThat(letters.get(0).get("index").asInt()).isEqualTo(1);
+        assertThat(letters.get(0).get("reason").asText())
+                .isEqualTo("element 1 (polls.choice pk 48) is a SAVE without 'fields'");
+        assertThat(letters.get(0).get("raw").asText()).isEqualTo(first.strip());
+        assertThat(letters.get(1).get("offset").asLong()).isEqualTo(first.length());
+        assertThat(letters.get(1).get("reason").asText()).isEqualTo("element 0 (polls.choice) has no 'pk'");
+        assertThat(registry.get(OplogMetrics.DEAD_LETTERS).counter().count()).isEqualTo(2.0);
+    }
+
+    @Test
+    void aJsonLineWhoseKeyIsNullIsDeadLettered() throws IOException {
+        append(log, jsonLine("t", 1, 1) + "{\"op\":\"delete\",\"table\":\"t\",\"key\":{\"id\":null}}\n"
+                + jsonLine("t", 2, 2));
+        RecordingSink sink = snapshot(json(log));
+        assertThat(sink.values("id")).containsExactly(1L, 2L);
+        List<JsonNode> letters = deadLetters(json(log).build().deadLetterFile());
+        assertThat(letters).singleElement().satisfies(l -> {
+            assertThat(l.get("reason").asText()).isEqualTo("key 'id' of t is null");
+            assertThat(l.has("index")).isFalse();
+        });
+    }
+
+    @Test
+    void aBadInputReadAgainAfterRestartsIsDeadLetteredOnce() throws IOException {
+        append(log, djangoSave(1, 1, "ok"));
+        append(log, "2 SAVE [{\"model\": \"polls.question\", \"pk\": 2, \n");
+        append(log, "3 SAVE [{\"model\": \"polls.question\", \"pk\": 3}, {\"model\": \"polls.question\", \"pk\": 4}]\n");
+        append(log, djangoSave(5, 5, "ok"));
+        Path deadLetterFile = OplogFileOptions.builder(log).build().deadLetterFile();
+        for (int run = 0; run < 4; run++) {
+            // Each run starts without checkpoints: the log is read again from its start, as after a
+            // crash before the first acknowledgement, by a new source (a restarted process).
+            store = FileCheckpointStore.open(dir.resolve("checkpoints-" + run));
+            RecordingSink sink = snapshot(OplogFileOptions.builder(log));
+            assertThat(sink.values("id")).containsExactly(1L, 5L);
+            assertThat(deadLetters(deadLetterFile)).as("run " + run).hasSize(3);
+        }
+        assertThat(registry.get(OplogMetrics.DEAD_LETTERS).counter().count()).isEqualTo(3.0);
+        assertThat(deadLetters(deadLetterFile).stream().map(l -> l.path("index").asInt(-1)).toList())
+                .containsExactly(-1, 0, 1);
+    }
+
+    @Test
+    void aDeadLetterTornByACrashIsCutOffAndWrittenAgain() throws IOException {
+        append(log, djangoSave(1, 1, "ok") + "not a change\n");
+        Path deadLetterFile = OplogFileOptions.builder(log).build().deadLetterFile();
+        Files.writeString(deadLetterFile, "{\"origin\":\"" + log + "\",\"offset\":");
+        snapshot(OplogFileOptions.builder(log));
+        List<JsonNode> letters = deadLetters(deadLetterFile);
+        assertThat(letters).singleElement()
+                .satisfies(l -> assertThat(l.get("offset").asLong()).isEqualTo(djangoSave(1, 1, "ok").length()));
+    }
+
+    private static List<JsonNode> deadLetters(Path file) throws IOException {
+        List<JsonNode> letters = new ArrayList<>();
+        for (String line : Files.readAllLines(file)) {
+            letters.add(Json.MAPPER.readTree(line));
+        }
+        return letters;
     }
 
     @Test
