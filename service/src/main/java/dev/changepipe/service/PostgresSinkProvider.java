@@ -1,5 +1,6 @@
 package dev.changepipe.service;
 
+import dev.changepipe.core.OnBadRecord;
 import dev.changepipe.core.Sink;
 import dev.changepipe.sink.postgres.PostgresSink;
 import dev.changepipe.sink.postgres.PostgresSinkOptions;
@@ -15,7 +16,8 @@ import reactor.core.publisher.Mono;
  * (required; a name under {@code connections.postgres}, which holds {@code url}, an
  * {@code r2dbc:postgresql://} URL whose password is never logged), {@code schema},
  * {@code versionColumn}, {@code addVersionColumn}, {@code strictColumns}, {@code tables}
- * (source table: target table), {@code maxPoolSize}, {@code maxRetries}. Registers a readiness probe
+ * (source table: target table), {@code maxPoolSize}, {@code maxRetries}, {@code onBadRecord}
+ * ({@code dead-letter}, the default: refused items go to the pipeline's dead letters; {@code fail}). Registers a readiness probe
  * that opens a connection and runs {@code SELECT 1}.
  */
 public final class PostgresSinkProvider implements SinkProvider {
@@ -30,7 +32,9 @@ public final class PostgresSinkProvider implements SinkProvider {
         Settings c = context.connection(s, "connection", "postgres");
         String url = c.string("url");
         c.checkNoUnknownKeys();
-        PostgresSinkOptions.Builder b = PostgresSinkOptions.builder().url(url).name(s.string("name", "postgres"));
+        PostgresSinkOptions.Builder b = PostgresSinkOptions.builder().url(url).name(s.string("name", "postgres"))
+                .onBadRecord(s.choice("onBadRecord", OnBadRecord.class, OnBadRecord.DEAD_LETTER))
+                .deadLetters(context.deadLetters());
         s.optionalString("schema").ifPresent(b::schema);
         s.optionalString("versionColumn").ifPresent(b::versionColumn);
         if (s.has("addVersionColumn")) {

@@ -1,6 +1,7 @@
 package dev.changepipe.service;
 
 import dev.changepipe.core.Chunk;
+import dev.changepipe.core.OnBadRecord;
 import dev.changepipe.core.Sink;
 import dev.changepipe.sink.redis.HotStorageLookup;
 import dev.changepipe.sink.redis.HotStorageOptions;
@@ -18,8 +19,9 @@ import reactor.core.publisher.Mono;
  * {@code type: redis-hot-storage}: the Redis hot storage sink (docs/redis-hot-storage.md). Keys:
  * {@code connection} (required; a name under {@code connections.redis}, which holds {@code uri}),
  * {@code keyPrefix}, {@code uniqueConstraints} (model: a list of constraints, each a field name or a
- * list of field names), {@code tombstoneTtl}, {@code pipelineSize}. The sink owns its Redis client and
- * shuts it down when closed. A pipeline with this sink answers {@code GET /api/hot/<pipeline>/...}.
+ * list of field names), {@code tombstoneTtl}, {@code pipelineSize}, {@code onBadRecord} ({@code dead-letter},
+ * the default: refused items go to the pipeline's dead letters; {@code fail}). The sink owns its Redis
+ * client and shuts it down when closed. A pipeline with this sink answers {@code GET /api/hot/<pipeline>/...}.
  */
 public final class RedisHotStorageSinkProvider implements SinkProvider {
 
@@ -48,7 +50,9 @@ public final class RedisHotStorageSinkProvider implements SinkProvider {
                 .sinkName(s.string("name", HotStorageOptions.DEFAULT_SINK_NAME))
                 .keyPrefix(s.string("keyPrefix", HotStorageOptions.DEFAULT_KEY_PREFIX))
                 .tombstoneTtl(s.duration("tombstoneTtl", HotStorageOptions.DEFAULT_TOMBSTONE_TTL))
-                .pipelineSize(s.integer("pipelineSize", HotStorageOptions.DEFAULT_PIPELINE_SIZE, 1, 1_000_000));
+                .pipelineSize(s.integer("pipelineSize", HotStorageOptions.DEFAULT_PIPELINE_SIZE, 1, 1_000_000))
+                .onBadRecord(s.choice("onBadRecord", OnBadRecord.class, OnBadRecord.DEAD_LETTER))
+                .deadLetters(context.deadLetters());
         var constraints = s.has("uniqueConstraints") ? s.child("uniqueConstraints") : null;
         if (constraints != null) {
             for (String model : constraints.keys()) {
@@ -91,6 +95,16 @@ public final class RedisHotStorageSinkProvider implements SinkProvider {
             @Override
             public Mono<Void> write(Chunk chunk) {
                 return sink.write(chunk);
+            }
+
+            @Override
+            public Mono<Void> writeBatch(List<Chunk> batch) {
+                return sink.writeBatch(batch);
+            }
+
+            @Override
+            public int maxWritesInFlight() {
+                return sink.maxWritesInFlight();
             }
 
             @Override

@@ -1,7 +1,6 @@
 package dev.changepipe.sink.postgres;
 
 import dev.changepipe.core.ChangeItem;
-import dev.changepipe.core.SinkException;
 import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -64,12 +63,12 @@ record Change(Shape shape, String[] values, long version, String rowKey) {
             for (Map.Entry<String, Object> e : item.key().entrySet()) {
                 TargetTable.Column c = table.columnOf(e.getKey());
                 if (c == null) {
-                    throw SinkException.permanent(sink, table.sourceTable(), e.getKey(), "key field '" + e.getKey()
+                    throw new BadRecordException("unknown-column", sink, table.sourceTable(), e.getKey(), "key field '" + e.getKey()
                             + "' has no column in " + table.qualifiedName() + " (looked for '" + e.getKey() + "' and '"
                             + e.getKey() + "_id')", null);
                 }
                 if (e.getValue() == null) {
-                    throw SinkException.permanent(sink, table.sourceTable(), c.name(), "key field '" + e.getKey()
+                    throw new BadRecordException("missing-key", sink, table.sourceTable(), c.name(), "key field '" + e.getKey()
                             + "' is null in a change of version " + item.version(), null);
                 }
                 keyColumns.add(c);
@@ -158,9 +157,9 @@ record Change(Shape shape, String[] values, long version, String rowKey) {
             return ColumnType.sqlText(converted);
         }
 
-        private SinkException conversionError(TargetTable table, TargetTable.Column column, Object value,
+        private BadRecordException conversionError(TargetTable table, TargetTable.Column column, Object value,
                 ChangeItem item, String reason, Throwable cause) {
-            return SinkException.permanent(sink, table.sourceTable(), column.name(),
+            return new BadRecordException("conversion", sink, table.sourceTable(), column.name(),
                     "cannot convert value " + show(value) + " for column " + Sql.quote(column.name()) + " ("
                             + column.typeName() + ") of " + table.qualifiedName() + ", key " + item.key()
                             + ", version " + item.version() + ": " + reason, cause);
@@ -168,7 +167,7 @@ record Change(Shape shape, String[] values, long version, String rowKey) {
 
         private void unmapped(TargetTable table, String field) {
             if (strictColumns) {
-                throw SinkException.permanent(sink, table.sourceTable(), field, "field '" + field + "' has no column in "
+                throw new BadRecordException("unknown-column", sink, table.sourceTable(), field, "field '" + field + "' has no column in "
                         + table.qualifiedName() + " (looked for '" + field + "' and '" + field
                         + "_id'; strictColumns is on)", null);
             }

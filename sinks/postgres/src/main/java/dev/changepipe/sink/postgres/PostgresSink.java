@@ -8,6 +8,7 @@ import io.r2dbc.pool.ConnectionPoolConfiguration;
 import io.r2dbc.postgresql.PostgresqlConnectionFactoryProvider;
 import io.r2dbc.spi.ConnectionFactory;
 import io.r2dbc.spi.ConnectionFactoryOptions;
+import java.util.List;
 import java.util.Objects;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -24,7 +25,8 @@ import reactor.util.retry.Retry;
  *         .build());
  * }</pre>
  *
- * <p><b>What a write does.</b> Each chunk is applied in one transaction, each key's changes in order,
+ * <p><b>What a write does.</b> Each chunk, or each batch of chunks handed to {@link #writeBatch} (group
+ * commit), is applied in one transaction, each key's changes in order,
  * ending as applying the items one by one would (statements group the rows of a table; see
  * {@code docs/postgres-sink.md}). A save
  * (insert or update) is an {@code INSERT ... ON CONFLICT (key) DO UPDATE} that takes effect only when
@@ -45,10 +47,16 @@ import reactor.util.retry.Retry;
  * server). {@link PostgresSinkOptions.Builder#table} and {@link PostgresSinkOptions.Builder#column}
  * override the mapping per table.
  *
- * <p><b>Errors.</b> An unknown table, a field with no column (with {@code strictColumns}), a value that
- * does not convert (naming table, column, value and key) and any other permanent database error fail
- * the write with a non-retryable {@link dev.changepipe.core.SinkException} before or without
- * committing anything of the chunk. Transient faults (a lost connection, a serialization failure, a
+ * <p><b>Bad records.</b> An item refused for its own content (an unknown table, a value that does not
+ * convert, a field with no column with {@code strictColumns}, a row the server refuses with SQLSTATE
+ * class 22 or 23: NOT NULL, CHECK, unique, foreign key) becomes a dead letter in
+ * {@link PostgresSinkOptions#deadLetters()} and the rest of the write is committed; the write completes
+ * once the letters are durable. With {@link dev.changepipe.core.OnBadRecord#FAIL} or without a store
+ * it fails the write as below.
+ *
+ * <p><b>Errors.</b> Refused items (without dead letters) and any other permanent database error (a
+ * missing schema) fail the write with a non-retryable {@link dev.changepipe.core.SinkException}
+ * before or without committing anything of it. Transient faults (a lost connection, a serialization failure, a
  * deadlock, a server restarting) roll the transaction back and the chunk is written again, up to
  * {@code maxRetries} times with exponential backoff; then the last error is signalled.
  *
@@ -113,20 +121,30 @@ public final class PostgresSink implements Sink {
 
     /**
      * Applies the chunk's items in one transaction, each key's changes in order; completes once it
-     * committed. Retries
-     * transient faults (see the class description).
+     * committed (and the dead letters of the items it refused are durable). Retries transient faults
+     * (see the class description).
      */
     @Override
     public Mono<Void> write(Chunk chunk) {
-        if (chunk.items().isEmpty()) {
+        return writeBatch(List.of(chunk));
+    }
+
+    /**
+     * Group commit: applies the items of every chunk of the batch, in push order, in one transaction;
+     * completes once it committed (and the dead letters are durable). Retries transient faults.
+     */
+    @Override
+    public Mono<Void> writeBatch(List<Chunk> batch) {
+        if (batch.stream().allMatch(chunk -> chunk.items().isEmpty())) {
             return Mono.empty();
         }
-        return Mono.defer(() -> writer.write(chunk.items()))
+        String what = batch.size() == 1 ? "chunk " + batch.get(0) : "batch of " + batch.size() + " chunks from " + batch.get(0);
+        return Mono.defer(() -> writer.write(batch))
                 .retryWhen(Retry.backoff(options.maxRetries(), options.retryMinBackoff())
                         .maxBackoff(options.retryMaxBackoff())
                         .filter(PipelineException::isRetryable)
-                        .doBeforeRetry(signal -> log.warn("sink {}: writing chunk {} failed (attempt {}), retrying: {}",
-                                options.name(), chunk, signal.totalRetries() + 1, signal.failure().getMessage()))
+                        .doBeforeRetry(signal -> log.warn("sink {}: writing {} failed (attempt {}), retrying: {}",
+                                options.name(), what, signal.totalRetries() + 1, signal.failure().getMessage()))
                         .onRetryExhaustedThrow((spec, signal) -> signal.failure()));
     }
 

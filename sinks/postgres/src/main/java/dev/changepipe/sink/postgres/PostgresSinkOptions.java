@@ -1,5 +1,7 @@
 package dev.changepipe.sink.postgres;
 
+import dev.changepipe.core.DeadLetterStore;
+import dev.changepipe.core.OnBadRecord;
 import java.time.Duration;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -29,6 +31,12 @@ import java.util.Objects;
  * @param retryMinBackoff the first retry's delay; each next one doubles, with jitter
  * @param retryMaxBackoff the longest delay between retries
  * @param name the sink's name, for logs and errors
+ * @param onBadRecord what happens to an item the sink refuses for its own content (a value that does
+ *     not convert or that the server refuses for that row: type, range, length, NOT NULL, CHECK,
+ *     unique or foreign key of that row; a null key; an unknown table; with {@code strictColumns} a
+ *     field with no column)
+ * @param deadLetters where such items go with {@link OnBadRecord#DEAD_LETTER}, or {@code null}: then
+ *     they fail the write as with {@link OnBadRecord#FAIL}
  */
 public record PostgresSinkOptions(
         String url,
@@ -42,7 +50,9 @@ public record PostgresSinkOptions(
         int maxRetries,
         Duration retryMinBackoff,
         Duration retryMaxBackoff,
-        String name) {
+        String name,
+        OnBadRecord onBadRecord,
+        DeadLetterStore deadLetters) {
 
     public static final String DEFAULT_SCHEMA = "public";
     public static final String DEFAULT_VERSION_COLUMN = "changepipe_version";
@@ -99,11 +109,17 @@ public record PostgresSinkOptions(
         if (name == null || name.isBlank()) {
             throw new IllegalArgumentException("name must not be blank");
         }
+        Objects.requireNonNull(onBadRecord, "onBadRecord");
     }
 
     /** A builder with every default set; {@code url} must be given unless a connection factory is. */
     public static Builder builder() {
         return new Builder();
+    }
+
+    /** Whether refused items become dead letters (rather than failing the write). */
+    boolean isolating() {
+        return onBadRecord == OnBadRecord.DEAD_LETTER && deadLetters != null;
     }
 
     /** The override of a source table, or the conventions. */
@@ -117,7 +133,8 @@ public record PostgresSinkOptions(
                 + ", addVersionColumn=" + addVersionColumn + ", tombstoneTable=" + tombstoneTable
                 + ", strictColumns=" + strictColumns + ", tables=" + tables + ", maxPoolSize=" + maxPoolSize
                 + ", maxRetries=" + maxRetries + ", retryMinBackoff=" + retryMinBackoff
-                + ", retryMaxBackoff=" + retryMaxBackoff + ", name=" + name + "]";
+                + ", retryMaxBackoff=" + retryMaxBackoff + ", name=" + name + ", onBadRecord=" + onBadRecord
+                + ", deadLetters=" + (deadLetters == null ? "none" : deadLetters.pipeline()) + "]";
     }
 
     /** The URL with its password (between {@code :} and {@code @} of the authority) replaced. */
@@ -171,6 +188,8 @@ public record PostgresSinkOptions(
         private Duration retryMinBackoff = DEFAULT_RETRY_MIN_BACKOFF;
         private Duration retryMaxBackoff = DEFAULT_RETRY_MAX_BACKOFF;
         private String name = DEFAULT_NAME;
+        private OnBadRecord onBadRecord = OnBadRecord.DEAD_LETTER;
+        private DeadLetterStore deadLetters;
 
         private Builder() {
         }
@@ -248,9 +267,24 @@ public record PostgresSinkOptions(
             return this;
         }
 
+        /**
+         * What happens to an item the sink refuses for its own content; default
+         * {@link OnBadRecord#DEAD_LETTER} (when a {@link #deadLetters store} is set).
+         */
+        public Builder onBadRecord(OnBadRecord onBadRecord) {
+            this.onBadRecord = Objects.requireNonNull(onBadRecord, "onBadRecord");
+            return this;
+        }
+
+        /** Where refused items go; default none (they fail the write). */
+        public Builder deadLetters(DeadLetterStore deadLetters) {
+            this.deadLetters = deadLetters;
+            return this;
+        }
+
         public PostgresSinkOptions build() {
             return new PostgresSinkOptions(url, schema, versionColumn, addVersionColumn, tombstoneTable, strictColumns,
-                    tables, maxPoolSize, maxRetries, retryMinBackoff, retryMaxBackoff, name);
+                    tables, maxPoolSize, maxRetries, retryMinBackoff, retryMaxBackoff, name, onBadRecord, deadLetters);
         }
     }
 }

@@ -47,6 +47,11 @@ final class Sql {
                 + "PRIMARY KEY (" + TOMBSTONE_TABLE_COLUMN + ", " + TOMBSTONE_KEY_COLUMN + "))";
     }
 
+    /** One row, one boolean: whether the schema (parameter) exists. */
+    static String schemaExists() {
+        return "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)";
+    }
+
     static String introspectColumns() {
         return "SELECT column_name, udt_schema, udt_name, character_maximum_length"
                 + " FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2"

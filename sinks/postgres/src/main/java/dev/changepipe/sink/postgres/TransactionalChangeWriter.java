@@ -1,14 +1,21 @@
 package dev.changepipe.sink.postgres;
 
 import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.Chunk;
+import dev.changepipe.core.DeadLetter;
+import dev.changepipe.core.DeadLetterStore;
 import dev.changepipe.core.SinkException;
+import io.r2dbc.postgresql.api.PostgresqlException;
 import io.r2dbc.spi.Connection;
+import io.r2dbc.spi.R2dbcException;
 import io.r2dbc.spi.ConnectionFactory;
 import io.r2dbc.spi.Result;
 import io.r2dbc.spi.Statement;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -18,12 +25,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
 
 /**
- * The {@link ChangeWriter} over R2DBC. For a chunk it takes one connection from the factory (a pool),
- * makes sure the tombstone table exists and that every table of the chunk is introspected (both
- * outside the transaction, once per sink), converts every item (a value that does not convert fails
- * the chunk before anything is sent), then in one transaction applies the items in steps, one after
+ * The {@link ChangeWriter} over R2DBC. For a batch of chunks it takes one connection from the factory
+ * (a pool), makes sure the tombstone table exists and that every table of the batch is introspected
+ * (both outside the transaction, once per sink), converts every item (a value that does not convert
+ * is refused before anything is sent), then in one transaction applies the items in steps, one after
  * the other:
  *
  * <ul>
@@ -42,7 +50,8 @@ import reactor.core.publisher.Mono;
  *       the number of rows.
  * </ul>
  *
- * <p>On any error the transaction is rolled back, the table cache is cleared (a retry sees schema
+ * <p>Refused items (see {@link #apply}) become dead letters when the sink has a store, stored after
+ * the commit and before the write completes. On any other error the transaction is rolled back, the table cache is cleared (a retry sees schema
  * changes) and the error is classified by {@link Faults}.
  *
  * <p>Not thread safe for concurrent writes of the same sink, which the {@code Sink} contract rules out;
@@ -66,14 +75,18 @@ final class TransactionalChangeWriter implements ChangeWriter {
     }
 
     @Override
-    public Mono<Void> write(List<ChangeItem> items) {
+    public Mono<Void> write(List<Chunk> batch) {
+        List<ChangeItem> items = new ArrayList<>();
+        for (Chunk chunk : batch) {
+            items.addAll(chunk.items());
+        }
         if (items.isEmpty()) {
             return Mono.empty();
         }
         return Mono.usingWhen(
                         Mono.from(connections.create())
                                 .onErrorMap(e -> Faults.wrap(options.name(), null, "connecting", e)),
-                        connection -> prepare(connection, items).flatMap(runs -> inTransaction(connection, runs)),
+                        connection -> prepare(connection, items).flatMap(plan -> apply(connection, plan)),
                         this::release,
                         (connection, error) -> release(connection),
                         connection -> Mono.from(connection.rollbackTransaction())
@@ -85,81 +98,158 @@ final class TransactionalChangeWriter implements ChangeWriter {
                 .doOnError(e -> {
                     tables.clear();
                     changes.clear();
-                });
+                })
+                .flatMap(refused -> deadLetters(batch, refused));
     }
 
-    /** Introspects what is missing and converts the items into runs of statements. */
-    private Mono<List<Run>> prepare(Connection connection, List<ChangeItem> items) {
+    /**
+     * Introspects what is missing and converts the items into runs of statements. When the sink
+     * dead-letters refused items, an unknown table or an item that does not convert is set aside as
+     * refused instead of failing the write.
+     */
+    private Mono<Plan> prepare(Connection connection, List<ChangeItem> items) {
         Set<String> missing = new LinkedHashSet<>();
         for (ChangeItem item : items) {
             if (!tables.containsKey(item.table())) {
                 missing.add(item.table());
             }
         }
+        Map<String, BadRecordException> unknown = new HashMap<>();
         return ensureTombstoneTable(connection)
-                .thenMany(Flux.fromIterable(missing).concatMap(table -> introspect(connection, table)))
+                .thenMany(Flux.fromIterable(missing).concatMap(table -> introspect(connection, table)
+                        .onErrorResume(e -> e instanceof BadRecordException && options.isolating(), e -> {
+                            unknown.put(table, (BadRecordException) e);
+                            return Mono.empty();
+                        })))
                 .doOnNext(t -> tables.put(t.sourceTable(), t))
-                .then(Mono.fromCallable(() -> runs(items)));
+                .then(Mono.fromCallable(() -> plan(items, unknown)));
     }
 
     /**
-     * The statements of a chunk, in order: its items cut into segments (consecutive items of one table
+     * The statements of a batch, in order: its items cut into segments (consecutive items of one table
      * with distinct keys), each segment's deletes first when its table allows, then runs of
-     * consecutive changes of one shape (see the class description).
+     * consecutive changes of one shape (see the class description). Items refused for their own
+     * content are left out when the sink dead-letters them, and fail the write otherwise.
      */
-    private List<Run> runs(List<ChangeItem> items) {
+    private Plan plan(List<ChangeItem> items, Map<String, BadRecordException> unknownTables) {
         List<Run> runs = new ArrayList<>();
-        List<Change> segment = new ArrayList<>();
+        List<Refusal> refused = new ArrayList<>();
+        Segment segment = new Segment();
         Set<String> keys = new HashSet<>();
         TargetTable segmentTable = null;
         for (ChangeItem item : items) {
+            BadRecordException bad = unknownTables.get(item.table());
+            Change change = null;
             TargetTable table = tables.get(item.table());
-            Change change = changes.build(table, item);
+            if (bad == null) {
+                try {
+                    change = changes.build(table, item);
+                } catch (BadRecordException e) {
+                    if (!options.isolating()) {
+                        throw e;
+                    }
+                    bad = e;
+                }
+            }
+            if (bad != null) {
+                refused.add(new Refusal(item, bad.category(), bad.getMessage()));
+                continue;
+            }
             if (table != segmentTable || !keys.add(change.rowKey())) {
                 addSegment(runs, segment);
-                segment = new ArrayList<>();
+                segment = new Segment();
                 keys.clear();
                 keys.add(change.rowKey());
                 segmentTable = table;
             }
-            segment.add(change);
+            segment.add(change, item);
         }
         addSegment(runs, segment);
-        return runs;
+        return new Plan(runs, refused);
     }
 
-    private static void addSegment(List<Run> runs, List<Change> segment) {
-        if (segment.isEmpty()) {
+    private static void addSegment(List<Run> runs, Segment segment) {
+        if (segment.changes.isEmpty()) {
             return;
         }
-        List<Change> rest = segment;
-        if (segment.get(0).shape().table().deletesFirst()) {
+        Segment rest = segment;
+        if (segment.changes.get(0).shape().table().deletesFirst()) {
             Map<Change.Shape, Run> deletes = new LinkedHashMap<>();
-            rest = new ArrayList<>(segment.size());
-            for (Change change : segment) {
+            rest = new Segment();
+            for (int i = 0; i < segment.changes.size(); i++) {
+                Change change = segment.changes.get(i);
                 if (change.shape().save()) {
-                    rest.add(change);
+                    rest.add(change, segment.items.get(i));
                 } else {
-                    deletes.computeIfAbsent(change.shape(), shape -> new Run(shape, new ArrayList<>()))
-                            .changes.add(change);
+                    deletes.computeIfAbsent(change.shape(), Run::new).add(change, segment.items.get(i));
                 }
             }
             runs.addAll(deletes.values());
         }
         Run current = null;
-        for (Change change : rest) {
+        for (int i = 0; i < rest.changes.size(); i++) {
+            Change change = rest.changes.get(i);
             if (current == null || current.shape != change.shape()) {
-                current = new Run(change.shape(), new ArrayList<>());
+                current = new Run(change.shape());
                 runs.add(current);
             }
-            current.changes.add(change);
+            current.add(change, rest.items.get(i));
         }
     }
 
-    private Mono<Void> inTransaction(Connection connection, List<Run> runs) {
-        return Mono.from(connection.beginTransaction())
-                .onErrorMap(e -> Faults.wrap(options.name(), null, "beginning a transaction", e))
-                .thenMany(Flux.fromIterable(runs).concatMap(run -> execute(connection, run), 0))
+    /**
+     * Applies the plan in one transaction; completes with the items refused (set aside while planning,
+     * or refused by the server). The common case sends the runs as they are. When the sink
+     * dead-letters refused items and a statement (or the commit, for a deferred constraint) fails for
+     * a row's content (SQLSTATE class 22 or 23), the transaction is rolled back and the batch applied
+     * again with each run under a savepoint, a failing run halved until the rows at fault are found.
+     */
+    private Mono<List<Refusal>> apply(Connection connection, Plan plan) {
+        if (plan.runs.isEmpty()) {
+            return Mono.just(plan.refused);
+        }
+        Mono<List<Refusal>> fast = inTransaction(connection, plan.runs, false, null).thenReturn(plan.refused);
+        if (!options.isolating()) {
+            return fast;
+        }
+        return fast.onErrorResume(TransactionalChangeWriter::isRowLevel, e -> {
+            log.debug("sink {}: a row was refused ({}); finding it", options.name(), e.getMessage());
+            List<Refusal> refused = new ArrayList<>(plan.refused);
+            return inTransaction(connection, plan.runs, false, refused)
+                    .onErrorResume(TransactionalChangeWriter::isRowLevel, again -> {
+                        // Only the commit can fail for a row here: a deferred constraint. Check each
+                        // statement's rows at once instead (a row whose parent comes later is tried
+                        // again at the end).
+                        refused.subList(plan.refused.size(), refused.size()).clear();
+                        return inTransaction(connection, plan.runs, true, refused);
+                    })
+                    .thenReturn(refused);
+        });
+    }
+
+    /** Whether the error is a row's fault: a data exception (class 22) or a constraint violation (23). */
+    static boolean isRowLevel(Throwable error) {
+        String state = Faults.sqlState(error);
+        return state != null && (state.startsWith("22") || state.startsWith("23"));
+    }
+
+    /**
+     * Runs the statements in one transaction and commits. With {@code refused} (the fallback), each
+     * run goes under a savepoint and the rows the server refuses are added to it; with
+     * {@code immediate}, deferred constraints are checked at each statement.
+     */
+    private Mono<Void> inTransaction(Connection connection, List<Run> runs, boolean immediate, List<Refusal> refused) {
+        Mono<Void> begin = Mono.from(connection.beginTransaction())
+                .onErrorMap(e -> Faults.wrap(options.name(), null, "beginning a transaction", e));
+        if (immediate) {
+            begin = begin.then(simple(connection, "SET CONSTRAINTS ALL IMMEDIATE"));
+        }
+        List<Run> postponed = refused == null ? null : new ArrayList<>();
+        return begin
+                .thenMany(Flux.fromIterable(runs).concatMap(run -> refused == null ? execute(connection, run)
+                        : guarded(connection, run, refused, postponed), 0))
+                .thenMany(Flux.defer(() -> postponed == null ? Flux.empty() : Flux.fromIterable(postponed))
+                        .concatMap(row -> guarded(connection, row, refused, null), 0))
                 .then(Mono.defer(() -> Mono.from(connection.commitTransaction())
                         .onErrorMap(e -> Faults.wrap(options.name(), null, "committing", e))))
                 .onErrorResume(error -> Mono.from(connection.rollbackTransaction())
@@ -169,6 +259,91 @@ final class TransactionalChangeWriter implements ChangeWriter {
                             return Mono.empty();
                         })
                         .then(Mono.error(error)));
+    }
+
+    /**
+     * Runs a statement under a savepoint; when the server refuses one of its rows, rolls back to the
+     * savepoint and runs each half the same way, down to the single row, which is refused, or, for a
+     * foreign key violation when {@code postponed} is given, tried once more after the other rows (its
+     * parent may come later in the batch; versions and tombstones make the later attempt end as
+     * applying in order would).
+     */
+    private Mono<Void> guarded(Connection connection, Run run, List<Refusal> refused, List<Run> postponed) {
+        return simple(connection, "SAVEPOINT changepipe_rows")
+                .then(execute(connection, run))
+                .then(simple(connection, "RELEASE SAVEPOINT changepipe_rows"))
+                .onErrorResume(TransactionalChangeWriter::isRowLevel, e -> simple(connection,
+                        "ROLLBACK TO SAVEPOINT changepipe_rows; RELEASE SAVEPOINT changepipe_rows")
+                        .then(Mono.defer(() -> {
+                            int n = run.changes.size();
+                            if (n == 1) {
+                                if (postponed != null && "23503".equals(Faults.sqlState(e))) {
+                                    postponed.add(run);
+                                } else {
+                                    refused.add(refusal(run, e));
+                                }
+                                return Mono.empty();
+                            }
+                            return guarded(connection, run.slice(0, n / 2), refused, postponed)
+                                    .then(guarded(connection, run.slice(n / 2, n), refused, postponed));
+                        })));
+    }
+
+    /** The refusal of a run's single row by the server, naming table, column (when known), key and version. */
+    private Refusal refusal(Run run, Throwable error) {
+        ChangeItem item = run.items.get(0);
+        String state = Faults.sqlState(error);
+        StringBuilder reason = new StringBuilder();
+        for (Throwable t = error; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof R2dbcException r) {
+                reason.append(r.getMessage());
+                if (r instanceof PostgresqlException pg) {
+                    pg.getErrorDetails().getColumnName().ifPresent(c -> reason.append(" (column ").append(Sql.quote(c))
+                            .append(')'));
+                    pg.getErrorDetails().getDetail().ifPresent(d -> reason.append(": ").append(d));
+                }
+                break;
+            }
+        }
+        if (reason.length() == 0) {
+            reason.append(error.getMessage());
+        }
+        String message = "sink " + options.name() + ", table " + item.table() + ": " + run.shape.table().qualifiedName()
+                + " refused the " + (run.shape.save() ? "save" : "delete") + " of key " + item.key() + ", version "
+                + item.version() + " (SQLSTATE " + state + "): " + reason;
+        return new Refusal(item, state.startsWith("23") ? "constraint" : "conversion", message);
+    }
+
+    /** Sends SQL without parameters (a savepoint, a setting). */
+    private Mono<Void> simple(Connection connection, String sql) {
+        return Flux.from(connection.createStatement(sql).execute())
+                .concatMap(Result::getRowsUpdated)
+                .then()
+                .onErrorMap(e -> Faults.wrap(options.name(), null, sql, e));
+    }
+
+    /** Stores the refused items as dead letters, durably; completes once they are. */
+    private Mono<Void> deadLetters(List<Chunk> batch, List<Refusal> refused) {
+        if (refused.isEmpty()) {
+            return Mono.empty();
+        }
+        return Mono.fromCallable(() -> {
+            Map<ChangeItem, String> originOf = new IdentityHashMap<>();
+            for (Chunk chunk : batch) {
+                for (ChangeItem item : chunk.items()) {
+                    originOf.put(item, chunk.origin());
+                }
+            }
+            DeadLetterStore store = options.deadLetters();
+            List<DeadLetter> letters = new ArrayList<>(refused.size());
+            for (Refusal r : refused) {
+                letters.add(DeadLetter.ofItem(store.pipeline(), options.name(), originOf.getOrDefault(r.item, ""),
+                        r.item, r.cause, r.reason));
+            }
+            int stored = store.append(letters);
+            log.debug("sink {}: {} item(s) refused, {} new dead letter(s)", options.name(), letters.size(), stored);
+            return stored;
+        }).subscribeOn(Schedulers.boundedElastic()).then();
     }
 
     /**
@@ -235,9 +410,7 @@ final class TransactionalChangeWriter implements ChangeWriter {
                 .onErrorMap(e -> Faults.wrap(options.name(), sourceTable, "introspecting " + qualified, e))
                 .flatMap(columns -> {
                     if (columns.isEmpty()) {
-                        return Mono.error(SinkException.permanent(options.name(), sourceTable, null,
-                                "unknown table " + qualified + " (source table " + sourceTable
-                                        + "; map it with PostgresSinkOptions.Builder.table)", null));
+                        return unknownTable(connection, sourceTable, qualified);
                     }
                     Map<String, TargetTable.Column> byName = new LinkedHashMap<>();
                     columns.forEach(c -> byName.put(c.name(), c));
@@ -257,6 +430,25 @@ final class TransactionalChangeWriter implements ChangeWriter {
                         return addVersionColumn(connection, table, byName);
                     });
                 });
+    }
+
+    /**
+     * The error of a table that is not there: a bad record (its items become dead letters) when the
+     * schema exists, a fault of the whole target naming the schema when it does not.
+     */
+    private Mono<TargetTable> unknownTable(Connection connection, String sourceTable, String qualified) {
+        return Flux.from(connection.createStatement(Sql.schemaExists()).bind(0, options.schema()).execute())
+                .concatMap(result -> result.map((row, meta) -> Boolean.TRUE.equals(row.get(0, Boolean.class))))
+                .next()
+                .defaultIfEmpty(false)
+                .onErrorMap(e -> Faults.wrap(options.name(), sourceTable, "looking up the schema "
+                        + Sql.quote(options.schema()), e))
+                .flatMap(schemaExists -> Mono.error(schemaExists
+                        ? new BadRecordException("unknown-table", options.name(), sourceTable, null,
+                                "unknown table " + qualified + " (source table " + sourceTable
+                                        + "; map it with PostgresSinkOptions.Builder.table)", null)
+                        : SinkException.permanent(options.name(), sourceTable, null, "the schema "
+                                + Sql.quote(options.schema()) + " does not exist in the target database", null)));
     }
 
     /** Whether deletes of the table may go before its saves of other keys ({@link Sql#introspectDeleteOrder()}). */
@@ -302,7 +494,39 @@ final class TransactionalChangeWriter implements ChangeWriter {
                 });
     }
 
-    /** Changes of one shape with distinct keys, sent as one statement. */
-    private record Run(Change.Shape shape, List<Change> changes) {
+    /** Changes of one shape with distinct keys, sent as one statement, with their items. */
+    private record Run(Change.Shape shape, List<Change> changes, List<ChangeItem> items) {
+
+        Run(Change.Shape shape) {
+            this(shape, new ArrayList<>(), new ArrayList<>());
+        }
+
+        void add(Change change, ChangeItem item) {
+            changes.add(change);
+            items.add(item);
+        }
+
+        Run slice(int from, int to) {
+            return new Run(shape, changes.subList(from, to), items.subList(from, to));
+        }
+    }
+
+    /** Consecutive changes of one table with distinct keys, with their items. */
+    private static final class Segment {
+        final List<Change> changes = new ArrayList<>();
+        final List<ChangeItem> items = new ArrayList<>();
+
+        void add(Change change, ChangeItem item) {
+            changes.add(change);
+            items.add(item);
+        }
+    }
+
+    /** The runs of a batch, and the items refused before anything was sent. */
+    private record Plan(List<Run> runs, List<Refusal> refused) {
+    }
+
+    /** An item the sink refuses, with the dead letter's cause and reason. */
+    private record Refusal(ChangeItem item, String cause, String reason) {
     }
 }

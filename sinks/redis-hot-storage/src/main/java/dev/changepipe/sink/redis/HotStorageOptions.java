@@ -1,5 +1,7 @@
 package dev.changepipe.sink.redis;
 
+import dev.changepipe.core.DeadLetterStore;
+import dev.changepipe.core.OnBadRecord;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -25,6 +27,11 @@ import java.util.Objects;
  * @param modelHashTag whether to wrap the model part of every key in a Redis Cluster hash tag
  *     ({@code {app.model}}), which puts all keys of a model in one slot
  * @param sinkName the sink's name in logs, metrics and errors
+ * @param onBadRecord what happens to an item the sink refuses for its own content (a key or unique
+ *     field value that cannot be part of a key, a negative version, values that cannot be encoded, a
+ *     key of Redis holding something that is not a hot storage object)
+ * @param deadLetters where such items go with {@link OnBadRecord#DEAD_LETTER}, or {@code null}: then
+ *     they fail the write as with {@link OnBadRecord#FAIL}
  */
 public record HotStorageOptions(
         String keyPrefix,
@@ -32,7 +39,9 @@ public record HotStorageOptions(
         int pipelineSize,
         Duration tombstoneTtl,
         boolean modelHashTag,
-        String sinkName) {
+        String sinkName,
+        OnBadRecord onBadRecord,
+        DeadLetterStore deadLetters) {
 
     /** The default key prefix. */
     public static final String DEFAULT_KEY_PREFIX = "hot:";
@@ -82,6 +91,7 @@ public record HotStorageOptions(
         if (sinkName.isBlank()) {
             throw new IllegalArgumentException("sinkName must not be blank");
         }
+        Objects.requireNonNull(onBadRecord, "onBadRecord");
     }
 
     /** Options with every default and no unique constraints. */
@@ -102,7 +112,14 @@ public record HotStorageOptions(
         b.tombstoneTtl = tombstoneTtl;
         b.modelHashTag = modelHashTag;
         b.sinkName = sinkName;
+        b.onBadRecord = onBadRecord;
+        b.deadLetters = deadLetters;
         return b;
+    }
+
+    /** Whether refused items become dead letters (rather than failing the write). */
+    boolean isolating() {
+        return onBadRecord == OnBadRecord.DEAD_LETTER && deadLetters != null;
     }
 
     /** The unique constraints of a model; empty when it has none. */
@@ -119,6 +136,8 @@ public record HotStorageOptions(
         private Duration tombstoneTtl = DEFAULT_TOMBSTONE_TTL;
         private boolean modelHashTag = DEFAULT_MODEL_HASH_TAG;
         private String sinkName = DEFAULT_SINK_NAME;
+        private OnBadRecord onBadRecord = OnBadRecord.DEAD_LETTER;
+        private DeadLetterStore deadLetters;
 
         private Builder() {
         }
@@ -165,8 +184,24 @@ public record HotStorageOptions(
             return this;
         }
 
+        /**
+         * What happens to an item the sink refuses for its own content; default
+         * {@link OnBadRecord#DEAD_LETTER} (when a {@link #deadLetters store} is set).
+         */
+        public Builder onBadRecord(OnBadRecord onBadRecord) {
+            this.onBadRecord = Objects.requireNonNull(onBadRecord, "onBadRecord");
+            return this;
+        }
+
+        /** Where refused items go; default none (they fail the write). */
+        public Builder deadLetters(DeadLetterStore deadLetters) {
+            this.deadLetters = deadLetters;
+            return this;
+        }
+
         public HotStorageOptions build() {
-            return new HotStorageOptions(keyPrefix, uniqueConstraints, pipelineSize, tombstoneTtl, modelHashTag, sinkName);
+            return new HotStorageOptions(keyPrefix, uniqueConstraints, pipelineSize, tombstoneTtl, modelHashTag, sinkName,
+                    onBadRecord, deadLetters);
         }
     }
 }

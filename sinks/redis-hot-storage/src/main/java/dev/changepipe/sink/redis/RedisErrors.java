@@ -23,6 +23,20 @@ final class RedisErrors {
     }
 
     /**
+     * Whether Redis refused a script call because of the object's own keys: one of them holds
+     * something that is not the hot storage's (a value that is not a versioned object, a key of
+     * another type). Only that object's change is refused; the others of the pipeline are applied.
+     */
+    static boolean isKeyConflict(Throwable error) {
+        Throwable e = unwrap(error);
+        if (e instanceof RedisCommandExecutionException) {
+            String m = e.getMessage() == null ? "" : e.getMessage();
+            return m.startsWith("HOTSTORAGE") || m.startsWith("WRONGTYPE");
+        }
+        return false;
+    }
+
+    /**
      * Whether the same command may succeed later: lost or refused connections, timeouts, and the
      * server's transient refusals (loading, busy script, out of memory, failover in progress).
      */

@@ -33,7 +33,8 @@ public final class RedisHotStorage {
      * and version-checked, pipelined in item order. Completes when Redis has applied every item
      * (durable as far as the Redis server's persistence settings make it). Errors are
      * {@link dev.changepipe.core.SinkException}s: retryable for connection faults and timeouts,
-     * permanent for a value that cannot be stored or a key that holds something else.
+     * permanent for a value that cannot be stored or a key that holds something else (those items
+     * become dead letters instead when {@link HotStorageOptions#deadLetters()} is set).
      */
     public static Sink sink(RedisClient client, RedisURI uri, HotStorageOptions options) {
         return new RedisHotStorageSink(client, uri, options);
