@@ -10,7 +10,7 @@ import java.util.Map;
  * {@code type: oplog-file}: the operation-log file source (docs/oplog-file-source.md). Keys:
  * {@code path} (required; a file or a directory, relative to the config file), {@code glob},
  * {@code mode} (follow, snapshot), {@code format} (django, json-lines), {@code pkFields}
- * (model: field), {@code chunkMaxBytes}, {@code maxLineBytes}, {@code pollInterval},
+ * (model: field), {@code chunkMaxBytes}, {@code maxLineBytes}, {@code pollInterval}, {@code linger},
  * {@code watchService}, {@code deadLetterFile}, {@code failOnMalformed}. The source is named after the
  * pipeline (its metric tag {@code source}). The log must exist (in follow mode, its directory), and
  * the dead-letter file (by default next to the log, {@code <path>.dead-letter.jsonl}) must be a writable file or creatable.
@@ -33,6 +33,7 @@ public final class OplogFileSourceProvider implements SourceProvider {
                 .chunkMaxBytes((int) Math.min(Integer.MAX_VALUE - 64, s.bytes("chunkMaxBytes", OplogFileOptions.DEFAULT_CHUNK_MAX_BYTES)))
                 .maxLineBytes((int) Math.min(Integer.MAX_VALUE - 64, s.bytes("maxLineBytes", OplogFileOptions.DEFAULT_MAX_LINE_BYTES)))
                 .pollInterval(s.duration("pollInterval", OplogFileOptions.DEFAULT_POLL_INTERVAL))
+                .linger(s.duration("linger", OplogFileOptions.DEFAULT_LINGER))
                 .watchService(s.bool("watchService", OplogFileOptions.DEFAULT_WATCH_SERVICE))
                 .failOnMalformed(s.bool("failOnMalformed", OplogFileOptions.DEFAULT_FAIL_ON_MALFORMED));
         for (Map.Entry<String, String> e : s.stringMap("pkFields").entrySet()) {
