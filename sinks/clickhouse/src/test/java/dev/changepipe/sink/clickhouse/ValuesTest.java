@@ -34,6 +34,30 @@ class ValuesTest {
     }
 
     @Test
+    void isoDateTimesReadWithoutTheFormatterGiveTheFormattersInstant() {
+        java.util.List<String> samples = List.of("2026-12-05T06:00:00", "2026-12-05 06:00:00", "2026-12-05T06:00:00Z",
+                "2026-12-05T06:00:00.5", "2026-12-05T06:00:00.123456789Z", "2024-02-29T23:59:59+05:30",
+                "1970-01-01T00:00:00-08:00", "2026-03-29T02:30:00", "2026-10-25T02:30:00");
+        for (java.time.ZoneId zone : List.of(java.time.ZoneOffset.UTC, java.time.ZoneId.of("Europe/Berlin"),
+                java.time.ZoneOffset.ofHours(-3))) {
+            for (String s : samples) {
+                String iso = s.charAt(10) == ' ' ? s.substring(0, 10) + 'T' + s.substring(11) : s;
+                java.time.temporal.TemporalAccessor t = java.time.format.DateTimeFormatter.ISO_DATE_TIME.parseBest(iso,
+                        java.time.ZonedDateTime::from, java.time.LocalDateTime::from);
+                java.time.Instant expected = t instanceof java.time.ZonedDateTime z ? z.toInstant()
+                        : ((java.time.LocalDateTime) t).atZone(zone).toInstant();
+                assertThat(Values.fastInstant(s, zone)).as(s + " in " + zone).isEqualTo(expected);
+            }
+        }
+        // anything else is left to the formatter (and refused there when it is no date-time)
+        for (String s : List.of("2026-02-30T00:00:00", "2026-12-05T24:00:00", "2026-12-05T06:00", "2026-12-05",
+                "yesterday-ish", "2026-12-05T06:00:00.", "2026-12-05T06:00:00+5:30", "2026-12-05T06:00:00[Europe/Paris]")) {
+            assertThat(Values.fastInstant(s, java.time.ZoneOffset.UTC)).as(s).isNull();
+        }
+        assertThatThrownBy(() -> convert("DateTime", "2026-02-30T00:00:00")).hasMessageContaining("not an ISO date-time");
+    }
+
+    @Test
     void integersAreRangeChecked() {
         assertThat(convert("Int8", 127L)).isEqualTo(127L);
         assertThatThrownBy(() -> convert("Int8", 128L)).hasMessageContaining("out of range for Int8");
