@@ -259,6 +259,30 @@ final class Values {
         } else if (isSmallInteger(value)) {
             unscaled = ((Number) value).longValue();
             scale = 0;
+        } else if (value instanceof String s) {
+            // plain decimal text, as Django serializes a Decimal: [-]digits[.digits], at most 18 digits
+            int n = s.length();
+            int i = n > 0 && (s.charAt(0) == '-' || s.charAt(0) == '+') ? 1 : 0;
+            boolean negative = i == 1 && s.charAt(0) == '-';
+            long v = 0;
+            int digitCount = 0;
+            int dot = -1;
+            for (; i < n; i++) {
+                char c = s.charAt(i);
+                if (c == '.' && dot < 0) {
+                    dot = i;
+                } else if (c >= '0' && c <= '9' && digitCount < 18) {
+                    v = v * 10 + (c - '0');
+                    digitCount++;
+                } else {
+                    return Long.MIN_VALUE; // anything else, or more digits: the slow path decides
+                }
+            }
+            if (digitCount == 0 || dot == n - 1) {
+                return Long.MIN_VALUE;
+            }
+            unscaled = negative ? -v : v;
+            scale = dot < 0 ? 0 : n - dot - 1;
         } else {
             return Long.MIN_VALUE;
         }

@@ -58,6 +58,27 @@ class ValuesTest {
     }
 
     @Test
+    void decimalTextReadWithoutBigDecimalGivesTheSameValue() {
+        for (String type : List.of("Decimal(10, 2)", "Decimal(18, 4)", "Decimal(5, 0)", "Decimal(9, 3)")) {
+            ColumnType t = ColumnType.parse(type);
+            for (String text : List.of("123.45", "-0.5", ".5", "+7", "0", "99999999.99", "1.234", "12345678901.5",
+                    "-99999.999")) {
+                long fast = Values.fastDecimal(text, t);
+                if (fast == Long.MIN_VALUE) {
+                    continue; // left to the slow path, which decides (and names the error)
+                }
+                BigDecimal slow = new BigDecimal(text).setScale(t.scale());
+                assertThat(fast).as(text + " as " + type).isEqualTo(slow.unscaledValue().longValueExact());
+                assertThat(Math.abs(fast)).isLessThan(BigInteger.TEN.pow(t.precision()).longValueExact());
+            }
+        }
+        assertThat(Values.fastDecimal("1.", ColumnType.parse("Decimal(10, 2)"))).isEqualTo(Long.MIN_VALUE);
+        assertThat(Values.fastDecimal("1e3", ColumnType.parse("Decimal(10, 2)"))).isEqualTo(Long.MIN_VALUE);
+        assertThat(Values.fastDecimal("1.234", ColumnType.parse("Decimal(10, 2)"))).isEqualTo(Long.MIN_VALUE);
+        assertThatThrownBy(() -> convert("Decimal(10, 2)", "1.234")).hasMessageContaining("decimal places");
+    }
+
+    @Test
     void integersAreRangeChecked() {
         assertThat(convert("Int8", 127L)).isEqualTo(127L);
         assertThatThrownBy(() -> convert("Int8", 128L)).hasMessageContaining("out of range for Int8");
