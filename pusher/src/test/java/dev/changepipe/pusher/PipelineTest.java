@@ -118,8 +118,9 @@ class PipelineTest {
         // in all) are still to come: far more than the drain timeout, but each ack comes well within it.
         TestSource source = new TestSource(Flux.range(1, 6).map(i -> TestChunks.items("snapshot", i, 1, i == 6)));
         ScriptedSink sink = new ScriptedSink().behaviour(c -> Mono.delay(Duration.ofMillis(300)).then());
+        // one chunk per write (no group commit), so that an ack follows every 300 ms write
         Pipeline pipeline = Pipeline.builder("snapshot").source(source).sink(sink)
-                .pusher(ParseQueuePusher.factory(ParseQueueOptions.builder().parallelism(2).build()))
+                .pusher(ParseQueuePusher.factory(ParseQueueOptions.builder().parallelism(2).maxBatchChunks(1).build()))
                 .drainTimeout(Duration.ofMillis(700))
                 .meterRegistry(new SimpleMeterRegistry()).build();
 
