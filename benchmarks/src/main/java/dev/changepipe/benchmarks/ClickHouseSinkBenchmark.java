@@ -6,6 +6,7 @@ import dev.changepipe.core.Offset;
 import dev.changepipe.sink.clickhouse.ClickHouseSink;
 import dev.changepipe.sink.clickhouse.ClickHouseSinkOptions;
 import dev.changepipe.sink.clickhouse.InsertFormat;
+import dev.changepipe.sink.clickhouse.WriteMode;
 import dev.changepipe.testsupport.ClickHouseServerExtension;
 import dev.changepipe.testsupport.DedicatedClickHouse;
 import java.io.BufferedWriter;
@@ -60,6 +61,11 @@ import reactor.core.publisher.Flux;
  *   <li>{@code sink-rowbinary}: the sink in RowBinary (its default)</li>
  *   <li>{@code sink-tsv}: the sink in TabSeparated</li>
  *   <li>{@code sink-rowbinary-lz4}: RowBinary with LZ4-compressed requests</li>
+ *   <li>{@code sink-collapsing}: RowBinary into a {@code CollapsingMergeTree(sign)} table (both tables),
+ *       every row a key never written before; a new sink per invocation (a cold start)</li>
+ *   <li>{@code sink-collapsing-resave}: the same table, first filled (not timed) by the same sink, then
+ *       every key saved again with a newer version (timed): a cancel row and a new row per key, the
+ *       previous row known from the sink's cache (sized here to hold every key)</li>
  * </ul>
  *
  * <p>Run (after {@code ./mvnw -B -ntp -pl benchmarks -am package -DskipTests}; needs
@@ -83,7 +89,7 @@ public class ClickHouseSinkBenchmark {
     private static final String COLUMNS = "id UInt64, name String, balance Decimal(12, 2), created DateTime,"
             + " version UInt64, is_deleted UInt8";
 
-    @Param({"sink-rowbinary", "sink-rowbinary-lz4", "sink-tsv"})
+    @Param({"sink-rowbinary", "sink-rowbinary-lz4", "sink-tsv", "sink-collapsing", "sink-collapsing-resave"})
     public String writer;
 
     @Param({"1000000", "100000"})
@@ -93,6 +99,9 @@ public class ClickHouseSinkBenchmark {
     private String database;
     private ClickHouseSink sink;
     private List<Chunk> chunks;
+    /** sink-collapsing-resave: the rows written before the timed write (versions 1..ROWS). */
+    private List<Chunk> firstChunks;
+    private boolean collapsing;
     private Path tsv;
     private long invocations;
     /** Time spent by each writer in the current iteration, and over the measurement iterations. */
@@ -110,26 +119,44 @@ public class ClickHouseSinkBenchmark {
     public void setUp() throws IOException {
         clickhouse = ClickHouseServerExtension.startDedicated();
         database = clickhouse.server().createDatabase("bench");
+        collapsing = writer.startsWith("sink-collapsing");
+        String columns = collapsing ? COLUMNS.replace("is_deleted UInt8", "sign Int8") : COLUMNS;
+        String engine = collapsing ? "CollapsingMergeTree(sign)" : "ReplacingMergeTree(version)";
         for (String table : List.of("bench_customer", "client_customer")) {
-            clickhouse.server().execute("CREATE TABLE " + database + "." + table + " (" + COLUMNS
-                    + ") ENGINE = ReplacingMergeTree(version) ORDER BY id");
+            clickhouse.server().execute("CREATE TABLE " + database + "." + table + " (" + columns
+                    + ") ENGINE = " + engine + " ORDER BY id");
         }
-        chunks = chunks(chunkRows);
-        sink = ClickHouseSink.create(ClickHouseSinkOptions.builder()
+        boolean resave = writer.equals("sink-collapsing-resave");
+        chunks = chunks(chunkRows, resave ? ROWS : 0);
+        firstChunks = resave ? chunks(chunkRows, 0) : null;
+        sink = newSink();
+        tsv = Files.createTempFile("changepipe-bench-", ".tsv");
+        writeTsv(tsv, collapsing ? "1" : "0");
+    }
+
+    private ClickHouseSink newSink() {
+        return ClickHouseSink.create(ClickHouseSinkOptions.builder()
                 .endpoints(clickhouse.server().httpUrl())
                 .database(database)
                 .format(writer.equals("sink-tsv") ? InsertFormat.TAB_SEPARATED : InsertFormat.ROW_BINARY)
                 .compression(writer.endsWith("lz4"))
+                .defaultMode(collapsing ? WriteMode.COLLAPSING : WriteMode.REPLACING)
+                .collapsingCache(2 * ROWS, 2L << 30)
                 .retryDeadline(Duration.ZERO)
                 .build());
-        tsv = Files.createTempFile("changepipe-bench-", ".tsv");
-        writeTsv(tsv);
     }
 
     @Setup(Level.Invocation)
     public void emptyTables() {
         clickhouse.server().execute("TRUNCATE TABLE " + database + ".bench_customer");
         clickhouse.server().execute("TRUNCATE TABLE " + database + ".client_customer");
+        if (collapsing) {
+            sink.close().block(); // its cache describes the rows just truncated: start cold
+            sink = newSink();
+        }
+        if (firstChunks != null) {
+            Flux.fromIterable(firstChunks).concatMap(sink::write).then().block();
+        }
     }
 
     @Benchmark
@@ -187,9 +214,10 @@ public class ClickHouseSinkBenchmark {
         for (String table : List.of("bench_customer", "client_customer")) {
             String found = clickhouse.server().execute("SELECT uniqExact(id), max(version), min(version) FROM "
                     + database + "." + table + " FINAL FORMAT TabSeparated").trim();
-            if (!found.equals(ROWS + "\t" + ROWS + "\t1")) {
-                throw new IllegalStateException(table + ": expected " + ROWS + " keys with versions 1.." + ROWS
-                        + ", found (keys, max, min) " + found);
+            long first = firstChunks != null && table.equals("bench_customer") ? ROWS + 1 : 1;
+            if (!found.equals(ROWS + "\t" + (first + ROWS - 1) + "\t" + first)) {
+                throw new IllegalStateException(table + ": expected " + ROWS + " keys with versions " + first + ".."
+                        + (first + ROWS - 1) + ", found (keys, max, min) " + found);
             }
         }
     }
@@ -220,7 +248,7 @@ public class ClickHouseSinkBenchmark {
         return 1_700_000_000L + i;
     }
 
-    private static List<Chunk> chunks(int chunkRows) {
+    private static List<Chunk> chunks(int chunkRows, long versionOffset) {
         List<Chunk> chunks = new ArrayList<>();
         List<ChangeItem> items = new ArrayList<>(chunkRows);
         for (long i = 0; i < ROWS; i++) {
@@ -229,7 +257,7 @@ public class ClickHouseSinkBenchmark {
             values.put("name", name(i));
             values.put("balance", balance(i));
             values.put("created", created(i));
-            items.add(new ChangeItem(ChangeItem.Kind.INSERT, TABLE, Map.of("id", i), values, i + 1, null, 200));
+            items.add(new ChangeItem(versionOffset == 0 ? ChangeItem.Kind.INSERT : ChangeItem.Kind.UPDATE, TABLE, Map.of("id", i), values, versionOffset + i + 1, null, 200));
             if (items.size() == chunkRows) {
                 chunks.add(Chunk.of("bench", Offset.of(chunks.size()), items, false));
                 items = new ArrayList<>(chunkRows);
@@ -241,12 +269,12 @@ public class ClickHouseSinkBenchmark {
         return chunks;
     }
 
-    private static void writeTsv(Path file) {
+    private static void writeTsv(Path file, String last) {
         try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
             for (long i = 0; i < ROWS; i++) {
                 w.append(Long.toString(i)).append('\t').append(name(i)).append('\t')
                         .append(balance(i).toPlainString()).append('\t').append(Long.toString(created(i)))
-                        .append('\t').append(Long.toString(i + 1)).append("\t0\n");
+                        .append('\t').append(Long.toString(i + 1)).append('\t').append(last).append('\n');
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e);

@@ -9,6 +9,7 @@ import dev.changepipe.pusher.ParseQueueOptions;
 import dev.changepipe.pusher.ParseQueuePusher;
 import dev.changepipe.sink.clickhouse.ClickHouseSink;
 import dev.changepipe.sink.clickhouse.ClickHouseSinkOptions;
+import dev.changepipe.sink.clickhouse.WriteMode;
 import dev.changepipe.source.storage.ImportKeyOptions;
 import dev.changepipe.source.storage.Operation;
 import dev.changepipe.source.storage.OperationsStorage;
@@ -45,6 +46,9 @@ import reactor.core.publisher.Mono;
  * <pre>
  * java -Xmx2g -cp benchmarks/target/benchmarks.jar dev.changepipe.benchmarks.StorageSyncProfile
  * </pre>
+ *
+ * {@code -Dmode=collapsing} writes into a {@code CollapsingMergeTree(sign)} table in the sink's
+ * collapsing mode instead of the default replacing mode.
  *
  * Phases of a round, each measured from the end of the previous one: {@code preSync} (lock),
  * {@code getOperations} (Redis fetch), {@code fetch+build} (PostgreSQL query, row decoding and building
@@ -107,12 +111,16 @@ public final class StorageSyncProfile {
         RedisClient client = RedisClient.create(redisUri);
         StatefulRedisConnection<String, String> redis = client.connect();
         ConnectionPool pool = StorageSyncSource.pooledDatabase(pg.r2dbcUrl(pgDb), 2);
-        ClickHouseSinkOptions sinkOptions = ClickHouseSinkOptions.builder().endpoints(ch.httpUrl()).database(chDb).build();
+        boolean collapsing = "collapsing".equals(System.getProperty("mode"));
+        ClickHouseSinkOptions sinkOptions = ClickHouseSinkOptions.builder().endpoints(ch.httpUrl()).database(chDb)
+                .defaultMode(collapsing ? WriteMode.COLLAPSING : WriteMode.REPLACING).build();
         try {
             for (int run = 1; run <= runs; run++) {
                 ch.execute("DROP TABLE IF EXISTS " + chDb + ".app_model");
                 ch.execute("CREATE TABLE " + chDb + ".app_model (id UInt64, name String, counter Int64, amount Float64, "
-                        + "updated DateTime, version UInt64, is_deleted UInt8) ENGINE = ReplacingMergeTree(version) ORDER BY id");
+                        + "updated DateTime, version UInt64, "
+                        + (collapsing ? "sign Int8) ENGINE = CollapsingMergeTree(sign)" : "is_deleted UInt8) ENGINE = ReplacingMergeTree(version)")
+                        + " ORDER BY id");
                 StorageSyncBenchmark.queueOperations(redis, prefix, rows, batch);
                 StorageSyncProfile p = new StorageSyncProfile();
                 OperationsStorage storage = p.timed(redisStorage);

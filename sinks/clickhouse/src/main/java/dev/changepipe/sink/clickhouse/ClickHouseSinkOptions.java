@@ -45,6 +45,11 @@ import java.util.Objects;
  *     not convert, an unknown table the sink does not create)
  * @param deadLetters where such items go with {@link OnBadRecord#DEAD_LETTER}, or {@code null}: then
  *     they fail the write as with {@link OnBadRecord#FAIL}
+ * @param collapsingCacheKeys how many keys of collapsing tables the sink remembers at most (the version
+ *     and visible row it last wrote for each, least recently used first out), so that a key written
+ *     again is not read back; 0 turns the cache off. Assumes this sink is the only writer of those keys
+ *     (see docs/clickhouse-sink.md)
+ * @param collapsingCacheBytes the estimated heap those remembered rows may take at most
  */
 public record ClickHouseSinkOptions(String name, List<String> endpoints, String username, String password,
         String database, Map<String, TableOptions> tables, WriteMode defaultMode, String versionColumn,
@@ -52,7 +57,7 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
         InsertFormat format, boolean compression, String cluster,
         Duration minBackoff, Duration maxBackoff, double jitter, Duration retryDeadline,
         Duration connectTimeout, Duration socketTimeout, int keysPerLookup, int encodeThreads,
-        OnBadRecord onBadRecord, DeadLetterStore deadLetters) {
+        OnBadRecord onBadRecord, DeadLetterStore deadLetters, int collapsingCacheKeys, long collapsingCacheBytes) {
 
     public static final String DEFAULT_NAME = "clickhouse";
     public static final String DEFAULT_USERNAME = "default";
@@ -73,6 +78,9 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
     public static final Duration DEFAULT_SOCKET_TIMEOUT = Duration.ofMinutes(5);
     public static final int DEFAULT_KEYS_PER_LOOKUP = 1000;
     public static final int DEFAULT_ENCODE_THREADS = Math.min(4, Runtime.getRuntime().availableProcessors());
+    /** Sized for a 256 MiB heap: 100k keys of rows of a few hundred bytes. */
+    public static final int DEFAULT_COLLAPSING_CACHE_KEYS = 100_000;
+    public static final long DEFAULT_COLLAPSING_CACHE_BYTES = 32L << 20;
 
     public ClickHouseSinkOptions {
         require(name != null && !name.isBlank(), "name", "must not be blank");
@@ -109,6 +117,8 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
                 "socketTimeout", "must be positive");
         require(keysPerLookup > 0, "keysPerLookup", "must be positive");
         require(encodeThreads > 0, "encodeThreads", "must be positive");
+        require(collapsingCacheKeys >= 0, "collapsingCacheKeys", "must not be negative (0 turns the cache off)");
+        require(collapsingCacheBytes >= 0, "collapsingCacheBytes", "must not be negative (0 turns the cache off)");
     }
 
     private static void require(boolean ok, String option, String what) {
@@ -178,6 +188,8 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
         private int encodeThreads = DEFAULT_ENCODE_THREADS;
         private OnBadRecord onBadRecord = OnBadRecord.DEAD_LETTER;
         private DeadLetterStore deadLetters;
+        private int collapsingCacheKeys = DEFAULT_COLLAPSING_CACHE_KEYS;
+        private long collapsingCacheBytes = DEFAULT_COLLAPSING_CACHE_BYTES;
 
         private Builder() {
         }
@@ -306,11 +318,21 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
             return this;
         }
 
+        /**
+         * The collapsing mode's cache of the keys this sink wrote last: at most {@code maxKeys} keys and
+         * about {@code maxBytes} of heap (both 0: off).
+         */
+        public Builder collapsingCache(int maxKeys, long maxBytes) {
+            this.collapsingCacheKeys = maxKeys;
+            this.collapsingCacheBytes = maxBytes;
+            return this;
+        }
+
         public ClickHouseSinkOptions build() {
             return new ClickHouseSinkOptions(name, endpoints, username, password, database, tables, defaultMode,
                     versionColumn, deletedColumn, signColumn, originColumn, offsetColumn, rowColumn, format, compression, cluster, minBackoff, maxBackoff,
                     jitter, retryDeadline, connectTimeout, socketTimeout, keysPerLookup, encodeThreads,
-                    onBadRecord, deadLetters);
+                    onBadRecord, deadLetters, collapsingCacheKeys, collapsingCacheBytes);
         }
     }
 }

@@ -45,11 +45,14 @@ final class ClickHouseWriter implements ClickHouseSink {
     private final ClickHouseSinkOptions options;
     private final Endpoints endpoints;
     private final Map<String, TableWriter> tables = new ConcurrentHashMap<>();
+    /** The collapsing mode's knowledge of keys without a read (per target table). */
+    private final WrittenKeys written;
     private volatile ServerVersion version;
 
     ClickHouseWriter(ClickHouseSinkOptions options, Endpoints endpoints) {
         this.options = options;
         this.endpoints = endpoints;
+        this.written = new WrittenKeys(options.collapsingCacheKeys(), options.collapsingCacheBytes());
     }
 
     @Override
@@ -233,6 +236,7 @@ final class ClickHouseWriter implements ClickHouseSink {
                 .doOnError(ClickHouseWriteException.class, e -> {
                     if (SCHEMA_CODES.contains(e.errorCode())) {
                         tables.remove(sourceTable); // read the columns again next time
+                        written.forgetTable(options.targetTable(sourceTable)); // it may be made again, empty
                     }
                 });
     }
@@ -479,10 +483,19 @@ final class ClickHouseWriter implements ClickHouseSink {
 
     // ---------------------------------------------------------------- collapsing
 
+    /**
+     * The collapsing mode: per key, the last change of the write cancels the key's visible row and
+     * writes the new one. What ClickHouse holds for a key comes from {@link WrittenKeys} when this sink
+     * wrote the key last (and that write completed), or is known to be nothing when the key lies above
+     * the table's key bound; the other keys are read back, in one query per {@code keysPerLookup} keys.
+     * All cancel rows are sent before all new rows, so that a write cut short leaves no key with a new
+     * row whose cancel is missing. The read and the inserts are retried together: a retry reads every
+     * key back (the failed attempt may have committed part of its rows) and writes what is missing.
+     */
     private Mono<Void> writeCollapsing(TableWriter table, List<ChangeItem> items) {
         return Mono.defer(() -> {
             int[] keyColumns = table.keyColumns(items.get(0));
-            // the last change of each key wins within the chunk; earlier ones would cancel each other
+            // the last change of each key wins within the write; earlier ones would cancel each other
             Map<String, ChangeItem> last = new LinkedHashMap<>();
             Map<String, TableWriter.Row> lastRow = new LinkedHashMap<>();
             for (ChangeItem item : items) {
@@ -494,45 +507,130 @@ final class ClickHouseWriter implements ClickHouseSink {
                     lastRow.put(key, row);
                 }
             }
-            List<Object[]> keyRows = new ArrayList<>();
-            for (TableWriter.Row row : lastRow.values()) {
-                keyRows.add(row.values());
-            }
-            return keyStates(table, keyColumns, keyRows).flatMap(states -> {
-                List<TableWriter.Row> out = new ArrayList<>();
-                for (Map.Entry<String, ChangeItem> e : last.entrySet()) {
-                    ChangeItem item = e.getValue();
-                    KeyState state = states.get(e.getKey());
-                    if (state != null && state.maxVersion() >= item.version()) {
-                        continue; // already applied (a replay), or older than what is there
-                    }
-                    if (state != null && state.visible() != null) {
-                        Object[] cancel = state.visible().clone();
-                        cancel[table.signIndex()] = -1L;
-                        out.add(new TableWriter.Row(cancel, new java.util.BitSet(0)));
-                    }
-                    if (item.kind().isSave()) {
-                        out.add(lastRow.get(e.getKey()));
-                    }
+            String target = table.target();
+            // untrusted from now until this write completes: a failure leaves them out, read back next time
+            Map<String, WrittenKeys.Written> cached = written.take(target, last.keySet());
+            int bounded = keyColumns.length == 1 && isInteger(table.types()[keyColumns[0]]) ? keyColumns[0]
+                    : TableWriter.NO_COLUMN;
+            boolean unsigned = bounded != TableWriter.NO_COLUMN && table.types()[bounded].kind() == ColumnType.Kind.UINT;
+            boolean[] first = {true};
+            Map<String, KeyState> after = new HashMap<>();
+            Mono<Void> attempt = Mono.defer(() -> {
+                Map<String, KeyState> known = new HashMap<>();
+                if (first[0]) {
+                    first[0] = false;
+                    cached.forEach((k, w) -> known.put(k, new KeyState(w.maxVersion(), w.visible(), List.of())));
                 }
-                return insertAll(null, table, table.inserts(out));
+                Mono<Void> bound = bounded == TableWriter.NO_COLUMN || known.size() == last.size()
+                        ? Mono.empty() : loadBound(table, bounded, unsigned);
+                return bound.then(Mono.defer(() -> {
+                    Long above = bounded == TableWriter.NO_COLUMN ? null : written.bound(target);
+                    List<Object[]> toRead = new ArrayList<>();
+                    for (Map.Entry<String, TableWriter.Row> e : lastRow.entrySet()) {
+                        if (known.containsKey(e.getKey())) {
+                            continue;
+                        }
+                        if (above != null && e.getValue().values()[bounded] instanceof Long k
+                                && (unsigned ? Long.compareUnsigned(k, above) : Long.compare(k, above)) > 0) {
+                            continue; // above every key of the table: no row to cancel
+                        }
+                        toRead.add(e.getValue().values());
+                    }
+                    return keyStates(table, keyColumns, toRead);
+                })).flatMap(read -> {
+                    known.putAll(read);
+                    List<TableWriter.Row> cancels = new ArrayList<>();
+                    List<TableWriter.Row> saves = new ArrayList<>();
+                    after.clear();
+                    for (Map.Entry<String, ChangeItem> e : last.entrySet()) {
+                        ChangeItem item = e.getValue();
+                        KeyState state = known.get(e.getKey());
+                        if (state != null) {
+                            for (Object[] surplus : state.surplus()) {
+                                cancels.add(cancel(table, surplus)); // left visible by an earlier write
+                            }
+                            if (state.maxVersion() >= item.version()) {
+                                // already applied (a replay), or older than what is there
+                                after.put(e.getKey(), new KeyState(state.maxVersion(), state.visible(), List.of()));
+                                continue;
+                            }
+                            if (state.visible() != null) {
+                                cancels.add(cancel(table, state.visible()));
+                            }
+                        }
+                        TableWriter.Row row = lastRow.get(e.getKey());
+                        if (item.kind().isSave()) {
+                            saves.add(row);
+                            if (!row.missing().isEmpty()) {
+                                continue; // the server computes some of its values: not known here
+                            }
+                        }
+                        after.put(e.getKey(), new KeyState(item.version(), item.kind().isSave() ? row.values() : null,
+                                List.of()));
+                    }
+                    if (bounded != TableWriter.NO_COLUMN && written.bound(target) != null) {
+                        for (TableWriter.Row row : lastRow.values()) {
+                            if (row.values()[bounded] instanceof Long k) {
+                                written.raiseBound(target, k, unsigned); // before anything is sent
+                            }
+                        }
+                    }
+                    cancels.addAll(saves);
+                    return insertAllOnce(table, table.inserts(cancels));
+                });
             });
+            return retry(attempt, "collapsing write of " + last.size() + " keys to " + target)
+                    .then(Mono.fromRunnable(() -> after.forEach((key, state) ->
+                            written.put(target, key, state.maxVersion(), state.visible()))));
         });
+    }
+
+    private static boolean isInteger(ColumnType type) {
+        return type.kind() == ColumnType.Kind.INT || type.kind() == ColumnType.Kind.UINT;
+    }
+
+    private static TableWriter.Row cancel(TableWriter table, Object[] visible) {
+        Object[] cancel = visible.clone();
+        cancel[table.signIndex()] = -1L;
+        return new TableWriter.Row(cancel, new java.util.BitSet(0));
+    }
+
+    /** Reads the table's highest key into {@link WrittenKeys} once (one attempt; the caller retries). */
+    private Mono<Void> loadBound(TableWriter table, int keyColumn, boolean unsigned) {
+        if (written.bound(table.target()) != null) {
+            return Mono.empty();
+        }
+        String sql = "SELECT max(" + Sql.identifier(table.columns().get(keyColumn).name()) + ") FROM "
+                + Sql.table(options.database(), table.target()) + " FORMAT TabSeparated";
+        return endpoints.call(table.target(), "read the highest key of " + table.target(), client -> {
+            try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                String text = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+                long max = unsigned ? Long.parseUnsignedLong(text) : Long.parseLong(text);
+                written.raiseBound(table.target(), max, unsigned);
+                return Boolean.TRUE;
+            }
+        }).then();
     }
 
     /**
      * What ClickHouse holds for a key: the highest version of any of its rows (cancelled ones
-     * included, until a merge collapses them) and the visible row, if any.
+     * included, until a merge collapses them), the visible row, if any, and rows left visible besides
+     * it (an earlier write cut short, or one of an older release that retried an insert alone), each
+     * as many times as it is to be cancelled.
      */
-    private record KeyState(long maxVersion, Object[] visible) {
+    private record KeyState(long maxVersion, Object[] visible, List<Object[]> surplus) {
     }
 
     /**
      * Reads every row of the keys (without FINAL, so that cancelled rows still tell which versions
      * were applied) in RowBinary and works out each key's state: per version, the rows with sign 1
-     * minus those with sign -1; the visible row is the highest version with a positive balance.
+     * minus those with sign -1; the visible row is the highest version with a positive balance. One
+     * attempt per query (the caller retries the read with the write).
      */
     private Mono<Map<String, KeyState>> keyStates(TableWriter table, int[] keyColumns, List<Object[]> keyRows) {
+        if (keyRows.isEmpty()) {
+            return Mono.just(new HashMap<>());
+        }
         ColumnType[] types = table.types();
         int vi = table.versionIndex();
         int si = table.signIndex();
@@ -542,10 +640,10 @@ final class ClickHouseWriter implements ClickHouseSink {
                 .concatMap(part -> {
                     String sql = select + keyCondition(table, keyColumns, part) + " FORMAT RowBinary";
                     String what = "read current rows of " + table.target();
-                    return retry(endpoints.call(table.target(), what, client -> {
-                        Map<String, Map<Long, Object[]>> rowsByVersion = new java.util.HashMap<>();
-                        Map<String, Map<Long, Long>> balance = new java.util.HashMap<>();
-                        Map<String, Long> maxVersion = new java.util.HashMap<>();
+                    return endpoints.call(table.target(), what, client -> {
+                        Map<String, Map<Long, Object[]>> rowsByVersion = new HashMap<>();
+                        Map<String, Map<Long, Long>> balance = new HashMap<>();
+                        Map<String, Long> maxVersion = new HashMap<>();
                         try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS);
                                 InputStream in = new BufferedInputStream(response.getInputStream(), 65536)) {
                             RowBinaryReader reader = new RowBinaryReader(in);
@@ -555,28 +653,36 @@ final class ClickHouseWriter implements ClickHouseSink {
                                 long version = (Long) row[vi];
                                 long sign = (Long) row[si];
                                 maxVersion.merge(key, version, Math::max);
-                                balance.computeIfAbsent(key, k -> new java.util.HashMap<>()).merge(version, sign, Long::sum);
+                                balance.computeIfAbsent(key, k -> new HashMap<>()).merge(version, sign, Long::sum);
                                 if (sign > 0) {
-                                    rowsByVersion.computeIfAbsent(key, k -> new java.util.HashMap<>()).put(version, row);
+                                    rowsByVersion.computeIfAbsent(key, k -> new HashMap<>()).put(version, row);
                                 }
                             }
                         }
-                        Map<String, KeyState> states = new java.util.HashMap<>();
+                        Map<String, KeyState> states = new HashMap<>();
                         for (Map.Entry<String, Long> e : maxVersion.entrySet()) {
-                            Object[] visible = null;
-                            long best = -1;
+                            long best = Long.MIN_VALUE;
+                            boolean found = false;
                             for (Map.Entry<Long, Long> b : balance.get(e.getKey()).entrySet()) {
-                                if (b.getValue() > 0 && b.getKey() > best) {
+                                if (b.getValue() > 0 && (!found || b.getKey() > best)) {
                                     best = b.getKey();
-                                    visible = rowsByVersion.get(e.getKey()).get(b.getKey());
+                                    found = true;
                                 }
                             }
-                            states.put(e.getKey(), new KeyState(e.getValue(), visible));
+                            Object[] visible = found ? rowsByVersion.get(e.getKey()).get(best) : null;
+                            List<Object[]> surplus = new ArrayList<>();
+                            for (Map.Entry<Long, Long> b : balance.get(e.getKey()).entrySet()) {
+                                long extra = b.getKey() == best && found ? b.getValue() - 1 : b.getValue();
+                                for (long i = 0; i < extra; i++) {
+                                    surplus.add(rowsByVersion.get(e.getKey()).get(b.getKey()));
+                                }
+                            }
+                            states.put(e.getKey(), new KeyState(e.getValue(), visible, surplus));
                         }
                         return states;
-                    }), what);
+                    });
                 })
-                .collect(() -> new java.util.HashMap<String, KeyState>(), Map::putAll)
+                .collect(() -> new HashMap<String, KeyState>(), Map::putAll)
                 .map(m -> (Map<String, KeyState>) m);
     }
 
@@ -639,6 +745,11 @@ final class ClickHouseWriter implements ClickHouseSink {
 
     private Mono<Void> insert(TableWriter table, TableWriter.Insert insert, String token) {
         return insert(table, insert, token, true);
+    }
+
+    /** The inserts in order, each one attempt without a token (the caller retries them with what decided them). */
+    private Mono<Void> insertAllOnce(TableWriter table, List<TableWriter.Insert> inserts) {
+        return Flux.fromIterable(inserts).concatMap(insert -> insertOnce(table, insert, null)).then();
     }
 
     /** One attempt of an insert, not retried (the caller retries it together with what decided it). */

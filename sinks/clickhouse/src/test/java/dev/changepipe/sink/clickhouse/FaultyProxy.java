@@ -16,7 +16,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * produce on demand: each new connection takes the next planned {@link Fault} (then forwards once the
  * plan is used up). {@code RESET} reads part of the request and resets the connection; {@code HTTP_500}
  * answers a bare 500 without a ClickHouse error; {@code HTTP_500_CODE} answers 500 with a ClickHouse
- * error body of the given code.
+ * error body of the given code. Besides the plan, {@link #loseNextInsertResponse()} makes the proxy
+ * forward the next {@code INSERT} it sees, let the server execute it, and reset the client's connection
+ * instead of passing the server's answer on: the insert is done, but the client cannot know.
  */
 final class FaultyProxy implements AutoCloseable {
 
@@ -27,6 +29,8 @@ final class FaultyProxy implements AutoCloseable {
     private final Queue<Fault> plan = new ConcurrentLinkedQueue<>();
     private final AtomicInteger connections = new AtomicInteger();
     private final Thread acceptor;
+    private final java.util.concurrent.atomic.AtomicBoolean loseInsertResponse = new java.util.concurrent.atomic.AtomicBoolean();
+    private final AtomicInteger insertResponsesLost = new AtomicInteger();
 
     FaultyProxy(int targetPort) throws IOException {
         this.targetPort = targetPort;
@@ -46,6 +50,15 @@ final class FaultyProxy implements AutoCloseable {
 
     int connections() {
         return connections.get();
+    }
+
+    /** The next INSERT forwarded is executed by the server, and its response is replaced by a reset. */
+    void loseNextInsertResponse() {
+        loseInsertResponse.set(true);
+    }
+
+    int insertResponsesLost() {
+        return insertResponsesLost.get();
     }
 
     boolean planUsedUp() {
@@ -122,17 +135,38 @@ final class FaultyProxy implements AutoCloseable {
 
     private void forward(Socket client) throws IOException {
         Socket upstream = new Socket(InetAddress.getLoopbackAddress(), targetPort);
-        Thread back = new Thread(() -> pipe(upstream, client), "faulty-proxy-back");
+        java.util.concurrent.atomic.AtomicBoolean insertSent = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread back = new Thread(() -> pipe(upstream, client, null, insertSent), "faulty-proxy-back");
         back.setDaemon(true);
         back.start();
-        pipe(client, upstream);
+        pipe(client, upstream, insertSent, null);
     }
 
-    private static void pipe(Socket from, Socket to) {
+    /**
+     * Copies bytes from one socket to the other. Requests ({@code sawInsert} set): notes an INSERT while
+     * one is to be lost. Responses ({@code insertSent} set): once that INSERT was sent, the first bytes
+     * of the response (the server answers once the insert is done; a {@code 100 Continue} is passed on)
+     * are dropped and the client's connection reset.
+     */
+    private void pipe(Socket from, Socket to, java.util.concurrent.atomic.AtomicBoolean sawInsert,
+            java.util.concurrent.atomic.AtomicBoolean insertSent) {
         byte[] buf = new byte[65536];
         try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
             int n;
             while ((n = in.read(buf)) >= 0) {
+                if (sawInsert != null && loseInsertResponse.get()
+                        && new String(buf, 0, n, StandardCharsets.ISO_8859_1).contains("INSERT")) {
+                    sawInsert.set(true);
+                }
+                if (insertSent != null && insertSent.get()
+                        && !new String(buf, 0, n, StandardCharsets.ISO_8859_1).startsWith("HTTP/1.1 100")
+                        && loseInsertResponse.compareAndSet(true, false)) {
+                    insertResponsesLost.incrementAndGet();
+                    to.setSoLinger(true, 0);
+                    to.close();
+                    from.close();
+                    return;
+                }
                 out.write(buf, 0, n);
                 out.flush();
             }
