@@ -40,7 +40,7 @@ import reactor.core.publisher.Sinks;
  * <p>A push completes as soon as its chunk is admitted. When admitting it would exceed the in-flight
  * limit, the push waits in a FIFO queue, holding no thread, until acks free room; a single chunk
  * larger than the limit is admitted once nothing else is in flight. Later pushes never overtake a
- * waiting one. A chunk is charged its raw size times the parsed-to-raw ratio seen so far when it is
+ * waiting one. A chunk is charged its raw size times what a raw byte becomes once parsed when it is
  * admitted, and its items' size once it is parsed, so the limit counts what is in memory.
  *
  * <p>Writes: the parsed chunks at the front of the queue that are not being written yet form the next
@@ -58,6 +58,8 @@ public final class ParseQueuePusher implements Pusher {
 
     private static final Logger log = LoggerFactory.getLogger(ParseQueuePusher.class);
     private static final AtomicInteger INSTANCES = new AtomicInteger();
+    /** What a raw byte is taken to become once parsed until a chunk was parsed (log lines: 1.5 to 3). */
+    static final double PRIOR_PARSED_PER_RAW_BYTE = 4.0;
 
     private final String name;
     private final List<Sink> sinks;
@@ -81,9 +83,13 @@ public final class ParseQueuePusher implements Pusher {
     private int writes;
     private boolean closing;
     private Throwable failure;
-    /** Raw bytes parsed so far and the bytes their items hold: the ratio that charges a raw chunk. */
-    private double rawParsed;
-    private double itemsParsed;
+    /**
+     * What a raw byte becomes once parsed, as charged to a raw chunk when it is admitted: a prior until a
+     * chunk was parsed, then the highest ratio seen, decaying slowly towards the recent ones (so an
+     * estimate is rarely below what a parse yields, and one odd chunk does not throttle for ever).
+     */
+    private double parsedPerRawByte = PRIOR_PARSED_PER_RAW_BYTE;
+    private boolean firstParse = true;
 
     private final AtomicInteger drainWip = new AtomicInteger();
     private final AtomicInteger ackWip = new AtomicInteger();
@@ -265,13 +271,13 @@ public final class ParseQueuePusher implements Pusher {
 
     /**
      * What a chunk is charged when it is admitted: a parsed chunk its size; a raw one its size times
-     * the ratio of items' bytes to raw bytes seen so far (its size while nothing was parsed yet).
+     * what a raw byte becomes once parsed ({@link #parsedPerRawByte}).
      */
     private long estimate(Chunk chunk) {
-        if (chunk.isParsed() || rawParsed == 0) {
+        if (chunk.isParsed()) {
             return chunk.size();
         }
-        return Math.max(1, (long) Math.ceil(chunk.size() * (itemsParsed / rawParsed)));
+        return Math.max(1, (long) Math.ceil(chunk.size() * parsedPerRawByte));
     }
 
     /** Registers the chunk; under the lock. Its parse is started by {@link #start} outside the lock. */
@@ -336,8 +342,12 @@ public final class ParseQueuePusher implements Pusher {
                 return;
             }
             if (!entry.chunk.isParsed()) {
-                rawParsed += entry.chunk.size();
-                itemsParsed += bytes;
+                if (entry.chunk.size() > 0) {
+                    double ratio = (double) bytes / entry.chunk.size();
+                    boolean first = firstParse;
+                    firstParse = false;
+                    parsedPerRawByte = first ? ratio : Math.max(ratio, parsedPerRawByte * 0.98 + ratio * 0.02);
+                }
                 // the chunk now holds its items, not its raw bytes: charge what it holds
                 long charge = Math.max(1, bytes);
                 shrank = charge < entry.charged;
