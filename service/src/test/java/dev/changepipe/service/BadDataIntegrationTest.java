@@ -5,6 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.changepipe.testsupport.ClickHouseServer;
 import dev.changepipe.testsupport.ClickHouseServerExtension;
+import dev.changepipe.testsupport.PostgresServer;
+import dev.changepipe.testsupport.PostgresServerExtension;
+import dev.changepipe.testsupport.RedisServer;
+import dev.changepipe.testsupport.RedisServerExtension;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -23,11 +27,12 @@ import org.junit.jupiter.api.io.TempDir;
  * Bad data never stalls, wipes or hides anything: a log of 100,000 lines of which about one in ten is
  * bad, at the source (a line that does not parse, a save without fields) or at the sink (a value a
  * column cannot take, a model without a table), replicated by the service as a user runs it with
- * default settings. Every good change lands as the source's final state, every bad record is one dead
- * letter with its reason, the pipeline is never restarted, and a replay of the whole log changes
- * nothing.
+ * default settings into ClickHouse, PostgreSQL and the Redis hot storage at once. Every good change
+ * lands in each sink as the source's final state, every record a sink refuses is one dead letter of that
+ * sink with its reason, the pipeline is never restarted, a replay of the whole log changes nothing,
+ * and the letters are listed and, once the cause is fixed, replayed.
  */
-@ExtendWith(ClickHouseServerExtension.class)
+@ExtendWith({ClickHouseServerExtension.class, PostgresServerExtension.class, RedisServerExtension.class})
 class BadDataIntegrationTest {
 
     private static final int LINES = 100_000;
@@ -36,13 +41,20 @@ class BadDataIntegrationTest {
     private static final Map<String, String> ENV = Map.of("PIPELINE_JAVA_OPTS", "-Xmx256m");
     private static final String UUID = "8a3b9bd4-7c76-4f0e-a6a2-2b1b0b1c6d9e";
 
-    /** What the generator wrote: the final row of every key, and how many bad lines of each kind. */
-    record Expected(TreeMap<Long, String> rows, Map<String, Integer> sinkBad, int sourceBad) {
+    /**
+     * What the generator wrote: the final row of every key, and how many bad lines of each kind; the
+     * keys of polls.choice a sink that takes every value (the hot storage) holds, and the pks of the
+     * model that has no table.
+     */
+    record Expected(TreeMap<Long, String> rows, Map<String, Integer> sinkBad, int sourceBad,
+            java.util.Set<Long> anyValueKeys, java.util.Set<Long> ghostKeys) {
     }
 
     static Expected generate(Path log, long seed) throws IOException {
         SplittableRandom random = new SplittableRandom(seed);
         TreeMap<Long, String> rows = new TreeMap<>();
+        java.util.Set<Long> anyValueKeys = new java.util.TreeSet<>();
+        java.util.Set<Long> ghostKeys = new java.util.TreeSet<>();
         Map<String, Integer> sinkBad = new TreeMap<>();
         int sourceBad = 0;
         try (BufferedWriter out = Files.newBufferedWriter(log, StandardCharsets.UTF_8)) {
@@ -56,10 +68,12 @@ class BadDataIntegrationTest {
                     if (random.nextInt(12) == 0) {
                         out.write(time + " DELETE [{\"model\": \"polls.choice\", \"pk\": " + pk + "}]\n");
                         rows.remove(pk);
+                        anyValueKeys.remove(pk);
                     } else {
                         out.write(time + " SAVE [{\"model\": \"polls.choice\", \"pk\": " + pk + ", \"fields\": {" + fields
                                 + "}}]\n");
                         rows.put(pk, pk + "\tchoice " + i + "\t" + votes);
+                        anyValueKeys.add(pk);
                     }
                     continue;
                 }
@@ -82,17 +96,23 @@ class BadDataIntegrationTest {
                     sourceBad++;
                 } else {
                     sinkBad.merge(kind, 1, Integer::sum);
+                    if (kind.equals("unknown-table")) {
+                        ghostKeys.add(pk);
+                    } else {
+                        anyValueKeys.add(i % 9 == 7 ? -pk : pk);
+                    }
                 }
             }
         }
-        return new Expected(rows, sinkBad, sourceBad);
+        return new Expected(rows, sinkBad, sourceBad, anyValueKeys, ghostKeys);
     }
 
     private static String save(String time, long pk, String fields) {
         return time + " SAVE [{\"model\": \"polls.choice\", \"pk\": " + pk + ", \"fields\": {" + fields + "}}]";
     }
 
-    private static String config(Path dir, Path log, String clickHouseUrl, String database) {
+    private static String config(Path dir, Path log, String clickHouseUrl, String database, String postgresUrl,
+            String redisUri) {
         return """
                 http:
                   port: 0
@@ -104,6 +124,12 @@ class BadDataIntegrationTest {
                     test:
                       endpoints: ["%3$s"]
                       database: %4$s
+                  postgres:
+                    replica:
+                      url: %5$s
+                  redis:
+                    hot:
+                      uri: %6$s
                 pipelines:
                   - name: polls
                     source:
@@ -119,7 +145,12 @@ class BadDataIntegrationTest {
                             create:
                               columns: ["id UInt64", "choice_text String", "votes Int32", "uuid UUID", "created DateTime"]
                               orderBy: [id]
-                """.formatted(dir, log, clickHouseUrl, database);
+                      - type: postgres
+                        connection: replica
+                      - type: redis-hot-storage
+                        connection: hot
+                        keyPrefix: "hot:"
+                """.formatted(dir, log, clickHouseUrl, database, postgresUrl, redisUri);
     }
 
     private static List<JsonNode> lines(Path file) throws IOException {
@@ -131,32 +162,42 @@ class BadDataIntegrationTest {
     }
 
     @Test
-    void oneBadRecordCostsOneDeadLetterNothingStallsAndAReplayChangesNothing(ClickHouseServer ch, @TempDir Path dir)
-            throws Exception {
+    void oneBadRecordCostsOneDeadLetterNothingStallsAndAReplayChangesNothing(ClickHouseServer ch, PostgresServer pg,
+            RedisServer redis, @TempDir Path dir) throws Exception {
         String db = ch.createDatabase("bad_data");
+        String replica = pg.createDatabase("bad_data");
+        // the same values refused as ClickHouse refuses them, a negative key by a CHECK
+        pg.execute(replica, "CREATE TABLE polls_choice (id bigint PRIMARY KEY CHECK (id > 0), choice_text text,"
+                + " votes integer, uuid uuid, created timestamp)");
         Path log = dir.resolve("polls.log");
         Expected expected = generate(log, 13);
         Path config = dir.resolve("service.yaml");
-        Files.writeString(config, config(dir, log, ch.httpUrl(), db));
+        Files.writeString(config, config(dir, log, ch.httpUrl(), db, pg.r2dbcUrl(replica), redis.uri()));
+        StringBuilder want = new StringBuilder();
+        expected.rows().values().forEach(r -> want.append(r).append('\n'));
 
         Map.Entry<Integer, String> run = ServiceUnderTest.launcher(ENV, "run", "--config", config.toString());
 
         assertThat(run.getKey()).as(run.getValue()).isZero();
         assertThat(run.getValue()).doesNotContain("restart").doesNotContain("ERROR");
-        String state = ch.execute("SELECT id, choice_text, votes FROM " + db + ".polls_choice FINAL WHERE is_deleted = 0"
-                + " ORDER BY id FORMAT TabSeparated");
-        StringBuilder want = new StringBuilder();
-        expected.rows().values().forEach(r -> want.append(r).append('\n'));
-        assertThat(state).isEqualTo(want.toString());
-
+        assertState(ch, db, pg, replica, redis, expected, want.toString());
         Path sinkLetters = dir.resolve("checkpoints/polls.dead-letters.jsonl");
         List<JsonNode> letters = lines(sinkLetters);
-        Map<String, Integer> byCause = new TreeMap<>();
-        letters.forEach(l -> byCause.merge(l.get("cause").asText(), 1, Integer::sum));
-        assertThat(byCause).isEqualTo(expected.sinkBad());
+        for (String sink : List.of("clickhouse", "postgres")) {
+            Map<String, Integer> byCause = new TreeMap<>();
+            letters.stream().filter(l -> l.get("sink").asText().equals(sink))
+                    .forEach(l -> byCause.merge(l.get("cause").asText(), 1, Integer::sum));
+            assertThat(byCause.values().stream().mapToInt(Integer::intValue).sum()).as(sink + ": " + byCause)
+                    .isEqualTo(expected.sinkBad().values().stream().mapToInt(Integer::intValue).sum());
+            if (sink.equals("clickhouse")) {
+                assertThat(byCause).isEqualTo(expected.sinkBad());
+            } else {
+                assertThat(byCause.get("unknown-table")).isEqualTo(expected.sinkBad().get("unknown-table"));
+            }
+        }
         assertThat(letters).allSatisfy(l -> {
             assertThat(l.get("pipeline").asText()).isEqualTo("polls");
-            assertThat(l.get("sink").asText()).isEqualTo("clickhouse");
+            assertThat(l.get("sink").asText()).isIn("clickhouse", "postgres");
             assertThat(l.get("origin").asText()).isEqualTo(log.toString());
             assertThat(l.get("reason").asText()).isNotBlank();
         });
@@ -168,15 +209,39 @@ class BadDataIntegrationTest {
         }
         Map.Entry<Integer, String> replay = ServiceUnderTest.launcher(ENV, "run", "--config", config.toString());
         assertThat(replay.getKey()).as(replay.getValue()).isZero();
-        assertThat(ch.execute("SELECT id, choice_text, votes FROM " + db + ".polls_choice FINAL WHERE is_deleted = 0"
-                + " ORDER BY id FORMAT TabSeparated")).isEqualTo(want.toString());
+        assertState(ch, db, pg, replica, redis, expected, want.toString());
         assertThat(lines(sinkLetters)).hasSize(letters.size());
         assertThat(lines(dir.resolve("malformed.jsonl"))).hasSize(expected.sourceBad());
 
-        // the dead letters can be listed
+        // the letters are listed; once the missing table exists, its items are replayed into it
         Map.Entry<Integer, String> list = ServiceUnderTest.launcher(ENV, "dead-letters", "list", "--config",
                 config.toString());
         assertThat(list.getKey()).as(list.getValue()).isZero();
         assertThat(list.getValue()).contains(letters.size() + " dead letter(s)");
+        ch.execute("CREATE TABLE " + db + ".polls_ghost (id UInt64, x Int64, version UInt64, is_deleted UInt8)"
+                + " ENGINE = ReplacingMergeTree(version) ORDER BY id");
+        Map.Entry<Integer, String> fix = ServiceUnderTest.launcher(ENV, "dead-letters", "replay", "--config",
+                config.toString(), "--sink", "clickhouse");
+        int ghosts = expected.sinkBad().get("unknown-table");
+        assertThat(fix.getValue()).contains("sink clickhouse: " + ghosts + " written");
+        assertThat(fix.getKey()).as("some letters are refused again: the values are still bad").isEqualTo(1);
+        assertThat(ch.execute("SELECT count() FROM " + db + ".polls_ghost FINAL FORMAT TabSeparated").trim())
+                .isEqualTo(String.valueOf(expected.ghostKeys().size()));
+        Map.Entry<Integer, String> after = ServiceUnderTest.launcher(ENV, "dead-letters", "list", "--config",
+                config.toString());
+        assertThat(after.getValue()).contains((letters.size() - ghosts) + " dead letter(s)");
+    }
+
+    private static void assertState(ClickHouseServer ch, String db, PostgresServer pg, String replica,
+            RedisServer redis, Expected expected, String want) throws Exception {
+        assertThat(ch.execute("SELECT id, choice_text, votes FROM " + db + ".polls_choice FINAL WHERE is_deleted = 0"
+                + " ORDER BY id FORMAT TabSeparated")).isEqualTo(want);
+        assertThat(pg.execute(replica, "SELECT id || E'\\t' || choice_text || E'\\t' || votes FROM polls_choice"
+                + " ORDER BY id").strip()).isEqualTo(want.strip());
+        Process scard = new ProcessBuilder("redis-cli", "-h", redis.host(), "-p", String.valueOf(redis.port()),
+                "SCARD", "hot:polls.choice:all").redirectErrorStream(true).start();
+        String members = new String(scard.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        scard.waitFor();
+        assertThat(members).isEqualTo(String.valueOf(expected.anyValueKeys().size()));
     }
 }
