@@ -60,6 +60,8 @@ public final class ParseQueuePusher implements Pusher {
     private static final AtomicInteger INSTANCES = new AtomicInteger();
     /** What a raw byte is taken to become once parsed until a chunk was parsed (log lines: 1.5 to 3). */
     static final double PRIOR_PARSED_PER_RAW_BYTE = 4.0;
+    /** An estimate is 10 % above the ratio, so a chunk a little denser than the densest seen still fits. */
+    private static final double ESTIMATE_MARGIN = 1.1;
 
     private final String name;
     private final List<Sink> sinks;
@@ -277,7 +279,7 @@ public final class ParseQueuePusher implements Pusher {
         if (chunk.isParsed()) {
             return chunk.size();
         }
-        return Math.max(1, (long) Math.ceil(chunk.size() * parsedPerRawByte));
+        return Math.max(1, (long) Math.ceil(chunk.size() * parsedPerRawByte * ESTIMATE_MARGIN));
     }
 
     /** Registers the chunk; under the lock. Its parse is started by {@link #start} outside the lock. */

@@ -32,12 +32,14 @@ import reactor.core.publisher.Mono;
 /**
  * A 1 GiB log followed with the parse-queue pusher: every line arrives, in order, while the bytes in
  * flight (sampled at every chunk the source emits, every write and every ack) never exceed the
- * in-flight limit. The test JVM runs with {@code -Xmx256m} (see the pom), a quarter of the log.
+ * in-flight limit (the default one). The test JVM runs with {@code -Xmx256m} (see the pom), a quarter of
+ * the log.
  */
 class OplogFileSourceLargeLogIntegrationTest {
 
     private static final long LOG_BYTES = 1L << 30;
-    private static final long IN_FLIGHT_LIMIT = 8L << 20;
+    /** The default, which is sized for the 256 MiB heap this test runs in. */
+    private static final long IN_FLIGHT_LIMIT = ParseQueueOptions.DEFAULT_IN_FLIGHT_LIMIT_BYTES;
 
     @TempDir
     Path dir;
@@ -100,8 +102,7 @@ class OplogFileSourceLargeLogIntegrationTest {
             }
         };
         Pipeline pipeline = Pipeline.builder("big").source(sampled).sink(counting)
-                .pusher(ParseQueuePusher.factory(ParseQueueOptions.builder().parallelism(2)
-                        .inFlightLimitBytes(IN_FLIGHT_LIMIT).build()))
+                .pusher(ParseQueuePusher.factory(ParseQueueOptions.defaults()))
                 .meterRegistry(registry).build();
         pipelineRef.set(pipeline);
         Disposable run = pipeline.run().subscribe();
