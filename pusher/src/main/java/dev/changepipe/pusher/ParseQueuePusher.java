@@ -437,10 +437,15 @@ public final class ParseQueuePusher implements Pusher {
                     meters.write.record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
                     written(batch);
                 });
+        boolean ended;
         synchronized (this) {
-            if (!batch.done && failure == null) {
+            ended = failure != null;
+            if (!batch.done && !ended) {
                 batch.write = d;
             }
+        }
+        if (ended) {
+            d.dispose(); // the pusher failed while this write was being started: abandon it
         }
     }
 
