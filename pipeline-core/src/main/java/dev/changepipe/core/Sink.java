@@ -1,6 +1,7 @@
 package dev.changepipe.core;
 
 import java.util.List;
+import java.util.function.Consumer;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
@@ -64,6 +65,15 @@ public interface Sink {
      */
     default int maxWritesInFlight() {
         return 1;
+    }
+
+    /**
+     * Registers a listener for the attempts that failed with a transient fault and are retried inside a
+     * write, so that trouble is visible while the sink still tries (a server down), not only when the
+     * write finally fails. A sink that retries calls it on each such attempt; the default retries
+     * nothing and ignores the listener.
+     */
+    default void onRetry(Consumer<Throwable> listener) {
     }
 
     /** Releases connections; called once when the pipeline ends. */

@@ -21,6 +21,9 @@ final class MeteredSink implements Sink {
     private final Timer writes;
     private final Counter items;
     private final Counter errors;
+    /** The last failed attempt the sink is retrying, and when; cleared by a write that completes. */
+    private volatile Throwable retrying;
+    private volatile java.time.Instant retryingSince;
 
     MeteredSink(Sink delegate, String pipeline, MeterRegistry registry) {
         this.delegate = delegate;
@@ -30,9 +33,29 @@ final class MeteredSink implements Sink {
         this.items = Counter.builder(ITEMS).description("items written by one sink")
                 .tag(PipelineMetrics.TAG_PIPELINE, pipeline).tag(PipelineMetrics.TAG_SINK, delegate.name())
                 .register(registry);
-        this.errors = Counter.builder(ERRORS).description("failed writes of one sink")
+        this.errors = Counter.builder(ERRORS).description("failed writes, and attempts a sink retried, of one sink")
                 .tag(PipelineMetrics.TAG_PIPELINE, pipeline).tag(PipelineMetrics.TAG_SINK, delegate.name())
                 .register(registry);
+        delegate.onRetry(failure -> {
+            errors.increment();
+            retryingSince = java.time.Instant.now();
+            retrying = failure;
+        });
+    }
+
+    /** The fault the sink is retrying right now, or {@code null}. */
+    Throwable retrying() {
+        return retrying;
+    }
+
+    /** When the sink's last retried attempt failed, or {@code null}. */
+    java.time.Instant retryingSince() {
+        return retryingSince;
+    }
+
+    @Override
+    public void onRetry(java.util.function.Consumer<Throwable> listener) {
+        delegate.onRetry(listener);
     }
 
     @Override
@@ -46,6 +69,7 @@ final class MeteredSink implements Sink {
             long started = System.nanoTime();
             return delegate.write(chunk)
                     .doOnSuccess(v -> {
+                        retrying = null;
                         writes.record(System.nanoTime() - started, java.util.concurrent.TimeUnit.NANOSECONDS);
                         items.increment(chunk.items().size());
                     })
@@ -59,6 +83,7 @@ final class MeteredSink implements Sink {
             long started = System.nanoTime();
             return delegate.writeBatch(batch)
                     .doOnSuccess(v -> {
+                        retrying = null;
                         writes.record(System.nanoTime() - started, java.util.concurrent.TimeUnit.NANOSECONDS);
                         long n = 0;
                         for (Chunk chunk : batch) {

@@ -329,11 +329,27 @@ final class PipelineSupervisor {
         }
     }
 
-    /** A snapshot for the status API. */
+    /**
+     * A snapshot for the status API. While a sink of the current run retries a transient fault, its
+     * last failed attempt is the {@code lastError}, at once, before the write finally fails.
+     */
     Snapshot snapshot() {
         synchronized (lock) {
             PipelineStatus status = current == null ? null : current.pipeline().status();
-            return new Snapshot(config.name(), state, status, restarts, lastError, lastErrorAt, nextRunAt,
+            String error = lastError;
+            Instant errorAt = lastErrorAt;
+            if (current != null && state == State.RUNNING) {
+                for (dev.changepipe.core.Sink sink : current.sinks()) {
+                    if (sink instanceof MeteredSink metered && metered.retrying() != null) {
+                        Throwable t = metered.retrying();
+                        error = "sink " + sink.name() + " is retrying: "
+                                + (t.getMessage() == null ? t.getClass().getName() : t.getMessage());
+                        errorAt = metered.retryingSince();
+                        break;
+                    }
+                }
+            }
+            return new Snapshot(config.name(), state, status, restarts, error, errorAt, nextRunAt,
                     current == null ? List.of() : current.sinks().stream().map(s -> s.name()).toList(),
                     current == null ? null : current.source().name());
         }

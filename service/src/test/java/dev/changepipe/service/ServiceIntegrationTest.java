@@ -113,6 +113,28 @@ class ServiceIntegrationTest {
     }
 
     @Test
+    void aSinkThatRetriesSaysSoAtOnceInTheStatusAndTheErrorCounter(@TempDir Path dir) throws Exception {
+        Path log = dir.resolve("items.log");
+        ServiceUnderTest.appendItems(log, 1, 100, "r");
+        int closed;
+        try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+            closed = socket.getLocalPort(); // nothing listens there once it is closed
+        }
+        Path config = dir.resolve("service.yaml");
+        Files.writeString(config, ServiceUnderTest.config(dir, log, "http://127.0.0.1:" + closed, "nowhere", ""));
+        try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), ENV)) {
+            // the sink retries for its retryDeadline (minutes) before the write fails: it shows meanwhile
+            await().atMost(Duration.ofSeconds(30)).until(() -> service.pipeline("items").get("lastError").asText()
+                    .contains("sink clickhouse is retrying"));
+            assertThat(service.pipeline("items").get("state").asText()).isEqualTo("RUNNING");
+            assertThat(service.pipeline("items").get("restarts").asLong()).isZero();
+            String metrics = service.get("/metrics").body();
+            assertThat(metrics.lines().filter(l -> l.startsWith("changepipe_sink_errors_total{"))
+                    .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum()).isPositive();
+        }
+    }
+
+    @Test
     void anOutOfMemoryErrorEndsTheProcessWithANonZeroExitInsteadOfALiveProcessThatReportsReady(@TempDir Path dir)
             throws Exception {
         Path log = dir.resolve("items.log");

@@ -48,6 +48,8 @@ final class ClickHouseWriter implements ClickHouseSink {
     /** The collapsing mode's knowledge of keys without a read (per target table). */
     private final WrittenKeys written;
     private volatile ServerVersion version;
+    private final List<java.util.function.Consumer<Throwable>> retryListeners =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
 
     ClickHouseWriter(ClickHouseSinkOptions options, Endpoints endpoints) {
         this.options = options;
@@ -808,7 +810,18 @@ final class ClickHouseWriter implements ClickHouseSink {
 
     private <T> Mono<T> retry(Mono<T> attempt, String what) {
         return Retrying.withRetry(attempt, options.minBackoff(), options.maxBackoff(), options.jitter(),
-                options.retryDeadline(), options.name() + ": " + what);
+                options.retryDeadline(), options.name() + ": " + what, this::retried);
+    }
+
+    @Override
+    public void onRetry(java.util.function.Consumer<Throwable> listener) {
+        retryListeners.add(listener);
+    }
+
+    private void retried(Throwable failure) {
+        for (java.util.function.Consumer<Throwable> l : retryListeners) {
+            l.accept(failure);
+        }
     }
 
     // ---------------------------------------------------------------- schema and server

@@ -27,6 +27,12 @@ final class Retrying {
     /** {@code attempt}, subscribed again after each transient failure until {@code deadline}. */
     static <T> Mono<T> withRetry(Mono<T> attempt, Duration minBackoff, Duration maxBackoff, double jitter,
             Duration deadline, String what) {
+        return withRetry(attempt, minBackoff, maxBackoff, jitter, deadline, what, failure -> { });
+    }
+
+    /** As above; {@code onRetry} is told of every failed attempt that is retried. */
+    static <T> Mono<T> withRetry(Mono<T> attempt, Duration minBackoff, Duration maxBackoff, double jitter,
+            Duration deadline, String what, java.util.function.Consumer<Throwable> onRetry) {
         return Mono.defer(() -> {
             Scheduler clock = Schedulers.parallel();
             long start = clock.now(TimeUnit.MILLISECONDS);
@@ -38,6 +44,7 @@ final class Retrying {
                             && clock.now(TimeUnit.MILLISECONDS) - start < deadline.toMillis())
                     .doBeforeRetry(s -> {
                         // summarised: the 1st, 2nd, 4th, 8th... failed attempt at WARN, the others at DEBUG
+                        onRetry.accept(s.failure());
                         long failed = s.totalRetries() + 1;
                         if (Long.bitCount(failed) == 1) {
                             log.warn("{}: attempt {} failed, retrying for up to {} in all: {}", what, failed, deadline,

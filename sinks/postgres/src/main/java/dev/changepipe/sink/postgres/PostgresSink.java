@@ -67,6 +67,9 @@ import reactor.util.retry.Retry;
  */
 public final class PostgresSink implements Sink {
 
+    private final List<java.util.function.Consumer<Throwable>> retryListeners =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
+
     private static final Logger log = LoggerFactory.getLogger(PostgresSink.class);
 
     private final PostgresSinkOptions options;
@@ -134,6 +137,11 @@ public final class PostgresSink implements Sink {
      * completes once it committed (and the dead letters are durable). Retries transient faults.
      */
     @Override
+    public void onRetry(java.util.function.Consumer<Throwable> listener) {
+        retryListeners.add(listener);
+    }
+
+    @Override
     public Mono<Void> writeBatch(List<Chunk> batch) {
         if (batch.stream().allMatch(chunk -> chunk.items().isEmpty())) {
             return Mono.empty();
@@ -143,8 +151,11 @@ public final class PostgresSink implements Sink {
                 .retryWhen(Retry.backoff(options.maxRetries(), options.retryMinBackoff())
                         .maxBackoff(options.retryMaxBackoff())
                         .filter(PipelineException::isRetryable)
-                        .doBeforeRetry(signal -> log.warn("sink {}: writing {} failed (attempt {}), retrying: {}",
-                                options.name(), what, signal.totalRetries() + 1, signal.failure().getMessage()))
+                        .doBeforeRetry(signal -> {
+                            retryListeners.forEach(l -> l.accept(signal.failure()));
+                            log.warn("sink {}: writing {} failed (attempt {}), retrying: {}",
+                                    options.name(), what, signal.totalRetries() + 1, signal.failure().getMessage());
+                        })
                         .onRetryExhaustedThrow((spec, signal) -> signal.failure()));
     }
 
