@@ -120,7 +120,7 @@ final class Demo {
         out.printf("  time            : %.2f s%n", seconds);
         out.printf("  rate            : %,.0f rows/s%n", rows / seconds);
         out.printf("  dead letters    : %,d (malformed lines, in %s)%n", deadLetters,
-                log + ".dead-letter.jsonl");
+                work.resolve("checkpoints").resolve("demo.dead-letters.jsonl"));
         String query = "SELECT count() AS live_orders, sum(total) AS total, countIf(status = 'shipped') AS shipped "
                 + "FROM " + DATABASE + "." + TABLE + " FINAL WHERE is_deleted = 0";
         String result = clickHouse.query(query + " FORMAT TSV").trim();

@@ -39,7 +39,9 @@ public final class OplogFileSourceProvider implements SourceProvider {
         for (Map.Entry<String, String> e : s.stringMap("pkFields").entrySet()) {
             b.pkField(e.getKey(), e.getValue());
         }
-        s.optionalString("deadLetterFile").ifPresent(f -> b.deadLetterFile(context.baseDirectory().resolve(f)));
+        // without a file of its own, the source's letters go to the pipeline's store, with its sinks'
+        s.optionalString("deadLetterFile").ifPresentOrElse(f -> b.deadLetterFile(context.baseDirectory().resolve(f)),
+                () -> b.deadLetters(context.deadLetters()));
         s.checkNoUnknownKeys();
         OplogFileOptions options = Components.build(s, b::build);
         checkPaths(s, options);

@@ -126,8 +126,9 @@ final class ReplicationService {
         m.put("itemsWritten", itemsWritten(s.name(), s.sinks()));
         m.put("lagBytes", sumOfSource(s.source(), ".lag.bytes"));
         Map<String, Double> byCause = deadLettersByCause(s.name());
-        m.put("deadLetters", sumOfSource(s.source(), ".dead.letters")
-                + byCause.values().stream().mapToDouble(Double::doubleValue).sum());
+        // the source counts its own letters (in its file or in the store): the store's count of the sinks' only
+        m.put("deadLetters", sumOfSource(s.source(), ".dead.letters") + byCause.entrySet().stream()
+                .filter(e -> !e.getKey().startsWith("source/")).mapToDouble(Map.Entry::getValue).sum());
         m.put("deadLettersByCause", byCause);
         m.put("restarts", s.restarts());
         m.put("lastError", s.lastError());

@@ -136,7 +136,6 @@ class BadDataIntegrationTest {
                       type: oplog-file
                       path: %2$s
                       mode: snapshot
-                      deadLetterFile: %1$s/malformed.jsonl
                     sinks:
                       - type: clickhouse
                         connection: test
@@ -197,11 +196,12 @@ class BadDataIntegrationTest {
         }
         assertThat(letters).allSatisfy(l -> {
             assertThat(l.get("pipeline").asText()).isEqualTo("polls");
-            assertThat(l.get("sink").asText()).isIn("clickhouse", "postgres");
+            assertThat(l.get("sink").isNull() ? "source" : l.get("sink").asText()).isIn("source", "clickhouse", "postgres");
             assertThat(l.get("origin").asText()).isEqualTo(log.toString());
             assertThat(l.get("reason").asText()).isNotBlank();
         });
-        assertThat(lines(dir.resolve("malformed.jsonl"))).hasSize(expected.sourceBad());
+        // the source's letters (lines that do not parse, a save without fields) are in the same place
+        assertThat(letters.stream().filter(l -> l.get("sink").isNull())).hasSize(expected.sourceBad());
 
         // a replay of the whole log (its checkpoint forgotten) changes nothing and stores no letter twice
         try (var files = Files.walk(dir.resolve("checkpoints/polls"))) {
@@ -211,7 +211,6 @@ class BadDataIntegrationTest {
         assertThat(replay.getKey()).as(replay.getValue()).isZero();
         assertState(ch, db, pg, replica, redis, expected, want.toString());
         assertThat(lines(sinkLetters)).hasSize(letters.size());
-        assertThat(lines(dir.resolve("malformed.jsonl"))).hasSize(expected.sourceBad());
 
         // the letters are listed; once the missing table exists, its items are replayed into it
         Map.Entry<Integer, String> list = ServiceUnderTest.launcher(ENV, "dead-letters", "list", "--config",

@@ -1,6 +1,8 @@
 package dev.changepipe.source.oplog;
 
 import com.fasterxml.jackson.core.JsonGenerator;
+import dev.changepipe.core.DeadLetter;
+import dev.changepipe.core.DeadLetterStore;
 import dev.changepipe.core.PipelineException;
 import io.micrometer.core.instrument.Counter;
 import java.io.ByteArrayOutputStream;
@@ -14,7 +16,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Base64;
+import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,18 +34,31 @@ import org.slf4j.LoggerFactory;
  * (origin, generation, offset, index) of every letter already in it is loaded, as a 64-bit hash, and
  * a letter whose identity is there is not written again; an unterminated last record (torn by a
  * crash during its write) is cut off first. The file must belong to one source.
+ *
+ * <p><b>Or the pipeline's store.</b> Given a {@link DeadLetterStore} (the service gives its pipeline's),
+ * the letters go there instead, buffered until {@link #force()} appends them in one durable write: a
+ * pipeline keeps its source's and its sinks' letters in one place. A letter's position is the line's
+ * version ({@code generation << 40 | offset}), its key {@code element N} for one change of a line.
  */
 final class DeadLetters {
 
     private static final Logger log = LoggerFactory.getLogger(DeadLetters.class);
 
     private final Path file;
+    private final DeadLetterStore store;
+    private final List<DeadLetter> pending = new ArrayList<>();
     private final Counter counter;
     private FileChannel channel;
     private LongSet written;
 
     DeadLetters(Path file, Counter counter) {
+        this(file, null, counter);
+    }
+
+    /** Letters to {@code store} when it is not null (then {@code file} is not used), else to the file. */
+    DeadLetters(Path file, DeadLetterStore store, Counter counter) {
         this.file = file;
+        this.store = store;
         this.counter = counter;
     }
 
@@ -58,6 +75,17 @@ final class DeadLetters {
      */
     void write(String origin, long generation, long offset, int index, String reason, byte[] raw, int start,
             int length, long lineLength) {
+        if (store != null) {
+            String text = strictUtf8(raw, start, length);
+            DeadLetter letter = new DeadLetter(store.pipeline(), null, origin, Positions.offset(generation, offset, false).value(),
+                    null, index >= 0 ? "element " + index : null, index >= 0 ? "invalid-change" : "malformed",
+                    reason + (length < lineLength ? " (line of " + lineLength + " bytes, first " + length + " kept)" : ""),
+                    text != null ? text : new String(raw, start, length, StandardCharsets.UTF_8));
+            synchronized (this) {
+                pending.add(letter);
+            }
+            return;
+        }
         ByteArrayOutputStream out = new ByteArrayOutputStream(length + 256);
         try (JsonGenerator g = Json.MAPPER.getFactory().createGenerator(out)) {
             g.writeStartObject();
@@ -242,6 +270,14 @@ final class DeadLetters {
 
     /** Forces what was written to disk. */
     synchronized void force() {
+        if (store != null) {
+            if (!pending.isEmpty()) {
+                int added = store.append(List.copyOf(pending));
+                pending.clear();
+                counter.increment(added);
+            }
+            return;
+        }
         if (channel == null) {
             return;
         }
@@ -253,6 +289,10 @@ final class DeadLetters {
     }
 
     synchronized void close() {
+        if (store != null) {
+            pending.clear(); // letters not forced belong to chunks never acknowledged: read again
+            return;
+        }
         if (channel == null) {
             return;
         }

@@ -1,5 +1,6 @@
 package dev.changepipe.source.oplog;
 
+import dev.changepipe.core.DeadLetterStore;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -26,6 +27,8 @@ import java.util.Objects;
  *     polling alone is used otherwise
  * @param deadLetterFile where malformed lines go, one JSON line each
  * @param failOnMalformed fail the run on a malformed line instead of dead-lettering it
+ * @param deadLetters where dead letters go instead of {@code deadLetterFile}, or {@code null} (the
+ *     pipeline's store: the service gives it when no {@code deadLetterFile} is configured)
  * @param name the source's name, for logs and the {@value OplogMetrics#TAG_SOURCE} metric tag
  */
 public record OplogFileOptions(
@@ -42,6 +45,7 @@ public record OplogFileOptions(
         boolean watchService,
         Path deadLetterFile,
         boolean failOnMalformed,
+        DeadLetterStore deadLetters,
         String name) {
 
     /** Whether to stop at the end of what is there or keep tailing. */
@@ -148,6 +152,7 @@ public record OplogFileOptions(
         private boolean watchService = DEFAULT_WATCH_SERVICE;
         private Path deadLetterFile;
         private boolean failOnMalformed = DEFAULT_FAIL_ON_MALFORMED;
+        private DeadLetterStore deadLetters;
         private String name = DEFAULT_NAME;
 
         private Builder(Path path) {
@@ -225,6 +230,12 @@ public record OplogFileOptions(
         }
 
         /** Fail the run on a malformed line instead of dead-lettering it; default false. */
+        /** Dead letters to this store (the pipeline's) instead of the dead-letter file. */
+        public Builder deadLetters(DeadLetterStore store) {
+            this.deadLetters = store;
+            return this;
+        }
+
         public Builder failOnMalformed(boolean fail) {
             this.failOnMalformed = fail;
             return this;
@@ -238,7 +249,7 @@ public record OplogFileOptions(
 
         public OplogFileOptions build() {
             return new OplogFileOptions(path, glob, mode, format, pkFields, parser, chunkMaxBytes, maxLineBytes,
-                    pollInterval, linger, watchService, deadLetterFile, failOnMalformed, name);
+                    pollInterval, linger, watchService, deadLetterFile, failOnMalformed, deadLetters, name);
         }
     }
 }

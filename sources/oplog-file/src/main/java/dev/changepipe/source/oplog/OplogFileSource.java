@@ -80,7 +80,7 @@ public final class OplogFileSource implements Source {
                 .description("lines parsed, dead letters included").register(registry);
         Counter dead = Counter.builder(OplogMetrics.DEAD_LETTERS).tag(OplogMetrics.TAG_SOURCE, options.name())
                 .description("malformed lines sent to the dead-letter file").register(registry);
-        this.deadLetters = new DeadLetters(options.deadLetterFile(), dead);
+        this.deadLetters = new DeadLetters(options.deadLetterFile(), options.deadLetters(), dead);
         this.parsing = new LineBlock.Parsing(options.lineParser(), deadLetters, lines, options.maxLineBytes(),
                 options.failOnMalformed());
     }

@@ -552,6 +552,36 @@ class OplogFileSourceTest {
     }
 
     @Test
+    void givenThePipelinesStoreTheSourcesLettersGoThereOnceAndNotToAFile() throws IOException {
+        append(log, djangoSave(1, 1, "ok"));
+        append(log, "2 SAVE [{\"model\": \"polls.question\", \"pk\": 2, \n");
+        append(log, "3 SAVE [{\"model\": \"polls.question\", \"pk\": 3}, {\"model\": \"polls.question\", \"pk\": 4}]\n");
+        append(log, djangoSave(5, 5, "ok"));
+        Path letters = dir.resolve("pipeline.dead-letters.jsonl");
+        for (int run = 0; run < 3; run++) {
+            store = FileCheckpointStore.open(dir.resolve("checkpoints-" + run));
+            dev.changepipe.core.FileDeadLetterStore deadLetters = dev.changepipe.core.FileDeadLetterStore.open(letters,
+                    "p", registry);
+            RecordingSink sink = snapshot(OplogFileOptions.builder(log).deadLetters(deadLetters));
+            assertThat(sink.values("id")).containsExactly(1L, 5L);
+            assertThat(deadLetters.list()).as("run " + run).extracting(dev.changepipe.core.DeadLetter::key)
+                    .containsExactly(null, "element 0", "element 1");
+            deadLetters.close();
+        }
+        dev.changepipe.core.FileDeadLetterStore reread = dev.changepipe.core.FileDeadLetterStore.open(letters, "p",
+                registry);
+        assertThat(reread.list()).allSatisfy(l -> {
+            assertThat(l.sink()).isNull();
+            assertThat(l.origin()).isEqualTo(log.toString());
+        });
+        assertThat(reread.list().get(0).cause()).isEqualTo("malformed");
+        assertThat(reread.list().get(1).cause()).isEqualTo("invalid-change");
+        assertThat(reread.list().get(1).reason()).contains("fields");
+        assertThat(Files.exists(OplogFileOptions.builder(log).build().deadLetterFile())).isFalse();
+        assertThat(registry.get(OplogMetrics.DEAD_LETTERS).counter().count()).isEqualTo(3.0);
+    }
+
+    @Test
     void aDeadLetterTornByACrashIsCutOffAndWrittenAgain() throws IOException {
         append(log, djangoSave(1, 1, "ok") + "not a change\n");
         Path deadLetterFile = OplogFileOptions.builder(log).build().deadLetterFile();
