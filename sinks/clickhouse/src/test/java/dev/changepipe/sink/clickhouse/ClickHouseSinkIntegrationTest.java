@@ -117,11 +117,12 @@ class ClickHouseSinkIntegrationTest {
     void collapsingModeReplayedChunksChangeNothingVisible() {
         sink(WriteMode.COLLAPSING);
         write(history());
-        String rows = query("SELECT count() FROM $t");
+        // a replay inserts nothing (row counts would not tell: background merges collapse rows)
+        long inserts = insertQueries();
         write(history());
         write(history().subList(1, 2));
         assertThat(query("SELECT id, name, price FROM $t FINAL ORDER BY id")).isEqualTo(FINAL_STATE);
-        assertThat(query("SELECT count() FROM $t")).isEqualTo(rows);
+        assertThat(insertQueries()).isEqualTo(inserts);
     }
 
     private long insertQueries() {
@@ -157,9 +158,9 @@ class ClickHouseSinkIntegrationTest {
         // replaying the same batch writes nothing; replaying its chunks one by one changes nothing visible
         // (a key deleted before it was ever written leaves no row, so its earlier save is written and
         // cancelled again)
-        String rows = query("SELECT count() FROM $t");
+        long inserts = insertQueries();
         writeBatch(history());
-        assertThat(query("SELECT count() FROM $t")).isEqualTo(rows);
+        assertThat(insertQueries()).isEqualTo(inserts);
         write(history());
         assertThat(query("SELECT id, name, price FROM $t FINAL ORDER BY id")).isEqualTo(FINAL_STATE);
         assertThat(sink.maxWritesInFlight()).isEqualTo(1);
