@@ -421,9 +421,7 @@ public final class ParseQueuePusher implements Pusher {
         long started = System.nanoTime();
         List<Chunk> chunks = new ArrayList<>(batch.entries.size());
         for (Entry e : batch.entries) {
-            if (!e.chunk.items().isEmpty()) {
-                chunks.add(e.chunk);
-            }
+            chunks.add(e.chunk);
         }
         Disposable d = PusherMeters.writeAll(sinks, chunks).subscribe(null,
                 error -> {

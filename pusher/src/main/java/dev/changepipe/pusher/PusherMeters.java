@@ -6,7 +6,6 @@ import dev.changepipe.core.Pusher;
 import dev.changepipe.core.Sink;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
-import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
@@ -15,11 +14,12 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import reactor.core.publisher.Mono;
 
-/** The meters of one pusher, removed from the registry when the pusher ends. */
+/**
+ * The meters of one pusher. They stay in the registry after the pusher ended (a pipeline that completed
+ * still shows its figures) until the next pusher of the same pipeline replaces them.
+ */
 final class PusherMeters {
 
-    private final MeterRegistry registry;
-    private final List<Meter> meters = new ArrayList<>();
     final Counter pushedChunks;
     final Counter ackedChunks;
     final Counter ackedItems;
@@ -28,30 +28,22 @@ final class PusherMeters {
     final Timer endToEnd;
 
     PusherMeters(MeterRegistry registry, String pipeline, Pusher pusher) {
-        this.registry = registry;
         Tags tags = Tags.of(PipelineMetrics.TAG_PIPELINE, pipeline);
-        // The meters of an earlier pusher of the same pipeline stay until this one replaces them, so a
-        // pipeline that completed still shows its figures.
         for (String meter : List.of(PipelineMetrics.INFLIGHT_BYTES, PipelineMetrics.INFLIGHT_CHUNKS,
                 PipelineMetrics.PUSHED_CHUNKS, PipelineMetrics.ACKED_CHUNKS, PipelineMetrics.ACKED_ITEMS,
                 PipelineMetrics.PARSE_TIME, PipelineMetrics.WRITE_TIME, PipelineMetrics.END_TO_END_TIME)) {
             registry.find(meter).tags(tags).meters().forEach(registry::remove);
         }
-        meters.add(Gauge.builder(PipelineMetrics.INFLIGHT_BYTES, pusher, Pusher::inFlightBytes)
-                .tags(tags).baseUnit("bytes").description("bytes admitted and not yet acknowledged").register(registry));
-        meters.add(Gauge.builder(PipelineMetrics.INFLIGHT_CHUNKS, pusher, Pusher::inFlightChunks)
-                .tags(tags).description("chunks admitted and not yet acknowledged").register(registry));
-        pushedChunks = add(Counter.builder(PipelineMetrics.PUSHED_CHUNKS).tags(tags).register(registry));
-        ackedChunks = add(Counter.builder(PipelineMetrics.ACKED_CHUNKS).tags(tags).register(registry));
-        ackedItems = add(Counter.builder(PipelineMetrics.ACKED_ITEMS).tags(tags).register(registry));
-        parse = add(Timer.builder(PipelineMetrics.PARSE_TIME).tags(tags).register(registry));
-        write = add(Timer.builder(PipelineMetrics.WRITE_TIME).tags(tags).register(registry));
-        endToEnd = add(Timer.builder(PipelineMetrics.END_TO_END_TIME).tags(tags).register(registry));
-    }
-
-    private <M extends Meter> M add(M meter) {
-        meters.add(meter);
-        return meter;
+        Gauge.builder(PipelineMetrics.INFLIGHT_BYTES, pusher, Pusher::inFlightBytes)
+                .tags(tags).baseUnit("bytes").description("bytes admitted and not yet acknowledged").register(registry);
+        Gauge.builder(PipelineMetrics.INFLIGHT_CHUNKS, pusher, Pusher::inFlightChunks)
+                .tags(tags).description("chunks admitted and not yet acknowledged").register(registry);
+        pushedChunks = Counter.builder(PipelineMetrics.PUSHED_CHUNKS).tags(tags).register(registry);
+        ackedChunks = Counter.builder(PipelineMetrics.ACKED_CHUNKS).tags(tags).register(registry);
+        ackedItems = Counter.builder(PipelineMetrics.ACKED_ITEMS).tags(tags).register(registry);
+        parse = Timer.builder(PipelineMetrics.PARSE_TIME).tags(tags).register(registry);
+        write = Timer.builder(PipelineMetrics.WRITE_TIME).tags(tags).register(registry);
+        endToEnd = Timer.builder(PipelineMetrics.END_TO_END_TIME).tags(tags).register(registry);
     }
 
     void acked(int items, long admittedNanos) {
@@ -61,31 +53,20 @@ final class PusherMeters {
     }
 
 
-    /** Writes a parsed chunk to every sink at once; completes when all confirmed. */
-    static Mono<Void> writeAll(List<Sink> sinks, Chunk parsed) {
-        if (parsed.items().isEmpty()) {
-            return Mono.empty();
-        }
-        if (sinks.size() == 1) {
-            Sink sink = sinks.get(0);
-            return Mono.defer(() -> sink.write(parsed));
-        }
-        List<Mono<Void>> writes = new ArrayList<>(sinks.size());
-        for (Sink sink : sinks) {
-            writes.add(Mono.defer(() -> sink.write(parsed)));
-        }
-        return Mono.when(writes);
-    }
-
     /**
-     * Writes a batch of parsed chunks that hold items to every sink at once, each sink the whole batch
-     * as one {@link Sink#writeBatch}; completes when all confirmed.
+     * Writes the chunks of a batch that hold items to every sink at once, each sink the whole batch as
+     * one {@link Sink#writeBatch}; completes when all confirmed, at once when no chunk holds an item.
      */
     static Mono<Void> writeAll(List<Sink> sinks, List<Chunk> batch) {
-        if (batch.isEmpty()) {
+        List<Chunk> chunks = new ArrayList<>(batch.size());
+        for (Chunk chunk : batch) {
+            if (!chunk.items().isEmpty()) {
+                chunks.add(chunk);
+            }
+        }
+        if (chunks.isEmpty()) {
             return Mono.empty();
         }
-        List<Chunk> chunks = List.copyOf(batch);
         if (sinks.size() == 1) {
             Sink sink = sinks.get(0);
             return Mono.defer(() -> sink.writeBatch(chunks));

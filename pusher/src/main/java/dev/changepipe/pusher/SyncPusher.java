@@ -99,7 +99,7 @@ public final class SyncPusher implements Pusher {
             return Mono.fromCallable(() -> parse(chunk))
                     .flatMap(parsed -> {
                         long started = System.nanoTime();
-                        return PusherMeters.writeAll(sinks, parsed)
+                        return PusherMeters.writeAll(sinks, List.of(parsed))
                                 .onErrorMap(e -> PipelineException.inChunk("write", chunk, e))
                                 .then(Mono.fromRunnable(() -> {
                                     meters.write.record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
