@@ -125,8 +125,8 @@ public final class FileDeadLetterStore implements DeadLetterStore {
         } catch (IOException e) {
             throw new PipelineException("cannot write dead-letter file " + file + ": " + e, e, true);
         }
+        ids.addAll(batch);
         for (DeadLetter letter : added) {
-            ids.add(letter.id());
             counter(letter).increment();
             log.warn("dead letter: pipeline {}, {}, {}@{}{}: {} -> {}", letter.pipeline(),
                     letter.sink() == null ? "source" : "sink " + letter.sink(), letter.origin(), letter.position(),
