@@ -65,31 +65,28 @@ final class MeteredSink implements Sink {
 
     @Override
     public reactor.core.publisher.Mono<Void> write(Chunk chunk) {
-        return reactor.core.publisher.Mono.defer(() -> {
-            long started = System.nanoTime();
-            return delegate.write(chunk)
-                    .doOnSuccess(v -> {
-                        retrying = null;
-                        writes.record(System.nanoTime() - started, java.util.concurrent.TimeUnit.NANOSECONDS);
-                        items.increment(chunk.items().size());
-                    })
-                    .doOnError(e -> errors.increment());
-        });
+        return measured(() -> delegate.write(chunk), chunk.items().size());
     }
 
     @Override
     public reactor.core.publisher.Mono<Void> writeBatch(java.util.List<Chunk> batch) {
+        long n = 0;
+        for (Chunk chunk : batch) {
+            n += chunk.items().size();
+        }
+        return measured(() -> delegate.writeBatch(batch), n);
+    }
+
+    /** A write of {@code items} items, timed and counted; a completed one ends the sink's retrying. */
+    private reactor.core.publisher.Mono<Void> measured(java.util.function.Supplier<reactor.core.publisher.Mono<Void>> write,
+            long itemCount) {
         return reactor.core.publisher.Mono.defer(() -> {
             long started = System.nanoTime();
-            return delegate.writeBatch(batch)
+            return write.get()
                     .doOnSuccess(v -> {
                         retrying = null;
                         writes.record(System.nanoTime() - started, java.util.concurrent.TimeUnit.NANOSECONDS);
-                        long n = 0;
-                        for (Chunk chunk : batch) {
-                            n += chunk.items().size();
-                        }
-                        items.increment(n);
+                        items.increment(itemCount);
                     })
                     .doOnError(e -> errors.increment());
         });
