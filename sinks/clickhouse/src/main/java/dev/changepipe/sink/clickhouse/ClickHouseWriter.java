@@ -69,15 +69,7 @@ final class ClickHouseWriter implements ClickHouseSink {
 
     @Override
     public Mono<Void> write(Chunk chunk) {
-        if (chunk.items().isEmpty()) {
-            return Mono.empty();
-        }
-        return Mono.defer(() -> {
-            Map<String, List<ChangeItem>> byTable = byTable(chunk.items());
-            return Flux.fromIterable(byTable.entrySet())
-                    .concatMap(e -> writeTable(List.of(chunk), e.getKey(), e.getValue()))
-                    .then();
-        });
+        return writeBatch(List.of(chunk));
     }
 
     /**
@@ -87,20 +79,22 @@ final class ClickHouseWriter implements ClickHouseSink {
      */
     @Override
     public Mono<Void> writeBatch(List<Chunk> batch) {
-        if (batch.size() == 1) {
-            return write(batch.get(0));
-        }
         return Mono.defer(() -> {
-            List<ChangeItem> all = new ArrayList<>();
-            for (Chunk chunk : batch) {
-                all.addAll(chunk.items());
+            List<ChangeItem> all;
+            if (batch.size() == 1) {
+                all = batch.get(0).items(); // not copied: the common case of a single chunk
+            } else {
+                all = new ArrayList<>();
+                for (Chunk chunk : batch) {
+                    all.addAll(chunk.items());
+                }
             }
             if (all.isEmpty()) {
                 return Mono.empty();
             }
             Map<String, List<ChangeItem>> byTable = byTable(all);
             return Flux.fromIterable(byTable.entrySet())
-                    .concatMap(e -> options.mode(e.getKey()) == WriteMode.APPEND
+                    .concatMap(e -> options.mode(e.getKey()) == WriteMode.APPEND && batch.size() > 1
                             ? Flux.fromIterable(batch).concatMap(chunk -> {
                                 List<ChangeItem> items = itemsOf(chunk, e.getKey());
                                 return items.isEmpty() ? Mono.<Void>empty()
