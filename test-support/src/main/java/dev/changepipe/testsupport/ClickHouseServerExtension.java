@@ -23,7 +23,8 @@ import org.junit.jupiter.api.extension.ParameterResolver;
  * <p>Lifecycle: on first use in a JVM, {@code clickhouse-server} (or {@code clickhouse server}) is
  * started from the installed binary with a minimal configuration written into a fresh temporary
  * directory: HTTP and native ports free on the loopback interface, data and logs in that directory,
- * a passwordless {@code default} user limited to loopback. The one server is shared by every test
+ * a passwordless {@code default} user limited to loopback, and a cluster {@value #LOCAL_CLUSTER} of
+ * one shard, the server itself (for {@code Distributed} tables). The one server is shared by every test
  * class of the JVM (it lives in the root extension store) and is stopped, and its directory
  * deleted, when the test plan ends (or, failing that, by a JVM shutdown hook).
  *
@@ -31,6 +32,12 @@ import org.junit.jupiter.api.extension.ParameterResolver;
  * server is used.
  */
 public final class ClickHouseServerExtension implements ParameterResolver {
+
+  /**
+   * A cluster of the private servers: one shard, the server itself (a server named by {@value #ENV}
+   * may lack it).
+   */
+  public static final String LOCAL_CLUSTER = "changepipe_local";
 
   /** The variable naming an existing server to use instead of a private one. */
   public static final String ENV = "PIPELINE_TEST_CLICKHOUSE_URI";
@@ -203,8 +210,13 @@ public final class ClickHouseServerExtension implements ParameterResolver {
           <users_config>%1$s/users.xml</users_config>
           <default_profile>default</default_profile>
           <default_database>default</default_database>
+          <remote_servers>
+            <%5$s>
+              <shard><replica><host>%4$s</host><port>%3$d</port></replica></shard>
+            </%5$s>
+          </remote_servers>
         </yandex>
-        """.formatted(Commands.xml(d), httpPort, tcpPort, Commands.LOOPBACK);
+        """.formatted(Commands.xml(d), httpPort, tcpPort, Commands.LOOPBACK, LOCAL_CLUSTER);
     String users = """
         <?xml version="1.0"?>
         <yandex>
