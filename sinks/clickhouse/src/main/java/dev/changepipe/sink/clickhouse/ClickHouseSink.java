@@ -12,6 +12,13 @@ import dev.changepipe.core.Sink;
  * column is ignored (logged once per table and field); a field {@code question} with no column of that
  * name goes to {@code question_id} when that exists (Django foreign keys).
  *
+ * <p><b>Checks.</b> Before its first write into a table the sink checks that the table's engine and
+ * columns fit the table's {@link WriteMode} ({@code ReplacingMergeTree(version)} with a 64-bit version
+ * and a deleted flag; {@code CollapsingMergeTree(sign)} with a signed sign and a 64-bit version; a
+ * {@code Distributed} table through to its local table). A table that does not fit is refused with a
+ * permanent {@link ClickHouseWriteException} that names it, says what is wrong and prints the
+ * statements that migrate it; nothing is written.
+ *
  * <p><b>Writes.</b> {@link #write} is called one chunk at a time (the {@link Sink} contract). The
  * chunk's items are grouped by table, converted (a value that does not convert fails the write with a
  * permanent {@link ClickHouseWriteException} naming table, column, value and key, before anything is

@@ -1,5 +1,6 @@
 package dev.changepipe.sink.clickhouse;
 
+import com.clickhouse.client.api.Client;
 import com.clickhouse.client.api.insert.InsertResponse;
 import com.clickhouse.client.api.insert.InsertSettings;
 import com.clickhouse.client.api.query.QueryResponse;
@@ -48,6 +49,8 @@ final class ClickHouseWriter implements ClickHouseSink {
     /** The collapsing mode's knowledge of keys without a read (per target table). */
     private final WrittenKeys written;
     private volatile ServerVersion version;
+    /** Distributed tables whose engine could not be checked, warned about once. */
+    private final Set<String> warnedUnchecked = ConcurrentHashMap.newKeySet();
     private final List<java.util.function.Consumer<Throwable>> retryListeners =
             new java.util.concurrent.CopyOnWriteArrayList<>();
 
@@ -848,7 +851,7 @@ final class ClickHouseWriter implements ClickHouseSink {
         WriteMode mode = options.mode(sourceTable);
         Mono<Void> create = tableOptions.create()
                 ? createDatabase(target).then(createTable(target, mode, tableOptions)) : Mono.empty();
-        return create.then(schema(target)).flatMap(schema -> {
+        return create.then(schema(target, mode)).flatMap(schema -> {
             if (schema.columns().isEmpty()) {
                 return databaseExists(target).map(exists -> {
                     if (!exists) {
@@ -862,6 +865,13 @@ final class ClickHouseWriter implements ClickHouseSink {
                             + options.database() + "." + target + " does not exist (source table " + sourceTable
                             + "); create it or set create for it", 60);
                 });
+            }
+            if (schema.engineTable() != null) {
+                ClickHouseWriteException refused = TableFit.check(options, mode, target, schema.engineTable(),
+                        schema.through());
+                if (refused != null) {
+                    throw refused;
+                }
             }
             if (mode != WriteMode.APPEND && !schema.unwritableKeyColumns().isEmpty()) {
                 throw new ClickHouseWriteException(options.name(), target,
@@ -880,57 +890,58 @@ final class ClickHouseWriter implements ClickHouseSink {
     /**
      * A table as read from {@code system.columns} and {@code system.tables}: its writable columns, the
      * columns its partition and sorting keys are computed from (through MATERIALIZED and ALIAS columns
-     * to the columns those are computed from), and those of them the sink cannot write, with their types.
+     * to the columns those are computed from), and those of them the sink cannot write, with their types;
+     * the table its engine is checked on ({@link TableFit}): the table itself, or the local table a
+     * {@code Distributed} table writes into ({@code through} is then the Distributed table), {@code null}
+     * when that local table is not on the server the sink talks to.
      */
     private record Schema(List<TableWriter.Column> columns, Set<String> keyExpressionColumns,
-            Map<String, String> unwritableKeyColumns) {
+            Map<String, String> unwritableKeyColumns, TableFit.Table engineTable, TableFit.Table through) {
     }
 
-    private Mono<Schema> schema(String target) {
-        String columnsSql = "SELECT name, type, default_kind, default_expression FROM system.columns WHERE database = "
-                + Sql.string(options.database()) + " AND table = " + Sql.string(target) + " FORMAT TabSeparated";
-        String keysSql = "SELECT partition_key, sorting_key FROM system.tables WHERE database = "
-                + Sql.string(options.database()) + " AND name = " + Sql.string(target) + " FORMAT TabSeparated";
+    private Mono<Schema> schema(String target, WriteMode mode) {
         return retry(endpoints.call(target, "read the columns of " + target, client -> {
+            TableFit.Table table = describe(client, options.database(), target);
+            if (table == null) {
+                return new Schema(List.of(), Set.of(), Map.of(), null, null);
+            }
+            TableFit.Table engineTable = table;
+            TableFit.Table through = null;
+            TableEngine engine = table.engine();
+            if (engine.name().isEmpty()) { // not in system.tables (dropped meanwhile?): nothing to check
+                engineTable = null;
+            } else if (engine.name().equals("Distributed") && mode != WriteMode.APPEND) {
+                String database = engine.args().size() >= 3 ? TableEngine.identifier(engine.args().get(1)) : null;
+                String local = engine.args().size() >= 3 ? TableEngine.identifier(engine.args().get(2)) : null;
+                engineTable = database == null || local == null ? null : describe(client, database, local);
+                through = table;
+                if (engineTable == null && warnedUnchecked.add(target)) {
+                    log.warn("{}: table {}.{} is {}; its local table is not on the server the sink talks to (or not"
+                            + " named plainly), so its engine is not checked: make sure it fits the {} mode"
+                            + " (docs/clickhouse-sink.md)", options.name(), options.database(), target, engine.call(),
+                            mode.name().toLowerCase());
+                }
+            }
             List<TableWriter.Column> columns = new ArrayList<>();
             Map<String, String> computed = new HashMap<>(); // MATERIALIZED and ALIAS columns: their expressions
             Map<String, String> unwritable = new LinkedHashMap<>();
-            try (QueryResponse response = client.query(columnsSql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-                String body = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-                for (String line : body.split("\n")) {
-                    if (line.isEmpty()) {
-                        continue;
-                    }
-                    String[] f = line.split("\t", -1);
-                    String name = Sql.unescapeTsv(f[0]);
-                    String typeName = Sql.unescapeTsv(f[1]);
-                    ColumnType type = ColumnType.parse(typeName);
-                    String defaultKind = f.length > 2 ? f[2] : "";
-                    if (defaultKind.equals("MATERIALIZED") || defaultKind.equals("ALIAS")) {
-                        computed.put(name, f.length > 3 ? Sql.unescapeTsv(f[3]) : "");
-                        continue; // computed by the server, never inserted
-                    }
-                    if (!type.supported()) {
-                        unwritable.put(name, typeName);
-                        continue;
-                    }
-                    columns.add(new TableWriter.Column(name, type, !defaultKind.isEmpty()));
+            for (TableFit.Column c : table.columns()) {
+                if (c.computed()) {
+                    computed.put(c.name(), c.defaultExpression());
+                    continue; // computed by the server, never inserted
                 }
-            }
-            if (columns.isEmpty()) {
-                return new Schema(columns, Set.of(), Map.of());
-            }
-            List<String> expressions = new ArrayList<>();
-            try (QueryResponse response = client.query(keysSql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-                String body = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-                for (String line : body.split("\n")) {
-                    for (String field : line.split("\t", -1)) {
-                        expressions.add(Sql.unescapeTsv(field));
-                    }
+                ColumnType type = ColumnType.parse(c.type());
+                if (!type.supported()) {
+                    unwritable.put(c.name(), c.type());
+                    continue;
                 }
+                columns.add(new TableWriter.Column(c.name(), type, !c.defaultKind().isEmpty()));
             }
+            // a Distributed table has no keys of its own: its local table's keys place the rows
+            TableFit.Table keyed = engineTable != null ? engineTable : table;
             Set<String> keyColumns = new java.util.LinkedHashSet<>();
-            java.util.ArrayDeque<String> pending = new java.util.ArrayDeque<>(expressions);
+            java.util.ArrayDeque<String> pending = new java.util.ArrayDeque<>(
+                    List.of(keyed.partitionKey(), keyed.sortingKey()));
             while (!pending.isEmpty()) {
                 for (String name : Sql.identifiersOf(pending.poll())) {
                     if (keyColumns.add(name) && computed.containsKey(name)) {
@@ -942,8 +953,56 @@ final class ClickHouseWriter implements ClickHouseSink {
             unwritableKeys.keySet().retainAll(keyColumns);
             unwritable.forEach((name, type) -> log.warn("{}: column {}.{} of type {} is not supported; the server"
                     + " fills its default", options.name(), target, name, type));
-            return new Schema(columns, keyColumns, unwritableKeys);
+            return new Schema(columns, keyColumns, unwritableKeys, engineTable, through);
         }), "read the columns of " + target);
+    }
+
+    /**
+     * A table's columns ({@code system.columns}) and engine, CREATE statement and keys ({@code
+     * system.tables}), or {@code null} when it has no columns (it does not exist).
+     */
+    private static TableFit.Table describe(Client client, String database, String table)
+            throws Exception {
+        String columnsSql = "SELECT name, type, default_kind, default_expression FROM system.columns WHERE database = "
+                + Sql.string(database) + " AND table = " + Sql.string(table) + " FORMAT TabSeparated";
+        String tableSql = "SELECT engine_full, create_table_query, partition_key, sorting_key, sampling_key"
+                + " FROM system.tables WHERE database = " + Sql.string(database) + " AND name = " + Sql.string(table)
+                + " FORMAT TabSeparated";
+        List<TableFit.Column> columns = new ArrayList<>();
+        for (String[] f : rows(client, columnsSql)) {
+            columns.add(new TableFit.Column(Sql.unescapeTsv(f[0]), Sql.unescapeTsv(f[1]),
+                    f.length > 2 ? f[2] : "", f.length > 3 ? Sql.unescapeTsv(f[3]) : ""));
+        }
+        if (columns.isEmpty()) {
+            return null;
+        }
+        List<String[]> found = rows(client, tableSql);
+        String[] t = found.isEmpty() ? new String[0] : found.get(0);
+        String[] fields = new String[5];
+        for (int i = 0; i < fields.length; i++) {
+            fields[i] = i < t.length ? Sql.unescapeTsv(t[i]) : "";
+        }
+        String engineFull = fields[0];
+        if (engineFull.isBlank()) { // should engine_full be empty: the text after ENGINE = of the statement
+            int at = fields[1].indexOf(" ENGINE = ");
+            engineFull = at < 0 ? "" : fields[1].substring(at + 10);
+        }
+        return new TableFit.Table(database, table, TableEngine.parse(engineFull), fields[1], fields[2], fields[3],
+                fields[4], columns);
+    }
+
+    /** The rows of a TabSeparated query, as raw (escaped) fields. */
+    private static List<String[]> rows(Client client, String sql) throws Exception {
+        List<String[]> rows = new ArrayList<>();
+        try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+            String body = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            for (String line : body.split("\n")) {
+                if (!line.isEmpty()) {
+                    rows.add(line.split("\t", -1));
+                }
+            }
+        }
+        return rows;
     }
 
     /** Whether the sink's database exists (one attempt per retry). */
