@@ -7,6 +7,7 @@ import dev.changepipe.pusher.ParseQueueOptions;
 import dev.changepipe.pusher.ParseQueuePusher;
 import dev.changepipe.sink.clickhouse.ClickHouseSink;
 import dev.changepipe.sink.clickhouse.ClickHouseSinkOptions;
+import dev.changepipe.sink.clickhouse.WriteMode;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.r2dbc.pool.ConnectionPool;
 import io.r2dbc.spi.Connection;
@@ -42,6 +43,12 @@ final class EndToEnd {
     /** A worker pipeline: Redis storage with {@code prefix}, rows from {@code pgUrl}, into ClickHouse. */
     static Pipeline pipeline(String name, OperationsStorage storage, ConnectionPool pg, String chUrl, String chDb,
             boolean untilEmpty, int batchSize, Duration delay) {
+        return pipeline(name, storage, pg, chUrl, chDb, untilEmpty, batchSize, delay, WriteMode.REPLACING);
+    }
+
+    /** As above, the sink writing in {@code mode}. */
+    static Pipeline pipeline(String name, OperationsStorage storage, ConnectionPool pg, String chUrl, String chDb,
+            boolean untilEmpty, int batchSize, Duration delay, WriteMode mode) {
         StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
                 .name(name)
                 .importKey(ImportKeyOptions.builder(IMPORT_KEY).batchSize(batchSize).delay(delay).build())
@@ -50,7 +57,7 @@ final class EndToEnd {
                 .maxRetryDelay(Duration.ofSeconds(1))
                 .build());
         ClickHouseSink sink = ClickHouseSink.create(ClickHouseSinkOptions.builder()
-                .endpoints(chUrl).database(chDb).build());
+                .endpoints(chUrl).database(chDb).defaultMode(mode).build());
         return Pipeline.builder(name).source(source).sink(sink)
                 .pusher(ParseQueuePusher.factory(ParseQueueOptions.builder().parallelism(1).inFlightLimitBytes(64L << 20).build()))
                 .meterRegistry(new SimpleMeterRegistry())
