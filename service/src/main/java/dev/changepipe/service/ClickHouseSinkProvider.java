@@ -19,7 +19,8 @@ import reactor.netty.http.client.HttpClient;
  * (required; a name under {@code connections.clickhouse}, which holds {@code endpoints}, {@code user},
  * {@code password}, {@code database}), {@code database} (overrides the connection's), {@code mode}
  * (replacing, collapsing, append), {@code format} (row-binary, tab-separated), {@code compression},
- * {@code cluster}, {@code retryDeadline}, {@code encodeThreads}, {@code versionColumn},
+ * {@code cluster}, {@code retryDeadline}, {@code encodeThreads}, {@code keysPerLookup} (keys per
+ * read-back query of the collapsing mode and of replacing-mode tombstones), {@code versionColumn},
  * {@code deletedColumn}, {@code signColumn} (the column names of the modes), and {@code tables}: per source table
  * {@code target}, {@code mode}, {@code create: {columns: [...], orderBy: [...]}}, {@code partitionBy}.
  * Registers a readiness probe that GETs {@code /ping} of every endpoint (ready when one answers).
@@ -27,6 +28,8 @@ import reactor.netty.http.client.HttpClient;
 public final class ClickHouseSinkProvider implements SinkProvider {
 
     private static final Duration PROBE_TIMEOUT = Duration.ofSeconds(2);
+    /** Keys are spelled in the read-back query, which the server's max_query_size (256 KiB) bounds. */
+    static final int MAX_KEYS_PER_LOOKUP = 100_000;
 
     @Override
     public String type() {
@@ -61,6 +64,8 @@ public final class ClickHouseSinkProvider implements SinkProvider {
                 .compression(s.bool("compression", false))
                 .retryDeadline(s.duration("retryDeadline", ClickHouseSinkOptions.DEFAULT_RETRY_DEADLINE))
                 .encodeThreads(s.integer("encodeThreads", ClickHouseSinkOptions.DEFAULT_ENCODE_THREADS, 1, 64))
+                .keysPerLookup(s.integer("keysPerLookup", ClickHouseSinkOptions.DEFAULT_KEYS_PER_LOOKUP, 1,
+                        MAX_KEYS_PER_LOOKUP))
                 .onBadRecord(s.choice("onBadRecord", OnBadRecord.class, OnBadRecord.DEAD_LETTER))
                 .deadLetters(context.deadLetters());
         s.optionalString("cluster").ifPresent(b::cluster);

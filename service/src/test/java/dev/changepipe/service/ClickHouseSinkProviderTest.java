@@ -47,6 +47,15 @@ class ClickHouseSinkProviderTest {
     }
 
     @Test
+    void theKeysPerReadBackQueryCanBeSetInTheConfig() {
+        assertThat(optionsOf("").keysPerLookup()).isEqualTo(ClickHouseSinkOptions.DEFAULT_KEYS_PER_LOOKUP);
+        assertThat(optionsOf("keysPerLookup: 250\n").keysPerLookup()).isEqualTo(250);
+        assertThatThrownBy(() -> optionsOf("keysPerLookup: 0\n")).isInstanceOfSatisfying(ConfigException.class, e ->
+                assertThat(e.problems()).singleElement().satisfies(p ->
+                        assertThat(p.path()).isEqualTo("pipelines[0].sinks[0].keysPerLookup")));
+    }
+
+    @Test
     void aBlankColumnNameIsAnErrorNamingTheKey() {
         assertThatThrownBy(() -> optionsOf("versionColumn: \" \"\n")).isInstanceOfSatisfying(ConfigException.class, e ->
                 assertThat(e.problems()).singleElement().satisfies(p -> {
