@@ -86,9 +86,10 @@ final class TableFit {
                     : "only CollapsingMergeTree collapses the rows this mode cancels with " + flag + " = -1"));
         } else if (replacing && params.isEmpty()) {
             engineFits = false;
-            problems.add("its engine is " + engine.call() + " without a version column: FINAL and merges keep an"
-                    + " arbitrary row of each key (the last inserted, or any after a merge), not the newest, so an"
-                    + " older row can win over an update and a delete can stay visible");
+            problems.add("its engine is " + engine.call() + " without a version column: FINAL and merges keep the"
+                    + " last inserted row of each key, not the newest, and the sink's writes are ordered by version"
+                    + " only (two writes in flight, replays after a restart), so an older row can win over an update"
+                    + " or bring a deleted row back");
         } else if (replacing && (params.size() > 2 || !version.equals(TableEngine.identifier(params.get(0))))) {
             engineFits = false;
             problems.add("its engine is " + engine.call() + ", whose version column is " + params.get(0)
