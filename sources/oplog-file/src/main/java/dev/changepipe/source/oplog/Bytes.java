@@ -38,6 +38,27 @@ final class Bytes {
         return -1;
     }
 
+    /**
+     * The index of the first byte at or after {@code from} that may end or complicate a JSON string
+     * (a quote, a backslash, a control character or a byte of a multi-byte character), or a position
+     * up to eight bytes before {@code to} from which such a byte must be looked for one at a time.
+     */
+    static int plainAsciiEnd(byte[] b, int from, int to) {
+        int i = from;
+        for (; i + Long.BYTES <= to; i += Long.BYTES) {
+            long x = (long) LONGS.get(b, i);
+            long quote = x ^ (ONES * '"');
+            long backslash = x ^ (ONES * '\\');
+            // High bit set in a byte that is a quote, a backslash, below 0x20, or itself at or above 0x80
+            // (bytes after the first such one may be flagged too: only the first one counts).
+            long special = ((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | (x - ONES * 0x20) | x;
+            if ((special & HIGHS) != 0) {
+                return i + (Long.numberOfTrailingZeros(special & HIGHS) >>> 3);
+            }
+        }
+        return i;
+    }
+
     /** Whether every byte of {@code b[start, start + length)} is ASCII (below 0x80). */
     static boolean isAscii(byte[] b, int start, int length) {
         int i = start;
