@@ -309,7 +309,7 @@ final class DeadLetters {
 
     /** The bytes as a string if they are valid UTF-8, else {@code null}. */
     static String strictUtf8(byte[] bytes, int start, int length) {
-        if (isAscii(bytes, start, length)) {
+        if (Bytes.isAscii(bytes, start, length)) {
             return new String(bytes, start, length, StandardCharsets.ISO_8859_1);
         }
         try {
@@ -321,14 +321,5 @@ final class DeadLetters {
         } catch (CharacterCodingException e) {
             return null;
         }
-    }
-
-    static boolean isAscii(byte[] bytes, int start, int length) {
-        for (int i = start, end = start + length; i < end; i++) {
-            if (bytes[i] < 0) {
-                return false;
-            }
-        }
-        return true;
     }
 }

@@ -42,13 +42,13 @@ final class DjangoLineParser implements LineParser {
     public List<ChangeItem> parse(OplogLine line) {
         byte[] b = line.buffer();
         int end = line.start() + line.length();
-        int timeEnd = indexOf(b, line.start(), end, (byte) ' ');
+        int timeEnd = Bytes.indexOf(b, line.start(), end, (byte) ' ');
         if (timeEnd < 0) {
             throw new MalformedLineException("expected '<unix time> SAVE|DELETE <json array>'");
         }
         Instant time = parseTime(b, line.start(), timeEnd);
         int opStart = timeEnd + 1;
-        int opEnd = indexOf(b, opStart, end, (byte) ' ');
+        int opEnd = Bytes.indexOf(b, opStart, end, (byte) ' ');
         if (opEnd < 0) {
             throw new MalformedLineException("expected '<unix time> SAVE|DELETE <json array>'");
         }
@@ -270,15 +270,6 @@ final class DjangoLineParser implements LineParser {
 
     private static MalformedLineException badTime(byte[] b, int start, int end) {
         return new MalformedLineException("bad unix time '" + ascii(b, start, Math.min(end, start + 32)) + "'");
-    }
-
-    static int indexOf(byte[] b, int from, int to, byte wanted) {
-        for (int i = from; i < to; i++) {
-            if (b[i] == wanted) {
-                return i;
-            }
-        }
-        return -1;
     }
 
     private static boolean matches(byte[] b, int start, int end, String word) {

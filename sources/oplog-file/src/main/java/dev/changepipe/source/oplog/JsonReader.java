@@ -213,6 +213,7 @@ final class JsonReader {
         }
         int start = ++pos;
         boolean ascii = true;
+        pos = Bytes.plainAsciiEnd(b, pos, end);
         while (pos < end) {
             byte c = b[pos];
             if (c == '"') {
@@ -436,7 +437,8 @@ final class JsonReader {
     private void skipWhitespace() {
         while (pos < end) {
             byte c = b[pos];
-            if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            // Most calls find a token at once: one comparison for every byte above the space.
+            if (c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r')) {
                 return;
             }
             pos++;

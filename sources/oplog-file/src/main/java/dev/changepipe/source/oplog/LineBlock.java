@@ -68,7 +68,7 @@ final class LineBlock implements RawRecords {
             }
             int start = 0;
             while (start < length) {
-                int nl = DjangoLineParser.indexOf(data, start, length, (byte) '\n');
+                int nl = Bytes.indexOf(data, start, length, (byte) '\n');
                 boolean terminated = nl >= 0;
                 int end = terminated ? nl : length;
                 lines++;
@@ -101,7 +101,7 @@ final class LineBlock implements RawRecords {
                     "line of " + contentLength + " bytes is longer than maxLineBytes " + parsing.maxLineBytes());
             return true;
         }
-        if (!DeadLetters.isAscii(data, start, contentLength) && DeadLetters.strictUtf8(data, start, contentLength) == null) {
+        if (!Bytes.isAscii(data, start, contentLength) && DeadLetters.strictUtf8(data, start, contentLength) == null) {
             malformed(offset, start, contentLength, contentLength, "invalid UTF-8");
             return true;
         }
