@@ -376,28 +376,34 @@ public final class RedisStorage implements OperationsStorage {
         });
     }
 
+    /** One step after the other (a loop, not a recursion: a batch of millions is thousands of steps). */
     private Mono<Void> fetchSteps(RedisClusterReactiveCommands<String, String> c, RedisKeys keys, SyncLease lease,
-            int remaining, List<String> stepKeys, List<String> members) {
-        int n = Math.min(STEP, remaining);
-        String stepKey = keys.batch(lease.token(), batchNumbers.incrementAndGet());
-        return FETCH_STEP.<Object>run(c, keys.scriptKeys(stepKey), token(lease), ttl(), Integer.toString(n))
-                .collectList()
-                .flatMap(reply -> {
-                    List<?> step = Registrar.flatten(reply);
-                    if (step.size() == 1 && step.get(0) instanceof Long) {
-                        return Mono.error(new LockLostException(lease));
-                    }
-                    if (step.isEmpty()) {
-                        return Mono.empty();
-                    }
-                    stepKeys.add(stepKey);
-                    for (Object member : step) {
-                        members.add((String) member);
-                    }
-                    return step.size() == n && remaining > n
-                            ? fetchSteps(c, keys, lease, remaining - n, stepKeys, members)
-                            : Mono.empty();
-                });
+            int count, List<String> stepKeys, List<String> members) {
+        int[] remaining = {count};
+        boolean[] more = {true};
+        return Mono.defer(() -> {
+                    int n = Math.min(STEP, remaining[0]);
+                    String stepKey = keys.batch(lease.token(), batchNumbers.incrementAndGet());
+                    return FETCH_STEP.<Object>run(c, keys.scriptKeys(stepKey), token(lease), ttl(), Integer.toString(n))
+                            .collectList()
+                            .flatMap(reply -> {
+                                List<?> step = Registrar.flatten(reply);
+                                if (step.size() == 1 && step.get(0) instanceof Long) {
+                                    return Mono.error(new LockLostException(lease));
+                                }
+                                if (!step.isEmpty()) {
+                                    stepKeys.add(stepKey);
+                                    for (Object member : step) {
+                                        members.add((String) member);
+                                    }
+                                }
+                                remaining[0] -= n;
+                                more[0] = step.size() == n && remaining[0] > 0;
+                                return Mono.<Void>empty();
+                            });
+                })
+                .repeat(() -> more[0])
+                .then();
     }
 
     private static List<Operation> parse(SyncLease lease, List<String> members) {
@@ -468,14 +474,14 @@ public final class RedisStorage implements OperationsStorage {
 
     private Mono<Void> restoreSteps(RedisClusterReactiveCommands<String, String> c, String[] scriptKeys,
             SyncLease lease) {
-        return RESTORE_STEP.<Long>run(c, scriptKeys, token(lease), ttl(), Integer.toString(STEP))
-                .next()
-                .flatMap(listed -> {
-                    if (listed < 0) {
-                        return Mono.error(new LockLostException(lease));
-                    }
-                    return listed == 0 ? Mono.empty() : restoreSteps(c, scriptKeys, lease);
-                });
+        long[] listed = {0};
+        return Mono.defer(() -> RESTORE_STEP.<Long>run(c, scriptKeys, token(lease), ttl(), Integer.toString(STEP)).next())
+                .flatMap(left -> {
+                    listed[0] = left;
+                    return left < 0 ? Mono.<Void>error(new LockLostException(lease)) : Mono.<Void>empty();
+                })
+                .repeat(() -> listed[0] > 0)
+                .then();
     }
 
     private Mono<Void> release(SyncLease lease) {

@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -227,7 +228,16 @@ public final class StorageSyncSource implements Source {
 
     /** One round: emits the chunks of its batches, then completes once they were acknowledged. */
     private Flux<Chunk> round(ImportKeyOptions key, Next[] next) {
-        return storage.preSync(key.importKey())
+        // The lock is taken even if the round is cancelled meanwhile (the pipeline stops): then it is
+        // given back here, rather than left to expire with nobody to renew it.
+        CompletableFuture<SyncLease> taking = storage.preSync(key.importKey()).toFuture();
+        return Mono.fromFuture(taking, true)
+                .doOnCancel(() -> taking.thenAccept(lease -> {
+                    if (lease != null) {
+                        storage.postSyncFailed(lease).subscribe(null, e -> log.warn("{}: releasing the lock of "
+                                + "import key {} failed (it expires by itself): {}", name(), key.importKey(), e.toString()));
+                    }
+                }))
                 .doOnSuccess(lease -> {
                     if (lease == null) {
                         // Lock held by another worker: nothing to do this time, look again soon.
