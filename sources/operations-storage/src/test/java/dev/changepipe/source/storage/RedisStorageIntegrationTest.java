@@ -208,7 +208,7 @@ class RedisStorageIntegrationTest implements OperationsStorageContract {
     void aBatchBiggerThanOneStepIsFetchedWholeAndExactlyOnceAtMostAStepPerScriptCall() {
         RedisStorage s = open(StorageOptions.builder());
         RedisKeys keys = RedisKeys.of(s.options(), "steps");
-        int n = 2 * RedisStorage.STEP + 500;
+        int n = 2 * RedisStorage.STEP + RedisStorage.STEP / 2;
         List<String> pks = java.util.stream.IntStream.range(0, n).mapToObj(Integer::toString).toList();
         s.registerOperations("steps_warm", Operation.Type.INSERT, "1").block(TIMEOUT);
         redis.configResetstat();
