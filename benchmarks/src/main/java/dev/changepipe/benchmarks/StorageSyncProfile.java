@@ -25,6 +25,7 @@ import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.r2dbc.pool.ConnectionPool;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.Collection;
 import java.util.EnumMap;
@@ -272,6 +273,16 @@ public final class StorageSyncProfile {
                     lap(Phase.BETWEEN);
                     return storage.preSync(importKey).doFinally(s -> lap(Phase.PRE_SYNC));
                 });
+            }
+
+            @Override
+            public Duration lockTimeout() {
+                return storage.lockTimeout();
+            }
+
+            @Override
+            public Mono<Void> renew(SyncLease lease) {
+                return storage.renew(lease);
             }
 
             @Override

@@ -10,6 +10,7 @@ import dev.changepipe.source.storage.StorageOptions;
 import dev.changepipe.source.storage.StorageSyncOptions;
 import dev.changepipe.source.storage.StorageSyncSource;
 import io.r2dbc.pool.ConnectionPool;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,7 +22,9 @@ import reactor.core.publisher.Mono;
 /**
  * {@code type: storage-sync}: the operations storage sync worker (docs/operations-storage.md). Keys:
  * {@code connection} (required; a name under {@code connections.redis}), {@code keyPrefix}
- * (default {@code clickhouse_sync}, django-clickhouse's), {@code importKeys} (required; per import
+ * (default {@code clickhouse_sync}, django-clickhouse's), {@code lockTimeout} (default 5 s, from
+ * {@value #MIN_LOCK_TIMEOUT} to {@value #MAX_LOCK_TIMEOUT}: how long a sync lock lives unless
+ * renewed, so how soon a dead worker's import keys are taken over), {@code importKeys} (required; per import
  * key: {@code model}, {@code table}, {@code keyColumn}, {@code batchSize}, {@code delay}),
  * {@code databases} (required; database alias: a name under {@code connections.postgres}),
  * {@code maxConnections} per database, {@code untilEmpty}, {@code batchesInFlight}. Applications not on the JVM register
@@ -30,6 +33,8 @@ import reactor.core.publisher.Mono;
 public final class StorageSyncSourceProvider implements SourceProvider {
 
     static final String TYPE = "storage-sync";
+    static final String MIN_LOCK_TIMEOUT = "1s";
+    static final String MAX_LOCK_TIMEOUT = "10m";
 
     @Override
     public String type() {
@@ -47,8 +52,16 @@ public final class StorageSyncSourceProvider implements SourceProvider {
         Settings c = context.connection(s, "connection", "redis");
         String uri = c.string("uri");
         c.checkNoUnknownKeys();
+        Duration lockTimeout = s.duration("lockTimeout", StorageOptions.DEFAULT_LOCK_TIMEOUT);
+        // Renewed every third of it: below a second, a GC pause or a slow Redis loses the lease.
+        if (lockTimeout.compareTo(Duration.ofSeconds(1)) < 0 || lockTimeout.compareTo(Duration.ofMinutes(10)) > 0) {
+            throw new ConfigException(s.pathOf("lockTimeout"), "expected a duration from " + MIN_LOCK_TIMEOUT + " to "
+                    + MAX_LOCK_TIMEOUT + ", got " + lockTimeout.toMillis() + "ms");
+        }
         StorageOptions options = Components.build(s, () -> StorageOptions.builder()
-                .keyPrefix(s.string("keyPrefix", StorageOptions.DEFAULT_KEY_PREFIX)).build());
+                .keyPrefix(s.string("keyPrefix", StorageOptions.DEFAULT_KEY_PREFIX))
+                .lockTimeout(lockTimeout)
+                .build());
         Map<String, Settings> keys = s.children("importKeys");
         if (keys.isEmpty()) {
             throw new ConfigException(s.pathOf("importKeys"), "required, expected import keys with their model");

@@ -1,6 +1,7 @@
 package dev.changepipe.source.storage;
 
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -148,6 +149,11 @@ public final class InMemoryStorage implements OperationsStorage {
     }
 
     @Override
+    public Duration lockTimeout() {
+        return options.lockTimeout();
+    }
+
+    @Override
     public Mono<SyncLease> preSync(String importKey) {
         return Mono.fromCallable(() -> {
             OperationsStorage.checkImportKey(importKey);
@@ -162,6 +168,15 @@ public final class InMemoryStorage implements OperationsStorage {
                 q.lockToken = q.fence;
                 q.lockExpiresAtMillis = now + options.lockTimeout().toMillis();
                 return new SyncLease(importKey, q.lockToken);
+            }
+        });
+    }
+
+    @Override
+    public Mono<Void> renew(SyncLease lease) {
+        return Mono.fromRunnable(() -> {
+            synchronized (lock) {
+                holder(lease);
             }
         });
     }

@@ -4,6 +4,7 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.Collection;
 import java.util.Map;
@@ -58,6 +59,16 @@ final class MeteredStorage implements OperationsStorage {
     @Override
     public Mono<SyncLease> preSync(String importKey) {
         return delegate.preSync(importKey);
+    }
+
+    @Override
+    public Duration lockTimeout() {
+        return delegate.lockTimeout();
+    }
+
+    @Override
+    public Mono<Void> renew(SyncLease lease) {
+        return delegate.renew(lease);
     }
 
     @Override

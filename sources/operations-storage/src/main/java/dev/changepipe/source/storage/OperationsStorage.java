@@ -1,6 +1,7 @@
 package dev.changepipe.source.storage;
 
 import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.Collection;
 import java.util.List;
@@ -20,7 +21,13 @@ import reactor.core.publisher.Mono;
  * still being written calls {@code getOperations} again under the same lease: a batch fetched and not
  * yet removed is <em>open</em>, and since its operations left the queue, the next fetch takes the next
  * ones. It removes each batch but the last with {@link #removeBatch}, which keeps the lock, and the
- * last with {@code postSync}. Every call under a lease renews the lock for the storage's lock timeout.
+ * last with {@code postSync}.
+ *
+ * <p><b>Leases are short and renewed.</b> A lock lives for the storage's {@link #lockTimeout()} unless
+ * renewed: every call under a lease renews it, and a worker renews it with {@link #renew} while it has
+ * nothing else to say (a slow write), several times per lock timeout. A worker that dies stops renewing,
+ * and another takes its import key over once the lock expired, within about one lock timeout. A round may
+ * thus last any time; no call assumes it ends within the lock timeout.
  *
  * <p><b>Guarantees</b> (each a test in {@code OperationsStorageContract}, run against every
  * implementation):
@@ -69,11 +76,22 @@ public interface OperationsStorage {
      */
     Mono<Long> operationsCount(String importKey);
 
+    /** How long a lock lives unless renewed. */
+    Duration lockTimeout();
+
     /**
      * Takes the import key's sync lock for the storage's lock timeout. Completes empty when another
      * worker holds it.
      */
     Mono<SyncLease> preSync(String importKey);
+
+    /**
+     * Renews the lease's lock for the storage's lock timeout.
+     *
+     * @throws LockLostException (as an error signal) when the lease expired or was taken over; nothing
+     *     was touched then
+     */
+    Mono<Void> renew(SyncLease lease);
 
     /**
      * Takes the oldest {@code count} queued operations of the lease's import key (lowest scores first,
@@ -86,18 +104,19 @@ public interface OperationsStorage {
 
     /**
      * Removes the batch (its operations are synced; those registered again since it was fetched are
-     * queued again and stay so), and releases the lock, in one atomic step that first checks the
-     * lease's fencing token. Other open batches of the lease are put back into the queue.
+     * queued again and stay so), as {@link #removeBatch} does, then puts the lease's other open batches
+     * back into the queue and releases the lock, as {@link #postSyncFailed} does.
      *
      * @return how many operations the batch held, or 0 when it was removed or queued again before
-     * @throws LockLostException (as an error signal) when the lease expired or was taken over;
-     *     nothing was removed then
+     * @throws LockLostException (as an error signal) when the lease expired or was taken over before
+     *     the removal; nothing was removed then
      */
     Mono<Long> postSync(OperationBatch batch);
 
     /**
-     * Removes the batch as {@link #postSync} does, but keeps the lock (renewed) and the lease's other
-     * open batches.
+     * Removes the batch (its operations are synced; those registered again since it was fetched are
+     * queued again and stay so) after checking the lease's fencing token, and renews the lock; keeps
+     * the lease's other open batches.
      *
      * @return how many operations the batch held, or 0 when it was removed or queued again before
      * @throws LockLostException (as an error signal) when the lease expired or was taken over

@@ -21,6 +21,7 @@ import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
@@ -31,23 +32,35 @@ import reactor.core.publisher.Mono;
  * <p><b>Where django-clickhouse loses data, this does not.</b> Every step is one Lua script, so it is
  * atomic, and checks the lease's fencing token first: a worker whose lock expired (and was perhaps
  * taken by another worker) fetches and removes nothing, whatever it believes. A fetch <em>moves</em>
- * the batch out of the queue into a key of its own ({@code <prefix>:batch:<import key>:<token>:<n>},
- * listed in the set {@code <prefix>:batches:<import key>}); the removal deletes that key and nothing
- * else. So an operation registered again while its batch is being synced is queued anew and synced
- * again (django-clickhouse removed by score or by rank through a shared rank key, which removed such
- * operations, and after an empty round operations never fetched). A batch whose worker failed, died or
- * lost its lock goes back into the queue, with its scores: on {@code postSyncFailed}, or at the next
- * {@code preSync}. Fetching is by rank over all scores, so an operation scored in the future by a
- * skewed clock is fetched in turn rather than waiting for that time.
+ * the batch out of the queue into keys of its own ({@code <prefix>:batch:<import key>:<token>:<n>},
+ * one per step, listed in the set {@code <prefix>:batches:<import key>}); the removal deletes those
+ * keys and nothing else. So an operation registered again while its batch is being synced is queued
+ * anew and synced again (django-clickhouse removed by score or by rank through a shared rank key, which
+ * removed such operations, and after an empty round operations never fetched). A batch whose worker
+ * failed, died or lost its lock goes back into the queue, with its scores: on {@code postSyncFailed},
+ * or at the next {@code preSync}. Fetching is by rank over all scores, so an operation scored in the
+ * future by a skewed clock is fetched in turn rather than waiting for that time.
  *
- * <p><b>A sync prints and parses no score.</b> The move is {@code ZRANGESTORE} plus
- * {@code ZREMRANGEBYRANK}, both binary and linear in the batch; only the members cross the wire, in one
- * {@code ZRANGE}; the removal is an {@code UNLINK}. Printing 10,000 scores as text cost Redis 7.0
- * about ten times the range itself; only putting a batch back into the queue, after a failure, does.
+ * <p><b>No script holds Redis long.</b> Redis runs one script at a time and nothing else meanwhile,
+ * so the application's registrations wait for it. A fetch, a put-back and a registration move at most
+ * {@value #STEP} members per script call (a batch of 10,000 is twenty calls); each call is atomic and
+ * checks the fencing token, and between two calls every member is either queued or in a listed batch
+ * key, so a worker that dies between steps loses nothing. A fetch step is {@code ZRANGESTORE} plus
+ * {@code ZREMRANGEBYRANK}, binary and linear in the step, and returns the step's members (no score is
+ * printed or parsed); a removal is an {@code UNLINK} per step key. Only putting members back into the
+ * queue prints their scores ({@code ZPOPMIN}, then {@code ZADD LT}).
+ *
+ * <p><b>The lock</b> is django-clickhouse's key, holding the fencing token, with a short expiry
+ * ({@link StorageOptions#lockTimeout()}) that every call under the lease renews, and {@link #renew}
+ * between calls. Beside it, for django-clickhouse's {@code pre_sync}, {@code <prefix>:lock_pid:<import
+ * key>} holds this JVM's pid while the lock is held, with the same expiry: a django-clickhouse worker
+ * that finds the lock taken sees a live process and gives up its round cleanly (on the same host; see
+ * docs/operations-storage.md).
  *
  * <p><b>Registration</b> is batched: concurrent calls are coalesced into one script call per import
  * key ({@link StorageOptions#maxRegistrationBatch()} pks at most, {@link
- * StorageOptions#maxRegistrationsInFlight()} calls under way), on one pipelined connection.
+ * StorageOptions#maxRegistrationsInFlight()} calls under way), on one pipelined connection; a larger
+ * call is split. One {@code ZADD NX} per caller.
  *
  * <p><b>Redis Cluster</b>: with {@link StorageOptions#clusterMode()} the import key is a hash tag, so
  * every key of one import key lives in one slot and every script runs on one node.
@@ -59,107 +72,142 @@ public final class RedisStorage implements OperationsStorage {
 
     private static final Logger log = LoggerFactory.getLogger(RedisStorage.class);
 
+    /**
+     * Most members one script call moves (fetch, put back) or registers: about a millisecond of Redis's
+     * time on a slow, loaded machine (2 vCPUs shared by several builds: 1,000 took 1.4 to 2.5 ms).
+     */
+    static final int STEP = 500;
+
+    /** Most step keys of a batch one removal call deletes. */
+    static final int REMOVAL_KEYS = 100;
+
+    /** This process's id, as django-clickhouse writes it into {@code lock_pid} ({@code os.getpid()}). */
+    static final String PID = Long.toString(ProcessHandle.current().pid());
+
     // KEYS[1] operations; ARGV: n1, members..., n2, members... -> one count of new members per group.
     // ZADD NX: a member still queued keeps its score, its place in line (its row is read when it is
     // fetched, so a later change is synced with it; a row changed all the time is not pushed back
-    // forever). A member being synced is not queued: registered again, it is queued anew.
+    // forever). A member being synced is not queued: registered again, it is queued anew. One ZADD per
+    // group of up to 1,000 members (a ZADD per member cost Redis twice the time), the score turned into
+    // text once (as redis.call would turn the number, every time).
     static final RedisScript REGISTER = new RedisScript("""
             local t = redis.call('TIME')
-            local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+            local now = tostring(tonumber(t[1]) + tonumber(t[2]) / 1000000)
             local key = KEYS[1]
             local res = {}
             local i = 1
             while i <= #ARGV do
               local n = tonumber(ARGV[i])
               local added = 0
+              local args = {}
               for j = i + 1, i + n do
-                added = added + redis.call('ZADD', key, 'NX', now, ARGV[j])
+                args[#args + 1] = now
+                args[#args + 1] = ARGV[j]
+                if #args == 2000 then
+                  added = added + redis.call('ZADD', key, 'NX', unpack(args))
+                  args = {}
+                end
               end
+              if #args > 0 then added = added + redis.call('ZADD', key, 'NX', unpack(args)) end
               res[#res + 1] = added
               i = i + n + 1
             end
             return res
             """, ScriptOutputType.MULTI);
 
-    // Puts the members of every batch named in KEYS[3] (the set of batches being synced) back into
-    // KEYS[1] (the queue) with their scores, or the queued score where lower (ZADD LT adds the missing
-    // ones and keeps the earlier place of one registered again meanwhile), and deletes the batches.
-    // The batch keys come from the set, not from KEYS: they share the import key's hash tag, so in a
-    // cluster they are in the same slot. Only on a failure or a takeover; 10,000 members cost ~30 ms.
-    private static final String RESTORE_BATCHES = """
-            local function restore_batches()
-              for _, b in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-                local r = redis.call('ZRANGE', b, 0, -1, 'WITHSCORES')
+    // The scripts under a lease: KEYS[1] operations, KEYS[2] lock, KEYS[3] batches, KEYS[4] lock_pid;
+    // ARGV[1] token, ARGV[2] ttl ms. holds() is the fence: true, and the lock and its pid renewed, when
+    // the lock still holds the lease's token.
+    private static final String HOLDS = """
+            local function holds()
+              if redis.call('GET', KEYS[2]) ~= ARGV[1] then return false end
+              redis.call('PEXPIRE', KEYS[2], ARGV[2])
+              redis.call('PEXPIRE', KEYS[4], ARGV[2])
+              return true
+            end
+            """;
+
+    // KEYS[5] fence; ARGV[1] ttl ms, ARGV[2] pid -> token, or 0 when the lock is held. The lock holds
+    // the token, lock_pid the pid (django-clickhouse's pre_sync reads it when it finds the lock taken),
+    // both with the same expiry. Batches left by an earlier lease are put back by RESTORE_STEP calls
+    // under the new token.
+    static final RedisScript PRE_SYNC = new RedisScript("""
+            if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+            local token = redis.call('INCR', KEYS[5])
+            redis.call('SET', KEYS[2], token, 'PX', ARGV[1])
+            redis.call('SET', KEYS[4], ARGV[2], 'PX', ARGV[1])
+            return token
+            """, ScriptOutputType.INTEGER);
+
+    // -> 1, or 0 when the lock is lost.
+    static final RedisScript RENEW = new RedisScript(HOLDS + """
+            if holds() then return 1 end
+            return 0
+            """, ScriptOutputType.INTEGER);
+
+    // KEYS[5] the step's key; ARGV[3] count (at most STEP) -> the step's members, or {-1} when the lock
+    // is lost. Moves the first count ranks out of the queue into the step's key, on the server
+    // (ZRANGESTORE keeps each member with its score, in binary; ZREMRANGEBYRANK removes a range of
+    // ranks without naming a member), and lists the key: no score is printed, sent or parsed, and the
+    // next step takes the next ones. The key has no expiry: it holds its operations until the batch is
+    // removed or put back.
+    static final RedisScript FETCH_STEP = new RedisScript(HOLDS + """
+            if not holds() then return {-1} end
+            local n = redis.call('ZRANGESTORE', KEYS[5], KEYS[1], 0, tonumber(ARGV[3]) - 1)
+            if n == 0 then return {} end
+            redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)
+            redis.call('SADD', KEYS[3], KEYS[5])
+            return redis.call('ZRANGE', KEYS[5], 0, -1)
+            """, ScriptOutputType.MULTI);
+
+    // KEYS[5..] step keys of one batch -> how many members they held, or -1 when the lock is lost. A key
+    // no longer listed (removed or put back before) counts nothing. UNLINK: Redis frees the members in
+    // a background thread.
+    static final RedisScript REMOVE = new RedisScript(HOLDS + """
+            if not holds() then return -1 end
+            local n = 0
+            for i = 5, #KEYS do
+              if redis.call('SREM', KEYS[3], KEYS[i]) == 1 then
+                n = n + redis.call('ZCARD', KEYS[i])
+                redis.call('UNLINK', KEYS[i])
+              end
+            end
+            return n
+            """, ScriptOutputType.INTEGER);
+
+    // ARGV[3] count (at most STEP) -> -1 when the lock is lost, else how many step keys are still listed
+    // (0: everything is back). Puts up to count members of the listed step keys back into the queue with
+    // their scores, or the queued score where lower (ZADD LT adds the missing ones and keeps the earlier
+    // place of one registered again meanwhile), lowest first, and unlists emptied keys. The keys come
+    // from the set, not from KEYS: they share the import key's hash tag, so in a cluster they are in the
+    // same slot.
+    static final RedisScript RESTORE_STEP = new RedisScript(HOLDS + """
+            if not holds() then return -1 end
+            local left = tonumber(ARGV[3])
+            while left > 0 do
+              local b = redis.call('SRANDMEMBER', KEYS[3])
+              if not b then return 0 end
+              local r = redis.call('ZPOPMIN', b, left)
+              if #r > 0 then
                 local args = {}
                 for i = 1, #r, 2 do
                   args[#args + 1] = r[i + 1]
                   args[#args + 1] = r[i]
-                  if #args == 2000 then
-                    redis.call('ZADD', KEYS[1], 'LT', unpack(args))
-                    args = {}
-                  end
                 end
-                if #args > 0 then redis.call('ZADD', KEYS[1], 'LT', unpack(args)) end
-                redis.call('UNLINK', b)
+                redis.call('ZADD', KEYS[1], 'LT', unpack(args))
+                left = left - #r / 2
               end
-              redis.call('DEL', KEYS[3])
+              if redis.call('EXISTS', b) == 0 then redis.call('SREM', KEYS[3], b) end
             end
-            """;
-
-    // KEYS[1] operations, KEYS[2] lock, KEYS[3] batches, KEYS[4] fence; ARGV[1] ttl ms -> token, or 0
-    // when the lock is held. Batches left by an earlier lease (its worker died or lost the lock) are
-    // queued again first: nobody else can be syncing them now.
-    static final RedisScript PRE_SYNC = new RedisScript(RESTORE_BATCHES + """
-            if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-            restore_batches()
-            local token = redis.call('INCR', KEYS[4])
-            redis.call('SET', KEYS[2], token, 'PX', ARGV[1])
-            return token
+            return redis.call('SCARD', KEYS[3])
             """, ScriptOutputType.INTEGER);
 
-    // KEYS[1] operations, KEYS[2] lock, KEYS[3] batches, KEYS[4] the new batch; ARGV[1] token, ARGV[2]
-    // count, ARGV[3] ttl ms -> the batch's size, or -1 when the lock is lost. The batch moves out of
-    // the queue into a key of its own, on the server (ZRANGESTORE keeps each member with its score,
-    // in binary; ZREMRANGEBYRANK removes a range of ranks without naming a member): no score is
-    // printed, sent or parsed, and later fetches take the next ones. The batch key has no expiry: it
-    // holds its operations until the batch is removed or queued again.
-    static final RedisScript GET_OPERATIONS = new RedisScript("""
-            if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
-            local n = redis.call('ZRANGESTORE', KEYS[4], KEYS[1], 0, tonumber(ARGV[2]) - 1)
-            if n > 0 then
-              redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)
-              redis.call('SADD', KEYS[3], KEYS[4])
-            end
-            redis.call('PEXPIRE', KEYS[2], ARGV[3])
-            return n
-            """, ScriptOutputType.INTEGER);
-
-    // KEYS[1] operations, KEYS[2] lock, KEYS[3] batches, KEYS[4] the batch; ARGV[1] token, ARGV[2] 1 to
-    // release the lock (0 to keep and renew it), ARGV[3] ttl ms -> the batch's size, or -1 when the
-    // lock is lost. The batch is deleted (UNLINK: Redis frees it in a background thread); on release,
-    // the lease's other batches are queued again.
-    static final RedisScript REMOVE_BATCH = new RedisScript(RESTORE_BATCHES + """
-            if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
-            local n = 0
-            if redis.call('SREM', KEYS[3], KEYS[4]) == 1 then
-              n = redis.call('ZCARD', KEYS[4])
-              redis.call('UNLINK', KEYS[4])
-            end
-            if ARGV[2] == '1' then
-              restore_batches()
-              redis.call('DEL', KEYS[2])
-            else
-              redis.call('PEXPIRE', KEYS[2], ARGV[3])
-            end
-            return n
-            """, ScriptOutputType.INTEGER);
-
-    // KEYS[1] operations, KEYS[2] lock, KEYS[3] batches; ARGV[1] token -> 1 when released. A lease
-    // that lost its lock touches nothing: its batches are queued again by the next preSync.
-    static final RedisScript RELEASE = new RedisScript(RESTORE_BATCHES + """
+    // ARGV[1] token -> 1 when released, 0 when the lock is lost (then nothing is touched: neither the
+    // new holder's lock nor its pid).
+    static final RedisScript RELEASE = new RedisScript("""
             if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-            restore_batches()
             redis.call('DEL', KEYS[2])
+            redis.call('DEL', KEYS[4])
             return 1
             """, ScriptOutputType.INTEGER);
 
@@ -234,6 +282,11 @@ public final class RedisStorage implements OperationsStorage {
     }
 
     @Override
+    public Duration lockTimeout() {
+        return options.lockTimeout();
+    }
+
+    @Override
     public Mono<Long> registerOperations(String importKey, Operation.Type type, String dbAlias, Collection<String> pks) {
         return Mono.defer(() -> {
             RedisKeys keys = RedisKeys.of(options, importKey);
@@ -241,7 +294,18 @@ public final class RedisStorage implements OperationsStorage {
             for (String pk : pks) {
                 members.add(new Operation(type, dbAlias, pk).member());
             }
-            return registrar.register(keys.operations(), members);
+            int most = options.maxRegistrationBatch();
+            if (members.size() <= most) {
+                return registrar.register(keys.operations(), members);
+            }
+            // One script call registers maxRegistrationBatch members at most: a larger call is split.
+            List<List<String>> parts = new ArrayList<>();
+            for (int i = 0; i < members.size(); i += most) {
+                parts.add(members.subList(i, Math.min(members.size(), i + most)));
+            }
+            return Flux.fromIterable(parts)
+                    .flatMap(part -> registrar.register(keys.operations(), part))
+                    .reduce(0L, Long::sum);
         });
     }
 
@@ -255,18 +319,48 @@ public final class RedisStorage implements OperationsStorage {
         });
     }
 
+    /**
+     * Takes the lock (and writes {@code lock_pid}) in one script, then puts back the batches of an
+     * earlier lease, {@value #STEP} members per call. A fault while putting them back releases the
+     * lock; a lease lost meanwhile completes empty, as when the lock is held.
+     */
     @Override
     public Mono<SyncLease> preSync(String importKey) {
         return Mono.defer(() -> {
             RedisKeys keys = RedisKeys.of(options, importKey);
-            return commands.flatMapMany(c -> PRE_SYNC.<Long>run(c, keys.scriptKeys(keys.fence()), ttl()))
+            return commands.flatMapMany(c -> PRE_SYNC.<Long>run(c, keys.scriptKeys(keys.fence()), ttl(), PID))
                     .next()
                     .filter(token -> token > 0)
                     .map(token -> new SyncLease(importKey, token))
+                    .flatMap(lease -> restore(lease)
+                            .thenReturn(lease)
+                            // Lost while putting batches back: another worker holds the lock now.
+                            .onErrorResume(LockLostException.class, e -> Mono.empty())
+                            .onErrorResume(e -> release(lease)
+                                    .onErrorResume(releaseError -> {
+                                        e.addSuppressed(releaseError);
+                                        return Mono.empty();
+                                    })
+                                    .then(Mono.error(e))))
                     .onErrorMap(RedisStorage::redisError);
         });
     }
 
+    @Override
+    public Mono<Void> renew(SyncLease lease) {
+        return Mono.defer(() -> {
+            RedisKeys keys = RedisKeys.of(options, lease.importKey());
+            return commands.flatMapMany(c -> RENEW.<Long>run(c, keys.scriptKeys(), token(lease), ttl()))
+                    .next()
+                    .onErrorMap(RedisStorage::redisError)
+                    .flatMap(held -> held == 1 ? Mono.<Void>empty() : Mono.error(new LockLostException(lease)));
+        });
+    }
+
+    /**
+     * Moves the batch in steps of {@value #STEP} members, each into a step key of its own; stops after
+     * {@code count} members or a step that found fewer than it asked for.
+     */
     @Override
     public Mono<OperationBatch> getOperations(SyncLease lease, int count) {
         return Mono.defer(() -> {
@@ -274,19 +368,42 @@ public final class RedisStorage implements OperationsStorage {
                 return Mono.error(new IllegalArgumentException("count must be positive, was " + count));
             }
             RedisKeys keys = RedisKeys.of(options, lease.importKey());
-            String batchKey = keys.batch(lease.token(), batchNumbers.incrementAndGet());
-            return commands.flatMap(c -> GET_OPERATIONS.<Long>run(c, keys.scriptKeys(batchKey),
-                                    Long.toString(lease.token()), Integer.toString(count), ttl())
-                            .next()
-                            .flatMap(size -> {
-                                if (size < 0) {
-                                    return Mono.error(new LockLostException(lease));
-                                }
-                                return size == 0 ? Mono.just(List.<String>of()) : c.zrange(batchKey, 0, -1).collectList();
-                            }))
-                    .map(members -> new OperationBatch(lease, parse(lease, members), batchKey))
+            List<String> stepKeys = new ArrayList<>();
+            List<String> members = new ArrayList<>(Math.min(count, 16 * STEP));
+            return commands.flatMap(c -> fetchSteps(c, keys, lease, count, stepKeys, members))
+                    .then(Mono.fromCallable(() -> new OperationBatch(lease, parse(lease, members), List.copyOf(stepKeys))))
                     .onErrorMap(RedisStorage::redisError);
         });
+    }
+
+    /** One step after the other (a loop, not a recursion: a batch of millions is thousands of steps). */
+    private Mono<Void> fetchSteps(RedisClusterReactiveCommands<String, String> c, RedisKeys keys, SyncLease lease,
+            int count, List<String> stepKeys, List<String> members) {
+        int[] remaining = {count};
+        boolean[] more = {true};
+        return Mono.defer(() -> {
+                    int n = Math.min(STEP, remaining[0]);
+                    String stepKey = keys.batch(lease.token(), batchNumbers.incrementAndGet());
+                    return FETCH_STEP.<Object>run(c, keys.scriptKeys(stepKey), token(lease), ttl(), Integer.toString(n))
+                            .collectList()
+                            .flatMap(reply -> {
+                                List<?> step = Registrar.flatten(reply);
+                                if (step.size() == 1 && step.get(0) instanceof Long) {
+                                    return Mono.error(new LockLostException(lease));
+                                }
+                                if (!step.isEmpty()) {
+                                    stepKeys.add(stepKey);
+                                    for (Object member : step) {
+                                        members.add((String) member);
+                                    }
+                                }
+                                remaining[0] -= n;
+                                more[0] = step.size() == n && remaining[0] > 0;
+                                return Mono.<Void>empty();
+                            });
+                })
+                .repeat(() -> more[0])
+                .then();
     }
 
     private static List<Operation> parse(SyncLease lease, List<String> members) {
@@ -303,37 +420,81 @@ public final class RedisStorage implements OperationsStorage {
         return operations;
     }
 
+    /** {@link #removeBatch}, then {@link #postSyncFailed}: the removal is done once the first step is. */
     @Override
     public Mono<Long> postSync(OperationBatch batch) {
-        return remove(batch, true);
+        return removeBatch(batch).flatMap(removed -> postSyncFailed(batch.lease()).thenReturn(removed));
     }
 
+    /** Deletes the batch's step keys, {@value #REMOVAL_KEYS} keys per call. */
     @Override
     public Mono<Long> removeBatch(OperationBatch batch) {
-        return remove(batch, false);
-    }
-
-    private Mono<Long> remove(OperationBatch batch, boolean release) {
         return Mono.defer(() -> {
             SyncLease lease = batch.lease();
             RedisKeys keys = RedisKeys.of(options, lease.importKey());
-            String[] scriptKeys = keys.scriptKeys((String) batch.handle());
-            return commands.flatMapMany(c -> REMOVE_BATCH.<Long>run(c, scriptKeys, Long.toString(lease.token()),
-                            release ? "1" : "0", ttl()))
-                    .next()
-                    .onErrorMap(RedisStorage::redisError)
-                    .flatMap(removed -> removed < 0 ? Mono.error(new LockLostException(lease)) : Mono.just(removed));
+            @SuppressWarnings("unchecked")
+            List<String> stepKeys = (List<String>) batch.handle();
+            List<List<String>> parts = new ArrayList<>();
+            for (int i = 0; i < stepKeys.size(); i += REMOVAL_KEYS) {
+                parts.add(stepKeys.subList(i, Math.min(stepKeys.size(), i + REMOVAL_KEYS)));
+            }
+            if (parts.isEmpty()) {
+                parts.add(List.of());
+            }
+            return commands.flatMap(c -> Flux.fromIterable(parts)
+                            .concatMap(part -> REMOVE.<Long>run(c, keys.scriptKeys(part.toArray(String[]::new)),
+                                            token(lease), ttl())
+                                    .next()
+                                    .flatMap(removed -> removed < 0
+                                            ? Mono.error(new LockLostException(lease)) : Mono.just(removed)))
+                            .reduce(0L, Long::sum))
+                    .onErrorMap(RedisStorage::redisError);
         });
     }
 
+    /**
+     * Puts the lease's batches back, {@value #STEP} members per call, then releases the lock; stops
+     * quietly where the lease turns out lost.
+     */
     @Override
     public Mono<Void> postSyncFailed(SyncLease lease) {
+        return restore(lease)
+                .then(release(lease))
+                .onErrorResume(LockLostException.class, e -> Mono.empty());
+    }
+
+    /** Puts every listed batch back into the queue; fails with {@link LockLostException} when lost. */
+    private Mono<Void> restore(SyncLease lease) {
         return Mono.defer(() -> {
             RedisKeys keys = RedisKeys.of(options, lease.importKey());
-            return commands.flatMapMany(c -> RELEASE.<Long>run(c, keys.scriptKeys(), Long.toString(lease.token())))
+            String[] scriptKeys = keys.scriptKeys();
+            return commands.flatMap(c -> restoreSteps(c, scriptKeys, lease)).onErrorMap(RedisStorage::redisError);
+        });
+    }
+
+    private Mono<Void> restoreSteps(RedisClusterReactiveCommands<String, String> c, String[] scriptKeys,
+            SyncLease lease) {
+        long[] listed = {0};
+        return Mono.defer(() -> RESTORE_STEP.<Long>run(c, scriptKeys, token(lease), ttl(), Integer.toString(STEP)).next())
+                .flatMap(left -> {
+                    listed[0] = left;
+                    return left < 0 ? Mono.<Void>error(new LockLostException(lease)) : Mono.<Void>empty();
+                })
+                .repeat(() -> listed[0] > 0)
+                .then();
+    }
+
+    private Mono<Void> release(SyncLease lease) {
+        return Mono.defer(() -> {
+            RedisKeys keys = RedisKeys.of(options, lease.importKey());
+            return commands.flatMapMany(c -> RELEASE.<Long>run(c, keys.scriptKeys(), token(lease)))
                     .then()
                     .onErrorMap(RedisStorage::redisError);
         });
+    }
+
+    private static String token(SyncLease lease) {
+        return Long.toString(lease.token());
     }
 
     private String ttl() {
@@ -374,7 +535,7 @@ public final class RedisStorage implements OperationsStorage {
             return commands.flatMap(c -> ScanStream.scan(c, KeyScanArgs.Builder.matches(options.keyPrefix() + ":*")
                                     .limit(1000))
                             .filter(key -> !key.startsWith(fence))
-                            .concatMap(c::del)
+                            .concatMap(c::unlink)
                             .then())
                     .onErrorMap(RedisStorage::redisError);
         });

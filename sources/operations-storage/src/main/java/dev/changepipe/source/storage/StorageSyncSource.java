@@ -22,11 +22,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import reactor.core.Disposable;
+import reactor.core.Disposables;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import reactor.core.publisher.Sinks;
@@ -35,8 +38,9 @@ import reactor.core.publisher.Sinks;
  * The sync worker as a {@link Source}: drains an {@link OperationsStorage} import key by import key,
  * fetches the current rows from PostgreSQL and emits one chunk per batch (DESIGN.md section 6).
  *
- * <p><b>A round</b> of one import key: {@code preSync} (skip the round if another worker holds the
- * lock), then batch after batch under that lease: {@code getOperations(batchSize)}, group the pks by
+ * <p><b>A round</b> of one import key: {@code preSync} (if another worker holds the lock, look again
+ * after the key's delay or half the lock timeout, whichever is shorter), then batch after batch under
+ * that lease: {@code getOperations(batchSize)}, group the pks by
  * database alias, fetch each alias's rows with one {@code = ANY($1)} query in a REPEATABLE READ
  * transaction (see {@link RowFetcher} for the version), turn rows that are gone into tombstones
  * ({@code DELETE} items with the key), and emit the items as one chunk (origin = the import key,
@@ -52,6 +56,11 @@ import reactor.core.publisher.Sinks;
  * full is followed at once; otherwise the next round waits the key's delay. A failing round releases
  * the lock ({@code postSyncFailed}, which queues again every batch not yet removed) and is retried after a pause
  * that doubles from the key's delay up to {@code maxRetryDelay}.
+ *
+ * <p><b>The lease</b> is renewed every third of the storage's lock timeout for as long as the round
+ * lasts, however slow the writes; a renewal that finds it lost (expired, taken over) stops the round as
+ * a failed round, which puts back nothing it does not own and removes nothing more. A worker that
+ * dies stops renewing, and its import key is taken over once its lock expired.
  *
  * <p><b>Isolation.</b> Each import key runs its own loop; a key whose rounds fail (a missing table, an
  * unknown alias, a database down) is retried on its own while the others go on.
@@ -93,6 +102,10 @@ public final class StorageSyncSource implements Source {
     private static final class Round {
         final ImportKeyOptions key;
         final SyncLease lease;
+        /** Errs with {@link LockLostException} when a renewal found the lease lost; never completes. */
+        final Sinks.Empty<Void> lost = Sinks.empty();
+        /** The periodic renewal of the lease; disposed when the lease is given back. */
+        volatile Disposable renewal = Disposables.disposed();
         /** Oldest first; guarded by {@code this}. */
         private final Deque<InFlight> emitted = new ArrayDeque<>();
         /** The last batch was full: fetch another one in this round. */
@@ -178,12 +191,17 @@ public final class StorageSyncSource implements Source {
     private enum Next {
         AT_ONCE,
         AFTER_DELAY,
+        /** The lock was held by another worker. */
+        WHEN_UNLOCKED,
         DONE
     }
 
     private Flux<Chunk> loop(ImportKeyOptions key) {
         Duration[] retryDelay = {key.delay()};
         Next[] next = {Next.AFTER_DELAY};
+        // A lock held elsewhere is looked at again after the delay or half the lock timeout, whichever
+        // is shorter: a worker that died is taken over soon after its lock expired.
+        Duration whenLocked = min(key.delay(), storage.lockTimeout().dividedBy(2));
         Flux<Chunk> round = Flux.defer(() -> round(key, next))
                 .doOnComplete(() -> retryDelay[0] = key.delay())
                 .onErrorResume(error -> {
@@ -196,22 +214,50 @@ public final class StorageSyncSource implements Source {
                     return Mono.delay(wait).then(Mono.empty());
                 });
         return round
-                .concatWith(Mono.defer(() -> next[0] == Next.AFTER_DELAY && !key.delay().isZero()
-                        ? Mono.delay(key.delay()).then(Mono.<Chunk>empty()) : Mono.<Chunk>empty()))
+                .concatWith(Mono.defer(() -> {
+                    Duration wait = next[0] == Next.AFTER_DELAY ? key.delay()
+                            : next[0] == Next.WHEN_UNLOCKED ? whenLocked : Duration.ZERO;
+                    return wait.isZero() ? Mono.<Chunk>empty() : Mono.delay(wait).then(Mono.<Chunk>empty());
+                }))
                 .repeat(() -> next[0] != Next.DONE);
+    }
+
+    private static Duration min(Duration a, Duration b) {
+        return a.compareTo(b) <= 0 ? a : b;
     }
 
     /** One round: emits the chunks of its batches, then completes once they were acknowledged. */
     private Flux<Chunk> round(ImportKeyOptions key, Next[] next) {
-        return storage.preSync(key.importKey())
+        // The lock is taken even if the round is cancelled meanwhile (the pipeline stops): then it is
+        // given back here, rather than left to expire with nobody to renew it.
+        CompletableFuture<SyncLease> taking = storage.preSync(key.importKey()).toFuture();
+        return Mono.fromFuture(taking, true)
+                .doOnCancel(() -> taking.thenAccept(lease -> {
+                    if (lease != null) {
+                        storage.postSyncFailed(lease).subscribe(null, e -> log.warn("{}: releasing the lock of "
+                                + "import key {} failed (it expires by itself): {}", name(), key.importKey(), e.toString()));
+                    }
+                }))
+                .doOnSuccess(lease -> {
+                    if (lease == null) {
+                        // Lock held by another worker: nothing to do this time, look again soon.
+                        next[0] = Next.WHEN_UNLOCKED;
+                    }
+                })
                 .flatMapMany(lease -> {
                     Round round = new Round(key, lease);
                     rounds.put(key.importKey(), round);
+                    round.renewal = renewals(round);
                     Flux<Chunk> batches = Mono.defer(() -> round.room(options.batchesInFlight())
                                     .then(Mono.defer(() -> nextBatch(round))))
                             .repeat(() -> round.fetchMore && !round.ended.get());
                     return batches
                             .concatWith(Mono.defer(round::drained).then(Mono.defer(() -> end(round))).then(Mono.empty()))
+                            // A lost lease stops the round as a failed fetch or removal would.
+                            .takeUntilOther(round.lost.asMono())
+                            // Stopped mid-round: close() gives the lease back; should it not come, the
+                            // lock expires all the same.
+                            .doOnCancel(() -> round.renewal.dispose())
                             .doOnComplete(() -> next[0] = round.foundEmpty
                                     ? (options.untilEmpty() ? Next.DONE : Next.AFTER_DELAY)
                                     // A drain (untilEmpty) goes on at once until it finds the queue empty.
@@ -222,13 +268,28 @@ public final class StorageSyncSource implements Source {
                                         return Mono.empty();
                                     })
                                     .then(Mono.error(error)));
-                })
-                .switchIfEmpty(Mono.fromRunnable(() -> {
-                    // Lock held by another worker: nothing to do this time, try again after the delay.
-                    if (next[0] == Next.AT_ONCE) {
-                        next[0] = Next.AFTER_DELAY;
-                    }
-                }));
+                });
+    }
+
+    /**
+     * Renews the round's lease every third of the lock timeout until the lease is given back. A lease
+     * found lost stops the round ({@link Round#lost}); a renewal that fails otherwise (Redis down) is
+     * logged, and the next one tries again: if the lock expired meanwhile, that one finds it lost.
+     */
+    private Disposable renewals(Round round) {
+        Duration every = storage.lockTimeout().dividedBy(3);
+        return Flux.interval(every, every)
+                .onBackpressureDrop()
+                .concatMap(tick -> storage.renew(round.lease)
+                        .onErrorResume(e -> !(e instanceof LockLostException), e -> {
+                            log.warn("{}: renewing the sync lock of import key {} failed: {}", name(),
+                                    round.key.importKey(), e.toString());
+                            return Mono.empty();
+                        }), 1)
+                .subscribe(null, e -> {
+                    log.warn("{}: import key {}: {}; the round stops", name(), round.key.importKey(), e.getMessage());
+                    round.lost.tryEmitError(e);
+                });
     }
 
     /** Fetches the round's next batch and emits its chunk; completes empty when the fetch found nothing. */
@@ -253,6 +314,7 @@ public final class StorageSyncSource implements Source {
             if (!round.ended.compareAndSet(false, true)) {
                 return Mono.empty();
             }
+            round.renewal.dispose();
             rounds.remove(round.key.importKey(), round);
             return storage.postSyncFailed(round.lease);
         });

@@ -1,11 +1,14 @@
 package dev.changepipe.source.storage;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.IdentityHashMap;
 import java.util.Map;
+import org.junit.jupiter.api.Test;
 
 /** The storage contract against {@link InMemoryStorage}, on a clock the tests move. */
 class InMemoryStorageTest implements OperationsStorageContract {
@@ -19,6 +22,19 @@ class InMemoryStorageTest implements OperationsStorageContract {
                 .lockTimeout(Duration.ofSeconds(50)).build(), clock);
         clocks.put(storage, clock);
         return storage;
+    }
+
+    @Test
+    void aRenewedLeaseOutlivesItsLockTimeout() {
+        OperationsStorage s = storage();
+        s.registerOperations("k", Operation.Type.INSERT, "1").block();
+        SyncLease lease = s.preSync("k").block();
+        for (int i = 0; i < 5; i++) {
+            clocks.get(s).advance(Duration.ofSeconds(40));
+            s.renew(lease).block();
+        }
+        assertThat(s.preSync("k").blockOptional()).isEmpty();
+        assertThat(s.getOperations(lease, 10).block().size()).isEqualTo(1);
     }
 
     @Override

@@ -197,6 +197,23 @@ interface OperationsStorageContract {
     }
 
     @Test
+    default void renewalKeepsTheLeaseAndALostLeaseCannotRenewNorTouchTheNewHolder() {
+        OperationsStorage s = storage();
+        String k = key();
+        s.registerOperations(k, Operation.Type.INSERT, "1").block(TIMEOUT);
+        SyncLease stale = s.preSync(k).block(TIMEOUT);
+        s.renew(stale).block(TIMEOUT);
+        OperationBatch batch = s.getOperations(stale, 10).block(TIMEOUT);
+        expireLock(s, k);
+        s.renew(stale).as(StepVerifier::create).expectError(LockLostException.class).verify(TIMEOUT);
+        SyncLease taker = s.preSync(k).block(TIMEOUT);
+        s.renew(stale).as(StepVerifier::create).expectError(LockLostException.class).verify(TIMEOUT);
+        s.renew(taker).block(TIMEOUT);
+        s.removeBatch(batch).as(StepVerifier::create).expectError(LockLostException.class).verify(TIMEOUT);
+        assertThat(pks(s.getOperations(taker, 10).block(TIMEOUT))).containsExactly("1");
+    }
+
+    @Test
     default void aWorkerThatDiesLosesNothingItsBatchesAreQueuedAgainByTheNextPreSync() {
         OperationsStorage s = storage();
         String k = key();

@@ -101,6 +101,8 @@ class RedisStorageIntegrationTest implements OperationsStorageContract {
         SyncLease lease = s.preSync(k).block(TIMEOUT);
         assertThat(redis.get("clickhouse_sync:lock:" + k)).isEqualTo(Long.toString(lease.token()));
         assertThat(redis.pttl("clickhouse_sync:lock:" + k)).isBetween(1L, 7000L);
+        assertThat(redis.get("clickhouse_sync:lock_pid:" + k)).isEqualTo(Long.toString(ProcessHandle.current().pid()));
+        assertThat(redis.pttl("clickhouse_sync:lock_pid:" + k)).isBetween(1L, 7000L);
         s.postSync(s.getOperations(lease, 10).block(TIMEOUT)).block(TIMEOUT);
         assertThat(redis.exists("clickhouse_sync:lock:" + k)).isZero();
         assertThat(redis.keys("clickhouse_sync:*" + k + "*")).containsExactlyInAnyOrder(
@@ -173,13 +175,120 @@ class RedisStorageIntegrationTest implements OperationsStorageContract {
     }
 
     @Test
+    void lockPidHoldsThisProcesssPidAsDjangoClickhouseWritesItWhileTheLockIsHeldAndOnlyThen() {
+        RedisStorage s = open(StorageOptions.builder().lockTimeout(Duration.ofSeconds(30)));
+        RedisKeys keys = RedisKeys.of(s.options(), "pid");
+        s.registerOperations("pid", Operation.Type.INSERT, "1", "2").block(TIMEOUT);
+        assertThat(redis.exists(keys.lockPid())).isZero();
+        SyncLease stale = s.preSync("pid").block(TIMEOUT);
+        // django-clickhouse: pid = int(redis.get(lock_pid) or 0); os.kill(pid, 0) on its host.
+        String pid = redis.get(keys.lockPid());
+        assertThat(pid).matches("[1-9][0-9]*").isEqualTo(Long.toString(ProcessHandle.current().pid()));
+        assertThat(ProcessHandle.of(Long.parseLong(pid))).isPresent();
+        // It expires with the lock (a killed worker leaves no pid behind for ever), and is renewed with it.
+        redis.pexpire(keys.lock(), 1000);
+        redis.pexpire(keys.lockPid(), 1000);
+        s.renew(stale).block(TIMEOUT);
+        assertThat(redis.pttl(keys.lockPid())).isBetween(1001L, 30_000L);
+        OperationBatch batch = s.getOperations(stale, 1).block(TIMEOUT);
+        // A stale lease's release touches neither the new holder's lock nor its pid.
+        expireLock(s, "pid");
+        SyncLease taker = s.preSync("pid").block(TIMEOUT);
+        redis.set(keys.lockPid(), "4242");
+        redis.pexpire(keys.lockPid(), 30_000);
+        s.postSyncFailed(stale).block(TIMEOUT);
+        s.removeBatch(batch).as(reactor.test.StepVerifier::create).expectError(LockLostException.class).verify(TIMEOUT);
+        assertThat(redis.get(keys.lockPid())).isEqualTo("4242");
+        // Released: gone with the lock.
+        s.postSync(s.getOperations(taker, 10).block(TIMEOUT)).block(TIMEOUT);
+        assertThat(redis.exists(keys.lock(), keys.lockPid())).isZero();
+    }
+
+    @Test
+    void aBatchBiggerThanOneStepIsFetchedWholeAndExactlyOnceAtMostAStepPerScriptCall() {
+        RedisStorage s = open(StorageOptions.builder());
+        RedisKeys keys = RedisKeys.of(s.options(), "steps");
+        int n = 2 * RedisStorage.STEP + RedisStorage.STEP / 2;
+        List<String> pks = java.util.stream.IntStream.range(0, n).mapToObj(Integer::toString).toList();
+        s.registerOperations("steps_warm", Operation.Type.INSERT, "1").block(TIMEOUT);
+        redis.configResetstat();
+        s.registerOperations("steps", Operation.Type.INSERT, "default", pks).block(TIMEOUT);
+        assertThat(commandCalls("evalsha") + commandCalls("eval")).as("registration script calls").isEqualTo(3);
+        SyncLease lease = s.preSync("steps").block(TIMEOUT);
+        OperationBatch batch = s.getOperations(lease, n + 100).block(TIMEOUT);
+        assertThat(batch.operations()).extracting(Operation::pk).doesNotHaveDuplicates()
+                .containsExactlyInAnyOrderElementsOf(pks);
+        assertThat(redis.zcard(keys.operations())).isZero();
+        // Each fetch step moved its members into a key of its own: at most STEP of them.
+        java.util.Set<String> steps = redis.smembers(keys.batches());
+        assertThat(steps).hasSize(3);
+        assertThat(steps).allSatisfy(step -> assertThat(redis.zcard(step)).isBetween(1L, (long) RedisStorage.STEP));
+        assertThat(steps.stream().mapToLong(redis::zcard).sum()).isEqualTo(n);
+        assertThat(s.getOperations(lease, 10).block(TIMEOUT).isEmpty()).isTrue();
+        // Put back (a failed round) in steps, then fetched again whole, once.
+        s.postSyncFailed(lease).block(TIMEOUT);
+        assertThat(redis.zcard(keys.operations())).isEqualTo(n);
+        assertThat(redis.exists(keys.batches())).isZero();
+        SyncLease next = s.preSync("steps").block(TIMEOUT);
+        OperationBatch again = s.getOperations(next, n).block(TIMEOUT);
+        assertThat(again.operations()).extracting(Operation::pk).doesNotHaveDuplicates().hasSize(n);
+        assertThat(s.postSync(again).block(TIMEOUT)).isEqualTo(n);
+        assertThat(s.operationsCount("steps").block(TIMEOUT)).isZero();
+        assertThat(redis.keys(prefixes.get(s) + ":batch*")).isEmpty();
+    }
+
+    @Test
+    void aWorkerStoppedBetweenStepsLosesNothing() {
+        RedisStorage s = open(StorageOptions.builder().lockTimeout(Duration.ofSeconds(30)));
+        RedisKeys keys = RedisKeys.of(s.options(), "crash");
+        int n = 3 * RedisStorage.STEP;
+        List<String> pks = java.util.stream.IntStream.range(0, n).mapToObj(i -> String.format("%05d", i)).toList();
+        s.registerOperations("crash", Operation.Type.INSERT, "default", pks).block(TIMEOUT);
+        List<String> inOrder = redis.zrange(keys.operations(), 0, -1);
+        var c = client.connect().reactive();
+        try {
+            // A worker fetches one step of a batch and dies.
+            SyncLease dead = s.preSync("crash").block(TIMEOUT);
+            RedisStorage.FETCH_STEP.run(c, keys.scriptKeys(keys.batch(dead.token(), 1)), Long.toString(dead.token()),
+                    "30000", Integer.toString(RedisStorage.STEP)).blockLast(TIMEOUT);
+            assertThat(redis.zcard(keys.operations())).isEqualTo(n - RedisStorage.STEP);
+            assertThat(s.operationsCount("crash").block(TIMEOUT)).isEqualTo(n);
+            // The next worker takes over and is stopped after one step of putting that batch back.
+            expireLock(s, "crash");
+            long token = RedisStorage.PRE_SYNC.<Long>run(c, keys.scriptKeys(keys.fence()), "30000", "1").blockLast(TIMEOUT);
+            RedisStorage.RESTORE_STEP.run(c, keys.scriptKeys(), Long.toString(token), "30000", "400").blockLast(TIMEOUT);
+            assertThat(redis.zcard(keys.operations())).isEqualTo(n - RedisStorage.STEP + 400);
+            assertThat(s.operationsCount("crash").block(TIMEOUT)).isEqualTo(n);
+            // Cancelled at random moments of a fetch: whatever steps ran, everything is queued or listed.
+            java.util.Random random = new java.util.Random(5);
+            for (int i = 0; i < 10; i++) {
+                expireLock(s, "crash");
+                SyncLease lease = s.preSync("crash").block(TIMEOUT);
+                s.getOperations(lease, n).timeout(Duration.ofMillis(random.nextInt(20)), reactor.core.publisher.Mono.empty())
+                        .block(TIMEOUT);
+                assertThat(s.operationsCount("crash").block(TIMEOUT)).isEqualTo(n);
+            }
+        } finally {
+            c.getStatefulConnection().close();
+        }
+        expireLock(s, "crash");
+        SyncLease last = s.preSync("crash").block(TIMEOUT);
+        OperationBatch all = s.getOperations(last, 2 * n).block(TIMEOUT);
+        // Every operation once, in the order of its first registration.
+        assertThat(all.operations()).extracting(Operation::member).containsExactlyElementsOf(inOrder);
+        assertThat(s.postSync(all).block(TIMEOUT)).isEqualTo(n);
+        assertThat(s.operationsCount("crash").block(TIMEOUT)).isZero();
+    }
+
+    @Test
     void clusterModeKeepsEveryKeyOfAnImportKeyInOneSlot() {
         StorageOptions options = StorageOptions.builder().clusterMode(true).build();
         for (String k : List.of("app.model", "shop.order", "x")) {
             RedisKeys keys = RedisKeys.of(options, k);
             assertThat(keys.operations()).isEqualTo("clickhouse_sync:operations:{" + k + "}");
             int slot = SlotHash.getSlot(keys.operations());
-            assertThat(List.of(keys.lock(), keys.lastSync(), keys.fence(), keys.batch(7, 3), keys.batches()))
+            assertThat(List.of(keys.lock(), keys.lockPid(), keys.lastSync(), keys.fence(), keys.batch(7, 3),
+                    keys.batches()))
                     .allSatisfy(key -> assertThat(SlotHash.getSlot(key)).isEqualTo(slot));
         }
     }
@@ -203,7 +312,8 @@ class RedisStorageIntegrationTest implements OperationsStorageContract {
         String info = redis.info("commandstats");
         for (String line : info.split("\r?\n")) {
             if (line.startsWith("cmdstat_" + command + ":")) {
-                return Long.parseLong(line.replaceAll(".*calls=(\\d+).*", "$1"));
+                // cmdstat_evalsha:calls=3,usec=...,rejected_calls=0,failed_calls=0
+                return Long.parseLong(line.replaceAll("^[^:]*:calls=(\\d+),.*", "$1"));
             }
         }
         return 0;

@@ -255,6 +255,80 @@ class StorageSyncSourceIntegrationTest {
         assertThat(storage.getOperations(next, 1000).block(T).size()).isEqualTo(150);
     }
 
+    @Test
+    void aRoundLongerThanTheLockTimeoutKeepsItsLeaseByRenewingIt(PostgresServer pg) {
+        String db = table(pg, pg.createDatabase("sync_renew"));
+        pg.execute(db, "INSERT INTO app_model (id, name) SELECT g, 'n' || g FROM generate_series(1, 150) g");
+        Duration lockTimeout = Duration.ofSeconds(1);
+        CountingStorage storage = new CountingStorage(InMemoryStorage.create(StorageOptions.builder()
+                .lockTimeout(lockTimeout).build()));
+        storage.registerOperations("app.model", Operation.Type.INSERT, "default", range(1, 150)).block(T);
+        RecordingSink sink = new RecordingSink();
+        java.util.concurrent.CompletableFuture<Void> gate = new java.util.concurrent.CompletableFuture<>();
+        sink.before = chunk -> chunk.offset().value() == 1 ? Mono.fromFuture(gate) : Mono.empty();
+        StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
+                .importKey(ImportKeyOptions.builder("app.model").batchSize(100).build())
+                .database("default", pool(pg, db)).untilEmpty(true).build());
+        Disposable run = pipeline(source, sink).run().subscribe();
+        try {
+            // A slow write: the round outlasts its lock timeout many times and nobody can take the lock.
+            await().atMost(T).until(() -> storage.fetched.get() == 2);
+            await().during(lockTimeout.multipliedBy(3)).atMost(T)
+                    .until(() -> storage.preSync("app.model").blockOptional(T).isEmpty());
+            gate.complete(null);
+            await().atMost(T).until(run::isDisposed);
+        } finally {
+            run.dispose();
+        }
+        // Each batch written once and removed under the one lease.
+        assertThat(sink.chunks).extracting(c -> c.items().size()).containsExactly(100, 50);
+        assertThat(storage.removed.get()).isEqualTo(2);
+        assertThat(storage.operationsCount("app.model").block(T)).isZero();
+    }
+
+    @Test
+    void aRoundWhoseLeaseIsFoundLostStopsAndRemovesNothing(PostgresServer pg) {
+        String db = table(pg, pg.createDatabase("sync_lost"));
+        pg.execute(db, "INSERT INTO app_model (id, name) SELECT g, 'n' || g FROM generate_series(1, 100) g");
+        Duration lockTimeout = Duration.ofMillis(300);
+        InMemoryStorageTest.MutableClock clock = new InMemoryStorageTest.MutableClock(java.time.Instant.now());
+        CountingStorage storage = new CountingStorage(InMemoryStorage.create(StorageOptions.builder()
+                .lockTimeout(lockTimeout).build(), clock));
+        storage.registerOperations("app.model", Operation.Type.INSERT, "default", range(1, 100)).block(T);
+        RecordingSink sink = new RecordingSink();
+        java.util.concurrent.CompletableFuture<Void> gate = new java.util.concurrent.CompletableFuture<>();
+        sink.before = chunk -> chunk.offset().value() == 1 ? Mono.fromFuture(gate) : Mono.empty();
+        StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
+                // The failed round is retried after the delay: long enough for the other worker to be first.
+                .importKey(ImportKeyOptions.builder("app.model").batchSize(1000).delay(Duration.ofSeconds(2)).build())
+                .database("default", pool(pg, db)).build());
+        Pipeline pipeline = pipeline(source, sink);
+        Disposable run = pipeline.run().subscribe();
+        try {
+            await().atMost(T).until(() -> storage.fetched.get() == 1);
+            // The worker's lock expires (a pause longer than the lock timeout) and another worker takes it.
+            clock.advance(lockTimeout.plusMillis(1));
+            SyncLease other = storage.preSync("app.model").block(T);
+            assertThat(other).isNotNull();
+            // The next renewal finds the lease lost: the round ends, giving back nothing it does not own.
+            await().atMost(T).until(() -> storage.failed.get() == 1);
+            gate.complete(null);
+            await().atMost(T).until(() -> sink.chunks.size() == 1);
+            assertThat(storage.removed.get()).as("the batch written after its lease was lost").isZero();
+            assertThat(storage.fetched.get()).isEqualTo(1);
+            // The other worker has every operation.
+            OperationBatch all = storage.getOperations(other, 1000).block(T);
+            assertThat(all.size()).isEqualTo(100);
+            storage.postSyncFailed(other).block(T);
+            // And the first worker goes on once the lock is free.
+            await().atMost(T).until(() -> storage.operationsCount("app.model").block(T) == 0);
+            assertThat(pipeline.status().state()).isEqualTo(Pipeline.State.RUNNING);
+        } finally {
+            pipeline.stop();
+            await().atMost(T).until(run::isDisposed);
+        }
+    }
+
     private static List<String> range(int from, int to) {
         List<String> pks = new ArrayList<>();
         for (int i = from; i <= to; i++) {
@@ -268,6 +342,7 @@ class StorageSyncSourceIntegrationTest {
         final OperationsStorage delegate;
         final java.util.concurrent.atomic.AtomicInteger fetched = new java.util.concurrent.atomic.AtomicInteger();
         final java.util.concurrent.atomic.AtomicInteger removed = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicInteger failed = new java.util.concurrent.atomic.AtomicInteger();
 
         CountingStorage(OperationsStorage delegate) {
             this.delegate = delegate;
@@ -285,8 +360,18 @@ class StorageSyncSourceIntegrationTest {
         }
 
         @Override
+        public Duration lockTimeout() {
+            return delegate.lockTimeout();
+        }
+
+        @Override
         public Mono<SyncLease> preSync(String importKey) {
             return delegate.preSync(importKey);
+        }
+
+        @Override
+        public Mono<Void> renew(SyncLease lease) {
+            return delegate.renew(lease);
         }
 
         @Override
@@ -306,7 +391,7 @@ class StorageSyncSourceIntegrationTest {
 
         @Override
         public Mono<Void> postSyncFailed(SyncLease lease) {
-            return delegate.postSyncFailed(lease);
+            return delegate.postSyncFailed(lease).doOnSuccess(v -> failed.incrementAndGet());
         }
 
         @Override
