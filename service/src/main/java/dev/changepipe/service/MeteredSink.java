@@ -43,6 +43,11 @@ final class MeteredSink implements Sink {
         });
     }
 
+    /** The sink this one measures. */
+    Sink delegate() {
+        return delegate;
+    }
+
     /** The fault the sink is retrying right now, or {@code null}. */
     Throwable retrying() {
         return retrying;

@@ -1,6 +1,8 @@
 package dev.changepipe.sink.clickhouse;
 
 import dev.changepipe.core.Sink;
+import java.util.Collection;
+import reactor.core.publisher.Mono;
 
 /**
  * Writes change items into ClickHouse over HTTP with the official Java client (DESIGN.md sections 5
@@ -43,4 +45,23 @@ public interface ClickHouseSink extends Sink {
 
     /** The options this sink was built with. */
     ClickHouseSinkOptions options();
+
+    /**
+     * Checks, without writing, the target tables of these source tables as the first write into each
+     * would: that they exist (or are to be created by the sink, which this does not do) and that their
+     * engine and columns fit the table's {@link WriteMode}. Completes empty when all fit; otherwise fails
+     * with one {@link ClickHouseWriteException} per table that does not (the others suppressed into the
+     * first), each naming its table and printing the statements that migrate it.
+     */
+    Mono<Void> checkTables(Collection<String> sourceTables);
+
+    /**
+     * The statement that gives the version column of a source table's replacing target table a default
+     * above every version in it, so that rows inserted without a version (django-clickhouse's, after the
+     * sync was handed back to it) win over the rows this sink wrote, and among themselves the row inserted
+     * last wins, as in django-clickhouse's own {@code ReplacingMergeTree()}. Empty for a table written in
+     * another mode (collapsing: django-clickhouse picks its versions itself). Reads the table; writes
+     * nothing.
+     */
+    Mono<String> versionDefaultAbove(String sourceTable);
 }

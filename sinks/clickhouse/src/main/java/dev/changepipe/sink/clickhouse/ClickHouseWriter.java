@@ -21,7 +21,9 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.IdentityHashMap;
+import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -841,7 +843,61 @@ final class ClickHouseWriter implements ClickHouseSink {
         });
     }
 
+    @Override
+    public Mono<Void> checkTables(Collection<String> sourceTables) {
+        List<Throwable> refused = new ArrayList<>();
+        return Flux.fromIterable(new LinkedHashSet<>(sourceTables))
+                .concatMap(sourceTable -> table(sourceTable, false)
+                        .then()
+                        .onErrorResume(ClickHouseWriteException.class, e -> {
+                            refused.add(e);
+                            return Mono.empty();
+                        }))
+                .then(Mono.defer(() -> {
+                    if (refused.isEmpty()) {
+                        return Mono.empty();
+                    }
+                    Throwable first = refused.get(0);
+                    refused.subList(1, refused.size()).forEach(first::addSuppressed);
+                    return Mono.error(first);
+                }));
+    }
+
+    @Override
+    public Mono<String> versionDefaultAbove(String sourceTable) {
+        return table(sourceTable, false)
+                .switchIfEmpty(Mono.error(() -> new IllegalStateException("table " + options.database() + "."
+                        + options.targetTable(sourceTable) + " does not exist yet")))
+                .filter(table -> table.mode() == WriteMode.REPLACING)
+                .flatMap(table -> {
+                    String version = options.versionColumn();
+                    TableWriter.Column column = table.columns().stream().filter(c -> c.name().equals(version))
+                            .findFirst().orElseThrow(() -> new IllegalStateException("table " + options.database()
+                                    + "." + table.target() + " has no column " + version));
+                    String sql = "SELECT max(" + Sql.identifier(version) + ") FROM "
+                            + Sql.table(options.database(), table.target()) + " FORMAT TabSeparated";
+                    String what = "read the highest version of " + options.database() + "." + table.target();
+                    return retry(endpoints.call(table.target(), what, client -> {
+                        try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                            String text = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+                            long max = text.isEmpty() ? 0L : Long.parseUnsignedLong(text);
+                            return "ALTER TABLE " + Sql.table(options.database(), table.target()) + " MODIFY COLUMN "
+                                    + Sql.identifier(version) + " " + column.type().text() + " DEFAULT "
+                                    + Long.toUnsignedString(max + 1);
+                        }
+                    }), what);
+                });
+    }
+
     private Mono<TableWriter> table(String sourceTable) {
+        return table(sourceTable, true);
+    }
+
+    /**
+     * The writer of a source table's target table, after the checks; with {@code create} false a missing
+     * table that the sink is to create is not created and gives an empty result.
+     */
+    private Mono<TableWriter> table(String sourceTable, boolean create) {
         TableWriter known = tables.get(sourceTable);
         if (known != null) {
             return Mono.just(known);
@@ -849,42 +905,48 @@ final class ClickHouseWriter implements ClickHouseSink {
         String target = options.targetTable(sourceTable);
         TableOptions tableOptions = options.table(sourceTable);
         WriteMode mode = options.mode(sourceTable);
-        Mono<Void> create = tableOptions.create()
+        if (!create && tableOptions.create()) {
+            return schema(target, mode).flatMap(schema -> schema.columns().isEmpty()
+                    ? Mono.<TableWriter>empty() : checked(sourceTable, target, mode, schema));
+        }
+        Mono<Void> creation = tableOptions.create()
                 ? createDatabase(target).then(createTable(target, mode, tableOptions)) : Mono.empty();
-        return create.then(schema(target, mode)).flatMap(schema -> {
-            if (schema.columns().isEmpty()) {
-                return databaseExists(target).map(exists -> {
-                    if (!exists) {
-                        throw new ClickHouseWriteException(options.name(), target, null, "database "
-                                + options.database() + " does not exist (table " + target + ", source table "
-                                + sourceTable + "); create it, or set create for the table so that the sink creates"
-                                + " both", null, false, 81, 0);
-                    }
-                    // its items cannot be written until the table is made: they go to the dead letters
-                    throw ClickHouseWriteException.badRecord("unknown-table", options.name(), target, null, "table "
-                            + options.database() + "." + target + " does not exist (source table " + sourceTable
-                            + "); create it or set create for it", 60);
-                });
-            }
-            if (schema.engineTable() != null) {
-                ClickHouseWriteException refused = TableFit.check(options, mode, target, schema.engineTable(),
-                        schema.through());
-                if (refused != null) {
-                    throw refused;
+        return creation.then(schema(target, mode)).flatMap(schema -> checked(sourceTable, target, mode, schema));
+    }
+
+    private Mono<TableWriter> checked(String sourceTable, String target, WriteMode mode, Schema schema) {
+        if (schema.columns().isEmpty()) {
+            return databaseExists(target).map(exists -> {
+                if (!exists) {
+                    throw new ClickHouseWriteException(options.name(), target, null, "database "
+                            + options.database() + " does not exist (table " + target + ", source table "
+                            + sourceTable + "); create it, or set create for the table so that the sink creates"
+                            + " both", null, false, 81, 0);
                 }
+                // its items cannot be written until the table is made: they go to the dead letters
+                throw ClickHouseWriteException.badRecord("unknown-table", options.name(), target, null, "table "
+                        + options.database() + "." + target + " does not exist (source table " + sourceTable
+                        + "); create it or set create for it", 60);
+            });
+        }
+        if (schema.engineTable() != null) {
+            ClickHouseWriteException refused = TableFit.check(options, mode, target, schema.engineTable(),
+                    schema.through());
+            if (refused != null) {
+                throw refused;
             }
-            if (mode != WriteMode.APPEND && !schema.unwritableKeyColumns().isEmpty()) {
-                throw new ClickHouseWriteException(options.name(), target,
-                        String.join(", ", schema.unwritableKeyColumns().keySet()), "table " + options.database() + "."
-                        + target + ": the partition or sorting key uses column(s) of a type the sink cannot write ("
-                        + schema.unwritableKeyColumns() + "); the " + mode.name().toLowerCase() + " mode must write"
-                        + " them into its tombstones and cancel rows", null, false, 0, 0);
-            }
-            TableWriter writer = new TableWriter(options, sourceTable, target, mode, schema.columns(),
-                    schema.keyExpressionColumns());
-            tables.put(sourceTable, writer);
-            return Mono.just(writer);
-        });
+        }
+        if (mode != WriteMode.APPEND && !schema.unwritableKeyColumns().isEmpty()) {
+            throw new ClickHouseWriteException(options.name(), target,
+                    String.join(", ", schema.unwritableKeyColumns().keySet()), "table " + options.database() + "."
+                    + target + ": the partition or sorting key uses column(s) of a type the sink cannot write ("
+                    + schema.unwritableKeyColumns() + "); the " + mode.name().toLowerCase() + " mode must write"
+                    + " them into its tombstones and cancel rows", null, false, 0, 0);
+        }
+        TableWriter writer = new TableWriter(options, sourceTable, target, mode, schema.columns(),
+                schema.keyExpressionColumns());
+        tables.put(sourceTable, writer);
+        return Mono.just(writer);
     }
 
     /**

@@ -3,18 +3,20 @@ package dev.changepipe.source.storage;
 /**
  * The Redis keys of one import key: django-clickhouse's layout under a configurable prefix, with the
  * import key in a hash tag in cluster mode so that all of them share one slot (every script touches
- * only keys of one import key). Two kinds of key are this storage's own: each step of a batch being
- * synced ({@link #batch}) and the set of their names ({@link #batches}).
+ * only keys of one import key). Three kinds of key are this storage's own: each step of a batch being
+ * synced ({@link #batch}), the set of their names ({@link #batches}), and the mark of an import key
+ * handed back to django-clickhouse ({@link #handedOver}).
  */
 record RedisKeys(String operations, String lock, String lockPid, String lastSync, String fence, String batches,
-        String batchPrefix) {
+        String batchPrefix, String handedOver) {
 
     static RedisKeys of(StorageOptions options, String importKey) {
         OperationsStorage.checkImportKey(importKey);
         String id = options.clusterMode() ? "{" + importKey + "}" : importKey;
         String p = options.keyPrefix();
         return new RedisKeys(p + ":operations:" + id, p + ":lock:" + id, p + ":lock_pid:" + id,
-                p + ":last_sync:" + id, p + ":lock_fence:" + id, p + ":batches:" + id, p + ":batch:" + id + ":");
+                p + ":last_sync:" + id, p + ":lock_fence:" + id, p + ":batches:" + id, p + ":batch:" + id + ":",
+                p + ":handed_over:" + id);
     }
 
     /**

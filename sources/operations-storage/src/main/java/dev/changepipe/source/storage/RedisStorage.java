@@ -18,6 +18,8 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -131,8 +133,11 @@ public final class RedisStorage implements OperationsStorage {
     // the token, lock_pid the pid (django-clickhouse's pre_sync reads it when it finds the lock taken),
     // both with the same expiry. Batches left by an earlier lease are put back by RESTORE_STEP calls
     // under the new token.
+    // KEYS[6] the handed-over mark; ARGV[3] '1' to take the lock all the same -> -1 when the import key
+    // was handed to another syncer and not taken back.
     static final RedisScript PRE_SYNC = new RedisScript("""
             if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+            if ARGV[3] ~= '1' and redis.call('EXISTS', KEYS[6]) == 1 then return -1 end
             local token = redis.call('INCR', KEYS[5])
             redis.call('SET', KEYS[2], token, 'PX', ARGV[1])
             redis.call('SET', KEYS[4], ARGV[2], 'PX', ARGV[1])
@@ -218,10 +223,52 @@ public final class RedisStorage implements OperationsStorage {
             return n
             """, ScriptOutputType.INTEGER);
 
+    // KEYS[5] the handed-over mark -> {lock value or '', its PTTL, lock_pid or '', queued, open step keys,
+    // members in them, the mark or ''}. Reads only.
+    static final RedisScript LOCK_STATE = new RedisScript("""
+            local lock = redis.call('GET', KEYS[2]) or ''
+            local ttl = redis.call('PTTL', KEYS[2])
+            local pid = redis.call('GET', KEYS[4]) or ''
+            local open = 0
+            local batches = redis.call('SMEMBERS', KEYS[3])
+            for _, b in ipairs(batches) do open = open + redis.call('ZCARD', b) end
+            local given = redis.call('GET', KEYS[5]) or ''
+            return {lock, tostring(ttl), pid, tostring(redis.call('ZCARD', KEYS[1])), tostring(#batches), tostring(open),
+                    given}
+            """, ScriptOutputType.MULTI);
+
+    /**
+     * Who holds an import key's lock, and what is queued: what a handover between django-clickhouse and
+     * this storage looks at.
+     *
+     * @param holder the lock's value: this storage's fencing token (digits), django-clickhouse's
+     *     redis-py lock token (a hex UUID), or {@code null} when the lock is free
+     * @param expiresInMillis the lock's remaining time to live; 0 when free, -1 when it has no expiry
+     * @param pid the holder's process id from {@code lock_pid}, or {@code null} when absent or not a number
+     * @param queued operations in the queue
+     * @param openBatches keys of batches fetched under some lease and neither removed nor put back
+     * @param inOpenBatches the operations in them
+     * @param handedOverTo the syncer the import key was handed to ({@link #handOver}), or {@code null}
+     */
+    public record LockState(String holder, long expiresInMillis, Long pid, long queued, long openBatches,
+            long inOpenBatches, String handedOverTo) {
+
+        /** Whether some worker holds the lock. */
+        public boolean locked() {
+            return holder != null;
+        }
+
+        /** Whether the holder is a worker of this storage (its fencing token), not django-clickhouse. */
+        public boolean heldByChangepipe() {
+            return holder != null && !holder.isEmpty() && holder.chars().allMatch(Character::isDigit);
+        }
+    }
+
     private final StorageOptions options;
     private final Mono<RedisClusterReactiveCommands<String, String>> commands;
     private final Registrar registrar;
     private final AtomicLong batchNumbers = new AtomicLong();
+    private final Set<String> handedOverLogged = ConcurrentHashMap.newKeySet();
     private final Mono<Void> closer;
 
     private RedisStorage(StorageOptions options, Mono<RedisClusterReactiveCommands<String, String>> commands,
@@ -319,6 +366,24 @@ public final class RedisStorage implements OperationsStorage {
         });
     }
 
+    /** The lock and queue of an import key, read in one script (see {@link LockState}). */
+    public Mono<LockState> lockState(String importKey) {
+        return Mono.defer(() -> {
+            RedisKeys keys = RedisKeys.of(options, importKey);
+            return commands.flatMapMany(c -> LOCK_STATE.<Object>run(c, keys.scriptKeys(keys.handedOver())))
+                    .collectList()
+                    .map(reply -> {
+                        List<String> v = Registrar.flatten(reply).stream().map(String::valueOf).toList();
+                        long ttl = Long.parseLong(v.get(1));
+                        Long pid = v.get(2).matches("\\d{1,18}") ? Long.valueOf(v.get(2)) : null;
+                        return new LockState(v.get(0).isEmpty() ? null : v.get(0), ttl == -2 ? 0 : ttl, pid,
+                                Long.parseLong(v.get(3)), Long.parseLong(v.get(4)), Long.parseLong(v.get(5)),
+                                v.get(6).isEmpty() ? null : v.get(6));
+                    })
+                    .onErrorMap(RedisStorage::redisError);
+        });
+    }
+
     /**
      * Takes the lock (and writes {@code lock_pid}) in one script, then puts back the batches of an
      * earlier lease, {@value #STEP} members per call. A fault while putting them back releases the
@@ -326,10 +391,46 @@ public final class RedisStorage implements OperationsStorage {
      */
     @Override
     public Mono<SyncLease> preSync(String importKey) {
+        return preSync(importKey, false);
+    }
+
+    /**
+     * Gives an import key to another syncer (django-clickhouse) for good, or takes it back: while it is
+     * given, {@link #preSync} takes no lease on it (and logs so), whichever worker asks, so that a worker
+     * left running (or restarted by a supervisor) cannot sync beside the other syncer. The handover
+     * command ({@code ./pipeline handover}) sets and clears it.
+     */
+    public Mono<Void> handOver(String importKey, String to) {
         return Mono.defer(() -> {
             RedisKeys keys = RedisKeys.of(options, importKey);
-            return commands.flatMapMany(c -> PRE_SYNC.<Long>run(c, keys.scriptKeys(keys.fence()), ttl(), PID))
+            return commands.flatMap(c -> to == null ? c.del(keys.handedOver()).then() : c.set(keys.handedOver(), to).then())
+                    .onErrorMap(RedisStorage::redisError);
+        });
+    }
+
+    /**
+     * Puts back the batches that workers fetched and never removed (they died, or lost their lock), with
+     * a lease taken and released at once, also on an import key handed to another syncer: that syncer
+     * then finds every operation in the queue. Completes empty when a worker holds the lock.
+     */
+    public Mono<Boolean> putBackOpenBatches(String importKey) {
+        return preSync(importKey, true)
+                .flatMap(lease -> postSyncFailed(lease).thenReturn(true))
+                .defaultIfEmpty(false);
+    }
+
+    private Mono<SyncLease> preSync(String importKey, boolean evenHandedOver) {
+        return Mono.defer(() -> {
+            RedisKeys keys = RedisKeys.of(options, importKey);
+            return commands.flatMapMany(c -> PRE_SYNC.<Long>run(c, keys.scriptKeys(keys.fence(), keys.handedOver()),
+                            ttl(), PID, evenHandedOver ? "1" : "0"))
                     .next()
+                    .doOnNext(token -> {
+                        if (token < 0 && handedOverLogged.add(importKey)) {
+                            log.warn("import key {} was handed over to another syncer ({}): not syncing it until it is "
+                                    + "taken back with ./pipeline handover --from", importKey, keys.handedOver());
+                        }
+                    })
                     .filter(token -> token > 0)
                     .map(token -> new SyncLease(importKey, token))
                     .flatMap(lease -> restore(lease)

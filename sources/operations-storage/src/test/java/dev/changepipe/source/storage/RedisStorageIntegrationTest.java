@@ -255,7 +255,7 @@ class RedisStorageIntegrationTest implements OperationsStorageContract {
             assertThat(s.operationsCount("crash").block(TIMEOUT)).isEqualTo(n);
             // The next worker takes over and is stopped after one step of putting that batch back.
             expireLock(s, "crash");
-            long token = RedisStorage.PRE_SYNC.<Long>run(c, keys.scriptKeys(keys.fence()), "30000", "1").blockLast(TIMEOUT);
+            long token = RedisStorage.PRE_SYNC.<Long>run(c, keys.scriptKeys(keys.fence(), keys.handedOver()), "30000", "1", "0").blockLast(TIMEOUT);
             RedisStorage.RESTORE_STEP.run(c, keys.scriptKeys(), Long.toString(token), "30000", "400").blockLast(TIMEOUT);
             assertThat(redis.zcard(keys.operations())).isEqualTo(n - RedisStorage.STEP + 400);
             assertThat(s.operationsCount("crash").block(TIMEOUT)).isEqualTo(n);

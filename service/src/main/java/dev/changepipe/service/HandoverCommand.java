@@ -1,0 +1,280 @@
+package dev.changepipe.service;
+
+import dev.changepipe.core.Sink;
+import dev.changepipe.sink.clickhouse.ClickHouseSink;
+import dev.changepipe.sink.clickhouse.ClickHouseSinkOptions;
+import dev.changepipe.sink.clickhouse.ClickHouseWriteException;
+import dev.changepipe.sink.clickhouse.WriteMode;
+import dev.changepipe.source.storage.RedisStorage;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import reactor.core.publisher.Mono;
+
+/**
+ * {@code ./pipeline handover --from django-clickhouse | --to django-clickhouse}: the checks and the
+ * put-back that hand the operations queue of storage-sync pipelines between django-clickhouse's own
+ * sync and this service (docs/operations-storage.md, "Handing over"). It never starts a sync: it
+ * reports what stands in the way, one line per import key and table, and exits 0 when the handover
+ * can go on.
+ *
+ * <ul>
+ *   <li>{@code --from}: before the service's first run. No import key's lock may be held by
+ *       django-clickhouse (its periodic sync must be stopped), and every ClickHouse target table must fit
+ *       its write mode (the sink's own checks; a table that does not is printed with its migration).
+ *   <li>{@code --to}: after the service's last run. No lock may be held by a running service (a stopped
+ *       one's lock expires within its lock timeout, which this waits for); the operations of batches
+ *       the service fetched and never removed are put back into the queue; and for every replacing
+ *       table the statement that makes django-clickhouse's inserts (which carry no version) win over the
+ *       rows the service wrote is printed.
+ * </ul>
+ */
+@Command(name = "handover", mixinStandardHelpOptions = true,
+        description = "Checks and prepares handing the operations queue of storage-sync pipelines between "
+                + "django-clickhouse and this service: --from django-clickhouse before the service's first run, "
+                + "--to django-clickhouse after its last.")
+final class HandoverCommand implements Callable<Integer> {
+
+    static final String DJANGO_CLICKHOUSE = "django-clickhouse";
+    private static final Duration CALL_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration POLL = Duration.ofMillis(200);
+
+    @Option(names = {"-c", "--config"}, required = true, description = "the service's configuration")
+    Path config;
+
+    @Option(names = {"-p", "--pipeline"}, description = "the storage-sync pipeline (default: every one)")
+    String pipeline;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Direction direction;
+
+    static final class Direction {
+        @Option(names = "--from", paramLabel = DJANGO_CLICKHOUSE, required = true,
+                description = "take the queue over from django-clickhouse")
+        String from;
+
+        @Option(names = "--to", paramLabel = DJANGO_CLICKHOUSE, required = true,
+                description = "give the queue back to django-clickhouse")
+        String to;
+    }
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        String other = direction.from != null ? direction.from : direction.to;
+        if (!other.equals(DJANGO_CLICKHOUSE)) {
+            throw new ConfigException(direction.from != null ? "--from" : "--to",
+                    "unknown syncer '" + other + "'; expected " + DJANGO_CLICKHOUSE);
+        }
+        boolean taking = direction.from != null;
+        PrintWriter out = spec.commandLine().getOut();
+        ServiceConfig cfg = ConfigLoader.fromEnvironment().load(config);
+        Cli.setLogLevel("WARN");
+        Components components = new Components(cfg, Cli.baseDirectory(config), new SimpleMeterRegistry(),
+                Cli.class.getClassLoader());
+        List<ServiceConfig.PipelineConfig> pipelines = pipelines(cfg);
+        List<String> problems = new ArrayList<>();
+        for (ServiceConfig.PipelineConfig pc : pipelines) {
+            Settings source = Components.section(pc.source());
+            StorageSyncSourceProvider.Storage storage = StorageSyncSourceProvider.storage(source,
+                    components.context(pc.name()));
+            Map<String, String> models = models(source);
+            out.println("pipeline " + pc.name() + " (" + storage.options().keyPrefix() + " keys, "
+                    + MaskingConverter.maskSecrets(storage.uri()) + ")");
+            RedisStorage redis = RedisStorage.connect(storage.uri(), storage.options());
+            try {
+                for (String importKey : storage.importKeys()) {
+                    String problem = taking ? checkFree(out, redis, importKey)
+                            : putBack(out, redis, importKey, storage.options().lockTimeout());
+                    if (problem != null) {
+                        problems.add(problem);
+                        out.println("  import key " + importKey + ": " + problem);
+                    }
+                }
+                checkTables(out, components, pc, models, taking, problems);
+                if (taking && problems.isEmpty()) {
+                    for (String importKey : storage.importKeys()) {
+                        redis.handOver(importKey, null).block(CALL_TIMEOUT);
+                    }
+                }
+            } finally {
+                redis.close().block(CALL_TIMEOUT);
+            }
+        }
+        if (!problems.isEmpty()) {
+            out.println("not ready: " + problems.size() + " problem(s) above; fix them and run this again");
+            out.flush();
+            return Cli.FAILED;
+        }
+        out.println(taking
+                ? "ready: django-clickhouse's sync is stopped and the tables fit; start the service (./pipeline run -c "
+                        + config + ") and keep django-clickhouse's sync stopped while it runs"
+                : "ready: every operation is in django-clickhouse's queue; run the statements above (if any), then "
+                        + "start django-clickhouse's periodic sync, and keep this service's storage-sync pipelines stopped");
+        out.flush();
+        return Cli.OK;
+    }
+
+    /** The ClickHouse sinks' target tables of the pipeline's models: they must fit (both ways). */
+    private static void checkTables(PrintWriter out, Components components, ServiceConfig.PipelineConfig pc,
+            Map<String, String> models, boolean taking, List<String> problems) {
+        List<Sink> sinks = components.sinks(pc, null);
+        try {
+            for (Sink sink : sinks) {
+                Sink inner = sink instanceof MeteredSink m ? m.delegate() : sink;
+                if (inner instanceof ClickHouseSink clickhouse) {
+                    tables(out, clickhouse, List.copyOf(models.values()), taking, problems);
+                }
+            }
+        } finally {
+            for (Sink sink : sinks) {
+                sink.close().onErrorResume(e -> Mono.empty()).block(CALL_TIMEOUT);
+            }
+        }
+    }
+
+    private List<ServiceConfig.PipelineConfig> pipelines(ServiceConfig cfg) {
+        List<ServiceConfig.PipelineConfig> storageSync = cfg.pipelines().stream()
+                .filter(p -> StorageSyncSourceProvider.TYPE.equals(p.source().optionalString("type").orElse(null)))
+                .toList();
+        if (pipeline == null) {
+            if (storageSync.isEmpty()) {
+                throw new ConfigException("pipelines", "no pipeline has a " + StorageSyncSourceProvider.TYPE
+                        + " source: nothing to hand over");
+            }
+            return storageSync;
+        }
+        return List.of(storageSync.stream().filter(p -> p.name().equals(pipeline)).findFirst().orElseThrow(() ->
+                new ConfigException("--pipeline", "no " + StorageSyncSourceProvider.TYPE + " pipeline named '"
+                        + pipeline + "'; expected one of: "
+                        + String.join(", ", storageSync.stream().map(ServiceConfig.PipelineConfig::name).toList()))));
+    }
+
+    /** Import key to model (the source table its items carry), as the source provider reads them. */
+    private static Map<String, String> models(Settings source) {
+        Map<String, String> models = new LinkedHashMap<>();
+        source.children("importKeys").forEach((key, k) -> models.put(key, k.optionalString("model").orElse(key)));
+        return models;
+    }
+
+    /** {@code --from}: the lock must not be django-clickhouse's; returns the problem, or null. */
+    private static String checkFree(PrintWriter out, RedisStorage redis, String importKey) {
+        RedisStorage.LockState state = redis.lockState(importKey).block(CALL_TIMEOUT);
+        if (state.locked() && !state.heldByChangepipe()) {
+            return "django-clickhouse's sync holds the lock" + holder(state) + ": stop its periodic sync (the "
+                    + "sync_clickhouse_models beat task, or whatever calls sync_batch_from_storage), then run this "
+                    + "again once the lock is gone (it is released when the running round ends)";
+        }
+        if (state.handedOverTo() != null) {
+            out.println("  import key " + importKey + ": was handed over to " + state.handedOverTo()
+                    + "; this service syncs it again once the checks pass");
+        }
+        out.println("  import key " + importKey + ": " + state.queued() + " operation(s) queued"
+                + (state.openBatches() > 0 ? ", " + state.inOpenBatches() + " in " + state.openBatches()
+                        + " open batch(es) of this service (put back by its next round)" : "")
+                + (state.locked() ? "; this service holds the lock" + holder(state) : "; lock free"));
+        return null;
+    }
+
+    /**
+     * {@code --to}: marks the import key as handed over (from then on no worker of this service takes a
+     * lease on it, even one left running), waits for a lease still held to end (a running round ends
+     * once it finds the queue short of a full batch; a killed worker's lease expires within the lock
+     * timeout), then puts the open batches back into the queue.
+     */
+    private static String putBack(PrintWriter out, RedisStorage redis, String importKey, Duration lockTimeout) {
+        redis.handOver(importKey, DJANGO_CLICKHOUSE).block(CALL_TIMEOUT);
+        RedisStorage.LockState state = redis.lockState(importKey).block(CALL_TIMEOUT);
+        long deadline = System.nanoTime() + lockTimeout.plusSeconds(1).toNanos();
+        while (state.locked() && state.heldByChangepipe() && System.nanoTime() < deadline) {
+            sleep(POLL);
+            state = redis.lockState(importKey).block(CALL_TIMEOUT);
+        }
+        if (state.locked()) {
+            return state.heldByChangepipe()
+                    ? "a worker of this service still holds the lock" + holder(state) + " after the lock timeout of "
+                            + lockTimeout.toMillis() + " ms: it is running a round (it takes no new one now); stop "
+                            + "the service, or run this again when the round ended"
+                    : "django-clickhouse's sync already holds the lock" + holder(state) + ": it was started before "
+                            + "the handover ended; stop it and run this again";
+        }
+        long before = state.inOpenBatches();
+        long batches = state.openBatches();
+        if (!Boolean.TRUE.equals(redis.putBackOpenBatches(importKey).block(CALL_TIMEOUT))) {
+            return "another syncer took the lock meanwhile: stop every syncer and run this again";
+        }
+        RedisStorage.LockState after = redis.lockState(importKey).block(CALL_TIMEOUT);
+        if (after.openBatches() > 0) {
+            return after.openBatches() + " open batch(es) are still there after the put-back";
+        }
+        out.println("  import key " + importKey + ": handed over; " + (batches == 0 ? "no open batch"
+                : "put back " + before + " operation(s) of " + batches + " open batch(es)")
+                + "; " + after.queued() + " operation(s) queued for django-clickhouse; lock free");
+        return null;
+    }
+
+    private static String holder(RedisStorage.LockState state) {
+        String pid = state.pid() == null ? "" : "lock_pid " + state.pid();
+        String ttl = state.expiresInMillis() > 0 ? "expires in " + state.expiresInMillis() + " ms" : "";
+        String both = pid.isEmpty() || ttl.isEmpty() ? pid + ttl : pid + ", " + ttl;
+        return both.isEmpty() ? "" : " (" + both + ")";
+    }
+
+    private static void tables(PrintWriter out, ClickHouseSink sink, List<String> models, boolean taking,
+            List<String> problems) {
+        ClickHouseSinkOptions options = sink.options();
+        try {
+            sink.checkTables(models).block(CALL_TIMEOUT.multipliedBy(4));
+        } catch (RuntimeException e) {
+            List<Throwable> refused = new ArrayList<>();
+            refused.add(e);
+            // the other tables' refusals; not the call site Reactor's block() adds
+            for (Throwable t : e.getSuppressed()) {
+                if (t instanceof ClickHouseWriteException) {
+                    refused.add(t);
+                }
+            }
+            for (Throwable t : refused) {
+                problems.add(t.getMessage());
+                out.println("  sink " + options.name() + ": " + t.getMessage());
+            }
+            return;
+        }
+        for (String model : models) {
+            String table = options.database() + "." + options.targetTable(model);
+            WriteMode mode = options.mode(model);
+            if (taking || mode != WriteMode.REPLACING) {
+                out.println("  sink " + options.name() + ": table " + table + " fits (" + mode.name().toLowerCase() + ")");
+                continue;
+            }
+            String statement = sink.versionDefaultAbove(model).block(CALL_TIMEOUT);
+            // django-clickhouse inserts no version: the column's default must rank its rows above every
+            // row this service wrote; equal versions keep the row inserted last, as ReplacingMergeTree() did.
+            out.println("  sink " + options.name() + ": table " + table + ": django-clickhouse's inserts carry no "
+                    + options.versionColumn() + "; before starting its sync, run:");
+            out.println("    " + statement);
+        }
+    }
+
+    private static void sleep(Duration d) {
+        try {
+            Thread.sleep(d.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+}
