@@ -73,6 +73,7 @@ public final class StorageSyncSourceProvider implements SourceProvider {
     public Source create(Settings s, ServiceContext context) {
         Storage storage = storage(s, context);
         StorageSyncOptions.Builder b = StorageSyncOptions.builder().name(context.pipelineName())
+                .deadLetters(context.deadLetters())
                 .untilEmpty(s.bool("untilEmpty", false))
                 .batchesInFlight(s.integer("batchesInFlight", StorageSyncOptions.DEFAULT_BATCHES_IN_FLIGHT, 1, 16));
         for (Map.Entry<String, Settings> e : s.children("importKeys").entrySet()) {

@@ -14,12 +14,22 @@ public final class OperationBatch {
 
     private final SyncLease lease;
     private final List<Operation> operations;
+    private final List<String> rejected;
     private final Object handle;
 
     /** For storages: {@code handle} is whatever the storage needs to remove the batch. */
     OperationBatch(SyncLease lease, List<Operation> operations, Object handle) {
+        this(lease, operations, List.of(), handle);
+    }
+
+    /**
+     * For storages: {@code rejected} are the members that left the queue with the batch but are not
+     * operations; they go with the batch's removal.
+     */
+    OperationBatch(SyncLease lease, List<Operation> operations, List<String> rejected, Object handle) {
         this.lease = Objects.requireNonNull(lease, "lease");
         this.operations = List.copyOf(operations);
+        this.rejected = List.copyOf(rejected);
         this.handle = handle;
     }
 
@@ -33,14 +43,27 @@ public final class OperationBatch {
         return operations;
     }
 
+    /**
+     * The members of the batch that are not operations (written by something else than a registration:
+     * no {@code <op>:<alias>.<pk>} form); they left the queue with the batch and go with its removal.
+     */
+    public List<String> rejected() {
+        return rejected;
+    }
+
     /** How many operations the batch holds. */
     public int size() {
         return operations.size();
     }
 
+    /** How many members the fetch took out of the queue: the operations and the rejected members. */
+    public int fetched() {
+        return operations.size() + rejected.size();
+    }
+
     /** Whether the fetch found nothing. */
     public boolean isEmpty() {
-        return operations.isEmpty();
+        return fetched() == 0;
     }
 
     Object handle() {
@@ -50,6 +73,6 @@ public final class OperationBatch {
     @Override
     public String toString() {
         return "OperationBatch[" + lease.importKey() + ", token " + lease.token() + ", " + operations.size()
-                + " operations]";
+                + " operations" + (rejected.isEmpty() ? "" : ", " + rejected.size() + " rejected") + "]";
     }
 }

@@ -472,7 +472,7 @@ public final class RedisStorage implements OperationsStorage {
             List<String> stepKeys = new ArrayList<>();
             List<String> members = new ArrayList<>(Math.min(count, 16 * STEP));
             return commands.flatMap(c -> fetchSteps(c, keys, lease, count, stepKeys, members))
-                    .then(Mono.fromCallable(() -> new OperationBatch(lease, parse(lease, members), List.copyOf(stepKeys))))
+                    .then(Mono.fromCallable(() -> batch(lease, members, List.copyOf(stepKeys))))
                     .onErrorMap(RedisStorage::redisError);
         });
     }
@@ -507,18 +507,18 @@ public final class RedisStorage implements OperationsStorage {
                 .then();
     }
 
-    private static List<Operation> parse(SyncLease lease, List<String> members) {
+    private static OperationBatch batch(SyncLease lease, List<String> members, Object handle) {
         List<Operation> operations = new ArrayList<>(members.size());
+        List<String> rejected = new ArrayList<>();
         for (String member : members) {
             try {
                 operations.add(Operation.parse(member));
             } catch (IllegalArgumentException e) {
                 // It left the queue with the batch all the same, and goes with the batch's removal.
-                log.warn("import key {}: skipping a member that is not an operation: {}", lease.importKey(),
-                        e.getMessage());
+                rejected.add(member);
             }
         }
-        return operations;
+        return new OperationBatch(lease, operations, rejected, handle);
     }
 
     /** {@link #removeBatch}, then {@link #postSyncFailed}: the removal is done once the first step is. */

@@ -1,5 +1,6 @@
 package dev.changepipe.source.storage;
 
+import dev.changepipe.core.DeadLetterStore;
 import io.r2dbc.spi.ConnectionFactory;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,9 +23,12 @@ import java.util.Objects;
  * @param batchesInFlight per import key, how many batches may be emitted and not yet acknowledged:
  *     with 2 (the default) the next batch is fetched from Redis and PostgreSQL while the previous one
  *     is written; 1 syncs one batch at a time
+ * @param deadLetters where queue members that are not operations go (one letter each, cause
+ *     {@code malformed}), or {@code null}: they are logged. Either way they leave the queue with their
+ *     batch, so that they never hold it up
  */
 public record StorageSyncOptions(String name, List<ImportKeyOptions> importKeys, Map<String, ConnectionFactory> databases,
-        boolean untilEmpty, Duration maxRetryDelay, int batchesInFlight) {
+        boolean untilEmpty, Duration maxRetryDelay, int batchesInFlight, DeadLetterStore deadLetters) {
 
     public static final String DEFAULT_NAME = "operations-storage";
     public static final Duration DEFAULT_MAX_RETRY_DELAY = Duration.ofSeconds(60);
@@ -65,6 +69,7 @@ public record StorageSyncOptions(String name, List<ImportKeyOptions> importKeys,
         private boolean untilEmpty;
         private Duration maxRetryDelay = DEFAULT_MAX_RETRY_DELAY;
         private int batchesInFlight = DEFAULT_BATCHES_IN_FLIGHT;
+        private DeadLetterStore deadLetters;
 
         private Builder() {
         }
@@ -100,8 +105,15 @@ public record StorageSyncOptions(String name, List<ImportKeyOptions> importKeys,
             return this;
         }
 
+        /** Where queue members that are not operations go; {@code null} (the default) logs them. */
+        public Builder deadLetters(DeadLetterStore deadLetters) {
+            this.deadLetters = deadLetters;
+            return this;
+        }
+
         public StorageSyncOptions build() {
-            return new StorageSyncOptions(name, importKeys, databases, untilEmpty, maxRetryDelay, batchesInFlight);
+            return new StorageSyncOptions(name, importKeys, databases, untilEmpty, maxRetryDelay, batchesInFlight,
+                    deadLetters);
         }
     }
 }

@@ -2,6 +2,8 @@ package dev.changepipe.source.storage;
 
 import dev.changepipe.core.Ack;
 import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.DeadLetter;
+import dev.changepipe.core.DeadLetterStore;
 import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Offset;
 import dev.changepipe.core.PipelineException;
@@ -33,6 +35,7 @@ import reactor.core.Disposables;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import reactor.core.publisher.Sinks;
+import reactor.core.scheduler.Schedulers;
 
 /**
  * The sync worker as a {@link Source}: drains an {@link OperationsStorage} import key by import key,
@@ -297,7 +300,7 @@ public final class StorageSyncSource implements Source {
         ImportKeyOptions key = round.key;
         return storage.getOperations(round.lease, key.batchSize())
                 .flatMap(batch -> {
-                    round.fetchMore = batch.size() >= key.batchSize();
+                    round.fetchMore = batch.fetched() >= key.batchSize();
                     if (batch.isEmpty()) {
                         round.foundEmpty = round.idle();
                         return round.foundEmpty
@@ -320,7 +323,34 @@ public final class StorageSyncSource implements Source {
         });
     }
 
+    /**
+     * The batch's members that are not operations, each a dead letter ({@code malformed}, keyed by the
+     * member, so a batch fetched again costs none twice) before the batch's chunk is emitted: they go with
+     * the batch's removal once it is written. Without a dead-letter store they are logged.
+     */
+    private Mono<Void> rejected(ImportKeyOptions key, OperationBatch batch) {
+        if (batch.rejected().isEmpty()) {
+            return Mono.empty();
+        }
+        DeadLetterStore store = options.deadLetters();
+        if (store == null) {
+            return Mono.fromRunnable(() -> batch.rejected().forEach(member -> log.warn("{}: import key {}: "
+                    + "dropping a queue member that is not an operation: {}", name(), key.importKey(), member)));
+        }
+        return Mono.fromRunnable(() -> store.append(batch.rejected().stream()
+                        .map(member -> new DeadLetter(store.pipeline(), null, key.importKey(), 0, key.model(), member,
+                                "malformed", "queue member '" + member + "' is not an operation ('<op>:<db alias>.<pk>',"
+                                + " op insert, update or delete)", member))
+                        .toList()))
+                .subscribeOn(Schedulers.boundedElastic())
+                .then();
+    }
+
     private Mono<Chunk> fetchAndEmit(Round round, OperationBatch batch) {
+        return rejected(round.key, batch).then(Mono.defer(() -> emit(round, batch)));
+    }
+
+    private Mono<Chunk> emit(Round round, OperationBatch batch) {
         ImportKeyOptions key = round.key;
         Map<String, Map<String, Set<Operation.Type>>> byAlias = new LinkedHashMap<>();
         for (Operation o : batch.operations()) {

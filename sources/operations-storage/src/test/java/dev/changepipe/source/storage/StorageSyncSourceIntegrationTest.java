@@ -4,28 +4,37 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.DeadLetter;
+import dev.changepipe.core.FileDeadLetterStore;
 import dev.changepipe.core.Pipeline;
 import dev.changepipe.core.SinkException;
 import dev.changepipe.pusher.SyncPusher;
 import dev.changepipe.testsupport.PostgresServer;
 import dev.changepipe.testsupport.PostgresServerExtension;
+import dev.changepipe.testsupport.RedisServer;
+import dev.changepipe.testsupport.RedisServerExtension;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.api.StatefulRedisConnection;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.r2dbc.pool.ConnectionPool;
 import java.math.BigDecimal;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.LocalDateTime;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
 import reactor.core.Disposable;
 import reactor.core.publisher.Mono;
 
 /** The sync worker against real PostgreSQL (the storage in memory; RedisStorage has its own suite). */
-@ExtendWith(PostgresServerExtension.class)
+@ExtendWith({PostgresServerExtension.class, RedisServerExtension.class})
 class StorageSyncSourceIntegrationTest {
 
     private static final Duration T = Duration.ofSeconds(60);
@@ -183,6 +192,43 @@ class StorageSyncSourceIntegrationTest {
         assertThat(storage.operationsCount("app.model").block(T)).isEqualTo(1);
         assertThat(storage.lastSyncTime("app.model").blockOptional(T)).isEmpty();
         assertThat(storage.preSync("app.model").block(T)).isNotNull();
+    }
+
+    @Test
+    void aQueueMemberThatIsNotAnOperationCostsOneDeadLetterAndNeverHoldsTheQueueUp(RedisServer redis,
+            PostgresServer pg, @TempDir Path dir) {
+        String db = table(pg, pg.createDatabase("sync_rejected"));
+        pg.execute(db, "INSERT INTO app_model (id, name) SELECT g, 'n' || g FROM generate_series(1, 5) g");
+        String prefix = "rejected" + UUID.randomUUID().toString().substring(0, 8);
+        RedisStorage storage = RedisStorage.connect(redis.uri(), StorageOptions.builder().keyPrefix(prefix).build());
+        RedisClient client = RedisClient.create(redis.uri());
+        try (StatefulRedisConnection<String, String> c = client.connect()) {
+            // written by something else than a registration, and first in line: the whole first batch
+            c.sync().zadd(prefix + ":operations:app.model", 1.0, "upsert:default.1");
+            c.sync().zadd(prefix + ":operations:app.model", 2.0, "garbage");
+        } finally {
+            client.shutdown();
+        }
+        storage.registerOperations("app.model", Operation.Type.INSERT, "default", List.of("1", "2", "3", "4", "5"))
+                .block(T);
+        FileDeadLetterStore letters = FileDeadLetterStore.open(dir.resolve("letters.jsonl"), "sync-test",
+                new SimpleMeterRegistry());
+        RecordingSink sink = new RecordingSink();
+        StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
+                .importKey(ImportKeyOptions.builder("app.model").batchSize(2).build())
+                .database("default", pool(pg, db)).untilEmpty(true).deadLetters(letters).build());
+        try {
+            pipeline(source, sink).run().block(T);
+            assertThat(sink.state()).containsOnlyKeys(1L, 2L, 3L, 4L, 5L);
+            assertThat(storage.operationsCount("app.model").block(T)).isZero();
+            assertThat(letters.list()).extracting(DeadLetter::key)
+                    .containsExactlyInAnyOrder("upsert:default.1", "garbage");
+            assertThat(letters.list()).extracting(DeadLetter::cause).containsOnly("malformed");
+            assertThat(letters.list()).extracting(DeadLetter::origin).containsOnly("app.model");
+        } finally {
+            storage.close().block(T);
+            letters.close();
+        }
     }
 
     @Test
