@@ -2,9 +2,9 @@ package dev.changepipe.source.storage;
 
 import dev.changepipe.core.Ack;
 import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.Chunk;
 import dev.changepipe.core.DeadLetter;
 import dev.changepipe.core.DeadLetterStore;
-import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Offset;
 import dev.changepipe.core.PipelineException;
 import dev.changepipe.core.Source;
