@@ -28,7 +28,8 @@ import java.util.stream.Stream;
  * scenario: NAME rows=N seconds=S rows_per_s=R baseline_rows_per_s=B ratio=R/B jvm_cpu_us_per_row=C peak_heap_mb=H p99_latency_ms=L [extra fields]
  * </pre>
  *
- * or {@code scenario: NAME FAILED: why} when a check fails. Fields that do not apply are {@code -}.
+ * or {@code scenario: NAME FAILED: why} when a check fails. Fields that do not apply are {@code -}. The
+ * registration scenarios print rates and latencies of their own instead ({@link RegistrationScenario}).
  * Options: {@code --rows N} (default 2,000,000; the storage-sync scenarios use half), {@code --only
  * NAME[,NAME...]} (a name or a prefix), {@code --java-opts "..."} (added to the service's JVM),
  * {@code --root DIR} (the repository, where {@code ./pipeline} is). See benchmarks/README.md.
@@ -38,7 +39,7 @@ public final class EndToEndRun {
     static final List<String> SCENARIOS = List.of("oplog-clickhouse", "oplog-clickhouse-sync", "oplog-noop",
             "oplog-latency-20k", "oplog-latency-50k",
             "storage-sync-clickhouse-replacing", "storage-sync-clickhouse-collapsing",
-            "oplog-postgres", "oplog-hotstorage");
+            "oplog-postgres", "oplog-hotstorage", RegistrationScenario.HTTP, RegistrationScenario.DIRECT);
 
     private static final Duration SERVICE_TIMEOUT = Duration.ofMinutes(30);
 
@@ -124,6 +125,12 @@ public final class EndToEndRun {
         }
         if (selected("oplog-hotstorage")) {
             guard("oplog-hotstorage", () -> targets.hotStorage("oplog-hotstorage"));
+        }
+        boolean http = selected(RegistrationScenario.HTTP);
+        boolean direct = selected(RegistrationScenario.DIRECT);
+        if (http || direct) {
+            guard(http ? RegistrationScenario.HTTP : RegistrationScenario.DIRECT,
+                    () -> new RegistrationScenario(this, rows).run(http, direct));
         }
     }
 

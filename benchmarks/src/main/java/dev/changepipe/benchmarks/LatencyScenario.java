@@ -47,7 +47,7 @@ final class LatencyScenario {
 
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
-    private static boolean ready(Path portFile) throws InterruptedException {
+    static boolean ready(Path portFile) throws InterruptedException {
         try {
             if (!Files.exists(portFile)) {
                 return false;

@@ -78,6 +78,19 @@ final class ServiceProcess {
         return process.isAlive();
     }
 
+    /** User + system CPU seconds the JVM used so far (all its threads, from /proc); -1 when unknown. */
+    double cpuSecondsSoFar() {
+        return jvm().map(p -> {
+            try {
+                String stat = Files.readString(Path.of("/proc", Long.toString(p.pid()), "stat"));
+                String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0; // clock ticks (USER_HZ 100)
+            } catch (IOException | RuntimeException e) {
+                return -1.0;
+            }
+        }).orElse(-1.0);
+    }
+
     /** SIGTERM to the JVM: it drains, saves its checkpoints and exits. */
     void terminate() {
         jvm().ifPresent(ProcessHandle::destroy);

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.netty.channel.EventLoopGroup;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import java.io.IOException;
@@ -81,16 +82,20 @@ final class AdminServer {
     private final ReplicationService service;
     private final PrometheusMeterRegistry prometheus;
     private final ServiceConfig.Http http;
+    private final EventLoopGroup loops;
     private final List<Route> routes;
     private final byte[] dashboard;
     private final java.util.concurrent.atomic.AtomicLong lastRefusedLog =
             new java.util.concurrent.atomic.AtomicLong(System.nanoTime() - REFUSED_LOG_INTERVAL.toNanos());
     private final java.util.concurrent.atomic.AtomicLong refusedSinceLog = new java.util.concurrent.atomic.AtomicLong();
 
-    AdminServer(ReplicationService service, PrometheusMeterRegistry prometheus, ServiceConfig.Http http, List<Route> routes) {
+    /** {@code loops}: the event loops to run on, shared with the routes' Redis connections ({@link HttpEventLoops}). */
+    AdminServer(ReplicationService service, PrometheusMeterRegistry prometheus, ServiceConfig.Http http, EventLoopGroup loops,
+            List<Route> routes) {
         this.service = service;
         this.prometheus = prometheus;
         this.http = http;
+        this.loops = loops;
         this.routes = List.copyOf(routes);
         this.dashboard = resource("dashboard.html");
     }
@@ -98,6 +103,7 @@ final class AdminServer {
     /** Binds the server; emits it once it listens. */
     Mono<DisposableServer> bind() {
         return HttpServer.create()
+                .runOn(loops)
                 .host(http.host())
                 .port(http.port())
                 .handle(this::handle)

@@ -101,9 +101,10 @@ final class Cli implements Callable<Integer> {
         CountDownLatch stopRequested = new CountDownLatch(1);
         Signals.onTermination(stopRequested::countDown);
         DisposableServer http = null;
-        Routes routes = new Routes(service);
+        HttpEventLoops loops = HttpEventLoops.create(cfg.http().ioThreads());
+        Routes routes = new Routes(service, loops.redis());
         if (cfg.http().enabled()) {
-            http = new AdminServer(service, registry, cfg.http(), routes.list())
+            http = new AdminServer(service, registry, cfg.http(), loops.group(), routes.list())
                     .bind().toFuture().get(30, TimeUnit.SECONDS);
             if (cfg.http().portFile() != null) {
                 Path tmp = cfg.http().portFile().resolveSibling(cfg.http().portFile().getFileName() + ".tmp");
@@ -127,6 +128,7 @@ final class Cli implements Callable<Integer> {
             http.disposeNow(Duration.ofSeconds(5));
         }
         routes.close();
+        loops.close();
         log.info("service: stopped{}", Boolean.TRUE.equals(drained) ? "" : " (not drained in time)");
         return Boolean.TRUE.equals(drained) ? OK : FAILED;
     }

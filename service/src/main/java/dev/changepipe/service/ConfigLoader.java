@@ -188,8 +188,9 @@ final class ConfigLoader {
             throw new ConfigException(s.pathOf("token"), "expected a token of at least 16 characters");
         }
         Path portFile = s.optionalString("portFile").map(Path::of).orElse(null);
+        int ioThreads = s.integer("ioThreads", ServiceConfig.DEFAULT_HTTP_IO_THREADS, 1, 64);
         s.checkNoUnknownKeys();
-        return new ServiceConfig.Http(enabled, host, port, token, portFile);
+        return new ServiceConfig.Http(enabled, host, port, token, portFile, ioThreads);
     }
 
     private static String logLevel(Settings s) {

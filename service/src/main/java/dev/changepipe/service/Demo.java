@@ -82,8 +82,16 @@ final class Demo {
         Components components = new Components(config, work, registry, Demo.class.getClassLoader());
         components.validate();
         ReplicationService service = new ReplicationService(config, components, registry);
-        DisposableServer http = new AdminServer(service, registry, config.http(), new Routes(service).list())
-                .bind().toFuture().get(30, TimeUnit.SECONDS);
+        try (HttpEventLoops loops = HttpEventLoops.create(config.http().ioThreads());
+                Routes routes = new Routes(service, loops.redis())) {
+            DisposableServer http = new AdminServer(service, registry, config.http(), loops.group(), routes.list())
+                    .bind().toFuture().get(30, TimeUnit.SECONDS);
+            return replicate(work, service, http, clickHouse, expected);
+        }
+    }
+
+    private int replicate(Path work, ReplicationService service, DisposableServer http, LocalClickHouse clickHouse,
+            Expected expected) throws Exception {
         out.printf("Replicating (dashboard: http://127.0.0.1:%d/ )%n", http.port());
         out.flush();
         long started = System.nanoTime();

@@ -1,11 +1,14 @@
 package dev.changepipe.service;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.changepipe.core.PipelineException;
 import dev.changepipe.sink.redis.HotStorageLookup;
 import dev.changepipe.source.storage.Operation;
 import dev.changepipe.source.storage.OperationsStorage;
 import io.lettuce.core.RedisClient;
+import io.lettuce.core.resource.ClientResources;
 import io.netty.handler.codec.http.HttpMethod;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -16,8 +19,9 @@ import reactor.core.publisher.Mono;
 /**
  * The connector-specific HTTP endpoints: {@code POST /api/operations} for every pipeline whose source
  * is {@code storage-sync}, and {@code GET /api/hot/<pipeline>/...} for every pipeline with a
- * {@code redis-hot-storage} sink. Each opens its Redis connection on first use; {@link #close()}
- * releases them.
+ * {@code redis-hot-storage} sink. Each opens its Redis connection on first use, on the Lettuce
+ * resources it is given (the server's event loops: {@link HttpEventLoops}); {@link #close()} closes
+ * them.
  */
 final class Routes implements AutoCloseable {
 
@@ -25,9 +29,11 @@ final class Routes implements AutoCloseable {
     private final Map<String, RedisHotStorageSinkProvider.Target> hotStorages = new LinkedHashMap<>();
     private final Map<String, OperationsStorage> openStorages = new LinkedHashMap<>();
     private final Map<String, HotStorageLookup> openLookups = new LinkedHashMap<>();
+    private final ClientResources redis;
     private RedisClient client;
 
-    Routes(ReplicationService service) {
+    Routes(ReplicationService service, ClientResources redis) {
+        this.redis = redis;
         for (ServiceConfig.PipelineConfig pc : service.config().pipelines()) {
             ServiceContext context = service.components().context(pc.name());
             Settings source = Components.section(pc.source());
@@ -49,12 +55,12 @@ final class Routes implements AutoCloseable {
     }
 
     private synchronized OperationsStorage storage(String pipeline) {
-        return openStorages.computeIfAbsent(pipeline, p -> storages.get(p).connect());
+        return openStorages.computeIfAbsent(pipeline, p -> storages.get(p).connect(redis));
     }
 
     private synchronized HotStorageLookup lookup(String pipeline) {
         if (client == null) {
-            client = RedisClient.create();
+            client = RedisClient.create(redis);
         }
         return openLookups.computeIfAbsent(pipeline, p -> RedisHotStorageSinkProvider.lookup(client, hotStorages.get(p)));
     }
@@ -63,7 +69,8 @@ final class Routes implements AutoCloseable {
      * {@code POST /api/operations} with {@code {"importKey": "app.model", "operation": "update",
      * "pks": ["1", 2], "dbAlias": "default", "pipeline": "..."}} ({@code dbAlias} defaults to
      * {@code default}; {@code pipeline} is needed only when several pipelines sync from a storage).
-     * Answers {@code {"registered": n}}: how many were newly queued.
+     * Answers {@code {"registered": n}}: how many were newly queued, once Redis holds them; 503 when
+     * the storage failed (Redis unreachable, say), which the client retries.
      */
     AdminServer.Route operations() {
         return new AdminServer.Route() {
@@ -95,6 +102,7 @@ final class Routes implements AutoCloseable {
                 } else if (!storages.containsKey(pipeline)) {
                     throw new AdminServer.HttpError(404, "pipeline '" + pipeline + "' does not sync from an operations storage");
                 }
+                String pipelineName = pipeline;
                 String importKey = AdminServer.text(json, "importKey", true);
                 if (!storages.get(pipeline).importKeys().contains(importKey)) {
                     throw new AdminServer.HttpError(400, "import key '" + importKey + "' is not configured in pipeline "
@@ -124,6 +132,9 @@ final class Routes implements AutoCloseable {
                     keys.add(pk.asText());
                 }
                 return storage(pipeline).registerOperations(importKey, type, alias, keys)
+                        .onErrorMap(PipelineException.class, e -> new AdminServer.HttpError(503,
+                                "the operations storage of pipeline " + pipelineName + " failed (registering again is "
+                                        + "harmless): " + e.getMessage()))
                         .map(n -> AdminServer.Reply.json(200, Map.of("registered", n)));
             }
         };
@@ -184,11 +195,14 @@ final class Routes implements AutoCloseable {
         return AdminServer.decode(s);
     }
 
+    /** Closes the connections, waiting a few seconds at most (the event loops they use go next). */
     @Override
     public synchronized void close() {
         Flux.concat(openStorages.values().stream().map(s -> s.close().onErrorResume(e -> Mono.empty())).toList())
                 .thenMany(Flux.concat(openLookups.values().stream().map(l -> l.close().onErrorResume(e -> Mono.empty())).toList()))
                 .then(client == null ? Mono.empty() : Mono.fromCompletionStage(client.shutdownAsync()).then())
-                .subscribe();
+                .timeout(Duration.ofSeconds(5), Mono.empty())
+                .onErrorResume(e -> Mono.empty())
+                .block();
     }
 }

@@ -9,6 +9,7 @@ import dev.changepipe.source.storage.RedisStorage;
 import dev.changepipe.source.storage.StorageOptions;
 import dev.changepipe.source.storage.StorageSyncOptions;
 import dev.changepipe.source.storage.StorageSyncSource;
+import io.lettuce.core.resource.ClientResources;
 import io.r2dbc.pool.ConnectionPool;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -44,7 +45,12 @@ public final class StorageSyncSourceProvider implements SourceProvider {
     /** The storage a section declares: Redis URI, options and import keys. */
     record Storage(String uri, StorageOptions options, Set<String> importKeys) {
         OperationsStorage connect() {
-            return RedisStorage.connect(uri, options);
+            return connect(null);
+        }
+
+        /** On shared Lettuce resources (null: its own); see {@link HttpEventLoops}. */
+        OperationsStorage connect(ClientResources resources) {
+            return RedisStorage.connect(uri, options, resources);
         }
     }
 

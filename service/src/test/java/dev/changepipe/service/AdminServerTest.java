@@ -25,6 +25,7 @@ class AdminServerTest {
     private static final String TOKEN = "admin-token-0123456789";
 
     private PrometheusMeterRegistry registry;
+    private HttpEventLoops loops;
     private DisposableServer server;
 
     @BeforeEach
@@ -43,13 +44,15 @@ class AdminServerTest {
         registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         ReplicationService service = new ReplicationService(config,
                 new Components(config, dir, registry, getClass().getClassLoader()), registry);
-        server = new AdminServer(service, registry, config.http(), new Routes(service).list()).bind()
-                .block(Duration.ofSeconds(30));
+        loops = HttpEventLoops.create(1);
+        server = new AdminServer(service, registry, config.http(), loops.group(), new Routes(service, loops.redis()).list())
+                .bind().block(Duration.ofSeconds(30));
     }
 
     @AfterEach
     void stop() {
         server.disposeNow(Duration.ofSeconds(5));
+        loops.close();
     }
 
     /** Sends the request head (and no body), returns the status line and what follows. */

@@ -52,6 +52,7 @@ class ConfigLoaderTest {
         assertThat(c.http().host()).isEqualTo("127.0.0.1");
         assertThat(c.http().port()).isEqualTo(8080);
         assertThat(c.http().token()).isNull();
+        assertThat(c.http().ioThreads()).isEqualTo(1);
         assertThat(c.shutdownTimeout()).isEqualTo(Duration.ofSeconds(30));
         assertThat(c.pipelines()).singleElement().satisfies(p -> {
             assertThat(p.name()).isEqualTo("orders");

@@ -10,6 +10,7 @@ import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.cluster.RedisClusterClient;
 import io.lettuce.core.cluster.api.reactive.RedisClusterReactiveCommands;
 import io.lettuce.core.codec.StringCodec;
+import io.lettuce.core.resource.ClientResources;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
 import java.time.Duration;
@@ -286,7 +287,16 @@ public final class RedisStorage implements OperationsStorage {
      * closes the connection and the client this creates.
      */
     public static RedisStorage connect(String redisUri, StorageOptions options) {
-        RedisClient client = RedisClient.create();
+        return connect(redisUri, options, null);
+    }
+
+    /**
+     * {@link #connect(String, StorageOptions)} on shared Lettuce resources (their event loops: an HTTP
+     * server's, say, so that a registration is answered on the thread that read it), or on resources of
+     * its own when {@code resources} is null. {@link #close()} leaves shared resources running.
+     */
+    public static RedisStorage connect(String redisUri, StorageOptions options, ClientResources resources) {
+        RedisClient client = resources == null ? RedisClient.create() : RedisClient.create(resources);
         RedisURI uri = RedisURI.create(redisUri);
         return create(options, Mono.fromCompletionStage(() -> client.connectAsync(StringCodec.UTF8, uri)),
                 c -> c.reactive(), Mono.fromCompletionStage(client::shutdownAsync));
