@@ -1,0 +1,47 @@
+package dev.changepipe.sink.clickhouse;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class TableWriterTest {
+
+    private static final ClickHouseSinkOptions OPTIONS = ClickHouseSinkOptions.builder().endpoints("http://h:8123").build();
+
+    private static TableWriter table() {
+        return new TableWriter(OPTIONS, "app.model", "app_model", WriteMode.COLLAPSING, List.of(
+                new TableWriter.Column("id", ColumnType.parse("UInt64"), false),
+                new TableWriter.Column("name", ColumnType.parse("String"), false),
+                new TableWriter.Column("version", ColumnType.parse("UInt64"), false),
+                new TableWriter.Column("sign", ColumnType.parse("Int8"), false)));
+    }
+
+    /** The collapsing mode keys its maps by these strings: a million keys in buckets of eight would chain. */
+    @Test
+    void keysOfConsecutiveIntegersAreDistinctAndHashApart() {
+        TableWriter table = table();
+        int[] id = {0};
+        Set<String> keys = new HashSet<>();
+        Set<Integer> hashes = new HashSet<>();
+        for (long i = 1; i <= 200_000; i++) {
+            String key = table.keyOf(new Object[] {i, "n"}, id);
+            keys.add(key);
+            hashes.add(key.hashCode());
+        }
+        assertThat(keys).hasSize(200_000);
+        assertThat(hashes.size()).isGreaterThan(195_000);
+    }
+
+    @Test
+    void equalKeyValuesGiveEqualKeysWhateverTheOtherColumns() {
+        TableWriter table = table();
+        int[] id = {0};
+        assertThat(table.keyOf(new Object[] {42L, "a"}, id)).isEqualTo(table.keyOf(new Object[] {42L, "b"}, id));
+        assertThat(table.keyOf(new Object[] {42L, "a"}, id)).isNotEqualTo(table.keyOf(new Object[] {43L, "a"}, id));
+        int[] both = {0, 1};
+        assertThat(table.keyOf(new Object[] {1L, "ab"}, both)).isNotEqualTo(table.keyOf(new Object[] {1L, "a"}, both));
+    }
+}
