@@ -604,12 +604,10 @@ final class ClickHouseWriter implements ClickHouseSink {
         String sql = "SELECT max(" + Sql.identifier(table.columns().get(keyColumn).name()) + ") FROM "
                 + Sql.table(options.database(), table.target()) + " FORMAT TabSeparated";
         return endpoints.call(table.target(), "read the highest key of " + table.target(), client -> {
-            try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-                String text = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-                long max = unsigned ? Long.parseUnsignedLong(text) : Long.parseLong(text);
-                written.raiseBound(table.target(), max, unsigned);
-                return Boolean.TRUE;
-            }
+            String text = queryText(client, sql);
+            long max = unsigned ? Long.parseUnsignedLong(text) : Long.parseLong(text);
+            written.raiseBound(table.target(), max, unsigned);
+            return Boolean.TRUE;
         }).then();
     }
 
@@ -830,13 +828,9 @@ final class ClickHouseWriter implements ClickHouseSink {
         if (known != null) {
             return Mono.just(known);
         }
-        return retry(endpoints.call(null, "read the server version", client -> {
-            try (QueryResponse response = client.query("SELECT version() FORMAT TabSeparated")
-                    .get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-                String text = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-                return ServerVersion.parse(text);
-            }
-        }), "read the server version").doOnNext(v -> {
+        return retry(endpoints.call(null, "read the server version",
+                client -> ServerVersion.parse(queryText(client, "SELECT version() FORMAT TabSeparated"))),
+                "read the server version").doOnNext(v -> {
             version = v;
             log.info("{}: ClickHouse {}; insert deduplication tokens {}", options.name(), v,
                     v.supportsInsertDeduplicationToken() ? "on" : "not supported");
@@ -878,13 +872,11 @@ final class ClickHouseWriter implements ClickHouseSink {
                             + Sql.table(options.database(), table.target()) + " FORMAT TabSeparated";
                     String what = "read the highest version of " + options.database() + "." + table.target();
                     return retry(endpoints.call(table.target(), what, client -> {
-                        try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-                            String text = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-                            long max = text.isEmpty() ? 0L : Long.parseUnsignedLong(text);
-                            return "ALTER TABLE " + Sql.table(options.database(), table.target()) + " MODIFY COLUMN "
-                                    + Sql.identifier(version) + " " + column.type().text() + " DEFAULT "
-                                    + Long.toUnsignedString(max + 1);
-                        }
+                        String text = queryText(client, sql);
+                        long max = text.isEmpty() ? 0L : Long.parseUnsignedLong(text);
+                        return "ALTER TABLE " + Sql.table(options.database(), table.target()) + " MODIFY COLUMN "
+                                + Sql.identifier(version) + " " + column.type().text() + " DEFAULT "
+                                + Long.toUnsignedString(max + 1);
                     }), what);
                 });
     }
@@ -1071,12 +1063,15 @@ final class ClickHouseWriter implements ClickHouseSink {
     private Mono<Boolean> databaseExists(String target) {
         String sql = "SELECT count() FROM system.databases WHERE name = " + Sql.string(options.database())
                 + " FORMAT TabSeparated";
-        return retry(endpoints.call(target, "check that database " + options.database() + " exists", client -> {
-            try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-                String text = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-                return Long.parseLong(text) > 0;
-            }
-        }), "check that database " + options.database() + " exists");
+        return retry(endpoints.call(target, "check that database " + options.database() + " exists",
+                client -> Long.parseLong(queryText(client, sql)) > 0), "check that database " + options.database() + " exists");
+    }
+
+    /** The whole answer to a query, as text, trimmed (a single value in TabSeparated). */
+    private static String queryText(Client client, String sql) throws Exception {
+        try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+            return new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        }
     }
 
     /**
