@@ -208,6 +208,30 @@ public final class EndToEndRun {
                 """.formatted(quote(dir.resolve("http.port")), quote(dir.resolve("checkpoints")));
     }
 
+    /**
+     * The {@code connections} section of a storage-sync scenario: ClickHouse {@code bench} (database
+     * {@code bench}), Redis {@code ops}, PostgreSQL {@code app}.
+     */
+    static String storageSyncConnections(String clickHouseUrl, String redisUri, String postgresUrl) {
+        return """
+                connections:
+                  clickhouse:
+                    bench:
+                      endpoints: [%s]
+                      database: bench
+                  redis:
+                    ops:
+                      uri: %s
+                  postgres:
+                    app:
+                      url: %s
+                """.formatted(clickHouseUrl, quote(redisUri), quote(postgresUrl));
+    }
+
+    /** The ClickHouse columns of the storage-sync scenarios' {@code app_model} rows, as a sink's {@code create}. */
+    static final String APP_MODEL_CREATE = "{columns: [\"id UInt64\", \"name String\", \"counter Int64\", "
+            + "\"amount Decimal(12, 2)\", \"updated DateTime\"], orderBy: [id]}";
+
     /** {@code clickhouse-client} inserting {@code file} as TabSeparated; returns the seconds it took. */
     double clickHouseClientInsert(String table, String columns, Path file) throws Exception {
         ProcessBuilder pb = new ProcessBuilder("clickhouse-client", "--host", "127.0.0.1", "--port",

@@ -124,18 +124,7 @@ final class RegistrationScenario {
             r.set(PREFIX + ":lock:" + HTTP_KEY, "another-worker", hour);
             StorageSyncBenchmark.queueOperations(connection, PREFIX, backlog, 10_000);
             String head = EndToEndRun.configHead(dir).replaceFirst("http:\n", "http:\n  token: " + TOKEN + "\n");
-            String yaml = head + """
-                    connections:
-                      clickhouse:
-                        bench:
-                          endpoints: [%s]
-                          database: bench
-                      redis:
-                        ops:
-                          uri: %s
-                      postgres:
-                        app:
-                          url: %s
+            String yaml = head + EndToEndRun.storageSyncConnections(ch.httpUrl(), redis.uri(), pg.r2dbcUrl(db)) + """
                     pipelines:
                       - name: sync
                         source:
@@ -153,9 +142,8 @@ final class RegistrationScenario {
                             tables:
                               %s:
                                 target: app_model_registration
-                                create: {columns: ["id UInt64", "name String", "counter Int64", "amount Decimal(12, 2)", "updated DateTime"], orderBy: [id]}
-                    """.formatted(ch.httpUrl(), EndToEndRun.quote(redis.uri()), EndToEndRun.quote(pg.r2dbcUrl(db)),
-                    PREFIX, BACKLOG_KEY, HTTP_KEY, BACKLOG_KEY);
+                                create: %s
+                    """.formatted(PREFIX, BACKLOG_KEY, HTTP_KEY, BACKLOG_KEY, EndToEndRun.APP_MODEL_CREATE);
             Path config = dir.resolve("service.yaml");
             Files.writeString(config, yaml, StandardCharsets.UTF_8);
             ServiceProcess service = ServiceProcess.start(run.root, dir, config, run.javaOpts);

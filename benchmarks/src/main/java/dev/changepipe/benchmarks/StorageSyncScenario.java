@@ -74,18 +74,8 @@ final class StorageSyncScenario {
                 StorageSyncBenchmark.queueOperations(connection, prefix, rows, 10_000);
                 ClickHouseServer ch = run.clickHouse().server();
                 ch.execute("CREATE DATABASE IF NOT EXISTS bench");
-                String yaml = EndToEndRun.configHead(dir) + """
-                        connections:
-                          clickhouse:
-                            bench:
-                              endpoints: [%s]
-                              database: bench
-                          redis:
-                            ops:
-                              uri: %s
-                          postgres:
-                            app:
-                              url: %s
+                String yaml = EndToEndRun.configHead(dir)
+                        + EndToEndRun.storageSyncConnections(ch.httpUrl(), redis.uri(), pg.r2dbcUrl(pgDb)) + """
                         pipelines:
                           - name: sync
                             source:
@@ -104,9 +94,8 @@ final class StorageSyncScenario {
                                 tables:
                                   app.model:
                                     target: %s
-                                    create: {columns: ["id UInt64", "name String", "counter Int64", "amount Decimal(12, 2)", "updated DateTime"], orderBy: [id]}
-                        """.formatted(ch.httpUrl(), EndToEndRun.quote(redis.uri()), EndToEndRun.quote(pg.r2dbcUrl(pgDb)),
-                        prefix, mode, target);
+                                    create: %s
+                        """.formatted(prefix, mode, target, EndToEndRun.APP_MODEL_CREATE);
                 ServiceProcess.Result result = run.runService(dir, yaml);
                 if (result.exitCode() != 0) {
                     run.failed(name, "the service exited with " + result.exitCode() + " (log: " + dir.resolve("service.log") + ")");
