@@ -103,7 +103,7 @@ public final class EndToEndRun {
     }
 
     private void runAll() throws Exception {
-        if (selected("oplog-clickhouse") || selected("oplog-noop")) {
+        if (selected("oplog-clickhouse") || selected("oplog-clickhouse-sync") || selected("oplog-noop")) {
             guard("oplog-clickhouse", this::oplogClickHouse);
         }
         for (int rate : new int[] {20_000, 50_000}) {

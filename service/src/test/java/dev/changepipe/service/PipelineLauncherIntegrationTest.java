@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,5 +35,23 @@ class PipelineLauncherIntegrationTest {
         assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
         assertThat(out).contains("conf/service.yaml: valid (1 pipeline(s): orders)");
         assertThat(p.exitValue()).isZero();
+    }
+
+    /**
+     * The launcher makes a class-data archive of service/classes.txt after a build (here: the build
+     * Maven just made) and starts the JVM from it. {@code -Xshare:on} makes the JVM fail when the
+     * archive cannot be used, and the class-loading log shows the service's own classes come from it.
+     */
+    @Test
+    void theServiceStartsFromTheClassDataArchiveTheLauncherMakes() throws Exception {
+        Map.Entry<Integer, String> made = ServiceUnderTest.launcher(Map.of("PIPELINE_SKIP_BUILD", ""), "--version");
+        assertThat(made.getKey()).as(made.getValue()).isZero();
+        assertThat(ServiceUnderTest.ROOT.resolve("service/target/pipeline.jsa")).exists();
+
+        Map.Entry<Integer, String> used = ServiceUnderTest.launcher(
+                Map.of("PIPELINE_JAVA_OPTS", "-Xshare:on -Xlog:class+load=info"), "--version");
+        assertThat(used.getKey()).as(used.getValue()).isZero();
+        assertThat(used.getValue()).contains("dev.changepipe.service.Main source: shared objects file")
+                .contains("changepipe ");
     }
 }
