@@ -342,7 +342,7 @@ final class ClickHouseWriter implements ClickHouseSink {
             return false;
         }
         for (ChangeItem item : items) {
-            if (!item.kind().isSave() && table.tombstoneColumns(table.keyColumns(item)).length > 0) {
+            if (!item.kind().isSave() && table.tombstoneColumns(item).length > 0) {
                 return true;
             }
         }
@@ -368,7 +368,7 @@ final class ClickHouseWriter implements ClickHouseSink {
                     continue;
                 }
                 int[] keyColumns = table.keyColumns(item);
-                int[] columns = table.tombstoneColumns(keyColumns);
+                int[] columns = table.tombstoneColumns(item);
                 Object[] image = table.image(item, columns);
                 if (columns.length == 0 || image != null) {
                     slots.add(table.tombstone(item, image, columns));

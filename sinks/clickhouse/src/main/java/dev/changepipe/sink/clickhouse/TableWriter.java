@@ -518,10 +518,35 @@ final class TableWriter {
         return resolved;
     }
 
-    /** The columns an item's key maps to, in table order. */
+    /**
+     * The columns an item's key maps to, in table order (shared: never modify it). Computed once per
+     * set of key fields: the replacing mode asks it of every delete of every write.
+     */
     int[] keyColumns(ChangeItem item) {
+        return keyLayout(item).keyColumns();
+    }
+
+    /** {@link #tombstoneColumns(int[])} of an item's {@link #keyColumns(ChangeItem)} (shared: never modify it). */
+    int[] tombstoneColumns(ChangeItem item) {
+        return keyLayout(item).tombstoneColumns();
+    }
+
+    private record KeyLayout(int[] keyColumns, int[] tombstoneColumns) {
+    }
+
+    /** At most this many sets of key fields are remembered; a table's items have one or a few. */
+    private static final int KEY_LAYOUTS = 64;
+
+    private final Map<Set<String>, KeyLayout> keyLayouts = new ConcurrentHashMap<>();
+
+    private KeyLayout keyLayout(ChangeItem item) {
+        Set<String> fields = item.key().keySet();
+        KeyLayout layout = keyLayouts.get(fields);
+        if (layout != null) {
+            return layout;
+        }
         List<Integer> indexes = new ArrayList<>();
-        for (String field : item.key().keySet()) {
+        for (String field : fields) {
             int index = column(field);
             if (index == NO_COLUMN) {
                 throw new ClickHouseWriteException(sink, target, field, "the key field " + field
@@ -529,7 +554,12 @@ final class TableWriter {
             }
             indexes.add(index);
         }
-        return indexes.stream().sorted().mapToInt(Integer::intValue).toArray();
+        int[] keyColumns = indexes.stream().sorted().mapToInt(Integer::intValue).toArray();
+        layout = new KeyLayout(keyColumns, tombstoneColumns(keyColumns));
+        if (keyLayouts.size() < KEY_LAYOUTS) {
+            keyLayouts.put(Set.copyOf(fields), layout);
+        }
+        return layout;
     }
 
     /**
