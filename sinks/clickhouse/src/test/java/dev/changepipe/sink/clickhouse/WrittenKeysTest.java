@@ -12,11 +12,36 @@ class WrittenKeysTest {
         return new Object[] {1L, name, 7L, 1L};
     }
 
+    /** A key enters the map on its second write: writes it twice. */
+    private static void written(WrittenKeys keys, String table, String key, long version, Object[] visible) {
+        keys.put(table, key, version, visible);
+        keys.put(table, key, version, visible);
+    }
+
+    @Test
+    void aKeyWrittenOnceIsOnlyNotedAndRememberedWhenWrittenAgain() {
+        WrittenKeys keys = new WrittenKeys(10, 1 << 20);
+        for (int i = 0; i < 1000; i++) {
+            keys.put("t", "once" + i, 1, row("a"));
+        }
+        assertThat(keys.size()).isZero();
+        assertThat(keys.bytes()).isZero();
+        keys.put("t", "twice", 1, row("a"));
+        keys.put("t", "twice", 2, row("b"));
+        keys.put("u", "once0", 1, row("a")); // another table's key of the same name
+        assertThat(keys.size()).isEqualTo(1);
+        WrittenKeys.Written twice = keys.take("t", List.of("twice", "once0")).get("twice");
+        assertThat(twice.maxVersion()).isEqualTo(2);
+        assertThat(twice.visible()).containsExactly(row("b"));
+        keys.put("t", "twice", 3, row("c")); // taken out by a write and put back: remembered again
+        assertThat(keys.take("t", List.of("twice")).get("twice").maxVersion()).isEqualTo(3);
+    }
+
     @Test
     void takenKeysAreOutUntilPutBack() {
         WrittenKeys keys = new WrittenKeys(10, 1 << 20);
-        keys.put("t", "k1", 5, row("a"));
-        keys.put("t", "k2", 6, null);
+        written(keys, "t", "k1", 5, row("a"));
+        written(keys, "t", "k2", 6, null);
         assertThat(keys.take("t", List.of("k1", "k3")).keySet()).containsExactly("k1");
         assertThat(keys.take("t", List.of("k1")).isEmpty()).isTrue(); // a failed write never puts it back
         assertThat(keys.take("other", List.of("k2")).isEmpty()).isTrue(); // per table
@@ -31,14 +56,14 @@ class WrittenKeysTest {
     void theLeastRecentlyUsedKeysGoFirstWhenTheKeyOrByteBoundIsReached() {
         WrittenKeys keys = new WrittenKeys(3, 1 << 20);
         for (String k : List.of("a", "b", "c", "d")) {
-            keys.put("t", k, 1, row(k));
+            written(keys, "t", k, 1, row(k));
         }
         assertThat(keys.size()).isEqualTo(3);
         assertThat(keys.take("t", List.of("a")).isEmpty()).isTrue();
         long one = keys.bytes() / 3;
         WrittenKeys small = new WrittenKeys(100, 2 * one);
         for (String k : List.of("a", "b", "c")) {
-            small.put("t", k, 1, row(k));
+            written(small, "t", k, 1, row(k));
         }
         assertThat(small.size()).isEqualTo(2);
         assertThat(small.bytes()).isLessThanOrEqualTo(2 * one);
@@ -56,8 +81,8 @@ class WrittenKeysTest {
     @Test
     void forgettingATableDropsItsKeysAndItsBound() {
         WrittenKeys keys = new WrittenKeys(10, 1 << 20);
-        keys.put("t", "k", 1, row("a"));
-        keys.put("u", "k", 1, row("a"));
+        written(keys, "t", "k", 1, row("a"));
+        written(keys, "u", "k", 1, row("a"));
         keys.raiseBound("t", 5, false);
         keys.forgetTable("t");
         assertThat(keys.bound("t")).isNull();
