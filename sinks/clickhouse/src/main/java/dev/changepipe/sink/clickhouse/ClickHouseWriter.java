@@ -497,8 +497,9 @@ final class ClickHouseWriter implements ClickHouseSink {
         return Mono.defer(() -> {
             int[] keyColumns = table.keyColumns(items.get(0));
             // the last change of each key wins within the write; earlier ones would cancel each other
-            Map<String, ChangeItem> last = new LinkedHashMap<>();
-            Map<String, TableWriter.Row> lastRow = new LinkedHashMap<>();
+            int capacity = items.size() * 4 / 3 + 1; // sized once: a batch holds up to tens of thousands of keys
+            Map<String, ChangeItem> last = new LinkedHashMap<>(capacity);
+            Map<String, TableWriter.Row> lastRow = new LinkedHashMap<>(capacity);
             for (ChangeItem item : items) {
                 TableWriter.Row row = table.row(item, item.kind().isSave(), false, 1);
                 String key = table.keyOf(row.values(), keyColumns);
@@ -515,9 +516,9 @@ final class ClickHouseWriter implements ClickHouseSink {
                     : TableWriter.NO_COLUMN;
             boolean unsigned = bounded != TableWriter.NO_COLUMN && table.types()[bounded].kind() == ColumnType.Kind.UINT;
             boolean[] first = {true};
-            Map<String, KeyState> after = new HashMap<>();
+            Map<String, KeyState> after = new HashMap<>(capacity);
             Mono<Void> attempt = Mono.defer(() -> {
-                Map<String, KeyState> known = new HashMap<>();
+                Map<String, KeyState> known = new HashMap<>(capacity);
                 if (first[0]) {
                     first[0] = false;
                     cached.forEach((k, w) -> known.put(k, new KeyState(w.maxVersion(), w.visible(), List.of())));
