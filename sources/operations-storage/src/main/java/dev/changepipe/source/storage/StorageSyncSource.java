@@ -93,6 +93,8 @@ public final class StorageSyncSource implements Source {
     private final RowFetcher fetcher = new RowFetcher();
     /** Batches emitted and not yet acknowledged, by import key and offset. */
     private final Map<String, Map<Long, InFlight>> inFlight = new ConcurrentHashMap<>();
+    /** Locks being given back by rounds cancelled while taking them; {@link #close()} waits for them. */
+    private final Set<CompletableFuture<Void>> givingBack = ConcurrentHashMap.newKeySet();
     /** Rounds under way: their leases are given back by {@link #close()}. */
     private final Map<String, Round> rounds = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong> sequences = new ConcurrentHashMap<>();
@@ -235,12 +237,17 @@ public final class StorageSyncSource implements Source {
         // given back here, rather than left to expire with nobody to renew it.
         CompletableFuture<SyncLease> taking = storage.preSync(key.importKey()).toFuture();
         return Mono.fromFuture(taking, true)
-                .doOnCancel(() -> taking.thenAccept(lease -> {
-                    if (lease != null) {
-                        storage.postSyncFailed(lease).subscribe(null, e -> log.warn("{}: releasing the lock of "
-                                + "import key {} failed (it expires by itself): {}", name(), key.importKey(), e.toString()));
-                    }
-                }))
+                .doOnCancel(() -> {
+                    CompletableFuture<Void> release = taking.thenCompose(lease -> lease == null
+                            ? CompletableFuture.completedFuture(null)
+                            : storage.postSyncFailed(lease).onErrorResume(e -> {
+                                log.warn("{}: releasing the lock of import key {} failed (it expires by itself): {}",
+                                        name(), key.importKey(), e.toString());
+                                return Mono.empty();
+                            }).toFuture());
+                    givingBack.add(release);
+                    release.whenComplete((v, e) -> givingBack.remove(release));
+                })
                 .doOnSuccess(lease -> {
                     if (lease == null) {
                         // Lock held by another worker: nothing to do this time, look again soon.
@@ -422,7 +429,12 @@ public final class StorageSyncSource implements Source {
     @Override
     public Mono<Void> close() {
         inFlight.clear();
-        return Flux.fromIterable(List.copyOf(rounds.values()))
+        // a stop that cancelled a round while it took its lock: the lock is given back before the
+        // process may exit, not left to expire (a handover right after a stop would find it held)
+        Mono<Void> givenBack = Mono.fromFuture(CompletableFuture.allOf(givingBack.toArray(CompletableFuture[]::new)))
+                .timeout(storage.lockTimeout(), Mono.empty()) // by then the lock has expired anyway
+                .onErrorResume(e -> Mono.empty());
+        return givenBack.thenMany(Flux.fromIterable(List.copyOf(rounds.values())))
                 .concatMap(round -> end(round)
                         .onErrorResume(e -> {
                             log.warn("{}: releasing the lock of import key {} failed (it expires by itself): {}",
