@@ -19,6 +19,7 @@ import org.reactivestreams.Publisher;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
 import reactor.netty.DisposableServer;
 import reactor.netty.http.server.HttpServer;
 import reactor.netty.http.server.HttpServerRequest;
@@ -225,12 +226,15 @@ final class AdminServer {
             }
             case "/metrics" -> {
                 only(method, HttpMethod.GET);
+                // Rendered off the event loop: the loop also answers registrations (POST /api/operations),
+                // which would wait behind a scrape of every meter.
                 return Mono.fromCallable(() -> new Reply(200, "text/plain; version=0.0.4; charset=utf-8",
-                        prometheus.scrape().getBytes(StandardCharsets.UTF_8)));
+                        prometheus.scrape().getBytes(StandardCharsets.UTF_8))).subscribeOn(Schedulers.boundedElastic());
             }
             case "/api/pipelines" -> {
                 only(method, HttpMethod.GET);
-                return service.status().map(list -> Reply.json(200, Map.of("pipelines", list)));
+                return Mono.defer(service::status).subscribeOn(Schedulers.boundedElastic()) // as /metrics
+                        .map(list -> Reply.json(200, Map.of("pipelines", list)));
             }
             case "/api/offsets" -> {
                 only(method, HttpMethod.GET);
@@ -256,7 +260,7 @@ final class AdminServer {
                 if (path.startsWith("/api/pipelines/")) {
                     only(method, HttpMethod.GET);
                     String name = path.substring("/api/pipelines/".length());
-                    return service.status().map(list -> list.stream()
+                    return Mono.defer(service::status).subscribeOn(Schedulers.boundedElastic()).map(list -> list.stream()
                             .filter(p -> name.equals(p.get("name")))
                             .findFirst()
                             .map(p -> Reply.json(200, p))

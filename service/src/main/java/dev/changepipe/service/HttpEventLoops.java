@@ -32,6 +32,9 @@ import java.util.concurrent.TimeUnit;
  */
 final class HttpEventLoops implements AutoCloseable {
 
+    /** The names of the event loop threads start with it. */
+    static final String THREAD_PREFIX = "changepipe-http";
+
     private final EventLoopGroup group;
     private final ClientResources redis;
 
@@ -44,7 +47,7 @@ final class HttpEventLoops implements AutoCloseable {
         Class<? extends Channel> redisChannel = Transports.socketChannelClass();
         IoHandlerFactory io = EpollSocketChannel.class.isAssignableFrom(redisChannel) ? EpollIoHandler.newFactory()
                 : NioIoHandler.newFactory();
-        EventLoopGroup group = new MultiThreadIoEventLoopGroup(threads, new DefaultThreadFactory("changepipe-http", true), io);
+        EventLoopGroup group = new MultiThreadIoEventLoopGroup(threads, new DefaultThreadFactory(THREAD_PREFIX, true), io);
         boolean shared = EpollSocketChannel.class.isAssignableFrom(redisChannel)
                 || NioSocketChannel.class.isAssignableFrom(redisChannel);
         ClientResources redis = shared

@@ -12,7 +12,9 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -128,5 +130,20 @@ class AdminServerTest {
         assertThat(registry.counter(AdminServer.REFUSED, "reason", "wrong").count()).isEqualTo(2);
         assertThat(registry.counter(AdminServer.REFUSED, "reason", "missing").count()).isEqualTo(1);
         assertThat(exchange("GET /metrics HTTP/1.1\r\n")).contains("changepipe_http_refused_total{reason=\"wrong\"} 2.0");
+    }
+
+    /**
+     * The event loop also answers registrations: a scrape of every meter (and the status the dashboard
+     * polls) is rendered on another thread, so that registrations never wait behind it.
+     */
+    @Test
+    void metricsAreRenderedOffTheEventLoop() throws IOException {
+        AtomicReference<String> scrapedOn = new AtomicReference<>();
+        registry.gauge("admin_server_test_probe", List.of(), scrapedOn, ref -> {
+            ref.set(Thread.currentThread().getName());
+            return 1;
+        });
+        assertThat(exchange("GET /metrics HTTP/1.1\r\n")).startsWith("HTTP/1.1 200").contains("admin_server_test_probe 1.0");
+        assertThat(scrapedOn.get()).isNotNull().doesNotStartWith(HttpEventLoops.THREAD_PREFIX);
     }
 }
