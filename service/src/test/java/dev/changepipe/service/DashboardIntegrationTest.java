@@ -8,6 +8,7 @@ import dev.changepipe.testsupport.ClickHouseServerExtension;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -19,7 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The dashboard at {@code /} in a real headless browser (Debian's chromium; scripts/install-browser
  * installs it when missing): after the page refreshed itself, its DOM shows the running pipeline's
- * figures.
+ * figures, its dead letters among them, per cause.
  */
 @ExtendWith(ClickHouseServerExtension.class)
 class DashboardIntegrationTest {
@@ -54,16 +55,19 @@ class DashboardIntegrationTest {
         String db = ch.createDatabase("service_dashboard");
         Path log = dir.resolve("items.log");
         ServiceUnderTest.appendItems(log, 1, 1234, "e");
+        Files.writeString(log, "not a change\n", StandardOpenOption.APPEND);
         Path config = dir.resolve("service.yaml");
         Files.writeString(config, ServiceUnderTest.config(dir, log, ch.httpUrl(), db, ""));
         try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"),
                 Map.of("SERVICE_TOKEN", ServiceUnderTest.TOKEN))) {
-            await().atMost(Duration.ofSeconds(60)).until(() -> service.pipeline("items").get("itemsWritten").asLong() == 1234);
+            await().atMost(Duration.ofSeconds(60)).until(() -> service.pipeline("items").get("itemsWritten").asLong() == 1234
+                    && service.pipeline("items").get("deadLetters").asLong() == 1);
             String dom = dumpDom(service.url("/"), Files.createDirectories(dir.resolve("chromium")), 4000);
             assertThat(dom).contains("<tr data-pipeline=\"items\">")
                     .contains("<td class=\"RUNNING\">RUNNING</td>")
                     .contains("<td class=\"items\">1,234</td>")
-                    .contains("<td class=\"dead\">0</td>")
+                    // the malformed line: counted, and under its cause
+                    .containsPattern("<td class=\"dead\">1<div class=\"cause\">source/[a-z-]+: 1</div></td>")
                     .contains(log.toString())
                     .contains("updated 20");
             // the rate column is computed from two refreshes: filled means the page refreshed itself
