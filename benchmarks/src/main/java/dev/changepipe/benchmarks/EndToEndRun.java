@@ -296,7 +296,15 @@ public final class EndToEndRun {
                               mode: snapshot
                         %s    sinks:
                         %s""".formatted(ch.httpUrl(), quote(log), r[2], sink);
-                ServiceProcess.Result result = runService(runDir, yaml);
+                FirstRow firstRow = r[3].equals("noop") ? null : FirstRow.watch(ch, "bench." + r[1]);
+                ServiceProcess.Result result;
+                try {
+                    result = runService(runDir, yaml);
+                } finally {
+                    if (firstRow != null) {
+                        firstRow.stop();
+                    }
+                }
                 String problem = result.exitCode() != 0 ? "the service exited with " + result.exitCode() + " (log: "
                         + runDir.resolve("service.log") + ")"
                         : r[3].equals("noop") ? checkNoop(result, expected.changes())
@@ -309,8 +317,58 @@ public final class EndToEndRun {
                     dropChecked(ch, "bench." + r[1]);
                 }
                 result(name, expected.changes(), result.seconds(), base, result.cpuSeconds(), result.peakHeapMb(), -1,
-                        result.extraFields());
+                        result.extraFields() + (firstRow == null ? "" : " first_row_s=" + fmt(firstRow.seconds(), 2)));
             });
+        }
+    }
+
+    /**
+     * From launching the service to the first row of {@code table} being visible: a thread asks
+     * ClickHouse for {@code count()} every 20 ms (the table does not exist at first) and stops at the
+     * first row, so the measurement costs the server nothing afterwards.
+     */
+    static final class FirstRow {
+        private final long startNanos = System.nanoTime();
+        private volatile long seenNanos = -1;
+        private volatile boolean stopped;
+        private final Thread thread;
+
+        private FirstRow(ClickHouseServer ch, String table) {
+            thread = new Thread(() -> {
+                while (!stopped && seenNanos < 0) {
+                    try {
+                        if (Long.parseLong(ch.execute("SELECT count() FROM " + table + " FORMAT TSV").trim()) > 0) {
+                            seenNanos = System.nanoTime();
+                            return;
+                        }
+                    } catch (RuntimeException e) {
+                        // not created yet
+                    }
+                    try {
+                        Thread.sleep(20);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            }, "first-row");
+            thread.setDaemon(true);
+        }
+
+        /** Starts watching now; call right before launching the service. */
+        static FirstRow watch(ClickHouseServer ch, String table) {
+            FirstRow watch = new FirstRow(ch, table);
+            watch.thread.start();
+            return watch;
+        }
+
+        void stop() throws InterruptedException {
+            stopped = true;
+            thread.join(5_000);
+        }
+
+        /** Seconds from the start to the first row, or -1 when none was seen. */
+        double seconds() {
+            return seenNanos < 0 ? -1 : (seenNanos - startNanos) / 1e9;
         }
     }
 
