@@ -460,8 +460,7 @@ final class Values {
         int minute = digits(s, 14, 2);
         int second = digits(s, 17, 2);
         if ((year | month | day | hour | minute | second) < 0 || month < 1 || month > 12 || day < 1
-                || day > java.time.YearMonth.of(year, month).lengthOfMonth() || hour > 23 || minute > 59
-                || second > 59) {
+                || day > lengthOfMonth(year, month) || hour > 23 || minute > 59 || second > 59) {
             return null;
         }
         int i = 19;
@@ -498,8 +497,35 @@ final class Values {
         } else {
             return null;
         }
-        LocalDateTime local = LocalDateTime.of(year, month, day, hour, minute, second, nanos);
-        return offset != null ? local.toInstant(offset) : local.atZone(zone).toInstant();
+        if (offset != null) {
+            // the arithmetic of LocalDateTime.toInstant without its objects (they showed in profiles)
+            long seconds = epochDay(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second
+                    - offset.getTotalSeconds();
+            return Instant.ofEpochSecond(seconds, nanos);
+        }
+        return LocalDateTime.of(year, month, day, hour, minute, second, nanos).atZone(zone).toInstant();
+    }
+
+    /** Days in a month of the proleptic Gregorian calendar, as {@code YearMonth.lengthOfMonth()}. */
+    static int lengthOfMonth(int year, int month) {
+        if (month == 2) {
+            return (year & 3) == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28;
+        }
+        return month == 4 || month == 6 || month == 9 || month == 11 ? 30 : 31;
+    }
+
+    /**
+     * Days from 1970-01-01 to a valid date of the proleptic Gregorian calendar, as {@code
+     * LocalDate.toEpochDay()} (Howard Hinnant's {@code days_from_civil}: years start in March, so
+     * that the leap day is the last day of its year).
+     */
+    static long epochDay(int year, int month, int day) {
+        long y = month <= 2 ? year - 1 : year;
+        long era = Math.floorDiv(y, 400);
+        long yearOfEra = y - era * 400;
+        long dayOfYear = (153L * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+        long dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear;
+        return era * 146_097 + dayOfEra - 719_468;
     }
 
     /** The non-negative number of {@code count} ASCII digits at {@code from}, or -1. */

@@ -57,6 +57,31 @@ class ValuesTest {
         assertThatThrownBy(() -> convert("DateTime", "2026-02-30T00:00:00")).hasMessageContaining("not an ISO date-time");
     }
 
+    /** The calendar arithmetic of the fast path against {@code java.time}, every day of four centuries and more. */
+    @Test
+    void epochDaysAndMonthLengthsAreJavaTimes() {
+        for (java.time.LocalDate d = java.time.LocalDate.of(1799, 12, 1); d.getYear() < 2201; d = d.plusDays(1)) {
+            assertThat(Values.epochDay(d.getYear(), d.getMonthValue(), d.getDayOfMonth())).as(d.toString())
+                    .isEqualTo(d.toEpochDay());
+        }
+        for (int year : new int[] {0, 1, 4, 100, 400, 1900, 2000, 2024, 2100, 9999}) {
+            for (int month = 1; month <= 12; month++) {
+                assertThat(Values.lengthOfMonth(year, month)).as(year + "-" + month)
+                        .isEqualTo(java.time.YearMonth.of(year, month).lengthOfMonth());
+                assertThat(Values.epochDay(year, month, 1)).isEqualTo(java.time.LocalDate.of(year, month, 1).toEpochDay());
+            }
+        }
+        java.util.SplittableRandom random = new java.util.SplittableRandom(7);
+        for (int i = 0; i < 20_000; i++) {
+            java.time.Instant instant = java.time.Instant.ofEpochSecond(random.nextLong(-2_000_000_000L, 8_000_000_000L),
+                    random.nextInt(1_000_000_000));
+            java.time.ZoneOffset offset = java.time.ZoneOffset.ofTotalSeconds(random.nextInt(-18 * 60, 18 * 60 + 1) * 60);
+            String text = java.time.OffsetDateTime.ofInstant(instant, offset)
+                    .format(java.time.format.DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSSSSSSSSxxx"));
+            assertThat(Values.fastInstant(text, java.time.ZoneOffset.UTC)).as(text).isEqualTo(instant);
+        }
+    }
+
     @Test
     void decimalTextReadWithoutBigDecimalGivesTheSameValue() {
         for (String type : List.of("Decimal(10, 2)", "Decimal(18, 4)", "Decimal(5, 0)", "Decimal(9, 3)")) {
