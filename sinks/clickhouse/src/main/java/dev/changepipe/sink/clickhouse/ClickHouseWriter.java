@@ -326,12 +326,7 @@ final class ClickHouseWriter implements ClickHouseSink {
                 + " AND " + Sql.identifier(table.offsetColumn()) + " = " + Long.toUnsignedString(chunk.offset().value())
                 + " FORMAT TabSeparated";
         return endpoints.call(table.target(), "count the rows of chunk " + chunk.origin() + "@" + chunk.offset()
-                + " in " + table.target(), client -> {
-                    try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-                        String text = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-                        return Long.parseLong(text.trim());
-                    }
-                });
+                + " in " + table.target(), client -> Long.parseLong(queryText(client, sql)));
     }
 
     // ---------------------------------------------------------------- replacing: tombstones
@@ -1049,12 +1044,9 @@ final class ClickHouseWriter implements ClickHouseSink {
     /** The rows of a TabSeparated query, as raw (escaped) fields. */
     private static List<String[]> rows(Client client, String sql) throws Exception {
         List<String[]> rows = new ArrayList<>();
-        try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-            String body = new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            for (String line : body.split("\n")) {
-                if (!line.isEmpty()) {
-                    rows.add(line.split("\t", -1));
-                }
+        for (String line : body(client, sql).split("\n")) {
+            if (!line.isEmpty()) {
+                rows.add(line.split("\t", -1));
             }
         }
         return rows;
@@ -1070,8 +1062,13 @@ final class ClickHouseWriter implements ClickHouseSink {
 
     /** The whole answer to a query, as text, trimmed (a single value in TabSeparated). */
     private static String queryText(Client client, String sql) throws Exception {
+        return body(client, sql).trim();
+    }
+
+    /** The whole answer of a query, as text. */
+    private static String body(Client client, String sql) throws Exception {
         try (QueryResponse response = client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-            return new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            return new String(response.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         }
     }
 
