@@ -233,8 +233,7 @@ final class AdminServer {
             }
             case "/api/pipelines" -> {
                 only(method, HttpMethod.GET);
-                return Mono.defer(service::status).subscribeOn(Schedulers.boundedElastic()) // as /metrics
-                        .map(list -> Reply.json(200, Map.of("pipelines", list)));
+                return status().map(list -> Reply.json(200, Map.of("pipelines", list)));
             }
             case "/api/offsets" -> {
                 only(method, HttpMethod.GET);
@@ -260,7 +259,7 @@ final class AdminServer {
                 if (path.startsWith("/api/pipelines/")) {
                     only(method, HttpMethod.GET);
                     String name = path.substring("/api/pipelines/".length());
-                    return Mono.defer(service::status).subscribeOn(Schedulers.boundedElastic()).map(list -> list.stream()
+                    return status().map(list -> list.stream()
                             .filter(p -> name.equals(p.get("name")))
                             .findFirst()
                             .map(p -> Reply.json(200, p))
@@ -269,6 +268,14 @@ final class AdminServer {
                 throw new HttpError(404, "no such endpoint: " + path);
             }
         }
+    }
+
+    /**
+     * Every pipeline's status, gathered off the event loop (as {@code /metrics} is rendered): the loop
+     * also answers registrations, and the dashboard asks for this every second.
+     */
+    private Mono<List<Map<String, Object>>> status() {
+        return Mono.defer(service::status).subscribeOn(Schedulers.boundedElastic());
     }
 
     /** Refuses other methods with 405; {@code HEAD} is allowed wherever {@code GET} is. */
