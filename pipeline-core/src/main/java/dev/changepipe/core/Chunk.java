@@ -14,6 +14,10 @@ import java.util.Objects;
  * has a positive size. {@code completed} marks the last chunk of its origin (the end of a file that
  * will not grow, the end of a bounded batch): once it and every earlier chunk of the origin are
  * acknowledged, the origin is done. A completed chunk may be empty.
+ *
+ * <p>A parsed chunk may be {@linkplain #prepared prepared} by the sink that will write it: its items
+ * replaced by the sink's own form of them (ClickHouse: the encoded rows), which only that sink reads.
+ * {@link #itemCount()} still counts the items.
  */
 public final class Chunk {
 
@@ -23,8 +27,16 @@ public final class Chunk {
     private final boolean completed;
     private final List<ChangeItem> items;
     private final RawRecords raw;
+    private final int itemCount;
+    private final Object prepared;
+    private final long preparedBytes;
 
     private Chunk(String origin, Offset offset, long size, boolean completed, List<ChangeItem> items, RawRecords raw) {
+        this(origin, offset, size, completed, items, raw, items.size(), null, 0);
+    }
+
+    private Chunk(String origin, Offset offset, long size, boolean completed, List<ChangeItem> items, RawRecords raw,
+            int itemCount, Object prepared, long preparedBytes) {
         this.origin = Objects.requireNonNull(origin, "origin");
         this.offset = Objects.requireNonNull(offset, "offset");
         if (size < 0) {
@@ -37,6 +49,9 @@ public final class Chunk {
         this.completed = completed;
         this.items = items;
         this.raw = raw;
+        this.itemCount = itemCount;
+        this.prepared = prepared;
+        this.preparedBytes = preparedBytes;
     }
 
     /** A chunk of parsed items whose size is the sum of the items' sizes. */
@@ -79,9 +94,42 @@ public final class Chunk {
         return completed;
     }
 
-    /** The parsed items; empty for a chunk that is not {@linkplain #isParsed() parsed} yet. */
+    /**
+     * The parsed items; empty for a chunk that is not {@linkplain #isParsed() parsed} yet and for a
+     * {@linkplain #prepared prepared} one.
+     */
     public List<ChangeItem> items() {
         return items;
+    }
+
+    /** How many items the chunk holds: its items, or the items its prepared form was made of. */
+    public int itemCount() {
+        return itemCount;
+    }
+
+    /** The form a sink {@linkplain Sink#prepare prepared} the items in, or {@code null}. */
+    public Object prepared() {
+        return prepared;
+    }
+
+    /** An estimate of the memory {@link #prepared()} holds; 0 for a chunk that is not prepared. */
+    public long preparedBytes() {
+        return preparedBytes;
+    }
+
+    /**
+     * This parsed chunk with its items replaced by a sink's form of them, which holds about
+     * {@code bytes} of memory; same origin, offset, size and item count.
+     */
+    public Chunk prepared(Object form, long bytes) {
+        if (raw != null) {
+            throw new IllegalStateException("chunk " + origin + "@" + offset + " is not parsed yet");
+        }
+        if (bytes < 0) {
+            throw new IllegalArgumentException("bytes must not be negative: " + bytes);
+        }
+        return new Chunk(origin, offset, size, completed, List.of(), null, itemCount, Objects.requireNonNull(form, "form"),
+                bytes);
     }
 
     /** Whether the items are available without parsing. */
@@ -102,7 +150,7 @@ public final class Chunk {
     @Override
     public String toString() {
         return "Chunk[" + origin + "@" + offset + ", " + size + " bytes"
-                + (raw != null ? ", raw" : ", " + items.size() + " items")
+                + (raw != null ? ", raw" : ", " + itemCount + " items" + (prepared != null ? " prepared" : ""))
                 + (completed ? ", completed" : "") + "]";
     }
 }

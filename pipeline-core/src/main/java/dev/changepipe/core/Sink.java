@@ -57,6 +57,20 @@ public interface Sink {
     }
 
     /**
+     * Lets the sink turn a parsed chunk's items into the form it writes, on the thread that parsed
+     * them and before the chunk waits for its write: the parse-queue pusher calls it when this sink is
+     * the pipeline's only one, so the work runs on the parse threads, in parallel, and the chunk holds
+     * that form (smaller than its items, and charged as such in the in-flight bound) until it is
+     * written. Returns the chunk {@linkplain Chunk#prepared prepared}, or the chunk itself to write
+     * it from its items (the default; also the answer for items the sink would refuse, so that its
+     * write can dead-letter them). Must not block and must not fail: a sink that cannot prepare a
+     * chunk returns it as it is. {@link #writeBatch} then receives prepared and unprepared chunks.
+     */
+    default Chunk prepare(Chunk parsed) {
+        return parsed;
+    }
+
+    /**
      * How many writes the pusher may have under way at once; 1 (the default) means the next write
      * starts only when the previous one is durable. A sink returns more only when its writes commute:
      * two writes that complete in either order leave the same end state, because every item carries its

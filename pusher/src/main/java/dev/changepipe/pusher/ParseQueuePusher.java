@@ -30,6 +30,7 @@ import reactor.core.Disposable;
 import reactor.core.publisher.Mono;
 import reactor.core.publisher.MonoSink;
 import reactor.core.publisher.Sinks;
+import reactor.core.scheduler.Schedulers;
 
 /**
  * The replication pusher: parses chunks in parallel on a bounded pool, writes them to the sinks in
@@ -70,6 +71,10 @@ public final class ParseQueuePusher implements Pusher {
     private final long maxBatchBytes;
     private final int maxBatchChunks;
     private final int maxWrites;
+    private final long minBatchBytes;
+    private final long lingerNanos;
+    /** The most raw chunks admitted and not parsed yet: two per parse thread. */
+    private final int maxParsing;
     private final ExecutorService parsePool;
     private final PusherMeters meters;
 
@@ -83,6 +88,10 @@ public final class ParseQueuePusher implements Pusher {
     private final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
     /** Batches whose write is under way. */
     private int writes;
+    /** Admitted raw chunks not parsed yet. */
+    private int parsing;
+    /** Whether a drain is scheduled for when the head of the queue has waited {@code batchLinger}. */
+    private boolean lingering;
     private boolean closing;
     private Throwable failure;
     /**
@@ -108,6 +117,9 @@ public final class ParseQueuePusher implements Pusher {
         this.limit = options.inFlightLimitBytes();
         this.maxBatchBytes = options.maxBatchBytes();
         this.maxBatchChunks = options.maxBatchChunks();
+        this.minBatchBytes = options.minBatchBytes();
+        this.lingerNanos = options.batchLinger().toNanos();
+        this.maxParsing = 2 * options.parallelism();
         int writesAllowed = options.maxWritesInFlight();
         for (Sink sink : this.sinks) {
             writesAllowed = Math.min(writesAllowed, Math.max(1, sink.maxWritesInFlight()));
@@ -156,7 +168,7 @@ public final class ParseQueuePusher implements Pusher {
                 if (refusal == null) {
                     try {
                         progress.check(chunk);
-                        if (waiters.isEmpty() && fits(estimate(chunk))) {
+                        if (waiters.isEmpty() && fits(chunk)) {
                             admitted = admit(chunk);
                         } else {
                             waiter = new Waiter(chunk, sink);
@@ -175,6 +187,7 @@ public final class ParseQueuePusher implements Pusher {
             } else {
                 Waiter w = waiter;
                 sink.onCancel(() -> withdraw(w));
+                drain(); // memory is full: a batch waiting to grow is written now
             }
         });
     }
@@ -236,6 +249,8 @@ public final class ParseQueuePusher implements Pusher {
             }
             if (drained) {
                 terminate(null);
+            } else {
+                drain(); // a batch waiting to grow is written now
             }
             return terminated.asMono().timeout(timeout, Mono.defer(() -> {
                 String state = inFlightChunks() + " chunks, " + inFlightBytes() + " bytes";
@@ -266,20 +281,31 @@ public final class ParseQueuePusher implements Pusher {
         return pending.isEmpty() && batches.isEmpty();
     }
 
-    private boolean fits(long charge) {
+    /**
+     * Whether a chunk can be admitted now: its charge fits in the in-flight limit (or nothing is in
+     * flight) and, for a raw chunk, fewer than {@link #maxParsing} chunks wait for or are in a parse
+     * (more would only hold raw bytes that the parse threads cannot reach yet, in room that parsed
+     * chunks use to form large batches).
+     */
+    private boolean fits(Chunk chunk) {
+        return (chunk.isParsed() || parsing < maxParsing) && fitsInMemory(chunk);
+    }
+
+    private boolean fitsInMemory(Chunk chunk) {
         long inFlight = progress.inFlightBytes();
-        return inFlight == 0 || inFlight + charge <= limit;
+        return inFlight == 0 || inFlight + estimate(chunk) <= limit;
     }
 
     /**
      * What a chunk is charged when it is admitted: a parsed chunk its size; a raw one its size times
-     * what a raw byte becomes once parsed ({@link #parsedPerRawByte}).
+     * what a raw byte becomes once parsed ({@link #parsedPerRawByte}), and at least its size (it holds
+     * its raw bytes until it is parsed, even when what it becomes is smaller, as a prepared chunk is).
      */
     private long estimate(Chunk chunk) {
         if (chunk.isParsed()) {
             return chunk.size();
         }
-        return Math.max(1, (long) Math.ceil(chunk.size() * parsedPerRawByte * ESTIMATE_MARGIN));
+        return Math.max(Math.max(1, chunk.size()), (long) Math.ceil(chunk.size() * parsedPerRawByte * ESTIMATE_MARGIN));
     }
 
     /** Registers the chunk; under the lock. Its parse is started by {@link #start} outside the lock. */
@@ -290,6 +316,9 @@ public final class ParseQueuePusher implements Pusher {
             progress.charge(chunk, charge);
         }
         Entry entry = new Entry(chunk, charge, System.nanoTime());
+        if (!chunk.isParsed()) {
+            parsing++;
+        }
         pending.add(entry);
         meters.pushedChunks.increment();
         return entry;
@@ -316,8 +345,15 @@ public final class ParseQueuePusher implements Pusher {
                 try {
                     List<ChangeItem> items = chunk.raw().parse();
                     result = chunk.withItems(items == null ? List.of() : items);
-                    for (ChangeItem item : result.items()) {
-                        bytes += item.sizeBytes();
+                    if (sinks.size() == 1 && !result.items().isEmpty()) {
+                        result = sinks.get(0).prepare(result);
+                    }
+                    if (result.prepared() != null) {
+                        bytes = result.preparedBytes();
+                    } else {
+                        for (ChangeItem item : result.items()) {
+                            bytes += item.sizeBytes();
+                        }
                     }
                 } catch (Throwable t) {
                     error = t;
@@ -338,12 +374,14 @@ public final class ParseQueuePusher implements Pusher {
             fail(PipelineException.inChunk("parse", entry.chunk, error));
             return;
         }
-        boolean shrank;
+        boolean wasRaw;
         synchronized (this) {
             if (failure != null) {
                 return;
             }
-            if (!entry.chunk.isParsed()) {
+            wasRaw = !entry.chunk.isParsed();
+            if (wasRaw) {
+                parsing--;
                 if (entry.chunk.size() > 0) {
                     double ratio = (double) bytes / entry.chunk.size();
                     boolean first = firstParse;
@@ -352,18 +390,16 @@ public final class ParseQueuePusher implements Pusher {
                 }
                 // the chunk now holds its items, not its raw bytes: charge what it holds
                 long charge = Math.max(1, bytes);
-                shrank = charge < entry.charged;
                 progress.charge(entry.chunk, charge);
                 entry.charged = charge;
-            } else {
-                shrank = false;
             }
             // Same origin, offset and size; dropping the raw chunk lets its bytes go before the ack.
             entry.chunk = result;
             entry.parsed = true;
+            entry.parsedNanos = System.nanoTime();
         }
-        if (shrank) {
-            admitWaiters();
+        if (wasRaw) {
+            admitWaiters(); // a parse slot is free, and the charge may have shrunk
         }
         drain();
     }
@@ -399,19 +435,52 @@ public final class ParseQueuePusher implements Pusher {
         } while (missed != 0);
     }
 
-    /** The parsed chunks at the head of the pending queue, within the batch limits; under the lock. */
+    /**
+     * The parsed chunks at the head of the pending queue, within the batch limits, once they are worth
+     * a write: when they fill a batch or reach {@code minBatchBytes}, when nothing is being parsed that
+     * could join them, when pushes wait for room, when one ends its origin, when the pusher closes, or
+     * when the first has waited {@code batchLinger} (a drain is then scheduled for that moment). Under
+     * the lock.
+     */
     private Batch nextBatch() {
         Entry head = pending.peek();
         if (head == null || !head.parsed) {
             return null;
         }
-        List<Entry> entries = new ArrayList<>();
+        int count = 0;
         long bytes = 0;
-        while (head != null && head.parsed && entries.size() < maxBatchChunks
-                && (entries.isEmpty() || bytes + head.charged <= maxBatchBytes)) {
+        boolean full = false;
+        boolean ends = false;
+        for (Entry e : pending) {
+            if (!e.parsed) {
+                break;
+            }
+            if (count == maxBatchChunks || (count > 0 && bytes + e.charged > maxBatchBytes)) {
+                full = true;
+                break;
+            }
+            count++;
+            bytes += e.charged;
+            ends |= e.chunk.completed();
+        }
+        long waited = System.nanoTime() - head.parsedNanos;
+        boolean roomNeeded = !waiters.isEmpty() && !fitsInMemory(waiters.peek().chunk);
+        if (!full && bytes < minBatchBytes && parsing > 0 && !ends && !closing && !roomNeeded
+                && waited < lingerNanos) {
+            if (!lingering) {
+                lingering = true;
+                Schedulers.parallel().schedule(() -> {
+                    synchronized (this) {
+                        lingering = false;
+                    }
+                    drain();
+                }, lingerNanos - waited, TimeUnit.NANOSECONDS);
+            }
+            return null;
+        }
+        List<Entry> entries = new ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
             entries.add(pending.poll());
-            bytes += head.charged;
-            head = pending.peek();
         }
         return new Batch(entries);
     }
@@ -507,7 +576,7 @@ public final class ParseQueuePusher implements Pusher {
                 return false;
             }
             try {
-                ack = progress.ack(parsed, parsed.items().size());
+                ack = progress.ack(parsed, parsed.itemCount());
             } catch (IllegalStateException e) {
                 refused = e;
             }
@@ -534,7 +603,7 @@ public final class ParseQueuePusher implements Pusher {
             if (failure != null) {
                 return;
             }
-            while (!waiters.isEmpty() && fits(estimate(waiters.peek().chunk))) {
+            while (!waiters.isEmpty() && fits(waiters.peek().chunk)) {
                 Waiter w = waiters.poll();
                 try {
                     entries.add(admit(w.chunk));
@@ -601,11 +670,14 @@ public final class ParseQueuePusher implements Pusher {
         /** The bytes this chunk is charged in the in-flight count; guarded by the pusher. */
         long charged;
         final long admittedNanos;
+        /** When the chunk was parsed (admitted, for a chunk pushed parsed); guarded by the pusher. */
+        long parsedNanos;
 
         Entry(Chunk chunk, long charged, long admittedNanos) {
             this.chunk = chunk;
             this.charged = charged;
             this.admittedNanos = admittedNanos;
+            this.parsedNanos = admittedNanos;
         }
     }
 

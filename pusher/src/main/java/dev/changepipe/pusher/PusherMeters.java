@@ -60,7 +60,7 @@ final class PusherMeters {
     static Mono<Void> writeAll(List<Sink> sinks, List<Chunk> batch) {
         List<Chunk> chunks = new ArrayList<>(batch.size());
         for (Chunk chunk : batch) {
-            if (!chunk.items().isEmpty()) {
+            if (chunk.itemCount() > 0) {
                 chunks.add(chunk);
             }
         }

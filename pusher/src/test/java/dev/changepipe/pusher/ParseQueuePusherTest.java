@@ -513,4 +513,146 @@ class ParseQueuePusherTest {
         assertThat(pusher.inFlightBytes()).isZero();
         waiting.dispose();
     }
+
+    private static ParseQueueOptions.Builder minBatch(long bytes, Duration linger) {
+        return ParseQueueOptions.builder().parallelism(1).inFlightLimitBytes(1 << 20).maxWritesInFlight(1)
+                .minBatchBytes(bytes).batchLinger(linger);
+    }
+
+    @Test
+    void groupCommitABatchBelowMinBatchWaitsForTheChunksBeingParsed() {
+        ScriptedSink sink = new ScriptedSink();
+        ParseQueuePusher pusher = pusher(minBatch(1000, Duration.ofMinutes(1)).parallelism(2).build(), sink);
+        CountDownLatch first = new CountDownLatch(1);
+        CountDownLatch gate = new CountDownLatch(1);
+        pusher.push(TestChunks.raw("a", 1, 300, 1, false, () -> pass(first))).block(WAIT);
+        pusher.push(TestChunks.raw("a", 2, 300, 1, false, () -> pass(gate))).block(WAIT);
+        pusher.push(TestChunks.raw("a", 3, 500, 1, false, () -> { })).block(WAIT);
+        first.countDown();
+        // a@1 is parsed, but a@2 is being parsed: with it the batch would reach 1,000 bytes
+        await().during(Duration.ofMillis(300)).atMost(WAIT).until(sink.batches::isEmpty);
+        gate.countDown();
+        await().until(() -> acks.size() == 3);
+        assertThat(sink.batches.stream().map(ParseQueuePusherTest::offsets).toList())
+                .containsExactly(List.of("a@1", "a@2", "a@3"));
+    }
+
+    @Test
+    void groupCommitABatchBelowMinBatchIsWrittenAfterTheLinger() {
+        ScriptedSink sink = new ScriptedSink();
+        ParseQueuePusher pusher = pusher(minBatch(1000, Duration.ofMillis(50)).parallelism(2).build(), sink);
+        CountDownLatch first = new CountDownLatch(1);
+        CountDownLatch gate = new CountDownLatch(1);
+        pusher.push(TestChunks.raw("a", 1, 300, 1, false, () -> pass(first))).block(WAIT);
+        pusher.push(TestChunks.raw("a", 2, 300, 1, false, () -> pass(gate))).block(WAIT);
+        long parsed = System.nanoTime();
+        first.countDown();
+        // a@2's parse does not end: a@1 waits 50 ms for it, then is written alone
+        await().until(() -> acks.size() == 1);
+        assertThat(System.nanoTime() - parsed).isGreaterThanOrEqualTo(Duration.ofMillis(50).toNanos());
+        assertThat(offsets(sink.batches.get(0))).containsExactly("a@1");
+        gate.countDown();
+        await().until(() -> acks.size() == 2);
+    }
+
+    @Test
+    void groupCommitABatchBelowMinBatchIsWrittenAtOnceWhenAPushWaitsForRoomOrItEndsItsOrigin() {
+        ScriptedSink sink = new ScriptedSink();
+        ParseQueuePusher pusher = pusher(minBatch(10_000, Duration.ofMinutes(1)).inFlightLimitBytes(1000).build(), sink);
+        CountDownLatch first = new CountDownLatch(1);
+        CountDownLatch gate = new CountDownLatch(1);
+        // raw chunks are charged 4.4 times their size until a parse shows what they become: 440 + 440
+        pusher.push(TestChunks.raw("a", 1, 100, 1, false, () -> pass(first))).block(WAIT);
+        pusher.push(TestChunks.raw("a", 2, 100, 1, false, () -> pass(gate))).block(WAIT);
+        first.countDown();
+        await().until(() -> pusher.inFlightBytes() < 600); // a@1 parsed: charged 100
+        await().during(Duration.ofMillis(200)).atMost(WAIT).until(sink.batches::isEmpty);
+        // a push that does not fit: a@1 is written to make room, without waiting for a@2
+        Disposable waiting = pusher.push(TestChunks.sized("a", 3, 500, 1)).subscribe();
+        await().until(() -> acks.size() == 1);
+        assertThat(offsets(sink.batches.get(0))).containsExactly("a@1");
+        gate.countDown();
+        await().until(() -> acks.size() == 3);
+        assertThat(offsets(sink.batches.get(1))).containsExactly("a@2", "a@3");
+
+        // a chunk that ends its origin does not wait for the chunk being parsed behind it
+        CountDownLatch ends = new CountDownLatch(1);
+        CountDownLatch behind = new CountDownLatch(1);
+        pusher.push(TestChunks.raw("b", 1, 100, 1, true, () -> pass(ends))).block(WAIT);
+        pusher.push(TestChunks.raw("c", 1, 100, 1, false, () -> pass(behind))).block(WAIT);
+        ends.countDown();
+        await().until(() -> acks.size() == 4);
+        assertThat(offsets(sink.batches.get(2))).containsExactly("b@1");
+        behind.countDown();
+        pusher.close(WAIT).block(WAIT);
+        assertThat(acks).hasSize(5);
+        waiting.dispose();
+    }
+
+    @Test
+    void hardMemoryBoundRawChunksAdmittedAndNotParsedAreAtMostTwoPerParseThread() {
+        ScriptedSink sink = new ScriptedSink();
+        ParseQueuePusher pusher = pusher(1, 1 << 20, sink);
+        CountDownLatch gate = new CountDownLatch(1);
+        List<Disposable> pushes = new ArrayList<>();
+        for (int i = 1; i <= 4; i++) {
+            pushes.add(pusher.push(TestChunks.raw("a", i, 100, 1, false, () -> pass(gate))).subscribe());
+        }
+        // one parse thread: a@1 in its parse, a@2 queued for it, a@3 and a@4 wait although memory is free
+        assertThat(pusher.waitingPushes()).isEqualTo(2);
+        assertThat(pusher.inFlightChunks()).isEqualTo(2);
+        gate.countDown();
+        await().until(() -> acks.size() == 4);
+        pushes.forEach(Disposable::dispose);
+    }
+
+    @Test
+    void hardMemoryBoundARawChunkIsChargedAtLeastItsRawSizeUntilParsed() {
+        ScriptedSink sink = new ScriptedSink().hold();
+        ParseQueuePusher pusher = pusher(2, 1 << 20, sink);
+        // 1,000 raw bytes that become 100 bytes of items: a raw byte becomes 0.1 byte
+        Chunk shrinks = Chunk.raw("a", Offset.of(1), 1000, () -> TestChunks.itemsOf("a", 1, 1).stream()
+                .map(i -> new dev.changepipe.core.ChangeItem(i.kind(), i.table(), i.key(), i.values(), i.version(), null, 100))
+                .toList(), false);
+        pusher.push(shrinks).block(WAIT);
+        await().until(() -> sink.isHeld("a", 1));
+        assertThat(pusher.inFlightBytes()).isEqualTo(100);
+        CountDownLatch gate = new CountDownLatch(1);
+        pusher.push(TestChunks.raw("a", 2, 1000, 1, false, () -> pass(gate))).block(WAIT);
+        // not 110 bytes (1,000 times 0.1, plus the margin): until it is parsed, a raw chunk holds its bytes
+        assertThat(pusher.inFlightBytes()).isEqualTo(100 + 1000);
+        gate.countDown();
+        sink.release("a", 1);
+        await().until(() -> sink.isHeld("a", 2));
+        sink.release("a", 2);
+        await().until(() -> acks.size() == 2);
+    }
+
+    @Test
+    void preparedChunksAreChargedWhatTheSinkMadeOfThemAndAcknowledgedWithTheirItemCount() {
+        ScriptedSink sink = new ScriptedSink().hold().preparing(c -> c.prepared("encoded " + c.itemCount(), 10));
+        ParseQueuePusher pusher = pusher(2, 1 << 20, sink);
+        pusher.push(TestChunks.raw("a", 1, 1000, 4, false, () -> { })).block(WAIT);
+        await().until(() -> sink.isHeld("a", 1));
+        // prepared on the parse thread: the chunk holds its prepared form, charged 10 bytes
+        assertThat(pusher.inFlightBytes()).isEqualTo(10);
+        Chunk written = sink.batches.get(0).get(0);
+        assertThat(written.prepared()).isEqualTo("encoded 4");
+        assertThat(written.items()).isEmpty();
+        assertThat(written.itemCount()).isEqualTo(4);
+        sink.release("a", 1);
+        await().until(() -> acks.size() == 1);
+        assertThat(acks.get(0).items()).isEqualTo(4);
+    }
+
+    @Test
+    void preparedOnlyForAPipelineOfOneSink() {
+        ScriptedSink first = new ScriptedSink("first").preparing(c -> c.prepared("first", 1));
+        ScriptedSink second = new ScriptedSink("second").preparing(c -> c.prepared("second", 1));
+        ParseQueuePusher pusher = pusher(2, 1 << 20, first, second);
+        pusher.push(TestChunks.raw("a", 1, 1000, 4, true, () -> { })).block(WAIT);
+        pusher.close(WAIT).block(WAIT);
+        assertThat(first.written.get(0).items()).hasSize(4);
+        assertThat(second.written.get(0).items()).hasSize(4);
+    }
 }

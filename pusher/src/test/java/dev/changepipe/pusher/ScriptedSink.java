@@ -28,6 +28,7 @@ final class ScriptedSink implements Sink {
     private volatile boolean hold;
     private volatile Function<Chunk, Mono<Void>> behaviour = chunk -> Mono.empty();
     private volatile Consumer<Chunk> onWritten = chunk -> { };
+    private volatile Function<Chunk, Chunk> prepare = chunk -> chunk;
 
     ScriptedSink(String name) {
         this.name = name;
@@ -53,6 +54,17 @@ final class ScriptedSink implements Sink {
     ScriptedSink behaviour(Function<Chunk, Mono<Void>> behaviour) {
         this.behaviour = behaviour;
         return this;
+    }
+
+    /** Scripts what {@link #prepare} makes of a parsed chunk. */
+    ScriptedSink preparing(Function<Chunk, Chunk> prepare) {
+        this.prepare = prepare;
+        return this;
+    }
+
+    @Override
+    public Chunk prepare(Chunk parsed) {
+        return prepare.apply(parsed);
     }
 
     /** Runs after a write completed and was recorded, before the write's Mono completes. */

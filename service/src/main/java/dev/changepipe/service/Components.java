@@ -208,6 +208,8 @@ final class Components {
                     .maxBatchBytes(p.maxBatchBytes())
                     .maxBatchChunks(p.maxBatchChunks())
                     .maxWritesInFlight(p.writesInFlight())
+                    .minBatchBytes(p.minBatchBytes())
+                    .batchLinger(p.batchLinger())
                     .build());
         };
     }

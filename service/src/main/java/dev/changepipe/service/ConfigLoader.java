@@ -265,8 +265,11 @@ final class ConfigLoader {
         long maxBatch = s.bytes("maxBatch", ParseQueueOptions.DEFAULT_MAX_BATCH_BYTES);
         int maxBatchChunks = s.integer("maxBatchChunks", ParseQueueOptions.DEFAULT_MAX_BATCH_CHUNKS, 1, 1_000_000);
         int writesInFlight = s.integer("writesInFlight", ParseQueueOptions.DEFAULT_MAX_WRITES_IN_FLIGHT, 1, 64);
+        long minBatch = s.bytes("minBatch", ParseQueueOptions.DEFAULT_MIN_BATCH_BYTES);
+        java.time.Duration linger = s.duration("batchLinger", ParseQueueOptions.DEFAULT_BATCH_LINGER);
         s.checkNoUnknownKeys();
-        return new ServiceConfig.Pusher(kind, parallelism, limit, maxBatch, maxBatchChunks, writesInFlight);
+        return new ServiceConfig.Pusher(kind, parallelism, limit, maxBatch, maxBatchChunks, writesInFlight, minBatch,
+                linger);
     }
 
     /** Runs {@code step}, adding its problems to {@code problems} and returning null when it fails. */

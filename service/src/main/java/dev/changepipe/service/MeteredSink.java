@@ -70,14 +70,14 @@ final class MeteredSink implements Sink {
 
     @Override
     public reactor.core.publisher.Mono<Void> write(Chunk chunk) {
-        return measured(() -> delegate.write(chunk), chunk.items().size());
+        return measured(() -> delegate.write(chunk), chunk.itemCount());
     }
 
     @Override
     public reactor.core.publisher.Mono<Void> writeBatch(java.util.List<Chunk> batch) {
         long n = 0;
         for (Chunk chunk : batch) {
-            n += chunk.items().size();
+            n += chunk.itemCount();
         }
         return measured(() -> delegate.writeBatch(batch), n);
     }
@@ -95,6 +95,11 @@ final class MeteredSink implements Sink {
                     })
                     .doOnError(e -> errors.increment());
         });
+    }
+
+    @Override
+    public Chunk prepare(Chunk parsed) {
+        return delegate.prepare(parsed);
     }
 
     @Override

@@ -74,7 +74,7 @@ record ServiceConfig(
 
     /** The pusher of a pipeline and its limits (see pusher/README.md). */
     record Pusher(Kind kind, int parallelism, long inFlightLimitBytes, long maxBatchBytes, int maxBatchChunks,
-            int writesInFlight) {
+            int writesInFlight, long minBatchBytes, Duration batchLinger) {
 
         enum Kind {
             PARSE_QUEUE,

@@ -84,6 +84,80 @@ final class ClickHouseWriter implements ClickHouseSink {
      */
     @Override
     public Mono<Void> writeBatch(List<Chunk> batch) {
+        List<Chunk> prepared = new ArrayList<>();
+        List<Chunk> unprepared = new ArrayList<>();
+        for (Chunk chunk : batch) {
+            (chunk.prepared() instanceof EncodedRows.Chunk ? prepared : unprepared).add(chunk);
+        }
+        if (prepared.isEmpty()) {
+            return writeItems(batch);
+        }
+        // prepared rows first: a delete among the others whose tombstone reads back its row's position
+        // finds those rows in ClickHouse (prepared chunks are replacing-mode saves and plain deletes,
+        // which commute with every other write under versions)
+        return writePrepared(prepared).then(unprepared.isEmpty() ? Mono.empty() : writeItems(unprepared));
+    }
+
+    /**
+     * Encodes, on the parse thread, the items of a chunk whose tables are all written by one streamed
+     * {@code INSERT} in replacing mode (RowBinary, no DEFAULT expressions, no tombstone read back), so
+     * that the chunk holds a few dozen bytes a row until its write instead of its items. Any other chunk
+     * (a table not resolved yet, another mode, an item the table refuses) is written from its items.
+     */
+    @Override
+    public Chunk prepare(Chunk chunk) {
+        if (options.format() != InsertFormat.ROW_BINARY || chunk.items().isEmpty()) {
+            return chunk;
+        }
+        try {
+            Map<String, List<ChangeItem>> byTable = byTable(chunk.items());
+            List<EncodedRows> tablesRows = new ArrayList<>(byTable.size());
+            long bytes = 64;
+            for (Map.Entry<String, List<ChangeItem>> e : byTable.entrySet()) {
+                TableWriter table = tables.get(e.getKey());
+                List<ChangeItem> items = e.getValue();
+                if (table == null || table.mode() != WriteMode.REPLACING || table.hasDefaultExpressions()
+                        || needsTombstoneValues(table, items)) {
+                    return chunk;
+                }
+                byte[] rows = new ItemEncoder(table, items.size()).encode(items, 0, items.size());
+                tablesRows.add(new EncodedRows(table, rows, items.size()));
+                bytes += EncodedRows.OVERHEAD_BYTES + rows.length;
+            }
+            return chunk.prepared(new EncodedRows.Chunk(tablesRows), bytes);
+        } catch (RuntimeException e) {
+            return chunk; // an item the table refuses: its write finds it and dead-letters it
+        }
+    }
+
+    /** One {@code INSERT} per table of the encoded rows of every prepared chunk, in push order. */
+    private Mono<Void> writePrepared(List<Chunk> chunks) {
+        return Mono.defer(() -> {
+            Map<TableWriter, List<byte[]>> byTable = new LinkedHashMap<>();
+            Map<TableWriter, Integer> rows = new HashMap<>();
+            for (Chunk chunk : chunks) {
+                for (EncodedRows encoded : ((EncodedRows.Chunk) chunk.prepared()).tables()) {
+                    TableWriter table = encoded.table();
+                    if (tables.get(table.sourceTable()) != table) {
+                        return Mono.error(new ClickHouseWriteException(options.name(), table.target(), null,
+                                "table " + table.target() + " was described again (its columns changed?) while "
+                                        + chunk + " waited, encoded for the columns it had; the pipeline's restart"
+                                        + " encodes it again", null, true, 0, 0));
+                    }
+                    byTable.computeIfAbsent(table, t -> new ArrayList<>()).add(encoded.rows());
+                    rows.merge(table, encoded.count(), Integer::sum);
+                }
+            }
+            return serverVersion().flatMap(server -> Flux.fromIterable(byTable.entrySet())
+                    .concatMap(e -> insertEncoded(e.getKey(), e.getKey().allColumns(), rows.get(e.getKey()),
+                            Mono.just(e.getValue()), server.supportsInsertDeduplicationToken()
+                                    ? token(chunks, e.getKey().target(), 0) : null, true))
+                    .then());
+        });
+    }
+
+    /** Writes the items of the chunks: one write for the batch, grouped by table (see {@link #writeBatch}). */
+    private Mono<Void> writeItems(List<Chunk> batch) {
         return Mono.defer(() -> {
             List<ChangeItem> all;
             if (batch.size() == 1) {
@@ -753,19 +827,25 @@ final class ClickHouseWriter implements ClickHouseSink {
     }
 
     private Mono<Void> insert(TableWriter table, TableWriter.Insert insert, String token, boolean retried) {
-        List<String> columns = new ArrayList<>(insert.columns().length);
-        for (int c : insert.columns()) {
-            columns.add(Sql.identifier(table.columns().get(c).name()));
-        }
-        String target = Sql.table(options.database(), table.target());
-        ClickHouseFormat format = options.format() == InsertFormat.ROW_BINARY
-                ? ClickHouseFormat.RowBinary : ClickHouseFormat.TabSeparated;
-        String what = "insert of " + insert.rows().size() + " rows into " + table.target();
         // converted and encoded (in parallel) before anything is sent: a bad value fails the write
         // while the server has seen nothing; a retry sends the same bytes again
         Mono<List<byte[]>> encoded = Mono.fromCallable(() ->
                         SliceEncoder.encode(options.format(), table, insert, options.encodeThreads()))
                 .subscribeOn(Schedulers.boundedElastic());
+        return insertEncoded(table, insert.columns(), insert.rows().size(), encoded, token, retried);
+    }
+
+    /** One {@code INSERT} of {@code rows} rows of {@code columns}, encoded as {@code encoded} gives them. */
+    private Mono<Void> insertEncoded(TableWriter table, int[] insertColumns, int rows, Mono<List<byte[]>> encoded,
+            String token, boolean retried) {
+        List<String> columns = new ArrayList<>(insertColumns.length);
+        for (int c : insertColumns) {
+            columns.add(Sql.identifier(table.columns().get(c).name()));
+        }
+        String target = Sql.table(options.database(), table.target());
+        ClickHouseFormat format = options.format() == InsertFormat.ROW_BINARY
+                ? ClickHouseFormat.RowBinary : ClickHouseFormat.TabSeparated;
+        String what = "insert of " + rows + " rows into " + table.target();
         return encoded.flatMap(slices -> retryIf(retried, endpoints.call(table.target(), what, client -> {
             InsertSettings settings = new InsertSettings();
             if (token != null) {

@@ -628,11 +628,21 @@ final class TableWriter {
 
     /** {@link #streamed(List)} with the chunk columns set from {@code chunk} (when not null). */
     Insert streamed(List<ChangeItem> items, ChunkRows chunk) {
+        return new Insert(allColumns(), items, chunk);
+    }
+
+    /** Every column, in order: the columns of a {@linkplain #streamed streamed} insert. */
+    int[] allColumns() {
         int[] all = new int[types.length];
         for (int i = 0; i < all.length; i++) {
             all[i] = i;
         }
-        return new Insert(all, items, chunk);
+        return all;
+    }
+
+    /** The source table whose items this writer writes. */
+    String sourceTable() {
+        return sourceTable;
     }
 
     /** The values of row {@code i} of an insert, with the chunk columns set when it names a chunk. */

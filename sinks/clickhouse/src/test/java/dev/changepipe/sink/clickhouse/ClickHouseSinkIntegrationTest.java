@@ -148,6 +148,59 @@ class ClickHouseSinkIntegrationTest {
     }
 
     @Test
+    void preparedChunksReplacingModeEncodesThemOnceTheTableIsKnownAndWritesABatchAsOneInsert() {
+        sink(WriteMode.REPLACING);
+        // before the first write the table's columns are not known: nothing to encode for yet
+        Chunk early = history().get(0);
+        assertThat(sink.prepare(early)).isSameAs(early);
+        writeBatch(List.of(chunk(1, save(TABLE, 99, 1, "name", "warm-up", "price", 1L))));
+
+        List<Chunk> prepared = history().stream().map(sink::prepare).toList();
+        for (int i = 0; i < prepared.size(); i++) {
+            Chunk chunk = prepared.get(i);
+            assertThat(chunk.prepared()).isNotNull();
+            assertThat(chunk.items()).isEmpty(); // the encoded rows replace the items
+            assertThat(chunk.itemCount()).isEqualTo(history().get(i).items().size());
+            assertThat(chunk.preparedBytes()).isPositive();
+        }
+        long before = insertQueries();
+        writeBatch(prepared);
+        assertThat(insertQueries() - before).isEqualTo(1);
+        assertThat(query("SELECT id, name, price FROM $t FINAL WHERE is_deleted = 0 AND id < 99 ORDER BY id"))
+                .isEqualTo(FINAL_STATE);
+        assertThat(query("SELECT id, version, is_deleted FROM $t FINAL WHERE id < 99 ORDER BY id"))
+                .isEqualTo("1\t200\t0\n2\t201\t1\n3\t203\t0\n4\t205\t1\n");
+    }
+
+    @Test
+    void preparedChunksABatchOfPreparedAndUnpreparedChunksEndsInTheSameState() {
+        sink(WriteMode.REPLACING);
+        writeBatch(List.of(chunk(1, save(TABLE, 99, 1, "name", "warm-up", "price", 1L))));
+        List<Chunk> history = history();
+        // the later chunk prepared, the earlier not: written as two inserts, versions decide
+        writeBatch(List.of(history.get(0), sink.prepare(history.get(1))));
+        assertThat(query("SELECT id, name, price FROM $t FINAL WHERE is_deleted = 0 AND id < 99 ORDER BY id"))
+                .isEqualTo(FINAL_STATE);
+    }
+
+    @Test
+    void preparedChunksOnlyItemsTheTableTakes() {
+        sink(WriteMode.REPLACING);
+        writeBatch(List.of(chunk(1, save(TABLE, 99, 1, "name", "warm-up", "price", 1L))));
+        // a value the table refuses: the chunk keeps its items, so that its write dead-letters that one
+        Chunk bad = chunk(2, save(TABLE, 5, 2, "name", "five", "price", 1L), save(TABLE, 6, 3, "price", "not a number"));
+        assertThat(sink.prepare(bad)).isSameAs(bad);
+    }
+
+    @Test
+    void preparedChunksNotInCollapsingMode() {
+        sink(WriteMode.COLLAPSING);
+        writeBatch(List.of(chunk(1, save(TABLE, 98, 1, "name", "warm-up", "price", 1L))));
+        Chunk collapsing = history().get(0);
+        assertThat(sink.prepare(collapsing)).isSameAs(collapsing); // it reads previous rows at write time
+    }
+
+    @Test
     void groupCommitABatchIsOneReadAndOneInsertPerTableInCollapsingMode() {
         sink(WriteMode.COLLAPSING);
         writeBatch(List.of(chunk(1, save(TABLE, 1, 1, "name", "old", "price", 1L))));

@@ -1,0 +1,21 @@
+package dev.changepipe.sink.clickhouse;
+
+import java.util.List;
+
+/**
+ * The rows of one table of a {@linkplain ClickHouseWriter#prepare prepared} chunk, encoded in RowBinary
+ * for every column of {@code table} as it was described when they were encoded.
+ *
+ * @param table the writer whose columns the rows were encoded for
+ * @param rows the encoded rows
+ * @param count how many rows
+ */
+record EncodedRows(TableWriter table, byte[] rows, int count) {
+
+    /** What one holds besides its rows: the record and the array's header. */
+    static final long OVERHEAD_BYTES = 48;
+
+    /** A prepared chunk's form: its rows, table by table in first-seen order. */
+    record Chunk(List<EncodedRows> tables) {
+    }
+}
