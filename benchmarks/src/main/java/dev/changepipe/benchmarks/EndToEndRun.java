@@ -31,7 +31,7 @@ import java.util.stream.Stream;
  * or {@code scenario: NAME FAILED: why} when a check fails. Fields that do not apply are {@code -}. The
  * registration scenarios print rates and latencies of their own instead ({@link RegistrationScenario}).
  * Options: {@code --rows N} (default 2,000,000; the storage-sync scenarios use half), {@code --only
- * NAME[,NAME...]} (a name or a prefix), {@code --java-opts "..."} (added to the service's JVM),
+ * NAME[,NAME...]} (a scenario's name selects it alone; anything else, the scenarios it begins), {@code --java-opts "..."} (added to the service's JVM),
  * {@code --root DIR} (the repository, where {@code ./pipeline} is). See benchmarks/README.md.
  */
 public final class EndToEndRun {
@@ -99,7 +99,8 @@ public final class EndToEndRun {
     }
 
     private boolean selected(String name) {
-        return only.isEmpty() || only.stream().anyMatch(name::startsWith);
+        // a scenario's name selects that scenario alone; anything else selects the names it begins
+        return only.isEmpty() || only.stream().anyMatch(o -> SCENARIOS.contains(o) ? name.equals(o) : name.startsWith(o));
     }
 
     private void runAll() throws Exception {

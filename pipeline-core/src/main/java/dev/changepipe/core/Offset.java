@@ -19,6 +19,19 @@ public record Offset(long value) implements Comparable<Offset> {
         return Long.compare(value, other.value);
     }
 
+    // equals and hashCode written out: a record's generated ones are bootstrapped through method
+    // handles, which made the JVM spin a dozen classes at the first comparison of offsets
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Offset other && other.value == value;
+    }
+
+    @Override
+    public int hashCode() {
+        return Long.hashCode(value);
+    }
+
     @Override
     public String toString() {
         return Long.toString(value);
