@@ -54,6 +54,8 @@ public final class Pipeline {
 
     /** The pusher's own limit while a completed source drains; the pipeline's progress watch cuts it instead. */
     private static final Duration UNBOUNDED_DRAIN = Duration.ofDays(3650);
+    /** The most acknowledgements handed to the source in one {@link Source#acknowledgeAll} call. */
+    static final int ACKS_RECORDED_TOGETHER = 1000;
 
     private final String name;
     private final Source source;
@@ -112,8 +114,11 @@ public final class Pipeline {
                     .concatMap(p::push, 0)
                     .then(Mono.defer(() -> drain(p, stop, recorded.asFlux())))
                     .then(Mono.fromRunnable(acks::tryEmitComplete));
+            // The acks that arrive together (a batch's) or while the previous ones are being recorded
+            // are recorded together: one checkpoint save for a batch, not one per chunk.
             Mono<Void> committing = acks.asFlux()
-                    .concatMap(ack -> source.acknowledge(ack).doOnSuccess(v -> recorded.tryEmitNext(ack)), 0)
+                    .bufferTimeout(ACKS_RECORDED_TOGETHER, Duration.ofMillis(1), true)
+                    .concatMap(run -> source.acknowledgeAll(run).doOnSuccess(v -> run.forEach(recorded::tryEmitNext)), 0)
                     .then();
             Mono<Void> work = Mono.when(reading, committing, p.whenTerminated())
                     .doOnError(e -> p.abort())

@@ -1,5 +1,6 @@
 package dev.changepipe.core;
 
+import java.util.List;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
@@ -11,8 +12,9 @@ import reactor.core.publisher.Mono;
  * pipeline requests one chunk at a time and pushes it before asking for the next) and completes when
  * a bounded source has nothing more to read. A following source never completes by itself.
  *
- * <p><b>Acknowledging.</b> {@link #acknowledge(Ack)} is called for every chunk after all sinks wrote
- * it, in push order, one call at a time (the next only after the previous {@code Mono} completed).
+ * <p><b>Acknowledging.</b> {@link #acknowledgeAll(List)} is called with the acks of the chunks all
+ * sinks wrote, in push order, one call at a time (the next only after the previous {@code Mono}
+ * completed); by default it calls {@link #acknowledge(Ack)} for each.
  * It records {@link Ack#committable()} durably (or defers and batches that, as long as progress is
  * never recorded ahead of an ack), removes acknowledged work from queues, and so on.
  *
@@ -32,6 +34,20 @@ public interface Source {
 
     /** Records that a chunk was durably written by every sink. */
     Mono<Void> acknowledge(Ack ack);
+
+    /**
+     * Records several acknowledgements, in push order: the ones that arrived together (a batch's chunks
+     * are acknowledged at once) or while the previous were being recorded. Called instead of
+     * {@link #acknowledge(Ack)} under the same rules. The default records them one by one; a source
+     * whose acknowledgements only move a position forward may record the last of each origin only
+     * (the oplog source saves one checkpoint per file for a batch, not one per chunk).
+     */
+    default Mono<Void> acknowledgeAll(List<Ack> acks) {
+        if (acks.size() == 1) {
+            return acknowledge(acks.get(0));
+        }
+        return Flux.fromIterable(acks).concatMap(this::acknowledge, 0).then();
+    }
 
     /** Releases resources; called once when the pipeline ends. */
     default Mono<Void> close() {

@@ -64,6 +64,15 @@ class PipelineTest {
         }
 
         @Override
+        public Mono<Void> acknowledgeAll(List<Ack> acks) {
+            calls.add(acks.size());
+            return Source.super.acknowledgeAll(acks);
+        }
+
+        /** The size of every {@link #acknowledgeAll} call, in order. */
+        final List<Integer> calls = new CopyOnWriteArrayList<>();
+
+        @Override
         public Mono<Void> close() {
             return Mono.fromRunnable(() -> closed.set(true));
         }
@@ -110,6 +119,42 @@ class PipelineTest {
         assertThat(pipeline.status().state()).isEqualTo(Pipeline.State.STOPPED);
         assertThat(source.acknowledged).hasSize(10);
         assertThat(source.closed).isTrue();
+    }
+
+    @Test
+    void theAcksOfABatchAreHandedToTheSourceTogetherInPushOrder() {
+        Sinks.Many<Chunk> feed = Sinks.many().unicast().onBackpressureBuffer();
+        TestSource source = new TestSource(feed.asFlux());
+        ScriptedSink sink = new ScriptedSink().hold();
+        Pipeline pipeline = Pipeline.builder("batch").source(source).sink(sink)
+                .pusher(ParseQueuePusher.factory(ParseQueueOptions.builder().parallelism(2).build()))
+                .meterRegistry(new SimpleMeterRegistry()).build();
+        Mono<Void> run = pipeline.run().cache();
+        run.subscribe(v -> { }, e -> { });
+        feed.tryEmitNext(TestChunks.items("a", 1, 1, false));
+        await().until(() -> sink.isHeld("a", 1));
+        // five chunks wait behind the write of a@1: one batch, whose five acks come together
+        for (int i = 2; i <= 6; i++) {
+            feed.tryEmitNext(TestChunks.items(i % 2 == 0 ? "a" : "b", i, 1, false));
+        }
+        await().until(() -> pipeline.status().inFlightChunks() == 6);
+        // recording a@1 takes until the batch behind it is acknowledged too: its five acks queue up
+        Sinks.Empty<Void> recordingA1 = Sinks.empty();
+        source.onAck = ack -> ack.offset().value() == 1 ? recordingA1.asMono() : Mono.empty();
+        sink.release("a", 1);
+        for (int i = 2; i <= 6; i++) {
+            String origin = i % 2 == 0 ? "a" : "b";
+            int offset = i;
+            await().until(() -> sink.isHeld(origin, offset));
+            sink.release(origin, offset);
+        }
+        await().until(() -> pipeline.status().inFlightChunks() == 0);
+        recordingA1.tryEmitEmpty();
+        await().until(() -> source.acknowledged.size() == 6);
+        assertThat(source.calls).containsExactly(1, 5);
+        assertThat(source.acknowledged).extracting(a -> a.offset().value()).containsExactly(1L, 2L, 3L, 4L, 5L, 6L);
+        pipeline.stop();
+        run.block(WAIT);
     }
 
     @Test

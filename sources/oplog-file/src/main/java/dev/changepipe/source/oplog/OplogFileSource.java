@@ -11,6 +11,8 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
@@ -160,6 +162,23 @@ public final class OplogFileSource implements Source {
                         }
                     });
         });
+    }
+
+    /**
+     * One checkpoint save per file for acknowledgements that come together (a batch's): the last one
+     * of each file holds its furthest committable position, and whether the file is done.
+     */
+    @Override
+    public Mono<Void> acknowledgeAll(List<Ack> acks) {
+        if (acks.size() == 1) {
+            return acknowledge(acks.get(0));
+        }
+        Map<String, Ack> lastOfEachFile = new LinkedHashMap<>();
+        for (Ack ack : acks) {
+            lastOfEachFile.remove(ack.origin()); // keep the files in the order of their last ack
+            lastOfEachFile.put(ack.origin(), ack);
+        }
+        return Flux.fromIterable(lastOfEachFile.values()).concatMap(this::acknowledge, 0).then();
     }
 
     /** Closes the dead-letter file and removes the per-file gauges. */

@@ -171,6 +171,62 @@ class OplogFileSourceTest {
         assertThat(rest.values("id")).isEqualTo(ids(linesCheckpointed, 50));
     }
 
+    @Test
+    void oneCheckpointSavePerFileForABatchOfChunks() {
+        append(log, lines(0, 50));
+        java.util.concurrent.atomic.AtomicInteger saves = new java.util.concurrent.atomic.AtomicInteger();
+        CheckpointStore file = store;
+        CheckpointStore counting = new CheckpointStore() {
+            public Mono<Long> claim(String origin) {
+                return file.claim(origin);
+            }
+
+            public Mono<Checkpoint> load(String origin) {
+                return file.load(origin);
+            }
+
+            public Mono<Void> save(Checkpoint checkpoint, long token) {
+                saves.incrementAndGet();
+                return file.save(checkpoint, token);
+            }
+
+            public reactor.core.publisher.Flux<Checkpoint> loadAll() {
+                return file.loadAll();
+            }
+
+            public Mono<Void> delete(String origin) {
+                return file.delete(origin);
+            }
+        };
+        // the first write waits until every other chunk is parsed and queued behind it: one batch
+        reactor.core.publisher.Sinks.Empty<Void> firstWrite = reactor.core.publisher.Sinks.empty();
+        java.util.concurrent.atomic.AtomicInteger chunks = new java.util.concurrent.atomic.AtomicInteger();
+        dev.changepipe.core.Sink sink = new dev.changepipe.core.Sink() {
+            public String name() {
+                return "held";
+            }
+
+            public Mono<Void> write(dev.changepipe.core.Chunk chunk) {
+                return chunks.getAndIncrement() == 0 ? firstWrite.asMono() : Mono.empty();
+            }
+        };
+        Pipeline pipeline = Pipeline.builder("test")
+                .source(OplogFileSource.create(json(log).chunkMaxBytes(200).mode(OplogFileOptions.Mode.SNAPSHOT).build(),
+                        counting, registry))
+                .sink(sink).pusher(ParseQueuePusher.factory(ParseQueueOptions.builder().parallelism(2).build()))
+                .meterRegistry(registry).build();
+        Mono<Void> run = pipeline.run().cache();
+        running.add(run.subscribe(v -> { }, e -> { }));
+        await().until(() -> pipeline.status().inFlightChunks() > 10
+                && pipeline.status().origins().values().stream().allMatch(o -> o.inFlightChunks() > 10));
+        int pushed = pipeline.status().inFlightChunks();
+        firstWrite.tryEmitEmpty();
+        run.block(WAIT);
+        // the first chunk's checkpoint, then one for the batch behind it (which ends the file)
+        assertThat(saves.get()).isLessThanOrEqualTo(3).isLessThan(pushed);
+        assertThat(position(checkpoint(log))).isEqualTo(lines(0, 50).length());
+    }
+
     // ---- follow
 
     @Test
