@@ -12,6 +12,7 @@ import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import reactor.core.publisher.Sinks;
+import reactor.core.scheduler.Schedulers;
 
 /**
  * Wires a {@link Source} through a {@link Pusher} into {@link Sink}s and carries acknowledgements back
@@ -94,14 +95,14 @@ public final class Pipeline {
      */
     public Mono<Void> run() {
         return Mono.defer(() -> {
-            Sinks.Many<Ack> acks = Sinks.many().unicast().onBackpressureBuffer();
+            AckRuns acks = new AckRuns(ACKS_RECORDED_TOGETHER, Schedulers.parallel());
             Sinks.Empty<Void> stop = Sinks.empty();
             Pusher p;
             synchronized (lock) {
                 if (state == State.RUNNING || state == State.STOPPING) {
                     return Mono.error(new IllegalStateException("pipeline " + name + " is already running"));
                 }
-                p = pusherFactory.create(name, sinks, ack -> emitAck(acks, ack), registry);
+                p = pusherFactory.create(name, sinks, acks::add, registry);
                 pusher = p;
                 stopSignal = stop;
                 state = State.RUNNING;
@@ -113,11 +114,10 @@ public final class Pipeline {
                     .takeUntilOther(stop.asMono())
                     .concatMap(p::push, 0)
                     .then(Mono.defer(() -> drain(p, stop, recorded.asFlux())))
-                    .then(Mono.fromRunnable(acks::tryEmitComplete));
+                    .then(Mono.fromRunnable(acks::complete));
             // The acks that arrive together (a batch's) or while the previous ones are being recorded
             // are recorded together: one checkpoint save for a batch, not one per chunk.
-            Mono<Void> committing = acks.asFlux()
-                    .bufferTimeout(ACKS_RECORDED_TOGETHER, Duration.ofMillis(1), true)
+            Mono<Void> committing = acks.runs()
                     .concatMap(run -> source.acknowledgeAll(run).doOnSuccess(v -> run.forEach(recorded::tryEmitNext)), 0)
                     .then();
             Mono<Void> work = Mono.when(reading, committing, p.whenTerminated())
@@ -182,14 +182,6 @@ public final class Pipeline {
                     p == null ? 0 : p.inFlightBytes(),
                     p == null ? 0 : p.inFlightChunks(),
                     lastError);
-        }
-    }
-
-    private static void emitAck(Sinks.Many<Ack> acks, Ack ack) {
-        Sinks.EmitResult result = acks.tryEmitNext(ack);
-        if (result.isFailure()) {
-            throw new PipelineException("acknowledgement of " + ack.origin() + "@" + ack.offset()
-                    + " could not be queued: " + result);
         }
     }
 
