@@ -151,7 +151,9 @@ final class ClickHouseWriter implements ClickHouseSink {
             return serverVersion().flatMap(server -> Flux.fromIterable(byTable.entrySet())
                     .concatMap(e -> insertEncoded(e.getKey(), e.getKey().allColumns(), rows.get(e.getKey()),
                             Mono.just(e.getValue()), server.supportsInsertDeduplicationToken()
-                                    ? token(chunks, e.getKey().target(), 0) : null, true))
+                                    ? token(chunks, e.getKey().target(), 0) : null, true)
+                            .doOnError(ClickHouseWriteException.class,
+                                    error -> forgetOnSchemaError(e.getKey().sourceTable(), error)))
                     .then());
         });
     }
@@ -308,12 +310,15 @@ final class ClickHouseWriter implements ClickHouseSink {
                             return insertAll(chunks, table, table.inserts(rows(table, items)));
                     }
                 })
-                .doOnError(ClickHouseWriteException.class, e -> {
-                    if (SCHEMA_CODES.contains(e.errorCode())) {
-                        tables.remove(sourceTable); // read the columns again next time
-                        written.forgetTable(options.targetTable(sourceTable)); // it may be made again, empty
-                    }
-                });
+                .doOnError(ClickHouseWriteException.class, e -> forgetOnSchemaError(sourceTable, e));
+    }
+
+    /** After an error that says the table changed, its columns are read again by the next write. */
+    private void forgetOnSchemaError(String sourceTable, ClickHouseWriteException e) {
+        if (SCHEMA_CODES.contains(e.errorCode())) {
+            tables.remove(sourceTable); // read the columns again next time
+            written.forgetTable(options.targetTable(sourceTable)); // it may be made again, empty
+        }
     }
 
     private static List<TableWriter.Row> rows(TableWriter table, List<ChangeItem> items) {

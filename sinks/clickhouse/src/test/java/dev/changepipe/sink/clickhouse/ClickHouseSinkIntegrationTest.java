@@ -193,6 +193,23 @@ class ClickHouseSinkIntegrationTest {
     }
 
     @Test
+    void preparedChunksATableDroppedBeforeTheirWriteIsDescribedAgainAndMadeAgain() {
+        sink(WriteMode.REPLACING);
+        writeBatch(List.of(chunk(1, save(TABLE, 99, 1, "name", "warm-up", "price", 1L))));
+        Chunk prepared = sink.prepare(history().get(0));
+        assertThat(prepared.prepared()).isNotNull();
+        clickhouse.execute("DROP TABLE " + database + ".shop_product");
+        sink.writeBatch(List.of(prepared)).as(StepVerifier::create)
+                .expectErrorSatisfies(e -> assertThat(e).isInstanceOf(ClickHouseWriteException.class))
+                .verify(TIMEOUT);
+        // the table is forgotten: nothing is encoded for its old columns, and the next write makes it again
+        Chunk again = history().get(0);
+        assertThat(sink.prepare(again)).isSameAs(again);
+        writeBatch(history());
+        assertThat(query("SELECT id, name, price FROM $t FINAL WHERE is_deleted = 0 ORDER BY id")).isEqualTo(FINAL_STATE);
+    }
+
+    @Test
     void preparedChunksNotInCollapsingMode() {
         sink(WriteMode.COLLAPSING);
         writeBatch(List.of(chunk(1, save(TABLE, 98, 1, "name", "warm-up", "price", 1L))));
