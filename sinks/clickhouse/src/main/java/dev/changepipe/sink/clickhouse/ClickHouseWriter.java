@@ -87,7 +87,7 @@ final class ClickHouseWriter implements ClickHouseSink {
         List<Chunk> prepared = new ArrayList<>();
         List<Chunk> unprepared = new ArrayList<>();
         for (Chunk chunk : batch) {
-            (chunk.prepared() instanceof EncodedRows.Chunk ? prepared : unprepared).add(chunk);
+            (chunk.prepared() instanceof EncodedRows.Prepared ? prepared : unprepared).add(chunk);
         }
         if (prepared.isEmpty()) {
             return writeItems(batch);
@@ -124,7 +124,7 @@ final class ClickHouseWriter implements ClickHouseSink {
                 tablesRows.add(new EncodedRows(table, rows, items.size()));
                 bytes += EncodedRows.OVERHEAD_BYTES + rows.length;
             }
-            return chunk.prepared(new EncodedRows.Chunk(tablesRows), bytes);
+            return chunk.prepared(new EncodedRows.Prepared(tablesRows), bytes);
         } catch (RuntimeException e) {
             return chunk; // an item the table refuses: its write finds it and dead-letters it
         }
@@ -133,10 +133,9 @@ final class ClickHouseWriter implements ClickHouseSink {
     /** One {@code INSERT} per table of the encoded rows of every prepared chunk, in push order. */
     private Mono<Void> writePrepared(List<Chunk> chunks) {
         return Mono.defer(() -> {
-            Map<TableWriter, List<byte[]>> byTable = new LinkedHashMap<>();
-            Map<TableWriter, Integer> rows = new HashMap<>();
+            Map<TableWriter, List<EncodedRows>> byTable = new LinkedHashMap<>();
             for (Chunk chunk : chunks) {
-                for (EncodedRows encoded : ((EncodedRows.Chunk) chunk.prepared()).tables()) {
+                for (EncodedRows encoded : ((EncodedRows.Prepared) chunk.prepared()).tables()) {
                     TableWriter table = encoded.table();
                     if (tables.get(table.sourceTable()) != table) {
                         return Mono.error(new ClickHouseWriteException(options.name(), table.target(), null,
@@ -144,16 +143,19 @@ final class ClickHouseWriter implements ClickHouseSink {
                                         + chunk + " waited, encoded for the columns it had; the pipeline's restart"
                                         + " encodes it again", null, true, 0, 0));
                     }
-                    byTable.computeIfAbsent(table, t -> new ArrayList<>()).add(encoded.rows());
-                    rows.merge(table, encoded.count(), Integer::sum);
+                    byTable.computeIfAbsent(table, t -> new ArrayList<>()).add(encoded);
                 }
             }
             return serverVersion().flatMap(server -> Flux.fromIterable(byTable.entrySet())
-                    .concatMap(e -> insertEncoded(e.getKey(), e.getKey().allColumns(), rows.get(e.getKey()),
-                            Mono.just(e.getValue()), server.supportsInsertDeduplicationToken()
-                                    ? token(chunks, e.getKey().target(), 0) : null, true)
-                            .doOnError(ClickHouseWriteException.class,
-                                    error -> forgetOnSchemaError(e.getKey().sourceTable(), error)))
+                    .concatMap(e -> {
+                        TableWriter table = e.getKey();
+                        List<byte[]> slices = e.getValue().stream().map(EncodedRows::rows).toList();
+                        int rows = e.getValue().stream().mapToInt(EncodedRows::count).sum();
+                        return insertEncoded(table, table.allColumns(), rows, Mono.just(slices),
+                                server.supportsInsertDeduplicationToken() ? token(chunks, table.target(), 0) : null, true)
+                                .doOnError(ClickHouseWriteException.class,
+                                        error -> forgetOnSchemaError(table.sourceTable(), error));
+                    })
                     .then());
         });
     }

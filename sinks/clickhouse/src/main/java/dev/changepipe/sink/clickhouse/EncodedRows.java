@@ -15,7 +15,7 @@ record EncodedRows(TableWriter table, byte[] rows, int count) {
     /** What one holds besides its rows: the record and the array's header. */
     static final long OVERHEAD_BYTES = 48;
 
-    /** A prepared chunk's form: its rows, table by table in first-seen order. */
-    record Chunk(List<EncodedRows> tables) {
+    /** A prepared chunk's form ({@code Chunk.prepared()}): its rows, table by table in first-seen order. */
+    record Prepared(List<EncodedRows> tables) {
     }
 }
