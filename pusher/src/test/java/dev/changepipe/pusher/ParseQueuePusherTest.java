@@ -497,9 +497,7 @@ class ParseQueuePusherTest {
         ScriptedSink sink = new ScriptedSink().hold();
         ParseQueuePusher pusher = pusher(2, 10_000, sink);
         // 100 raw bytes that parse into items of 4,000 bytes: the charge follows what is in memory
-        Chunk grows = Chunk.raw("a", Offset.of(1), 100, () -> TestChunks.itemsOf("a", 1, 4).stream()
-                .map(i -> new dev.changepipe.core.ChangeItem(i.kind(), i.table(), i.key(), i.values(), i.version(), null, 1000))
-                .toList(), false);
+        Chunk grows = TestChunks.rawOfItemSize("a", 1, 100, 4, 1000);
         pusher.push(grows).block(WAIT);
         await().until(() -> sink.isHeld("a", 1));
         assertThat(pusher.inFlightBytes()).isEqualTo(4000);
@@ -611,9 +609,7 @@ class ParseQueuePusherTest {
         ScriptedSink sink = new ScriptedSink().hold();
         ParseQueuePusher pusher = pusher(2, 1 << 20, sink);
         // 1,000 raw bytes that become 100 bytes of items: a raw byte becomes 0.1 byte
-        Chunk shrinks = Chunk.raw("a", Offset.of(1), 1000, () -> TestChunks.itemsOf("a", 1, 1).stream()
-                .map(i -> new dev.changepipe.core.ChangeItem(i.kind(), i.table(), i.key(), i.values(), i.version(), null, 100))
-                .toList(), false);
+        Chunk shrinks = TestChunks.rawOfItemSize("a", 1, 1000, 1, 100);
         pusher.push(shrinks).block(WAIT);
         await().until(() -> sink.isHeld("a", 1));
         assertThat(pusher.inFlightBytes()).isEqualTo(100);

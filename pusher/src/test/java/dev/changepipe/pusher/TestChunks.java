@@ -49,6 +49,16 @@ final class TestChunks {
         }, completed);
     }
 
+    /**
+     * A raw chunk of {@code size} bytes that parses at once into {@code count} items of {@code itemBytes}
+     * each: what a raw byte becomes once parsed is {@code count * itemBytes / size}.
+     */
+    static Chunk rawOfItemSize(String origin, long offset, long size, int count, long itemBytes) {
+        return Chunk.raw(origin, Offset.of(offset), size, () -> itemsOf(origin, offset, count).stream()
+                .map(i -> new ChangeItem(i.kind(), i.table(), i.key(), i.values(), i.version(), null, itemBytes))
+                .toList(), false);
+    }
+
     /** A raw chunk whose parse fails. */
     static Chunk failingParse(String origin, long offset, Supplier<RuntimeException> error) {
         return Chunk.raw(origin, Offset.of(offset), 10, () -> {

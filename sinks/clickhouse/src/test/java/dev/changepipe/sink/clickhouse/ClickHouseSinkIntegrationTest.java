@@ -135,10 +135,15 @@ class ClickHouseSinkIntegrationTest {
         sink.writeBatch(chunks).as(StepVerifier::create).expectComplete().verify(TIMEOUT);
     }
 
+    /** A first write, of key 99 (the tests leave it out): the table is created and its columns read. */
+    private void warmUp() {
+        writeBatch(List.of(chunk(1, save(TABLE, 99, 1, "name", "warm-up", "price", 1L))));
+    }
+
     @Test
     void groupCommitABatchIsOneInsertPerTableInReplacingMode() {
         sink(WriteMode.REPLACING);
-        writeBatch(List.of(chunk(1, save(TABLE, 99, 1, "name", "warm-up", "price", 1L)))); // table created, columns read
+        warmUp();
         long before = insertQueries();
         writeBatch(history());
         assertThat(insertQueries() - before).isEqualTo(1);
@@ -153,7 +158,7 @@ class ClickHouseSinkIntegrationTest {
         // before the first write the table's columns are not known: nothing to encode for yet
         Chunk early = history().get(0);
         assertThat(sink.prepare(early)).isSameAs(early);
-        writeBatch(List.of(chunk(1, save(TABLE, 99, 1, "name", "warm-up", "price", 1L))));
+        warmUp();
 
         List<Chunk> prepared = history().stream().map(sink::prepare).toList();
         for (int i = 0; i < prepared.size(); i++) {
@@ -175,7 +180,7 @@ class ClickHouseSinkIntegrationTest {
     @Test
     void preparedChunksABatchOfPreparedAndUnpreparedChunksEndsInTheSameState() {
         sink(WriteMode.REPLACING);
-        writeBatch(List.of(chunk(1, save(TABLE, 99, 1, "name", "warm-up", "price", 1L))));
+        warmUp();
         List<Chunk> history = history();
         // the later chunk prepared, the earlier not: written as two inserts, versions decide
         writeBatch(List.of(history.get(0), sink.prepare(history.get(1))));
@@ -186,7 +191,7 @@ class ClickHouseSinkIntegrationTest {
     @Test
     void preparedChunksOnlyItemsTheTableTakes() {
         sink(WriteMode.REPLACING);
-        writeBatch(List.of(chunk(1, save(TABLE, 99, 1, "name", "warm-up", "price", 1L))));
+        warmUp();
         // a value the table refuses: the chunk keeps its items, so that its write dead-letters that one
         Chunk bad = chunk(2, save(TABLE, 5, 2, "name", "five", "price", 1L), save(TABLE, 6, 3, "price", "not a number"));
         assertThat(sink.prepare(bad)).isSameAs(bad);
@@ -195,7 +200,7 @@ class ClickHouseSinkIntegrationTest {
     @Test
     void preparedChunksATableDroppedBeforeTheirWriteIsDescribedAgainAndMadeAgain() {
         sink(WriteMode.REPLACING);
-        writeBatch(List.of(chunk(1, save(TABLE, 99, 1, "name", "warm-up", "price", 1L))));
+        warmUp();
         Chunk prepared = sink.prepare(history().get(0));
         assertThat(prepared.prepared()).isNotNull();
         clickhouse.execute("DROP TABLE " + database + ".shop_product");
@@ -212,7 +217,7 @@ class ClickHouseSinkIntegrationTest {
     @Test
     void preparedChunksNotInCollapsingMode() {
         sink(WriteMode.COLLAPSING);
-        writeBatch(List.of(chunk(1, save(TABLE, 98, 1, "name", "warm-up", "price", 1L))));
+        warmUp();
         Chunk collapsing = history().get(0);
         assertThat(sink.prepare(collapsing)).isSameAs(collapsing); // it reads previous rows at write time
     }
