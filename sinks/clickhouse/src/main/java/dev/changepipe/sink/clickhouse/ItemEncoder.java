@@ -58,7 +58,8 @@ final class ItemEncoder {
     private byte[] buf;
     private int pos;
     /** Writes what the fast paths do not cover, appending to {@link #buf}. */
-    private final RowEncoder.RowBinaryEncoder fallback = new RowEncoder.RowBinaryEncoder(new Appender());
+    private final RowEncoder.RowBinaryEncoder fallback =
+            new RowEncoder.RowBinaryEncoder(new Appender(), RowEncoder.SMALL_BUFFER);
 
     ItemEncoder(TableWriter table, int expectedRows) {
         this.table = table;
@@ -78,7 +79,7 @@ final class ItemEncoder {
         this.zeros = new byte[n][];
         for (int c = 0; c < n; c++) {
             ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-            RowEncoder.RowBinaryEncoder encoder = new RowEncoder.RowBinaryEncoder(bytes);
+            RowEncoder.RowBinaryEncoder encoder = new RowEncoder.RowBinaryEncoder(bytes, RowEncoder.SMALL_BUFFER);
             try {
                 encoder.write(types[c], table.zero(c));
                 encoder.flush();

@@ -17,12 +17,16 @@ abstract class RowEncoder {
 
     private static final int BUFFER = 64 * 1024;
 
+    /** A buffer for one key or one value: enough for the widest fixed-size value (16 bytes). */
+    static final int SMALL_BUFFER = 64;
+
     private final OutputStream out;
-    private final byte[] buf = new byte[BUFFER];
+    private final byte[] buf;
     private int pos;
 
-    RowEncoder(OutputStream out) {
+    RowEncoder(OutputStream out, int bufferSize) {
         this.out = out;
+        this.buf = new byte[bufferSize];
     }
 
     /** An encoder for {@code format} writing into {@code out}. */
@@ -94,7 +98,15 @@ abstract class RowEncoder {
     static final class RowBinaryEncoder extends RowEncoder {
 
         RowBinaryEncoder(OutputStream out) {
-            super(out);
+            this(out, BUFFER);
+        }
+
+        /**
+         * An encoder with a buffer of {@code bufferSize} bytes (at least 16): {@link #SMALL_BUFFER} for
+         * one key or value, where a 64 KiB buffer per call would cost more than the encoding.
+         */
+        RowBinaryEncoder(OutputStream out, int bufferSize) {
+            super(out, bufferSize);
         }
 
         @Override
@@ -203,7 +215,7 @@ abstract class RowEncoder {
     static final class TabSeparatedEncoder extends RowEncoder {
 
         TabSeparatedEncoder(OutputStream out) {
-            super(out);
+            super(out, BUFFER);
         }
 
         @Override

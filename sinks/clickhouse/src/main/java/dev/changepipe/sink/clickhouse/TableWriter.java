@@ -572,7 +572,7 @@ final class TableWriter {
      */
     String keyOf(Object[] values, int[] keyColumns) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream(32);
-        RowEncoder.RowBinaryEncoder encoder = new RowEncoder.RowBinaryEncoder(bytes);
+        RowEncoder.RowBinaryEncoder encoder = new RowEncoder.RowBinaryEncoder(bytes, RowEncoder.SMALL_BUFFER);
         try {
             for (int k : keyColumns) {
                 encoder.write(types[k], values[k]);

@@ -172,6 +172,25 @@ class ValuesTest {
     }
 
     @Test
+    void aSmallBufferEncoderWritesTheSameBytesAsTheDefaultOneEvenForValuesLargerThanItsBuffer() throws Exception {
+        ColumnType[] types = Arrays.stream(new String[] {"UInt64", "String", "String", "Decimal(38, 10)", "UUID",
+                "Array(String)", "Nullable(String)"}).map(ColumnType::parse).toArray(ColumnType[]::new);
+        String long16k = "k".repeat(16_384);
+        Object[] values = {-1L, long16k, "é".repeat(100), new BigInteger("-12345678901234567890123456789"),
+                UUID.randomUUID(), List.of("a".repeat(200), "b".repeat(40)), "z".repeat(63)};
+        int[] all = java.util.stream.IntStream.range(0, types.length).toArray();
+        ByteArrayOutputStream large = new ByteArrayOutputStream();
+        RowEncoder.RowBinaryEncoder big = new RowEncoder.RowBinaryEncoder(large);
+        big.writeRow(types, values, all);
+        big.flush();
+        ByteArrayOutputStream small = new ByteArrayOutputStream();
+        RowEncoder.RowBinaryEncoder tiny = new RowEncoder.RowBinaryEncoder(small, RowEncoder.SMALL_BUFFER);
+        tiny.writeRow(types, values, all);
+        tiny.flush();
+        assertThat(small.toByteArray()).isEqualTo(large.toByteArray());
+    }
+
+    @Test
     void optionsValidationNamesTheOption() {
         assertThatThrownBy(() -> ClickHouseSinkOptions.builder().build()).hasMessageStartingWith("endpoints:");
         assertThatThrownBy(() -> ClickHouseSinkOptions.builder().endpoints("localhost:8123").build())
