@@ -9,6 +9,7 @@ import io.r2dbc.spi.IsolationLevel;
 import io.r2dbc.spi.R2dbcTransientException;
 import io.r2dbc.spi.Row;
 import io.r2dbc.spi.RowMetadata;
+import io.r2dbc.spi.Statement;
 import java.nio.ByteBuffer;
 import java.time.OffsetTime;
 import java.util.ArrayList;
@@ -28,7 +29,8 @@ import reactor.core.publisher.Mono;
 /**
  * Fetches the current rows of one database alias for a batch of pks, in one REPEATABLE READ
  * transaction: first the snapshot's position (the version of every item), then the rows with one
- * {@code = ANY($1)} query. Rows that are gone become tombstones carrying the same version.
+ * {@code = ANY($1)} query, or, for integer keys that lie close together, one {@code BETWEEN} range
+ * ({@link #DENSE_FACTOR}). Rows that are gone become tombstones carrying the same version.
  *
  * <p><b>Version.</b> {@code pg_current_snapshot()} inside the transaction returns the very snapshot
  * the rows are read with. Its {@code xmax} (the first transaction id not yet completed, 64 bits with
@@ -44,6 +46,14 @@ final class RowFetcher {
     private static final Logger log = LoggerFactory.getLogger(RowFetcher.class);
 
     static final int XIP_BITS = 20;
+    /**
+     * Integer keys whose span (highest minus lowest) is below this many times their count are read
+     * with one range scan ({@code BETWEEN}) instead of {@code = ANY}, and the rows not asked for are
+     * skipped: PostgreSQL reads 10,000 contiguous keys about eight times faster as a range (3-4 ms)
+     * than as 10,000 index lookups (24-30 ms), and a batch of keys registered by one bulk change is
+     * usually dense. Below this density, the range would read too many rows nobody asked for.
+     */
+    static final int DENSE_FACTOR = 2;
     private static final long XIP_MAX = (1L << XIP_BITS) - 1;
     private static final Pattern TYPE_NAME = Pattern.compile("[a-z][a-z0-9_ ]*");
     private static final Set<String> INTEGER_TYPES = Set.of("bigint", "integer", "smallint");
@@ -134,11 +144,16 @@ final class RowFetcher {
         if (wanted.size() == 0) {
             return Mono.just(new Fetched(List.of(), version));
         }
-        String sql = "SELECT * FROM " + qualified(key.table()) + " WHERE " + quote(key.keyColumn())
-                + " = ANY($1::text[]::" + type + "[])";
-        String[] param = Arrays.copyOf(wanted.canonical, wanted.size());
-        RowDecoder decoder = new RowDecoder(key, integer, uuid, wanted, version);
-        return Flux.from(conn.createStatement(sql).bind(0, param).execute())
+        long[] span = integer ? wanted.span() : null;
+        boolean dense = span != null && span[1] - span[0] < DENSE_FACTOR * (long) wanted.size();
+        String where = " WHERE " + quote(key.keyColumn());
+        Statement statement = dense
+                ? conn.createStatement("SELECT * FROM " + qualified(key.table()) + where + " BETWEEN $1 AND $2")
+                        .bind(0, span[0]).bind(1, span[1])
+                : conn.createStatement("SELECT * FROM " + qualified(key.table()) + where
+                        + " = ANY($1::text[]::" + type + "[])").bind(0, Arrays.copyOf(wanted.canonical, wanted.size()));
+        RowDecoder decoder = new RowDecoder(key, integer, uuid, wanted, version, dense);
+        return Flux.from(statement.execute())
                 .concatMap(r -> r.map(decoder::item))
                 .then(Mono.fromCallable(() -> {
                     int n = wanted.size();
@@ -190,6 +205,18 @@ final class RowFetcher {
         int size() {
             return size;
         }
+
+        /** The lowest and the highest key (integer keys, at least one). */
+        long[] span() {
+            long min = Long.MAX_VALUE;
+            long max = Long.MIN_VALUE;
+            for (int i = 0; i < size; i++) {
+                long k = (Long) keyValue[i];
+                min = Math.min(min, k);
+                max = Math.max(max, k);
+            }
+            return new long[] {min, max};
+        }
     }
 
     /**
@@ -207,6 +234,8 @@ final class RowFetcher {
         private final boolean uuid;
         private final Wanted wanted;
         private final long version;
+        /** The rows are those of a key range: rows not asked for are skipped (their values not decoded). */
+        private final boolean range;
         final ChangeItem[] found;
         /** The key column alone: every item's key is a row of it. */
         final Columns keyColumns;
@@ -215,8 +244,9 @@ final class RowFetcher {
         private int keyIndex;
         private long fixedSize;
 
-        RowDecoder(ImportKeyOptions key, boolean integer, boolean uuid, Wanted wanted, long version) {
+        RowDecoder(ImportKeyOptions key, boolean integer, boolean uuid, Wanted wanted, long version, boolean range) {
             this.key = key;
+            this.range = range;
             this.integer = integer;
             this.uuid = uuid;
             this.wanted = wanted;
@@ -225,30 +255,32 @@ final class RowFetcher {
             this.keyColumns = Columns.of(key.keyColumn());
         }
 
-        ChangeItem item(Row row, RowMetadata meta) {
+        /** Decodes a row into its key's slot of {@link #found}; returns whether it was asked for. */
+        Boolean item(Row row, RowMetadata meta) {
             if (meta != namesOf) {
                 columns(meta);
+            }
+            Object keyValue = convert(row.get(keyIndex));
+            Integer at = wanted.slot.get(integer && keyValue instanceof Long ? keyValue : canonicalOf(keyValue));
+            if (at == null) {
+                if (range) {
+                    return Boolean.FALSE; // in the range, not in the batch
+                }
+                throw new PipelineException("row with key " + keyValue + " of " + key.table() + " was not asked for");
             }
             int n = columns.names().size();
             Object[] values = new Object[n];
             long size = fixedSize;
             for (int i = 0; i < n; i++) {
-                Object value = convert(row.get(i));
+                Object value = i == keyIndex ? keyValue : convert(row.get(i));
                 values[i] = value;
                 size += estimateValue(value);
-            }
-            Object keyValue = values[keyIndex];
-            Integer at = wanted.slot.get(integer && keyValue instanceof Long ? keyValue : canonicalOf(keyValue));
-            if (at == null) {
-                throw new PipelineException("row with key " + keyValue + " of " + key.table() + " was not asked for");
             }
             ChangeItem.Kind kind = wanted.insertOnly[at] ? ChangeItem.Kind.INSERT : ChangeItem.Kind.UPDATE;
             Map<String, Object> keyMap = keyColumns.row(keyValue);
             size += 48 + 48 + 2L * key.keyColumn().length() + estimateValue(keyValue);
-            ChangeItem item = new ChangeItem(kind, key.model(), keyMap, columns.row(values), version, null,
-                    size);
-            found[at] = item;
-            return item;
+            found[at] = new ChangeItem(kind, key.model(), keyMap, columns.row(values), version, null, size);
+            return Boolean.TRUE;
         }
 
         private String canonicalOf(Object keyValue) {

@@ -95,6 +95,44 @@ class RowFetcherIntegrationTest {
     }
 
     @Test
+    void aDenseBatchOfIntegerKeysIsReadAsOneRangeWithoutTheRowsNotAskedForAndASparseOneAsAnyQuery(PostgresServer pg) {
+        String db = pg.createDatabase("fetch_dense");
+        pg.execute(db, "CREATE TABLE app_model (id integer PRIMARY KEY, name text)");
+        pg.execute(db, "INSERT INTO app_model SELECT g, 'n' || g FROM generate_series(1, 100) g");
+        ImportKeyOptions key = ImportKeyOptions.builder("app.model").build();
+        // dense: 10..21 without 15 and 17 (10 keys over a span of 11); sparse: the same and 1000
+        Map<String, Set<Operation.Type>> dense = new LinkedHashMap<>();
+        for (int id = 20; id >= 10; id--) {
+            if (id != 15 && id != 17) {
+                dense.put(Integer.toString(id), EnumSet.of(Operation.Type.UPDATE));
+            }
+        }
+        dense.put("21", EnumSet.of(Operation.Type.DELETE));
+        pg.execute(db, "DELETE FROM app_model WHERE id = 21");
+        Map<String, Set<Operation.Type>> sparse = new LinkedHashMap<>(dense);
+        sparse.put("1000", EnumSet.of(Operation.Type.UPDATE));
+
+        for (Map<String, Set<Operation.Type>> ops : List.of(dense, sparse)) {
+            List<ChangeItem> items = fetcher.fetch(key, "default", pool(pg, db), ops).block(T).items();
+
+            // in the order asked for; 15 and 17, in the range, not asked for: not there
+            List<Map<String, Object>> keys = new ArrayList<>();
+            ops.keySet().forEach(pk -> keys.add(Map.of("id", Long.parseLong(pk))));
+            assertThat(items).extracting(ChangeItem::key).containsExactlyElementsOf(keys);
+            for (ChangeItem item : items) {
+                long id = (Long) item.key().get("id");
+                if (id <= 20) {
+                    assertThat(item.kind()).isEqualTo(ChangeItem.Kind.UPDATE);
+                    assertThat(item.values()).containsEntry("id", id).containsEntry("name", "n" + id).hasSize(2);
+                } else {
+                    assertThat(item.kind()).as("row %s is gone", id).isEqualTo(ChangeItem.Kind.DELETE);
+                }
+            }
+            assertSizesAreEstimates(items);
+        }
+    }
+
+    @Test
     void uuidAndTextKeysAreMatchedByTheirCanonicalText(PostgresServer pg) {
         String db = pg.createDatabase("fetch_uuid");
         pg.execute(db, "CREATE TABLE app_ref (ref uuid PRIMARY KEY, name text)");
