@@ -58,8 +58,7 @@ final class ItemEncoder {
     private byte[] buf;
     private int pos;
     /** Writes what the fast paths do not cover, appending to {@link #buf}. */
-    private final RowEncoder.RowBinaryEncoder fallback =
-            new RowEncoder.RowBinaryEncoder(new Appender(), RowEncoder.SMALL_BUFFER);
+    private final RowEncoder.RowBinaryEncoder fallback = new RowEncoder.RowBinaryEncoder(new Appender());
 
     ItemEncoder(TableWriter table, int expectedRows) {
         this.table = table;
