@@ -29,11 +29,13 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.IntStream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.publisher.Sinks;
 import reactor.core.scheduler.Schedulers;
 
 /** The {@link ClickHouseSink}: see its javadoc for the guarantees. */
@@ -48,6 +50,12 @@ final class ClickHouseWriter implements ClickHouseSink {
     private final ClickHouseSinkOptions options;
     private final Endpoints endpoints;
     private final Map<String, TableWriter> tables = new ConcurrentHashMap<>();
+    /**
+     * Completes once the write subscribed last has ended (however it ended): a write that reads back
+     * its deletes' positions waits for it. Writes are subscribed in push order, and at most two are in
+     * flight ({@link #maxWritesInFlight}), so the last one is the only other.
+     */
+    private final AtomicReference<Mono<Void>> lastWrite = new AtomicReference<>(Mono.empty());
     /** The collapsing mode's knowledge of keys without a read (per target table). */
     private final WrittenKeys written;
     private volatile ServerVersion version;
@@ -84,6 +92,44 @@ final class ClickHouseWriter implements ClickHouseSink {
      */
     @Override
     public Mono<Void> writeBatch(List<Chunk> batch) {
+        if (maxWritesInFlight() == 1 || !readsBackPositions(batch)) {
+            return Mono.defer(() -> {
+                Sinks.Empty<Void> done = Sinks.empty();
+                lastWrite.set(done.asMono());
+                return writeNow(batch).doFinally(signal -> done.tryEmitEmpty());
+            });
+        }
+        // a delete whose tombstones take their positions from the rows ClickHouse holds: the write
+        // before it (in flight beside it) may be sending the key's last rows, so it waits for that one
+        return Mono.defer(() -> {
+            Sinks.Empty<Void> done = Sinks.empty();
+            Mono<Void> previous = lastWrite.getAndSet(done.asMono());
+            return previous.then(writeNow(batch)).doFinally(signal -> done.tryEmitEmpty());
+        });
+    }
+
+    /**
+     * Whether a delete of the batch may read back its key's positions ({@link #writeReplacing}): a table
+     * with tombstone columns, or one not described yet.
+     */
+    private boolean readsBackPositions(List<Chunk> batch) {
+        for (Chunk chunk : batch) {
+            if (chunk.prepared() instanceof EncodedRows.Prepared) {
+                continue; // saves and plain deletes only
+            }
+            for (ChangeItem item : chunk.items()) {
+                if (!item.kind().isSave() && options.mode(item.table()) == WriteMode.REPLACING) {
+                    TableWriter table = tables.get(item.table());
+                    if (table == null || table.tombstoneColumns().length > 0) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
+
+    private Mono<Void> writeNow(List<Chunk> batch) {
         List<Chunk> prepared = new ArrayList<>();
         List<Chunk> unprepared = new ArrayList<>();
         for (Chunk chunk : batch) {

@@ -15,12 +15,14 @@ import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
 import reactor.test.StepVerifier;
 
 /**
@@ -197,6 +199,33 @@ class DeletesIntegrationTest {
                         .hasMessageContaining("partition or sorting key")
                         .satisfies(x -> assertThat(((ClickHouseWriteException) x).isRetryable()).isFalse()))
                 .verify(TIMEOUT);
+    }
+
+    /**
+     * Two writes in flight (the pusher overlaps replacing-mode writes): the first moves key 1 to a new
+     * partition in a large insert, the second deletes it. The delete's tombstones must cover the row the
+     * first write is still sending, so its read-back of the key's positions waits for that write.
+     */
+    @Test
+    void aDeleteWhoseSaveIsInAnEarlierWriteStillInFlightHidesTheRowInEveryPartition() {
+        createTable(", is_deleted UInt8", "ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(created_date) ORDER BY id");
+        sink(WriteMode.REPLACING);
+        assertThat(sink.maxWritesInFlight()).isEqualTo(2);
+        write(List.of(chunk(1, save(1, 100, "2024-01-15", 1, 3))));
+        List<ChangeItem> moved = new java.util.ArrayList<>();
+        moved.add(save(1, 200, "2024-05-15", 1, 4)); // key 1 now in May as well
+        for (long id = 2; id <= 200_000; id++) {
+            moved.add(save(id, 200 + id, "2024-05-15", 1, 1)); // a long insert
+        }
+        Mono<Void> first = sink.writeBatch(List.of(chunk(2, moved.toArray(ChangeItem[]::new))));
+        Mono<Void> second = sink.writeBatch(List.of(chunk(3, delete(1, 300_000))));
+
+        // subscribed in push order, as the pusher does, without waiting for the first
+        Mono.when(first, second).as(StepVerifier::create).expectComplete().verify(TIMEOUT);
+
+        assertThat(query("SELECT count() FROM $t FINAL WHERE is_deleted = 0 AND id = 1")).isEqualTo("0\n");
+        assertThat(query("SELECT _partition_id, argMax(is_deleted, version) FROM $t WHERE id = 1"
+                + " GROUP BY _partition_id ORDER BY _partition_id")).isEqualTo("202401\t1\n202405\t1\n");
     }
 
     private void createTable(String modeColumn, String engine) {
