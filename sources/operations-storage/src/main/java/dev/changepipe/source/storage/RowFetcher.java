@@ -132,7 +132,7 @@ final class RowFetcher {
         Wanted wanted = new Wanted(opsByPk.size());
         for (Map.Entry<String, Set<Operation.Type>> e : opsByPk.entrySet()) {
             String pk = e.getKey();
-            Object keyValue = keyValueOf(pk, integer, uuid);
+            Object keyValue = keyValueOf(pk, type, integer, uuid);
             if (keyValue == null) {
                 log.warn("import key {}: pk '{}' is not a valid {} for {}.{}; no row can have it, dropping it",
                         key.importKey(), pk, type, key.table(), key.keyColumn());
@@ -145,7 +145,8 @@ final class RowFetcher {
             return Mono.just(new Fetched(List.of(), version));
         }
         long[] span = integer ? wanted.span() : null;
-        boolean dense = span != null && span[1] - span[0] < DENSE_FACTOR * (long) wanted.size();
+        long width = span == null ? -1 : span[1] - span[0]; // negative when it overflows
+        boolean dense = width >= 0 && width < DENSE_FACTOR * (long) wanted.size();
         String where = " WHERE " + quote(key.keyColumn());
         Statement statement = dense
                 ? conn.createStatement("SELECT * FROM " + qualified(key.table()) + where + " BETWEEN $1 AND $2")
@@ -341,10 +342,14 @@ final class RowFetcher {
      * canonical (lower-case) text for uuid keys, the pk itself for others; {@code null} when no row can
      * have it. Its {@code toString()} is the canonical text sent in the query.
      */
-    private static Object keyValueOf(String pk, boolean integer, boolean uuid) {
+    private static Object keyValueOf(String pk, String type, boolean integer, boolean uuid) {
         try {
             if (integer) {
-                return Long.parseLong(pk.trim());
+                long value = Long.parseLong(pk.trim());
+                // beyond the column's type, the query's cast would fail the whole batch
+                long max = type.equals("smallint") ? Short.MAX_VALUE : type.equals("integer") ? Integer.MAX_VALUE
+                        : Long.MAX_VALUE;
+                return value >= -max - 1 && value <= max ? value : null;
             }
             if (uuid) {
                 return UUID.fromString(pk.trim()).toString();

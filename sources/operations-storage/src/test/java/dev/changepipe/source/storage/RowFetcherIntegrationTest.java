@@ -111,8 +111,12 @@ class RowFetcherIntegrationTest {
         pg.execute(db, "DELETE FROM app_model WHERE id = 21");
         Map<String, Set<Operation.Type>> sparse = new LinkedHashMap<>(dense);
         sparse.put("1000", EnumSet.of(Operation.Type.UPDATE));
+        // a span wider than a long: sparse, not a range over every key
+        Map<String, Set<Operation.Type>> extremes = new LinkedHashMap<>(dense);
+        extremes.put(Integer.toString(Integer.MIN_VALUE), EnumSet.of(Operation.Type.UPDATE));
+        extremes.put(Integer.toString(Integer.MAX_VALUE), EnumSet.of(Operation.Type.UPDATE));
 
-        for (Map<String, Set<Operation.Type>> ops : List.of(dense, sparse)) {
+        for (Map<String, Set<Operation.Type>> ops : List.of(dense, sparse, extremes)) {
             List<ChangeItem> items = fetcher.fetch(key, "default", pool(pg, db), ops).block(T).items();
 
             // in the order asked for; 15 and 17, in the range, not asked for: not there
@@ -121,7 +125,7 @@ class RowFetcherIntegrationTest {
             assertThat(items).extracting(ChangeItem::key).containsExactlyElementsOf(keys);
             for (ChangeItem item : items) {
                 long id = (Long) item.key().get("id");
-                if (id <= 20) {
+                if (id >= 10 && id <= 20) {
                     assertThat(item.kind()).isEqualTo(ChangeItem.Kind.UPDATE);
                     assertThat(item.values()).containsEntry("id", id).containsEntry("name", "n" + id).hasSize(2);
                 } else {
@@ -130,6 +134,32 @@ class RowFetcherIntegrationTest {
             }
             assertSizesAreEstimates(items);
         }
+    }
+
+    @Test
+    void pksBeyondTheKeyColumnsIntegerTypeGiveNoItemAndNeverFailTheBatch(PostgresServer pg) {
+        String db = pg.createDatabase("fetch_range");
+        pg.execute(db, "CREATE TABLE small_model (id smallint PRIMARY KEY, name text)");
+        pg.execute(db, "CREATE TABLE big_model (id bigint PRIMARY KEY, name text)");
+        pg.execute(db, "INSERT INTO small_model VALUES (1, 'one'), (32767, 'max')");
+        pg.execute(db, "INSERT INTO big_model VALUES (1, 'one'), (" + Long.MAX_VALUE + ", 'max')");
+        Map<String, Set<Operation.Type>> small = ops("1", Operation.Type.UPDATE, "32767", Operation.Type.UPDATE,
+                "32768", Operation.Type.UPDATE, "-32769", Operation.Type.UPDATE, "99999999999", Operation.Type.UPDATE);
+        // a span wider than a long (it overflows): read with = ANY, not as a range
+        Map<String, Set<Operation.Type>> big = ops("1", Operation.Type.UPDATE, Long.toString(Long.MAX_VALUE),
+                Operation.Type.UPDATE, Long.toString(Long.MIN_VALUE), Operation.Type.UPDATE);
+
+        List<ChangeItem> smallItems = fetcher.fetch(ImportKeyOptions.builder("app.small").table("small_model").build(),
+                "default", pool(pg, db), small).block(T).items();
+        List<ChangeItem> bigItems = fetcher.fetch(ImportKeyOptions.builder("app.big").table("big_model").build(),
+                "default", pool(pg, db), big).block(T).items();
+
+        assertThat(smallItems).extracting(ChangeItem::key).containsExactly(Map.of("id", 1L), Map.of("id", 32767L));
+        assertThat(smallItems).extracting(ChangeItem::kind).containsOnly(ChangeItem.Kind.UPDATE);
+        assertThat(bigItems).extracting(ChangeItem::key).containsExactly(Map.of("id", 1L),
+                Map.of("id", Long.MAX_VALUE), Map.of("id", Long.MIN_VALUE));
+        assertThat(bigItems).extracting(ChangeItem::kind)
+                .containsExactly(ChangeItem.Kind.UPDATE, ChangeItem.Kind.UPDATE, ChangeItem.Kind.DELETE);
     }
 
     @Test
