@@ -15,6 +15,7 @@ import java.time.OffsetTime;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -65,8 +66,11 @@ final class RowFetcher {
 
     private final Map<String, String> keyTypes = new ConcurrentHashMap<>();
 
-    /** The result of one fetch: the items in pk order, and the version they carry. */
-    record Fetched(List<ChangeItem> items, long version) {
+    /**
+     * The result of one fetch: the items in pk order, the version they carry, and the pks no row can
+     * have (not a valid value of the key column's type), each with why.
+     */
+    record Fetched(List<ChangeItem> items, long version, Map<String, String> invalidPks) {
     }
 
     Mono<Fetched> fetch(ImportKeyOptions key, String alias, ConnectionFactory factory, Map<String, Set<Operation.Type>> opsByPk) {
@@ -130,20 +134,25 @@ final class RowFetcher {
         boolean integer = INTEGER_TYPES.contains(type);
         boolean uuid = type.equals("uuid");
         Wanted wanted = new Wanted(opsByPk.size());
+        Map<String, String> invalid = Map.of();
         for (Map.Entry<String, Set<Operation.Type>> e : opsByPk.entrySet()) {
             String pk = e.getKey();
             Object keyValue = keyValueOf(pk, type, integer, uuid);
             if (keyValue == null) {
-                log.warn("import key {}: pk '{}' is not a valid {} for {}.{}; no row can have it, dropping it",
-                        key.importKey(), pk, type, key.table(), key.keyColumn());
+                if (invalid.isEmpty()) {
+                    invalid = new LinkedHashMap<>();
+                }
+                invalid.put(pk, "pk '" + pk + "' is not a valid " + type + " for " + key.table() + "."
+                        + key.keyColumn() + ": no row can have it");
                 continue;
             }
             Set<Operation.Type> ops = e.getValue();
             wanted.add(keyValue, ops.size() == 1 && ops.contains(Operation.Type.INSERT));
         }
         if (wanted.size() == 0) {
-            return Mono.just(new Fetched(List.of(), version));
+            return Mono.just(new Fetched(List.of(), version, invalid));
         }
+        Map<String, String> invalidPks = invalid;
         long[] span = integer ? wanted.span() : null;
         long width = span == null ? -1 : span[1] - span[0]; // negative when it overflows
         boolean dense = width >= 0 && width < DENSE_FACTOR * (long) wanted.size();
@@ -167,7 +176,7 @@ final class RowFetcher {
                         }
                         ordered.add(item);
                     }
-                    return new Fetched(ordered, version);
+                    return new Fetched(ordered, version, invalidPks);
                 }));
     }
 

@@ -353,6 +353,28 @@ public final class StorageSyncSource implements Source {
                 .then();
     }
 
+    /**
+     * Pks no row can have (not a value of the key column's type), each a dead letter ({@code malformed},
+     * keyed by alias and pk) before the batch's chunk is emitted; they go with the batch's removal.
+     * Without a dead-letter store they are logged.
+     */
+    private Mono<Void> invalid(ImportKeyOptions key, String alias, Map<String, String> invalidPks) {
+        if (invalidPks.isEmpty()) {
+            return Mono.empty();
+        }
+        DeadLetterStore store = options.deadLetters();
+        if (store == null) {
+            return Mono.fromRunnable(() -> invalidPks.values().forEach(reason ->
+                    log.warn("{}: import key {}: {}; dropping it", name(), key.importKey(), reason)));
+        }
+        return Mono.fromRunnable(() -> store.append(invalidPks.entrySet().stream()
+                        .map(e -> new DeadLetter(store.pipeline(), null, key.importKey(), 0, key.model(),
+                                alias + "." + e.getKey(), "malformed", e.getValue(), alias + "." + e.getKey()))
+                        .toList()))
+                .subscribeOn(Schedulers.boundedElastic())
+                .then();
+    }
+
     private Mono<Chunk> fetchAndEmit(Round round, OperationBatch batch) {
         return rejected(round.key, batch).then(Mono.defer(() -> emit(round, batch)));
     }
@@ -372,7 +394,9 @@ public final class StorageSyncSource implements Source {
                         return Mono.error(new PipelineException("import key " + key.importKey()
                                 + " has operations of database alias '" + e.getKey() + "', which is not configured"));
                     }
-                    return fetcher.fetch(key, e.getKey(), factory, e.getValue());
+                    String alias = e.getKey();
+                    return fetcher.fetch(key, alias, factory, e.getValue())
+                            .flatMap(f -> invalid(key, alias, f.invalidPks()).thenReturn(f));
                 })
                 .collectList()
                 .map(fetched -> {

@@ -232,6 +232,33 @@ class StorageSyncSourceIntegrationTest {
     }
 
     @Test
+    void aPkNoRowCanHaveCostsOneDeadLetterAndTheBatchGoesOn(PostgresServer pg, @TempDir Path dir) {
+        String db = table(pg, pg.createDatabase("sync_bad_pk"));
+        pg.execute(db, "INSERT INTO app_model (id, name) SELECT g, 'n' || g FROM generate_series(1, 3) g");
+        InMemoryStorage storage = InMemoryStorage.create(StorageOptions.defaults());
+        storage.registerOperations("app.model", Operation.Type.UPDATE, "1", "x1", "2", "99999999999999999999", "3")
+                .block(T);
+        FileDeadLetterStore letters = FileDeadLetterStore.open(dir.resolve("letters.jsonl"), "sync-test",
+                new SimpleMeterRegistry());
+        RecordingSink sink = new RecordingSink();
+        StorageSyncSource source = StorageSyncSource.create(storage, StorageSyncOptions.builder()
+                .importKey(ImportKeyOptions.builder("app.model").build())
+                .database("default", pool(pg, db)).untilEmpty(true).deadLetters(letters).build());
+        try {
+            pipeline(source, sink).run().block(T);
+            assertThat(sink.state()).containsOnlyKeys(1L, 2L, 3L);
+            assertThat(storage.operationsCount("app.model").block(T)).isZero();
+            assertThat(letters.list()).extracting(DeadLetter::key)
+                    .containsExactlyInAnyOrder("default.x1", "default.99999999999999999999");
+            assertThat(letters.list()).extracting(DeadLetter::cause).containsOnly("malformed");
+            assertThat(letters.list()).extracting(DeadLetter::reason)
+                    .allMatch(reason -> reason.contains("is not a valid bigint for app_model.id"));
+        } finally {
+            letters.close();
+        }
+    }
+
+    @Test
     void fullBatchesFollowEachOtherAndEachIsOneChunk(PostgresServer pg) {
         String db = table(pg, pg.createDatabase("sync_batches"));
         pg.execute(db, "INSERT INTO app_model (id, name) SELECT g, 'n' || g FROM generate_series(1, 250) g");
