@@ -73,7 +73,80 @@ final class RowFetcher {
     record Fetched(List<ChangeItem> items, long version, Map<String, String> invalidPks) {
     }
 
+    /**
+     * Fetches the rows of these pks. A pk that the key column's type cannot take fails the query's cast
+     * (PostgreSQL's data exceptions, SQLSTATE class 22) for key types whose values are not checked here
+     * (all but integers, uuid and text): then the pks are checked by casting halves of them apart, the
+     * ones that do not cast are left out as invalid, and the rest is fetched again, so that one bad pk
+     * never fails its batch (a batch retried for ever would stall its import key).
+     */
     Mono<Fetched> fetch(ImportKeyOptions key, String alias, ConnectionFactory factory, Map<String, Set<Operation.Type>> opsByPk) {
+        return fetchOnce(key, alias, factory, opsByPk)
+                .onErrorResume(e -> isDataException(e) && keyTypes.containsKey(cacheKey(key, alias)), e -> {
+                    String type = keyTypes.get(cacheKey(key, alias));
+                    return uncastable(factory, type, List.copyOf(opsByPk.keySet())).flatMap(bad -> {
+                        if (bad.isEmpty()) {
+                            return Mono.error(e); // not a pk's fault after all
+                        }
+                        Map<String, Set<Operation.Type>> rest = new LinkedHashMap<>(opsByPk);
+                        Map<String, String> invalid = new LinkedHashMap<>();
+                        for (String pk : bad) {
+                            rest.remove(pk);
+                            invalid.put(pk, "pk '" + pk + "' is not a valid " + type + " for " + key.table() + "."
+                                    + key.keyColumn() + ": no row can have it");
+                        }
+                        return fetchOnce(key, alias, factory, rest).map(f -> {
+                            invalid.putAll(f.invalidPks());
+                            return new Fetched(f.items(), f.version(), invalid);
+                        });
+                    });
+                });
+    }
+
+    private static boolean isDataException(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof io.r2dbc.spi.R2dbcException r && r.getSqlState() != null && r.getSqlState().startsWith("22")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The pks that do not cast to {@code type}: halves cast apart, one query per half that holds one. */
+    private static Mono<List<String>> uncastable(ConnectionFactory factory, String type, List<String> pks) {
+        if (pks.isEmpty()) {
+            return Mono.just(List.of());
+        }
+        Mono<Boolean> casts = Mono.usingWhen(Mono.from(factory.create()),
+                conn -> Flux.from(conn.createStatement("SELECT cardinality($1::text[]::" + type + "[])")
+                                .bind(0, pks.toArray(String[]::new)).execute())
+                        .concatMap(r -> r.map((row, meta) -> Boolean.TRUE))
+                        .then(Mono.just(true))
+                        .onErrorResume(RowFetcher::isDataException, error -> Mono.just(false)),
+                Connection::close);
+        return casts.flatMap(ok -> {
+            if (ok) {
+                return Mono.just(List.<String>of());
+            }
+            if (pks.size() == 1) {
+                return Mono.just(pks);
+            }
+            int half = pks.size() / 2;
+            return uncastable(factory, type, pks.subList(0, half))
+                    .flatMap(a -> uncastable(factory, type, pks.subList(half, pks.size())).map(b -> {
+                        List<String> all = new ArrayList<>(a);
+                        all.addAll(b);
+                        return all;
+                    }));
+        });
+    }
+
+    private static String cacheKey(ImportKeyOptions key, String alias) {
+        return alias + '\u0000' + key.table() + '\u0000' + key.keyColumn();
+    }
+
+    private Mono<Fetched> fetchOnce(ImportKeyOptions key, String alias, ConnectionFactory factory,
+            Map<String, Set<Operation.Type>> opsByPk) {
         return Mono.usingWhen(Mono.from(factory.create()),
                         conn -> inTransaction(conn, key, alias, opsByPk),
                         Connection::close,
@@ -113,7 +186,7 @@ final class RowFetcher {
     }
 
     private Mono<String> keyType(Connection conn, ImportKeyOptions key, String alias) {
-        String cacheKey = alias + '\u0000' + key.table() + '\u0000' + key.keyColumn();
+        String cacheKey = cacheKey(key, alias);
         String cached = keyTypes.get(cacheKey);
         if (cached != null) {
             return Mono.just(cached);

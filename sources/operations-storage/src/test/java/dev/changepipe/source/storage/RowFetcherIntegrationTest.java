@@ -163,6 +163,27 @@ class RowFetcherIntegrationTest {
     }
 
     @Test
+    void pksThatTheKeyColumnsOtherTypesCannotTakeAreLeftOutAsInvalidAndTheOthersFetched(PostgresServer pg) {
+        String db = pg.createDatabase("fetch_dates");
+        pg.execute(db, "CREATE TABLE app_day (day date PRIMARY KEY, name text)");
+        pg.execute(db, "INSERT INTO app_day VALUES ('2024-01-01', 'first'), ('2024-01-03', 'third')");
+        ImportKeyOptions key = ImportKeyOptions.builder("app.day").keyColumn("day").build();
+        Map<String, Set<Operation.Type>> ops = ops("2024-01-01", Operation.Type.UPDATE, "not-a-date",
+                Operation.Type.UPDATE, "2024-01-02", Operation.Type.DELETE, "2024-02-30", Operation.Type.UPDATE,
+                "2024-01-03", Operation.Type.INSERT);
+
+        RowFetcher.Fetched fetched = fetcher.fetch(key, "default", pool(pg, db), ops).block(T);
+
+        assertThat(fetched.items()).extracting(item -> item.key().get("day").toString())
+                .containsExactly("2024-01-01", "2024-01-02", "2024-01-03");
+        assertThat(fetched.items()).extracting(ChangeItem::kind)
+                .containsExactly(ChangeItem.Kind.UPDATE, ChangeItem.Kind.DELETE, ChangeItem.Kind.INSERT);
+        assertThat(fetched.invalidPks()).containsOnlyKeys("not-a-date", "2024-02-30");
+        assertThat(fetched.invalidPks().get("2024-02-30")).isEqualTo(
+                "pk '2024-02-30' is not a valid date for app_day.day: no row can have it");
+    }
+
+    @Test
     void uuidAndTextKeysAreMatchedByTheirCanonicalText(PostgresServer pg) {
         String db = pg.createDatabase("fetch_uuid");
         pg.execute(db, "CREATE TABLE app_ref (ref uuid PRIMARY KEY, name text)");
