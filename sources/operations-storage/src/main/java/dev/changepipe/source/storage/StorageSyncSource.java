@@ -43,9 +43,9 @@ import reactor.core.scheduler.Schedulers;
  *
  * <p><b>A round</b> of one import key: {@code preSync} (if another worker holds the lock, look again
  * after the key's delay or half the lock timeout, whichever is shorter), then batch after batch under
- * that lease: {@code getOperations(batchSize)}, group the pks by
- * database alias, fetch each alias's rows with one {@code = ANY($1)} query (a range when the integer keys lie close together) in a REPEATABLE READ
- * transaction (see {@link RowFetcher} for the version), turn rows that are gone into tombstones
+ * that lease: {@code getOperations(batchSize)}, group the pks by database alias, fetch each alias's
+ * rows with one {@code = ANY($1)} query (a range when the integer keys lie close together) in a
+ * REPEATABLE READ transaction (see {@link RowFetcher} for the version), turn rows that are gone into tombstones
  * ({@code DELETE} items with the key), and emit the items as one chunk (origin = the import key,
  * offset = the batch's sequence number). Only a batch's acknowledgement removes it
  * ({@code removeBatch}) and records the last sync time.
