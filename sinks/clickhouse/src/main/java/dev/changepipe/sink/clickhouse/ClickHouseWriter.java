@@ -92,19 +92,13 @@ final class ClickHouseWriter implements ClickHouseSink {
      */
     @Override
     public Mono<Void> writeBatch(List<Chunk> batch) {
-        if (maxWritesInFlight() == 1 || !readsBackPositions(batch)) {
-            return Mono.defer(() -> {
-                Sinks.Empty<Void> done = Sinks.empty();
-                lastWrite.set(done.asMono());
-                return writeNow(batch).doFinally(signal -> done.tryEmitEmpty());
-            });
-        }
         // a delete whose tombstones take their positions from the rows ClickHouse holds: the write
         // before it (in flight beside it) may be sending the key's last rows, so it waits for that one
+        boolean waits = readsBackPositions(batch);
         return Mono.defer(() -> {
             Sinks.Empty<Void> done = Sinks.empty();
             Mono<Void> previous = lastWrite.getAndSet(done.asMono());
-            return previous.then(writeNow(batch)).doFinally(signal -> done.tryEmitEmpty());
+            return (waits ? previous.then(writeNow(batch)) : writeNow(batch)).doFinally(signal -> done.tryEmitEmpty());
         });
     }
 

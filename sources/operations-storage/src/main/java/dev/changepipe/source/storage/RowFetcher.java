@@ -82,8 +82,11 @@ final class RowFetcher {
      */
     Mono<Fetched> fetch(ImportKeyOptions key, String alias, ConnectionFactory factory, Map<String, Set<Operation.Type>> opsByPk) {
         return fetchOnce(key, alias, factory, opsByPk)
-                .onErrorResume(e -> isDataException(e) && keyTypes.containsKey(cacheKey(key, alias)), e -> {
+                .onErrorResume(e -> {
                     String type = keyTypes.get(cacheKey(key, alias));
+                    if (type == null || !isDataException(e)) {
+                        return Mono.error(e);
+                    }
                     return uncastable(factory, type, List.copyOf(opsByPk.keySet())).flatMap(bad -> {
                         if (bad.isEmpty()) {
                             return Mono.error(e); // not a pk's fault after all
@@ -92,8 +95,7 @@ final class RowFetcher {
                         Map<String, String> invalid = new LinkedHashMap<>();
                         for (String pk : bad) {
                             rest.remove(pk);
-                            invalid.put(pk, "pk '" + pk + "' is not a valid " + type + " for " + key.table() + "."
-                                    + key.keyColumn() + ": no row can have it");
+                            invalid.put(pk, noRowCanHave(key, type, pk));
                         }
                         return fetchOnce(key, alias, factory, rest).map(f -> {
                             invalid.putAll(f.invalidPks());
@@ -101,6 +103,12 @@ final class RowFetcher {
                         });
                     });
                 });
+    }
+
+    /** Why a pk is left out: not a value of the key column's type. */
+    private static String noRowCanHave(ImportKeyOptions key, String type, String pk) {
+        return "pk '" + pk + "' is not a valid " + type + " for " + key.table() + "." + key.keyColumn()
+                + ": no row can have it";
     }
 
     private static boolean isDataException(Throwable e) {
@@ -207,16 +215,12 @@ final class RowFetcher {
         boolean integer = INTEGER_TYPES.contains(type);
         boolean uuid = type.equals("uuid");
         Wanted wanted = new Wanted(opsByPk.size());
-        Map<String, String> invalid = Map.of();
+        Map<String, String> invalid = new LinkedHashMap<>();
         for (Map.Entry<String, Set<Operation.Type>> e : opsByPk.entrySet()) {
             String pk = e.getKey();
             Object keyValue = keyValueOf(pk, type, integer, uuid);
             if (keyValue == null) {
-                if (invalid.isEmpty()) {
-                    invalid = new LinkedHashMap<>();
-                }
-                invalid.put(pk, "pk '" + pk + "' is not a valid " + type + " for " + key.table() + "."
-                        + key.keyColumn() + ": no row can have it");
+                invalid.put(pk, noRowCanHave(key, type, pk));
                 continue;
             }
             Set<Operation.Type> ops = e.getValue();
@@ -225,7 +229,6 @@ final class RowFetcher {
         if (wanted.size() == 0) {
             return Mono.just(new Fetched(List.of(), version, invalid));
         }
-        Map<String, String> invalidPks = invalid;
         long[] span = integer ? wanted.span() : null;
         long width = span == null ? -1 : span[1] - span[0]; // negative when it overflows
         boolean dense = width >= 0 && width < DENSE_FACTOR * (long) wanted.size();
@@ -249,7 +252,7 @@ final class RowFetcher {
                         }
                         ordered.add(item);
                     }
-                    return new Fetched(ordered, version, invalidPks);
+                    return new Fetched(ordered, version, invalid);
                 }));
     }
 

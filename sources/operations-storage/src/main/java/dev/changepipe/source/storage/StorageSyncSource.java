@@ -28,6 +28,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.Disposable;
@@ -339,16 +340,25 @@ public final class StorageSyncSource implements Source {
         if (batch.rejected().isEmpty()) {
             return Mono.empty();
         }
-        DeadLetterStore store = options.deadLetters();
-        if (store == null) {
-            return Mono.fromRunnable(() -> batch.rejected().forEach(member -> log.warn("{}: import key {}: "
-                    + "dropping a queue member that is not an operation: {}", name(), key.importKey(), member)));
-        }
-        return Mono.fromRunnable(() -> store.append(batch.rejected().stream()
+        return deadLetters(store -> batch.rejected().stream()
                         .map(member -> new DeadLetter(store.pipeline(), null, key.importKey(), 0, key.model(), member,
                                 "malformed", "queue member '" + member + "' is not an operation ('<op>:<db alias>.<pk>',"
                                 + " op insert, update or delete)", member))
-                        .toList()))
+                        .toList(),
+                () -> batch.rejected().forEach(member -> log.warn("{}: import key {}: dropping a queue member that is "
+                        + "not an operation: {}", name(), key.importKey(), member)));
+    }
+
+    /**
+     * Appends the letters to the pipeline's dead-letter store (off the event loop), or, without a store,
+     * runs {@code withoutStore} (which logs them).
+     */
+    private Mono<Void> deadLetters(Function<DeadLetterStore, List<DeadLetter>> letters, Runnable withoutStore) {
+        DeadLetterStore store = options.deadLetters();
+        if (store == null) {
+            return Mono.fromRunnable(withoutStore);
+        }
+        return Mono.fromRunnable(() -> store.append(letters.apply(store)))
                 .subscribeOn(Schedulers.boundedElastic())
                 .then();
     }
@@ -362,17 +372,12 @@ public final class StorageSyncSource implements Source {
         if (invalidPks.isEmpty()) {
             return Mono.empty();
         }
-        DeadLetterStore store = options.deadLetters();
-        if (store == null) {
-            return Mono.fromRunnable(() -> invalidPks.values().forEach(reason ->
-                    log.warn("{}: import key {}: {}; dropping it", name(), key.importKey(), reason)));
-        }
-        return Mono.fromRunnable(() -> store.append(invalidPks.entrySet().stream()
+        return deadLetters(store -> invalidPks.entrySet().stream()
                         .map(e -> new DeadLetter(store.pipeline(), null, key.importKey(), 0, key.model(),
                                 alias + "." + e.getKey(), "malformed", e.getValue(), alias + "." + e.getKey()))
-                        .toList()))
-                .subscribeOn(Schedulers.boundedElastic())
-                .then();
+                        .toList(),
+                () -> invalidPks.values().forEach(reason ->
+                        log.warn("{}: import key {}: {}; dropping it", name(), key.importKey(), reason)));
     }
 
     private Mono<Chunk> fetchAndEmit(Round round, OperationBatch batch) {

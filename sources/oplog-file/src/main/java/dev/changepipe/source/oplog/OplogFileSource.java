@@ -170,15 +170,12 @@ public final class OplogFileSource implements Source {
      */
     @Override
     public Mono<Void> acknowledgeAll(List<Ack> acks) {
-        if (acks.size() == 1) {
-            return acknowledge(acks.get(0));
-        }
         Map<String, Ack> lastOfEachFile = new LinkedHashMap<>();
         for (Ack ack : acks) {
             lastOfEachFile.remove(ack.origin()); // keep the files in the order of their last ack
             lastOfEachFile.put(ack.origin(), ack);
         }
-        return Flux.fromIterable(lastOfEachFile.values()).concatMap(this::acknowledge, 0).then();
+        return Source.super.acknowledgeAll(List.copyOf(lastOfEachFile.values()));
     }
 
     /** Closes the dead-letter file and removes the per-file gauges. */
