@@ -44,11 +44,18 @@ final class Cli implements Callable<Integer> {
     @Spec
     CommandLine.Model.CommandSpec spec;
 
+    /**
+     * The commands, named as the user called them: {@code pipeline} (the repository's launcher), or the
+     * {@code changepipe.command} system property (the distribution's {@code bin/changepipe} sets it).
+     */
     static CommandLine commandLine() {
-        return new CommandLine(new Cli()).setExecutionExceptionHandler((e, cmd, parsed) -> {
-            cmd.getErr().println("pipeline: " + MaskingConverter.maskSecrets(String.valueOf(e.getMessage())));
+        CommandLine cl = new CommandLine(new Cli()).setExecutionExceptionHandler((e, cmd, parsed) -> {
+            cmd.getErr().println(cmd.getCommandSpec().root().name() + ": "
+                    + MaskingConverter.maskSecrets(String.valueOf(e.getMessage())));
             return e instanceof ConfigException ? USAGE : FAILED;
         });
+        String name = System.getProperty("changepipe.command");
+        return name == null || name.isBlank() ? cl : cl.setCommandName(name);
     }
 
     @Override
