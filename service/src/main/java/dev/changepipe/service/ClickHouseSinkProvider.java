@@ -7,6 +7,10 @@ import dev.changepipe.sink.clickhouse.ClickHouseSinkOptions;
 import dev.changepipe.sink.clickhouse.InsertFormat;
 import dev.changepipe.sink.clickhouse.TableOptions;
 import dev.changepipe.sink.clickhouse.WriteMode;
+import dev.changepipe.spi.ConfigException;
+import dev.changepipe.spi.ServiceContext;
+import dev.changepipe.spi.Settings;
+import dev.changepipe.spi.SinkProvider;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -93,10 +97,10 @@ public final class ClickHouseSinkProvider implements SinkProvider {
             });
             t.optionalString("partitionBy").ifPresent(tb::partitionBy);
             t.checkNoUnknownKeys();
-            b.table(e.getKey(), Components.build(t, tb::build));
+            b.table(e.getKey(), t.build(tb::build));
         }
         s.checkNoUnknownKeys();
-        ClickHouseSinkOptions options = Components.build(s, b::build);
+        ClickHouseSinkOptions options = s.build(b::build);
         context.readinessProbe("clickhouse " + String.join(",", options.endpoints()), ping(options.endpoints()));
         return ClickHouseSink.create(options);
     }

@@ -12,6 +12,11 @@ import dev.changepipe.core.Source;
 import dev.changepipe.pusher.ParseQueueOptions;
 import dev.changepipe.pusher.ParseQueuePusher;
 import dev.changepipe.pusher.SyncPusher;
+import dev.changepipe.spi.ConfigException;
+import dev.changepipe.spi.ServiceContext;
+import dev.changepipe.spi.Settings;
+import dev.changepipe.spi.SinkProvider;
+import dev.changepipe.spi.SourceProvider;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -19,7 +24,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.ServiceLoader;
-import java.util.function.Supplier;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
@@ -228,27 +232,6 @@ final class Components {
     /** A fresh view of a section, so that each build tracks the keys it read itself. */
     private static Settings copy(Settings s) {
         return Settings.of(s.path(), s.node());
-    }
-
-    /**
-     * Builds an option record, turning the {@code IllegalArgumentException} of its validation
-     * ({@code "option: what"}) into a {@link ConfigException} at that option's path.
-     */
-    static <T> T build(Settings settings, Supplier<T> builder) {
-        try {
-            return builder.get();
-        } catch (IllegalArgumentException e) {
-            String message = String.valueOf(e.getMessage());
-            int colon = message.indexOf(": ");
-            if (colon > 0 && message.substring(0, colon).matches("[A-Za-z]+")) {
-                return fail(settings.pathOf(message.substring(0, colon)), message.substring(colon + 2));
-            }
-            return fail(settings.path(), message);
-        }
-    }
-
-    private static <T> T fail(String path, String message) {
-        throw new ConfigException(path, message);
     }
 
     private final class Context implements ServiceContext {

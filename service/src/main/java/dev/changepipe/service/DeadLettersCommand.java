@@ -8,6 +8,7 @@ import dev.changepipe.core.DeadLetterStore;
 import dev.changepipe.core.FileDeadLetterStore;
 import dev.changepipe.core.Offset;
 import dev.changepipe.core.Sink;
+import dev.changepipe.spi.ConfigException;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -24,10 +25,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * {@code ./pipeline dead-letters list|replay}: the dead letters of a pipeline

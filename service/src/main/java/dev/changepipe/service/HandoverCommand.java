@@ -6,6 +6,8 @@ import dev.changepipe.sink.clickhouse.ClickHouseSinkOptions;
 import dev.changepipe.sink.clickhouse.ClickHouseWriteException;
 import dev.changepipe.sink.clickhouse.WriteMode;
 import dev.changepipe.source.storage.RedisStorage;
+import dev.changepipe.spi.ConfigException;
+import dev.changepipe.spi.Settings;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -15,11 +17,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 import reactor.core.publisher.Mono;
 
 /**

@@ -35,7 +35,8 @@ public final class Main {
     /** Ends the process at once after an {@link Error}; never returns. */
     static void fatal(Error error, String where) {
         try {
-            System.err.println("pipeline: fatal " + error + " in " + where + "; exiting with code " + FATAL);
+            System.err.println(System.getProperty("changepipe.command", "pipeline") + ": fatal " + error + " in " + where
+                    + "; exiting with code " + FATAL);
             LoggerFactory.getLogger(Main.class).error("fatal {} in {}; exiting with code {}", error, where, FATAL);
         } finally {
             Runtime.getRuntime().halt(FATAL);

@@ -2,6 +2,9 @@ package dev.changepipe.service;
 
 import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Sink;
+import dev.changepipe.spi.ServiceContext;
+import dev.changepipe.spi.Settings;
+import dev.changepipe.spi.SinkProvider;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

@@ -3,6 +3,10 @@ package dev.changepipe.service;
 import dev.changepipe.core.Source;
 import dev.changepipe.source.oplog.OplogFileOptions;
 import dev.changepipe.source.oplog.OplogFileSource;
+import dev.changepipe.spi.ConfigException;
+import dev.changepipe.spi.ServiceContext;
+import dev.changepipe.spi.Settings;
+import dev.changepipe.spi.SourceProvider;
 import java.nio.file.Path;
 import java.util.Map;
 
@@ -43,7 +47,7 @@ public final class OplogFileSourceProvider implements SourceProvider {
         s.optionalString("deadLetterFile").ifPresentOrElse(f -> b.deadLetterFile(context.baseDirectory().resolve(f)),
                 () -> b.deadLetters(context.deadLetters()));
         s.checkNoUnknownKeys();
-        OplogFileOptions options = Components.build(s, b::build);
+        OplogFileOptions options = s.build(b::build);
         checkPaths(s, options);
         return OplogFileSource.create(options, context.checkpoints(), context.meterRegistry());
     }

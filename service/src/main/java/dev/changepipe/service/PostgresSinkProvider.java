@@ -4,6 +4,9 @@ import dev.changepipe.core.OnBadRecord;
 import dev.changepipe.core.Sink;
 import dev.changepipe.sink.postgres.PostgresSink;
 import dev.changepipe.sink.postgres.PostgresSinkOptions;
+import dev.changepipe.spi.ServiceContext;
+import dev.changepipe.spi.Settings;
+import dev.changepipe.spi.SinkProvider;
 import io.r2dbc.postgresql.PostgresqlConnectionFactoryProvider;
 import io.r2dbc.spi.ConnectionFactory;
 import io.r2dbc.spi.ConnectionFactoryOptions;
@@ -53,7 +56,7 @@ public final class PostgresSinkProvider implements SinkProvider {
             b.maxRetries(s.integer("maxRetries", 5, 0, 1000));
         }
         s.checkNoUnknownKeys();
-        PostgresSinkOptions options = Components.build(s, b::build);
+        PostgresSinkOptions options = s.build(b::build);
         context.readinessProbe("postgres " + where(url), selectOne(url));
         return PostgresSink.create(options);
     }

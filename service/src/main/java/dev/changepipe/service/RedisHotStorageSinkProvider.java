@@ -7,6 +7,10 @@ import dev.changepipe.sink.redis.HotStorageLookup;
 import dev.changepipe.sink.redis.HotStorageOptions;
 import dev.changepipe.sink.redis.RedisHotStorage;
 import dev.changepipe.sink.redis.UniqueConstraint;
+import dev.changepipe.spi.ConfigException;
+import dev.changepipe.spi.ServiceContext;
+import dev.changepipe.spi.Settings;
+import dev.changepipe.spi.SinkProvider;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.codec.StringCodec;
@@ -77,7 +81,7 @@ public final class RedisHotStorageSinkProvider implements SinkProvider {
             }
         }
         s.checkNoUnknownKeys();
-        return new Target(redisUri, Components.build(s, b::build));
+        return new Target(redisUri, s.build(b::build));
     }
 
     @Override

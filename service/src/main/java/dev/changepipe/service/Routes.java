@@ -5,6 +5,8 @@ import dev.changepipe.core.PipelineException;
 import dev.changepipe.sink.redis.HotStorageLookup;
 import dev.changepipe.source.storage.Operation;
 import dev.changepipe.source.storage.OperationsStorage;
+import dev.changepipe.spi.ServiceContext;
+import dev.changepipe.spi.Settings;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.resource.ClientResources;
 import io.netty.handler.codec.http.HttpMethod;

@@ -1,5 +1,6 @@
 package dev.changepipe.service;
 
+import dev.changepipe.spi.Settings;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;

@@ -9,6 +9,10 @@ import dev.changepipe.source.storage.RedisStorage;
 import dev.changepipe.source.storage.StorageOptions;
 import dev.changepipe.source.storage.StorageSyncOptions;
 import dev.changepipe.source.storage.StorageSyncSource;
+import dev.changepipe.spi.ConfigException;
+import dev.changepipe.spi.ServiceContext;
+import dev.changepipe.spi.Settings;
+import dev.changepipe.spi.SourceProvider;
 import io.lettuce.core.resource.ClientResources;
 import io.r2dbc.pool.ConnectionPool;
 import java.time.Duration;
@@ -64,7 +68,7 @@ public final class StorageSyncSourceProvider implements SourceProvider {
             throw new ConfigException(s.pathOf("lockTimeout"), "expected a duration from " + MIN_LOCK_TIMEOUT + " to "
                     + MAX_LOCK_TIMEOUT + ", got " + lockTimeout.toMillis() + "ms");
         }
-        StorageOptions options = Components.build(s, () -> StorageOptions.builder()
+        StorageOptions options = s.build(() -> StorageOptions.builder()
                 .keyPrefix(s.string("keyPrefix", StorageOptions.DEFAULT_KEY_PREFIX))
                 .lockTimeout(lockTimeout)
                 .build());
@@ -91,7 +95,7 @@ public final class StorageSyncSourceProvider implements SourceProvider {
             kb.batchSize(k.integer("batchSize", ImportKeyOptions.DEFAULT_BATCH_SIZE, 1, 10_000_000));
             kb.delay(k.duration("delay", ImportKeyOptions.DEFAULT_DELAY));
             k.checkNoUnknownKeys();
-            b.importKey(Components.build(k, kb::build));
+            b.importKey(k.build(kb::build));
         }
         int maxConnections = s.integer("maxConnections", 4, 1, 1000);
         Map<String, String> databases = s.stringMap("databases");
@@ -114,7 +118,7 @@ public final class StorageSyncSourceProvider implements SourceProvider {
             pools.add(pool);
             b.database(e.getKey(), pool);
         }
-        StorageSyncSource source = StorageSyncSource.create(redis, Components.build(s, b::build));
+        StorageSyncSource source = StorageSyncSource.create(redis, s.build(b::build));
         return new Source() {
             @Override
             public String name() {

@@ -1,5 +1,6 @@
 package dev.changepipe.service;
 
+import dev.changepipe.spi.ConfigException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.changepipe.sink.clickhouse.ClickHouseSink;
 import dev.changepipe.sink.clickhouse.ClickHouseSinkOptions;
+import dev.changepipe.spi.ConfigException;
+import dev.changepipe.spi.Settings;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.util.Map;

@@ -3,6 +3,8 @@ package dev.changepipe.service;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.changepipe.spi.ConfigException;
+import dev.changepipe.spi.Settings;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -246,18 +248,6 @@ class ConfigLoaderTest {
             assertThat(p.path()).isEqualTo("pipelines[0].source.path");
             assertThat(p.message()).contains("default dead-letter file").contains("set deadLetterFile");
         });
-    }
-
-    @Test
-    void sizesAndDurations() {
-        assertThat(Settings.parseBytes("64MiB")).isEqualTo(64L << 20);
-        assertThat(Settings.parseBytes("512 KB")).isEqualTo(512L << 10);
-        assertThat(Settings.parseBytes("1048576")).isEqualTo(1L << 20);
-        assertThat(Settings.parseBytes("1 parsec")).isEqualTo(-1);
-        assertThat(Settings.parseDuration("500ms")).isEqualTo(Duration.ofMillis(500));
-        assertThat(Settings.parseDuration("5m")).isEqualTo(Duration.ofMinutes(5));
-        assertThat(Settings.parseDuration("PT1M")).isEqualTo(Duration.ofMinutes(1));
-        assertThat(Settings.parseDuration("soon")).isNull();
     }
 
     @Test

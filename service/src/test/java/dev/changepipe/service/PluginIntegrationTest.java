@@ -2,44 +2,47 @@ package dev.changepipe.service;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.changepipe.service.plugin.CountingSourceProvider;
+import dev.changepipe.spi.SourceProvider;
 import dev.changepipe.testsupport.ClickHouseServer;
 import dev.changepipe.testsupport.ClickHouseServerExtension;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.jar.JarEntry;
-import java.util.jar.JarOutputStream;
+import java.util.jar.JarFile;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A custom source as a user would ship it: the test builds a plugin jar (the compiled
- * {@code dev.changepipe.service.plugin} classes plus a {@code META-INF/services} registration) and
- * runs {@code ./pipeline run} with it on {@code PIPELINE_CLASSPATH}, the config naming its type.
+ * A custom source as a user would ship it: the plugin example's jar (module examples/counting-plugin,
+ * built against service-spi alone, registered in {@code META-INF/services}) on
+ * {@code PIPELINE_CLASSPATH} of {@code ./pipeline run}, the config naming its type.
  */
 @ExtendWith(ClickHouseServerExtension.class)
 class PluginIntegrationTest {
 
+    /**
+     * The example's jar as Maven built it (module examples/counting-plugin, compiled against
+     * service-spi alone), copied where a user would keep it.
+     */
     static Path buildPluginJar(Path dir) throws Exception {
-        Path classes = Path.of(CountingSourceProvider.class.getProtectionDomain().getCodeSource().getLocation().toURI());
-        Path jar = dir.resolve("counting-plugin.jar");
-        try (JarOutputStream out = new JarOutputStream(Files.newOutputStream(jar));
-                Stream<Path> files = Files.walk(classes.resolve("dev/changepipe/service/plugin"))) {
-            for (Path f : files.filter(Files::isRegularFile).toList()) {
-                out.putNextEntry(new JarEntry(classes.relativize(f).toString()));
-                Files.copy(f, out);
-                out.closeEntry();
-            }
-            out.putNextEntry(new JarEntry("META-INF/services/" + SourceProvider.class.getName()));
-            out.write((CountingSourceProvider.class.getName() + "\n").getBytes(StandardCharsets.UTF_8));
-            out.closeEntry();
+        Path target = ServiceUnderTest.ROOT.resolve("examples/counting-plugin/target");
+        Path built;
+        try (Stream<Path> files = Files.list(target)) {
+            built = files.filter(f -> f.getFileName().toString().matches("example-counting-plugin-.*\\.jar"))
+                    .findFirst().orElseThrow();
+        } catch (java.io.IOException | java.util.NoSuchElementException e) {
+            throw new IllegalStateException("build the plugin example first (./mvnw -pl examples/counting-plugin package)", e);
         }
-        return jar;
+        try (JarFile jar = new JarFile(built.toFile())) {
+            assertThat(jar.stream().map(JarEntry::getName))
+                    .contains("com/example/counting/CountingSourceProvider.class",
+                            "META-INF/services/" + SourceProvider.class.getName())
+                    .noneMatch(name -> name.startsWith("dev/changepipe/"));
+        }
+        return Files.copy(built, dir.resolve("counting-plugin.jar"));
     }
 
     static String config(Path dir, String clickHouseUrl, String database) {

@@ -1,10 +1,10 @@
-package dev.changepipe.service;
+package dev.changepipe.spi;
 
 import dev.changepipe.core.Sink;
 
 /**
  * Makes a {@link Sink} of a pipeline from one element of its {@code sinks:} list. Found with
- * {@link java.util.ServiceLoader} under {@code META-INF/services/dev.changepipe.service.SinkProvider};
+ * {@link java.util.ServiceLoader} under {@code META-INF/services/dev.changepipe.spi.SinkProvider};
  * the same rules as {@link SourceProvider} apply: public class, public no-argument constructor, no I/O
  * in {@link #create}, bad settings as {@link ConfigException}s naming their path.
  *

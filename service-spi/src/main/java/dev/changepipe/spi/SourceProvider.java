@@ -1,13 +1,14 @@
-package dev.changepipe.service;
+package dev.changepipe.spi;
 
 import dev.changepipe.core.Source;
 
 /**
  * Makes the {@link Source} of a pipeline from its {@code source:} section. The service finds
- * providers with {@link java.util.ServiceLoader}: a plugin is a jar on the service's class path (the
- * launcher adds {@code $PIPELINE_CLASSPATH}) holding the provider class, public with a public no-argument
- * constructor, and its name in {@code META-INF/services/dev.changepipe.service.SourceProvider}. A
- * pipeline uses it with {@code source: {type: <type()>, ...}}. See docs/service.md, "Plugins".
+ * providers with {@link java.util.ServiceLoader}: a plugin is a jar on the service's class path
+ * ({@code $PIPELINE_CLASSPATH}, or {@code plugins/} of an installed distribution) holding the provider
+ * class, public with a public no-argument constructor, and its name in
+ * {@code META-INF/services/dev.changepipe.spi.SourceProvider}. A pipeline uses it with
+ * {@code source: {type: <type()>, ...}}. See docs/plugins.md.
  *
  * <p><b>Threading.</b> {@link #create} is called on one thread, once per pipeline run (a restarted
  * pipeline gets a fresh source) and once by {@code validate}, which closes the source without reading

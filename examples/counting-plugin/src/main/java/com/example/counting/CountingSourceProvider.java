@@ -1,4 +1,4 @@
-package dev.changepipe.service.plugin;
+package com.example.counting;
 
 import dev.changepipe.core.Ack;
 import dev.changepipe.core.ChangeItem;
@@ -7,9 +7,9 @@ import dev.changepipe.core.CheckpointStore;
 import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Offset;
 import dev.changepipe.core.Source;
-import dev.changepipe.service.ServiceContext;
-import dev.changepipe.service.Settings;
-import dev.changepipe.service.SourceProvider;
+import dev.changepipe.spi.ServiceContext;
+import dev.changepipe.spi.Settings;
+import dev.changepipe.spi.SourceProvider;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -20,7 +20,7 @@ import reactor.core.publisher.Mono;
 /**
  * The plugin example of docs/service.md: {@code type: counting} emits {@code count} inserts of table
  * {@code plugin.item} ({@code id}, {@code label}) in chunks of {@code chunkSize}, resuming after its
- * checkpoint, and completes. Registered in {@code META-INF/services/dev.changepipe.service.SourceProvider}.
+ * checkpoint, and completes. Registered in {@code META-INF/services/dev.changepipe.spi.SourceProvider}.
  */
 public final class CountingSourceProvider implements SourceProvider {
 

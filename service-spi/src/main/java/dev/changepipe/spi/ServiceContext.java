@@ -1,4 +1,4 @@
-package dev.changepipe.service;
+package dev.changepipe.spi;
 
 import dev.changepipe.core.CheckpointStore;
 import dev.changepipe.core.DeadLetterStore;

@@ -1,7 +1,6 @@
-package dev.changepipe.service;
+package dev.changepipe.spi;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -44,8 +43,11 @@ public final class Settings {
         this.node = node;
     }
 
-    /** Settings of a mapping at {@code path}; fails when {@code node} is not a mapping. */
-    static Settings of(String path, JsonNode node) {
+    /**
+     * Settings of a mapping at {@code path} (the service reads the file; a provider makes settings of a
+     * part of its section it maps itself); fails when {@code node} is not a mapping.
+     */
+    public static Settings of(String path, JsonNode node) {
         if (node == null || node.isNull()) {
             return new Settings(path, com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode());
         }
@@ -286,13 +288,31 @@ public final class Settings {
         }
     }
 
+    /**
+     * Runs an options builder's {@code build()} and turns its {@link IllegalArgumentException} into a
+     * {@link ConfigException}: at the key the message begins with ({@code "batchSize: must be at least
+     * 1"} names {@code <this path>.batchSize}), else at this section.
+     */
+    public <T> T build(java.util.function.Supplier<T> builder) {
+        try {
+            return builder.get();
+        } catch (IllegalArgumentException e) {
+            String message = String.valueOf(e.getMessage());
+            int colon = message.indexOf(": ");
+            if (colon > 0 && message.substring(0, colon).matches("[A-Za-z]+")) {
+                throw new ConfigException(pathOf(message.substring(0, colon)), message.substring(colon + 2));
+            }
+            throw new ConfigException(path, message);
+        }
+    }
+
     /** The raw tree, for code that maps a section itself. */
-    JsonNode node() {
+    public JsonNode node() {
         return node;
     }
 
     /** Marks keys as known without reading them (for keys handled elsewhere). */
-    void markRead(String... keys) {
+    public void markRead(String... keys) {
         read.addAll(List.of(keys));
     }
 
@@ -302,6 +322,7 @@ public final class Settings {
         return v == null || v.isNull() ? null : v;
     }
 
+    /** {@code 64MiB}, {@code 512 KB}, {@code 1048576} as bytes; -1 when the text is not a size. */
     static long parseBytes(String text) {
         Matcher m = SIZE.matcher(text);
         if (!m.matches()) {
@@ -330,6 +351,7 @@ public final class Settings {
         return n << shift;
     }
 
+    /** {@code 500ms}, {@code 5m}, {@code PT1M} as a duration; null when the text is not one. */
     static Duration parseDuration(String text) {
         Matcher m = DURATION.matcher(text);
         if (m.matches()) {
@@ -363,10 +385,5 @@ public final class Settings {
     @Override
     public String toString() {
         return "Settings[" + path + "]";
-    }
-
-    /** For tests and providers that build settings by hand. */
-    static Settings empty(String path) {
-        return new Settings(path, new ObjectNode(com.fasterxml.jackson.databind.node.JsonNodeFactory.instance));
     }
 }
