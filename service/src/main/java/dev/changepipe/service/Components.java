@@ -17,6 +17,7 @@ import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SinkProvider;
 import dev.changepipe.spi.SourceProvider;
+import dev.changepipe.spi.WritablePaths;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -6,6 +6,7 @@ import dev.changepipe.sink.clickhouse.ClickHouseSinkOptions;
 import dev.changepipe.sink.clickhouse.ClickHouseWriteException;
 import dev.changepipe.sink.clickhouse.WriteMode;
 import dev.changepipe.source.storage.RedisStorage;
+import dev.changepipe.source.storage.StorageSyncSourceProvider;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.Settings;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.changepipe.sink.clickhouse.ClickHouseSink;
 import dev.changepipe.sink.clickhouse.ClickHouseSinkOptions;
+import dev.changepipe.sink.clickhouse.ClickHouseSinkProvider;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.Settings;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;

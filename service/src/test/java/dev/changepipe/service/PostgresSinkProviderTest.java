@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.changepipe.core.OnBadRecord;
 import dev.changepipe.sink.postgres.PostgresSink;
 import dev.changepipe.sink.postgres.PostgresSinkOptions;
+import dev.changepipe.sink.postgres.PostgresSinkProvider;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.Settings;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.changepipe.core.OnBadRecord;
 import dev.changepipe.core.Sink;
 import dev.changepipe.sink.redis.HotStorageOptions;
+import dev.changepipe.sink.redis.RedisHotStorageSinkProvider;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.Settings;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.changepipe.source.storage.StorageOptions;
+import dev.changepipe.source.storage.StorageSyncSourceProvider;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.Settings;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;

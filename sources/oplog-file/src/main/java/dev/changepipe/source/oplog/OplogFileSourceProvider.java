@@ -1,12 +1,11 @@
-package dev.changepipe.service;
+package dev.changepipe.source.oplog;
 
 import dev.changepipe.core.Source;
-import dev.changepipe.source.oplog.OplogFileOptions;
-import dev.changepipe.source.oplog.OplogFileSource;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SourceProvider;
+import dev.changepipe.spi.WritablePaths;
 import java.nio.file.Path;
 import java.util.Map;
 

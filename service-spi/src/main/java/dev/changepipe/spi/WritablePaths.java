@@ -1,6 +1,5 @@
-package dev.changepipe.service;
+package dev.changepipe.spi;
 
-import dev.changepipe.spi.ConfigException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -10,15 +9,16 @@ import java.nio.file.Path;
  * exists or can be created, a file that exists or can be created. Each failure is a
  * {@link ConfigException} naming the configuration key. Nothing is left behind: writability is
  * probed by creating and deleting a temporary file in the nearest existing directory (a permission
- * bit says nothing of a read-only mount, {@code /proc} or a root user).
+ * bit says nothing of a read-only mount, {@code /proc} or a root user). For a provider's
+ * {@code create}: a problem found before the run starts is a configuration error with its path.
  */
-final class WritablePaths {
+public final class WritablePaths {
 
     private WritablePaths() {
     }
 
     /** {@code dir} is a writable directory, or one that can be created. */
-    static void directory(String key, Path dir) {
+    public static void directory(String key, Path dir) {
         Path d = dir.toAbsolutePath().normalize();
         if (Files.exists(d) && !Files.isDirectory(d)) {
             throw new ConfigException(key, d + " exists and is not a directory; expected a directory (or a path where one can be created)");
@@ -27,7 +27,7 @@ final class WritablePaths {
     }
 
     /** {@code file} is a writable regular file, or one that can be created (its directory is checked too). */
-    static void file(String key, Path file) {
+    public static void file(String key, Path file) {
         Path f = file.toAbsolutePath().normalize();
         if (Files.isDirectory(f)) {
             throw new ConfigException(key, f + " is a directory; expected a file");
@@ -50,7 +50,7 @@ final class WritablePaths {
     }
 
     /** The path exists (a file or a directory). */
-    static void exists(String key, Path path, String expected) {
+    public static void exists(String key, Path path, String expected) {
         if (!Files.exists(path)) {
             throw new ConfigException(key, path.toAbsolutePath().normalize() + " does not exist; expected " + expected);
         }

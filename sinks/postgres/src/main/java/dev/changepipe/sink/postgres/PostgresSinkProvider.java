@@ -1,9 +1,7 @@
-package dev.changepipe.service;
+package dev.changepipe.sink.postgres;
 
 import dev.changepipe.core.OnBadRecord;
 import dev.changepipe.core.Sink;
-import dev.changepipe.sink.postgres.PostgresSink;
-import dev.changepipe.sink.postgres.PostgresSinkOptions;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SinkProvider;

@@ -1,12 +1,8 @@
-package dev.changepipe.service;
+package dev.changepipe.sink.redis;
 
 import dev.changepipe.core.Chunk;
 import dev.changepipe.core.OnBadRecord;
 import dev.changepipe.core.Sink;
-import dev.changepipe.sink.redis.HotStorageLookup;
-import dev.changepipe.sink.redis.HotStorageOptions;
-import dev.changepipe.sink.redis.RedisHotStorage;
-import dev.changepipe.sink.redis.UniqueConstraint;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
@@ -29,18 +25,20 @@ import reactor.core.publisher.Mono;
  */
 public final class RedisHotStorageSinkProvider implements SinkProvider {
 
-    static final String TYPE = "redis-hot-storage";
+    /** The {@code type:} of this sink. */
+    public static final String TYPE = "redis-hot-storage";
 
     @Override
     public String type() {
         return TYPE;
     }
 
-    /** The Redis URI and options a section declares. */
-    record Target(RedisURI uri, HotStorageOptions options) {
+    /** The Redis URI and options a section declares (the service's {@code /api/hot/} lookups read it). */
+    public record Target(RedisURI uri, HotStorageOptions options) {
     }
 
-    static Target target(Settings s, ServiceContext context) {
+    /** The target of a {@code redis-hot-storage} section; configuration errors name their path. */
+    public static Target target(Settings s, ServiceContext context) {
         Settings c = context.connection(s, "connection", "redis");
         String uri = c.string("uri");
         c.checkNoUnknownKeys();
@@ -119,7 +117,7 @@ public final class RedisHotStorageSinkProvider implements SinkProvider {
     }
 
     /** A lookup on what a pipeline's hot storage section declares; the caller closes the client. */
-    static HotStorageLookup lookup(RedisClient client, Target target) {
+    public static HotStorageLookup lookup(RedisClient client, Target target) {
         return RedisHotStorage.lookup(client, target.uri(), target.options());
     }
 
@@ -129,7 +127,8 @@ public final class RedisHotStorageSinkProvider implements SinkProvider {
                 c -> Mono.fromCompletionStage(c.closeAsync()));
     }
 
-    static Map<String, Object> json(dev.changepipe.sink.redis.StoredObject o) {
+    /** A stored object as the lookups answer it in JSON. */
+    public static Map<String, Object> json(StoredObject o) {
         return Map.of("model", o.model(), "key", o.key(), "version", o.version(), "fields", o.fields());
     }
 }

@@ -1,14 +1,8 @@
-package dev.changepipe.service;
+package dev.changepipe.source.storage;
 
 import dev.changepipe.core.Ack;
 import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Source;
-import dev.changepipe.source.storage.ImportKeyOptions;
-import dev.changepipe.source.storage.OperationsStorage;
-import dev.changepipe.source.storage.RedisStorage;
-import dev.changepipe.source.storage.StorageOptions;
-import dev.changepipe.source.storage.StorageSyncOptions;
-import dev.changepipe.source.storage.StorageSyncSource;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
@@ -37,7 +31,8 @@ import reactor.core.publisher.Mono;
  */
 public final class StorageSyncSourceProvider implements SourceProvider {
 
-    static final String TYPE = "storage-sync";
+    /** The {@code type:} of this source. */
+    public static final String TYPE = "storage-sync";
     static final String MIN_LOCK_TIMEOUT = "1s";
     static final String MAX_LOCK_TIMEOUT = "10m";
 
@@ -46,19 +41,23 @@ public final class StorageSyncSourceProvider implements SourceProvider {
         return TYPE;
     }
 
-    /** The storage a section declares: Redis URI, options and import keys. */
-    record Storage(String uri, StorageOptions options, Set<String> importKeys) {
-        OperationsStorage connect() {
+    /**
+     * The storage a section declares: Redis URI, options and import keys (the service's
+     * {@code POST /api/operations} and {@code handover} open it).
+     */
+    public record Storage(String uri, StorageOptions options, Set<String> importKeys) {
+        public OperationsStorage connect() {
             return connect(null);
         }
 
-        /** On shared Lettuce resources (null: its own); see {@link HttpEventLoops}. */
-        OperationsStorage connect(ClientResources resources) {
+        /** On shared Lettuce resources (null: its own), such as the event loops of the service's HTTP server. */
+        public OperationsStorage connect(ClientResources resources) {
             return RedisStorage.connect(uri, options, resources);
         }
     }
 
-    static Storage storage(Settings s, ServiceContext context) {
+    /** The storage of a {@code storage-sync} section; configuration errors name their path. */
+    public static Storage storage(Settings s, ServiceContext context) {
         Settings c = context.connection(s, "connection", "redis");
         String uri = c.string("uri");
         c.checkNoUnknownKeys();

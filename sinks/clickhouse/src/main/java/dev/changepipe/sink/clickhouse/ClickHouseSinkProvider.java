@@ -1,22 +1,20 @@
-package dev.changepipe.service;
+package dev.changepipe.sink.clickhouse;
 
 import dev.changepipe.core.OnBadRecord;
 import dev.changepipe.core.Sink;
-import dev.changepipe.sink.clickhouse.ClickHouseSink;
-import dev.changepipe.sink.clickhouse.ClickHouseSinkOptions;
-import dev.changepipe.sink.clickhouse.InsertFormat;
-import dev.changepipe.sink.clickhouse.TableOptions;
-import dev.changepipe.sink.clickhouse.WriteMode;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SinkProvider;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
-import reactor.netty.http.client.HttpClient;
 
 /**
  * {@code type: clickhouse}: the ClickHouse sink (docs/clickhouse-sink.md). Keys: {@code connection}
@@ -105,17 +103,23 @@ public final class ClickHouseSinkProvider implements SinkProvider {
         return ClickHouseSink.create(options);
     }
 
-    /** Completes when one endpoint answers {@code /ping} with 200. */
+    /** Completes when one endpoint answers {@code /ping} with 200 (the JDK's HTTP client: one for all probes). */
     static Mono<Void> ping(List<String> endpoints) {
-        HttpClient client = HttpClient.create().responseTimeout(PROBE_TIMEOUT);
         return Flux.fromIterable(endpoints)
-                .concatMap(e -> client.get().uri(e + "/ping")
-                        .responseSingle((response, body) -> response.status().code() == 200
+                .concatMap(e -> Mono.fromFuture(() -> Probe.CLIENT.sendAsync(
+                                HttpRequest.newBuilder(URI.create(e + "/ping")).timeout(PROBE_TIMEOUT).build(),
+                                HttpResponse.BodyHandlers.discarding()))
+                        .flatMap(response -> response.statusCode() == 200
                                 ? Mono.just(true)
-                                : Mono.<Boolean>error(new IllegalStateException(e + " answered " + response.status())))
+                                : Mono.<Boolean>error(new IllegalStateException(e + " answered " + response.statusCode())))
                         .onErrorResume(err -> Mono.empty()))
                 .next()
                 .switchIfEmpty(Mono.error(() -> new IllegalStateException("no ClickHouse endpoint answers /ping")))
                 .then();
+    }
+
+    /** Made on the first probe, not when a sink is configured (validate probes nothing). */
+    private static final class Probe {
+        static final HttpClient CLIENT = HttpClient.newBuilder().connectTimeout(PROBE_TIMEOUT).build();
     }
 }
