@@ -49,6 +49,14 @@ public interface Source {
         return Flux.fromIterable(acks).concatMap(this::acknowledge, 0).then();
     }
 
+    /**
+     * An offset of this source as a person reads it (status, the {@code offsets} command; the number
+     * is shown beside it): a file and a byte position, a batch number. By default the number itself.
+     */
+    default String describe(Offset offset) {
+        return offset.toString();
+    }
+
     /** Releases resources; called once when the pipeline ends. */
     default Mono<Void> close() {
         return Mono.empty();

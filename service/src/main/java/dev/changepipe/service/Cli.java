@@ -271,10 +271,11 @@ final class Cli implements Callable<Integer> {
             PrintWriter out = spec.commandLine().getOut();
             if (reset == null) {
                 JsonNode offsets = request("GET", target.url() + "/api/offsets", null, null).get("offsets");
-                out.printf("%-20s %-60s %s%n", "PIPELINE", "ORIGIN", "OFFSET");
+                out.printf("%-20s %-60s %-20s %s%n", "PIPELINE", "ORIGIN", "OFFSET", "POSITION");
                 offsets.fields().forEachRemaining(e -> {
                     for (JsonNode c : e.getValue()) {
-                        out.printf("%-20s %-60s %d%n", e.getKey(), c.get("origin").asText(), c.get("offset").asLong());
+                        out.printf("%-20s %-60s %-20d %s%n", e.getKey(), c.get("origin").asText(), c.get("offset").asLong(),
+                                c.path("position").asText(""));
                     }
                 });
                 return OK;

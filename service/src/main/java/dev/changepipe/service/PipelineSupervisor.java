@@ -355,6 +355,12 @@ final class PipelineSupervisor {
         }
     }
 
+    /** An offset as the current (or last) run's source describes it; the number before any run. */
+    String describe(dev.changepipe.core.Offset offset) {
+        Components.Built run = current;
+        return run == null ? offset.toString() : run.source().describe(offset);
+    }
+
     /** Checkpoints of this pipeline's origins. */
     Mono<List<Checkpoint>> offsets() {
         return checkpoints.loadAll().collectList();

@@ -110,11 +110,12 @@ final class ReplicationService {
     /** Status of every pipeline, as the JSON of {@code /api/pipelines}. */
     Mono<List<Map<String, Object>>> status() {
         return Flux.fromIterable(supervisors.values())
-                .concatMap(s -> s.offsets().map(offsets -> describe(s.snapshot(), offsets)))
+                .concatMap(s -> s.offsets().map(offsets -> describe(s, s.snapshot(), offsets)))
                 .collectList();
     }
 
-    private Map<String, Object> describe(PipelineSupervisor.Snapshot s, List<Checkpoint> offsets) {
+    private Map<String, Object> describe(PipelineSupervisor supervisor, PipelineSupervisor.Snapshot s,
+            List<Checkpoint> offsets) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("name", s.name());
         m.put("state", s.state().name());
@@ -140,6 +141,7 @@ final class ReplicationService {
                 Map<String, Object> om = new LinkedHashMap<>();
                 om.put("origin", o.origin());
                 om.put("committable", o.committable() == null ? null : o.committable().value());
+                om.put("committableAt", o.committable() == null ? null : supervisor.describe(o.committable()));
                 om.put("lastPushed", o.lastPushed() == null ? null : o.lastPushed().value());
                 om.put("inFlightChunks", o.inFlightChunks());
                 om.put("inFlightBytes", o.inFlightBytes());
@@ -149,14 +151,15 @@ final class ReplicationService {
             });
         }
         m.put("origins", origins);
-        m.put("offsets", offsets.stream().map(ReplicationService::checkpoint).toList());
+        m.put("offsets", offsets.stream().map(c -> checkpoint(supervisor, c)).toList());
         return m;
     }
 
-    static Map<String, Object> checkpoint(Checkpoint c) {
+    static Map<String, Object> checkpoint(PipelineSupervisor supervisor, Checkpoint c) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("origin", c.origin());
         m.put("offset", c.offset().value());
+        m.put("position", supervisor.describe(c.offset()));
         m.put("attributes", c.attributes());
         return m;
     }
@@ -252,7 +255,7 @@ final class ReplicationService {
     Mono<Map<String, List<Map<String, Object>>>> offsets() {
         return Flux.fromIterable(supervisors.values())
                 .concatMap(s -> s.offsets().map(list -> Map.entry(s.name(),
-                        list.stream().map(ReplicationService::checkpoint).toList())))
+                        list.stream().map(c -> checkpoint(s, c)).toList())))
                 .collectMap(Map.Entry::getKey, Map.Entry::getValue, LinkedHashMap::new);
     }
 

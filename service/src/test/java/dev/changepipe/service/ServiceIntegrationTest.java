@@ -90,7 +90,10 @@ class ServiceIntegrationTest {
             assertThat(status.getKey()).isZero();
             assertThat(status.getValue()).contains("items").contains("RUNNING").contains("2,000");
             var offsets = ServiceUnderTest.launcher(Map.of(), "offsets", "--url", service.url(""));
-            assertThat(offsets.getValue()).contains(log.toString());
+            // offsets are shown as the source reads them too: the log's generation and byte position
+            assertThat(offsets.getValue()).contains(log.toString()).containsPattern("generation \\d+, byte \\d+");
+            assertThat(service.pipeline("items").get("offsets").get(0).get("position").asText())
+                    .matches("generation \\d+, byte \\d+");
 
             // follow mode: appended lines are replicated
             ServiceUnderTest.appendItems(log, 2001, 3000, "a");

@@ -106,6 +106,12 @@ public final class OplogFileSource implements Source {
         return options.name();
     }
 
+    /** The file generation and the byte position after the last line written (DESIGN.md section 5). */
+    @Override
+    public String describe(Offset offset) {
+        return Positions.describe(offset);
+    }
+
     /** The options this source was made with. */
     public OplogFileOptions options() {
         return options;

@@ -42,6 +42,12 @@ final class Positions {
         return (offset.value() & 1) == 1;
     }
 
+    /** {@code generation 2, byte 1048576}, or {@code generation 2, end of file at byte 1048576}. */
+    static String describe(Offset offset) {
+        return "generation " + generation(offset) + (isEnd(offset) ? ", end of file at byte " : ", byte ")
+                + position(offset);
+    }
+
     static long version(long generation, long lineOffset) {
         check(generation, lineOffset);
         return (generation << POSITION_BITS) | lineOffset;

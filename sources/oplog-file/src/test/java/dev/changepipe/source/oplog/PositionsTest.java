@@ -28,6 +28,12 @@ class PositionsTest {
     }
 
     @Test
+    void anOffsetReadsAsItsGenerationAndBytePosition() {
+        assertThat(Positions.describe(Positions.offset(2, 1_048_576, false))).isEqualTo("generation 2, byte 1048576");
+        assertThat(Positions.describe(Positions.offset(3, 77, true))).isEqualTo("generation 3, end of file at byte 77");
+    }
+
+    @Test
     void versionsIncreaseAcrossGenerations() {
         assertThat(Positions.version(1, Positions.MAX_POSITION)).isLessThan(Positions.version(2, 0));
         assertThat(Positions.version(Positions.MAX_GENERATION, Positions.MAX_POSITION)).isPositive();
