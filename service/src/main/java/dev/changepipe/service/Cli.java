@@ -4,7 +4,13 @@ import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.LoggerContext;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.changepipe.spi.ConfigException;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
@@ -65,6 +71,16 @@ final class Cli implements Callable<Integer> {
         return USAGE;
     }
 
+    /** The JVM's and the process's meters on {@code /metrics}: memory, GC, threads, CPU, uptime, classes. */
+    static void bindJvmMeters(MeterRegistry registry, JvmGcMetrics gc) {
+        new JvmMemoryMetrics().bindTo(registry);
+        gc.bindTo(registry);
+        new JvmThreadMetrics().bindTo(registry);
+        new ClassLoaderMetrics().bindTo(registry);
+        new ProcessorMetrics().bindTo(registry);
+        new UptimeMetrics().bindTo(registry);
+    }
+
     static void setLogLevel(String level) {
         if (LoggerFactory.getILoggerFactory() instanceof LoggerContext context) {
             context.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME).setLevel(Level.toLevel(level, Level.INFO));
@@ -95,11 +111,13 @@ final class Cli implements Callable<Integer> {
             ServiceConfig cfg = ConfigLoader.fromEnvironment().load(config);
             setLogLevel(cfg.logLevel());
             PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-            new JvmMemoryMetrics().bindTo(registry);
-            Components components = new Components(cfg, baseDirectory(config), registry, Cli.class.getClassLoader());
-            components.validate();
-            ReplicationService service = new ReplicationService(cfg, components, registry);
-            return serve(service, registry, log);
+            try (JvmGcMetrics gc = new JvmGcMetrics()) {
+                bindJvmMeters(registry, gc);
+                Components components = new Components(cfg, baseDirectory(config), registry, Cli.class.getClassLoader());
+                components.validate();
+                ReplicationService service = new ReplicationService(cfg, components, registry);
+                return serve(service, registry, log);
+            }
         }
     }
 

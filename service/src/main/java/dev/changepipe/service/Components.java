@@ -6,6 +6,7 @@ import dev.changepipe.core.DeadLetterStore;
 import dev.changepipe.core.FileCheckpointStore;
 import dev.changepipe.core.FileDeadLetterStore;
 import dev.changepipe.core.Pipeline;
+import dev.changepipe.core.PipelineMetrics;
 import dev.changepipe.core.PusherFactory;
 import dev.changepipe.core.Sink;
 import dev.changepipe.core.Source;
@@ -19,6 +20,7 @@ import dev.changepipe.spi.SinkProvider;
 import dev.changepipe.spi.SourceProvider;
 import dev.changepipe.spi.WritablePaths;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -40,6 +42,12 @@ final class Components {
     private final ServiceConfig config;
     private final Path baseDirectory;
     private final MeterRegistry registry;
+    /**
+     * What providers register their meters in: the service's registry, through a view per pipeline
+     * that tags every meter with {@code pipeline}, so that a source's or sink's meters carry it even
+     * when the component does not know its pipeline.
+     */
+    private final Map<String, MeterRegistry> pipelineRegistries = new java.util.concurrent.ConcurrentHashMap<>();
     private final Map<String, DeadLetterStore> deadLetterStores = new java.util.concurrent.ConcurrentHashMap<>();
 
     Components(ServiceConfig config, Path baseDirectory, MeterRegistry registry, ClassLoader loader) {
@@ -272,7 +280,11 @@ final class Components {
 
         @Override
         public MeterRegistry meterRegistry() {
-            return registry;
+            return pipelineRegistries.computeIfAbsent(pipeline, name -> {
+                CompositeMeterRegistry tagged = new CompositeMeterRegistry();
+                tagged.config().commonTags(PipelineMetrics.TAG_PIPELINE, name);
+                return tagged.add(registry);
+            });
         }
 
         @Override

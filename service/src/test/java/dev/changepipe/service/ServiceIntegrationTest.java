@@ -67,7 +67,14 @@ class ServiceIntegrationTest {
                     .contains("changepipe_pusher_inflight_bytes{pipeline=\"items\"}")
                     .contains("changepipe_sink_items_total{pipeline=\"items\",sink=\"clickhouse\"} 2000")
                     .contains("changepipe_sink_write_seconds_count{pipeline=\"items\",sink=\"clickhouse\"}")
-                    .contains("changepipe_source_oplog_lines_read_total{source=\"items\"} 2000");
+                    .contains("changepipe_source_oplog_lines_read_total{pipeline=\"items\",source=\"items\"} 2000")
+                    // the JVM's and the process's own meters
+                    .contains("jvm_gc_pause_seconds").contains("jvm_threads_live_threads").contains("process_cpu_usage")
+                    .contains("process_uptime_seconds").contains("jvm_memory_used_bytes");
+            // every meter of the pipeline's components carries its pipeline, whoever registered it
+            assertThat(metrics.lines().filter(l -> l.startsWith("changepipe_")))
+                    .isNotEmpty()
+                    .allSatisfy(l -> assertThat(l).contains("pipeline=\"items\""));
 
             HttpResponse<String> notFound = service.get("/nope");
             assertThat(notFound.statusCode()).isEqualTo(404);
