@@ -42,4 +42,11 @@ public interface ServiceContext {
      * otherwise. {@code /health/ready} subscribes to every probe (with a timeout) on each request.
      */
     void readinessProbe(String name, Mono<Void> probe);
+
+    /**
+     * Something the service shares with its components, by type: the Lettuce {@code ClientResources}
+     * whose connections run on the HTTP server's event loops, for an endpoint's Redis connections.
+     * Empty when the service shares nothing of that type (in {@code validate}, say).
+     */
+    <T> java.util.Optional<T> shared(Class<T> type);
 }

@@ -1,6 +1,7 @@
 package dev.changepipe.spi;
 
 import dev.changepipe.core.Sink;
+import java.util.List;
 
 /**
  * Makes a {@link Sink} of a pipeline from one element of its {@code sinks:} list. Found with
@@ -18,4 +19,13 @@ public interface SinkProvider {
 
     /** Creates the sink from its section ({@code type} already read). */
     Sink create(Settings settings, ServiceContext context);
+
+    /**
+     * The HTTP endpoints this type adds to the service, made once when the service starts: one call with
+     * every pipeline whose sink is of this type (not called when no pipeline uses it). Connect lazily (on the
+     * first request), not here. None by default.
+     */
+    default List<HttpEndpoint> endpoints(List<HttpEndpoint.Section> sections) {
+        return HttpEndpoint.none();
+    }
 }

@@ -1,6 +1,7 @@
 package dev.changepipe.spi;
 
 import dev.changepipe.core.Source;
+import java.util.List;
 
 /**
  * Makes the {@link Source} of a pipeline from its {@code source:} section. The service finds
@@ -29,4 +30,13 @@ public interface SourceProvider {
      * @param context the pipeline's name, its checkpoint store, the meter registry, the connections
      */
     Source create(Settings settings, ServiceContext context);
+
+    /**
+     * The HTTP endpoints this type adds to the service, made once when the service starts: one call with
+     * every pipeline whose source is of this type (not called when no pipeline uses it). Connect lazily (on the
+     * first request), not here. None by default.
+     */
+    default List<HttpEndpoint> endpoints(List<HttpEndpoint.Section> sections) {
+        return HttpEndpoint.none();
+    }
 }

@@ -1,8 +1,11 @@
 package dev.changepipe.service;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.changepipe.spi.HttpEndpoint;
+import dev.changepipe.spi.HttpException;
+import dev.changepipe.spi.HttpReply;
+import dev.changepipe.spi.HttpRequest;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.netty.channel.EventLoopGroup;
 import io.netty.handler.codec.http.HttpMethod;
@@ -33,8 +36,8 @@ import reactor.netty.http.server.HttpServerResponse;
  * read; refused tokens are counted ({@value #REFUSED}) and logged at a bounded rate. Every error is a
  * JSON body {@code {"error": "...", "status": N}}.
  *
- * <p>Endpoints are added by {@link Route}s, so connector-specific ones (operations, hot storage) plug
- * in without changing this class.
+ * <p>Connectors add endpoints of their own ({@link HttpEndpoint}s from their providers: the operations
+ * storage's registrations, the hot storage's lookups) without this class knowing them.
  */
 final class AdminServer {
 
@@ -45,59 +48,24 @@ final class AdminServer {
     static final String REFUSED = "changepipe.http.refused";
     static final java.time.Duration REFUSED_LOG_INTERVAL = java.time.Duration.ofSeconds(10);
 
-    /** One extra endpoint: answers requests whose path starts with {@code prefix}. */
-    interface Route {
-        String prefix();
-
-        /** Whether requests with this method need the bearer token. */
-        default boolean mutating(HttpMethod method) {
-            return !method.equals(HttpMethod.GET) && !method.equals(HttpMethod.HEAD);
-        }
-
-        /** Answers; a {@link HttpError} becomes a JSON error response. */
-        Mono<Reply> handle(HttpMethod method, String path, Map<String, List<String>> query, byte[] body);
-    }
-
-    /** A response: status, content type and body. */
-    record Reply(int status, String contentType, byte[] body) {
-
-        static Reply json(int status, Object value) {
-            try {
-                return new Reply(status, "application/json", JSON.writeValueAsBytes(value));
-            } catch (JsonProcessingException e) {
-                throw new IllegalStateException("cannot write JSON", e);
-            }
-        }
-    }
-
-    /** A client error (4xx) or a server error, answered as JSON. */
-    static final class HttpError extends RuntimeException {
-        final int status;
-
-        HttpError(int status, String message) {
-            super(message);
-            this.status = status;
-        }
-    }
-
     private final ReplicationService service;
     private final PrometheusMeterRegistry prometheus;
     private final ServiceConfig.Http http;
     private final EventLoopGroup loops;
-    private final List<Route> routes;
+    private final List<HttpEndpoint> endpoints;
     private final byte[] dashboard;
     private final java.util.concurrent.atomic.AtomicLong lastRefusedLog =
             new java.util.concurrent.atomic.AtomicLong(System.nanoTime() - REFUSED_LOG_INTERVAL.toNanos());
     private final java.util.concurrent.atomic.AtomicLong refusedSinceLog = new java.util.concurrent.atomic.AtomicLong();
 
-    /** {@code loops}: the event loops to run on, shared with the routes' Redis connections ({@link HttpEventLoops}). */
+    /** {@code loops}: the event loops to run on, shared with the endpoints' Redis connections ({@link HttpEventLoops}). */
     AdminServer(ReplicationService service, PrometheusMeterRegistry prometheus, ServiceConfig.Http http, EventLoopGroup loops,
-            List<Route> routes) {
+            List<HttpEndpoint> endpoints) {
         this.service = service;
         this.prometheus = prometheus;
         this.http = http;
         this.loops = loops;
-        this.routes = List.copyOf(routes);
+        this.endpoints = List.copyOf(endpoints);
         this.dashboard = resource("dashboard.html");
     }
 
@@ -114,18 +82,18 @@ final class AdminServer {
     }
 
     private Publisher<Void> handle(HttpServerRequest request, HttpServerResponse response) {
-        Mono<Reply> reply = Mono.defer(() -> {
+        Mono<HttpReply> reply = Mono.defer(() -> {
             // Everything that can refuse a request does so before its body is read.
             Target target = target(request);
             if (needsToken(request.method(), target.path())) {
                 authorize(request);
             }
             if (contentLength(request) > MAX_BODY_BYTES) {
-                throw new HttpError(413, "body larger than " + MAX_BODY_BYTES + " bytes");
+                throw new HttpException(413, "body larger than " + MAX_BODY_BYTES + " bytes");
             }
             return body(request).flatMap(body -> dispatch(request, target, body));
         })
-                .onErrorResume(HttpError.class, e -> Mono.just(error(e.status, e.getMessage())))
+                .onErrorResume(HttpException.class, e -> Mono.just(error(e.status(), e.getMessage())))
                 .onErrorResume(e -> {
                     log.error("http: {} {} failed: {}", request.method(), request.path(), e.toString());
                     return Mono.just(error(500, "internal error: " + e.getMessage()));
@@ -165,15 +133,15 @@ final class AdminServer {
         try {
             return Long.parseLong(header.trim());
         } catch (NumberFormatException e) {
-            throw new HttpError(400, "malformed Content-Length: " + header);
+            throw new HttpException(400, "malformed Content-Length: " + header);
         }
     }
 
     /** Whether the endpoint a request goes to needs the bearer token. */
     private boolean needsToken(HttpMethod method, String path) {
-        for (Route route : routes) {
-            if (path.startsWith(route.prefix())) {
-                return route.mutating(method);
+        for (HttpEndpoint endpoint : endpoints) {
+            if (path.startsWith(endpoint.prefix())) {
+                return endpoint.mutating(method.name());
             }
         }
         return path.equals("/api/offsets/reset") && method.equals(HttpMethod.POST);
@@ -186,7 +154,7 @@ final class AdminServer {
                     try {
                         int n = buf.readableBytes();
                         if (out.size() + (long) n > MAX_BODY_BYTES) {
-                            throw new HttpError(413, "body larger than " + MAX_BODY_BYTES + " bytes");
+                            throw new HttpException(413, "body larger than " + MAX_BODY_BYTES + " bytes");
                         }
                         buf.readBytes(out, n);
                         return out;
@@ -198,61 +166,61 @@ final class AdminServer {
                 })
                 .map(java.io.ByteArrayOutputStream::toByteArray)
                 .defaultIfEmpty(new byte[0])
-                .onErrorMap(e -> !(e instanceof HttpError), e -> new HttpError(400, "cannot read the request body: " + e.getMessage()));
+                .onErrorMap(e -> !(e instanceof HttpException), e -> new HttpException(400, "cannot read the request body: " + e.getMessage()));
     }
 
-    private Mono<Reply> dispatch(HttpServerRequest request, Target target, byte[] body) {
+    private Mono<HttpReply> dispatch(HttpServerRequest request, Target target, byte[] body) {
         HttpMethod method = request.method();
         String path = target.path();
-        for (Route route : routes) {
-            if (path.startsWith(route.prefix())) {
-                return route.handle(method, path, target.query(), body);
+        for (HttpEndpoint endpoint : endpoints) {
+            if (path.startsWith(endpoint.prefix())) {
+                return endpoint.handle(new HttpRequest(method.name(), path, target.query(), body));
             }
         }
         switch (path) {
             case "/", "/index.html" -> {
                 only(method, HttpMethod.GET);
-                return Mono.just(new Reply(200, "text/html; charset=utf-8", dashboard));
+                return Mono.just(new HttpReply(200, "text/html; charset=utf-8", dashboard));
             }
             case "/health/live" -> {
                 only(method, HttpMethod.GET);
-                return Mono.just(Reply.json(200, Map.of("status", "UP")));
+                return Mono.just(HttpReply.json(200, Map.of("status", "UP")));
             }
             case "/health/ready" -> {
                 only(method, HttpMethod.GET);
                 return service.notReady().map(problems -> problems.isEmpty()
-                        ? Reply.json(200, Map.of("status", "UP"))
-                        : Reply.json(503, Map.of("status", "DOWN", "problems", problems)));
+                        ? HttpReply.json(200, Map.of("status", "UP"))
+                        : HttpReply.json(503, Map.of("status", "DOWN", "problems", problems)));
             }
             case "/metrics" -> {
                 only(method, HttpMethod.GET);
                 // Rendered off the event loop: the loop also answers registrations (POST /api/operations),
                 // which would wait behind a scrape of every meter.
-                return Mono.fromCallable(() -> new Reply(200, "text/plain; version=0.0.4; charset=utf-8",
+                return Mono.fromCallable(() -> new HttpReply(200, "text/plain; version=0.0.4; charset=utf-8",
                         prometheus.scrape().getBytes(StandardCharsets.UTF_8))).subscribeOn(Schedulers.boundedElastic());
             }
             case "/api/pipelines" -> {
                 only(method, HttpMethod.GET);
-                return status().map(list -> Reply.json(200, Map.of("pipelines", list)));
+                return status().map(list -> HttpReply.json(200, Map.of("pipelines", list)));
             }
             case "/api/offsets" -> {
                 only(method, HttpMethod.GET);
-                return service.offsets().map(m -> Reply.json(200, Map.of("offsets", m)));
+                return service.offsets().map(m -> HttpReply.json(200, Map.of("offsets", m)));
             }
             case "/api/offsets/reset" -> {
                 only(method, HttpMethod.POST);
-                JsonNode json = parse(body);
-                String origin = text(json, "origin", true);
-                String pipeline = text(json, "pipeline", false);
+                JsonNode json = new HttpRequest(method.name(), path, target.query(), body).json();
+                String origin = HttpRequest.text(json, "origin", true);
+                String pipeline = HttpRequest.text(json, "pipeline", false);
                 if (pipeline != null && service.supervisor(pipeline) == null) {
-                    throw new HttpError(404, "no pipeline named '" + pipeline + "'");
+                    throw new HttpException(404, "no pipeline named '" + pipeline + "'");
                 }
                 return service.resetOffset(origin, pipeline).map(reset -> {
                     if (reset.isEmpty()) {
-                        throw new HttpError(404, "no checkpoint of origin '" + origin + "'"
+                        throw new HttpException(404, "no checkpoint of origin '" + origin + "'"
                                 + (pipeline == null ? "" : " in pipeline " + pipeline));
                     }
-                    return Reply.json(200, Map.of("origin", origin, "reset", reset));
+                    return HttpReply.json(200, Map.of("origin", origin, "reset", reset));
                 });
             }
             default -> {
@@ -262,10 +230,10 @@ final class AdminServer {
                     return status().map(list -> list.stream()
                             .filter(p -> name.equals(p.get("name")))
                             .findFirst()
-                            .map(p -> Reply.json(200, p))
-                            .orElseThrow(() -> new HttpError(404, "no pipeline named '" + name + "'")));
+                            .map(p -> HttpReply.json(200, p))
+                            .orElseThrow(() -> new HttpException(404, "no pipeline named '" + name + "'")));
                 }
-                throw new HttpError(404, "no such endpoint: " + path);
+                throw new HttpException(404, "no such endpoint: " + path);
             }
         }
     }
@@ -281,24 +249,24 @@ final class AdminServer {
     /** Refuses other methods with 405; {@code HEAD} is allowed wherever {@code GET} is. */
     static void only(HttpMethod method, HttpMethod allowed) {
         if (!method.equals(allowed) && !(allowed.equals(HttpMethod.GET) && method.equals(HttpMethod.HEAD))) {
-            throw new HttpError(405, "method " + method + " not allowed here; expected " + allowed);
+            throw new HttpException(405, "method " + method + " not allowed here; expected " + allowed);
         }
     }
 
     private void authorize(HttpServerRequest request) {
         if (http.token() == null) {
             refused(request, "disabled");
-            throw new HttpError(403, "mutating endpoints are disabled: set http.token in the configuration");
+            throw new HttpException(403, "mutating endpoints are disabled: set http.token in the configuration");
         }
         String header = request.requestHeaders().get("Authorization");
         if (header == null || !header.startsWith("Bearer ")) {
             refused(request, "missing");
-            throw new HttpError(401, "missing 'Authorization: Bearer <token>' header");
+            throw new HttpException(401, "missing 'Authorization: Bearer <token>' header");
         }
         byte[] given = header.substring("Bearer ".length()).trim().getBytes(StandardCharsets.UTF_8);
         if (!MessageDigest.isEqual(given, http.token().getBytes(StandardCharsets.UTF_8))) {
             refused(request, "wrong");
-            throw new HttpError(401, "wrong bearer token");
+            throw new HttpException(401, "wrong bearer token");
         }
     }
 
@@ -319,43 +287,11 @@ final class AdminServer {
         }
     }
 
-    static JsonNode parse(byte[] body) {
-        if (body.length == 0) {
-            throw new HttpError(400, "expected a JSON body");
-        }
-        if (body.length > MAX_BODY_BYTES) {
-            throw new HttpError(413, "body larger than " + MAX_BODY_BYTES + " bytes");
-        }
-        try {
-            JsonNode json = JSON.readTree(body);
-            if (json == null || !json.isObject()) {
-                throw new HttpError(400, "expected a JSON object");
-            }
-            return json;
-        } catch (IOException e) {
-            throw new HttpError(400, "malformed JSON: " + e.getMessage().lines().findFirst().orElse(""));
-        }
-    }
-
-    static String text(JsonNode json, String field, boolean required) {
-        JsonNode v = json.get(field);
-        if (v == null || v.isNull()) {
-            if (required) {
-                throw new HttpError(400, "field '" + field + "' is required (a string)");
-            }
-            return null;
-        }
-        if (!v.isTextual() || v.asText().isEmpty()) {
-            throw new HttpError(400, "field '" + field + "' must be a non-empty string");
-        }
-        return v.asText();
-    }
-
-    static Reply error(int status, String message) {
+    static HttpReply error(int status, String message) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("error", message);
         m.put("status", status);
-        return Reply.json(status, m);
+        return HttpReply.json(status, m);
     }
 
     private static Map<String, List<String>> query(String q) {
@@ -365,20 +301,21 @@ final class AdminServer {
         }
         for (String part : q.split("&")) {
             int eq = part.indexOf('=');
-            String k = decode(eq < 0 ? part : part.substring(0, eq));
-            String v = eq < 0 ? "" : decode(part.substring(eq + 1));
+            String k = HttpRequest.decode(eq < 0 ? part : part.substring(0, eq));
+            String v = eq < 0 ? "" : HttpRequest.decode(part.substring(eq + 1));
             out.computeIfAbsent(k, x -> new ArrayList<>()).add(v);
         }
         return out;
     }
 
-    /** Percent-decodes a part of a URI; a malformed escape is a 400 naming it. */
-    static String decode(String s) {
-        try {
-            return java.net.URLDecoder.decode(s, StandardCharsets.UTF_8);
-        } catch (IllegalArgumentException e) {
-            throw new HttpError(400, "malformed percent-encoding in '" + s + "': " + e.getMessage());
-        }
+    /** Closes the endpoints (their connections), waiting 10 s at most; before the event loops go. */
+    static void close(List<HttpEndpoint> endpoints) {
+        reactor.core.publisher.Flux.fromIterable(endpoints)
+                .concatMap(e -> e.close().onErrorResume(err -> Mono.empty()))
+                .then()
+                .timeout(java.time.Duration.ofSeconds(10), Mono.empty())
+                .onErrorResume(e -> Mono.empty())
+                .block();
     }
 
     private static byte[] resource(String name) {

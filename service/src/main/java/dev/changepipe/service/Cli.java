@@ -4,6 +4,8 @@ import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.LoggerContext;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.changepipe.spi.ConfigException;
+import dev.changepipe.spi.HttpEndpoint;
+import io.lettuce.core.resource.ClientResources;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
@@ -23,6 +25,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -128,9 +131,10 @@ final class Cli implements Callable<Integer> {
         Signals.onTermination(stopRequested::countDown);
         DisposableServer http = null;
         HttpEventLoops loops = HttpEventLoops.create(cfg.http().ioThreads());
-        Routes routes = new Routes(service, loops.redis());
+        service.components().share(ClientResources.class, loops.redis());
+        List<HttpEndpoint> endpoints = service.components().endpoints();
         if (cfg.http().enabled()) {
-            http = new AdminServer(service, registry, cfg.http(), loops.group(), routes.list())
+            http = new AdminServer(service, registry, cfg.http(), loops.group(), endpoints)
                     .bind().toFuture().get(30, TimeUnit.SECONDS);
             if (cfg.http().portFile() != null) {
                 Path tmp = cfg.http().portFile().resolveSibling(cfg.http().portFile().getFileName() + ".tmp");
@@ -153,7 +157,7 @@ final class Cli implements Callable<Integer> {
         if (http != null) {
             http.disposeNow(Duration.ofSeconds(5));
         }
-        routes.close();
+        AdminServer.close(endpoints);
         loops.close();
         log.info("service: stopped{}", Boolean.TRUE.equals(drained) ? "" : " (not drained in time)");
         return Boolean.TRUE.equals(drained) ? OK : FAILED;

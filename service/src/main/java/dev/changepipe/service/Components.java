@@ -14,6 +14,7 @@ import dev.changepipe.pusher.ParseQueueOptions;
 import dev.changepipe.pusher.ParseQueuePusher;
 import dev.changepipe.pusher.SyncPusher;
 import dev.changepipe.spi.ConfigException;
+import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SinkProvider;
@@ -49,6 +50,7 @@ final class Components {
      */
     private final Map<String, MeterRegistry> pipelineRegistries = new java.util.concurrent.ConcurrentHashMap<>();
     private final Map<String, DeadLetterStore> deadLetterStores = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<Class<?>, Object> shared = new java.util.concurrent.ConcurrentHashMap<>();
 
     Components(ServiceConfig config, Path baseDirectory, MeterRegistry registry, ClassLoader loader) {
         this.config = config;
@@ -183,9 +185,56 @@ final class Components {
         return new Context(pipeline, checkpoints(pipeline), new LinkedHashMap<>());
     }
 
-    /** A fresh view of a pipeline's section, for routes reading the same keys as its provider. */
+    /** A fresh view of a pipeline's section, which tracks the keys read on it alone. */
     static Settings section(Settings s) {
         return copy(s);
+    }
+
+    /** Makes {@code value} what {@link ServiceContext#shared} answers for {@code type}. */
+    <T> void share(Class<T> type, T value) {
+        shared.put(type, type.cast(value));
+    }
+
+    /**
+     * The HTTP endpoints the providers add, each asked once with every pipeline that uses its type (a
+     * sink type used twice in a pipeline gives two sections); two endpoints with the same prefix are a
+     * configuration error.
+     */
+    List<HttpEndpoint> endpoints() {
+        Map<String, List<HttpEndpoint.Section>> bySource = new LinkedHashMap<>();
+        Map<String, List<HttpEndpoint.Section>> bySink = new LinkedHashMap<>();
+        for (ServiceConfig.PipelineConfig pc : config.pipelines()) {
+            ServiceContext context = context(pc.name());
+            Settings source = copy(pc.source());
+            bySource.computeIfAbsent(source.string("type"), t -> new ArrayList<>())
+                    .add(new HttpEndpoint.Section(pc.name(), source, context));
+            for (Settings raw : pc.sinks()) {
+                Settings sink = copy(raw);
+                bySink.computeIfAbsent(sink.string("type"), t -> new ArrayList<>())
+                        .add(new HttpEndpoint.Section(pc.name(), sink, context));
+            }
+        }
+        Map<String, HttpEndpoint> byPrefix = new LinkedHashMap<>();
+        List<HttpEndpoint> all = new ArrayList<>();
+        // an unknown type has no provider: validate reports it
+        bySource.forEach((type, sections) -> {
+            if (sources.containsKey(type)) {
+                all.addAll(sources.get(type).endpoints(sections));
+            }
+        });
+        bySink.forEach((type, sections) -> {
+            if (sinks.containsKey(type)) {
+                all.addAll(sinks.get(type).endpoints(sections));
+            }
+        });
+        for (HttpEndpoint e : all) {
+            HttpEndpoint earlier = byPrefix.putIfAbsent(e.prefix(), e);
+            if (earlier != null) {
+                throw new ConfigException("", "two endpoints serve " + e.prefix() + ": " + earlier.getClass().getName()
+                        + " and " + e.getClass().getName());
+            }
+        }
+        return all;
     }
 
     /**
@@ -308,6 +357,11 @@ final class Components {
         @Override
         public void readinessProbe(String name, Mono<Void> probe) {
             probes.put(name, probe);
+        }
+
+        @Override
+        public <T> java.util.Optional<T> shared(Class<T> type) {
+            return java.util.Optional.ofNullable(type.cast(shared.get(type)));
         }
     }
 

@@ -1,5 +1,7 @@
 package dev.changepipe.service;
 
+import dev.changepipe.spi.HttpEndpoint;
+import io.lettuce.core.resource.ClientResources;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.BufferedWriter;
@@ -11,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
@@ -82,11 +85,16 @@ final class Demo {
         Components components = new Components(config, work, registry, Demo.class.getClassLoader());
         components.validate();
         ReplicationService service = new ReplicationService(config, components, registry);
-        try (HttpEventLoops loops = HttpEventLoops.create(config.http().ioThreads());
-                Routes routes = new Routes(service, loops.redis())) {
-            DisposableServer http = new AdminServer(service, registry, config.http(), loops.group(), routes.list())
-                    .bind().toFuture().get(30, TimeUnit.SECONDS);
-            return replicate(work, service, http, clickHouse, expected);
+        try (HttpEventLoops loops = HttpEventLoops.create(config.http().ioThreads())) {
+            components.share(ClientResources.class, loops.redis());
+            List<HttpEndpoint> endpoints = components.endpoints();
+            try {
+                DisposableServer http = new AdminServer(service, registry, config.http(), loops.group(), endpoints)
+                        .bind().toFuture().get(30, TimeUnit.SECONDS);
+                return replicate(work, service, http, clickHouse, expected);
+            } finally {
+                AdminServer.close(endpoints);
+            }
         }
     }
 

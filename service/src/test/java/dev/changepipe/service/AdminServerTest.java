@@ -2,6 +2,9 @@ package dev.changepipe.service;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.changepipe.spi.HttpEndpoint;
+import dev.changepipe.spi.HttpReply;
+import dev.changepipe.spi.HttpRequest;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.ByteArrayOutputStream;
@@ -12,6 +15,7 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
@@ -19,6 +23,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import reactor.core.publisher.Mono;
 import reactor.netty.DisposableServer;
 
 /** The admin server over raw HTTP/1.1, so that malformed requests and bodies never sent can be made. */
@@ -47,7 +52,10 @@ class AdminServerTest {
         ReplicationService service = new ReplicationService(config,
                 new Components(config, dir, registry, getClass().getClassLoader()), registry);
         loops = HttpEventLoops.create(1);
-        server = new AdminServer(service, registry, config.http(), loops.group(), new Routes(service, loops.redis()).list())
+        service.components().share(io.lettuce.core.resource.ClientResources.class, loops.redis());
+        List<HttpEndpoint> endpoints = new ArrayList<>(service.components().endpoints());
+        endpoints.add(ECHO);
+        server = new AdminServer(service, registry, config.http(), loops.group(), endpoints)
                 .bind().block(Duration.ofSeconds(30));
     }
 
@@ -93,10 +101,32 @@ class AdminServerTest {
         return -1;
     }
 
+    /** A connector's endpoint as the server sees one: answers its path's last part, percent-decoded. */
+    private static final HttpEndpoint ECHO = new HttpEndpoint() {
+        @Override
+        public String prefix() {
+            return "/api/echo/";
+        }
+
+        @Override
+        public Mono<HttpReply> handle(HttpRequest request) {
+            return Mono.just(HttpReply.json(200, Map.of("echo",
+                    HttpRequest.decode(request.path().substring(prefix().length())), "method", request.method())));
+        }
+    };
+
+    @Test
+    void aConnectorsEndpointAnswersUnderItsPrefixAndItsPostsNeedTheToken() throws IOException {
+        assertThat(exchange("GET /api/echo/a%20b HTTP/1.1\r\n")).startsWith("HTTP/1.1 200").contains("\"echo\":\"a b\"");
+        assertThat(exchange("POST /api/echo/x HTTP/1.1\r\nContent-Length: 0\r\n")).startsWith("HTTP/1.1 401");
+        assertThat(exchange("POST /api/echo/x HTTP/1.1\r\nAuthorization: Bearer " + TOKEN + "\r\nContent-Length: 0\r\n"))
+                .startsWith("HTTP/1.1 200").contains("\"method\":\"POST\"");
+    }
+
     @Test
     void malformedPercentEncodingIsA400() throws IOException {
         assertThat(exchange("GET /api/pipelines?x=%zz HTTP/1.1\r\n")).startsWith("HTTP/1.1 400").contains("malformed percent-encoding");
-        assertThat(exchange("GET /api/hot/%E0%A4%A/m/1 HTTP/1.1\r\n")).startsWith("HTTP/1.1 400");
+        assertThat(exchange("GET /api/echo/%E0%A4%A HTTP/1.1\r\n")).startsWith("HTTP/1.1 400");
     }
 
     @Test
@@ -108,7 +138,7 @@ class AdminServerTest {
                 .startsWith("HTTP/1.1 413");
         assertThat(exchange("GET /health/live HTTP/1.1\r\n" + big)).startsWith("HTTP/1.1 413");
         assertThat(exchange("POST /nowhere HTTP/1.1\r\n" + big)).startsWith("HTTP/1.1 413");
-        assertThat(exchange("POST /api/operations HTTP/1.1\r\n" + big)).startsWith("HTTP/1.1 401");
+        assertThat(exchange("POST /api/echo/x HTTP/1.1\r\n" + big)).startsWith("HTTP/1.1 401");
     }
 
     @Test

@@ -4,12 +4,14 @@ import dev.changepipe.core.Chunk;
 import dev.changepipe.core.OnBadRecord;
 import dev.changepipe.core.Sink;
 import dev.changepipe.spi.ConfigException;
+import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SinkProvider;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.codec.StringCodec;
+import io.lettuce.core.resource.ClientResources;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -35,6 +37,23 @@ public final class RedisHotStorageSinkProvider implements SinkProvider {
 
     /** The Redis URI and options a section declares (the service's {@code /api/hot/} lookups read it). */
     public record Target(RedisURI uri, HotStorageOptions options) {
+    }
+
+    /**
+     * {@code GET /api/hot/<pipeline>/...} lookups for every pipeline with a sink of this type (its first
+     * one; see {@link HotStorageEndpoint}).
+     */
+    @Override
+    public List<HttpEndpoint> endpoints(List<HttpEndpoint.Section> sections) {
+        Map<String, Target> targets = new java.util.LinkedHashMap<>();
+        ClientResources shared = null;
+        for (HttpEndpoint.Section section : sections) {
+            if (!targets.containsKey(section.pipeline())) {
+                targets.put(section.pipeline(), target(section.settings(), section.context()));
+            }
+            shared = section.context().shared(ClientResources.class).orElse(shared);
+        }
+        return List.of(new HotStorageEndpoint(targets, shared));
     }
 
     /** The target of a {@code redis-hot-storage} section; configuration errors name their path. */

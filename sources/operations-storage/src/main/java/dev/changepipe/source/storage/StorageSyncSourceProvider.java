@@ -4,6 +4,7 @@ import dev.changepipe.core.Ack;
 import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Source;
 import dev.changepipe.spi.ConfigException;
+import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SourceProvider;
@@ -54,6 +55,18 @@ public final class StorageSyncSourceProvider implements SourceProvider {
         public OperationsStorage connect(ClientResources resources) {
             return RedisStorage.connect(uri, options, resources);
         }
+    }
+
+    /** {@code POST /api/operations} for every pipeline of this type (see {@link OperationsEndpoint}). */
+    @Override
+    public List<HttpEndpoint> endpoints(List<HttpEndpoint.Section> sections) {
+        Map<String, Storage> storages = new LinkedHashMap<>();
+        ClientResources shared = null;
+        for (HttpEndpoint.Section section : sections) {
+            storages.put(section.pipeline(), storage(section.settings(), section.context()));
+            shared = section.context().shared(ClientResources.class).orElse(shared);
+        }
+        return List.of(new OperationsEndpoint(storages, shared));
     }
 
     /** The storage of a {@code storage-sync} section; configuration errors name their path. */
