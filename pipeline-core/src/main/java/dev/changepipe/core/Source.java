@@ -57,6 +57,11 @@ public interface Source {
         return offset.toString();
     }
 
+    /** Its lag and the records it refused, for the status page; {@link SourceStatus#NONE} by default. */
+    default SourceStatus status() {
+        return SourceStatus.NONE;
+    }
+
     /** Releases resources; called once when the pipeline ends. */
     default Mono<Void> close() {
         return Mono.empty();

@@ -355,6 +355,12 @@ final class PipelineSupervisor {
         }
     }
 
+    /** What the current (or last) run's source says of itself; nothing before any run. */
+    dev.changepipe.core.SourceStatus sourceStatus() {
+        Components.Built run = current;
+        return run == null ? dev.changepipe.core.SourceStatus.NONE : run.source().status();
+    }
+
     /** An offset as the current (or last) run's source describes it; the number before any run. */
     String describe(dev.changepipe.core.Offset offset) {
         Components.Built run = current;

@@ -1,6 +1,7 @@
 package dev.changepipe.service;
 
 import dev.changepipe.core.Checkpoint;
+import dev.changepipe.core.SourceStatus;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.nio.file.Path;
@@ -125,10 +126,11 @@ final class ReplicationService {
         m.put("inFlightBytes", s.status() == null ? 0 : s.status().inFlightBytes());
         m.put("inFlightChunks", s.status() == null ? 0 : s.status().inFlightChunks());
         m.put("itemsWritten", itemsWritten(s.name(), s.sinks()));
-        m.put("lagBytes", sumOfSource(s.source(), ".lag.bytes"));
+        SourceStatus source = supervisor.sourceStatus();
+        m.put("lagBytes", source.lagBytes());
         Map<String, Double> byCause = deadLettersByCause(s.name());
         // the source counts its own letters (in its file or in the store): the store's count of the sinks' only
-        m.put("deadLetters", sumOfSource(s.source(), ".dead.letters") + byCause.entrySet().stream()
+        m.put("deadLetters", source.deadLetters() + byCause.entrySet().stream()
                 .filter(e -> !e.getKey().startsWith("source/")).mapToDouble(Map.Entry::getValue).sum());
         m.put("deadLettersByCause", byCause);
         m.put("restarts", s.restarts());
@@ -187,22 +189,6 @@ final class ReplicationService {
         return byCause;
     }
 
-    /** Sums the meters of a source whose name ends with {@code suffix} (its lag, its dead letters). */
-    private double sumOfSource(String source, String suffix) {
-        if (source == null) {
-            return 0;
-        }
-        double sum = 0;
-        for (Meter meter : registry.getMeters()) {
-            if (meter.getId().getName().endsWith(suffix) && source.equals(meter.getId().getTag("source"))) {
-                for (var measurement : meter.measure()) {
-                    sum += measurement.getValue();
-                }
-            }
-        }
-        return sum;
-    }
-
     /**
      * Why a running pipeline counts as stalled (data pending, in flight or as source lag, and nothing
      * acknowledged for {@code health.stallTimeout}), or null.
@@ -210,7 +196,7 @@ final class ReplicationService {
     private String stalled(PipelineSupervisor s) {
         PipelineSupervisor.Snapshot snap = s.snapshot();
         int inFlight = snap.status() == null ? 0 : snap.status().inFlightChunks();
-        long lag = (long) sumOfSource(snap.source(), ".lag.bytes");
+        long lag = s.sourceStatus().lagBytes();
         Duration stalled = s.stalledFor(inFlight > 0 || lag > 0);
         if (stalled.compareTo(config.stallTimeout()) < 0) {
             return null;

@@ -7,6 +7,7 @@ import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Offset;
 import dev.changepipe.core.PipelineException;
 import dev.changepipe.core.Source;
+import dev.changepipe.core.SourceStatus;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -69,6 +70,7 @@ public final class OplogFileSource implements Source {
     private final LineBlock.Parsing parsing;
     private final Map<String, FileOrigin> origins = new ConcurrentHashMap<>();
     private final Map<String, Gauge> lagGauges = new ConcurrentHashMap<>();
+    private final Counter deadLetterCount;
 
     private OplogFileSource(OplogFileOptions options, CheckpointStore checkpoints, MeterRegistry registry,
             Scheduler timer) {
@@ -83,6 +85,7 @@ public final class OplogFileSource implements Source {
         Counter dead = Counter.builder(OplogMetrics.DEAD_LETTERS).tag(OplogMetrics.TAG_SOURCE, options.name())
                 .description("malformed lines sent to the dead-letter file").register(registry);
         this.deadLetters = new DeadLetters(options.deadLetterFile(), options.deadLetters(), dead);
+        this.deadLetterCount = dead;
         this.parsing = new LineBlock.Parsing(options.lineParser(), deadLetters, lines, options.maxLineBytes(),
                 options.failOnMalformed());
     }
@@ -104,6 +107,19 @@ public final class OplogFileSource implements Source {
     @Override
     public String name() {
         return options.name();
+    }
+
+    /**
+     * The bytes of its files past their checkpoints, and the malformed lines it sent to dead letters
+     * (its meters {@value OplogMetrics#LAG_BYTES} and {@value OplogMetrics#DEAD_LETTERS} say the same).
+     */
+    @Override
+    public SourceStatus status() {
+        long lag = 0;
+        for (FileOrigin origin : origins.values()) {
+            lag += (long) origin.lag();
+        }
+        return new SourceStatus(lag, (long) deadLetterCount.count());
     }
 
     /** The file generation and the byte position after the last line written (DESIGN.md section 5). */

@@ -727,6 +727,8 @@ class OplogFileSourceTest {
         await().atMost(WAIT).until(() -> registry.find(OplogMetrics.LAG_BYTES).gauge() != null
                 && registry.find(OplogMetrics.LAG_BYTES).gauge().value() == log.toFile().length());
         assertThat(blocked.items).isEmpty();
+        // the status the service shows says the same, without reading meters
+        assertThat(source.status().lagBytes()).isEqualTo(log.toFile().length());
     }
 
     // ---- the seed's example
