@@ -13,6 +13,7 @@ import io.lettuce.core.RedisURI;
 import io.lettuce.core.codec.StringCodec;
 import io.lettuce.core.resource.ClientResources;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import reactor.core.publisher.Mono;
@@ -45,15 +46,14 @@ public final class RedisHotStorageSinkProvider implements SinkProvider {
      */
     @Override
     public List<HttpEndpoint> endpoints(List<HttpEndpoint.Section> sections) {
-        Map<String, Target> targets = new java.util.LinkedHashMap<>();
-        ClientResources shared = null;
+        Map<String, Target> targets = new LinkedHashMap<>();
         for (HttpEndpoint.Section section : sections) {
             if (!targets.containsKey(section.pipeline())) {
                 targets.put(section.pipeline(), target(section.settings(), section.context()));
             }
-            shared = section.context().shared(ClientResources.class).orElse(shared);
         }
-        return List.of(new HotStorageEndpoint(targets, shared));
+        return List.of(new HotStorageEndpoint(targets,
+                sections.get(0).context().shared(ClientResources.class).orElse(null)));
     }
 
     /** The target of a {@code redis-hot-storage} section; configuration errors name their path. */

@@ -61,12 +61,11 @@ public final class StorageSyncSourceProvider implements SourceProvider {
     @Override
     public List<HttpEndpoint> endpoints(List<HttpEndpoint.Section> sections) {
         Map<String, Storage> storages = new LinkedHashMap<>();
-        ClientResources shared = null;
         for (HttpEndpoint.Section section : sections) {
             storages.put(section.pipeline(), storage(section.settings(), section.context()));
-            shared = section.context().shared(ClientResources.class).orElse(shared);
         }
-        return List.of(new OperationsEndpoint(storages, shared));
+        return List.of(new OperationsEndpoint(storages,
+                sections.get(0).context().shared(ClientResources.class).orElse(null)));
     }
 
     /** The storage of a {@code storage-sync} section; configuration errors name their path. */
