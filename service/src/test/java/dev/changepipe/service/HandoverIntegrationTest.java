@@ -148,8 +148,8 @@ class HandoverIntegrationTest {
             RedisStorage dead = RedisStorage.connect(redis.uri(), StorageOptions.builder().keyPrefix(prefix)
                     .lockTimeout(Duration.ofSeconds(1)).build());
             try {
-                // the lock is free once the stopped service gave it back; seen once in a full run: still
-                // held right after the stop, so the worker tries until it gets it (at most the 1 s timeout)
+                // the stopped service gave the lock back (once seen still held here: a stop had cancelled the
+                // release in flight, fixed in StorageSyncSource.end); the worker tries until it has it
                 SyncLease[] taken = new SyncLease[1];
                 await().atMost(T).until(() -> (taken[0] = dead.preSync(IMPORT_KEY).block(T)) != null);
                 SyncLease lease = taken[0];

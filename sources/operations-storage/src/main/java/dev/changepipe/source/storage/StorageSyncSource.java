@@ -327,7 +327,13 @@ public final class StorageSyncSource implements Source {
             }
             round.renewal.dispose();
             rounds.remove(round.key.importKey(), round);
-            return storage.postSyncFailed(round.lease);
+            // Once begun, giving the lease back is not cancelled by a stop (close() waits for it, as for
+            // a lock taken while the round was cancelled): a release cut short would leave the lock to
+            // expire, and a worker taking over right after the stop would find it held.
+            CompletableFuture<Void> release = storage.postSyncFailed(round.lease).toFuture();
+            givingBack.add(release);
+            release.whenComplete((v, e) -> givingBack.remove(release));
+            return Mono.fromFuture(release, true);
         });
     }
 
