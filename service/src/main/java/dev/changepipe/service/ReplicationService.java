@@ -129,9 +129,8 @@ final class ReplicationService {
         SourceStatus source = supervisor.sourceStatus();
         m.put("lagBytes", source.lagBytes());
         Map<String, Double> byCause = deadLettersByCause(s.name());
-        // the source counts its own letters (in its file or in the store): the store's count of the sinks' only
-        m.put("deadLetters", source.deadLetters() + byCause.entrySet().stream()
-                .filter(e -> !e.getKey().startsWith("source/")).mapToDouble(Map.Entry::getValue).sum());
+        // the letters the source kept itself (a log's own dead-letter file), and every letter of the store
+        m.put("deadLetters", source.deadLetters() + byCause.values().stream().mapToDouble(Double::doubleValue).sum());
         m.put("deadLettersByCause", byCause);
         m.put("restarts", s.restarts());
         m.put("lastError", s.lastError());

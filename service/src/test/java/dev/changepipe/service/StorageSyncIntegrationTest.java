@@ -124,6 +124,12 @@ class StorageSyncIntegrationTest {
             await().atMost(Duration.ofSeconds(30)).until(() -> service.get("/api/hot/users/app.user/3").statusCode() == 404);
             await().ignoreExceptions().atMost(Duration.ofSeconds(30)).until(() -> !pg.execute(replica,
                     "SELECT string_agg(name, ',' ORDER BY id) FROM app_user").contains("Cy"));
+            // a pk no row can have costs one dead letter of the source, which the status page counts
+            assertThat(service.post("/api/operations", ServiceUnderTest.TOKEN,
+                    "{\"importKey\": \"app.user\", \"operation\": \"update\", \"pks\": [\"abc\"]}").statusCode())
+                    .isEqualTo(200);
+            await().atMost(Duration.ofSeconds(30)).until(() -> service.pipeline("users").get("deadLetters").asLong() == 1);
+            assertThat(service.pipeline("users").get("deadLettersByCause").toString()).contains("source/malformed");
             await().atMost(Duration.ofSeconds(30)).until(() -> service.get("/health/ready").statusCode() == 200);
             assertThat(service.terminate(Duration.ofSeconds(40))).isZero();
         }

@@ -110,8 +110,9 @@ public final class OplogFileSource implements Source {
     }
 
     /**
-     * The bytes of its files past their checkpoints, and the malformed lines it sent to dead letters
-     * (its meters {@value OplogMetrics#LAG_BYTES} and {@value OplogMetrics#DEAD_LETTERS} say the same).
+     * The bytes of its files past their checkpoints ({@value OplogMetrics#LAG_BYTES} says the same), and
+     * the malformed lines it wrote to its dead-letter file: none when it hands them to the pipeline's
+     * store, which counts them itself.
      */
     @Override
     public SourceStatus status() {
@@ -119,7 +120,7 @@ public final class OplogFileSource implements Source {
         for (FileOrigin origin : origins.values()) {
             lag += (long) origin.lag();
         }
-        return new SourceStatus(lag, (long) deadLetterCount.count());
+        return new SourceStatus(lag, options.deadLetters() == null ? (long) deadLetterCount.count() : 0);
     }
 
     /** The file generation and the byte position after the last line written (DESIGN.md section 5). */
