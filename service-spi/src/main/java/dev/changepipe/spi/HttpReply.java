@@ -6,7 +6,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 /** The answer of an {@link HttpEndpoint}: status, content type and body. */
 public record HttpReply(int status, String contentType, byte[] body) {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** The SPI's one mapper, for replies and request bodies. */
+    static final ObjectMapper JSON = new ObjectMapper();
 
     /** {@code value} (maps, lists, strings, numbers, records) as an {@code application/json} body. */
     public static HttpReply json(int status, Object value) {

@@ -1,7 +1,6 @@
 package dev.changepipe.spi;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
@@ -13,8 +12,6 @@ import java.util.Map;
  * parameters and body (read in full, within the server's limit).
  */
 public record HttpRequest(String method, String path, Map<String, List<String>> query, byte[] body) {
-
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     /** Refuses another method with 405; {@code HEAD} is allowed wherever {@code GET} is. */
     public void only(String allowed) {
@@ -29,7 +26,7 @@ public record HttpRequest(String method, String path, Map<String, List<String>> 
             throw new HttpException(400, "expected a JSON body");
         }
         try {
-            JsonNode json = JSON.readTree(body);
+            JsonNode json = HttpReply.JSON.readTree(body);
             if (json == null || !json.isObject()) {
                 throw new HttpException(400, "expected a JSON object");
             }

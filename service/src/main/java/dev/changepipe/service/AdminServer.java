@@ -170,46 +170,46 @@ final class AdminServer {
     }
 
     private Mono<HttpReply> dispatch(HttpServerRequest request, Target target, byte[] body) {
-        HttpMethod method = request.method();
         String path = target.path();
+        HttpRequest req = new HttpRequest(request.method().name(), path, target.query(), body);
         for (HttpEndpoint endpoint : endpoints) {
             if (path.startsWith(endpoint.prefix())) {
-                return endpoint.handle(new HttpRequest(method.name(), path, target.query(), body));
+                return endpoint.handle(req);
             }
         }
         switch (path) {
             case "/", "/index.html" -> {
-                only(method, HttpMethod.GET);
+                req.only("GET");
                 return Mono.just(new HttpReply(200, "text/html; charset=utf-8", dashboard));
             }
             case "/health/live" -> {
-                only(method, HttpMethod.GET);
+                req.only("GET");
                 return Mono.just(HttpReply.json(200, Map.of("status", "UP")));
             }
             case "/health/ready" -> {
-                only(method, HttpMethod.GET);
+                req.only("GET");
                 return service.notReady().map(problems -> problems.isEmpty()
                         ? HttpReply.json(200, Map.of("status", "UP"))
                         : HttpReply.json(503, Map.of("status", "DOWN", "problems", problems)));
             }
             case "/metrics" -> {
-                only(method, HttpMethod.GET);
+                req.only("GET");
                 // Rendered off the event loop: the loop also answers registrations (POST /api/operations),
                 // which would wait behind a scrape of every meter.
                 return Mono.fromCallable(() -> new HttpReply(200, "text/plain; version=0.0.4; charset=utf-8",
                         prometheus.scrape().getBytes(StandardCharsets.UTF_8))).subscribeOn(Schedulers.boundedElastic());
             }
             case "/api/pipelines" -> {
-                only(method, HttpMethod.GET);
+                req.only("GET");
                 return status().map(list -> HttpReply.json(200, Map.of("pipelines", list)));
             }
             case "/api/offsets" -> {
-                only(method, HttpMethod.GET);
+                req.only("GET");
                 return service.offsets().map(m -> HttpReply.json(200, Map.of("offsets", m)));
             }
             case "/api/offsets/reset" -> {
-                only(method, HttpMethod.POST);
-                JsonNode json = new HttpRequest(method.name(), path, target.query(), body).json();
+                req.only("POST");
+                JsonNode json = req.json();
                 String origin = HttpRequest.text(json, "origin", true);
                 String pipeline = HttpRequest.text(json, "pipeline", false);
                 if (pipeline != null && service.supervisor(pipeline) == null) {
@@ -225,7 +225,7 @@ final class AdminServer {
             }
             default -> {
                 if (path.startsWith("/api/pipelines/")) {
-                    only(method, HttpMethod.GET);
+                    req.only("GET");
                     String name = path.substring("/api/pipelines/".length());
                     return status().map(list -> list.stream()
                             .filter(p -> name.equals(p.get("name")))
@@ -244,13 +244,6 @@ final class AdminServer {
      */
     private Mono<List<Map<String, Object>>> status() {
         return Mono.defer(service::status).subscribeOn(Schedulers.boundedElastic());
-    }
-
-    /** Refuses other methods with 405; {@code HEAD} is allowed wherever {@code GET} is. */
-    static void only(HttpMethod method, HttpMethod allowed) {
-        if (!method.equals(allowed) && !(allowed.equals(HttpMethod.GET) && method.equals(HttpMethod.HEAD))) {
-            throw new HttpException(405, "method " + method + " not allowed here; expected " + allowed);
-        }
     }
 
     private void authorize(HttpServerRequest request) {
