@@ -246,8 +246,7 @@ public final class StorageSyncSource implements Source {
                                         name(), key.importKey(), e.toString());
                                 return Mono.empty();
                             }).toFuture());
-                    givingBack.add(release);
-                    release.whenComplete((v, e) -> givingBack.remove(release));
+                    givingBack(release);
                 })
                 .doOnSuccess(lease -> {
                     if (lease == null) {
@@ -330,11 +329,15 @@ public final class StorageSyncSource implements Source {
             // Once begun, giving the lease back is not cancelled by a stop (close() waits for it, as for
             // a lock taken while the round was cancelled): a release cut short would leave the lock to
             // expire, and a worker taking over right after the stop would find it held.
-            CompletableFuture<Void> release = storage.postSyncFailed(round.lease).toFuture();
-            givingBack.add(release);
-            release.whenComplete((v, e) -> givingBack.remove(release));
-            return Mono.fromFuture(release, true);
+            return Mono.fromFuture(givingBack(storage.postSyncFailed(round.lease).toFuture()), true);
         });
+    }
+
+    /** Tracks a lock being given back until it is, so that {@link #close()} waits for it. */
+    private CompletableFuture<Void> givingBack(CompletableFuture<Void> release) {
+        givingBack.add(release);
+        release.whenComplete((v, e) -> givingBack.remove(release));
+        return release;
     }
 
     /**
