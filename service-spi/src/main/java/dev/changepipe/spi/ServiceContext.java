@@ -31,11 +31,12 @@ public interface ServiceContext {
     Path baseDirectory();
 
     /**
-     * The connection named by the string at {@code settings.key} (for example
-     * {@code connection: main}) among {@code connections.<kind>}; a {@link ConfigException} naming
-     * {@code settings.key} when it is missing or unknown.
+     * The connection {@code name} among {@code connections.<kind>}, bound into {@code type} (a record
+     * annotated with {@link Connection}, which names the kind). A {@link ConfigException} at
+     * {@code path} (the key that names the connection) when it is unknown, or at the connection's keys
+     * when they are wrong.
      */
-    Settings connection(Settings settings, String key, String kind);
+    <C extends Record> C connection(String path, String name, Class<C> type);
 
     /**
      * Registers a readiness probe: a {@code Mono} that completes when the target answers and fails

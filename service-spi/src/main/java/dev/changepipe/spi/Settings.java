@@ -306,6 +306,38 @@ public final class Settings {
         }
     }
 
+    /**
+     * Binds this mapping into {@code type}, a record whose components are its keys ({@link Key}):
+     * every problem is reported at once, each with its path (an unknown key with the known ones, a
+     * value of the wrong type, a missing required key, an integer out of range). Keys already read
+     * (the {@code type} the service read) are left out. Environment variables are already substituted.
+     */
+    public <T extends Record> T bind(Class<T> type) {
+        List<ConfigException.Problem> problems = new ArrayList<>();
+        T value = bind(type, problems);
+        if (!problems.isEmpty()) {
+            throw new ConfigException(problems);
+        }
+        return value;
+    }
+
+    /**
+     * {@link #bind(Class)}, adding every problem to {@code problems} instead of throwing: the value as far
+     * as it could be bound (a key in error binds to null, so takes its default), or null when the
+     * binding could not even begin. For a reader that reports more than one section's problems at once.
+     */
+    public <T extends Record> T bind(Class<T> type, List<ConfigException.Problem> problems) {
+        Set<String> keys = new LinkedHashSet<>();
+        for (java.lang.reflect.RecordComponent c : type.getRecordComponents()) {
+            keys.add(c.getName());
+        }
+        Set<String> skip = new LinkedHashSet<>(read); // what others read (the service: type), not an earlier bind
+        skip.removeAll(keys);
+        T value = Binder.bind(path, node, skip, type, problems);
+        read.addAll(keys);
+        return value;
+    }
+
     /** The raw tree, for code that maps a section itself. */
     public JsonNode node() {
         return node;

@@ -17,6 +17,14 @@ public interface SinkProvider {
     /** The name used as {@code type:} in the configuration, e.g. {@code clickhouse}. */
     String type();
 
+    /**
+     * The record the sink's section binds to with {@link Settings#bind} ({@code type} left out):
+     * its components, annotated with {@link Key}, are the keys of this type. It is the type's key
+     * registry: the service generates the type's table in docs/options.md from it, and a test holds the
+     * table and the record together.
+     */
+    Class<? extends Record> options();
+
     /** Creates the sink from its section ({@code type} already read). */
     Sink create(Settings settings, ServiceContext context);
 

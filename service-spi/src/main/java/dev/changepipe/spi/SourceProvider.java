@@ -15,14 +15,23 @@ import java.util.List;
  * pipeline gets a fresh source) and once by {@code validate}, which closes the source without reading
  * it: do no I/O in {@code create}, only in {@code read()}.
  *
- * <p><b>Errors.</b> A bad setting is a {@link ConfigException} naming its path; {@link Settings}'
- * getters throw exactly that. Read every key you support, then call
- * {@link Settings#checkNoUnknownKeys()}.
+ * <p><b>Configuration.</b> Bind the section with {@code settings.bind(options())}: every bad key
+ * of it is reported at once, each a {@link ConfigException.Problem} naming its path. A check of your
+ * own (one key against another, a path on disk) is a {@link ConfigException} at
+ * {@code settings.pathOf(key)}.
  */
 public interface SourceProvider {
 
     /** The name used as {@code type:} in the configuration, e.g. {@code oplog-file}. */
     String type();
+
+    /**
+     * The record the {@code source:} section binds to with {@link Settings#bind} ({@code type} left out):
+     * its components, annotated with {@link Key}, are the keys of this type. It is the type's key
+     * registry: the service generates the type's table in docs/options.md from it, and a test holds the
+     * table and the record together.
+     */
+    Class<? extends Record> options();
 
     /**
      * Creates the source. {@code settings} is the {@code source:} section ({@code type} already read).

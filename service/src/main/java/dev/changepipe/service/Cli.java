@@ -43,7 +43,7 @@ import reactor.netty.DisposableServer;
 @Command(name = "pipeline", mixinStandardHelpOptions = true, version = "changepipe 0.1.0",
         description = "changepipe: replicate application changes into ClickHouse, Redis and PostgreSQL.",
         subcommands = {Cli.Demo.class, Cli.Run.class, Cli.Validate.class, Cli.Status.class, Cli.Offsets.class,
-                DeadLettersCommand.class, HandoverCommand.class,
+                DeadLettersCommand.class, HandoverCommand.class, OptionsCommand.class,
                 CommandLine.HelpCommand.class})
 final class Cli implements Callable<Integer> {
 
@@ -111,13 +111,13 @@ final class Cli implements Callable<Integer> {
 
         @Override
         public Integer call() throws Exception {
-            ServiceConfig cfg = ConfigLoader.fromEnvironment().load(config);
-            setLogLevel(cfg.logLevel());
             PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
             try (JvmGcMetrics gc = new JvmGcMetrics()) {
+                Components components = Components.load(ConfigLoader.fromEnvironment(), config, baseDirectory(config),
+                        registry, Cli.class.getClassLoader());
+                ServiceConfig cfg = components.config();
+                setLogLevel(cfg.logLevel());
                 bindJvmMeters(registry, gc);
-                Components components = new Components(cfg, baseDirectory(config), registry, Cli.class.getClassLoader());
-                components.validate();
                 ReplicationService service = new ReplicationService(cfg, components, registry);
                 return serve(service, registry, log);
             }
@@ -176,11 +176,9 @@ final class Cli implements Callable<Integer> {
         @Override
         public Integer call() {
             PrintWriter out = spec.commandLine().getOut();
-            ServiceConfig cfg = ConfigLoader.fromEnvironment().load(config);
             setLogLevel("WARN");
-            Components components = new Components(cfg, baseDirectory(config),
-                    new io.micrometer.core.instrument.simple.SimpleMeterRegistry(), Cli.class.getClassLoader());
-            components.validate();
+            ServiceConfig cfg = Components.load(ConfigLoader.fromEnvironment(), config, baseDirectory(config),
+                    new io.micrometer.core.instrument.simple.SimpleMeterRegistry(), Cli.class.getClassLoader()).config();
             out.println(config + ": valid (" + cfg.pipelines().size() + " pipeline(s): "
                     + String.join(", ", cfg.pipelines().stream().map(ServiceConfig.PipelineConfig::name).toList()) + ")");
             return OK;

@@ -243,6 +243,14 @@ final class Components {
      */
     void validate() {
         List<ConfigException.Problem> problems = new ArrayList<>();
+        validate(problems);
+        if (!problems.isEmpty()) {
+            throw new ConfigException(problems);
+        }
+    }
+
+    /** {@link #validate()}, adding every problem to {@code problems}. */
+    void validate(List<ConfigException.Problem> problems) {
         ConfigLoader.attempt(problems, () -> {
             WritablePaths.directory("checkpoints.directory", checkpointDirectory());
             for (ServiceConfig.PipelineConfig pc : config.pipelines()) {
@@ -256,9 +264,31 @@ final class Components {
                 closeQuietly(b.source(), b.sinks());
             }
         }
-        if (!problems.isEmpty()) {
-            throw new ConfigException(problems);
+    }
+
+    /**
+     * Reads the configuration file and builds every pipeline once, reporting every problem at once:
+     * the environment's, the service's keys', and each source's and sink's, one per path (a value an
+     * unset variable left empty is not reported again by its provider).
+     */
+    static Components load(ConfigLoader loader, Path file, Path baseDirectory, MeterRegistry registry, ClassLoader classLoader) {
+        List<ConfigException.Problem> problems = new ArrayList<>();
+        ServiceConfig config = loader.load(file, problems);
+        Components components = config == null ? null
+                : ConfigLoader.attempt(problems, () -> new Components(config, baseDirectory, registry, classLoader));
+        if (components != null) {
+            components.validate(problems);
         }
+        if (!problems.isEmpty()) {
+            Map<String, ConfigException.Problem> firstPerPath = new LinkedHashMap<>();
+            problems.forEach(p -> firstPerPath.putIfAbsent(p.path(), p));
+            throw new ConfigException(List.copyOf(firstPerPath.values()));
+        }
+        return components;
+    }
+
+    ServiceConfig config() {
+        return config;
     }
 
     private static PusherFactory pusher(ServiceConfig.Pusher p) {
@@ -266,11 +296,11 @@ final class Components {
             case SYNC -> SyncPusher.factory();
             case PARSE_QUEUE -> ParseQueuePusher.factory(ParseQueueOptions.builder()
                     .parallelism(p.parallelism())
-                    .inFlightLimitBytes(p.inFlightLimitBytes())
-                    .maxBatchBytes(p.maxBatchBytes())
+                    .inFlightLimitBytes(p.inFlightLimit().bytes())
+                    .maxBatchBytes(p.maxBatch().bytes())
                     .maxBatchChunks(p.maxBatchChunks())
                     .maxWritesInFlight(p.writesInFlight())
-                    .minBatchBytes(p.minBatchBytes())
+                    .minBatchBytes(p.minBatch().bytes())
                     .batchLinger(p.batchLinger())
                     .build());
         };
@@ -342,16 +372,19 @@ final class Components {
         }
 
         @Override
-        public Settings connection(Settings settings, String key, String kind) {
-            String name = settings.string(key);
-            Map<String, Settings> ofKind = config.connections().getOrDefault(kind, Map.of());
+        public <C extends Record> C connection(String path, String name, Class<C> type) {
+            dev.changepipe.spi.Connection kind = type.getAnnotation(dev.changepipe.spi.Connection.class);
+            if (kind == null) {
+                throw new IllegalArgumentException(type.getName() + " is not annotated with @Connection");
+            }
+            Map<String, Settings> ofKind = config.connections().getOrDefault(kind.value(), Map.of());
             Settings found = ofKind.get(name);
             if (found == null) {
-                throw new ConfigException(settings.pathOf(key), "unknown " + kind + " connection '" + name
-                        + "'; expected one of: " + (ofKind.isEmpty() ? "(none under connections." + kind + ")"
+                throw new ConfigException(path, "unknown " + kind.value() + " connection '" + name
+                        + "'; expected one of: " + (ofKind.isEmpty() ? "(none under connections." + kind.value() + ")"
                         : String.join(", ", ofKind.keySet())));
             }
-            return copy(found);
+            return copy(found).bind(type);
         }
 
         @Override

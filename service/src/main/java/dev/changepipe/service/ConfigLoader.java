@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.node.TextNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
-import dev.changepipe.pusher.ParseQueueOptions;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.Settings;
 import java.io.IOException;
@@ -51,38 +50,63 @@ final class ConfigLoader {
     }
 
     ServiceConfig load(Path file) {
+        List<ConfigException.Problem> problems = new ArrayList<>();
+        return orThrow(load(file, problems), problems);
+    }
+
+    /**
+     * Reads as much of {@code file} as it can, adding every problem to {@code problems}: the config as
+     * far as it could be read (a key in error takes its default), or null when it is not a YAML mapping.
+     */
+    ServiceConfig load(Path file, List<ConfigException.Problem> problems) {
         String text;
         try {
             text = Files.readString(file, StandardCharsets.UTF_8);
         } catch (NoSuchFileException e) {
-            throw new ConfigException("", "config file " + file + " does not exist");
+            problems.add(new ConfigException.Problem("", "config file " + file + " does not exist"));
+            return null;
         } catch (IOException e) {
-            throw new ConfigException("", "cannot read config file " + file + ": " + e.getMessage());
+            problems.add(new ConfigException.Problem("", "cannot read config file " + file + ": " + e.getMessage()));
+            return null;
         }
-        ServiceConfig config = parse(text);
-        return config;
+        return parse(text, problems);
     }
 
     ServiceConfig parse(String yaml) {
+        List<ConfigException.Problem> problems = new ArrayList<>();
+        ServiceConfig config = parse(yaml, problems);
+        if (!problems.isEmpty()) {
+            throw new ConfigException(problems);
+        }
+        return config;
+    }
+
+    private static ServiceConfig orThrow(ServiceConfig config, List<ConfigException.Problem> problems) {
+        if (!problems.isEmpty()) {
+            throw new ConfigException(problems);
+        }
+        return config;
+    }
+
+    /** {@link #parse(String)}, adding every problem to {@code problems} instead of throwing. */
+    ServiceConfig parse(String yaml, List<ConfigException.Problem> problems) {
         JsonNode root;
         try {
             root = YAML.readTree(yaml);
         } catch (JsonProcessingException e) {
             ConfigException duplicate = duplicateKey(e);
             if (duplicate != null) {
-                throw duplicate;
+                problems.addAll(duplicate.problems());
+                return null;
             }
             String where = e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr()
                     + ", column " + e.getLocation().getColumnNr();
-            throw new ConfigException("", "not valid YAML" + where + ": " + e.getOriginalMessage());
+            problems.add(new ConfigException.Problem("", "not valid YAML" + where + ": " + e.getOriginalMessage()));
+            return null;
         }
-        List<ConfigException.Problem> problems = new ArrayList<>();
         root = substitute("", root, problems);
         registerSecrets(null, root);
-        if (!problems.isEmpty()) {
-            throw new ConfigException(problems);
-        }
-        return read(Settings.of("", root), problems);
+        return read(root, problems);
     }
 
     /**
@@ -129,149 +153,78 @@ final class ConfigLoader {
         return new ConfigException(p, "key given twice" + line + "; expected each key once in a mapping");
     }
 
-    private ServiceConfig read(Settings root, List<ConfigException.Problem> problems) {
-        ServiceConfig.Http http = attempt(problems, () -> http(root.child("http")));
-        String level = attempt(problems, () -> logLevel(root.child("logging")));
-        Settings checkpoints = attempt(problems, () -> root.child("checkpoints"));
-        java.nio.file.Path checkpointDir = checkpoints == null ? null : attempt(problems, () -> {
-            java.nio.file.Path p = java.nio.file.Path.of(checkpoints.string("directory",
-                    ServiceConfig.DEFAULT_CHECKPOINT_DIRECTORY.toString()));
-            checkpoints.checkNoUnknownKeys();
-            return p;
-        });
-        Settings shutdown = attempt(problems, () -> root.child("shutdown"));
-        java.time.Duration shutdownTimeout = shutdown == null ? null : attempt(problems, () -> {
-            java.time.Duration d = shutdown.duration("timeout", ServiceConfig.DEFAULT_SHUTDOWN_TIMEOUT);
-            shutdown.checkNoUnknownKeys();
-            return d;
-        });
-        ServiceConfig.Restart restart = attempt(problems, () -> restart(root.child("restart")));
-        Settings health = attempt(problems, () -> root.child("health"));
-        java.time.Duration stallTimeout = health == null ? null : attempt(problems, () -> {
-            java.time.Duration d = health.duration("stallTimeout", ServiceConfig.DEFAULT_STALL_TIMEOUT);
-            health.checkNoUnknownKeys();
-            return d;
-        });
-        Map<String, Map<String, Settings>> connections = attempt(problems, () -> connections(root.child("connections")));
-        List<ServiceConfig.PipelineConfig> pipelines = new ArrayList<>();
-        List<Settings> list = attempt(problems, () -> root.list("pipelines"));
-        if (list != null) {
-            if (list.isEmpty()) {
-                problems.add(new ConfigException.Problem("pipelines", "required, expected a list of at least one pipeline"));
-            }
-            Set<String> names = new HashSet<>();
-            for (Settings p : list) {
-                ServiceConfig.PipelineConfig pc = attempt(problems, () -> pipeline(p));
-                if (pc != null) {
-                    if (!names.add(pc.name())) {
-                        problems.add(new ConfigException.Problem(p.pathOf("name"),
-                                "pipeline name '" + pc.name() + "' is used twice; expected unique names"));
+    /**
+     * Binds the file ({@link ServiceConfig.File}) and checks what the binding cannot: the token's
+     * length, the backoffs' order, the pipelines' names, that each section is a mapping with a type.
+     */
+    private static ServiceConfig read(JsonNode root, List<ConfigException.Problem> problems) {
+        Settings top = attempt(problems, () -> Settings.of("", root));
+        ServiceConfig.File file = top == null ? null : top.bind(ServiceConfig.File.class, problems);
+        if (file == null) {
+            return null;
+        }
+        ServiceConfig.Http http = file.http();
+        if (http.token() != null && http.token().length() < 16) {
+            problems.add(new ConfigException.Problem("http.token", "expected a token of at least 16 characters"));
+        }
+        ServiceConfig.Restart restart = file.restart();
+        if (restart.maxBackoff().compareTo(restart.minBackoff()) < 0) {
+            problems.add(new ConfigException.Problem("restart.maxBackoff",
+                    "expected at least minBackoff (" + restart.minBackoff() + "), got " + restart.maxBackoff()));
+        }
+        Map<String, Map<String, Settings>> connections = new LinkedHashMap<>();
+        file.connections().forEach((kind, named) -> {
+            Map<String, Settings> ofKind = new LinkedHashMap<>();
+            if (named != null) {
+                named.forEach((name, node) -> {
+                    Settings c = attempt(problems, () -> Settings.of("connections." + kind + "." + name, node));
+                    if (c != null) {
+                        ofKind.put(name, c);
                     }
-                    pipelines.add(pc);
+                });
+            }
+            connections.put(kind, ofKind);
+        });
+        List<ServiceConfig.PipelineConfig> pipelines = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        for (int i = 0; i < file.pipelines().size(); i++) {
+            ServiceConfig.PipelineFile p = file.pipelines().get(i);
+            String at = "pipelines[" + i + "]";
+            if (p == null || p.name() == null) {
+                continue; // reported by the binding
+            }
+            if (!PIPELINE_NAME.matcher(p.name()).matches()) {
+                problems.add(new ConfigException.Problem(at + ".name", "expected 1 to 64 letters, digits, '.', '_' or '-'"
+                        + " (starting with a letter or digit), got '" + p.name() + "'"));
+                continue;
+            }
+            if (!names.add(p.name())) {
+                problems.add(new ConfigException.Problem(at + ".name",
+                        "pipeline name '" + p.name() + "' is used twice; expected unique names"));
+            }
+            Settings source = p.source() == null ? null : section(at + ".source", p.source(), problems);
+            List<Settings> sinks = new ArrayList<>();
+            for (int j = 0; j < p.sinks().size(); j++) {
+                Settings sink = section(at + ".sinks[" + j + "]", p.sinks().get(j), problems);
+                if (sink != null) {
+                    sinks.add(sink);
                 }
             }
-        }
-        attempt(problems, () -> {
-            root.checkNoUnknownKeys();
-            return null;
-        });
-        if (!problems.isEmpty()) {
-            throw new ConfigException(problems);
-        }
-        return new ServiceConfig(http, level, checkpointDir, shutdownTimeout, restart, connections, pipelines, stallTimeout);
-    }
-
-    private static ServiceConfig.Http http(Settings s) {
-        boolean enabled = s.bool("enabled", true);
-        String host = s.string("host", ServiceConfig.DEFAULT_HOST);
-        int port = s.integer("port", ServiceConfig.DEFAULT_PORT, 0, 65535);
-        String token = s.optionalString("token").filter(t -> !t.isEmpty()).orElse(null);
-        if (token != null && token.length() < 16) {
-            throw new ConfigException(s.pathOf("token"), "expected a token of at least 16 characters");
-        }
-        Path portFile = s.optionalString("portFile").map(Path::of).orElse(null);
-        int ioThreads = s.integer("ioThreads", ServiceConfig.DEFAULT_HTTP_IO_THREADS, 1, 64);
-        s.checkNoUnknownKeys();
-        return new ServiceConfig.Http(enabled, host, port, token, portFile, ioThreads);
-    }
-
-    private static String logLevel(Settings s) {
-        String level = s.string("level", ServiceConfig.DEFAULT_LOG_LEVEL).toUpperCase(java.util.Locale.ROOT);
-        if (!List.of("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF").contains(level)) {
-            throw new ConfigException(s.pathOf("level"), "expected one of TRACE, DEBUG, INFO, WARN, ERROR, OFF, got '" + level + "'");
-        }
-        s.checkNoUnknownKeys();
-        return level;
-    }
-
-    private static ServiceConfig.Restart restart(Settings s) {
-        java.time.Duration min = s.duration("minBackoff", ServiceConfig.DEFAULT_MIN_BACKOFF);
-        java.time.Duration max = s.duration("maxBackoff", ServiceConfig.DEFAULT_MAX_BACKOFF);
-        if (max.compareTo(min) < 0) {
-            throw new ConfigException(s.pathOf("maxBackoff"), "expected at least minBackoff (" + min + "), got " + max);
-        }
-        int maxPermanent = s.integer("maxPermanentFailures", ServiceConfig.DEFAULT_MAX_PERMANENT_FAILURES, 0, 1_000_000);
-        s.checkNoUnknownKeys();
-        return new ServiceConfig.Restart(min, max, maxPermanent);
-    }
-
-    private static Map<String, Map<String, Settings>> connections(Settings s) {
-        Map<String, Map<String, Settings>> out = new LinkedHashMap<>();
-        for (String kind : s.keys()) {
-            out.put(kind, s.children(kind));
-        }
-        return out;
-    }
-
-    private static ServiceConfig.PipelineConfig pipeline(Settings p) {
-        List<ConfigException.Problem> problems = new ArrayList<>();
-        String name = p.string("name");
-        if (!PIPELINE_NAME.matcher(name).matches()) {
-            throw new ConfigException(p.pathOf("name"),
-                    "expected 1 to 64 letters, digits, '.', '_' or '-' (starting with a letter or digit), got '" + name + "'");
-        }
-        Settings source = attempt(problems, () -> {
-            if (!p.has("source")) {
-                throw new ConfigException(p.pathOf("source"), "required, expected a mapping with a 'type'");
+            if (source != null && sinks.size() == p.sinks().size() && !sinks.isEmpty()) {
+                pipelines.add(new ServiceConfig.PipelineConfig(p.name(), source, p.pusher(), sinks, p.drainTimeout()));
             }
-            Settings s = p.child("source");
+        }
+        return new ServiceConfig(http, file.logging().level().name(), file.checkpoints().directory(),
+                file.shutdown().timeout(), restart, connections, pipelines, file.health().stallTimeout());
+    }
+
+    /** A source or sink section: a mapping with a {@code type}; null (and a problem) otherwise. */
+    private static Settings section(String path, JsonNode node, List<ConfigException.Problem> problems) {
+        return attempt(problems, () -> {
+            Settings s = Settings.of(path, node);
             s.string("type");
             return s;
         });
-        ServiceConfig.Pusher pusher = attempt(problems, () -> pusher(p.child("pusher")));
-        List<Settings> sinks = attempt(problems, () -> {
-            List<Settings> l = p.list("sinks");
-            if (l.isEmpty()) {
-                throw new ConfigException(p.pathOf("sinks"), "required, expected a list of at least one sink");
-            }
-            for (Settings s : l) {
-                s.string("type");
-            }
-            return l;
-        });
-        java.time.Duration drain = attempt(problems, () -> p.duration("drainTimeout", dev.changepipe.core.Pipeline.DEFAULT_DRAIN_TIMEOUT));
-        attempt(problems, () -> {
-            p.checkNoUnknownKeys();
-            return null;
-        });
-        if (!problems.isEmpty()) {
-            throw new ConfigException(problems);
-        }
-        return new ServiceConfig.PipelineConfig(name, source, pusher, sinks, drain);
-    }
-
-    private static ServiceConfig.Pusher pusher(Settings s) {
-        ServiceConfig.Pusher.Kind kind = s.choice("kind", ServiceConfig.Pusher.Kind.class, ServiceConfig.Pusher.Kind.PARSE_QUEUE);
-        int parallelism = s.integer("parallelism", ParseQueueOptions.DEFAULT_PARALLELISM, 1, 1024);
-        long limit = s.bytes("inFlightLimit", ParseQueueOptions.DEFAULT_IN_FLIGHT_LIMIT_BYTES);
-        long maxBatch = s.bytes("maxBatch", ParseQueueOptions.DEFAULT_MAX_BATCH_BYTES);
-        int maxBatchChunks = s.integer("maxBatchChunks", ParseQueueOptions.DEFAULT_MAX_BATCH_CHUNKS, 1, 1_000_000);
-        int writesInFlight = s.integer("writesInFlight", ParseQueueOptions.DEFAULT_MAX_WRITES_IN_FLIGHT, 1, 64);
-        long minBatch = s.bytes("minBatch", ParseQueueOptions.DEFAULT_MIN_BATCH_BYTES);
-        java.time.Duration linger = s.duration("batchLinger", ParseQueueOptions.DEFAULT_BATCH_LINGER);
-        s.checkNoUnknownKeys();
-        return new ServiceConfig.Pusher(kind, parallelism, limit, maxBatch, maxBatchChunks, writesInFlight, minBatch,
-                linger);
     }
 
     /** Runs {@code step}, adding its problems to {@code problems} and returning null when it fails. */

@@ -2,6 +2,7 @@ package dev.changepipe.service;
 
 import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Sink;
+import dev.changepipe.spi.Key;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SinkProvider;
@@ -12,8 +13,7 @@ import reactor.core.publisher.Mono;
 
 /**
  * {@code type: noop}: a sink that accepts every write at once and keeps nothing, so a pipeline runs
- * at the speed of its source, parsing and pusher alone (the ceiling the benchmarks print). Keys:
- * {@code name} (default {@code noop}). Logs how many items it accepted when it is closed (if any).
+ * at the speed of its source, parsing and pusher alone (the ceiling the benchmarks print). Logs how many items it accepted when it is closed (if any).
  */
 public final class NoopSinkProvider implements SinkProvider {
 
@@ -22,11 +22,21 @@ public final class NoopSinkProvider implements SinkProvider {
         return "noop";
     }
 
+    /** The keys of a {@code type: noop} section. */
+    record NoopConfig(@Key("the sink's name in metrics") String name) {
+        NoopConfig {
+            name = name == null ? "noop" : name;
+        }
+    }
+
+    @Override
+    public Class<NoopConfig> options() {
+        return NoopConfig.class;
+    }
+
     @Override
     public Sink create(Settings s, ServiceContext context) {
-        String name = s.string("name", "noop");
-        s.checkNoUnknownKeys();
-        return new NoopSink(name, context.pipelineName());
+        return new NoopSink(s.bind(NoopConfig.class).name(), context.pipelineName());
     }
 
     private static final class NoopSink implements Sink {

@@ -73,7 +73,7 @@ class ConfigLoaderTest {
                 """;
         assertThatThrownBy(() -> parse(yaml, Map.of("CH_URL", "http://ch:8123", "TOKEN", "0123456789abcdef")))
                 .isInstanceOf(ConfigException.class)
-                .hasMessageContaining("logging.level: expected one of TRACE");
+                .hasMessageContaining("logging.level: expected one of trace");
         ServiceConfig c = parse(yaml.replace("\"$${not.a.variable}\"", "debug"),
                 Map.of("CH_URL", "http://ch:8123", "TOKEN", "0123456789abcdef"));
         assertThat(c.http().port()).isEqualTo(9999);
@@ -276,5 +276,39 @@ class ConfigLoaderTest {
         assertThat(code).isEqualTo(2);
         assertThat(err.toString()).contains("extra: unknown key")
                 .contains("\n  http.port: expected an integer from 0 to 65535, got -1");
+    }
+
+    @Test
+    void validateReportsTheEnvironmentsTheServicesAndEverySectionsProblemsInOnePass(@TempDir Path dir) throws Exception {
+        java.nio.file.Files.writeString(dir.resolve("orders.log"), "");
+        Path bad = dir.resolve("bad.yaml");
+        java.nio.file.Files.writeString(bad, """
+                http: {port: 70000}
+                connections:
+                  clickhouse:
+                    main: {endpoints: [http://127.0.0.1:8123], password: "${CHANGEPIPE_TEST_UNSET_VARIABLE}"}
+                pipelines:
+                  - name: orders
+                    source: {type: oplog-file, path: orders.log, pollInterval: soon, pollIntervall: 1s}
+                    sinks:
+                      - {type: clickhouse, connection: main, encodeThreads: 100}
+                      - {type: clickhouse, connection: nope}
+                  - name: second
+                    pusher: {inFlightLimit: lots}
+                    source: {type: oplog-file, path: orders.log, mode: sideways}
+                    sinks: [{type: noop}]
+                """);
+        java.io.StringWriter err = new java.io.StringWriter();
+        int code = Cli.commandLine().setErr(new java.io.PrintWriter(err)).execute("validate", "-c", bad.toString());
+        assertThat(code).isEqualTo(2);
+        assertThat(err.toString()).contains(
+                "\n  connections.clickhouse.main.password: environment variable CHANGEPIPE_TEST_UNSET_VARIABLE is not set",
+                "\n  http.port: expected an integer from 0 to 65535, got 70000",
+                "\n  pipelines[1].pusher.inFlightLimit: expected a positive size",
+                "\n  pipelines[0].source.pollInterval: expected a positive duration",
+                "\n  pipelines[0].source.pollIntervall: unknown key; expected one of:",
+                "\n  pipelines[0].sinks[0].encodeThreads: expected an integer from 1 to 64, got 100",
+                "\n  pipelines[0].sinks[1].connection: unknown clickhouse connection 'nope'; expected one of: main",
+                "\n  pipelines[1].source.mode: expected one of snapshot, follow, got 'sideways'");
     }
 }

@@ -5,6 +5,7 @@ import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Sink;
 import dev.changepipe.core.SinkException;
 import dev.changepipe.spi.ServiceContext;
+import dev.changepipe.spi.Key;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SinkProvider;
 import java.util.List;
@@ -31,15 +32,36 @@ public final class FlakySinkProvider implements SinkProvider {
         return "memory";
     }
 
+    record Options(
+            @Key(value = "which sink's writes and failures the test reads", required = true) String id,
+            @Key(value = "writes that fail first", min = 0, max = 1_000_000) Integer failures,
+            @Key(value = "fail every nth write", min = 0, max = 1000) Integer failEvery,
+            @Key("failures are retryable") Boolean retryable,
+            @Key("writes never complete") Boolean hang,
+            @Key("writes throw OutOfMemoryError") Boolean outOfMemory) {
+        Options {
+            failures = failures == null ? 0 : failures;
+            failEvery = failEvery == null ? 0 : failEvery;
+            retryable = retryable != null && retryable;
+            hang = hang != null && hang;
+            outOfMemory = outOfMemory != null && outOfMemory;
+        }
+    }
+
+    @Override
+    public Class<Options> options() {
+        return Options.class;
+    }
+
     @Override
     public Sink create(Settings settings, ServiceContext context) {
-        String id = settings.string("id");
-        int failures = settings.integer("failures", 0, 0, 1_000_000);
-        int failEvery = settings.integer("failEvery", 0, 0, 1000);
-        boolean retryable = settings.bool("retryable", false);
-        boolean hang = settings.bool("hang", false);
-        boolean outOfMemory = settings.bool("outOfMemory", false);
-        settings.checkNoUnknownKeys();
+        Options o = settings.bind(Options.class);
+        String id = o.id();
+        int failures = o.failures();
+        int failEvery = o.failEvery();
+        boolean retryable = o.retryable();
+        boolean hang = o.hang();
+        boolean outOfMemory = o.outOfMemory();
         AtomicInteger writes = WRITES.computeIfAbsent(id, k -> new AtomicInteger());
         List<ChangeItem> written = WRITTEN.computeIfAbsent(id, k -> new CopyOnWriteArrayList<>());
         AtomicInteger left = FAILURES_LEFT.computeIfAbsent(id, k -> new AtomicInteger(failures));

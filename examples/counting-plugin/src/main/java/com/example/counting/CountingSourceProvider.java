@@ -7,6 +7,7 @@ import dev.changepipe.core.CheckpointStore;
 import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Offset;
 import dev.changepipe.core.Source;
+import dev.changepipe.spi.Key;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SourceProvider;
@@ -29,13 +30,32 @@ public final class CountingSourceProvider implements SourceProvider {
         return "counting";
     }
 
+    /**
+     * The keys of a {@code type: counting} section: what {@link Settings#bind} reads, checks and
+     * reports on, and what the service's docs/options.md shows. An absent key binds to null; the
+     * compact constructor puts the default in its place.
+     */
+    public record CountingOptions(
+            @Key(value = "inserts to emit", min = 1, max = Integer.MAX_VALUE) Integer count,
+            @Key(value = "inserts per chunk", min = 1, max = 1_000_000) Integer chunkSize,
+            @Key("the label column's prefix") String label) {
+
+        public CountingOptions {
+            count = count == null ? 1000 : count;
+            chunkSize = chunkSize == null ? 100 : chunkSize;
+            label = label == null ? "item" : label;
+        }
+    }
+
+    @Override
+    public Class<CountingOptions> options() {
+        return CountingOptions.class;
+    }
+
     @Override
     public Source create(Settings settings, ServiceContext context) {
-        int count = settings.integer("count", 1000, 1, Integer.MAX_VALUE);
-        int chunkSize = settings.integer("chunkSize", 100, 1, 1_000_000);
-        String label = settings.string("label", "item");
-        settings.checkNoUnknownKeys();
-        return new CountingSource(context.pipelineName(), count, chunkSize, label, context.checkpoints());
+        CountingOptions o = settings.bind(CountingOptions.class);
+        return new CountingSource(context.pipelineName(), o.count(), o.chunkSize(), o.label(), context.checkpoints());
     }
 
     static final class CountingSource implements Source {

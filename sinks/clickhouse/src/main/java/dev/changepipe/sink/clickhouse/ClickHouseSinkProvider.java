@@ -1,6 +1,5 @@
 package dev.changepipe.sink.clickhouse;
 
-import dev.changepipe.core.OnBadRecord;
 import dev.changepipe.core.Sink;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.ServiceContext;
@@ -12,20 +11,13 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
- * {@code type: clickhouse}: the ClickHouse sink (docs/clickhouse-sink.md). Keys: {@code connection}
- * (required; a name under {@code connections.clickhouse}, which holds {@code endpoints}, {@code user},
- * {@code password}, {@code database}), {@code database} (overrides the connection's), {@code mode}
- * (replacing, collapsing, append), {@code format} (row-binary, tab-separated), {@code compression},
- * {@code cluster}, {@code retryDeadline}, {@code encodeThreads}, {@code keysPerLookup} (keys per
- * read-back query of the collapsing mode and of replacing-mode tombstones), {@code versionColumn},
- * {@code deletedColumn}, {@code signColumn} (the column names of the modes), and {@code tables}: per source table
- * {@code target}, {@code mode}, {@code create: {columns: [...], orderBy: [...]}}, {@code partitionBy}.
- * Registers a readiness probe that GETs {@code /ping} of every endpoint (ready when one answers).
+ * {@code type: clickhouse}: the ClickHouse sink (docs/clickhouse-sink.md); its keys are
+ * {@link ClickHouseConfig}'s, its connection's {@link ClickHouseConfig.Server}'s. Registers a
+ * readiness probe that GETs {@code /ping} of every endpoint (ready when one answers).
  */
 public final class ClickHouseSinkProvider implements SinkProvider {
 
@@ -39,65 +31,60 @@ public final class ClickHouseSinkProvider implements SinkProvider {
     }
 
     @Override
+    public Class<ClickHouseConfig> options() {
+        return ClickHouseConfig.class;
+    }
+
+    @Override
     public Sink create(Settings s, ServiceContext context) {
-        Settings c = context.connection(s, "connection", "clickhouse");
-        List<String> endpoints = c.strings("endpoints");
-        if (endpoints.isEmpty()) {
-            throw new ConfigException(c.pathOf("endpoints"), "required, expected a list of http(s)://host:port URLs");
-        }
+        ClickHouseConfig c = s.bind(ClickHouseConfig.class);
+        String connectionPath = "connections.clickhouse." + c.connection();
+        ClickHouseConfig.Server server = context.connection(s.pathOf("connection"), c.connection(), ClickHouseConfig.Server.class);
+        List<String> endpoints = server.endpoints();
         for (int i = 0; i < endpoints.size(); i++) {
             String e = endpoints.get(i);
             if (!e.startsWith("http://") && !e.startsWith("https://") || e.substring(e.indexOf("//") + 2).contains("@")) {
-                throw new ConfigException(c.pathOf("endpoints") + "[" + i + "]",
+                throw new ConfigException(connectionPath + ".endpoints[" + i + "]",
                         "expected an http(s)://host:port URL without credentials (use user and password)");
             }
         }
-        String user = c.string("user", ClickHouseSinkOptions.DEFAULT_USERNAME);
-        String password = c.string("password", "");
-        String database = c.string("database", ClickHouseSinkOptions.DEFAULT_DATABASE);
-        c.checkNoUnknownKeys();
         ClickHouseSinkOptions.Builder b = ClickHouseSinkOptions.builder()
-                .name(s.string("name", "clickhouse"))
+                .name(c.name())
                 .endpoints(endpoints)
-                .credentials(user, password)
-                .database(s.string("database", database))
-                .defaultMode(s.choice("mode", WriteMode.class, ClickHouseSinkOptions.DEFAULT_MODE))
-                .format(s.choice("format", InsertFormat.class, ClickHouseSinkOptions.DEFAULT_FORMAT))
-                .compression(s.bool("compression", false))
-                .retryDeadline(s.duration("retryDeadline", ClickHouseSinkOptions.DEFAULT_RETRY_DEADLINE))
-                .encodeThreads(s.integer("encodeThreads", ClickHouseSinkOptions.DEFAULT_ENCODE_THREADS, 1, 64))
-                .keysPerLookup(s.integer("keysPerLookup", ClickHouseSinkOptions.DEFAULT_KEYS_PER_LOOKUP, 1,
-                        MAX_KEYS_PER_LOOKUP))
-                .onBadRecord(s.choice("onBadRecord", OnBadRecord.class, OnBadRecord.DEAD_LETTER))
+                .credentials(server.user(), server.password())
+                .database(c.database() != null ? c.database() : server.database())
+                .defaultMode(c.mode())
+                .format(c.format())
+                .compression(c.compression())
+                .retryDeadline(c.retryDeadline())
+                .encodeThreads(c.encodeThreads())
+                .keysPerLookup(c.keysPerLookup())
+                .versionColumn(c.versionColumn())
+                .deletedColumn(c.deletedColumn())
+                .signColumn(c.signColumn())
+                .onBadRecord(c.onBadRecord())
                 .deadLetters(context.deadLetters());
-        s.optionalString("cluster").ifPresent(b::cluster);
-        s.optionalString("versionColumn").ifPresent(b::versionColumn);
-        s.optionalString("deletedColumn").ifPresent(b::deletedColumn);
-        s.optionalString("signColumn").ifPresent(b::signColumn);
-        for (Map.Entry<String, Settings> e : s.children("tables").entrySet()) {
-            Settings t = e.getValue();
-            TableOptions.Builder tb = TableOptions.builder();
-            t.optionalString("target").ifPresent(tb::target);
-            if (t.has("mode")) {
-                tb.mode(t.choice("mode", WriteMode.class, null));
-            }
-            t.optionalChild("create").ifPresent(cr -> {
-                List<String> columns = cr.strings("columns");
-                List<String> orderBy = cr.strings("orderBy");
-                if (columns.isEmpty()) {
-                    throw new ConfigException(cr.pathOf("columns"), "required, expected a list of 'name Type'");
-                }
-                if (orderBy.isEmpty()) {
-                    throw new ConfigException(cr.pathOf("orderBy"), "required, expected the key columns");
-                }
-                cr.checkNoUnknownKeys();
-                tb.create(columns, orderBy);
-            });
-            t.optionalString("partitionBy").ifPresent(tb::partitionBy);
-            t.checkNoUnknownKeys();
-            b.table(e.getKey(), t.build(tb::build));
+        if (c.cluster() != null) {
+            b.cluster(c.cluster());
         }
-        s.checkNoUnknownKeys();
+        c.tables().forEach((name, t) -> {
+            TableOptions.Builder tb = TableOptions.builder();
+            if (t != null) {
+                if (t.target() != null) {
+                    tb.target(t.target());
+                }
+                if (t.mode() != null) {
+                    tb.mode(t.mode());
+                }
+                if (t.create() != null) {
+                    tb.create(t.create().columns(), t.create().orderBy());
+                }
+                if (t.partitionBy() != null) {
+                    tb.partitionBy(t.partitionBy());
+                }
+            }
+            b.table(name, Settings.of(s.pathOf("tables") + "." + name, s.child("tables").node().get(name)).build(tb::build));
+        });
         ClickHouseSinkOptions options = s.build(b::build);
         context.readinessProbe("clickhouse " + String.join(",", options.endpoints()), ping(options.endpoints()));
         return ClickHouseSink.create(options);

@@ -1,6 +1,5 @@
 package dev.changepipe.sink.postgres;
 
-import dev.changepipe.core.OnBadRecord;
 import dev.changepipe.core.Sink;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
@@ -8,18 +7,13 @@ import dev.changepipe.spi.SinkProvider;
 import io.r2dbc.postgresql.PostgresqlConnectionFactoryProvider;
 import io.r2dbc.spi.ConnectionFactory;
 import io.r2dbc.spi.ConnectionFactoryOptions;
-import java.util.Map;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
- * {@code type: postgres}: the PostgreSQL sink (docs/postgres-sink.md). Keys: {@code connection}
- * (required; a name under {@code connections.postgres}, which holds {@code url}, an
- * {@code r2dbc:postgresql://} URL whose password is never logged), {@code schema},
- * {@code versionColumn}, {@code addVersionColumn}, {@code strictColumns}, {@code tables}
- * (source table: target table), {@code maxPoolSize}, {@code maxRetries}, {@code onBadRecord}
- * ({@code dead-letter}, the default: refused items go to the pipeline's dead letters; {@code fail}). Registers a readiness probe
- * that opens a connection and runs {@code SELECT 1}.
+ * {@code type: postgres}: the PostgreSQL sink (docs/postgres-sink.md); its keys are
+ * {@link PostgresSinkConfig}'s. Registers a readiness probe that opens a connection and runs
+ * {@code SELECT 1}.
  */
 public final class PostgresSinkProvider implements SinkProvider {
 
@@ -29,31 +23,24 @@ public final class PostgresSinkProvider implements SinkProvider {
     }
 
     @Override
+    public Class<PostgresSinkConfig> options() {
+        return PostgresSinkConfig.class;
+    }
+
+    @Override
     public Sink create(Settings s, ServiceContext context) {
-        Settings c = context.connection(s, "connection", "postgres");
-        String url = c.string("url");
-        c.checkNoUnknownKeys();
-        PostgresSinkOptions.Builder b = PostgresSinkOptions.builder().url(url).name(s.string("name", "postgres"))
-                .onBadRecord(s.choice("onBadRecord", OnBadRecord.class, OnBadRecord.DEAD_LETTER))
+        PostgresSinkConfig c = s.bind(PostgresSinkConfig.class);
+        String url = context.connection(s.pathOf("connection"), c.connection(), PostgresSinkConfig.Server.class).url();
+        PostgresSinkOptions.Builder b = PostgresSinkOptions.builder().url(url).name(c.name())
+                .schema(c.schema())
+                .versionColumn(c.versionColumn())
+                .addVersionColumn(c.addVersionColumn())
+                .strictColumns(c.strictColumns())
+                .maxPoolSize(c.maxPoolSize())
+                .maxRetries(c.maxRetries())
+                .onBadRecord(c.onBadRecord())
                 .deadLetters(context.deadLetters());
-        s.optionalString("schema").ifPresent(b::schema);
-        s.optionalString("versionColumn").ifPresent(b::versionColumn);
-        if (s.has("addVersionColumn")) {
-            b.addVersionColumn(s.bool("addVersionColumn", false));
-        }
-        if (s.has("strictColumns")) {
-            b.strictColumns(s.bool("strictColumns", false));
-        }
-        for (Map.Entry<String, String> e : s.stringMap("tables").entrySet()) {
-            b.table(e.getKey(), e.getValue());
-        }
-        if (s.has("maxPoolSize")) {
-            b.maxPoolSize(s.integer("maxPoolSize", 4, 1, 1000));
-        }
-        if (s.has("maxRetries")) {
-            b.maxRetries(s.integer("maxRetries", 5, 0, 1000));
-        }
-        s.checkNoUnknownKeys();
+        c.tables().forEach(b::table);
         PostgresSinkOptions options = s.build(b::build);
         context.readinessProbe("postgres " + where(url), selectOne(url));
         return PostgresSink.create(options);

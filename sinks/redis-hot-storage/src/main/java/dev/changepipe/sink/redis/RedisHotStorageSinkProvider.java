@@ -1,7 +1,6 @@
 package dev.changepipe.sink.redis;
 
 import dev.changepipe.core.Chunk;
-import dev.changepipe.core.OnBadRecord;
 import dev.changepipe.core.Sink;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.HttpEndpoint;
@@ -12,19 +11,15 @@ import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.codec.StringCodec;
 import io.lettuce.core.resource.ClientResources;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import reactor.core.publisher.Mono;
 
 /**
- * {@code type: redis-hot-storage}: the Redis hot storage sink (docs/redis-hot-storage.md). Keys:
- * {@code connection} (required; a name under {@code connections.redis}, which holds {@code uri}),
- * {@code keyPrefix}, {@code uniqueConstraints} (model: a list of constraints, each a field name or a
- * list of field names), {@code tombstoneTtl}, {@code pipelineSize}, {@code onBadRecord} ({@code dead-letter},
- * the default: refused items go to the pipeline's dead letters; {@code fail}). The sink owns its Redis
- * client and shuts it down when closed. A pipeline with this sink answers {@code GET /api/hot/<pipeline>/...}.
+ * {@code type: redis-hot-storage}: the Redis hot storage sink (docs/redis-hot-storage.md); its keys are
+ * {@link HotStorageConfig}'s. The sink owns its Redis client and shuts it down when closed. A pipeline
+ * with this sink answers {@code GET /api/hot/<pipeline>/...}.
  */
 public final class RedisHotStorageSinkProvider implements SinkProvider {
 
@@ -58,47 +53,37 @@ public final class RedisHotStorageSinkProvider implements SinkProvider {
 
     /** The target of a {@code redis-hot-storage} section; configuration errors name their path. */
     public static Target target(Settings s, ServiceContext context) {
-        Settings c = context.connection(s, "connection", "redis");
-        String uri = c.string("uri");
-        c.checkNoUnknownKeys();
+        HotStorageConfig c = s.bind(HotStorageConfig.class);
+        String uri = context.connection(s.pathOf("connection"), c.connection(), HotStorageConfig.Redis.class).uri();
         RedisURI redisUri;
         try {
             redisUri = RedisURI.create(uri);
         } catch (RuntimeException e) {
-            throw new ConfigException(c.pathOf("uri"), "expected a redis://host:port URI");
+            throw new ConfigException("connections.redis." + c.connection() + ".uri", "expected a redis://host:port URI");
         }
         HotStorageOptions.Builder b = HotStorageOptions.builder()
-                .sinkName(s.string("name", HotStorageOptions.DEFAULT_SINK_NAME))
-                .keyPrefix(s.string("keyPrefix", HotStorageOptions.DEFAULT_KEY_PREFIX))
-                .tombstoneTtl(s.duration("tombstoneTtl", HotStorageOptions.DEFAULT_TOMBSTONE_TTL))
-                .pipelineSize(s.integer("pipelineSize", HotStorageOptions.DEFAULT_PIPELINE_SIZE, 1, 1_000_000))
-                .onBadRecord(s.choice("onBadRecord", OnBadRecord.class, OnBadRecord.DEAD_LETTER))
+                .sinkName(c.name())
+                .keyPrefix(c.keyPrefix())
+                .tombstoneTtl(c.tombstoneTtl())
+                .pipelineSize(c.pipelineSize())
+                .onBadRecord(c.onBadRecord())
                 .deadLetters(context.deadLetters());
-        var constraints = s.has("uniqueConstraints") ? s.child("uniqueConstraints") : null;
-        if (constraints != null) {
-            for (String model : constraints.keys()) {
-                var node = constraints.node().get(model);
-                String path = constraints.pathOf(model);
-                if (!node.isArray()) {
-                    throw new ConfigException(path, "expected a list of constraints (a field, or a list of fields)");
+        c.uniqueConstraints().forEach((model, constraints) -> {
+            for (int i = 0; constraints != null && i < constraints.size(); i++) {
+                List<String> fields = constraints.get(i);
+                if (fields == null || fields.isEmpty()) {
+                    throw new ConfigException(s.pathOf("uniqueConstraints") + "." + model + "[" + i + "]",
+                            "expected a field name or a list of field names");
                 }
-                for (int i = 0; i < node.size(); i++) {
-                    var e = node.get(i);
-                    List<String> fields = new ArrayList<>();
-                    if (e.isTextual()) {
-                        fields.add(e.asText());
-                    } else if (e.isArray() && e.size() > 0) {
-                        e.forEach(f -> fields.add(f.asText()));
-                    } else {
-                        throw new ConfigException(path + "[" + i + "]", "expected a field name or a list of field names");
-                    }
-                    b.uniqueConstraint(model, UniqueConstraint.of(fields.toArray(String[]::new)));
-                }
-                constraints.markRead(model);
+                b.uniqueConstraint(model, UniqueConstraint.of(fields.toArray(String[]::new)));
             }
-        }
-        s.checkNoUnknownKeys();
+        });
         return new Target(redisUri, s.build(b::build));
+    }
+
+    @Override
+    public Class<HotStorageConfig> options() {
+        return HotStorageConfig.class;
     }
 
     @Override

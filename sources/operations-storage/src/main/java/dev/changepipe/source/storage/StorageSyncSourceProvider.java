@@ -20,15 +20,9 @@ import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
- * {@code type: storage-sync}: the operations storage sync worker (docs/operations-storage.md). Keys:
- * {@code connection} (required; a name under {@code connections.redis}), {@code keyPrefix}
- * (default {@code clickhouse_sync}, django-clickhouse's), {@code lockTimeout} (default 5 s, from
- * {@value #MIN_LOCK_TIMEOUT} to {@value #MAX_LOCK_TIMEOUT}: how long a sync lock lives unless
- * renewed, so how soon a dead worker's import keys are taken over), {@code importKeys} (required; per import
- * key: {@code model}, {@code table}, {@code keyColumn}, {@code batchSize}, {@code delay}),
- * {@code databases} (required; database alias: a name under {@code connections.postgres}),
- * {@code maxConnections} per database, {@code untilEmpty}, {@code batchesInFlight}. Applications not on the JVM register
- * operations through {@code POST /api/operations}. The source owns its storage connection and pools.
+ * {@code type: storage-sync}: the operations storage sync worker (docs/operations-storage.md); its keys
+ * are {@link StorageSyncConfig}'s. Applications not on the JVM register operations through
+ * {@code POST /api/operations}. The source owns its storage connection and pools.
  */
 public final class StorageSyncSourceProvider implements SourceProvider {
 
@@ -70,57 +64,57 @@ public final class StorageSyncSourceProvider implements SourceProvider {
 
     /** The storage of a {@code storage-sync} section; configuration errors name their path. */
     public static Storage storage(Settings s, ServiceContext context) {
-        Settings c = context.connection(s, "connection", "redis");
-        String uri = c.string("uri");
-        c.checkNoUnknownKeys();
-        Duration lockTimeout = s.duration("lockTimeout", StorageOptions.DEFAULT_LOCK_TIMEOUT);
+        return storage(s, s.bind(StorageSyncConfig.class), context);
+    }
+
+    private static Storage storage(Settings s, StorageSyncConfig c, ServiceContext context) {
+        String uri = context.connection(s.pathOf("connection"), c.connection(), StorageSyncConfig.Redis.class).uri();
+        Duration lockTimeout = c.lockTimeout();
         // Renewed every third of it: below a second, a GC pause or a slow Redis loses the lease.
         if (lockTimeout.compareTo(Duration.ofSeconds(1)) < 0 || lockTimeout.compareTo(Duration.ofMinutes(10)) > 0) {
             throw new ConfigException(s.pathOf("lockTimeout"), "expected a duration from " + MIN_LOCK_TIMEOUT + " to "
                     + MAX_LOCK_TIMEOUT + ", got " + lockTimeout.toMillis() + "ms");
         }
         StorageOptions options = s.build(() -> StorageOptions.builder()
-                .keyPrefix(s.string("keyPrefix", StorageOptions.DEFAULT_KEY_PREFIX))
+                .keyPrefix(c.keyPrefix())
                 .lockTimeout(lockTimeout)
                 .build());
-        Map<String, Settings> keys = s.children("importKeys");
-        if (keys.isEmpty()) {
-            throw new ConfigException(s.pathOf("importKeys"), "required, expected import keys with their model");
-        }
-        return new Storage(uri, options, keys.keySet());
+        return new Storage(uri, options, c.importKeys().keySet());
+    }
+
+    @Override
+    public Class<StorageSyncConfig> options() {
+        return StorageSyncConfig.class;
     }
 
     @Override
     public Source create(Settings s, ServiceContext context) {
-        Storage storage = storage(s, context);
+        StorageSyncConfig c = s.bind(StorageSyncConfig.class);
+        Storage storage = storage(s, c, context);
         StorageSyncOptions.Builder b = StorageSyncOptions.builder().name(context.pipelineName())
                 .deadLetters(context.deadLetters())
-                .untilEmpty(s.bool("untilEmpty", false))
-                .batchesInFlight(s.integer("batchesInFlight", StorageSyncOptions.DEFAULT_BATCHES_IN_FLIGHT, 1, 16));
-        for (Map.Entry<String, Settings> e : s.children("importKeys").entrySet()) {
-            Settings k = e.getValue();
-            ImportKeyOptions.Builder kb = ImportKeyOptions.builder(e.getKey());
-            k.optionalString("model").ifPresent(kb::model);
-            k.optionalString("table").ifPresent(kb::table);
-            k.optionalString("keyColumn").ifPresent(kb::keyColumn);
-            kb.batchSize(k.integer("batchSize", ImportKeyOptions.DEFAULT_BATCH_SIZE, 1, 10_000_000));
-            kb.delay(k.duration("delay", ImportKeyOptions.DEFAULT_DELAY));
-            k.checkNoUnknownKeys();
-            b.importKey(k.build(kb::build));
-        }
-        int maxConnections = s.integer("maxConnections", 4, 1, 1000);
-        Map<String, String> databases = s.stringMap("databases");
-        if (databases.isEmpty()) {
-            throw new ConfigException(s.pathOf("databases"), "required, expected database alias: postgres connection name");
-        }
+                .untilEmpty(c.untilEmpty())
+                .batchesInFlight(c.batchesInFlight());
+        c.importKeys().forEach((name, given) -> {
+            // "app.model:" with nothing under it takes every default
+            StorageSyncConfig.ImportKey k = given != null ? given : new StorageSyncConfig.ImportKey(null, null, null, null, null);
+            ImportKeyOptions.Builder kb = ImportKeyOptions.builder(name)
+                    .keyColumn(k.keyColumn())
+                    .batchSize(k.batchSize())
+                    .delay(k.delay());
+            if (k.model() != null) {
+                kb.model(k.model());
+            }
+            if (k.table() != null) {
+                kb.table(k.table());
+            }
+            b.importKey(Settings.of(s.pathOf("importKeys") + "." + name, s.child("importKeys").node().get(name))
+                    .build(kb::build));
+        });
         Map<String, String> urls = new LinkedHashMap<>();
-        for (Map.Entry<String, String> e : databases.entrySet()) {
-            Settings ref = Settings.of(s.pathOf("databases"), s.child("databases").node());
-            Settings pg = context.connection(ref, e.getKey(), "postgres");
-            urls.put(e.getKey(), pg.string("url"));
-            pg.checkNoUnknownKeys();
-        }
-        s.checkNoUnknownKeys();
+        c.databases().forEach((alias, connection) -> urls.put(alias, context.connection(
+                s.pathOf("databases") + "." + alias, connection, StorageSyncConfig.Postgres.class).url()));
+        int maxConnections = c.maxConnections();
         // Connections are made only here, after every setting was checked: validate closes them unused.
         OperationsStorage redis = OperationsStorage.metered(storage.connect(), context.meterRegistry());
         List<ConnectionPool> pools = new ArrayList<>();

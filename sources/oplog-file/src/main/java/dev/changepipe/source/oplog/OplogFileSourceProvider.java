@@ -7,16 +7,12 @@ import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SourceProvider;
 import dev.changepipe.spi.WritablePaths;
 import java.nio.file.Path;
-import java.util.Map;
 
 /**
- * {@code type: oplog-file}: the operation-log file source (docs/oplog-file-source.md). Keys:
- * {@code path} (required; a file or a directory, relative to the config file), {@code glob},
- * {@code mode} (follow, snapshot), {@code format} (django, json-lines), {@code pkFields}
- * (model: field), {@code chunkMaxBytes}, {@code maxLineBytes}, {@code pollInterval}, {@code linger},
- * {@code watchService}, {@code deadLetterFile}, {@code failOnMalformed}. The source is named after the
- * pipeline (its metric tag {@code source}). The log must exist (in follow mode, its directory), and
- * the dead-letter file (by default next to the log, {@code <path>.dead-letter.jsonl}) must be a writable file or creatable.
+ * {@code type: oplog-file}: the operation-log file source (docs/oplog-file-source.md); its keys are
+ * {@link OplogFileConfig}'s. The source is named after the pipeline (its metric tag {@code source}).
+ * The log must exist (in follow mode, its directory), and the dead-letter file (the section's, or by
+ * default {@code <path>.dead-letter.jsonl}) must be a writable file or creatable.
  */
 public final class OplogFileSourceProvider implements SourceProvider {
 
@@ -26,28 +22,33 @@ public final class OplogFileSourceProvider implements SourceProvider {
     }
 
     @Override
+    public Class<OplogFileConfig> options() {
+        return OplogFileConfig.class;
+    }
+
+    @Override
     public Source create(Settings s, ServiceContext context) {
-        Path path = context.baseDirectory().resolve(s.string("path"));
-        OplogFileOptions.Builder b = OplogFileOptions.builder(path)
+        OplogFileConfig c = s.bind(OplogFileConfig.class);
+        OplogFileOptions.Builder b = OplogFileOptions.builder(context.baseDirectory().resolve(c.path()))
                 .name(context.pipelineName())
-                .glob(s.string("glob", OplogFileOptions.DEFAULT_GLOB))
-                .mode(s.choice("mode", OplogFileOptions.Mode.class, OplogFileOptions.DEFAULT_MODE))
-                .format(s.choice("format", OplogFileOptions.Format.class, OplogFileOptions.DEFAULT_FORMAT))
-                .chunkMaxBytes((int) Math.min(Integer.MAX_VALUE - 64, s.bytes("chunkMaxBytes", OplogFileOptions.DEFAULT_CHUNK_MAX_BYTES)))
-                .maxLineBytes((int) Math.min(Integer.MAX_VALUE - 64, s.bytes("maxLineBytes", OplogFileOptions.DEFAULT_MAX_LINE_BYTES)))
-                .pollInterval(s.duration("pollInterval", OplogFileOptions.DEFAULT_POLL_INTERVAL))
-                .linger(s.duration("linger", OplogFileOptions.DEFAULT_LINGER))
-                .watchService(s.bool("watchService", OplogFileOptions.DEFAULT_WATCH_SERVICE))
-                .failOnMalformed(s.bool("failOnMalformed", OplogFileOptions.DEFAULT_FAIL_ON_MALFORMED));
-        for (Map.Entry<String, String> e : s.stringMap("pkFields").entrySet()) {
-            b.pkField(e.getKey(), e.getValue());
-        }
+                .glob(c.glob())
+                .mode(c.mode())
+                .format(c.format())
+                .chunkMaxBytes(c.chunkMaxBytes().bytesAtMost(OplogFileOptions.MAX_BUFFER_BYTES))
+                .maxLineBytes(c.maxLineBytes().bytesAtMost(OplogFileOptions.MAX_BUFFER_BYTES))
+                .pollInterval(c.pollInterval())
+                .linger(c.linger())
+                .watchService(c.watchService())
+                .failOnMalformed(c.failOnMalformed());
+        c.pkFields().forEach(b::pkField);
         // without a file of its own, the source's letters go to the pipeline's store, with its sinks'
-        s.optionalString("deadLetterFile").ifPresentOrElse(f -> b.deadLetterFile(context.baseDirectory().resolve(f)),
-                () -> b.deadLetters(context.deadLetters()));
-        s.checkNoUnknownKeys();
+        if (c.deadLetterFile() != null) {
+            b.deadLetterFile(context.baseDirectory().resolve(c.deadLetterFile()));
+        } else {
+            b.deadLetters(context.deadLetters());
+        }
         OplogFileOptions options = s.build(b::build);
-        checkPaths(s, options);
+        checkPaths(s, options, c.deadLetterFile() != null);
         return OplogFileSource.create(options, context.checkpoints(), context.meterRegistry());
     }
 
@@ -55,7 +56,7 @@ public final class OplogFileSourceProvider implements SourceProvider {
      * The log must be there (in follow mode, its directory: the file may come later), and the
      * dead-letter file must be writable; each error names its key.
      */
-    private static void checkPaths(Settings s, OplogFileOptions options) {
+    private static void checkPaths(Settings s, OplogFileOptions options, boolean ownDeadLetterFile) {
         Path path = options.path().toAbsolutePath().normalize();
         if (options.mode() == OplogFileOptions.Mode.SNAPSHOT || java.nio.file.Files.exists(path)) {
             WritablePaths.exists(s.pathOf("path"), path, "a log file or a directory of log files");
@@ -66,11 +67,11 @@ public final class OplogFileSourceProvider implements SourceProvider {
                         + "; expected a log file or a directory of log files (in follow mode, at least its directory)");
             }
         }
-        String key = s.has("deadLetterFile") ? s.pathOf("deadLetterFile") : s.pathOf("path");
+        String key = ownDeadLetterFile ? s.pathOf("deadLetterFile") : s.pathOf("path");
         try {
             WritablePaths.file(key, options.deadLetterFile());
         } catch (ConfigException e) {
-            if (s.has("deadLetterFile")) {
+            if (ownDeadLetterFile) {
                 throw e;
             }
             throw new ConfigException(key, "the default dead-letter file next to the log: "
