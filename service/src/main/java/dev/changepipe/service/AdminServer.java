@@ -228,7 +228,7 @@ final class AdminServer {
                     req.only("GET");
                     String name = path.substring("/api/pipelines/".length());
                     return status().map(list -> list.stream()
-                            .filter(p -> name.equals(p.get("name")))
+                            .filter(p -> name.equals(p.name()))
                             .findFirst()
                             .map(p -> HttpReply.json(200, p))
                             .orElseThrow(() -> new HttpException(404, "no pipeline named '" + name + "'")));
@@ -242,7 +242,7 @@ final class AdminServer {
      * Every pipeline's status, gathered off the event loop (as {@code /metrics} is rendered): the loop
      * also answers registrations, and the dashboard asks for this every second.
      */
-    private Mono<List<Map<String, Object>>> status() {
+    private Mono<List<PipelineReport>> status() {
         return Mono.defer(service::status).subscribeOn(Schedulers.boundedElastic());
     }
 

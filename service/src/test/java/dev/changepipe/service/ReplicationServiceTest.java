@@ -46,10 +46,13 @@ class ReplicationServiceTest {
                 "{type: memory, id: %s, failures: 1000}".formatted(UUID.randomUUID()));
         service.start();
         await().atMost(Duration.ofSeconds(20)).until(() -> service.supervisor("one").state() == PipelineSupervisor.State.FAILED);
-        Map<String, Object> status = service.status().block().get(0);
-        assertThat(status.get("state")).isEqualTo("FAILED");
-        assertThat(status.get("restarts")).isEqualTo(1L);
-        assertThat((String) status.get("lastError")).contains("injected failure");
+        PipelineReport status = service.status().block().get(0);
+        assertThat(status.state()).isEqualTo(PipelineSupervisor.State.FAILED);
+        assertThat(status.restarts()).isEqualTo(1L);
+        assertThat(status.lastError()).contains("injected failure");
+        // times as ISO-8601 text, as Instant.toString() writes them
+        assertThat(AdminServer.JSON.valueToTree(status).get("lastErrorAt").asText()).isEqualTo(status.lastErrorAt().toString());
+        assertThat(AdminServer.JSON.valueToTree(status).get("state").asText()).isEqualTo("FAILED");
         assertThat(service.notReady().block()).containsOnlyKeys("pipeline one")
                 .extractingByKey("pipeline one").asString().startsWith("failed: ").contains("injected failure");
         assertThat(service.stop().block()).isTrue();
