@@ -215,6 +215,12 @@ class AdminServerTest {
         assertThat(exchange("GET /api/echo/q?e=a+b%2Bc HTTP/1.1\r\n")).contains("\"query\":{\"e\":[\"a b+c\"]}");
         assertThat(exchange("GET /api/echo/q?x=%zz HTTP/1.1\r\n")).startsWith("HTTP/1.1 400")
                 .contains("malformed percent-encoding").contains("\"status\":400");
+        // a ';' is part of a value, as before
+        assertThat(exchange("GET /api/echo/q?k=a;b HTTP/1.1\r\n")).contains("\"query\":{\"k\":[\"a;b\"]}");
+        assertThat(exchange("GET /api/echo/q?k=a?b HTTP/1.1\r\n")).contains("\"query\":{\"k\":[\"a?b\"]}");
+        // the router's templates end a path at the last '?': a '?' within the query of a built-in endpoint is refused
+        assertThat(exchange("GET /api/pipelines?k=a?b HTTP/1.1\r\n")).startsWith("HTTP/1.1 400").contains("%3F");
+        assertThat(exchange("GET /api/pipelines?k=a%3Fb HTTP/1.1\r\n")).startsWith("HTTP/1.1 200");
     }
 
     @Test
