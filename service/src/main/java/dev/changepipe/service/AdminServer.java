@@ -9,15 +9,17 @@ import dev.changepipe.spi.HttpRequest;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.netty.channel.EventLoopGroup;
 import io.netty.handler.codec.http.HttpMethod;
-import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.QueryStringDecoder;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiFunction;
+import java.util.function.Predicate;
+import java.util.regex.Pattern;
 import org.reactivestreams.Publisher;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,6 +29,7 @@ import reactor.netty.DisposableServer;
 import reactor.netty.http.server.HttpServer;
 import reactor.netty.http.server.HttpServerRequest;
 import reactor.netty.http.server.HttpServerResponse;
+import reactor.netty.http.server.HttpServerRoutes;
 
 /**
  * The HTTP admin interface on Reactor Netty (docs/service.md, "HTTP"). Bound to {@code http.host},
@@ -44,6 +47,8 @@ final class AdminServer {
     private static final Logger log = LoggerFactory.getLogger(AdminServer.class);
     static final ObjectMapper JSON = new ObjectMapper();
     private static final int MAX_BODY_BYTES = 16 << 20;
+    /** Decodes a request's URI: its raw path, and its query, in which {@code ;} separates nothing. */
+    private static final QueryStringDecoder.Builder QUERY = QueryStringDecoder.builder().semicolonIsNormalChar(true);
     /** Requests refused for their token (tag {@code reason}: missing, wrong, disabled). */
     static final String REFUSED = "changepipe.http.refused";
     static final java.time.Duration REFUSED_LOG_INTERVAL = java.time.Duration.ofSeconds(10);
@@ -75,54 +80,147 @@ final class AdminServer {
                 .runOn(loops)
                 .host(http.host())
                 .port(http.port())
-                .handle(this::handle)
+                .route(this::routes)
                 .bind()
                 .<DisposableServer>map(s -> s)
                 .doOnNext(s -> log.info("http: listening on {}:{}", http.host(), s.port()));
     }
 
-    private Publisher<Void> handle(HttpServerRequest request, HttpServerResponse response) {
-        Mono<HttpReply> reply = Mono.defer(() -> {
-            // Everything that can refuse a request does so before its body is read.
-            Target target = target(request);
-            if (needsToken(request.method(), target.path())) {
+    /**
+     * The routes, tried in this order; each answers through {@link #serve}. The connectors' endpoints
+     * come first, as their prefixes may lie under another route's path.
+     */
+    private void routes(HttpServerRoutes routes) {
+        for (HttpEndpoint endpoint : endpoints) {
+            // A prefix, not a template: the router's templates match whole paths.
+            routes.route(request -> target(request).rawPath().startsWith(endpoint.prefix()),
+                    serve(endpoint::mutating, (request, read) -> endpoint.handle(read)));
+        }
+        Map<Pattern, String> methods = new LinkedHashMap<>();
+        get(routes, methods, "/", (request, read) -> Mono.just(dashboard()));
+        get(routes, methods, "/index.html", (request, read) -> Mono.just(dashboard()));
+        get(routes, methods, "/health/live", (request, read) -> Mono.just(HttpReply.json(200, Map.of("status", "UP"))));
+        get(routes, methods, "/health/ready", (request, read) -> service.notReady().map(problems -> problems.isEmpty()
+                ? HttpReply.json(200, Map.of("status", "UP"))
+                : HttpReply.json(503, Map.of("status", "DOWN", "problems", problems))));
+        // Rendered off the event loop: the loop also answers registrations (POST /api/operations), which
+        // would wait behind a scrape of every meter.
+        get(routes, methods, "/metrics", (request, read) -> Mono.fromCallable(() -> new HttpReply(200,
+                "text/plain; version=0.0.4; charset=utf-8", prometheus.scrape().getBytes(StandardCharsets.UTF_8)))
+                .subscribeOn(Schedulers.boundedElastic()));
+        get(routes, methods, "/api/pipelines", (request, read) -> status()
+                .map(list -> HttpReply.json(200, Map.of("pipelines", list))));
+        get(routes, methods, "/api/pipelines/{name}", (request, read) -> pipeline(request.param("name")));
+        get(routes, methods, "/api/offsets", (request, read) -> service.offsets()
+                .map(offsets -> HttpReply.json(200, Map.of("offsets", offsets))));
+        post(routes, methods, "/api/offsets/reset", (request, read) -> resetOffset(read));
+        // The router answers a request no route takes with an empty 404; this last route answers it instead.
+        routes.route(request -> true, serve(method -> false, (request, read) -> unrouted(methods, read)));
+    }
+
+    /**
+     * Routes {@code GET} and {@code HEAD} of {@code template} to {@code answer}, and notes the path's
+     * method in {@code methods}: the router matches one method per route, and {@code HEAD} is answered
+     * wherever {@code GET} is ({@link #send} leaves out the body).
+     */
+    private void get(HttpServerRoutes routes, Map<Pattern, String> methods, String template, Answer answer) {
+        var handler = serve(method -> false, answer);
+        routes.get(template, handler).head(template, handler);
+        methods.put(template(template), "GET");
+    }
+
+    /** Routes {@code POST} of {@code template}, which needs the token, to {@code answer}; notes the method. */
+    private void post(HttpServerRoutes routes, Map<Pattern, String> methods, String template, Answer answer) {
+        routes.post(template, serve(method -> true, answer));
+        methods.put(template(template), "POST");
+    }
+
+    /**
+     * A path template as the router reads it: a regular expression in which {@code {name}} is one path
+     * segment, possibly empty.
+     */
+    private static Pattern template(String template) {
+        return Pattern.compile(template.replaceAll("\\{[^/]+?}", "[^/]*"));
+    }
+
+    /**
+     * What no route took: a 405 for a path routed with another method ({@code methods}: the method of
+     * each routed template), else a 404. This piece is ours, not the router's, because the router tries
+     * a path and a method together: it cannot tell a wrong method from an unknown path.
+     */
+    private static Mono<HttpReply> unrouted(Map<Pattern, String> methods, HttpRequest request) {
+        for (Map.Entry<Pattern, String> route : methods.entrySet()) {
+            if (route.getKey().matcher(request.path()).matches()) {
+                request.only(route.getValue());
+                // The method fits and the router still passed: its templates end the path at the last
+                // '?' of the URI, not the first, so a '?' within the query hides the path from them.
+                throw new HttpException(400, "a '?' within the query must be percent-encoded (%3F)");
+            }
+        }
+        throw new HttpException(404, "no such endpoint: " + request.path());
+    }
+
+    /** What a route answers, given the request (its path parameters) and the request as read. */
+    @FunctionalInterface
+    private interface Answer {
+        Mono<HttpReply> answer(HttpServerRequest request, HttpRequest read);
+    }
+
+    /**
+     * A route's handler. Everything that can refuse a request does so before its body is read: a
+     * malformed query (400), a missing or wrong token where {@code needsToken} says the method needs
+     * one (401, 403), a body over the limit (413). Then the body is read and {@code answer} answers;
+     * its reply, or the error, is sent ({@link #send}).
+     */
+    private BiFunction<HttpServerRequest, HttpServerResponse, Publisher<Void>> serve(Predicate<String> needsToken,
+            Answer answer) {
+        return (request, response) -> Mono.defer(() -> {
+            QueryStringDecoder target = target(request);
+            Map<String, List<String>> query = query(target);
+            if (needsToken.test(request.method().name())) {
                 authorize(request);
             }
             if (contentLength(request) > MAX_BODY_BYTES) {
                 throw new HttpException(413, "body larger than " + MAX_BODY_BYTES + " bytes");
             }
-            return body(request).flatMap(body -> dispatch(request, target, body));
+            return body(request).flatMap(body -> answer.answer(request,
+                    new HttpRequest(request.method().name(), target.rawPath(), query, body)));
         })
                 .onErrorResume(HttpException.class, e -> Mono.just(error(e.status(), e.getMessage())))
                 .onErrorResume(e -> {
                     log.error("http: {} {} failed: {}", request.method(), request.path(), e.toString());
                     return Mono.just(error(500, "internal error: " + e.getMessage()));
-                });
-        return reply.flatMap(r -> {
-            response.status(r.status())
-                    .header("Content-Type", r.contentType())
-                    .header("Cache-Control", "no-store");
-            if (r.status() == 413 || r.status() == 401 || r.status() == 403) {
-                // the body was not read: do not keep the connection for a next request
-                response.keepAlive(false);
-            }
-            if (request.method().equals(HttpMethod.HEAD)) {
-                response.header("Content-Length", Integer.toString(r.body().length));
-                return response.send().then();
-            }
-            return response.sendByteArray(Mono.just(r.body())).then();
-        });
+                })
+                .flatMap(reply -> send(request, response, reply));
     }
 
-    /** The path and decoded query of a request; 400 when its percent-encoding is malformed. */
-    record Target(String path, Map<String, List<String>> query) {
+    private static Mono<Void> send(HttpServerRequest request, HttpServerResponse response, HttpReply reply) {
+        response.status(reply.status())
+                .header("Content-Type", reply.contentType())
+                .header("Cache-Control", "no-store");
+        if (reply.status() == 413 || reply.status() == 401 || reply.status() == 403) {
+            // the body was not read: do not keep the connection for a next request
+            response.keepAlive(false);
+        }
+        if (request.method().equals(HttpMethod.HEAD)) {
+            response.header("Content-Length", Integer.toString(reply.body().length));
+            return response.send().then();
+        }
+        return response.sendByteArray(Mono.just(reply.body())).then();
     }
 
-    private static Target target(HttpServerRequest request) {
-        String uri = request.uri();
-        int q = uri.indexOf('?');
-        String path = q < 0 ? uri : uri.substring(0, q);
-        return new Target(path, query(q < 0 ? "" : uri.substring(q + 1)));
+    /** A request's URI, read by Netty: its path (still percent-encoded) and its query. */
+    private static QueryStringDecoder target(HttpServerRequest request) {
+        return QUERY.build(request.uri());
+    }
+
+    /** The decoded query; 400 when its percent-encoding is malformed. */
+    private static Map<String, List<String>> query(QueryStringDecoder target) {
+        try {
+            return target.parameters();
+        } catch (IllegalArgumentException e) {
+            throw new HttpException(400, "malformed percent-encoding in '" + target.rawQuery() + "': " + e.getMessage());
+        }
     }
 
     private static long contentLength(HttpServerRequest request) {
@@ -135,16 +233,6 @@ final class AdminServer {
         } catch (NumberFormatException e) {
             throw new HttpException(400, "malformed Content-Length: " + header);
         }
-    }
-
-    /** Whether the endpoint a request goes to needs the bearer token. */
-    private boolean needsToken(HttpMethod method, String path) {
-        for (HttpEndpoint endpoint : endpoints) {
-            if (path.startsWith(endpoint.prefix())) {
-                return endpoint.mutating(method.name());
-            }
-        }
-        return path.equals("/api/offsets/reset") && method.equals(HttpMethod.POST);
     }
 
     /** The body, read up to the limit (a body without Content-Length is cut off at the limit: 413). */
@@ -169,80 +257,39 @@ final class AdminServer {
                 .onErrorMap(e -> !(e instanceof HttpException), e -> new HttpException(400, "cannot read the request body: " + e.getMessage()));
     }
 
-    private Mono<HttpReply> dispatch(HttpServerRequest request, Target target, byte[] body) {
-        String path = target.path();
-        HttpRequest req = new HttpRequest(request.method().name(), path, target.query(), body);
-        for (HttpEndpoint endpoint : endpoints) {
-            if (path.startsWith(endpoint.prefix())) {
-                return endpoint.handle(req);
-            }
+    private HttpReply dashboard() {
+        return new HttpReply(200, "text/html; charset=utf-8", dashboard);
+    }
+
+    private Mono<HttpReply> pipeline(String name) {
+        return status().map(list -> list.stream()
+                .filter(p -> p.name().equals(name))
+                .findFirst()
+                .map(p -> HttpReply.json(200, p))
+                .orElseThrow(() -> new HttpException(404, "no pipeline named '" + name + "'")));
+    }
+
+    private Mono<HttpReply> resetOffset(HttpRequest request) {
+        JsonNode json = request.json();
+        String origin = HttpRequest.text(json, "origin", true);
+        String pipeline = HttpRequest.text(json, "pipeline", false);
+        if (pipeline != null && service.supervisor(pipeline) == null) {
+            throw new HttpException(404, "no pipeline named '" + pipeline + "'");
         }
-        switch (path) {
-            case "/", "/index.html" -> {
-                req.only("GET");
-                return Mono.just(new HttpReply(200, "text/html; charset=utf-8", dashboard));
+        return service.resetOffset(origin, pipeline).map(reset -> {
+            if (reset.isEmpty()) {
+                throw new HttpException(404, "no checkpoint of origin '" + origin + "'"
+                        + (pipeline == null ? "" : " in pipeline " + pipeline));
             }
-            case "/health/live" -> {
-                req.only("GET");
-                return Mono.just(HttpReply.json(200, Map.of("status", "UP")));
-            }
-            case "/health/ready" -> {
-                req.only("GET");
-                return service.notReady().map(problems -> problems.isEmpty()
-                        ? HttpReply.json(200, Map.of("status", "UP"))
-                        : HttpReply.json(503, Map.of("status", "DOWN", "problems", problems)));
-            }
-            case "/metrics" -> {
-                req.only("GET");
-                // Rendered off the event loop: the loop also answers registrations (POST /api/operations),
-                // which would wait behind a scrape of every meter.
-                return Mono.fromCallable(() -> new HttpReply(200, "text/plain; version=0.0.4; charset=utf-8",
-                        prometheus.scrape().getBytes(StandardCharsets.UTF_8))).subscribeOn(Schedulers.boundedElastic());
-            }
-            case "/api/pipelines" -> {
-                req.only("GET");
-                return status().map(list -> HttpReply.json(200, Map.of("pipelines", list)));
-            }
-            case "/api/offsets" -> {
-                req.only("GET");
-                return service.offsets().map(m -> HttpReply.json(200, Map.of("offsets", m)));
-            }
-            case "/api/offsets/reset" -> {
-                req.only("POST");
-                JsonNode json = req.json();
-                String origin = HttpRequest.text(json, "origin", true);
-                String pipeline = HttpRequest.text(json, "pipeline", false);
-                if (pipeline != null && service.supervisor(pipeline) == null) {
-                    throw new HttpException(404, "no pipeline named '" + pipeline + "'");
-                }
-                return service.resetOffset(origin, pipeline).map(reset -> {
-                    if (reset.isEmpty()) {
-                        throw new HttpException(404, "no checkpoint of origin '" + origin + "'"
-                                + (pipeline == null ? "" : " in pipeline " + pipeline));
-                    }
-                    return HttpReply.json(200, Map.of("origin", origin, "reset", reset));
-                });
-            }
-            default -> {
-                if (path.startsWith("/api/pipelines/")) {
-                    req.only("GET");
-                    String name = path.substring("/api/pipelines/".length());
-                    return status().map(list -> list.stream()
-                            .filter(p -> name.equals(p.get("name")))
-                            .findFirst()
-                            .map(p -> HttpReply.json(200, p))
-                            .orElseThrow(() -> new HttpException(404, "no pipeline named '" + name + "'")));
-                }
-                throw new HttpException(404, "no such endpoint: " + path);
-            }
-        }
+            return HttpReply.json(200, Map.of("origin", origin, "reset", reset));
+        });
     }
 
     /**
      * Every pipeline's status, gathered off the event loop (as {@code /metrics} is rendered): the loop
      * also answers registrations, and the dashboard asks for this every second.
      */
-    private Mono<List<Map<String, Object>>> status() {
+    private Mono<List<PipelineReport>> status() {
         return Mono.defer(service::status).subscribeOn(Schedulers.boundedElastic());
     }
 
@@ -285,20 +332,6 @@ final class AdminServer {
         m.put("error", message);
         m.put("status", status);
         return HttpReply.json(status, m);
-    }
-
-    private static Map<String, List<String>> query(String q) {
-        Map<String, List<String>> out = new LinkedHashMap<>();
-        if (q.isEmpty()) {
-            return out;
-        }
-        for (String part : q.split("&")) {
-            int eq = part.indexOf('=');
-            String k = HttpRequest.decode(eq < 0 ? part : part.substring(0, eq));
-            String v = eq < 0 ? "" : HttpRequest.decode(part.substring(eq + 1));
-            out.computeIfAbsent(k, x -> new ArrayList<>()).add(v);
-        }
-        return out;
     }
 
     /** Closes the endpoints (their connections), waiting 10 s at most; before the event loops go. */

@@ -14,7 +14,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import reactor.netty.DisposableServer;
@@ -127,8 +126,7 @@ final class Demo {
         long rows = written(service);
         progress(rows, expected.lines(), started, terminal);
         out.println();
-        Map<String, Object> status = service.status().toFuture().get().get(0);
-        long deadLetters = ((Number) status.get("deadLetters")).longValue();
+        long deadLetters = (long) service.status().toFuture().get().get(0).deadLetters();
         out.println();
         out.println("Summary");
         out.printf("  rows replicated : %,d (%,d saves, %,d deletes as tombstones)%n", rows, rows - expected.deletes(),

@@ -1,12 +1,12 @@
 package dev.changepipe.service;
 
 import dev.changepipe.core.Checkpoint;
+import dev.changepipe.core.PipelineStatus;
 import dev.changepipe.core.SourceStatus;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -108,61 +108,30 @@ final class ReplicationService {
         return supervisors.get(name);
     }
 
-    /** Status of every pipeline, as the JSON of {@code /api/pipelines}. */
-    Mono<List<Map<String, Object>>> status() {
+    /** Status of every pipeline, as {@code /api/pipelines} answers it. */
+    Mono<List<PipelineReport>> status() {
         return Flux.fromIterable(supervisors.values())
-                .concatMap(s -> s.offsets().map(offsets -> describe(s, s.snapshot(), offsets)))
+                .concatMap(s -> s.offsets().map(offsets -> report(s, offsets)))
                 .collectList();
     }
 
-    private Map<String, Object> describe(PipelineSupervisor supervisor, PipelineSupervisor.Snapshot s,
-            List<Checkpoint> offsets) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", s.name());
-        m.put("state", s.state().name());
-        m.put("runState", s.status() == null ? null : s.status().state().name());
-        m.put("source", s.source());
-        m.put("sinks", s.sinks());
-        m.put("inFlightBytes", s.status() == null ? 0 : s.status().inFlightBytes());
-        m.put("inFlightChunks", s.status() == null ? 0 : s.status().inFlightChunks());
-        m.put("itemsWritten", itemsWritten(s.name(), s.sinks()));
+    private PipelineReport report(PipelineSupervisor supervisor, List<Checkpoint> offsets) {
+        PipelineSupervisor.Snapshot s = supervisor.snapshot();
+        PipelineStatus run = s.status();
         SourceStatus source = supervisor.sourceStatus();
-        m.put("lagBytes", source.lagBytes());
         Map<String, Double> byCause = deadLettersByCause(s.name());
         // the letters the source kept itself (a log's own dead-letter file), and every letter of the store
-        m.put("deadLetters", source.deadLetters() + byCause.values().stream().mapToDouble(Double::doubleValue).sum());
-        m.put("deadLettersByCause", byCause);
-        m.put("restarts", s.restarts());
-        m.put("lastError", s.lastError());
-        m.put("lastErrorAt", s.lastErrorAt() == null ? null : s.lastErrorAt().toString());
-        m.put("nextRunAt", s.nextRunAt() == null ? null : s.nextRunAt().toString());
-        List<Map<String, Object>> origins = new ArrayList<>();
-        if (s.status() != null) {
-            s.status().origins().values().forEach(o -> {
-                Map<String, Object> om = new LinkedHashMap<>();
-                om.put("origin", o.origin());
-                om.put("committable", o.committable() == null ? null : o.committable().value());
-                om.put("committableAt", o.committable() == null ? null : supervisor.describe(o.committable()));
-                om.put("lastPushed", o.lastPushed() == null ? null : o.lastPushed().value());
-                om.put("inFlightChunks", o.inFlightChunks());
-                om.put("inFlightBytes", o.inFlightBytes());
-                om.put("ackedChunks", o.ackedChunks());
-                om.put("done", o.done());
-                origins.add(om);
-            });
-        }
-        m.put("origins", origins);
-        m.put("offsets", offsets.stream().map(c -> checkpoint(supervisor, c)).toList());
-        return m;
+        double deadLetters = source.deadLetters() + byCause.values().stream().mapToDouble(Double::doubleValue).sum();
+        return new PipelineReport(s.name(), s.state(), run == null ? null : run.state(), s.source(), s.sinks(),
+                run == null ? 0 : run.inFlightBytes(), run == null ? 0 : run.inFlightChunks(),
+                itemsWritten(s.name(), s.sinks()), source.lagBytes(), deadLetters, byCause, s.restarts(),
+                s.lastError(), s.lastErrorAt(), s.nextRunAt(),
+                run == null ? List.of() : run.origins().values().stream().map(o -> OriginReport.of(o, supervisor::describe)).toList(),
+                checkpoints(supervisor, offsets));
     }
 
-    static Map<String, Object> checkpoint(PipelineSupervisor supervisor, Checkpoint c) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("origin", c.origin());
-        m.put("offset", c.offset().value());
-        m.put("position", supervisor.describe(c.offset()));
-        m.put("attributes", c.attributes());
-        return m;
+    private static List<CheckpointReport> checkpoints(PipelineSupervisor supervisor, List<Checkpoint> offsets) {
+        return offsets.stream().map(c -> CheckpointReport.of(c, supervisor::describe)).toList();
     }
 
     /** Items written by the first sink of the pipeline, over every run of this process. */
@@ -236,11 +205,10 @@ final class ReplicationService {
                 });
     }
 
-    /** Every pipeline's checkpoints. */
-    Mono<Map<String, List<Map<String, Object>>>> offsets() {
+    /** Every pipeline's checkpoints, by pipeline, as {@code /api/offsets} answers them. */
+    Mono<Map<String, List<CheckpointReport>>> offsets() {
         return Flux.fromIterable(supervisors.values())
-                .concatMap(s -> s.offsets().map(list -> Map.entry(s.name(),
-                        list.stream().map(c -> checkpoint(s, c)).toList())))
+                .concatMap(s -> s.offsets().map(list -> Map.entry(s.name(), checkpoints(s, list))))
                 .collectMap(Map.Entry::getKey, Map.Entry::getValue, LinkedHashMap::new);
     }
 

@@ -67,10 +67,16 @@ class AdminServerTest {
 
     /** Sends the request head (and no body), returns the status line and what follows. */
     private String exchange(String head) throws IOException {
+        return exchange(head, true);
+    }
+
+    /** {@code close}: whether the request asks to close the connection after the answer. */
+    private String exchange(String head, boolean close) throws IOException {
         try (Socket socket = new Socket("127.0.0.1", server.port())) {
             socket.setSoTimeout(10_000);
             OutputStream out = socket.getOutputStream();
-            out.write((head + "Host: localhost\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write((head + "Host: localhost\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
             out.flush();
             InputStream in = socket.getInputStream();
             ByteArrayOutputStream response = new ByteArrayOutputStream();
@@ -92,6 +98,10 @@ class AdminServerTest {
         }
     }
 
+    private static String headers(String answer) {
+        return answer.substring(0, answer.indexOf("\r\n\r\n") + 2);
+    }
+
     private static int contentLength(String headers) {
         for (String line : headers.split("\r\n")) {
             if (line.toLowerCase().startsWith("content-length:")) {
@@ -111,7 +121,8 @@ class AdminServerTest {
         @Override
         public Mono<HttpReply> handle(HttpRequest request) {
             return Mono.just(HttpReply.json(200, Map.of("echo",
-                    HttpRequest.decode(request.path().substring(prefix().length())), "method", request.method())));
+                    HttpRequest.decode(request.path().substring(prefix().length())), "method", request.method(),
+                    "query", request.query())));
         }
     };
 
@@ -150,6 +161,66 @@ class AdminServerTest {
             assertThat(get).as(path).startsWith("HTTP/1.1 200");
         }
         assertThat(exchange("HEAD /api/offsets/reset HTTP/1.1\r\n")).startsWith("HTTP/1.1 405");
+        assertThat(exchange("HEAD /api/echo/x HTTP/1.1\r\n")).startsWith("HTTP/1.1 200").endsWith("\r\n\r\n");
+        // the same length as the body of a GET
+        String get = exchange("GET /api/pipelines/one HTTP/1.1\r\n");
+        String head = exchange("HEAD /api/pipelines/one HTTP/1.1\r\n");
+        assertThat(contentLength(head)).isPositive().isEqualTo(contentLength(get))
+                .isEqualTo(get.substring(get.indexOf("\r\n\r\n") + 4).getBytes(StandardCharsets.UTF_8).length);
+    }
+
+    @Test
+    void aWrongMethodIsA405AndAnUnknownPathA404BothAsJsonErrors() throws IOException {
+        for (String request : new String[] {"POST /api/pipelines", "PUT /api/pipelines/one", "DELETE /health/live",
+                "POST /health/ready", "PATCH /metrics", "POST /", "OPTIONS /index.html", "POST /api/offsets",
+                "GET /api/offsets/reset", "DELETE /api/pipelines/nope"}) {
+            assertThat(exchange(request + " HTTP/1.1\r\nContent-Length: 0\r\n")).as(request)
+                    .startsWith("HTTP/1.1 405").contains("\"status\":405").contains("\"error\":\"method ");
+        }
+        for (String request : new String[] {"GET /nope", "POST /nope", "HEAD /nope", "GET /api", "GET /health",
+                "GET /api/pipeline", "GET /api/offsets/", "GET /metrics/x"}) {
+            String answer = exchange(request + " HTTP/1.1\r\nContent-Length: 0\r\n");
+            assertThat(answer).as(request).startsWith("HTTP/1.1 404").contains("Content-Type: application/json");
+            if (!request.startsWith("HEAD")) {
+                assertThat(answer).as(request).contains("{\"error\":\"no such endpoint: " + request.substring(request.indexOf(' ') + 1)
+                        + "\",\"status\":404}");
+            }
+        }
+        assertThat(exchange("GET /api/pipelines/nope HTTP/1.1\r\n")).startsWith("HTTP/1.1 404")
+                .contains("{\"error\":\"no pipeline named 'nope'\",\"status\":404}");
+        assertThat(exchange("GET /api/pipelines/ HTTP/1.1\r\n")).startsWith("HTTP/1.1 404")
+                .contains("no pipeline named ''");
+    }
+
+    @Test
+    void everyAnswerIsNotToBeCachedAndRefusalsCloseTheConnection() throws IOException {
+        for (String request : new String[] {"GET /", "GET /health/live", "GET /metrics", "GET /api/pipelines",
+                "GET /api/offsets", "GET /nope", "GET /api/echo/x"}) {
+            String answer = headers(exchange(request + " HTTP/1.1\r\n", false));
+            assertThat(answer).as(request).contains("Cache-Control: no-store").doesNotContainIgnoringCase("connection: close");
+        }
+        assertThat(headers(exchange("POST /api/offsets/reset HTTP/1.1\r\nContent-Length: 0\r\n", false)))
+                .startsWith("HTTP/1.1 401").contains("Cache-Control: no-store").containsIgnoringCase("connection: close");
+        assertThat(headers(exchange("GET /health/live HTTP/1.1\r\nContent-Length: 52428800\r\n", false)))
+                .startsWith("HTTP/1.1 413").containsIgnoringCase("connection: close");
+        // a 4xx whose body was read keeps the connection
+        assertThat(headers(exchange("POST /api/offsets/reset HTTP/1.1\r\nAuthorization: Bearer " + TOKEN
+                + "\r\nContent-Length: 0\r\n", false))).startsWith("HTTP/1.1 400").doesNotContainIgnoringCase("connection: close");
+    }
+
+    @Test
+    void theQueryIsDecodedForAConnectorsEndpoint() throws IOException {
+        assertThat(exchange("GET /api/echo/q?a=1&b=x%20y&a=2&c HTTP/1.1\r\n"))
+                .startsWith("HTTP/1.1 200").contains("\"query\":{\"a\":[\"1\",\"2\"],\"b\":[\"x y\"],\"c\":[\"\"]}");
+        assertThat(exchange("GET /api/echo/q?e=a+b%2Bc HTTP/1.1\r\n")).contains("\"query\":{\"e\":[\"a b+c\"]}");
+        assertThat(exchange("GET /api/echo/q?x=%zz HTTP/1.1\r\n")).startsWith("HTTP/1.1 400")
+                .contains("malformed percent-encoding").contains("\"status\":400");
+        // a ';' is part of a value, as before
+        assertThat(exchange("GET /api/echo/q?k=a;b HTTP/1.1\r\n")).contains("\"query\":{\"k\":[\"a;b\"]}");
+        assertThat(exchange("GET /api/echo/q?k=a?b HTTP/1.1\r\n")).contains("\"query\":{\"k\":[\"a?b\"]}");
+        // the router's templates end a path at the last '?': a '?' within the query of a built-in endpoint is refused
+        assertThat(exchange("GET /api/pipelines?k=a?b HTTP/1.1\r\n")).startsWith("HTTP/1.1 400").contains("%3F");
+        assertThat(exchange("GET /api/pipelines?k=a%3Fb HTTP/1.1\r\n")).startsWith("HTTP/1.1 200");
     }
 
     @Test

@@ -3,9 +3,11 @@ package dev.changepipe.service;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
@@ -44,10 +46,13 @@ class ReplicationServiceTest {
                 "{type: memory, id: %s, failures: 1000}".formatted(UUID.randomUUID()));
         service.start();
         await().atMost(Duration.ofSeconds(20)).until(() -> service.supervisor("one").state() == PipelineSupervisor.State.FAILED);
-        Map<String, Object> status = service.status().block().get(0);
-        assertThat(status.get("state")).isEqualTo("FAILED");
-        assertThat(status.get("restarts")).isEqualTo(1L);
-        assertThat((String) status.get("lastError")).contains("injected failure");
+        PipelineReport status = service.status().block().get(0);
+        assertThat(status.state()).isEqualTo(PipelineSupervisor.State.FAILED);
+        assertThat(status.restarts()).isEqualTo(1L);
+        assertThat(status.lastError()).contains("injected failure");
+        // times as ISO-8601 text, as Instant.toString() writes them
+        assertThat(AdminServer.JSON.valueToTree(status).get("lastErrorAt").asText()).isEqualTo(status.lastErrorAt().toString());
+        assertThat(AdminServer.JSON.valueToTree(status).get("state").asText()).isEqualTo("FAILED");
         assertThat(service.notReady().block()).containsOnlyKeys("pipeline one")
                 .extractingByKey("pipeline one").asString().startsWith("failed: ").contains("injected failure");
         assertThat(service.stop().block()).isTrue();
@@ -82,5 +87,57 @@ class ReplicationServiceTest {
         assertThat(service.notReady().block()).isEmpty();
         // nothing pending: never stalled, however long it has been
         assertThat(one.stalledFor(false)).isZero();
+    }
+
+    /**
+     * The JSON of {@code /api/pipelines} and {@code /api/offsets} as docs/service.md ("HTTP") lists it,
+     * the dashboard and the {@code status} and {@code offsets} commands read it: field names, their
+     * order and the kinds of their values.
+     */
+    @Test
+    void theStatusIsTheDocumentedJson(@TempDir Path dir) {
+        ReplicationService service = service(dir, "{minBackoff: 1s}", "{type: memory, id: %s}".formatted(UUID.randomUUID()));
+        service.start();
+        await().atMost(Duration.ofSeconds(20)).until(() -> service.supervisor("one").state() == PipelineSupervisor.State.COMPLETED);
+
+        JsonNode pipeline = AdminServer.JSON.valueToTree(service.status().block()).get(0);
+        assertThat(fields(pipeline)).containsExactly("name", "state", "runState", "source", "sinks", "inFlightBytes",
+                "inFlightChunks", "itemsWritten", "lagBytes", "deadLetters", "deadLettersByCause", "restarts", "lastError",
+                "lastErrorAt", "nextRunAt", "origins", "offsets");
+        assertThat(pipeline.get("name").asText()).isEqualTo("one");
+        assertThat(pipeline.get("state").asText()).isEqualTo("COMPLETED");
+        assertThat(pipeline.get("runState").asText()).isEqualTo("COMPLETED");
+        assertThat(pipeline.get("sinks").isArray()).isTrue();
+        assertThat(pipeline.get("inFlightBytes").isIntegralNumber()).isTrue();
+        assertThat(pipeline.get("itemsWritten").isIntegralNumber()).isTrue();
+        assertThat(pipeline.get("deadLetters").isDouble()).isTrue();
+        assertThat(pipeline.get("deadLettersByCause").isObject()).isTrue();
+        assertThat(pipeline.get("restarts").asLong()).isZero();
+        assertThat(pipeline.get("lastError").isNull()).isTrue();
+        assertThat(pipeline.get("lastErrorAt").isNull()).isTrue();
+        assertThat(pipeline.get("nextRunAt").isNull()).isTrue();
+
+        JsonNode origin = pipeline.get("origins").get(0);
+        assertThat(fields(origin)).containsExactly("origin", "committable", "committableAt", "lastPushed", "inFlightChunks",
+                "inFlightBytes", "ackedChunks", "done");
+        assertThat(origin.get("committable").isIntegralNumber()).isTrue();
+        assertThat(origin.get("committableAt").isTextual()).isTrue();
+        assertThat(origin.get("done").asBoolean()).isTrue();
+
+        JsonNode offset = pipeline.get("offsets").get(0);
+        assertThat(fields(offset)).containsExactly("origin", "offset", "position", "attributes");
+        assertThat(offset.get("offset").isIntegralNumber()).isTrue();
+        assertThat(offset.get("position").isTextual()).isTrue();
+        assertThat(offset.get("attributes").isObject()).isTrue();
+
+        JsonNode offsets = AdminServer.JSON.valueToTree(service.offsets().block());
+        assertThat(fields(offsets)).containsExactly("one");
+        assertThat(offsets.get("one")).isEqualTo(pipeline.get("offsets"));
+    }
+
+    private static List<String> fields(JsonNode object) {
+        List<String> names = new java.util.ArrayList<>();
+        object.fieldNames().forEachRemaining(names::add);
+        return names;
     }
 }
