@@ -73,8 +73,8 @@ public interface CliCommand {
         /**
          * The sinks of a pipeline of the configuration {@link #sections} loaded, made by their providers as
          * a run makes them (connecting on first use); the caller closes them. A command that needs a sink
-         * of another type than its own asks it for a capability by {@code instanceof}, never for its
-         * class.
+         * of another type than its own asks it for a capability by {@code instanceof} (such as
+         * {@link TableHandover}), never for its class.
          *
          * @throws IllegalStateException before {@link #sections} loaded a configuration
          */
