@@ -43,7 +43,7 @@ import reactor.netty.DisposableServer;
 @Command(name = "pipeline", mixinStandardHelpOptions = true, version = "changepipe 0.1.0",
         description = "changepipe: replicate application changes into ClickHouse, Redis and PostgreSQL.",
         subcommands = {Cli.Demo.class, Cli.Run.class, Cli.Validate.class, Cli.Status.class, Cli.Offsets.class,
-                DeadLettersCommand.class, HandoverCommand.class})
+                DeadLettersCommand.class})
 final class Cli implements Callable<Integer> {
 
     static final int OK = 0;

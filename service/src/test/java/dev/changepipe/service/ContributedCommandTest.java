@@ -16,7 +16,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The commands providers add through the SPI ({@link CliCommand}), run through the service's command
- * line: {@code memory-sinks} of the test sink provider ({@link FlakySinkProvider}).
+ * line: {@code memory-sinks} of the test sink provider ({@link FlakySinkProvider}), and {@code handover}
+ * of the storage-sync provider, which the service knows by name only.
  */
 class ContributedCommandTest {
 
@@ -88,8 +89,8 @@ class ContributedCommandTest {
     void helpListsTheCommandsProvidersAddAfterTheServicesOwnAndBeforeHelp() {
         Result help = execute("--help");
         assertThat(help.code()).isZero();
-        assertThat(help.out()).containsSubsequence("dead-letters", "memory-sinks",
-                "Test command: prints the memory sinks", "help ");
+        assertThat(help.out()).containsSubsequence("dead-letters", "handover", "Checks and prepares handing",
+                "memory-sinks", "Test command: prints the memory sinks", "help ");
     }
 
     @Test
@@ -131,5 +132,18 @@ class ContributedCommandTest {
                 .isEqualTo("Usage: pipeline memory-sinks -c FILE [--exit N] [--bad] [ARGS...]\n");
         assertThat(execute("memory-sinks", "--help").out())
                 .isEqualTo("Usage: pipeline memory-sinks -c FILE [--exit N] [--bad] [ARGS...]\n");
+    }
+
+    @Test
+    void handoverIsTheStorageSyncProvidersAndParsesItsOwnOptions(@TempDir Path dir) throws Exception {
+        Result usage = execute("handover", "--from", "django-clickhouse");
+        assertThat(usage.code()).isEqualTo(2);
+        assertThat(usage.err()).startsWith("Missing required option: '--config=<config>'\nUsage: pipeline handover [-hV]");
+
+        Path config = Files.writeString(dir.resolve("service.yaml"), CONFIG);
+        Result none = execute("handover", "--to", "django-clickhouse", "--config", config.toString());
+        assertThat(none.code()).isEqualTo(2);
+        assertThat(none.err()).isEqualTo("pipeline: invalid configuration\n"
+                + "  pipelines: no pipeline has a storage-sync source: nothing to hand over\n");
     }
 }

@@ -3,6 +3,7 @@ package dev.changepipe.source.storage;
 import dev.changepipe.core.Ack;
 import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Source;
+import dev.changepipe.spi.CliCommand;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.spi.ServiceContext;
@@ -28,7 +29,8 @@ import reactor.core.publisher.Mono;
  * key: {@code model}, {@code table}, {@code keyColumn}, {@code batchSize}, {@code delay}),
  * {@code databases} (required; database alias: a name under {@code connections.postgres}),
  * {@code maxConnections} per database, {@code untilEmpty}, {@code batchesInFlight}. Applications not on the JVM register
- * operations through {@code POST /api/operations}. The source owns its storage connection and pools.
+ * operations through {@code POST /api/operations}; {@code handover} hands the queue between django-clickhouse's
+ * sync and this service. The source owns its storage connection and pools.
  */
 public final class StorageSyncSourceProvider implements SourceProvider {
 
@@ -43,8 +45,8 @@ public final class StorageSyncSourceProvider implements SourceProvider {
     }
 
     /**
-     * The storage a section declares: Redis URI, options and import keys (the service's
-     * {@code POST /api/operations} and {@code handover} open it).
+     * The storage a section declares: Redis URI, options and import keys ({@code POST /api/operations}
+     * and {@code handover} open it).
      */
     public record Storage(String uri, StorageOptions options, Set<String> importKeys) {
         public OperationsStorage connect() {
@@ -66,6 +68,15 @@ public final class StorageSyncSourceProvider implements SourceProvider {
         }
         return List.of(new OperationsEndpoint(storages,
                 sections.get(0).context().shared(ClientResources.class).orElse(null)));
+    }
+
+    /**
+     * {@code handover --from|--to django-clickhouse}: hands the operations queue of these pipelines between
+     * django-clickhouse's own sync and this service (see {@link HandoverCommand}).
+     */
+    @Override
+    public List<CliCommand> commands() {
+        return List.of(new HandoverCommand());
     }
 
     /** The storage of a {@code storage-sync} section; configuration errors name their path. */
