@@ -32,8 +32,8 @@ public interface HttpEndpoint {
     }
 
     /**
-     * One pipeline's use of a provider's type, for {@code endpoints}: its name, the section of its
-     * config ({@code source:}, or one of its {@code sinks:}) and its context.
+     * One pipeline's use of a provider's type, for {@code endpoints} and {@link CliCommand}s: its name,
+     * the section of its config ({@code source:}, or one of its {@code sinks:}) and its context.
      */
     record Section(String pipeline, Settings settings, ServiceContext context) {
     }

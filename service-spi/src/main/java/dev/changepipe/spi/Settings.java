@@ -3,25 +3,22 @@ package dev.changepipe.spi;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
+import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
  * One mapping of the YAML configuration (a pipeline's {@code source:}, one of its {@code sinks:}, a
- * connection...), with typed getters that know where they are in the file. Environment variables
- * are already substituted.
+ * connection...), which knows where it is in the file. Environment variables are already substituted.
  *
- * <p>Every getter fails with a {@link ConfigException} whose path names the key
- * ({@code pipelines[0].source.pollInterval}) and whose message says what was expected. The keys read
- * are remembered: {@link #checkNoUnknownKeys()} then refuses the keys nobody asked for (a typo is an
- * error, not a silently ignored setting), naming the keys that are known.
+ * <p>A section is read by {@link #bind binding} it into a record of {@link Key}s, the key registry of
+ * its type: every problem is then reported at once, each a {@link ConfigException.Problem} naming its
+ * path ({@code pipelines[0].source.pollInterval}) and saying what was expected. A typo is an unknown
+ * key, an error naming the keys that exist, never a silently ignored setting.
  *
  * <p>Sizes accept {@code 64MiB}, {@code 512KiB}, {@code 1GiB} (also {@code KB}, {@code MB}, {@code GB}
  * as powers of 1024) or plain bytes; durations {@code 500ms}, {@code 30s}, {@code 5m}, {@code 1h} or ISO
@@ -36,6 +33,7 @@ public final class Settings {
 
     private final String path;
     private final JsonNode node;
+    /** Keys read by {@link #string} (the service's {@code type}): left out of a {@link #bind}. */
     private final Set<String> read = new LinkedHashSet<>();
 
     private Settings(String path, JsonNode node) {
@@ -67,243 +65,21 @@ public final class Settings {
         return path.isEmpty() ? key : path + "." + key;
     }
 
-    /** Whether the key is present (and not null). */
-    public boolean has(String key) {
+    /**
+     * A required string (numbers and booleans are taken as their text), such as the {@code type} the
+     * service reads before it hands the section to the type's provider; a key read here is left out of
+     * a later {@link #bind}.
+     */
+    public String string(String key) {
         read.add(key);
         JsonNode v = node.get(key);
-        return v != null && !v.isNull();
-    }
-
-    /** The keys present, in file order. */
-    public List<String> keys() {
-        List<String> keys = new ArrayList<>();
-        node.fieldNames().forEachRemaining(keys::add);
-        return keys;
-    }
-
-    /** A required string (numbers and booleans are taken as their text). */
-    public String string(String key) {
-        return optionalString(key).orElseThrow(() -> new ConfigException(pathOf(key), "required, expected a string"));
-    }
-
-    /** A string, or {@code defaultValue} when absent. */
-    public String string(String key, String defaultValue) {
-        return optionalString(key).orElse(defaultValue);
-    }
-
-    /** A string when present. An empty string counts as present. */
-    public Optional<String> optionalString(String key) {
-        JsonNode v = value(key);
-        if (v == null) {
-            return Optional.empty();
+        if (v == null || v.isNull()) {
+            throw new ConfigException(pathOf(key), "required, expected a string");
         }
         if (!v.isValueNode()) {
             throw new ConfigException(pathOf(key), "expected a string, got " + describe(v));
         }
-        return Optional.of(v.asText());
-    }
-
-    /** An integer in {@code [min, max]}, or {@code defaultValue} when absent. */
-    public int integer(String key, int defaultValue, int min, int max) {
-        JsonNode v = value(key);
-        if (v == null) {
-            return defaultValue;
-        }
-        long n;
-        if (v.isIntegralNumber()) {
-            n = v.asLong();
-        } else if (v.isTextual() && v.asText().trim().matches("-?\\d{1,18}")) {
-            n = Long.parseLong(v.asText().trim());
-        } else {
-            throw new ConfigException(pathOf(key), "expected an integer, got " + describe(v));
-        }
-        if (n < min || n > max) {
-            throw new ConfigException(pathOf(key), "expected an integer from " + min + " to " + max + ", got " + n);
-        }
-        return (int) n;
-    }
-
-    /** A boolean ({@code true}/{@code false}), or {@code defaultValue} when absent. */
-    public boolean bool(String key, boolean defaultValue) {
-        JsonNode v = value(key);
-        if (v == null) {
-            return defaultValue;
-        }
-        if (v.isBoolean()) {
-            return v.asBoolean();
-        }
-        String t = v.asText().trim().toLowerCase(Locale.ROOT);
-        if (t.equals("true") || t.equals("false")) {
-            return Boolean.parseBoolean(t);
-        }
-        throw new ConfigException(pathOf(key), "expected true or false, got " + describe(v));
-    }
-
-    /** A positive size in bytes ({@code 64MiB}, {@code 1048576}), or {@code defaultValue} when absent. */
-    public long bytes(String key, long defaultValue) {
-        JsonNode v = value(key);
-        if (v == null) {
-            return defaultValue;
-        }
-        long bytes = parseBytes(v.asText().trim());
-        if (!v.isValueNode() || bytes <= 0) {
-            throw new ConfigException(pathOf(key),
-                    "expected a positive size such as 64MiB, 512KiB or 1048576, got " + describe(v));
-        }
-        return bytes;
-    }
-
-    /** A positive duration ({@code 30s}, {@code 500ms}, {@code PT1M}), or {@code defaultValue} when absent. */
-    public Duration duration(String key, Duration defaultValue) {
-        JsonNode v = value(key);
-        if (v == null) {
-            return defaultValue;
-        }
-        Duration d = v.isValueNode() ? parseDuration(v.asText().trim()) : null;
-        if (d == null || d.isNegative() || d.isZero()) {
-            throw new ConfigException(pathOf(key),
-                    "expected a positive duration such as 500ms, 30s, 5m or PT1M, got " + describe(v));
-        }
-        return d;
-    }
-
-    /** One of an enumeration's constants (case-insensitive, {@code -} for {@code _}). */
-    public <E extends Enum<E>> E choice(String key, Class<E> type, E defaultValue) {
-        JsonNode v = value(key);
-        if (v == null) {
-            return defaultValue;
-        }
-        String wanted = v.asText().trim().replace('-', '_');
-        for (E e : type.getEnumConstants()) {
-            if (e.name().equalsIgnoreCase(wanted)) {
-                return e;
-            }
-        }
-        List<String> names = new ArrayList<>();
-        for (E e : type.getEnumConstants()) {
-            names.add(e.name().toLowerCase(Locale.ROOT).replace('_', '-'));
-        }
-        throw new ConfigException(pathOf(key), "expected one of " + String.join(", ", names) + ", got " + describe(v));
-    }
-
-    /** A list of strings (a single string counts as a list of one); empty when absent. */
-    public List<String> strings(String key) {
-        JsonNode v = value(key);
-        List<String> out = new ArrayList<>();
-        if (v == null) {
-            return out;
-        }
-        if (v.isValueNode()) {
-            out.add(v.asText());
-            return out;
-        }
-        if (!v.isArray()) {
-            throw new ConfigException(pathOf(key), "expected a list of strings, got " + describe(v));
-        }
-        for (int i = 0; i < v.size(); i++) {
-            JsonNode e = v.get(i);
-            if (!e.isValueNode() || e.isNull()) {
-                throw new ConfigException(pathOf(key) + "[" + i + "]", "expected a string, got " + describe(e));
-            }
-            out.add(e.asText());
-        }
-        return out;
-    }
-
-    /** A mapping of strings to strings; empty when absent. */
-    public Map<String, String> stringMap(String key) {
-        Map<String, String> out = new LinkedHashMap<>();
-        for (Map.Entry<String, Settings> e : children(key).entrySet()) {
-            throw new ConfigException(e.getValue().path(), "expected a string, got a mapping");
-        }
-        JsonNode v = value(key);
-        if (v != null) {
-            v.fields().forEachRemaining(f -> out.put(f.getKey(), f.getValue().asText()));
-        }
-        return out;
-    }
-
-    /** A nested mapping; an empty one when absent. */
-    public Settings child(String key) {
-        return Settings.of(pathOf(key), value(key));
-    }
-
-    /** A nested mapping when present. */
-    public Optional<Settings> optionalChild(String key) {
-        JsonNode v = value(key);
-        return v == null ? Optional.empty() : Optional.of(Settings.of(pathOf(key), v));
-    }
-
-    /** A list of mappings; empty when absent. */
-    public List<Settings> list(String key) {
-        JsonNode v = value(key);
-        List<Settings> out = new ArrayList<>();
-        if (v == null) {
-            return out;
-        }
-        if (!v.isArray()) {
-            throw new ConfigException(pathOf(key), "expected a list (lines starting with '- '), got " + describe(v));
-        }
-        for (int i = 0; i < v.size(); i++) {
-            out.add(Settings.of(pathOf(key) + "[" + i + "]", v.get(i)));
-        }
-        return out;
-    }
-
-    /**
-     * A mapping of names to mappings (for example {@code connections.clickhouse}); empty when absent.
-     * Values that are scalars are left to {@link #stringMap}; here they are an error.
-     */
-    public Map<String, Settings> children(String key) {
-        JsonNode v = value(key);
-        Map<String, Settings> out = new LinkedHashMap<>();
-        if (v == null) {
-            return out;
-        }
-        if (!v.isObject()) {
-            throw new ConfigException(pathOf(key), "expected a mapping of names, got " + describe(v));
-        }
-        v.fields().forEachRemaining(f -> {
-            if (f.getValue().isObject() || f.getValue().isNull()) {
-                out.put(f.getKey(), Settings.of(pathOf(key) + "." + f.getKey(), f.getValue()));
-            }
-        });
-        return out;
-    }
-
-    /**
-     * Fails when the mapping holds a key that no getter asked for, naming it and the known keys. Call
-     * it after reading every key.
-     */
-    public void checkNoUnknownKeys() {
-        List<ConfigException.Problem> problems = new ArrayList<>();
-        node.fieldNames().forEachRemaining(k -> {
-            if (!read.contains(k)) {
-                problems.add(new ConfigException.Problem(pathOf(k),
-                        "unknown key; expected one of: " + (read.isEmpty() ? "(none)" : String.join(", ", read))));
-            }
-        });
-        if (!problems.isEmpty()) {
-            throw new ConfigException(problems);
-        }
-    }
-
-    /**
-     * Runs an options builder's {@code build()} and turns its {@link IllegalArgumentException} into a
-     * {@link ConfigException}: at the key the message begins with ({@code "batchSize: must be at least
-     * 1"} names {@code <this path>.batchSize}), else at this section.
-     */
-    public <T> T build(java.util.function.Supplier<T> builder) {
-        try {
-            return builder.get();
-        } catch (IllegalArgumentException e) {
-            String message = String.valueOf(e.getMessage());
-            int colon = message.indexOf(": ");
-            if (colon > 0 && message.substring(0, colon).matches("[A-Za-z]+")) {
-                throw new ConfigException(pathOf(message.substring(0, colon)), message.substring(colon + 2));
-            }
-            throw new ConfigException(path, message);
-        }
+        return v.asText();
     }
 
     /**
@@ -338,20 +114,36 @@ public final class Settings {
         return value;
     }
 
+    /**
+     * Runs an options builder's {@code build()} and turns its {@link IllegalArgumentException} into a
+     * {@link ConfigException}: at the key the message begins with ({@code "batchSize: must be at least
+     * 1"} names {@code <this path>.batchSize}), else at this section.
+     */
+    public <T> T build(Supplier<T> builder) {
+        return buildAt(path, builder);
+    }
+
+    /** {@link #build(Supplier)} for the mapping at {@code key} of this one (an import key, a table). */
+    public <T> T build(String key, Supplier<T> builder) {
+        return buildAt(pathOf(key), builder);
+    }
+
+    private static <T> T buildAt(String at, Supplier<T> builder) {
+        try {
+            return builder.get();
+        } catch (IllegalArgumentException e) {
+            String message = String.valueOf(e.getMessage());
+            int colon = message.indexOf(": ");
+            if (colon > 0 && message.substring(0, colon).matches("[A-Za-z]+")) {
+                throw new ConfigException(at + "." + message.substring(0, colon), message.substring(colon + 2));
+            }
+            throw new ConfigException(at, message);
+        }
+    }
+
     /** The raw tree, for code that maps a section itself. */
     public JsonNode node() {
         return node;
-    }
-
-    /** Marks keys as known without reading them (for keys handled elsewhere). */
-    public void markRead(String... keys) {
-        read.addAll(List.of(keys));
-    }
-
-    private JsonNode value(String key) {
-        read.add(key);
-        JsonNode v = node.get(key);
-        return v == null || v.isNull() ? null : v;
     }
 
     /** {@code 64MiB}, {@code 512 KB}, {@code 1048576} as bytes; -1 when the text is not a size. */

@@ -48,4 +48,13 @@ public interface SourceProvider {
     default List<HttpEndpoint> endpoints(List<HttpEndpoint.Section> sections) {
         return HttpEndpoint.none();
     }
+
+    /**
+     * The commands this type adds to the service's command line ({@code changepipe <name> ...}; see
+     * {@link CliCommand}). Asked once per process, when the command line is built, whether or not a
+     * pipeline uses the type: make nothing here but the commands. None by default.
+     */
+    default List<CliCommand> commands() {
+        return CliCommand.none();
+    }
 }

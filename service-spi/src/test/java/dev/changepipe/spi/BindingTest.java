@@ -72,7 +72,6 @@ class BindingTest {
         assertThat(o.pkFields()).containsEntry("app.order", "id");
         assertThat(o.endpoints()).containsExactly("http://a:8123");
         assertThat(o.tables().get("orders")).isEqualTo(new Table("t", 10));
-        s.checkNoUnknownKeys();
 
         Options defaults = section("path: x").bind(Options.class);
         assertThat(defaults.threads()).isEqualTo(4);

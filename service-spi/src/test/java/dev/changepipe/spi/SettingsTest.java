@@ -26,18 +26,15 @@ class SettingsTest {
     }
 
     @Test
-    void everyGetterNamesThePathOfItsKeyAndUnknownKeysAreRefused() throws Exception {
-        Settings s = section("{\"count\": \"many\", \"chunkSize\": 10, \"cuont\": 3}");
-        assertThat(s.integer("chunkSize", 100, 1, 1000)).isEqualTo(10);
-        assertThatThrownBy(() -> s.integer("count", 1, 1, 10))
+    void theTypeNamesItsPathAndIsLeftOutOfABinding() throws Exception {
+        Settings s = section("{\"type\": \"x\", \"count\": {\"a\": 1}}");
+        assertThat(s.string("type")).isEqualTo("x");
+        assertThatThrownBy(() -> s.string("count"))
                 .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).singleElement()
-                        .satisfies(p -> assertThat(p.path()).isEqualTo("pipelines[0].source.count")));
-        assertThatThrownBy(s::checkNoUnknownKeys)
+                        .satisfies(p -> assertThat(p.toString()).isEqualTo("pipelines[0].source.count: expected a string, got a mapping")));
+        assertThatThrownBy(() -> s.string("label"))
                 .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).singleElement()
-                        .satisfies(p -> {
-                            assertThat(p.path()).isEqualTo("pipelines[0].source.cuont");
-                            assertThat(p.message()).contains("unknown key").contains("count");
-                        }));
+                        .satisfies(p -> assertThat(p.path()).isEqualTo("pipelines[0].source.label")));
     }
 
     @Test
@@ -55,5 +52,9 @@ class SettingsTest {
         })).isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).singleElement()
                 .satisfies(p -> assertThat(p.path()).isEqualTo("pipelines[0].source")));
         assertThat(s.build(() -> "built")).isEqualTo("built");
+        assertThatThrownBy(() -> s.build("importKeys.app.m", () -> {
+            throw new IllegalArgumentException("batchSize: must be at least 1");
+        })).isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).singleElement()
+                .satisfies(p -> assertThat(p.path()).isEqualTo("pipelines[0].source.importKeys.app.m.batchSize")));
     }
 }

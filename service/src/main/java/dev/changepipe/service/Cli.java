@@ -43,8 +43,7 @@ import reactor.netty.DisposableServer;
 @Command(name = "pipeline", mixinStandardHelpOptions = true, version = "changepipe 0.1.0",
         description = "changepipe: replicate application changes into ClickHouse, Redis and PostgreSQL.",
         subcommands = {Cli.Demo.class, Cli.Run.class, Cli.Validate.class, Cli.Status.class, Cli.Offsets.class,
-                DeadLettersCommand.class, HandoverCommand.class, OptionsCommand.class,
-                CommandLine.HelpCommand.class})
+                DeadLettersCommand.class, OptionsCommand.class})
 final class Cli implements Callable<Integer> {
 
     static final int OK = 0;
@@ -56,16 +55,24 @@ final class Cli implements Callable<Integer> {
 
     /**
      * The commands, named as the user called them: {@code pipeline} (the repository's launcher), or the
-     * {@code changepipe.command} system property (the distribution's {@code bin/changepipe} sets it).
+     * {@code changepipe.command} system property (the distribution's {@code bin/changepipe} sets it). The
+     * service's own, then those the providers on the class path add ({@link ContributedCommand}), then
+     * {@code help}.
      */
     static CommandLine commandLine() {
-        CommandLine cl = new CommandLine(new Cli()).setExecutionExceptionHandler((e, cmd, parsed) -> {
+        CommandLine cl = new CommandLine(new Cli());
+        String name = System.getProperty("changepipe.command");
+        if (name != null && !name.isBlank()) {
+            cl.setCommandName(name);
+        }
+        ContributedCommand.addAll(cl, Cli.class.getClassLoader(), System.err);
+        cl.addSubcommand(CommandLine.HelpCommand.class);
+        // after every subcommand was added: the handler is set on those there are
+        return cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
             cmd.getErr().println(cmd.getCommandSpec().root().name() + ": "
                     + MaskingConverter.maskSecrets(String.valueOf(e.getMessage())));
             return e instanceof ConfigException ? USAGE : FAILED;
         });
-        String name = System.getProperty("changepipe.command");
-        return name == null || name.isBlank() ? cl : cl.setCommandName(name);
     }
 
     @Override

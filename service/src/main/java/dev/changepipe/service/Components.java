@@ -196,24 +196,31 @@ final class Components {
     }
 
     /**
+     * The pipelines' uses of each type, in file order: their {@code source:} sections ({@code sources}) or
+     * their {@code sinks:} (a sink type used twice in a pipeline gives two sections), each with a fresh
+     * view of the section and the pipeline's context.
+     */
+    Map<String, List<HttpEndpoint.Section>> sections(boolean sources) {
+        Map<String, List<HttpEndpoint.Section>> byType = new LinkedHashMap<>();
+        for (ServiceConfig.PipelineConfig pc : config.pipelines()) {
+            ServiceContext context = context(pc.name());
+            for (Settings raw : sources ? List.of(pc.source()) : pc.sinks()) {
+                Settings section = copy(raw);
+                byType.computeIfAbsent(section.string("type"), t -> new ArrayList<>())
+                        .add(new HttpEndpoint.Section(pc.name(), section, context));
+            }
+        }
+        return byType;
+    }
+
+    /**
      * The HTTP endpoints the providers add, each asked once with every pipeline that uses its type (a
      * sink type used twice in a pipeline gives two sections); two endpoints with the same prefix are a
      * configuration error.
      */
     List<HttpEndpoint> endpoints() {
-        Map<String, List<HttpEndpoint.Section>> bySource = new LinkedHashMap<>();
-        Map<String, List<HttpEndpoint.Section>> bySink = new LinkedHashMap<>();
-        for (ServiceConfig.PipelineConfig pc : config.pipelines()) {
-            ServiceContext context = context(pc.name());
-            Settings source = copy(pc.source());
-            bySource.computeIfAbsent(source.string("type"), t -> new ArrayList<>())
-                    .add(new HttpEndpoint.Section(pc.name(), source, context));
-            for (Settings raw : pc.sinks()) {
-                Settings sink = copy(raw);
-                bySink.computeIfAbsent(sink.string("type"), t -> new ArrayList<>())
-                        .add(new HttpEndpoint.Section(pc.name(), sink, context));
-            }
-        }
+        Map<String, List<HttpEndpoint.Section>> bySource = sections(true);
+        Map<String, List<HttpEndpoint.Section>> bySink = sections(false);
         Map<String, HttpEndpoint> byPrefix = new LinkedHashMap<>();
         List<HttpEndpoint> all = new ArrayList<>();
         // an unknown type has no provider: validate reports it

@@ -4,8 +4,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The entry point of the {@code ./pipeline} launcher: {@code run}, {@code validate}, {@code demo},
- * {@code status}, {@code offsets}, {@code dead-letters} (see {@code ./pipeline --help} and
- * docs/service.md).
+ * {@code status}, {@code offsets}, {@code dead-letters}, and the commands providers add, such as
+ * {@code handover} (see {@code ./pipeline --help} and docs/service.md).
  *
  * <p>An {@link Error} (out of memory, a stack overflow, a class that does not link) anywhere ends the
  * process with exit code {@value #FATAL} and one log line: the state of a JVM after an {@code Error} is

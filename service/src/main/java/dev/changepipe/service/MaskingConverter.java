@@ -3,6 +3,8 @@ package dev.changepipe.service;
 import ch.qos.logback.classic.pattern.ClassicConverter;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.classic.spi.IThrowableProxy;
+import java.io.PrintWriter;
+import java.io.Writer;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.util.Comparator;
@@ -91,6 +93,41 @@ public final class MaskingConverter extends ClassicConverter {
     /** The text with the registered secrets replaced by {@code ***} and line breaks by spaces. */
     public static String mask(String text) {
         return maskSecrets(text.replace("\r\n", " ").replace('\n', ' ').replace('\r', ' '));
+    }
+
+    /**
+     * A writer that prints to {@code target} with the registered secrets replaced by {@code ***}, a line
+     * at a time (a line is held until its end or a {@code flush}); closing it flushes and leaves
+     * {@code target} open.
+     */
+    static PrintWriter masking(PrintWriter target) {
+        return new PrintWriter(new Writer() {
+            private final StringBuilder line = new StringBuilder();
+
+            @Override
+            public void write(char[] chars, int offset, int length) {
+                for (int i = offset; i < offset + length; i++) {
+                    line.append(chars[i]);
+                    if (chars[i] == '\n') {
+                        flush();
+                    }
+                }
+            }
+
+            @Override
+            public void flush() {
+                if (!line.isEmpty()) {
+                    target.write(maskSecrets(line.toString()));
+                    line.setLength(0);
+                }
+                target.flush();
+            }
+
+            @Override
+            public void close() {
+                flush();
+            }
+        });
     }
 
     /** The text with the registered secrets replaced by {@code ***}; line breaks kept. */

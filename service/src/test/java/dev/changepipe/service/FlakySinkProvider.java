@@ -4,6 +4,7 @@ import dev.changepipe.core.ChangeItem;
 import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Sink;
 import dev.changepipe.core.SinkException;
+import dev.changepipe.spi.CliCommand;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Key;
 import dev.changepipe.spi.Settings;
@@ -51,6 +52,12 @@ public final class FlakySinkProvider implements SinkProvider {
     @Override
     public Class<Options> options() {
         return Options.class;
+    }
+
+    /** {@code memory-sinks}: what a command a provider adds gets ({@link ContributedCommandTest}). */
+    @Override
+    public List<CliCommand> commands() {
+        return List.of(new ContributedCommandTest.MemorySinksCommand());
     }
 
     @Override

@@ -1,7 +1,9 @@
 package dev.changepipe.sink.clickhouse;
 
 import dev.changepipe.core.Sink;
+import dev.changepipe.spi.TableHandover;
 import java.util.Collection;
+import java.util.List;
 import reactor.core.publisher.Mono;
 
 /**
@@ -32,11 +34,15 @@ import reactor.core.publisher.Mono;
  * jitter until {@link ClickHouseSinkOptions#retryDeadline()}, failing over between endpoints; then the
  * write fails with a retryable {@link ClickHouseWriteException}. Permanent faults fail at once.
  *
+ * <p><b>Handover.</b> As a {@link TableHandover}, it tells a command that hands tables between another
+ * writer (django-clickhouse) and this service whether they fit ({@link #checkTables}) and which
+ * statements the other writer's version-less inserts need ({@link #versionDefaultAbove}).
+ *
  * <p><b>Threading.</b> Blocking client calls run on Reactor's bounded-elastic scheduler; no caller
  * thread is blocked. Cancelling the {@code Mono} abandons the write (the chunk is written again after a
  * restart, which replays are built for).
  */
-public interface ClickHouseSink extends Sink {
+public interface ClickHouseSink extends Sink, TableHandover {
 
     /** A sink with these options; connects lazily, on the first write. */
     static ClickHouseSink create(ClickHouseSinkOptions options) {
@@ -64,4 +70,23 @@ public interface ClickHouseSink extends Sink {
      * nothing.
      */
     Mono<String> versionDefaultAbove(String sourceTable);
+
+    /**
+     * The refusals of {@link #checkTables}, one problem each, or else one finding per source table:
+     * {@code table <database>.<table> fits (<mode>)}.
+     */
+    @Override
+    default Mono<List<Finding>> takeOver(Collection<String> sourceTables) {
+        return TableHandovers.findings(this, sourceTables, null);
+    }
+
+    /**
+     * The refusals of {@link #checkTables}, one problem each, or else one finding per source table: for a
+     * replacing table, that {@code writer}'s inserts carry no version, with the statement of
+     * {@link #versionDefaultAbove} to run; for another, that it fits.
+     */
+    @Override
+    default Mono<List<Finding>> handBack(Collection<String> sourceTables, String writer) {
+        return TableHandovers.findings(this, sourceTables, java.util.Objects.requireNonNull(writer, "writer"));
+    }
 }

@@ -83,7 +83,7 @@ public final class ClickHouseSinkProvider implements SinkProvider {
                     tb.partitionBy(t.partitionBy());
                 }
             }
-            b.table(name, Settings.of(s.pathOf("tables") + "." + name, s.child("tables").node().get(name)).build(tb::build));
+            b.table(name, s.build("tables." + name, tb::build));
         });
         ClickHouseSinkOptions options = s.build(b::build);
         context.readinessProbe("clickhouse " + String.join(",", options.endpoints()), ping(options.endpoints()));

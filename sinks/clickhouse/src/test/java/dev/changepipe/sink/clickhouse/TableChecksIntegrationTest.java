@@ -218,6 +218,43 @@ class TableChecksIntegrationTest {
                 + (mode == WriteMode.REPLACING ? " WHERE is_deleted = 0" : "") + " ORDER BY id")).isEqualTo("1\t5\n");
     }
 
+    /**
+     * As a {@link dev.changepipe.spi.TableHandover} (what the operations storage's handover command asks):
+     * taking over, every table that does not fit is one problem with its migration; once migrated, each
+     * fits; handing back, a replacing table needs the statement after which version-less inserts win.
+     */
+    @Test
+    void asATableHandoverItFindsEveryRefusalThenTheFitAndTheVersionDefaultToRun() {
+        for (String table : List.of("polls_choice", "polls_question")) {
+            clickhouse.execute("CREATE TABLE " + database + "." + table + " (id UInt64, created_date Date, votes Int32) "
+                    + "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(created_date) ORDER BY id");
+        }
+        List<String> tables = List.of(TABLE, "polls.question");
+        var refused = sink(WriteMode.REPLACING).takeOver(tables).block(TIMEOUT);
+        assertThat(refused).hasSize(2).allSatisfy(f -> {
+            assertThat(f.problem()).isTrue();
+            assertThat(f.statements()).isEmpty();
+        });
+        assertThat(refused.get(0).text()).contains(database + ".polls_choice does not fit the replacing mode");
+        assertThat(refused.get(1).text()).contains(database + ".polls_question does not fit the replacing mode");
+        refused.forEach(f -> runStatements(f.text()));
+
+        var fits = sink.takeOver(tables).block(TIMEOUT);
+        assertThat(fits).extracting(f -> f.text() + " " + f.problem()).containsExactly(
+                "table " + database + ".polls_choice fits (replacing) false",
+                "table " + database + ".polls_question fits (replacing) false");
+
+        sink.write(chunk(1, save(TABLE, 1, 41, "votes", 3L, "created_date", "2024-01-05"))).as(StepVerifier::create)
+                .expectComplete().verify(TIMEOUT);
+        var back = sink.handBack(List.of(TABLE), "django-clickhouse").block(TIMEOUT);
+        assertThat(back).hasSize(1);
+        assertThat(back.get(0).problem()).isFalse();
+        assertThat(back.get(0).text()).isEqualTo("table " + database + ".polls_choice: django-clickhouse's inserts "
+                + "carry no version; before starting its sync, run:");
+        assertThat(back.get(0).statements()).singleElement().asString()
+                .startsWith("ALTER TABLE ").contains("MODIFY COLUMN `version` UInt64 DEFAULT 42");
+    }
+
     @Test
     void theStatementsQuoteOddTableAndColumnNames() {
         String target = "odd `name";

@@ -3,6 +3,7 @@ package dev.changepipe.source.storage;
 import dev.changepipe.core.Ack;
 import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Source;
+import dev.changepipe.spi.CliCommand;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.spi.ServiceContext;
@@ -22,7 +23,8 @@ import reactor.core.publisher.Mono;
 /**
  * {@code type: storage-sync}: the operations storage sync worker (docs/operations-storage.md); its keys
  * are {@link StorageSyncConfig}'s. Applications not on the JVM register operations through
- * {@code POST /api/operations}. The source owns its storage connection and pools.
+ * {@code POST /api/operations}; {@code handover} hands the queue between django-clickhouse's sync and
+ * this service. The source owns its storage connection and pools.
  */
 public final class StorageSyncSourceProvider implements SourceProvider {
 
@@ -37,8 +39,8 @@ public final class StorageSyncSourceProvider implements SourceProvider {
     }
 
     /**
-     * The storage a section declares: Redis URI, options and import keys (the service's
-     * {@code POST /api/operations} and {@code handover} open it).
+     * The storage a section declares: Redis URI, options and import keys ({@code POST /api/operations}
+     * and {@code handover} open it).
      */
     public record Storage(String uri, StorageOptions options, Set<String> importKeys) {
         public OperationsStorage connect() {
@@ -60,6 +62,15 @@ public final class StorageSyncSourceProvider implements SourceProvider {
         }
         return List.of(new OperationsEndpoint(storages,
                 sections.get(0).context().shared(ClientResources.class).orElse(null)));
+    }
+
+    /**
+     * {@code handover --from|--to django-clickhouse}: hands the operations queue of these pipelines between
+     * django-clickhouse's own sync and this service (see {@link HandoverCommand}).
+     */
+    @Override
+    public List<CliCommand> commands() {
+        return List.of(new HandoverCommand());
     }
 
     /** The storage of a {@code storage-sync} section; configuration errors name their path. */
@@ -108,8 +119,7 @@ public final class StorageSyncSourceProvider implements SourceProvider {
             if (k.table() != null) {
                 kb.table(k.table());
             }
-            b.importKey(Settings.of(s.pathOf("importKeys") + "." + name, s.child("importKeys").node().get(name))
-                    .build(kb::build));
+            b.importKey(s.build("importKeys." + name, kb::build));
         });
         Map<String, String> urls = new LinkedHashMap<>();
         c.databases().forEach((alias, connection) -> urls.put(alias, context.connection(

@@ -1,15 +1,11 @@
-package dev.changepipe.service;
+package dev.changepipe.source.storage;
 
 import dev.changepipe.core.Sink;
-import dev.changepipe.sink.clickhouse.ClickHouseSink;
-import dev.changepipe.sink.clickhouse.ClickHouseSinkOptions;
-import dev.changepipe.sink.clickhouse.ClickHouseWriteException;
-import dev.changepipe.sink.clickhouse.WriteMode;
-import dev.changepipe.source.storage.RedisStorage;
-import dev.changepipe.source.storage.StorageSyncSourceProvider;
+import dev.changepipe.spi.CliCommand;
 import dev.changepipe.spi.ConfigException;
+import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.spi.Settings;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import dev.changepipe.spi.TableHandover;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,12 +13,10 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 import reactor.core.publisher.Mono;
 
 /**
@@ -30,73 +24,103 @@ import reactor.core.publisher.Mono;
  * put-back that hand the operations queue of storage-sync pipelines between django-clickhouse's own
  * sync and this service (docs/operations-storage.md, "Handing over"). It never starts a sync: it
  * reports what stands in the way, one line per import key and table, and exits 0 when the handover
- * can go on.
+ * can go on. The {@code storage-sync} provider adds it to the service's command line
+ * ({@link StorageSyncSourceProvider#commands}).
  *
  * <ul>
  *   <li>{@code --from}: before the service's first run. No import key's lock may be held by
- *       django-clickhouse (its periodic sync must be stopped), and every ClickHouse target table must fit
- *       its write mode (the sink's own checks; a table that does not is printed with its migration).
+ *       django-clickhouse (its periodic sync must be stopped), and every target table of the pipeline's
+ *       sinks must fit (the sinks that are a {@link TableHandover}, such as ClickHouse's, check theirs; a
+ *       table that does not is printed with its migration).
  *   <li>{@code --to}: after the service's last run. No lock may be held by a running service (a stopped
  *       one's lock expires within its lock timeout, which this waits for); the operations of batches
- *       the service fetched and never removed are put back into the queue; and for every replacing
- *       table the statement that makes django-clickhouse's inserts (which carry no version) win over the
- *       rows the service wrote is printed.
+ *       the service fetched and never removed are put back into the queue; and what the sinks say must
+ *       be done before django-clickhouse's inserts (which carry no version) win over the rows the
+ *       service wrote is printed.
  * </ul>
  */
-@Command(name = "handover", mixinStandardHelpOptions = true,
-        description = "Checks and prepares handing the operations queue of storage-sync pipelines between "
-                + "django-clickhouse and this service: --from django-clickhouse before the service's first run, "
-                + "--to django-clickhouse after its last.")
-final class HandoverCommand implements Callable<Integer> {
+final class HandoverCommand implements CliCommand {
 
+    static final String NAME = "handover";
     static final String DJANGO_CLICKHOUSE = "django-clickhouse";
+    private static final String DESCRIPTION = "Checks and prepares handing the operations queue of storage-sync "
+            + "pipelines between django-clickhouse and this service: --from django-clickhouse before the service's "
+            + "first run, --to django-clickhouse after its last.";
     private static final Duration CALL_TIMEOUT = Duration.ofSeconds(30);
     private static final Duration POLL = Duration.ofMillis(200);
 
-    @Option(names = {"-c", "--config"}, required = true, description = "the service's configuration")
-    Path config;
-
-    @Option(names = {"-p", "--pipeline"}, description = "the storage-sync pipeline (default: every one)")
-    String pipeline;
-
-    @ArgGroup(exclusive = true, multiplicity = "1")
-    Direction direction;
-
-    static final class Direction {
-        @Option(names = "--from", paramLabel = DJANGO_CLICKHOUSE, required = true,
-                description = "take the queue over from django-clickhouse")
-        String from;
-
-        @Option(names = "--to", paramLabel = DJANGO_CLICKHOUSE, required = true,
-                description = "give the queue back to django-clickhouse")
-        String to;
+    @Override
+    public String name() {
+        return NAME;
     }
 
-    @Spec
-    CommandLine.Model.CommandSpec spec;
+    @Override
+    public String description() {
+        return DESCRIPTION;
+    }
+
+    /** Its options, parsed with picocli as the service's own commands are. */
+    @Command(mixinStandardHelpOptions = true, description = DESCRIPTION)
+    static final class Options {
+
+        @Option(names = {"-c", "--config"}, required = true, description = "the service's configuration")
+        Path config;
+
+        @Option(names = {"-p", "--pipeline"}, description = "the storage-sync pipeline (default: every one)")
+        String pipeline;
+
+        @ArgGroup(exclusive = true, multiplicity = "1")
+        Direction direction;
+
+        static final class Direction {
+            @Option(names = "--from", paramLabel = DJANGO_CLICKHOUSE, required = true,
+                    description = "take the queue over from django-clickhouse")
+            String from;
+
+            @Option(names = "--to", paramLabel = DJANGO_CLICKHOUSE, required = true,
+                    description = "give the queue back to django-clickhouse")
+            String to;
+        }
+    }
 
     @Override
-    public Integer call() {
-        String other = direction.from != null ? direction.from : direction.to;
+    public int run(List<String> args, Context context) {
+        Options options = new Options();
+        CommandLine cl = new CommandLine(options).setCommandName(context.commandName())
+                .setOut(context.out()).setErr(context.err());
+        String[] argv = args.toArray(String[]::new);
+        try {
+            Integer help = CommandLine.executeHelpRequest(cl.parseArgs(argv));
+            if (help != null) {
+                return help;
+            }
+        } catch (CommandLine.ParameterException e) {
+            try {
+                return cl.getParameterExceptionHandler().handleParseException(e, argv);
+            } catch (Exception unreported) {
+                throw new IllegalStateException(unreported.getMessage(), unreported);
+            }
+        }
+        return handover(options, context);
+    }
+
+    private static int handover(Options o, Context context) {
+        String other = o.direction.from != null ? o.direction.from : o.direction.to;
         if (!other.equals(DJANGO_CLICKHOUSE)) {
-            throw new ConfigException(direction.from != null ? "--from" : "--to",
+            throw new ConfigException(o.direction.from != null ? "--from" : "--to",
                     "unknown syncer '" + other + "'; expected " + DJANGO_CLICKHOUSE);
         }
-        boolean taking = direction.from != null;
-        PrintWriter out = spec.commandLine().getOut();
-        ServiceConfig cfg = ConfigLoader.fromEnvironment().load(config);
-        Cli.setLogLevel("WARN");
-        Components components = new Components(cfg, Cli.baseDirectory(config), new SimpleMeterRegistry(),
-                Cli.class.getClassLoader());
-        List<ServiceConfig.PipelineConfig> pipelines = pipelines(cfg);
+        boolean taking = o.direction.from != null;
+        PrintWriter out = context.out();
+        List<HttpEndpoint.Section> sections = pipelines(context.sections(o.config), o.pipeline);
         List<String> problems = new ArrayList<>();
-        for (ServiceConfig.PipelineConfig pc : pipelines) {
-            Settings source = Components.section(pc.source());
-            StorageSyncSourceProvider.Storage storage = StorageSyncSourceProvider.storage(source,
-                    components.context(pc.name()));
+        for (HttpEndpoint.Section section : sections) {
+            Settings source = section.settings();
+            StorageSyncSourceProvider.Storage storage = StorageSyncSourceProvider.storage(source, section.context());
             Map<String, String> models = models(source);
-            out.println("pipeline " + pc.name() + " (" + storage.options().keyPrefix() + " keys, "
-                    + MaskingConverter.maskSecrets(storage.uri()) + ")");
+            // the context's out masks the URI's password
+            out.println("pipeline " + section.pipeline() + " (" + storage.options().keyPrefix() + " keys, "
+                    + storage.uri() + ")");
             RedisStorage redis = RedisStorage.connect(storage.uri(), storage.options());
             try {
                 for (String importKey : storage.importKeys()) {
@@ -107,7 +131,7 @@ final class HandoverCommand implements Callable<Integer> {
                         out.println("  import key " + importKey + ": " + problem);
                     }
                 }
-                checkTables(out, components, pc, models, taking, problems);
+                checkTables(out, context.sinks(section.pipeline()), List.copyOf(models.values()), taking, problems);
                 if (taking && problems.isEmpty()) {
                     for (String importKey : storage.importKeys()) {
                         redis.handOver(importKey, null).block(CALL_TIMEOUT);
@@ -120,26 +144,36 @@ final class HandoverCommand implements Callable<Integer> {
         if (!problems.isEmpty()) {
             out.println("not ready: " + problems.size() + " problem(s) above; fix them and run this again");
             out.flush();
-            return Cli.FAILED;
+            return FAILED;
         }
         out.println(taking
                 ? "ready: django-clickhouse's sync is stopped and the tables fit; start the service (./pipeline run -c "
-                        + config + ") and keep django-clickhouse's sync stopped while it runs"
+                        + o.config + ") and keep django-clickhouse's sync stopped while it runs"
                 : "ready: every operation is in django-clickhouse's queue; run the statements above (if any), then "
                         + "start django-clickhouse's periodic sync, and keep this service's storage-sync pipelines stopped");
         out.flush();
-        return Cli.OK;
+        return OK;
     }
 
-    /** The ClickHouse sinks' target tables of the pipeline's models: they must fit (both ways). */
-    private static void checkTables(PrintWriter out, Components components, ServiceConfig.PipelineConfig pc,
-            Map<String, String> models, boolean taking, List<String> problems) {
-        List<Sink> sinks = components.sinks(pc, null);
+    /**
+     * What the pipeline's sinks say of the target tables of its models, those that are a
+     * {@link TableHandover}: they must fit (both ways), and what must be run before django-clickhouse
+     * writes them again.
+     */
+    private static void checkTables(PrintWriter out, List<Sink> sinks, List<String> models, boolean taking,
+            List<String> problems) {
         try {
             for (Sink sink : sinks) {
-                Sink inner = sink instanceof MeteredSink m ? m.delegate() : sink;
-                if (inner instanceof ClickHouseSink clickhouse) {
-                    tables(out, clickhouse, List.copyOf(models.values()), taking, problems);
+                if (sink instanceof TableHandover tables) {
+                    Mono<List<TableHandover.Finding>> found = taking ? tables.takeOver(models)
+                            : tables.handBack(models, DJANGO_CLICKHOUSE);
+                    for (TableHandover.Finding f : found.block(CALL_TIMEOUT.multipliedBy(4L + models.size()))) {
+                        if (f.problem()) {
+                            problems.add(f.text());
+                        }
+                        out.println("  sink " + sink.name() + ": " + f.text());
+                        f.statements().forEach(statement -> out.println("    " + statement));
+                    }
                 }
             }
         } finally {
@@ -149,10 +183,8 @@ final class HandoverCommand implements Callable<Integer> {
         }
     }
 
-    private List<ServiceConfig.PipelineConfig> pipelines(ServiceConfig cfg) {
-        List<ServiceConfig.PipelineConfig> storageSync = cfg.pipelines().stream()
-                .filter(p -> StorageSyncSourceProvider.TYPE.equals(p.source().optionalString("type").orElse(null)))
-                .toList();
+    /** The storage-sync pipelines (all, or the one {@code --pipeline} names). */
+    private static List<HttpEndpoint.Section> pipelines(List<HttpEndpoint.Section> storageSync, String pipeline) {
         if (pipeline == null) {
             if (storageSync.isEmpty()) {
                 throw new ConfigException("pipelines", "no pipeline has a " + StorageSyncSourceProvider.TYPE
@@ -160,16 +192,17 @@ final class HandoverCommand implements Callable<Integer> {
             }
             return storageSync;
         }
-        return List.of(storageSync.stream().filter(p -> p.name().equals(pipeline)).findFirst().orElseThrow(() ->
+        return List.of(storageSync.stream().filter(p -> p.pipeline().equals(pipeline)).findFirst().orElseThrow(() ->
                 new ConfigException("--pipeline", "no " + StorageSyncSourceProvider.TYPE + " pipeline named '"
                         + pipeline + "'; expected one of: "
-                        + String.join(", ", storageSync.stream().map(ServiceConfig.PipelineConfig::name).toList()))));
+                        + String.join(", ", storageSync.stream().map(HttpEndpoint.Section::pipeline).toList()))));
     }
 
     /** Import key to model (the source table its items carry), as the source provider reads them. */
     private static Map<String, String> models(Settings source) {
         Map<String, String> models = new LinkedHashMap<>();
-        source.children("importKeys").forEach((key, k) -> models.put(key, k.optionalString("model").orElse(key)));
+        source.bind(StorageSyncConfig.class).importKeys()
+                .forEach((key, k) -> models.put(key, k == null || k.model() == null ? key : k.model()));
         return models;
     }
 
@@ -234,42 +267,6 @@ final class HandoverCommand implements Callable<Integer> {
         String ttl = state.expiresInMillis() > 0 ? "expires in " + state.expiresInMillis() + " ms" : "";
         String both = pid.isEmpty() || ttl.isEmpty() ? pid + ttl : pid + ", " + ttl;
         return both.isEmpty() ? "" : " (" + both + ")";
-    }
-
-    private static void tables(PrintWriter out, ClickHouseSink sink, List<String> models, boolean taking,
-            List<String> problems) {
-        ClickHouseSinkOptions options = sink.options();
-        try {
-            sink.checkTables(models).block(CALL_TIMEOUT.multipliedBy(4));
-        } catch (RuntimeException e) {
-            List<Throwable> refused = new ArrayList<>();
-            refused.add(e);
-            // the other tables' refusals; not the call site Reactor's block() adds
-            for (Throwable t : e.getSuppressed()) {
-                if (t instanceof ClickHouseWriteException) {
-                    refused.add(t);
-                }
-            }
-            for (Throwable t : refused) {
-                problems.add(t.getMessage());
-                out.println("  sink " + options.name() + ": " + t.getMessage());
-            }
-            return;
-        }
-        for (String model : models) {
-            String table = options.database() + "." + options.targetTable(model);
-            WriteMode mode = options.mode(model);
-            if (taking || mode != WriteMode.REPLACING) {
-                out.println("  sink " + options.name() + ": table " + table + " fits (" + mode.name().toLowerCase() + ")");
-                continue;
-            }
-            String statement = sink.versionDefaultAbove(model).block(CALL_TIMEOUT);
-            // django-clickhouse inserts no version: the column's default must rank its rows above every
-            // row this service wrote; equal versions keep the row inserted last, as ReplacingMergeTree() did.
-            out.println("  sink " + options.name() + ": table " + table + ": django-clickhouse's inserts carry no "
-                    + options.versionColumn() + "; before starting its sync, run:");
-            out.println("    " + statement);
-        }
     }
 
     private static void sleep(Duration d) {
