@@ -161,9 +161,10 @@ final class ContributedCommand implements Callable<Integer> {
 
         @Override
         public List<HttpEndpoint.Section> sections(Path file) {
-            config = ConfigLoader.fromEnvironment().load(file);
-            components = new Components(config, Cli.baseDirectory(file), new SimpleMeterRegistry(),
-                    Cli.class.getClassLoader());
+            // every key and section checked as validate and run check them, every problem at once
+            components = Components.load(ConfigLoader.fromEnvironment(), file, Cli.baseDirectory(file),
+                    new SimpleMeterRegistry(), Cli.class.getClassLoader());
+            config = components.config();
             return components.sections(ofSource).getOrDefault(type, List.of());
         }
 
