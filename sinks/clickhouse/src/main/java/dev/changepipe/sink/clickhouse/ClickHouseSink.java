@@ -1,6 +1,7 @@
 package dev.changepipe.sink.clickhouse;
 
 import dev.changepipe.core.Sink;
+import dev.changepipe.spi.TableDigest;
 import dev.changepipe.spi.TableHandover;
 import java.util.Collection;
 import java.util.List;
@@ -42,7 +43,7 @@ import reactor.core.publisher.Mono;
  * thread is blocked. Cancelling the {@code Mono} abandons the write (the chunk is written again after a
  * restart, which replays are built for).
  */
-public interface ClickHouseSink extends Sink, TableHandover {
+public interface ClickHouseSink extends Sink, TableHandover, TableDigest {
 
     /** A sink with these options; connects lazily, on the first write. */
     static ClickHouseSink create(ClickHouseSinkOptions options) {

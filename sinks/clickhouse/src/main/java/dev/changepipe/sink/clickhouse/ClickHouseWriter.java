@@ -10,6 +10,7 @@ import dev.changepipe.core.Chunk;
 import dev.changepipe.core.DeadLetter;
 import dev.changepipe.core.DeadLetterStore;
 import dev.changepipe.core.OnBadRecord;
+import dev.changepipe.spi.TableDigest;
 import java.io.BufferedInputStream;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -64,10 +65,35 @@ final class ClickHouseWriter implements ClickHouseSink {
     private final List<java.util.function.Consumer<Throwable>> retryListeners =
             new java.util.concurrent.CopyOnWriteArrayList<>();
 
+    /** Digests of the target tables, for verify ({@link TableDigest}). */
+    private final ClickHouseDigests digests;
+
     ClickHouseWriter(ClickHouseSinkOptions options, Endpoints endpoints) {
         this.options = options;
         this.endpoints = endpoints;
         this.written = new WrittenKeys(options.collapsingCacheKeys(), options.collapsingCacheBytes());
+        this.digests = new ClickHouseDigests(options, (table, what, sql) ->
+                retry(endpoints.call(table, what, client -> rows(client, sql)), what));
+    }
+
+    @Override
+    public Mono<TableDigest.Target> target(String sourceTable) {
+        return digests.target(sourceTable);
+    }
+
+    @Override
+    public Mono<Map<Integer, TableDigest.Digest>> buckets(String sourceTable, TableDigest.Shape shape) {
+        return digests.buckets(sourceTable, shape);
+    }
+
+    @Override
+    public Mono<Map<String, Long>> hashes(String sourceTable, TableDigest.Shape shape, Set<Integer> buckets) {
+        return digests.hashes(sourceTable, shape, buckets);
+    }
+
+    @Override
+    public Mono<Map<String, String>> rows(String sourceTable, TableDigest.Shape shape, Collection<String> keys) {
+        return digests.rows(sourceTable, shape, keys);
     }
 
     @Override

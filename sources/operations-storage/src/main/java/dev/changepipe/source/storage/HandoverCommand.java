@@ -13,7 +13,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -86,20 +85,9 @@ final class HandoverCommand implements CliCommand {
     @Override
     public int run(List<String> args, Context context) {
         Options options = new Options();
-        CommandLine cl = new CommandLine(options).setCommandName(context.commandName())
-                .setOut(context.out()).setErr(context.err());
-        String[] argv = args.toArray(String[]::new);
-        try {
-            Integer help = CommandLine.executeHelpRequest(cl.parseArgs(argv));
-            if (help != null) {
-                return help;
-            }
-        } catch (CommandLine.ParameterException e) {
-            try {
-                return cl.getParameterExceptionHandler().handleParseException(e, argv);
-            } catch (Exception unreported) {
-                throw new IllegalStateException(unreported.getMessage(), unreported);
-            }
+        Integer done = Commands.parse(options, args, context);
+        if (done != null) {
+            return done;
         }
         return handover(options, context);
     }
@@ -112,7 +100,7 @@ final class HandoverCommand implements CliCommand {
         }
         boolean taking = o.direction.from != null;
         PrintWriter out = context.out();
-        List<HttpEndpoint.Section> sections = pipelines(context.sections(o.config), o.pipeline);
+        List<HttpEndpoint.Section> sections = Commands.pipelines(context.sections(o.config), o.pipeline, "hand over");
         List<String> problems = new ArrayList<>();
         for (HttpEndpoint.Section section : sections) {
             Settings source = section.settings();
@@ -181,21 +169,6 @@ final class HandoverCommand implements CliCommand {
                 sink.close().onErrorResume(e -> Mono.empty()).block(CALL_TIMEOUT);
             }
         }
-    }
-
-    /** The storage-sync pipelines (all, or the one {@code --pipeline} names). */
-    private static List<HttpEndpoint.Section> pipelines(List<HttpEndpoint.Section> storageSync, String pipeline) {
-        if (pipeline == null) {
-            if (storageSync.isEmpty()) {
-                throw new ConfigException("pipelines", "no pipeline has a " + StorageSyncSourceProvider.TYPE
-                        + " source: nothing to hand over");
-            }
-            return storageSync;
-        }
-        return List.of(storageSync.stream().filter(p -> p.pipeline().equals(pipeline)).findFirst().orElseThrow(() ->
-                new ConfigException("--pipeline", "no " + StorageSyncSourceProvider.TYPE + " pipeline named '"
-                        + pipeline + "'; expected one of: "
-                        + String.join(", ", storageSync.stream().map(HttpEndpoint.Section::pipeline).toList()))));
     }
 
     /** Import key to model (the source table its items carry), as the source provider reads them. */

@@ -70,7 +70,7 @@ public final class StorageSyncSourceProvider implements SourceProvider {
      */
     @Override
     public List<CliCommand> commands() {
-        return List.of(new HandoverCommand());
+        return List.of(new HandoverCommand(), new VerifyCommand());
     }
 
     /** The storage of a {@code storage-sync} section; configuration errors name their path. */

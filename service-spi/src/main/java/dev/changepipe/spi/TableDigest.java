@@ -1,0 +1,98 @@
+package dev.changepipe.spi;
+
+import java.math.BigInteger;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import reactor.core.publisher.Mono;
+
+/**
+ * A sink whose target tables can be compared with their source ({@code verify}): it digests what a
+ * table holds now, its live rows only (for ClickHouse: {@code FINAL} and not deleted in replacing mode,
+ * {@code FINAL} and {@code sign = 1} in collapsing mode), in a form the source's database computes the
+ * same way. A {@link CliCommand} that verifies a source's data asks each sink of the pipeline that
+ * implements it, by {@code instanceof}.
+ *
+ * <p><b>The canonical form.</b> Each compared value is written as text, by its {@link Kind} (the
+ * target column's type decides, since the sink converted every value into it): {@code INTEGER} as the
+ * decimal integer (a boolean as 1 or 0); {@code DECIMAL} with exactly {@code scale} decimals;
+ * {@code FLOAT} as the integer nearest to the value times 10^6 (a {@code Float32} column's value taken
+ * as the 32-bit float the sink stored); {@code STRING} as it is; {@code UUID} in lower case with
+ * hyphens; {@code DATE} as days since 1970-01-01; {@code DATETIME} as seconds since the epoch (a
+ * date-time without a zone read in the column's zone, UTC unless the column names one); {@code NULL} as
+ * {@code \N}. A row's text is its columns' texts in {@link Shape#columns} order, joined by the
+ * character U+001F. Its hash is the first 8 bytes of the MD5 of that text (UTF-8) as a big-endian
+ * signed 64-bit integer; the key's bucket is the first 4 bytes of the MD5 of the key's text, as a
+ * big-endian unsigned integer, modulo {@link Shape#buckets}. A bucket's digest is its row count and
+ * the sum of its rows' hashes modulo 2^64: equal rows give equal digests in any order.
+ *
+ * <p>All methods read; none writes. They fail when the target cannot be read.
+ */
+public interface TableDigest {
+
+    /** How a column's values are written in the canonical form. */
+    enum Kind { INTEGER, DECIMAL, FLOAT, STRING, UUID, DATE, DATETIME }
+
+    /**
+     * A compared column.
+     *
+     * @param name the column's name, the same in the source and the target
+     * @param kind how its values are written
+     * @param scale a {@code DECIMAL}'s decimals; for {@code FLOAT}, 4 for a 32-bit float, else 8
+     * @param zone a {@code DATETIME}'s zone for values without one ({@code UTC} unless the column names one)
+     * @param nullable whether the target column is {@code Nullable}
+     */
+    record Column(String name, Kind kind, int scale, String zone, boolean nullable) {
+    }
+
+    /**
+     * What is compared: the key column (also among {@code columns}), the columns, the number of buckets.
+     */
+    record Shape(Column key, List<Column> columns, int buckets) {
+    }
+
+    /** A bucket: how many rows, and the sum of their hashes modulo 2^64 (as an unsigned value). */
+    record Digest(long count, BigInteger sum) {
+
+        public static final BigInteger MODULUS = BigInteger.ONE.shiftLeft(64);
+        public static final Digest EMPTY = new Digest(0, BigInteger.ZERO);
+
+        public Digest {
+            sum = sum.mod(MODULUS);
+        }
+
+        /** Both together (the rows of two databases that hold parts of one table). */
+        public Digest plus(Digest other) {
+            return new Digest(count + other.count, sum.add(other.sum));
+        }
+    }
+
+    /**
+     * The target table of {@code sourceTable} as verify sees it: its name, how it is written, its
+     * columns as {@link Column}s (the sink's own columns left out), and the columns it cannot compare
+     * with their types. Empty when the table does not exist.
+     */
+    Mono<Target> target(String sourceTable);
+
+    /**
+     * The target of a source table.
+     *
+     * @param name the table, as a user queries it ({@code db.table})
+     * @param mode how the sink writes it ({@code replacing}...)
+     * @param columns the columns verify can compare, by name
+     * @param notCompared the others (their name: their type), and why none is when the whole table is not
+     * @param reason why the table cannot be compared at all (an append-mode table), or null
+     */
+    record Target(String name, String mode, Map<String, Column> columns, Map<String, String> notCompared, String reason) {
+    }
+
+    /** The digest of every bucket that holds a live row. */
+    Mono<Map<Integer, Digest>> buckets(String sourceTable, Shape shape);
+
+    /** The hash of every live row whose key falls in one of {@code buckets}, by key text. */
+    Mono<Map<String, Long>> hashes(String sourceTable, Shape shape, Set<Integer> buckets);
+
+    /** The canonical text of the live rows of these keys (key texts), by key text: absent keys are left out. */
+    Mono<Map<String, String>> rows(String sourceTable, Shape shape, Collection<String> keys);
+}

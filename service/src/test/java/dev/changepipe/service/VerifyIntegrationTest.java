@@ -1,0 +1,181 @@
+package dev.changepipe.service;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.changepipe.testsupport.ClickHouseServer;
+import dev.changepipe.testsupport.ClickHouseServerExtension;
+import dev.changepipe.testsupport.PostgresServer;
+import dev.changepipe.testsupport.PostgresServerExtension;
+import dev.changepipe.testsupport.RedisServer;
+import dev.changepipe.testsupport.RedisServerExtension;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.sync.RedisCommands;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code ./pipeline verify} on real servers (docs/verify.md): equal after a clean replication; rows
+ * changed, deleted or inserted in ClickHouse behind the pipeline's back, and a row changed in PostgreSQL
+ * whose registration was lost (django-clickhouse's {@code on_commit} gap), each reported with its key;
+ * {@code --repair} registers them and a second verify is equal; and a verify while changes keep being
+ * made and replicated reports no difference.
+ */
+@ExtendWith({RedisServerExtension.class, PostgresServerExtension.class, ClickHouseServerExtension.class})
+class VerifyIntegrationTest {
+
+    private static final Duration T = Duration.ofSeconds(90);
+    private static final int ROWS = 3000;
+
+    @Test
+    void verifyReportsEveryKeyThatDiffersRepairsThemAndSeesNoDifferenceInFlight(RedisServer redis, PostgresServer pg,
+            ClickHouseServer ch, @TempDir Path dir) throws Exception {
+        String app = pg.createDatabase("verify_app");
+        pg.execute(app, "CREATE TABLE shop_order (id bigint PRIMARY KEY, status text NOT NULL, total numeric(12, 2),"
+                + " price double precision, created timestamp, created_date date NOT NULL, paid boolean, note text)");
+        pg.execute(app, "INSERT INTO shop_order SELECT g, 'new', g * 1.25, g / 3.0, timestamp '2024-01-01' + g * interval"
+                + " '1 minute', date '2024-01-01' + g % 60, g % 2 = 0, CASE WHEN g % 5 = 0 THEN NULL ELSE 'n' || g END"
+                + " FROM generate_series(1, " + ROWS + ") g");
+        pg.execute(app, "ANALYZE shop_order");
+        String chDb = ch.createDatabase("verify");
+        String prefix = "v" + UUID.randomUUID().toString().replace("-", "").substring(0, 8);
+        Path config = dir.resolve("service.yaml");
+        Files.writeString(config, """
+                http:
+                  port: 0
+                  portFile: %1$s/http.port
+                checkpoints:
+                  directory: %1$s/checkpoints
+                connections:
+                  redis:
+                    queue: {uri: "%2$s"}
+                  postgres:
+                    app: {url: "%3$s"}
+                  clickhouse:
+                    analytics: {endpoints: ["%4$s"], database: %5$s}
+                pipelines:
+                  - name: orders
+                    source:
+                      type: storage-sync
+                      connection: queue
+                      keyPrefix: %6$s
+                      importKeys:
+                        Order: {model: shop.order, table: shop_order, delay: 100ms}
+                      databases: {default: app}
+                    sinks:
+                      - type: clickhouse
+                        connection: analytics
+                        tables:
+                          shop.order:
+                            target: shop_order
+                            create:
+                              columns: ["id UInt64", "status String", "total Decimal(12, 2)", "price Float64",
+                                        "created DateTime", "created_date Date", "paid UInt8", "note Nullable(String)"]
+                              orderBy: [id]
+                """.formatted(dir, redis.uri(), pg.r2dbcUrl(app), ch.httpUrl(), chDb, prefix));
+        String table = chDb + ".shop_order";
+        String queue = prefix + ":operations:Order";
+        RedisClient client = RedisClient.create(redis.uri());
+        try (StatefulRedisConnection<String, String> connection = client.connect();
+                ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), Map.of())) {
+            RedisCommands<String, String> r = connection.sync();
+            for (int id = 1; id <= ROWS; id++) {
+                r.zadd(queue, 1_700_000_000.0 + id, "insert:default." + id);
+            }
+            await().ignoreExceptions().atMost(T).until(() -> ch.execute("SELECT count() FROM " + table + " FINAL")
+                    .trim().equals(String.valueOf(ROWS)) && r.zcard(queue) == 0);
+
+            Map.Entry<Integer, String> clean = verify(config);
+            assertThat(clean.getKey()).as(clean.getValue()).isEqualTo(Cli.OK);
+            assertThat(clean.getValue()).contains("digested 3,000 row(s) (3,000 in the target)").contains("    equal")
+                    .contains("8 column(s) compared");
+
+            // behind the pipeline's back: a row changed, one deleted and one inserted in ClickHouse, and a row
+            // changed in PostgreSQL whose registration was lost
+            String columns = "id, status, total, price, created, created_date, paid, note";
+            ch.execute("INSERT INTO " + table + " (" + columns + ", version, is_deleted) SELECT id, 'hacked', total,"
+                    + " price, created, created_date, paid, note, version + 1, 0 FROM " + table + " FINAL WHERE id = 5");
+            ch.execute("INSERT INTO " + table + " (" + columns + ", version, is_deleted) SELECT " + columns
+                    + ", version + 1, 1 FROM " + table + " FINAL WHERE id = 6");
+            ch.execute("INSERT INTO " + table + " (" + columns + ", version, is_deleted) VALUES (900001, 'ghost', 1, 1,"
+                    + " '2024-01-01 00:00:00', '2024-01-01', 0, NULL, 1, 0)");
+            pg.execute(app, "UPDATE shop_order SET total = 999.99 WHERE id = 7");
+
+            Map.Entry<Integer, String> found = verify(config, "--settle", "1s");
+            assertThat(found.getKey()).as(found.getValue()).isEqualTo(Cli.FAILED);
+            assertThat(found.getValue())
+                    .contains("4 key(s) differ: 1 missing from the target, 1 extra in it, 2 different")
+                    .contains("missing from the target (1):\n        6\n")
+                    .contains("extra in the target (1):\n        900001\n")
+                    .contains("5: status new (source) / hacked (target)")
+                    .contains("7: total 999.99 (source) / 8.75 (target)");
+
+            Map.Entry<Integer, String> repaired = verify(config, "--settle", "1s", "--repair");
+            assertThat(repaired.getKey()).as(repaired.getValue()).isEqualTo(Cli.FAILED);
+            assertThat(repaired.getValue()).contains("repair: registered 3 update(s) and 1 delete(s) for import key Order");
+            await().atMost(T).until(() -> verify(config).getKey() == Cli.OK);
+            assertThat(ch.execute("SELECT status, toString(total) FROM " + table + " FINAL WHERE id IN (5, 7) AND is_deleted = 0"
+                    + " ORDER BY id").trim().lines().toList()).containsExactly("new\t6.25", "new\t999.99");
+
+            // a change made before the verify and registered while it checks the key again is one in flight
+            pg.execute(app, "UPDATE shop_order SET status = 'late' WHERE id = 11");
+            StringWriter late = new StringWriter();
+            java.util.concurrent.CompletableFuture<Integer> lateVerify = java.util.concurrent.CompletableFuture.supplyAsync(
+                    () -> Cli.commandLine().setOut(new PrintWriter(late, true)).setErr(new PrintWriter(late, true))
+                            .execute("verify", "--config", config.toString(), "--settle", "20s"));
+            await().atMost(T).until(() -> late.toString().contains("checking each again"));
+            r.zadd(queue, System.currentTimeMillis() / 1000.0, "update:default.11");
+            assertThat(lateVerify.get(T.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)).as(late.toString()).isEqualTo(Cli.OK);
+            assertThat(late.toString()).contains("1 key(s) differ in those buckets")
+                    .contains("equal (the keys that differed were changes in flight)");
+
+            // changes keep coming (each registered once committed) while a verify runs: none is a difference
+            AtomicBoolean writing = new AtomicBoolean(true);
+            AtomicInteger written = new AtomicInteger();
+            Thread writer = new Thread(() -> {
+                while (writing.get()) {
+                    int id = 1 + ThreadLocalRandom.current().nextInt(ROWS);
+                    pg.execute(app, "UPDATE shop_order SET status = 'paid', total = total + 1 WHERE id = " + id);
+                    r.zadd(queue, System.currentTimeMillis() / 1000.0, "update:default." + id);
+                    written.incrementAndGet();
+                }
+            }, "writer");
+            writer.start();
+            try {
+                await().atMost(T).until(() -> written.get() > 50);
+                Map.Entry<Integer, String> busy = verify(config, "--settle", "3s");
+                assertThat(busy.getKey()).as(busy.getValue()).isEqualTo(Cli.OK);
+            } finally {
+                writing.set(false);
+                writer.join();
+            }
+            assertThat(service.terminate(Duration.ofSeconds(40))).isZero();
+        } finally {
+            client.shutdown();
+        }
+    }
+
+    /** {@code verify --config ...} in this JVM, as the launcher runs it: its exit code and output. */
+    private static Map.Entry<Integer, String> verify(Path config, String... more) {
+        StringWriter out = new StringWriter();
+        String[] args = new String[3 + more.length];
+        args[0] = "verify";
+        args[1] = "--config";
+        args[2] = config.toString();
+        System.arraycopy(more, 0, args, 3, more.length);
+        int code = Cli.commandLine().setOut(new PrintWriter(out)).setErr(new PrintWriter(out)).execute(args);
+        return Map.entry(code, out.toString());
+    }
+}

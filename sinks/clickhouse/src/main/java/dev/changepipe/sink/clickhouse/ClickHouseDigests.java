@@ -1,0 +1,183 @@
+package dev.changepipe.sink.clickhouse;
+
+import dev.changepipe.spi.TableDigest;
+import dev.changepipe.spi.TableDigest.Column;
+import dev.changepipe.spi.TableDigest.Digest;
+import dev.changepipe.spi.TableDigest.Kind;
+import dev.changepipe.spi.TableDigest.Shape;
+import java.math.BigInteger;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+import reactor.core.publisher.Mono;
+
+/**
+ * The ClickHouse side of {@link TableDigest}: the live rows of a target table ({@code FINAL}, then not
+ * deleted in replacing mode, {@code sign = 1} in collapsing mode) digested in the server, in the
+ * canonical form {@link TableDigest} defines. One query per call; nothing is written.
+ */
+final class ClickHouseDigests {
+
+    /** The unit separator between a row's values. */
+    private static final String SEPARATOR = "'\\x1F'";
+
+    private final ClickHouseSinkOptions options;
+    private final Query query;
+
+    /** Runs one read-only query on the sink's endpoints and answers its TabSeparated rows. */
+    interface Query {
+        Mono<List<String[]>> rows(String table, String what, String sql);
+    }
+
+    ClickHouseDigests(ClickHouseSinkOptions options, Query query) {
+        this.options = options;
+        this.query = query;
+    }
+
+    Mono<TableDigest.Target> target(String sourceTable) {
+        String table = options.targetTable(sourceTable);
+        String name = options.database() + "." + table;
+        WriteMode mode = options.mode(sourceTable);
+        String sql = "SELECT name, type, default_kind FROM system.columns WHERE database = " + Sql.string(options.database())
+                + " AND table = " + Sql.string(table) + " FORMAT TabSeparated";
+        return query.rows(table, "read the columns of " + table, sql).flatMap(rows -> {
+            if (rows.isEmpty()) {
+                return Mono.empty();
+            }
+            Map<String, Column> columns = new LinkedHashMap<>();
+            Map<String, String> notCompared = new LinkedHashMap<>();
+            Set<String> own = Set.of(options.versionColumn(), options.deletedColumn(), options.signColumn(),
+                    options.originColumn(), options.offsetColumn(), options.rowColumn());
+            for (String[] r : rows) {
+                String column = Sql.unescapeTsv(r[0]);
+                String type = Sql.unescapeTsv(r[1]);
+                String defaultKind = r.length > 2 ? r[2] : "";
+                if (own.contains(column)) {
+                    continue;
+                }
+                Column c = defaultKind.equals("MATERIALIZED") || defaultKind.equals("ALIAS") ? null
+                        : column(column, ColumnType.parse(type));
+                if (c == null) {
+                    notCompared.put(column, type);
+                } else {
+                    columns.put(column, c);
+                }
+            }
+            String reason = mode == WriteMode.APPEND
+                    ? "an append-mode table keeps every change, not one row per key: compare its latest rows yourself"
+                    : null;
+            return Mono.just(new TableDigest.Target(name, mode.name().toLowerCase(Locale.ROOT), columns, notCompared, reason));
+        });
+    }
+
+    /** The column as verify compares it, or null for a type it does not compare. */
+    static Column column(String name, ColumnType type) {
+        boolean nullable = type.kind() == ColumnType.Kind.NULLABLE;
+        ColumnType t = nullable ? type.element() : type;
+        return switch (t.kind()) {
+            case INT, UINT, BOOL -> new Column(name, Kind.INTEGER, 0, null, nullable);
+            case DECIMAL -> new Column(name, Kind.DECIMAL, t.scale(), null, nullable);
+            case FLOAT32 -> new Column(name, Kind.FLOAT, 4, null, nullable);
+            case FLOAT64 -> new Column(name, Kind.FLOAT, 8, null, nullable);
+            case STRING -> new Column(name, Kind.STRING, 0, null, nullable);
+            case UUID -> new Column(name, Kind.UUID, 0, null, nullable);
+            case DATE -> new Column(name, Kind.DATE, 0, null, nullable);
+            case DATETIME -> new Column(name, Kind.DATETIME, 0, t.zone().getId().equals("Z") ? "UTC" : t.zone().getId(), nullable);
+            default -> null;
+        };
+    }
+
+    Mono<Map<Integer, Digest>> buckets(String sourceTable, Shape shape) {
+        String sql = "SELECT b, count(), sum(h) FROM (SELECT " + bucket(shape) + " AS b, " + hash(shape) + " AS h"
+                + from(sourceTable) + ") GROUP BY b FORMAT TabSeparated";
+        return query.rows(options.targetTable(sourceTable), "digest " + options.targetTable(sourceTable), sql)
+                .map(rows -> {
+                    Map<Integer, Digest> out = new LinkedHashMap<>();
+                    for (String[] r : rows) {
+                        out.put(Integer.parseInt(r[0]), new Digest(Long.parseLong(r[1]), new BigInteger(r[2])));
+                    }
+                    return out;
+                });
+    }
+
+    Mono<Map<String, Long>> hashes(String sourceTable, Shape shape, Set<Integer> buckets) {
+        if (buckets.isEmpty()) {
+            return Mono.just(Map.of());
+        }
+        String in = buckets.stream().map(String::valueOf).collect(Collectors.joining(", "));
+        String sql = "SELECT k, h FROM (SELECT " + text(shape.key()) + " AS k, " + bucket(shape) + " AS b, " + hash(shape)
+                + " AS h" + from(sourceTable) + ") WHERE b IN (" + in + ") FORMAT TabSeparated";
+        return query.rows(options.targetTable(sourceTable), "hash the rows of " + options.targetTable(sourceTable), sql)
+                .map(rows -> {
+                    Map<String, Long> out = new LinkedHashMap<>();
+                    for (String[] r : rows) {
+                        out.put(Sql.unescapeTsv(r[0]), Long.parseLong(r[1]));
+                    }
+                    return out;
+                });
+    }
+
+    Mono<Map<String, String>> rows(String sourceTable, Shape shape, Collection<String> keys) {
+        if (keys.isEmpty()) {
+            return Mono.just(Map.of());
+        }
+        String in = keys.stream().map(Sql::string).collect(Collectors.joining(", "));
+        String sql = "SELECT k, t FROM (SELECT " + text(shape.key()) + " AS k, " + rowText(shape) + " AS t"
+                + from(sourceTable) + ") WHERE k IN (" + in + ") FORMAT TabSeparated";
+        return query.rows(options.targetTable(sourceTable), "read rows of " + options.targetTable(sourceTable), sql)
+                .map(rows -> {
+                    Map<String, String> out = new LinkedHashMap<>();
+                    for (String[] r : rows) {
+                        out.put(Sql.unescapeTsv(r[0]), Sql.unescapeTsv(r[1]));
+                    }
+                    return out;
+                });
+    }
+
+    /** {@code FROM} the live rows of the target table. */
+    private String from(String sourceTable) {
+        String table = Sql.table(options.database(), options.targetTable(sourceTable));
+        return switch (options.mode(sourceTable)) {
+            case COLLAPSING -> " FROM " + table + " FINAL WHERE " + Sql.identifier(options.signColumn()) + " = 1";
+            default -> " FROM " + table + " FINAL WHERE " + Sql.identifier(options.deletedColumn()) + " = 0";
+        };
+    }
+
+    private static String bucket(Shape shape) {
+        return "reinterpretAsUInt32(reverse(substring(MD5(" + text(shape.key()) + "), 1, 4))) % " + shape.buckets();
+    }
+
+    private static String hash(Shape shape) {
+        return "reinterpretAsInt64(reverse(substring(MD5(" + rowText(shape) + "), 1, 8)))";
+    }
+
+    private static String rowText(Shape shape) {
+        List<String> parts = new ArrayList<>();
+        for (Column c : shape.columns()) {
+            if (!parts.isEmpty()) {
+                parts.add(SEPARATOR);
+            }
+            parts.add(text(c));
+        }
+        return parts.size() == 1 ? parts.get(0) : "concat(" + String.join(", ", parts) + ")";
+    }
+
+    /** A column's value in the canonical form (TableDigest). */
+    static String text(Column c) {
+        String q = Sql.identifier(c.name());
+        String e = switch (c.kind()) {
+            case INTEGER, UUID -> "toString(" + q + ")";
+            case DECIMAL -> "toString(" + q + ")";
+            case FLOAT -> "toString(toInt64(round(toFloat64(" + q + ") * 1000000)))";
+            case STRING -> "toString(" + q + ")";
+            case DATE -> "toString(toUInt16(" + q + "))";
+            case DATETIME -> "toString(toUInt32(" + q + "))";
+        };
+        return c.nullable() ? "ifNull(" + e + ", '\\\\N')" : e;
+    }
+}

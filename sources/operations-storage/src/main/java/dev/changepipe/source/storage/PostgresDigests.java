@@ -1,0 +1,162 @@
+package dev.changepipe.source.storage;
+
+import dev.changepipe.spi.TableDigest;
+import dev.changepipe.spi.TableDigest.Column;
+import dev.changepipe.spi.TableDigest.Digest;
+import dev.changepipe.spi.TableDigest.Shape;
+import io.r2dbc.spi.Connection;
+import io.r2dbc.spi.ConnectionFactories;
+import io.r2dbc.spi.ConnectionFactory;
+import java.math.BigInteger;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * The PostgreSQL side of a verify: one table of one database, digested in the server in the canonical
+ * form {@link TableDigest} defines, each value written as the target column's {@link TableDigest.Kind}
+ * wants it from the PostgreSQL type it has (a {@code timestamp} read in the target column's zone, as
+ * the sink converted it). Each call opens a connection and closes it; nothing is written.
+ */
+final class PostgresDigests {
+
+    private static final String COLUMNS_SQL = "SELECT a.attname, t.typname FROM pg_attribute a"
+            + " JOIN pg_type t ON t.oid = a.atttypid"
+            + " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
+    private static final String ESTIMATE_SQL = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass($1)";
+
+    private final ConnectionFactory factory;
+    private final String table;
+
+    PostgresDigests(String url, String table) {
+        this.factory = ConnectionFactories.get(url);
+        this.table = table;
+    }
+
+    /** The table's columns and their PostgreSQL types ({@code typname}), in order; empty when it does not exist. */
+    Mono<Map<String, String>> columns() {
+        return with(c -> Flux.from(c.createStatement(COLUMNS_SQL).bind(0, table).execute())
+                .flatMap(r -> r.map((row, meta) -> Map.entry(row.get(0, String.class), row.get(1, String.class))))
+                .collectList()
+                .map(entries -> {
+                    Map<String, String> out = new LinkedHashMap<>();
+                    entries.forEach(e -> out.put(e.getKey(), e.getValue()));
+                    return out;
+                }));
+    }
+
+    /** The planner's estimate of the table's rows (0 before its first ANALYZE). */
+    Mono<Long> estimate() {
+        return with(c -> Flux.from(c.createStatement(ESTIMATE_SQL).bind(0, table).execute())
+                .flatMap(r -> r.map((row, meta) -> row.get(0, Long.class)))
+                .next()
+                .defaultIfEmpty(0L));
+    }
+
+    Mono<Map<Integer, Digest>> buckets(Shape shape, Map<String, String> types) {
+        String sql = "SELECT b, count(*), sum(h)::text FROM (SELECT " + bucket(shape, types) + " AS b, "
+                + hash(shape, types) + " AS h FROM " + RowFetcher.qualified(table) + ") s GROUP BY b";
+        return query(sql, row -> Map.entry(row.get(0, Long.class).intValue(),
+                new Digest(row.get(1, Long.class), new BigInteger(row.get(2, String.class)))))
+                .collectMap(Map.Entry::getKey, Map.Entry::getValue);
+    }
+
+    Mono<Map<String, Long>> hashes(Shape shape, Map<String, String> types, Set<Integer> buckets) {
+        if (buckets.isEmpty()) {
+            return Mono.just(Map.of());
+        }
+        String in = buckets.stream().map(String::valueOf).collect(Collectors.joining(", "));
+        String sql = "SELECT k, h FROM (SELECT " + text(shape.key(), types) + " AS k, " + bucket(shape, types)
+                + " AS b, " + hash(shape, types) + " AS h FROM " + RowFetcher.qualified(table) + ") s WHERE b IN ("
+                + in + ")";
+        return query(sql, row -> Map.entry(row.get(0, String.class), row.get(1, Long.class)))
+                .collectMap(Map.Entry::getKey, Map.Entry::getValue);
+    }
+
+    /** The canonical text of the rows of these keys (key texts). */
+    Mono<Map<String, String>> rows(Shape shape, Map<String, String> types, Collection<String> keys) {
+        if (keys.isEmpty()) {
+            return Mono.just(Map.of());
+        }
+        Column key = shape.key();
+        String type = types.get(key.name());
+        // a key whose canonical text is its PostgreSQL text is found through its index
+        boolean typed = switch (key.kind()) {
+            case INTEGER -> Set.of("int2", "int4", "int8", "numeric").contains(type);
+            case STRING -> Set.of("text", "varchar", "bpchar").contains(type);
+            case UUID -> type.equals("uuid");
+            default -> false;
+        };
+        String where = typed
+                ? RowFetcher.quote(key.name()) + " = ANY($1::text[]::" + type + "[])"
+                : text(key, types) + " = ANY($1::text[])";
+        String sql = "SELECT " + text(key, types) + ", " + rowText(shape, types) + " FROM " + RowFetcher.qualified(table)
+                + " WHERE " + where;
+        return with(c -> Flux.from(c.createStatement(sql).bind(0, keys.toArray(String[]::new)).execute())
+                .flatMap(r -> r.map((row, meta) -> Map.entry(row.get(0, String.class), row.get(1, String.class))))
+                .collectMap(Map.Entry::getKey, Map.Entry::getValue));
+    }
+
+    private <T> Flux<T> query(String sql, Function<io.r2dbc.spi.Row, T> map) {
+        return Flux.usingWhen(factory.create(),
+                c -> Flux.from(c.createStatement(sql).execute()).flatMap(r -> r.map((row, meta) -> map.apply(row))),
+                Connection::close);
+    }
+
+    private <T> Mono<T> with(Function<Connection, Mono<T>> work) {
+        return Mono.usingWhen(factory.create(), work, Connection::close);
+    }
+
+    private static String bucket(Shape shape, Map<String, String> types) {
+        return "((('x' || substr(md5(" + text(shape.key(), types) + "), 1, 8))::bit(32)::int::bigint & 4294967295) % "
+                + shape.buckets() + ")";
+    }
+
+    private static String hash(Shape shape, Map<String, String> types) {
+        return "('x' || substr(md5(" + rowText(shape, types) + "), 1, 16))::bit(64)::bigint";
+    }
+
+    private static String rowText(Shape shape, Map<String, String> types) {
+        List<String> parts = new ArrayList<>();
+        for (Column c : shape.columns()) {
+            parts.add(text(c, types));
+        }
+        return parts.size() == 1 ? parts.get(0) : "concat_ws(chr(31), " + String.join(", ", parts) + ")";
+    }
+
+    /** A column's value in the canonical form, from its PostgreSQL type; {@code \N} for null. */
+    static String text(Column c, Map<String, String> types) {
+        String q = "(" + RowFetcher.quote(c.name()) + ")";
+        String type = types.getOrDefault(c.name(), "");
+        String e = switch (c.kind()) {
+            case INTEGER -> type.equals("bool") ? q + "::int::text"
+                    : type.startsWith("int") ? q + "::text" : "round(" + q + "::numeric)::text";
+            case DECIMAL -> "round(" + q + "::numeric, " + c.scale() + ")::text";
+            case FLOAT -> "round((" + q + (c.scale() == 4 ? "::float4" : "") + ")::float8::numeric * 1000000)::text";
+            case STRING, UUID -> q + "::text";
+            case DATE -> switch (type) {
+                case "date" -> "(" + q + " - date '1970-01-01')::text";
+                case "timestamptz" -> "((" + q + " AT TIME ZONE 'UTC')::date - date '1970-01-01')::text";
+                default -> "(" + q + "::date - date '1970-01-01')::text";
+            };
+            case DATETIME -> switch (type) {
+                case "timestamptz" -> "floor(extract(epoch from " + q + "))::bigint::text";
+                case "date" -> "floor(extract(epoch from " + q + "::timestamp AT TIME ZONE " + zone(c) + "))::bigint::text";
+                default -> "floor(extract(epoch from " + q + "::timestamp AT TIME ZONE " + zone(c) + "))::bigint::text";
+            };
+        };
+        return "coalesce(" + e + ", '\\N')";
+    }
+
+    private static String zone(Column c) {
+        String z = c.zone() == null ? "UTC" : c.zone();
+        return "'" + z.replace("'", "''") + "'";
+    }
+}
