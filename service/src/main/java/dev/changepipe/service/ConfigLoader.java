@@ -74,11 +74,7 @@ final class ConfigLoader {
 
     ServiceConfig parse(String yaml) {
         List<ConfigException.Problem> problems = new ArrayList<>();
-        ServiceConfig config = parse(yaml, problems);
-        if (!problems.isEmpty()) {
-            throw new ConfigException(problems);
-        }
-        return config;
+        return orThrow(parse(yaml, problems), problems);
     }
 
     private static ServiceConfig orThrow(ServiceConfig config, List<ConfigException.Problem> problems) {

@@ -131,18 +131,17 @@ final class TableVerification {
         out.flush();
 
         long start = System.nanoTime();
-        Map<Integer, Digest> source = Flux.fromIterable(sources.values())
+        var digests = Flux.fromIterable(sources.values())
                 .flatMap(d -> d.buckets(shape, types))
                 .reduce(new HashMap<Integer, Digest>(), (all, one) -> {
                     one.forEach((b, d) -> all.merge(b, d, Digest::plus));
                     return all;
                 })
-                .zipWith(sink.buckets(model, shape), (s, t) -> {
-                    differingBuckets = differing(s, t);
-                    targetRows = t.values().stream().mapToLong(Digest::count).sum();
-                    return s;
-                })
+                .zipWith(sink.buckets(model, shape))
                 .block(DIGEST_TIMEOUT);
+        Map<Integer, Digest> source = digests.getT1();
+        Set<Integer> differingBuckets = differing(source, digests.getT2());
+        long targetRows = digests.getT2().values().stream().mapToLong(Digest::count).sum();
         long rows = source.values().stream().mapToLong(Digest::count).sum();
         double seconds = (System.nanoTime() - start) / 1e9;
         out.printf("    digested %,d row(s) (%,d in the target) in %,d bucket(s): %.1f s, %,.0f rows/s; %,d bucket(s) differ%n",
@@ -173,9 +172,6 @@ final class TableVerification {
         out.flush();
         return settle(rows, sources, types, shape, candidates);
     }
-
-    private Set<Integer> differingBuckets = Set.of();
-    private long targetRows;
 
     private static Set<Integer> differing(Map<Integer, Digest> source, Map<Integer, Digest> target) {
         Set<Integer> all = new java.util.TreeSet<>(source.keySet());
@@ -262,14 +258,10 @@ final class TableVerification {
             return;
         }
         out.println("      " + what + " (" + keys.size() + "):");
-        keys.stream().limit(show).forEach(k -> out.println("        " + shapeKey(k) + detail.apply(k)));
+        keys.stream().limit(show).forEach(k -> out.println("        " + k + detail.apply(k)));
         if (keys.size() > show) {
             out.println("        ... and " + (keys.size() - show) + " more");
         }
-    }
-
-    private static String shapeKey(String k) {
-        return k;
     }
 
     private String first(Set<String> keys) {
