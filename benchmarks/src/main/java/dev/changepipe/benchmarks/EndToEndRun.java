@@ -30,7 +30,8 @@ import java.util.stream.Stream;
  *
  * or {@code scenario: NAME FAILED: why} when a check fails. Fields that do not apply are {@code -}. The
  * registration scenarios print rates and latencies of their own instead ({@link RegistrationScenario}).
- * Options: {@code --rows N} (default 2,000,000; the storage-sync scenarios use half), {@code --only
+ * Options: {@code --rows N} (default 2,000,000; the storage-sync scenarios use half, the verify scenarios
+ * 2.5 times as many), {@code --only
  * NAME[,NAME...]} (a scenario's name selects it alone; anything else, the scenarios it begins), {@code --java-opts "..."} (added to the service's JVM),
  * {@code --root DIR} (the repository, where {@code ./pipeline} is). See benchmarks/README.md.
  */
@@ -39,7 +40,8 @@ public final class EndToEndRun {
     static final List<String> SCENARIOS = List.of("oplog-clickhouse", "oplog-clickhouse-sync", "oplog-noop",
             "oplog-latency-20k", "oplog-latency-50k",
             "storage-sync-clickhouse-replacing", "storage-sync-clickhouse-collapsing",
-            "oplog-postgres", "oplog-hotstorage", RegistrationScenario.HTTP, RegistrationScenario.DIRECT);
+            "oplog-postgres", "oplog-hotstorage", RegistrationScenario.HTTP, RegistrationScenario.DIRECT,
+            VerifyScenario.VERIFY, VerifyScenario.REPAIR);
 
     private static final Duration SERVICE_TIMEOUT = Duration.ofMinutes(30);
 
@@ -132,6 +134,12 @@ public final class EndToEndRun {
         if (http || direct) {
             guard(http ? RegistrationScenario.HTTP : RegistrationScenario.DIRECT,
                     () -> new RegistrationScenario(this, rows).run(http, direct));
+        }
+        VerifyScenario verify = new VerifyScenario(this, Math.max(1, rows * 5L / 2));
+        for (String name : new String[] {VerifyScenario.VERIFY, VerifyScenario.REPAIR}) {
+            if (selected(name)) {
+                guard(name, () -> verify.run(name));
+            }
         }
     }
 

@@ -55,11 +55,23 @@ final class ServiceProcess {
 
     /** Launches {@code root/pipeline run --config config}; {@code javaOpts} are added to the JVM's options. */
     static ServiceProcess start(Path root, Path dir, Path config, String javaOpts) throws IOException {
-        Path timeFile = dir.resolve("service.time");
-        Path gcLog = dir.resolve("service.gc.log");
-        Path logFile = dir.resolve("service.log");
-        ProcessBuilder pb = new ProcessBuilder("/usr/bin/time", "-o", timeFile.toString(), "-f", "%e %U %S %M",
-                root.resolve("pipeline").toString(), "run", "--config", config.toString())
+        return start(root, dir, "service", javaOpts, List.of("run", "--config", config.toString()));
+    }
+
+    /**
+     * Launches {@code root/pipeline <arguments>} (any command of the launcher, such as {@code verify
+     * --config FILE}); its output, time and GC log go to {@code dir/<name>.log}, {@code .time}, {@code
+     * .gc.log}.
+     */
+    static ServiceProcess start(Path root, Path dir, String name, String javaOpts, List<String> arguments)
+            throws IOException {
+        Path timeFile = dir.resolve(name + ".time");
+        Path gcLog = dir.resolve(name + ".gc.log");
+        Path logFile = dir.resolve(name + ".log");
+        List<String> command = new java.util.ArrayList<>(List.of("/usr/bin/time", "-o", timeFile.toString(), "-f",
+                "%e %U %S %M", root.resolve("pipeline").toString()));
+        command.addAll(arguments);
+        ProcessBuilder pb = new ProcessBuilder(command)
                 .redirectErrorStream(true).redirectOutput(logFile.toFile());
         pb.environment().put("PIPELINE_SKIP_BUILD", "1");
         pb.environment().put("PIPELINE_JAVA_OPTS",
