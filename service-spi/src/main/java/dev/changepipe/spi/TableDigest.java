@@ -24,7 +24,8 @@ import reactor.core.publisher.Mono;
  * {@code \N}. A row's text is its columns' texts in {@link Shape#columns} order, joined by the
  * character U+001F. Its hash is the first 8 bytes of the MD5 of that text (UTF-8) as a big-endian
  * signed 64-bit integer; the key's bucket is the first 4 bytes of the MD5 of the key's text, as a
- * big-endian unsigned integer, modulo {@link Shape#buckets}. A bucket's digest is its row count and
+ * big-endian unsigned integer, modulo {@link Shape#buckets} (an integer key's absolute value modulo
+ * that, with {@link Shape#integerBuckets}). A bucket's digest is its row count and
  * the sum of its rows' hashes modulo 2^64: equal rows give equal digests in any order.
  *
  * <p>All methods read; none writes. They fail when the target cannot be read.
@@ -39,7 +40,7 @@ public interface TableDigest {
      *
      * @param name the column's name, the same in the source and the target
      * @param kind how its values are written
-     * @param scale a {@code DECIMAL}'s decimals; for {@code FLOAT}, 4 for a 32-bit float, else 8
+     * @param scale a {@code DECIMAL}'s decimals; for {@code FLOAT}, its width in bytes (4 or 8)
      * @param zone a {@code DATETIME}'s zone for values without one ({@code UTC} unless the column names one)
      * @param nullable whether the target column is {@code Nullable}
      */
@@ -47,9 +48,12 @@ public interface TableDigest {
     }
 
     /**
-     * What is compared: the key column (also among {@code columns}), the columns, the number of buckets.
+     * What is compared: the key column (also among {@code columns}), the columns, the number of buckets,
+     * and how a key finds its bucket: {@code integerBuckets}, the key's absolute value modulo
+     * {@code buckets} (for an integer key both sides hold as integers: cheaper than a hash); otherwise the
+     * MD5 of its text (see above).
      */
-    record Shape(Column key, List<Column> columns, int buckets) {
+    record Shape(Column key, List<Column> columns, int buckets, boolean integerBuckets) {
     }
 
     /** A bucket: how many rows, and the sum of their hashes modulo 2^64 (as an unsigned value). */

@@ -126,9 +126,12 @@ final class ClickHouseDigests {
         if (keys.isEmpty()) {
             return Mono.just(Map.of());
         }
-        String in = keys.stream().map(Sql::string).collect(Collectors.joining(", "));
-        String sql = "SELECT k, t FROM (SELECT " + text(shape.key()) + " AS k, " + rowText(shape) + " AS t"
-                + from(sourceTable) + ") WHERE k IN (" + in + ") FORMAT TabSeparated";
+        // the keys are looked up in the table (an integer key through its primary index), not in what FINAL made
+        boolean integers = shape.key().kind() == Kind.INTEGER && keys.stream().allMatch(k -> k.matches("-?\\d{1,20}"));
+        String in = keys.stream().map(k -> integers ? k : Sql.string(k)).collect(Collectors.joining(", "));
+        String filter = (integers ? Sql.identifier(shape.key().name()) : text(shape.key())) + " IN (" + in + ")";
+        String sql = "SELECT " + text(shape.key()) + ", " + rowText(shape) + from(sourceTable) + " AND " + filter
+                + " FORMAT TabSeparated";
         return query.rows(options.targetTable(sourceTable), "read rows of " + options.targetTable(sourceTable), sql)
                 .map(rows -> {
                     Map<String, String> out = new LinkedHashMap<>();
@@ -149,6 +152,9 @@ final class ClickHouseDigests {
     }
 
     private static String bucket(Shape shape) {
+        if (shape.integerBuckets()) {
+            return "abs(toInt64(" + Sql.identifier(shape.key().name()) + ")) % " + shape.buckets();
+        }
         return "reinterpretAsUInt32(reverse(substring(MD5(" + text(shape.key()) + "), 1, 4))) % " + shape.buckets();
     }
 

@@ -80,6 +80,11 @@ final class PostgresDigests {
                 .collectMap(Map.Entry::getKey, Map.Entry::getValue);
     }
 
+    /** Whether the key column holds integers here as in the target: keys then find their bucket without a hash. */
+    static boolean integerKey(Column key, Map<String, String> types) {
+        return key.kind() == TableDigest.Kind.INTEGER && Set.of("int2", "int4", "int8").contains(types.get(key.name()));
+    }
+
     /** The canonical text of the rows of these keys (key texts). */
     Mono<Map<String, String>> rows(Shape shape, Map<String, String> types, Collection<String> keys) {
         if (keys.isEmpty()) {
@@ -115,6 +120,9 @@ final class PostgresDigests {
     }
 
     private static String bucket(Shape shape, Map<String, String> types) {
+        if (shape.integerBuckets()) {
+            return "(abs(" + RowFetcher.quote(shape.key().name()) + "::bigint) % " + shape.buckets() + ")";
+        }
         return "((('x' || substr(md5(" + text(shape.key(), types) + "), 1, 8))::bit(32)::int::bigint & 4294967295) % "
                 + shape.buckets() + ")";
     }

@@ -125,7 +125,7 @@ final class TableVerification {
         long estimate = Flux.fromIterable(sources.values()).flatMap(PostgresDigests::estimate).reduce(0L, Long::sum)
                 .block(CALL_TIMEOUT);
         int n = buckets > 0 ? buckets : (int) Math.max(1, Math.min(MAX_BUCKETS, estimate / ROWS_PER_BUCKET));
-        Shape shape = new Shape(keyColumn, columns, n);
+        Shape shape = new Shape(keyColumn, columns, n, PostgresDigests.integerKey(keyColumn, types));
         out.println("    " + target.name() + " (" + target.mode() + "), " + columns.size() + " column(s) compared"
                 + (notCompared.isEmpty() ? "" : "; not compared: " + notCompared));
         out.flush();
@@ -189,9 +189,12 @@ final class TableVerification {
         Map<String, String> aliases = new LinkedHashMap<>();
         Map<String, String> lastSource = new HashMap<>();
         Map<String, Long> stableSince = new HashMap<>();
+        Set<String> changed = new java.util.HashSet<>();
         long deadline = System.nanoTime() + settle.multipliedBy(3).toNanos();
         Set<String> open = new LinkedHashSet<>(candidates);
         while (!open.isEmpty()) {
+            // a row is as old as the start of the read that saw it: a slow read never shortens the settling
+            long seen = System.nanoTime();
             Map<String, String> sourceRows = new HashMap<>();
             Map<String, String> rowAlias = new HashMap<>();
             List<String> keys = List.copyOf(open);
@@ -202,17 +205,21 @@ final class TableVerification {
                 });
             }
             Map<String, String> targetRows = sink.rows(key.model(), shape, keys).block(CALL_TIMEOUT);
-            long now = System.nanoTime();
             for (String k : keys) {
                 String s = sourceRows.get(k);
                 String t = targetRows.get(k);
                 if (Objects.equals(s, t)) {
                     open.remove(k); // it was in flight
-                } else if (!stableSince.containsKey(k) || !Objects.equals(s, lastSource.get(k))) {
-                    lastSource.put(k, s);
-                    stableSince.put(k, now);
+                    continue;
                 }
-                if (open.contains(k) && now - stableSince.get(k) >= settle.toNanos()) {
+                if (!stableSince.containsKey(k)) {
+                    stableSince.put(k, seen);
+                    lastSource.put(k, s);
+                } else if (!Objects.equals(s, lastSource.get(k))) {
+                    stableSince.put(k, seen);
+                    lastSource.put(k, s);
+                    changed.add(k);
+                } else if (seen - stableSince.get(k) >= settle.toNanos()) {
                     open.remove(k);
                     if (s == null) {
                         extra.put(k, t);
@@ -225,7 +232,8 @@ final class TableVerification {
                     }
                 }
             }
-            if (open.isEmpty() || now > deadline) {
+            // only keys seen changing may be left unchecked: one that stayed the same settles in its time
+            if (open.isEmpty() || System.nanoTime() > deadline && changed.containsAll(open)) {
                 break;
             }
             sleep(Math.min(1000, Math.max(100, settle.toMillis() / 4)));
