@@ -17,8 +17,8 @@ import reactor.core.publisher.Mono;
  * <p><b>The canonical form.</b> Each compared value is written as text, by its {@link Kind} (the
  * target column's type decides, since the sink converted every value into it): {@code INTEGER} as the
  * decimal integer (a boolean as 1 or 0); {@code DECIMAL} with exactly {@code scale} decimals;
- * {@code FLOAT} as the integer nearest to the value times 10^6 (a {@code Float32} column's value taken
- * as the 32-bit float the sink stored); {@code STRING} as it is; {@code UUID} in lower case with
+ * {@code FLOAT} as the integer nearest to the value times 10^6, computed in double precision, half to
+ * even (a {@code Float32} column's value taken as the 32-bit float the sink stored); {@code STRING} as it is; {@code UUID} in lower case with
  * hyphens; {@code DATE} as days since 1970-01-01; {@code DATETIME} as seconds since the epoch (a
  * date-time without a zone read in the column's zone, UTC unless the column names one); {@code NULL} as
  * {@code \N}. A row's text is its columns' texts in {@link Shape#columns} order, joined by the

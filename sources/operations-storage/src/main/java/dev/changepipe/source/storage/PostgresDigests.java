@@ -147,7 +147,8 @@ final class PostgresDigests {
             case INTEGER -> type.equals("bool") ? q + "::int::text"
                     : type.startsWith("int") ? q + "::text" : "round(" + q + "::numeric)::text";
             case DECIMAL -> "round(" + q + "::numeric, " + c.scale() + ")::text";
-            case FLOAT -> "round((" + q + (c.scale() == 4 ? "::float4" : "") + ")::float8::numeric * 1000000)::text";
+            // in double precision, as ClickHouse computes it: the same product, and both round half to even
+            case FLOAT -> "round((" + q + (c.scale() == 4 ? "::float4" : "") + ")::float8 * 1000000::float8)::bigint::text";
             case STRING, UUID -> q + "::text";
             case DATE -> switch (type) {
                 case "date" -> "(" + q + " - date '1970-01-01')::text";
@@ -155,9 +156,9 @@ final class PostgresDigests {
                 default -> "(" + q + "::date - date '1970-01-01')::text";
             };
             case DATETIME -> switch (type) {
-                case "timestamptz" -> "floor(extract(epoch from " + q + "))::bigint::text";
-                case "date" -> "floor(extract(epoch from " + q + "::timestamp AT TIME ZONE " + zone(c) + "))::bigint::text";
-                default -> "floor(extract(epoch from " + q + "::timestamp AT TIME ZONE " + zone(c) + "))::bigint::text";
+                // date_part is a double, far cheaper than extract's numeric, and exact to the microsecond here
+                case "timestamptz" -> "floor(date_part('epoch', " + q + "))::bigint::text";
+                default -> "floor(date_part('epoch', " + q + "::timestamp AT TIME ZONE " + zone(c) + "))::bigint::text";
             };
         };
         return "coalesce(" + e + ", '\\N')";
