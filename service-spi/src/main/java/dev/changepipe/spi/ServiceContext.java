@@ -39,6 +39,13 @@ public interface ServiceContext {
     <C extends Record> C connection(String path, String name, Class<C> type);
 
     /**
+     * The pipeline's sinks as the service built them for this run, for a source that asks them for a
+     * capability by {@code instanceof} (a {@link TableDigest}, to verify what they hold). Empty until
+     * every sink of the pipeline is built: ask while the source runs, not in {@code create}.
+     */
+    java.util.List<dev.changepipe.core.Sink> sinks();
+
+    /**
      * Registers a readiness probe: a {@code Mono} that completes when the target answers and fails
      * otherwise. {@code /health/ready} subscribes to every probe (with a timeout) on each request.
      */

@@ -135,6 +135,7 @@ final class Components {
             closeQuietly(source, built);
             throw new ConfigException(problems);
         }
+        context.sinks = built.stream().map(sink -> sink instanceof MeteredSink m ? m.delegate() : sink).toList();
         Pipeline.Builder b = Pipeline.builder(pc.name())
                 .source(source)
                 .pusher(pusher(pc.pusher()))
@@ -336,6 +337,8 @@ final class Components {
         private final Map<String, Mono<Void>> probes;
 
         private final DeadLetterStore deadLetters;
+        /** The sinks of the run, without the service's meters around them, once built. */
+        private volatile List<Sink> sinks = List.of();
 
         Context(String pipeline, CheckpointStore checkpoints, Map<String, Mono<Void>> probes) {
             this(pipeline, checkpoints, probes, null);
@@ -392,6 +395,11 @@ final class Components {
                         : String.join(", ", ofKind.keySet())));
             }
             return copy(found).bind(type);
+        }
+
+        @Override
+        public List<Sink> sinks() {
+            return sinks;
         }
 
         @Override

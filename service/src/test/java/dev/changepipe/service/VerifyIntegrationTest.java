@@ -43,48 +43,9 @@ class VerifyIntegrationTest {
     void verifyReportsEveryKeyThatDiffersRepairsThemAndSeesNoDifferenceInFlight(RedisServer redis, PostgresServer pg,
             ClickHouseServer ch, @TempDir Path dir) throws Exception {
         String app = pg.createDatabase("verify_app");
-        pg.execute(app, "CREATE TABLE shop_order (id bigint PRIMARY KEY, status text NOT NULL, total numeric(12, 2),"
-                + " price double precision, created timestamp, created_date date NOT NULL, paid boolean, note text)");
-        pg.execute(app, "INSERT INTO shop_order SELECT g, 'new', g * 1.25, g / 3.0, timestamp '2024-01-01' + g * interval"
-                + " '1 minute', date '2024-01-01' + g % 60, g % 2 = 0, CASE WHEN g % 5 = 0 THEN NULL ELSE 'n' || g END"
-                + " FROM generate_series(1, " + ROWS + ") g");
-        pg.execute(app, "ANALYZE shop_order");
         String chDb = ch.createDatabase("verify");
         String prefix = "v" + UUID.randomUUID().toString().replace("-", "").substring(0, 8);
-        Path config = dir.resolve("service.yaml");
-        Files.writeString(config, """
-                http:
-                  port: 0
-                  portFile: %1$s/http.port
-                checkpoints:
-                  directory: %1$s/checkpoints
-                connections:
-                  redis:
-                    queue: {uri: "%2$s"}
-                  postgres:
-                    app: {url: "%3$s"}
-                  clickhouse:
-                    analytics: {endpoints: ["%4$s"], database: %5$s}
-                pipelines:
-                  - name: orders
-                    source:
-                      type: storage-sync
-                      connection: queue
-                      keyPrefix: %6$s
-                      importKeys:
-                        Order: {model: shop.order, table: shop_order, delay: 100ms}
-                      databases: {default: app}
-                    sinks:
-                      - type: clickhouse
-                        connection: analytics
-                        tables:
-                          shop.order:
-                            target: shop_order
-                            create:
-                              columns: ["id UInt64", "status String", "total Decimal(12, 2)", "price Float64",
-                                        "created DateTime", "created_date Date", "paid UInt8", "note Nullable(String)"]
-                              orderBy: [id]
-                """.formatted(dir, redis.uri(), pg.r2dbcUrl(app), ch.httpUrl(), chDb, prefix));
+        Path config = setUp(redis, pg, ch, dir, app, chDb, prefix, "");
         String table = chDb + ".shop_order";
         String queue = prefix + ":operations:Order";
         RedisClient client = RedisClient.create(redis.uri());
@@ -167,6 +128,87 @@ class VerifyIntegrationTest {
                 writing.set(false);
                 writer.join();
             }
+            assertThat(service.terminate(Duration.ofSeconds(40))).isZero();
+        } finally {
+            client.shutdown();
+        }
+    }
+
+    /** The table in PostgreSQL, and a config syncing it into ClickHouse; {@code more}: more keys of the source. */
+    private static Path setUp(RedisServer redis, PostgresServer pg, ClickHouseServer ch, Path dir, String app, String chDb,
+            String prefix, String more) throws Exception {
+        pg.execute(app, "CREATE TABLE shop_order (id bigint PRIMARY KEY, status text NOT NULL, total numeric(12, 2),"
+                + " price double precision, created timestamp, created_date date NOT NULL, paid boolean, note text)");
+        pg.execute(app, "INSERT INTO shop_order SELECT g, 'new', g * 1.25, g / 3.0, timestamp '2024-01-01' + g * interval"
+                + " '1 minute', date '2024-01-01' + g % 60, g % 2 = 0, CASE WHEN g % 5 = 0 THEN NULL ELSE 'n' || g END"
+                + " FROM generate_series(1, " + ROWS + ") g");
+        pg.execute(app, "ANALYZE shop_order");
+        Path config = dir.resolve("service.yaml");
+        Files.writeString(config, """
+                http:
+                  port: 0
+                  portFile: %1$s/http.port
+                checkpoints:
+                  directory: %1$s/checkpoints
+                connections:
+                  redis:
+                    queue: {uri: "%2$s"}
+                  postgres:
+                    app: {url: "%3$s"}
+                  clickhouse:
+                    analytics: {endpoints: ["%4$s"], database: %5$s}
+                pipelines:
+                  - name: orders
+                    source:
+                      type: storage-sync
+                      connection: queue
+                      keyPrefix: %6$s
+                      importKeys:
+                        Order: {model: shop.order, table: shop_order, delay: 100ms}
+                      databases: {default: app}
+                      %7$s
+                    sinks:
+                      - type: clickhouse
+                        connection: analytics
+                        tables:
+                          shop.order:
+                            target: shop_order
+                            create:
+                              columns: ["id UInt64", "status String", "total Decimal(12, 2)", "price Float64",
+                                        "created DateTime", "created_date Date", "paid UInt8", "note Nullable(String)"]
+                              orderBy: [id]
+                """.formatted(dir, redis.uri(), pg.r2dbcUrl(app), ch.httpUrl(), chDb, prefix, more));
+        return config;
+    }
+
+    @Test
+    void aPipelineVerifyingOnAScheduleLogsAndPublishesTheDifferencesItFinds(RedisServer redis, PostgresServer pg,
+            ClickHouseServer ch, @TempDir Path dir) throws Exception {
+        String app = pg.createDatabase("verify_scheduled");
+        String chDb = ch.createDatabase("verify_scheduled");
+        String prefix = "s" + UUID.randomUUID().toString().replace("-", "").substring(0, 8);
+        Path config = setUp(redis, pg, ch, dir, app, chDb, prefix, "verify: {every: 1s, settle: 500ms}");
+        String table = chDb + ".shop_order";
+        String queue = prefix + ":operations:Order";
+        String different = "changepipe_verify_differences{import_key=\"Order\",kind=\"different\",pipeline=\"orders\","
+                + "sink=\"clickhouse\"}";
+        RedisClient client = RedisClient.create(redis.uri());
+        try (StatefulRedisConnection<String, String> connection = client.connect();
+                ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), Map.of())) {
+            RedisCommands<String, String> r = connection.sync();
+            for (int id = 1; id <= ROWS; id++) {
+                r.zadd(queue, 1_700_000_000.0 + id, "insert:default." + id);
+            }
+            await().ignoreExceptions().atMost(T).until(() -> service.get("/metrics").body().contains(different + " 0.0")
+                    && service.get("/metrics").body().contains("changepipe_verify_rows_total"));
+
+            pg.execute(app, "UPDATE shop_order SET total = 999.99 WHERE id = 7"); // its registration lost
+            await().ignoreExceptions().atMost(T).until(() -> service.get("/metrics").body().contains(different + " 1.0"));
+            await().atMost(T).until(() -> service.output().contains("7: total 999.99 (source) / 8.75 (target)"));
+
+            r.zadd(queue, System.currentTimeMillis() / 1000.0, "update:default.7"); // repaired as --repair would
+            await().ignoreExceptions().atMost(T).until(() -> service.get("/metrics").body().contains(different + " 0.0"));
+            assertThat(ch.execute("SELECT toString(total) FROM " + table + " FINAL WHERE id = 7").trim()).isEqualTo("999.99");
             assertThat(service.terminate(Duration.ofSeconds(40))).isZero();
         } finally {
             client.shutdown();

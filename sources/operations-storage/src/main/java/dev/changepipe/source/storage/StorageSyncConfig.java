@@ -21,7 +21,8 @@ record StorageSyncConfig(
         Map<String, String> databases,
         @Key(value = "connections per database", min = 1, max = 1000) Integer maxConnections,
         @Key("complete once the queue is empty (a backlog run), instead of waiting for more") Boolean untilEmpty,
-        @Key(value = "batches emitted and not yet written: the next one is fetched while one is written", min = 1, max = 16) Integer batchesInFlight) {
+        @Key(value = "batches emitted and not yet written: the next one is fetched while one is written", min = 1, max = 16) Integer batchesInFlight,
+        @Key("compare the tables with the sinks' while the pipeline runs, on a schedule (docs/verify.md)") Verify verify) {
 
     static final int DEFAULT_MAX_CONNECTIONS = 4;
 
@@ -33,6 +34,19 @@ record StorageSyncConfig(
         maxConnections = maxConnections == null ? DEFAULT_MAX_CONNECTIONS : maxConnections;
         untilEmpty = untilEmpty != null && untilEmpty;
         batchesInFlight = batchesInFlight == null ? StorageSyncOptions.DEFAULT_BATCHES_IN_FLIGHT : batchesInFlight;
+    }
+
+    /** A verify the pipeline runs itself, every {@code every}; off when absent. */
+    record Verify(
+            @Key(value = "a verify of the pipeline's tables (docs/verify.md) starts this long after the previous one"
+                    + " ended; no verify without it", required = true, defaultText = "required in `verify`, which is off when absent")
+            Duration every,
+            @Key("how long a key that differs must keep its PostgreSQL row before it counts as a difference")
+            Duration settle) {
+
+        Verify {
+            settle = settle == null ? Duration.ofSeconds(10) : settle;
+        }
     }
 
     /** One import key. */

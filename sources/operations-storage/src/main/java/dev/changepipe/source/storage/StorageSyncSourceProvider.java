@@ -133,7 +133,10 @@ public final class StorageSyncSourceProvider implements SourceProvider {
             pools.add(pool);
             b.database(e.getKey(), pool);
         }
-        StorageSyncSource source = StorageSyncSource.create(redis, s.build(b::build));
+        StorageSyncOptions options = s.build(b::build);
+        StorageSyncSource source = StorageSyncSource.create(redis, options);
+        ScheduledVerify verify = c.verify() == null ? null
+                : new ScheduledVerify(options.importKeys(), urls, context, c.verify());
         return new Source() {
             @Override
             public String name() {
@@ -142,7 +145,11 @@ public final class StorageSyncSourceProvider implements SourceProvider {
 
             @Override
             public Flux<Chunk> read() {
-                return source.read();
+                if (verify == null) {
+                    return source.read();
+                }
+                // verifies while it reads: a run's read ends with the run
+                return source.read().doOnSubscribe(subscription -> verify.start()).doFinally(signal -> verify.stop());
             }
 
             @Override
@@ -152,6 +159,9 @@ public final class StorageSyncSourceProvider implements SourceProvider {
 
             @Override
             public Mono<Void> close() {
+                if (verify != null) {
+                    verify.stop();
+                }
                 return source.close()
                         .then(redis.close())
                         .then(Flux.fromIterable(pools).concatMap(ConnectionPool::disposeLater).then());

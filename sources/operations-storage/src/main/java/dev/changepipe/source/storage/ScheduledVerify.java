@@ -1,0 +1,139 @@
+package dev.changepipe.source.storage;
+
+import dev.changepipe.core.Sink;
+import dev.changepipe.spi.ServiceContext;
+import dev.changepipe.spi.TableDigest;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.Disposable;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
+
+/**
+ * The verify a storage-sync pipeline runs itself while it runs ({@code verify: {every: 1h}}): every
+ * import key against every sink of the pipeline that is a {@link TableDigest}, one run after another
+ * with {@code every} between them, on a bounded-elastic thread. It writes nothing: what it finds is
+ * logged (the report of {@code ./pipeline verify} when a table differs, one line when it is equal) and
+ * published as meters, tagged with the pipeline by the service, the import key and the table:
+ * {@value #ROWS} (rows compared), {@value #DIFFERENCES} (the last run's keys per {@code kind}: missing,
+ * extra, different, changing), {@value #LAST_RUN} (when the last run ended, epoch seconds),
+ * {@value #DURATION} and {@value #FAILURES} (runs that could not compare, a server unreachable say).
+ */
+final class ScheduledVerify {
+
+    static final String ROWS = "changepipe.verify.rows";
+    static final String DIFFERENCES = "changepipe.verify.differences";
+    static final String LAST_RUN = "changepipe.verify.last.run";
+    static final String DURATION = "changepipe.verify.duration";
+    static final String FAILURES = "changepipe.verify.failures";
+    private static final Logger log = LoggerFactory.getLogger(ScheduledVerify.class);
+
+    private final String pipeline;
+    private final List<ImportKeyOptions> importKeys;
+    private final Map<String, String> databases;
+    private final ServiceContext context;
+    private final StorageSyncConfig.Verify schedule;
+    private final MeterRegistry registry;
+    /**
+     * What the gauges read, per registry (the service's view of one pipeline, which outlives a run): a
+     * restarted pipeline's new verifier updates the values its predecessor's gauges were registered on.
+     */
+    private static final Map<MeterRegistry, Map<List<String>, AtomicLong>> GAUGES =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+    private volatile Disposable running;
+
+    ScheduledVerify(List<ImportKeyOptions> importKeys, Map<String, String> databases, ServiceContext context,
+            StorageSyncConfig.Verify schedule) {
+        this.pipeline = context.pipelineName();
+        this.importKeys = importKeys;
+        this.databases = databases;
+        this.context = context;
+        this.schedule = schedule;
+        this.registry = context.meterRegistry();
+    }
+
+    /** Starts the runs, the first {@code every} from now; a second start while running does nothing. */
+    synchronized void start() {
+        if (running == null || running.isDisposed()) {
+            running = Mono.delay(schedule.every(), Schedulers.boundedElastic())
+                    .then(Mono.fromRunnable(this::runOnce).subscribeOn(Schedulers.boundedElastic()))
+                    .repeat()
+                    .subscribe(v -> { }, e -> log.error("pipeline {}: scheduled verify stopped: {}", pipeline, e.toString()));
+        }
+    }
+
+    synchronized void stop() {
+        if (running != null) {
+            running.dispose();
+        }
+    }
+
+    /** One run: every import key against every sink that can be compared. */
+    void runOnce() {
+        List<Sink> sinks = context.sinks();
+        for (ImportKeyOptions key : importKeys) {
+            for (Sink sink : sinks) {
+                if (sink instanceof TableDigest digest) {
+                    verify(key, sink.name(), digest);
+                }
+            }
+        }
+        gauge(LAST_RUN, "when the last verify ended (epoch seconds)").set(System.currentTimeMillis() / 1000);
+    }
+
+    private void verify(ImportKeyOptions key, String sinkName, TableDigest digest) {
+        StringWriter report = new StringWriter();
+        Timer.Sample sample = Timer.start(registry);
+        try {
+            TableVerification.Outcome outcome = new TableVerification(key, databases, digest, schedule.settle(), 0, 10,
+                    new PrintWriter(report, true)).run();
+            sample.stop(Timer.builder(DURATION).tags("import_key", key.importKey(), "sink", sinkName).register(registry));
+            Counter.builder(ROWS).tags("import_key", key.importKey(), "sink", sinkName).register(registry)
+                    .increment(outcome.rows());
+            set(key, sinkName, "missing", outcome.missing().size());
+            set(key, sinkName, "extra", outcome.extra().size());
+            set(key, sinkName, "different", outcome.different().size());
+            set(key, sinkName, "changing", outcome.changing().size());
+            if (outcome.equal()) {
+                log.info("pipeline {}: verify of import key {} against sink {}: equal ({} rows)", pipeline,
+                        key.importKey(), sinkName, outcome.rows());
+            } else {
+                log.warn("pipeline {}: verify of import key {} against sink {} found differences "
+                        + "(./pipeline verify --repair registers them):\n{}", pipeline, key.importKey(), sinkName,
+                        report.toString().stripTrailing());
+            }
+        } catch (RuntimeException e) {
+            Counter.builder(FAILURES).tags("import_key", key.importKey(), "sink", sinkName).register(registry).increment();
+            log.warn("pipeline {}: verify of import key {} against sink {} failed: {}", pipeline, key.importKey(),
+                    sinkName, e.toString());
+        }
+    }
+
+    private void set(ImportKeyOptions key, String sinkName, String kind, long value) {
+        gauge(DIFFERENCES, "keys the last verify found, per kind (missing, extra, different, changing)",
+                "import_key", key.importKey(), "sink", sinkName, "kind", kind).set(value);
+    }
+
+    /** The value a gauge of this registry reads, registered on first use. */
+    private AtomicLong gauge(String name, String description, String... tags) {
+        List<String> id = new java.util.ArrayList<>(List.of(tags));
+        id.add(0, name);
+        return GAUGES.computeIfAbsent(registry, r -> new ConcurrentHashMap<>()).computeIfAbsent(id, k -> {
+            AtomicLong holder = new AtomicLong();
+            Gauge.builder(name, holder, AtomicLong::get).description(description).tags(tags).strongReference(true)
+                    .register(registry);
+            return holder;
+        });
+    }
+}
