@@ -197,7 +197,8 @@ final class ReplicationService {
         return Flux.fromIterable(probes.entrySet())
                 .flatMap(e -> e.getValue().timeout(PROBE_TIMEOUT)
                         .then(Mono.<Map.Entry<String, String>>empty())
-                        .onErrorResume(err -> Mono.just(Map.entry(e.getKey(), "unreachable: " + err.getMessage()))))
+                        // the probe's own words: a target's (unreachable...), a verify's (differences...)
+                        .onErrorResume(err -> Mono.just(Map.entry(e.getKey(), String.valueOf(err.getMessage())))))
                 .collectList()
                 .map(failed -> {
                     failed.forEach(f -> problems.put(f.getKey(), f.getValue()));

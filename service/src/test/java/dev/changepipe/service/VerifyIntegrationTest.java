@@ -182,12 +182,12 @@ class VerifyIntegrationTest {
     }
 
     @Test
-    void aPipelineVerifyingOnAScheduleLogsAndPublishesTheDifferencesItFinds(RedisServer redis, PostgresServer pg,
+    void aPipelineVerifyingOnAScheduleLogsAndPublishesTheDifferencesItFindsAndIsNotReadyMeanwhile(RedisServer redis, PostgresServer pg,
             ClickHouseServer ch, @TempDir Path dir) throws Exception {
         String app = pg.createDatabase("verify_scheduled");
         String chDb = ch.createDatabase("verify_scheduled");
         String prefix = "s" + UUID.randomUUID().toString().replace("-", "").substring(0, 8);
-        Path config = setUp(redis, pg, ch, dir, app, chDb, prefix, "verify: {every: 1s, settle: 500ms}");
+        Path config = setUp(redis, pg, ch, dir, app, chDb, prefix, "verify: {every: 1s, settle: 500ms, readiness: true}");
         String table = chDb + ".shop_order";
         String queue = prefix + ":operations:Order";
         String different = "changepipe_verify_differences{import_key=\"Order\",kind=\"different\",pipeline=\"orders\","
@@ -205,9 +205,13 @@ class VerifyIntegrationTest {
             pg.execute(app, "UPDATE shop_order SET total = 999.99 WHERE id = 7"); // its registration lost
             await().ignoreExceptions().atMost(T).until(() -> service.get("/metrics").body().contains(different + " 1.0"));
             await().atMost(T).until(() -> service.output().contains("7: total 999.99 (source) / 8.75 (target)"));
+            await().ignoreExceptions().atMost(T).until(() -> service.get("/health/ready").statusCode() == 503);
+            assertThat(service.get("/health/ready").body()).contains("verify of pipeline orders")
+                    .contains("1 key(s) of import key Order against sink clickhouse differ");
 
             r.zadd(queue, System.currentTimeMillis() / 1000.0, "update:default.7"); // repaired as --repair would
             await().ignoreExceptions().atMost(T).until(() -> service.get("/metrics").body().contains(different + " 0.0"));
+            await().ignoreExceptions().atMost(T).until(() -> service.get("/health/ready").statusCode() == 200);
             assertThat(ch.execute("SELECT toString(total) FROM " + table + " FINAL WHERE id = 7").trim()).isEqualTo("999.99");
             assertThat(service.terminate(Duration.ofSeconds(40))).isZero();
         } finally {

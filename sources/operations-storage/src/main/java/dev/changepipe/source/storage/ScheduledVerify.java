@@ -52,6 +52,8 @@ final class ScheduledVerify {
     private static final Map<MeterRegistry, Map<List<String>, AtomicLong>> GAUGES =
             java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
     private volatile Disposable running;
+    /** What the last run found per import key and sink, when keys differ (readiness says it). */
+    private final Map<String, String> differing = new ConcurrentHashMap<>();
 
     ScheduledVerify(List<ImportKeyOptions> importKeys, Map<String, String> databases, ServiceContext context,
             StorageSyncConfig.Verify schedule) {
@@ -105,6 +107,13 @@ final class ScheduledVerify {
             set(key, sinkName, "extra", outcome.extra().size());
             set(key, sinkName, "different", outcome.different().size());
             set(key, sinkName, "changing", outcome.changing().size());
+            String at = key.importKey() + " against sink " + sinkName;
+            if (outcome.differs()) {
+                differing.put(at, (outcome.missing().size() + outcome.extra().size() + outcome.different().size())
+                        + " key(s) of import key " + at + " differ");
+            } else {
+                differing.remove(at);
+            }
             if (outcome.equal()) {
                 log.info("pipeline {}: verify of import key {} against sink {}: equal ({} rows)", pipeline,
                         key.importKey(), sinkName, outcome.rows());
@@ -118,6 +127,16 @@ final class ScheduledVerify {
             log.warn("pipeline {}: verify of import key {} against sink {} failed: {}", pipeline, key.importKey(),
                     sinkName, e.toString());
         }
+    }
+
+    /**
+     * A readiness probe: fails while the last run of an import key against a sink found keys that differ
+     * (until a run finds that table equal again).
+     */
+    Mono<Void> probe() {
+        return Mono.defer(() -> differing.isEmpty() ? Mono.empty()
+                : Mono.error(new IllegalStateException("the last verify found differences: "
+                        + String.join("; ", differing.values()) + " (./pipeline verify --repair registers them)")));
     }
 
     private void set(ImportKeyOptions key, String sinkName, String kind, long value) {

@@ -42,10 +42,13 @@ record StorageSyncConfig(
                     + " ended; no verify without it", required = true, defaultText = "required in `verify`, which is off when absent")
             Duration every,
             @Key("how long a key that differs must keep its PostgreSQL row before it counts as a difference")
-            Duration settle) {
+            Duration settle,
+            @Key("the pipeline is not ready (`/health/ready`) while the last verify found keys that differ")
+            Boolean readiness) {
 
         Verify {
             settle = settle == null ? Duration.ofSeconds(10) : settle;
+            readiness = readiness != null && readiness;
         }
     }
 

@@ -137,6 +137,9 @@ public final class StorageSyncSourceProvider implements SourceProvider {
         StorageSyncSource source = StorageSyncSource.create(redis, options);
         ScheduledVerify verify = c.verify() == null ? null
                 : new ScheduledVerify(options.importKeys(), urls, context, c.verify());
+        if (verify != null && c.verify().readiness()) {
+            context.readinessProbe("verify of pipeline " + context.pipelineName(), verify.probe());
+        }
         return new Source() {
             @Override
             public String name() {
