@@ -137,6 +137,11 @@ class VerifyIntegrationTest {
     /** The table in PostgreSQL, and a config syncing it into ClickHouse; {@code more}: more keys of the source. */
     private static Path setUp(RedisServer redis, PostgresServer pg, ClickHouseServer ch, Path dir, String app, String chDb,
             String prefix, String more) throws Exception {
+        return setUp(redis, pg, ch, dir, app, chDb, prefix, more, "replacing");
+    }
+
+    private static Path setUp(RedisServer redis, PostgresServer pg, ClickHouseServer ch, Path dir, String app, String chDb,
+            String prefix, String more, String mode) throws Exception {
         pg.execute(app, "CREATE TABLE shop_order (id bigint PRIMARY KEY, status text NOT NULL, total numeric(12, 2),"
                 + " price double precision, created timestamp, created_date date NOT NULL, paid boolean, note text)");
         pg.execute(app, "INSERT INTO shop_order SELECT g, 'new', g * 1.25, g / 3.0, timestamp '2024-01-01' + g * interval"
@@ -170,6 +175,7 @@ class VerifyIntegrationTest {
                     sinks:
                       - type: clickhouse
                         connection: analytics
+                        mode: %8$s
                         tables:
                           shop.order:
                             target: shop_order
@@ -177,7 +183,7 @@ class VerifyIntegrationTest {
                               columns: ["id UInt64", "status String", "total Decimal(12, 2)", "price Float64",
                                         "created DateTime", "created_date Date", "paid UInt8", "note Nullable(String)"]
                               orderBy: [id]
-                """.formatted(dir, redis.uri(), pg.r2dbcUrl(app), ch.httpUrl(), chDb, prefix, more));
+                """.formatted(dir, redis.uri(), pg.r2dbcUrl(app), ch.httpUrl(), chDb, prefix, more, mode));
         return config;
     }
 
@@ -213,6 +219,53 @@ class VerifyIntegrationTest {
             await().ignoreExceptions().atMost(T).until(() -> service.get("/metrics").body().contains(different + " 0.0"));
             await().ignoreExceptions().atMost(T).until(() -> service.get("/health/ready").statusCode() == 200);
             assertThat(ch.execute("SELECT toString(total) FROM " + table + " FINAL WHERE id = 7").trim()).isEqualTo("999.99");
+            assertThat(service.terminate(Duration.ofSeconds(40))).isZero();
+        } finally {
+            client.shutdown();
+        }
+    }
+
+    @Test
+    void aCollapsingTableIsComparedByItsLiveRows(RedisServer redis, PostgresServer pg, ClickHouseServer ch, @TempDir Path dir)
+            throws Exception {
+        String app = pg.createDatabase("verify_collapsing");
+        String chDb = ch.createDatabase("verify_collapsing");
+        String prefix = "c" + UUID.randomUUID().toString().replace("-", "").substring(0, 8);
+        Path config = setUp(redis, pg, ch, dir, app, chDb, prefix, "", "collapsing");
+        String table = chDb + ".shop_order";
+        String queue = prefix + ":operations:Order";
+        RedisClient client = RedisClient.create(redis.uri());
+        try (StatefulRedisConnection<String, String> connection = client.connect();
+                ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), Map.of())) {
+            RedisCommands<String, String> r = connection.sync();
+            for (int id = 1; id <= ROWS; id++) {
+                r.zadd(queue, 1_700_000_000.0 + id, "insert:default." + id);
+            }
+            await().ignoreExceptions().atMost(T).until(() -> r.zcard(queue) == 0 && ch.execute("SELECT sum(sign) FROM "
+                    + table).trim().equals(String.valueOf(ROWS)));
+            // updates and deletes leave cancelled rows behind: only the live ones count
+            pg.execute(app, "UPDATE shop_order SET status = 'paid' WHERE id <= 20");
+            pg.execute(app, "DELETE FROM shop_order WHERE id BETWEEN 30 AND 34");
+            for (int id = 1; id <= 20; id++) {
+                r.zadd(queue, 1_800_000_000.0 + id, "update:default." + id);
+            }
+            for (int id = 30; id <= 34; id++) {
+                r.zadd(queue, 1_800_000_100.0 + id, "delete:default." + id);
+            }
+            await().ignoreExceptions().atMost(T).until(() -> r.zcard(queue) == 0 && ch.execute("SELECT sum(sign) FROM "
+                    + table).trim().equals(String.valueOf(ROWS - 5)));
+            Map.Entry<Integer, String> equal = verify(config, "--settle", "1s");
+            assertThat(equal.getKey()).as(equal.getValue()).isEqualTo(Cli.OK);
+            assertThat(equal.getValue()).contains("(collapsing)").contains("digested 2,995 row(s) (2,995 in the target)");
+
+            // a row cancelled behind the pipeline's back is missing
+            ch.execute("INSERT INTO " + table + " (id, status, total, price, created, created_date, paid, note, version,"
+                    + " sign) SELECT id, status, total, price, created, created_date, paid, note, version, -1 FROM " + table
+                    + " FINAL WHERE id = 100 AND sign = 1");
+            Map.Entry<Integer, String> missing = verify(config, "--settle", "1s");
+            assertThat(missing.getKey()).as(missing.getValue()).isEqualTo(Cli.FAILED);
+            assertThat(missing.getValue()).contains("1 key(s) differ: 1 missing from the target, 0 extra in it, 0 different")
+                    .contains("missing from the target (1):\n        100\n");
             assertThat(service.terminate(Duration.ofSeconds(40))).isZero();
         } finally {
             client.shutdown();
