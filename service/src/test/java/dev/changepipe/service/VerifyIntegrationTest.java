@@ -52,9 +52,7 @@ class VerifyIntegrationTest {
         try (StatefulRedisConnection<String, String> connection = client.connect();
                 ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), Map.of())) {
             RedisCommands<String, String> r = connection.sync();
-            for (int id = 1; id <= ROWS; id++) {
-                r.zadd(queue, 1_700_000_000.0 + id, "insert:default." + id);
-            }
+            registerEveryRow(r, queue);
             await().ignoreExceptions().atMost(T).until(() -> ch.execute("SELECT count() FROM " + table + " FINAL")
                     .trim().equals(String.valueOf(ROWS)) && r.zcard(queue) == 0);
 
@@ -188,8 +186,8 @@ class VerifyIntegrationTest {
     }
 
     @Test
-    void aPipelineVerifyingOnAScheduleLogsAndPublishesTheDifferencesItFindsAndIsNotReadyMeanwhile(RedisServer redis, PostgresServer pg,
-            ClickHouseServer ch, @TempDir Path dir) throws Exception {
+    void aPipelineVerifyingOnAScheduleLogsAndPublishesTheDifferencesItFindsAndIsNotReadyMeanwhile(RedisServer redis,
+            PostgresServer pg, ClickHouseServer ch, @TempDir Path dir) throws Exception {
         String app = pg.createDatabase("verify_scheduled");
         String chDb = ch.createDatabase("verify_scheduled");
         String prefix = "s" + UUID.randomUUID().toString().replace("-", "").substring(0, 8);
@@ -202,9 +200,7 @@ class VerifyIntegrationTest {
         try (StatefulRedisConnection<String, String> connection = client.connect();
                 ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), Map.of())) {
             RedisCommands<String, String> r = connection.sync();
-            for (int id = 1; id <= ROWS; id++) {
-                r.zadd(queue, 1_700_000_000.0 + id, "insert:default." + id);
-            }
+            registerEveryRow(r, queue);
             await().ignoreExceptions().atMost(T).until(() -> service.get("/metrics").body().contains(different + " 0.0")
                     && service.get("/metrics").body().contains("changepipe_verify_rows_total"));
 
@@ -238,9 +234,7 @@ class VerifyIntegrationTest {
         try (StatefulRedisConnection<String, String> connection = client.connect();
                 ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), Map.of())) {
             RedisCommands<String, String> r = connection.sync();
-            for (int id = 1; id <= ROWS; id++) {
-                r.zadd(queue, 1_700_000_000.0 + id, "insert:default." + id);
-            }
+            registerEveryRow(r, queue);
             await().ignoreExceptions().atMost(T).until(() -> r.zcard(queue) == 0 && ch.execute("SELECT sum(sign) FROM "
                     + table).trim().equals(String.valueOf(ROWS)));
             // updates and deletes leave cancelled rows behind: only the live ones count
@@ -269,6 +263,13 @@ class VerifyIntegrationTest {
             assertThat(service.terminate(Duration.ofSeconds(40))).isZero();
         } finally {
             client.shutdown();
+        }
+    }
+
+    /** What an application registers for the rows it inserted, as django-clickhouse does. */
+    private static void registerEveryRow(RedisCommands<String, String> r, String queue) {
+        for (int id = 1; id <= ROWS; id++) {
+            r.zadd(queue, 1_700_000_000.0 + id, "insert:default." + id);
         }
     }
 
