@@ -10,9 +10,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -104,8 +102,10 @@ final class HandoverCommand implements CliCommand {
         List<String> problems = new ArrayList<>();
         for (HttpEndpoint.Section section : sections) {
             Settings source = section.settings();
-            StorageSyncSourceProvider.Storage storage = StorageSyncSourceProvider.storage(source, section.context());
-            Map<String, String> models = models(source);
+            StorageSyncConfig config = source.bind(StorageSyncConfig.class);
+            StorageSyncSourceProvider.Storage storage = StorageSyncSourceProvider.storage(source, config, section.context());
+            // the source tables its items carry: the sinks' tables are theirs
+            List<String> models = config.importKeyOptions(source).stream().map(ImportKeyOptions::model).toList();
             // the context's out masks the URI's password
             out.println("pipeline " + section.pipeline() + " (" + storage.options().keyPrefix() + " keys, "
                     + storage.uri() + ")");
@@ -119,7 +119,7 @@ final class HandoverCommand implements CliCommand {
                         out.println("  import key " + importKey + ": " + problem);
                     }
                 }
-                checkTables(out, context.sinks(section.pipeline()), List.copyOf(models.values()), taking, problems);
+                checkTables(out, context.sinks(section.pipeline()), models, taking, problems);
                 if (taking && problems.isEmpty()) {
                     for (String importKey : storage.importKeys()) {
                         redis.handOver(importKey, null).block(CALL_TIMEOUT);
@@ -169,14 +169,6 @@ final class HandoverCommand implements CliCommand {
                 sink.close().onErrorResume(e -> Mono.empty()).block(CALL_TIMEOUT);
             }
         }
-    }
-
-    /** Import key to model (the source table its items carry), as the source provider reads them. */
-    private static Map<String, String> models(Settings source) {
-        Map<String, String> models = new LinkedHashMap<>();
-        source.bind(StorageSyncConfig.class).importKeys()
-                .forEach((key, k) -> models.put(key, k == null || k.model() == null ? key : k.model()));
-        return models;
     }
 
     /** {@code --from}: the lock must not be django-clickhouse's; returns the problem, or null. */

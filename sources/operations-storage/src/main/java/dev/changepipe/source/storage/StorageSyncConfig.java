@@ -2,7 +2,10 @@ package dev.changepipe.source.storage;
 
 import dev.changepipe.spi.Connection;
 import dev.changepipe.spi.Key;
+import dev.changepipe.spi.Settings;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 /** The keys of a {@code type: storage-sync} section (docs/options.md is generated from them). */
@@ -34,6 +37,29 @@ record StorageSyncConfig(
         maxConnections = maxConnections == null ? DEFAULT_MAX_CONNECTIONS : maxConnections;
         untilEmpty = untilEmpty != null && untilEmpty;
         batchesInFlight = batchesInFlight == null ? StorageSyncOptions.DEFAULT_BATCHES_IN_FLIGHT : batchesInFlight;
+    }
+
+    /**
+     * The options of every import key, defaults applied as the source applies them (an import key with
+     * nothing under it takes them all); a refusal names the key's path under {@code section}.
+     */
+    List<ImportKeyOptions> importKeyOptions(Settings section) {
+        List<ImportKeyOptions> out = new ArrayList<>();
+        importKeys.forEach((name, given) -> {
+            ImportKey k = given != null ? given : new ImportKey(null, null, null, null, null);
+            ImportKeyOptions.Builder b = ImportKeyOptions.builder(name)
+                    .keyColumn(k.keyColumn())
+                    .batchSize(k.batchSize())
+                    .delay(k.delay());
+            if (k.model() != null) {
+                b.model(k.model());
+            }
+            if (k.table() != null) {
+                b.table(k.table());
+            }
+            out.add(section.build("importKeys." + name, b::build));
+        });
+        return out;
     }
 
     /** A verify the pipeline runs itself, every {@code every}; off when absent. */

@@ -78,7 +78,8 @@ public final class StorageSyncSourceProvider implements SourceProvider {
         return storage(s, s.bind(StorageSyncConfig.class), context);
     }
 
-    private static Storage storage(Settings s, StorageSyncConfig c, ServiceContext context) {
+    /** {@link #storage(Settings, ServiceContext)} of a section already bound into {@code c}. */
+    static Storage storage(Settings s, StorageSyncConfig c, ServiceContext context) {
         String uri = context.connection(s.pathOf("connection"), c.connection(), StorageSyncConfig.Redis.class).uri();
         Duration lockTimeout = c.lockTimeout();
         // Renewed every third of it: below a second, a GC pause or a slow Redis loses the lease.
@@ -106,21 +107,7 @@ public final class StorageSyncSourceProvider implements SourceProvider {
                 .deadLetters(context.deadLetters())
                 .untilEmpty(c.untilEmpty())
                 .batchesInFlight(c.batchesInFlight());
-        c.importKeys().forEach((name, given) -> {
-            // "app.model:" with nothing under it takes every default
-            StorageSyncConfig.ImportKey k = given != null ? given : new StorageSyncConfig.ImportKey(null, null, null, null, null);
-            ImportKeyOptions.Builder kb = ImportKeyOptions.builder(name)
-                    .keyColumn(k.keyColumn())
-                    .batchSize(k.batchSize())
-                    .delay(k.delay());
-            if (k.model() != null) {
-                kb.model(k.model());
-            }
-            if (k.table() != null) {
-                kb.table(k.table());
-            }
-            b.importKey(s.build("importKeys." + name, kb::build));
-        });
+        c.importKeyOptions(s).forEach(b::importKey);
         Map<String, String> urls = new LinkedHashMap<>();
         c.databases().forEach((alias, connection) -> urls.put(alias, context.connection(
                 s.pathOf("databases") + "." + alias, connection, StorageSyncConfig.Postgres.class).url()));

@@ -108,7 +108,7 @@ final class VerifyCommand implements CliCommand {
         PrintWriter out = context.out();
         Settings settings = section.settings();
         StorageSyncConfig config = settings.bind(StorageSyncConfig.class);
-        StorageSyncSourceProvider.Storage storage = StorageSyncSourceProvider.storage(settings, section.context());
+        StorageSyncSourceProvider.Storage storage = StorageSyncSourceProvider.storage(settings, config, section.context());
         Map<String, String> databases = new LinkedHashMap<>();
         config.databases().forEach((alias, connection) -> databases.put(alias, section.context().connection(
                 settings.pathOf("databases") + "." + alias, connection, StorageSyncConfig.Postgres.class).url()));
@@ -122,11 +122,10 @@ final class VerifyCommand implements CliCommand {
                 out.println("  no sink of it can be compared (a clickhouse sink can)");
                 return 0;
             }
-            for (Map.Entry<String, StorageSyncConfig.ImportKey> e : config.importKeys().entrySet()) {
-                if (o.importKeys != null && !o.importKeys.contains(e.getKey())) {
+            for (ImportKeyOptions key : config.importKeyOptions(settings)) {
+                if (o.importKeys != null && !o.importKeys.contains(key.importKey())) {
                     continue;
                 }
-                ImportKeyOptions key = importKey(e.getKey(), e.getValue());
                 for (Sink sink : verifiable) {
                     TableVerification.Outcome outcome = new TableVerification(key, databases, (TableDigest) sink,
                             settle, o.buckets, o.show, out).run();
@@ -150,21 +149,6 @@ final class VerifyCommand implements CliCommand {
                 registrations.close().onErrorResume(e -> Mono.empty()).block(CALL_TIMEOUT);
             }
         }
-    }
-
-    /** The import key's model, table and key column, defaults applied as the source applies them. */
-    private static ImportKeyOptions importKey(String name, StorageSyncConfig.ImportKey k) {
-        ImportKeyOptions.Builder b = ImportKeyOptions.builder(name);
-        if (k != null) {
-            if (k.model() != null) {
-                b.model(k.model());
-            }
-            if (k.table() != null) {
-                b.table(k.table());
-            }
-            b.keyColumn(k.keyColumn());
-        }
-        return b.build();
     }
 
     /**
