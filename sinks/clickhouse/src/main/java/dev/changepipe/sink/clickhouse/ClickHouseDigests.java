@@ -28,50 +28,47 @@ final class ClickHouseDigests {
 
     private final ClickHouseSinkOptions options;
     private final Query query;
+    private final Describe describe;
 
     /** Runs one read-only query on the sink's endpoints and answers its TabSeparated rows. */
     interface Query {
         Mono<List<String[]>> rows(String table, String what, String sql);
     }
 
-    ClickHouseDigests(ClickHouseSinkOptions options, Query query) {
+    /** A table of the sink's database as the sink reads it before writing; empty when it does not exist. */
+    interface Describe {
+        Mono<TableFit.Table> table(String table);
+    }
+
+    ClickHouseDigests(ClickHouseSinkOptions options, Query query, Describe describe) {
         this.options = options;
         this.query = query;
+        this.describe = describe;
     }
 
     Mono<TableDigest.Target> target(String sourceTable) {
-        String table = options.targetTable(sourceTable);
-        String name = options.database() + "." + table;
         WriteMode mode = options.mode(sourceTable);
-        String sql = "SELECT name, type, default_kind FROM system.columns WHERE database = " + Sql.string(options.database())
-                + " AND table = " + Sql.string(table) + " FORMAT TabSeparated";
-        return query.rows(table, "read the columns of " + table, sql).flatMap(rows -> {
-            if (rows.isEmpty()) {
-                return Mono.empty();
-            }
+        return describe.table(options.targetTable(sourceTable)).map(table -> {
             Map<String, Column> columns = new LinkedHashMap<>();
             Map<String, String> notCompared = new LinkedHashMap<>();
             Set<String> own = Set.of(options.versionColumn(), options.deletedColumn(), options.signColumn(),
                     options.originColumn(), options.offsetColumn(), options.rowColumn());
-            for (String[] r : rows) {
-                String column = Sql.unescapeTsv(r[0]);
-                String type = Sql.unescapeTsv(r[1]);
-                String defaultKind = r.length > 2 ? r[2] : "";
-                if (own.contains(column)) {
+            for (TableFit.Column c : table.columns()) {
+                if (own.contains(c.name())) {
                     continue;
                 }
-                Column c = defaultKind.equals("MATERIALIZED") || defaultKind.equals("ALIAS") ? null
-                        : column(column, ColumnType.parse(type));
-                if (c == null) {
-                    notCompared.put(column, type);
+                Column compared = c.computed() ? null : column(c.name(), ColumnType.parse(c.type()));
+                if (compared == null) {
+                    notCompared.put(c.name(), c.type());
                 } else {
-                    columns.put(column, c);
+                    columns.put(c.name(), compared);
                 }
             }
             String reason = mode == WriteMode.APPEND
                     ? "an append-mode table keeps every change, not one row per key: compare its latest rows yourself"
                     : null;
-            return Mono.just(new TableDigest.Target(name, mode.name().toLowerCase(Locale.ROOT), columns, notCompared, reason));
+            return new TableDigest.Target(table.database() + "." + table.name(), mode.name().toLowerCase(Locale.ROOT),
+                    columns, notCompared, reason);
         });
     }
 
@@ -113,13 +110,7 @@ final class ClickHouseDigests {
         String sql = "SELECT k, h FROM (SELECT " + text(shape.key()) + " AS k, " + bucket(shape) + " AS b, " + hash(shape)
                 + " AS h" + from(sourceTable) + ") WHERE b IN (" + in + ") FORMAT TabSeparated";
         return query.rows(options.targetTable(sourceTable), "hash the rows of " + options.targetTable(sourceTable), sql)
-                .map(rows -> {
-                    Map<String, Long> out = new LinkedHashMap<>();
-                    for (String[] r : rows) {
-                        out.put(Sql.unescapeTsv(r[0]), Long.parseLong(r[1]));
-                    }
-                    return out;
-                });
+                .map(rows -> byKey(rows, Long::parseLong));
     }
 
     Mono<Map<String, String>> rows(String sourceTable, Shape shape, Collection<String> keys) {
@@ -133,13 +124,16 @@ final class ClickHouseDigests {
         String sql = "SELECT " + text(shape.key()) + ", " + rowText(shape) + from(sourceTable) + " AND " + filter
                 + " FORMAT TabSeparated";
         return query.rows(options.targetTable(sourceTable), "read rows of " + options.targetTable(sourceTable), sql)
-                .map(rows -> {
-                    Map<String, String> out = new LinkedHashMap<>();
-                    for (String[] r : rows) {
-                        out.put(Sql.unescapeTsv(r[0]), Sql.unescapeTsv(r[1]));
-                    }
-                    return out;
-                });
+                .map(rows -> byKey(rows, Sql::unescapeTsv));
+    }
+
+    /** Two-column rows as a map from the first (a key's text) to the second, read by {@code value}. */
+    private static <V> Map<String, V> byKey(List<String[]> rows, java.util.function.Function<String, V> value) {
+        Map<String, V> out = new LinkedHashMap<>();
+        for (String[] r : rows) {
+            out.put(Sql.unescapeTsv(r[0]), value.apply(r[1]));
+        }
+        return out;
     }
 
     /** {@code FROM} the live rows of the target table. */

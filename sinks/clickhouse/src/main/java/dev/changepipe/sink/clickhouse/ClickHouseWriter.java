@@ -72,8 +72,10 @@ final class ClickHouseWriter implements ClickHouseSink {
         this.options = options;
         this.endpoints = endpoints;
         this.written = new WrittenKeys(options.collapsingCacheKeys(), options.collapsingCacheBytes());
-        this.digests = new ClickHouseDigests(options, (table, what, sql) ->
-                retry(endpoints.call(table, what, client -> rows(client, sql)), what));
+        this.digests = new ClickHouseDigests(options,
+                (table, what, sql) -> retry(endpoints.call(table, what, client -> rows(client, sql)), what),
+                table -> retry(endpoints.call(table, "read the columns of " + table,
+                        client -> describe(client, options.database(), table)), "read the columns of " + table));
     }
 
     @Override
