@@ -175,8 +175,12 @@ public final class Settings {
         return n << shift;
     }
 
-    /** {@code 500ms}, {@code 5m}, {@code PT1M} as a duration; null when the text is not one. */
-    static Duration parseDuration(String text) {
+    /**
+     * {@code 500ms}, {@code 30s}, {@code 5m}, {@code 1h}, {@code 1d} or ISO 8601 ({@code PT1M}) as a
+     * duration, as the configuration writes them (for a command's options too); null when the text is
+     * not one.
+     */
+    public static Duration parseDuration(String text) {
         Matcher m = DURATION.matcher(text);
         if (m.matches()) {
             long n = Long.parseLong(m.group(1));

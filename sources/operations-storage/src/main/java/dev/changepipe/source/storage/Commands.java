@@ -4,12 +4,29 @@ import dev.changepipe.spi.CliCommand;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.HttpEndpoint;
 import java.util.List;
+import java.nio.file.Path;
 import picocli.CommandLine;
+import picocli.CommandLine.Option;
 
 /** What the storage-sync provider's commands share: parsing their options, choosing their pipelines. */
 final class Commands {
 
     private Commands() {
+    }
+
+    /** The options every command of the provider has: the configuration, and which pipeline. */
+    static final class Target {
+
+        @Option(names = {"-c", "--config"}, required = true, description = "the service's configuration")
+        Path config;
+
+        @Option(names = {"-p", "--pipeline"}, description = "the storage-sync pipeline (default: every one)")
+        String pipeline;
+
+        /** The storage-sync pipelines of the configuration this names; {@code what}: for the refusal. */
+        List<HttpEndpoint.Section> pipelines(CliCommand.Context context, String what) {
+            return Commands.pipelines(context.sections(config), pipeline, what);
+        }
     }
 
     /**

@@ -7,12 +7,12 @@ import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.TableHandover;
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import reactor.core.publisher.Mono;
 
@@ -60,11 +60,8 @@ final class HandoverCommand implements CliCommand {
     @Command(mixinStandardHelpOptions = true, description = DESCRIPTION)
     static final class Options {
 
-        @Option(names = {"-c", "--config"}, required = true, description = "the service's configuration")
-        Path config;
-
-        @Option(names = {"-p", "--pipeline"}, description = "the storage-sync pipeline (default: every one)")
-        String pipeline;
+        @Mixin
+        Commands.Target target;
 
         @ArgGroup(exclusive = true, multiplicity = "1")
         Direction direction;
@@ -98,7 +95,7 @@ final class HandoverCommand implements CliCommand {
         }
         boolean taking = o.direction.from != null;
         PrintWriter out = context.out();
-        List<HttpEndpoint.Section> sections = Commands.pipelines(context.sections(o.config), o.pipeline, "hand over");
+        List<HttpEndpoint.Section> sections = o.target.pipelines(context, "hand over");
         List<String> problems = new ArrayList<>();
         for (HttpEndpoint.Section section : sections) {
             Settings source = section.settings();
@@ -136,7 +133,7 @@ final class HandoverCommand implements CliCommand {
         }
         out.println(taking
                 ? "ready: django-clickhouse's sync is stopped and the tables fit; start the service (./pipeline run -c "
-                        + o.config + ") and keep django-clickhouse's sync stopped while it runs"
+                        + o.target.config + ") and keep django-clickhouse's sync stopped while it runs"
                 : "ready: every operation is in django-clickhouse's queue; run the statements above (if any), then "
                         + "start django-clickhouse's periodic sync, and keep this service's storage-sync pipelines stopped");
         out.flush();

@@ -6,16 +6,13 @@ import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.TableDigest;
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import reactor.core.publisher.Mono;
 
@@ -35,7 +32,6 @@ final class VerifyCommand implements CliCommand {
             + "ClickHouse tables while replication runs, and prints the keys that differ; --repair registers them "
             + "so that the pipeline writes them again.";
     private static final Duration CALL_TIMEOUT = Duration.ofSeconds(30);
-    private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m)");
 
     @Override
     public String name() {
@@ -51,11 +47,8 @@ final class VerifyCommand implements CliCommand {
     @Command(mixinStandardHelpOptions = true, description = DESCRIPTION)
     static final class Options {
 
-        @Option(names = {"-c", "--config"}, required = true, description = "the service's configuration")
-        Path config;
-
-        @Option(names = {"-p", "--pipeline"}, description = "the storage-sync pipeline (default: every one)")
-        String pipeline;
+        @Mixin
+        Commands.Target target;
 
         @Option(names = {"-k", "--import-key"}, description = "the import key to verify (default: every one)")
         List<String> importKeys;
@@ -66,7 +59,7 @@ final class VerifyCommand implements CliCommand {
 
         @Option(names = "--settle", defaultValue = "10s", description = "how long a key that differs must keep its "
                 + "PostgreSQL row unchanged before it counts as a difference rather than a change in flight (500ms, "
-                + "10s, 2m; default ${DEFAULT-VALUE})")
+                + "10s, 2m, PT1M; default ${DEFAULT-VALUE})")
         String settle;
 
         @Option(names = "--buckets", defaultValue = "0", description = "the buckets keys are hashed into (default: about "
@@ -85,15 +78,15 @@ final class VerifyCommand implements CliCommand {
         if (done != null) {
             return done;
         }
-        Duration settle = duration(o.settle);
-        if (settle == null) {
-            context.err().println(context.commandName() + ": --settle: expected a duration such as 500ms, 10s or 2m, got '"
-                    + o.settle + "'");
+        Duration settle = Settings.parseDuration(o.settle.trim());
+        if (settle == null || settle.isNegative()) {
+            context.err().println(context.commandName() + ": --settle: expected a duration such as 500ms, 10s, 2m or"
+                    + " PT1M, got '" + o.settle + "'");
             return USAGE;
         }
         PrintWriter out = context.out();
         int problems = 0;
-        for (HttpEndpoint.Section section : Commands.pipelines(context.sections(o.config), o.pipeline, "verify")) {
+        for (HttpEndpoint.Section section : o.target.pipelines(context, "verify")) {
             problems += verify(section, o, settle, context);
         }
         out.println(problems == 0 ? "equal: every table compared holds what its source holds"
@@ -173,19 +166,5 @@ final class VerifyCommand implements CliCommand {
         }
         out.println("  repair: registered " + updated + " update(s) and " + deleted + " delete(s) for import key "
                 + importKey + "; the pipeline writes them again");
-    }
-
-    /** {@code 500ms}, {@code 10s}, {@code 2m}; null when the text is none of those. */
-    static Duration duration(String text) {
-        Matcher m = DURATION.matcher(text.trim().toLowerCase(Locale.ROOT));
-        if (!m.matches()) {
-            return null;
-        }
-        long n = Long.parseLong(m.group(1));
-        return switch (m.group(2)) {
-            case "ms" -> Duration.ofMillis(n);
-            case "s" -> Duration.ofSeconds(n);
-            default -> Duration.ofMinutes(n);
-        };
     }
 }
