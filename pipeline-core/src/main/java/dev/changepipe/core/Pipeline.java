@@ -31,7 +31,9 @@ import reactor.core.scheduler.Schedulers;
  * {@link Source#acknowledge} in push order. It completes when the source completed and the pusher
  * drained every admitted chunk and the source recorded every ack, or after {@link #stop()} once the
  * same drain is done. The first error of the source, the pusher, a sink or an acknowledgement ends the
- * run with that error; the pusher is aborted, so nothing after the failure is acknowledged.
+ * run with that error; the pusher is aborted, so nothing after the failure is acknowledged, and the
+ * acks it handed over before the failure are still recorded (for at most the drain timeout), so that a
+ * restart does not write those chunks again.
  * Cancelling the run aborts it the same way. Sinks and the source are closed when a run ends.
  *
  * <p>One run at a time; a pipeline may be run again after a run ended (a restart after an error).
@@ -90,6 +92,24 @@ public final class Pipeline {
     }
 
     /**
+     * After the first error: the pusher is aborted, so nothing after it is acknowledged, and the acks it
+     * handed over before (of durable writes) are recorded, for at most the drain timeout, so that the
+     * next run does not write them again; then the run fails with that error.
+     */
+    private Mono<Void> afterFailure(Throwable e, Pusher p, AckRuns acks, Mono<Void> committing) {
+        p.abort();
+        acks.complete();
+        return committing.timeout(drainTimeout)
+                .onErrorResume(x -> {
+                    if (x != e) {
+                        e.addSuppressed(x);
+                    }
+                    return Mono.empty();
+                })
+                .then(Mono.error(e));
+    }
+
+    /**
      * Runs the pipeline; see the class description for when the returned {@code Mono} completes. A
      * second subscription while a run is under way fails with {@link IllegalStateException}.
      */
@@ -117,11 +137,13 @@ public final class Pipeline {
                     .then(Mono.fromRunnable(acks::complete));
             // The acks that arrive together (a batch's) or while the previous ones are being recorded
             // are recorded together: one checkpoint save for a batch, not one per chunk.
+            // Cached: the failure of the rest does not cancel the recording of acks already handed over.
             Mono<Void> committing = acks.runs()
                     .concatMap(run -> source.acknowledgeAll(run).doOnSuccess(v -> run.forEach(recorded::tryEmitNext)), 0)
-                    .then();
+                    .then()
+                    .cache();
             Mono<Void> work = Mono.when(reading, committing, p.whenTerminated())
-                    .doOnError(e -> p.abort())
+                    .onErrorResume(e -> afterFailure(e, p, acks, committing))
                     .doOnCancel(p::abort);
             return Mono.usingWhen(Mono.just(p), ignored -> work,
                             ignored -> closeAll(null),

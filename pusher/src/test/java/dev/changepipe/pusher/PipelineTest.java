@@ -212,6 +212,23 @@ class PipelineTest {
     }
 
     @Test
+    void theAcksHandedOverBeforeAFailureAreStillRecorded() {
+        TestSource source = new TestSource(chunks(10));
+        // recording is slower than writing: the failure comes while the first acks are being recorded
+        source.onAck = ack -> Mono.delay(Duration.ofMillis(200)).then();
+        ScriptedSink sink = new ScriptedSink().behaviour(c -> c.offset().value() == 3
+                ? Mono.error(new IllegalStateException("table gone")) : Mono.empty());
+        // the sync pusher writes one chunk at a time: the acks of chunks 1 and 2 are handed over before 3 fails
+        Pipeline pipeline = Pipeline.builder("p").source(source).sink(sink).pusher(SyncPusher.factory())
+                .meterRegistry(new SimpleMeterRegistry()).build();
+
+        StepVerifier.create(pipeline.run()).expectErrorSatisfies(e -> assertThat(e).hasMessageContaining("table gone"))
+                .verify(WAIT);
+        // recorded, not cancelled by the failure: a restart does not write those chunks again
+        assertThat(source.acknowledged).extracting(a -> a.offset().value()).containsExactly(1L, 2L);
+    }
+
+    @Test
     void firstErrorWinsAFailedAcknowledgementFailsTheRun() {
         TestSource source = new TestSource(chunks(30));
         source.onAck = ack -> ack.offset().value() == 5

@@ -39,9 +39,7 @@ public final class FlakySinkProvider implements SinkProvider {
             @Key(value = "fail every nth write", min = 0, max = 1000) Integer failEvery,
             @Key("failures are retryable") Boolean retryable,
             @Key("writes never complete") Boolean hang,
-            @Key("writes throw OutOfMemoryError") Boolean outOfMemory,
-            @Key("a write that fails does so this long after it began (the acknowledgements before it recorded)")
-            java.time.Duration failDelay) {
+            @Key("writes throw OutOfMemoryError") Boolean outOfMemory) {
         Options {
             failures = failures == null ? 0 : failures;
             failEvery = failEvery == null ? 0 : failEvery;
@@ -71,7 +69,6 @@ public final class FlakySinkProvider implements SinkProvider {
         boolean retryable = o.retryable();
         boolean hang = o.hang();
         boolean outOfMemory = o.outOfMemory();
-        java.time.Duration failDelay = o.failDelay();
         AtomicInteger writes = WRITES.computeIfAbsent(id, k -> new AtomicInteger());
         List<ChangeItem> written = WRITTEN.computeIfAbsent(id, k -> new CopyOnWriteArrayList<>());
         AtomicInteger left = FAILURES_LEFT.computeIfAbsent(id, k -> new AtomicInteger(failures));
@@ -97,10 +94,9 @@ public final class FlakySinkProvider implements SinkProvider {
                 return Mono.defer(() -> {
                     int n = writes.incrementAndGet();
                     if (left.getAndUpdate(l -> Math.max(0, l - 1)) > 0 || failEvery > 0 && n % failEvery == 0) {
-                        Mono<Void> failure = Mono.error(retryable
+                        return Mono.error(retryable
                                 ? SinkException.retryable(name(), null, "injected transient failure", null)
                                 : SinkException.permanent(name(), null, null, "injected failure", null));
-                        return failDelay == null ? failure : Mono.delay(failDelay).then(failure);
                     }
                     written.addAll(chunk.items());
                     return Mono.empty();
