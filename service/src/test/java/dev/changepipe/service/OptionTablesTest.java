@@ -39,6 +39,7 @@ class OptionTablesTest {
             "oplog-file", "{type: oplog-file, path: orders.log, " + PROBE + ": 1}",
             "storage-sync", "{type: storage-sync, connection: queue, importKeys: {app.m: {model: app.m}},"
                     + " databases: {default: app}, " + PROBE + ": 1}",
+            "postgres-cdc", "{type: postgres-cdc, connection: app, tables: [orders], " + PROBE + ": 1}",
             "clickhouse", "{type: clickhouse, connection: main, " + PROBE + ": 1}",
             "redis-hot-storage", "{type: redis-hot-storage, connection: queue, " + PROBE + ": 1}",
             "postgres", "{type: postgres, connection: app, " + PROBE + ": 1}",
@@ -53,7 +54,7 @@ class OptionTablesTest {
         assertThat(Files.readString(OPTIONS_DOC, StandardCharsets.UTF_8))
                 .as("docs/options.md; write it anew with ./mvnw -pl service test -Dtest=OptionTablesTest -Doptions.write=true")
                 .isEqualTo(generated);
-        assertThat(generated).contains("### `oplog-file`", "### `storage-sync`", "### `clickhouse`", "### `postgres`",
+        assertThat(generated).contains("### `oplog-file`", "### `storage-sync`", "### `postgres-cdc`", "### `clickhouse`", "### `postgres`",
                 "### `redis-hot-storage`", "### `noop`", "### `connections.clickhouse.<name>`",
                 "### `connections.redis.<name>`", "### `connections.postgres.<name>`");
     }
@@ -66,7 +67,7 @@ class OptionTablesTest {
         builtIn(SinkProvider.class).forEach(p -> registries.put(p.type(), p.options()));
         assertThat(registries.keySet()).containsExactlyInAnyOrderElementsOf(SECTIONS.keySet());
         for (Map.Entry<String, String> e : SECTIONS.entrySet()) {
-            boolean source = e.getKey().equals("oplog-file") || e.getKey().equals("storage-sync");
+            boolean source = registries.get(e.getKey()).getSimpleName().matches("(Oplog|StorageSync|PostgresCdc).*");
             Set<String> declared = Arrays.stream(registries.get(e.getKey()).getRecordComponents())
                     .map(RecordComponent::getName).collect(Collectors.toCollection(TreeSet::new));
             assertThat(readKeys(dir, e.getValue(), source)).as("keys of type %s read by its provider", e.getKey())

@@ -1,0 +1,200 @@
+package dev.changepipe.source.cdc;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Turns the stream's messages, in order, into rows to write: one per key per slice of a transaction.
+ *
+ * <p><b>Versions.</b> A transaction's rows take the LSN of its commit record shifted left by
+ * {@value #SLICE_BITS} bits, plus the slice's number: a transaction longer than {@code sliceRows}
+ * distinct keys is cut into slices, each emitted as soon as it is full. Within a slice a key keeps only
+ * its last change (an insert then an update is the updated row; an insert then a delete is a delete),
+ * so no two rows of one key share a version. Commit LSNs grow in commit order, so a key's versions grow
+ * in the order its changes committed, and reading the same WAL again gives the same versions. Slices past
+ * the {@value #MAX_SLICE}th share that number (a transaction of more than {@code 4095 * sliceRows}
+ * keys); LSNs stay below 2<sup>51</sup> (2 PiB of WAL).
+ *
+ * <p><b>Updates.</b> An update that changes the key is a delete of the old key and an insert of the new
+ * one. A TOASTed value that the update left unchanged is not in the WAL: it is taken from the old row
+ * when the table has {@code REPLICA IDENTITY FULL}, from the same key's earlier change in the slice, or
+ * else left marked in {@link Row#unchanged} for the source to read from the table.
+ */
+final class ChangeDecoder {
+
+    private static final Logger log = LoggerFactory.getLogger(ChangeDecoder.class);
+
+    static final int SLICE_BITS = 12;
+    static final int MAX_SLICE = (1 << SLICE_BITS) - 1;
+    private static final long POSTGRES_EPOCH_SECONDS = 946_684_800L;
+
+    /** What the decoder hands on. */
+    sealed interface Element permits Row, Committed, Truncated {
+    }
+
+    /**
+     * One row's change. {@code values} is {@code null} for a delete; {@code unchanged} marks values the
+     * WAL did not carry and that are still to be read ({@code null} when there are none).
+     */
+    record Row(TableShape table, char kind, String[] keyText, Object[] values, BitSet unchanged, long version,
+            Instant commitTime) implements Element {
+    }
+
+    /** A transaction ended: everything before it is in the rows emitted so far; {@code endLsn} may be confirmed. */
+    record Committed(long endLsn, Instant commitTime) implements Element {
+    }
+
+    /** A table was truncated; the sinks cannot be told, so it is reported. */
+    record Truncated(TableShape table, long commitLsn) implements Element {
+    }
+
+    private record RowKey(String table, List<String> key) {
+    }
+
+    private final Map<String, TableShape> catalog;
+    private final int sliceRows;
+    private final Map<Integer, TableShape> relations = new HashMap<>();
+    private final LinkedHashMap<RowKey, Row> slice = new LinkedHashMap<>();
+    private final List<Element> truncated = new ArrayList<>();
+    private long commitLsn;
+    private Instant commitTime;
+    private int sliceNumber;
+
+    /**
+     * @param catalog the tables to read, by {@code schema.table}; changes of other tables are skipped
+     * @param sliceRows most distinct keys per slice of a transaction
+     */
+    ChangeDecoder(Map<String, TableShape> catalog, int sliceRows) {
+        this.catalog = catalog;
+        this.sliceRows = sliceRows;
+    }
+
+    /** The rows and markers this message completes (most messages complete none). */
+    List<Element> accept(PgOutput.Message message) {
+        if (message instanceof PgOutput.Begin begin) {
+            commitLsn = begin.finalLsn();
+            long micros = begin.commitTimeMicros();
+            commitTime = Instant.ofEpochSecond(POSTGRES_EPOCH_SECONDS + Math.floorDiv(micros, 1_000_000L),
+                    Math.floorMod(micros, 1_000_000L) * 1000L);
+            sliceNumber = 0;
+            slice.clear();
+            return List.of();
+        }
+        if (message instanceof PgOutput.Commit commit) {
+            List<Element> out = flush();
+            out.add(new Committed(commit.endLsn(), commitTime));
+            return out;
+        }
+        if (message instanceof PgOutput.Relation relation) {
+            TableShape known = catalog.get(relation.schema() + "." + relation.name());
+            if (known == null) {
+                relations.remove(relation.id());
+            } else {
+                TableShape shape = TableShape.of(relation, known);
+                TableShape before = relations.put(relation.id(), shape);
+                if (before != null && !before.sameAs(shape)) {
+                    log.info("table {} changed shape in the stream: columns {} now {}", shape.name,
+                            Arrays.toString(before.columns), Arrays.toString(shape.columns));
+                }
+            }
+            return List.of();
+        }
+        if (message instanceof PgOutput.Change change) {
+            TableShape table = relations.get(change.relation());
+            if (table == null) {
+                return List.of(); // a table of the publication that this source does not read
+            }
+            change(table, change);
+            if (slice.size() >= sliceRows) {
+                List<Element> out = flush();
+                sliceNumber++;
+                return out;
+            }
+            return List.of();
+        }
+        if (message instanceof PgOutput.Truncate truncate) {
+            for (int id : truncate.relations()) {
+                TableShape table = relations.get(id);
+                if (table != null) {
+                    truncated.add(new Truncated(table, commitLsn));
+                }
+            }
+        }
+        return List.of();
+    }
+
+    private long version() {
+        return commitLsn << SLICE_BITS | Math.min(sliceNumber, MAX_SLICE);
+    }
+
+    private void change(TableShape table, PgOutput.Change change) {
+        String[] oldText = change.old() == null ? null : change.old().values();
+        if (change.kind() == 'D') {
+            String[] key = oldText == null ? null : table.keyText(oldText);
+            if (key == null) {
+                throw new IllegalStateException("a delete of table " + table.name + " without its key columns "
+                        + Arrays.toString(table.keyColumns.names().toArray()) + " (its replica identity does not "
+                        + "include them: give the table a primary key or REPLICA IDENTITY FULL)");
+            }
+            put(new Row(table, 'D', key, null, null, version(), commitTime));
+            return;
+        }
+        String[] text = change.row().values();
+        String[] key = table.keyText(text);
+        if (key == null) {
+            throw new IllegalStateException("a change of table " + table.name + " without a value for every key column "
+                    + table.keyColumns.names());
+        }
+        if (oldText != null) {
+            String[] oldKey = table.keyText(oldText);
+            if (oldKey != null && !Arrays.equals(oldKey, key)) {
+                put(new Row(table, 'D', oldKey, null, null, version(), commitTime));
+            }
+        }
+        Row earlier = slice.get(new RowKey(table.id, List.of(key)));
+        Object[] values = new Object[text.length];
+        BitSet unchanged = null;
+        for (int i = 0; i < text.length; i++) {
+            String v = text[i];
+            if (v == PgOutput.UNCHANGED) {
+                if (oldText != null && i < oldText.length && oldText[i] != PgOutput.UNCHANGED && oldText[i] != null) {
+                    values[i] = TextValues.convert(table.types[i], oldText[i]);
+                } else if (earlier != null && earlier.values != null && i < earlier.values.length
+                        && (earlier.unchanged == null || !earlier.unchanged.get(i))) {
+                    values[i] = earlier.values[i];
+                } else {
+                    if (unchanged == null) {
+                        unchanged = new BitSet(text.length);
+                    }
+                    unchanged.set(i);
+                }
+            } else {
+                values[i] = TextValues.convert(table.types[i], v);
+            }
+        }
+        put(new Row(table, change.kind(), key, values, unchanged, version(), commitTime));
+    }
+
+    private void put(Row row) {
+        RowKey key = new RowKey(row.table.id, List.of(row.keyText));
+        slice.remove(key); // the key moves to the end: its last change is its place in the slice
+        slice.put(key, row);
+    }
+
+    private List<Element> flush() {
+        List<Element> out = new ArrayList<>(slice.size() + truncated.size() + 1);
+        out.addAll(truncated);
+        truncated.clear();
+        out.addAll(slice.values());
+        slice.clear();
+        return out;
+    }
+}

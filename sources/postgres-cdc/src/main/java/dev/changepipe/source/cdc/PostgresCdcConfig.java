@@ -1,0 +1,42 @@
+package dev.changepipe.source.cdc;
+
+import dev.changepipe.spi.Connection;
+import dev.changepipe.spi.DataSize;
+import dev.changepipe.spi.Key;
+import java.time.Duration;
+import java.util.List;
+
+/** The keys of a {@code type: postgres-cdc} section (docs/options.md is generated from them). */
+record PostgresCdcConfig(
+        @Key(value = "the PostgreSQL database whose changes are read (`wal_level=logical`, a user with REPLICATION)",
+                required = true, connection = Postgres.class)
+        String connection,
+        @Key(value = "the tables: `table` (in `public`) or `schema.table`; each needs a primary key", required = true)
+        List<String> tables,
+        @Key(value = "the logical replication slot (created when missing)", defaultText = "`changepipe_<pipeline>`")
+        String slot,
+        @Key(value = "the publication of the tables", defaultText = "the slot's name") String publication,
+        @Key("create the publication when missing, and add the tables it lacks") Boolean createPublication,
+        @Key("copy each table once before its changes (a table added later is copied alone)") Boolean snapshot,
+        @Key(value = "most changes per chunk, and rows per snapshot read", min = 1, max = 1_000_000) Integer chunkRows,
+        @Key("how long a chunk that is not full waits for more changes") Duration linger,
+        @Key("how often the stream reports its confirmed position to the server") Duration statusInterval,
+        @Key("not ready (`/health/ready`) while the slot lags more WAL than this behind the server") DataSize maxLag) {
+
+    static final DataSize DEFAULT_MAX_LAG = DataSize.ofMebibytes(1024);
+
+    PostgresCdcConfig {
+        tables = tables == null ? List.of() : tables;
+        createPublication = createPublication == null || createPublication;
+        snapshot = snapshot == null || snapshot;
+        chunkRows = chunkRows == null ? PostgresCdcOptions.DEFAULT_CHUNK_ROWS : chunkRows;
+        linger = linger == null ? PostgresCdcOptions.DEFAULT_LINGER : linger;
+        statusInterval = statusInterval == null ? PostgresCdcOptions.DEFAULT_STATUS_INTERVAL : statusInterval;
+        maxLag = maxLag == null ? DEFAULT_MAX_LAG : maxLag;
+    }
+
+    /** {@code connections.postgres.<name>}. */
+    @Connection("postgres")
+    record Postgres(@Key(value = "an `r2dbc:postgresql://` URL (its password is never logged)", required = true) String url) {
+    }
+}

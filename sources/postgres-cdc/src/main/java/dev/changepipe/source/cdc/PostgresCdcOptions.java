@@ -1,0 +1,97 @@
+package dev.changepipe.source.cdc;
+
+import dev.changepipe.core.CheckpointStore;
+import dev.changepipe.core.DeadLetterStore;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+import java.util.regex.Pattern;
+
+/**
+ * How a {@link PostgresCdcSource} reads: the database, its tables, the slot and publication, and how
+ * changes are cut into chunks.
+ *
+ * @param name the source's name in logs, metrics and dead letters
+ * @param url an {@code r2dbc:postgresql://} URL of the database (its password is never logged)
+ * @param tables the tables, {@code schema.table} or {@code table} (schema {@code public})
+ * @param slot the logical replication slot (created with {@code pgoutput} when missing)
+ * @param publication the publication of the tables
+ * @param createPublication create the publication when missing and add the tables it lacks
+ * @param snapshot copy each table once before streaming (the tables already copied are not copied again)
+ * @param chunkRows most changes per chunk (and per slice of a large transaction)
+ * @param linger how long a chunk waits for more changes before it is emitted not full
+ * @param statusInterval how often the stream tells the server its position (and keeps the connection alive)
+ * @param checkpoints where the snapshot's progress is kept
+ * @param deadLetters where a change that cannot be applied (a truncate) is recorded, or {@code null}
+ * @param meterRegistry where the {@code changepipe_cdc_*} metrics go, or {@code null}
+ */
+public record PostgresCdcOptions(
+        String name,
+        String url,
+        List<String> tables,
+        String slot,
+        String publication,
+        boolean createPublication,
+        boolean snapshot,
+        int chunkRows,
+        Duration linger,
+        Duration statusInterval,
+        CheckpointStore checkpoints,
+        DeadLetterStore deadLetters,
+        MeterRegistry meterRegistry) {
+
+    public static final int DEFAULT_CHUNK_ROWS = 5_000;
+    public static final Duration DEFAULT_LINGER = Duration.ofMillis(50);
+    public static final Duration DEFAULT_STATUS_INTERVAL = Duration.ofSeconds(1);
+
+    /** Slot and publication names: PostgreSQL's rule for slots, kept for both so they never need quoting. */
+    private static final Pattern NAME = Pattern.compile("[a-z0-9_]{1,63}");
+
+    public PostgresCdcOptions {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(url, "url");
+        Objects.requireNonNull(checkpoints, "checkpoints");
+        tables = List.copyOf(tables);
+        if (tables.isEmpty()) {
+            throw new IllegalArgumentException("a postgres-cdc source needs at least one table");
+        }
+        for (String table : tables) {
+            TableName.parse(table);
+        }
+        requireName("slot", slot);
+        requireName("publication", publication);
+        if (chunkRows < 1) {
+            throw new IllegalArgumentException("chunkRows must be positive, was " + chunkRows);
+        }
+        Objects.requireNonNull(linger, "linger");
+        Objects.requireNonNull(statusInterval, "statusInterval");
+    }
+
+    private static void requireName(String what, String value) {
+        if (value == null || !NAME.matcher(value).matches()) {
+            throw new IllegalArgumentException(what + " name '" + value
+                    + "' must be 1 to 63 lower-case letters, digits or underscores");
+        }
+    }
+
+    /** The slot and publication name a pipeline gets by default: {@code changepipe_<pipeline>}. */
+    public static String defaultName(String pipeline) {
+        String cleaned = pipeline.toLowerCase().replaceAll("[^a-z0-9_]", "_");
+        String name = "changepipe_" + cleaned;
+        return name.length() > 63 ? name.substring(0, 63) : name;
+    }
+
+    /** Options with the defaults for everything but what must be given. */
+    public static PostgresCdcOptions of(String name, String url, List<String> tables, CheckpointStore checkpoints) {
+        String slot = defaultName(name);
+        return new PostgresCdcOptions(name, url, tables, slot, slot, true, true, DEFAULT_CHUNK_ROWS,
+                DEFAULT_LINGER, DEFAULT_STATUS_INTERVAL, checkpoints, null, null);
+    }
+
+    @Override
+    public String toString() {
+        return "PostgresCdcOptions[name=" + name + ", tables=" + tables + ", slot=" + slot + ", publication="
+                + publication + "]";
+    }
+}

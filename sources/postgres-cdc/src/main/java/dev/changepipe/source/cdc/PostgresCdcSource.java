@@ -1,0 +1,764 @@
+package dev.changepipe.source.cdc;
+
+import dev.changepipe.core.Ack;
+import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.Checkpoint;
+import dev.changepipe.core.Chunk;
+import dev.changepipe.core.DeadLetter;
+import dev.changepipe.core.Offset;
+import dev.changepipe.core.PipelineException;
+import dev.changepipe.core.Source;
+import dev.changepipe.core.SourceStatus;
+import io.r2dbc.postgresql.PostgresqlConnectionFactory;
+import io.r2dbc.postgresql.PostgresqlConnectionFactoryProvider;
+import io.r2dbc.postgresql.api.PostgresqlConnection;
+import io.r2dbc.postgresql.api.PostgresqlReplicationConnection;
+import io.r2dbc.postgresql.api.PostgresqlStatement;
+import io.r2dbc.postgresql.replication.LogSequenceNumber;
+import io.r2dbc.postgresql.replication.ReplicationRequest;
+import io.r2dbc.postgresql.replication.ReplicationSlotRequest;
+import io.r2dbc.postgresql.replication.ReplicationStream;
+import io.r2dbc.spi.ConnectionFactoryOptions;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentNavigableMap;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.Disposable;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.util.retry.Retry;
+
+/**
+ * PostgreSQL logical replication as a {@link Source} (docs/postgres-cdc.md): the chosen tables'
+ * committed changes, in commit order, decoded from the {@code pgoutput} plugin over R2DBC's
+ * replication protocol, after a snapshot of each table.
+ *
+ * <p><b>Start.</b> Each run checks {@code wal_level}, reads each table's columns and key (its primary
+ * key, else its replica identity index; a table without either is refused), creates or completes the
+ * publication, and creates the slot when it does not exist.
+ *
+ * <p><b>Snapshot.</b> Every table not yet copied is read in key order, {@code chunkRows} rows per chunk
+ * (origin {@code snapshot:<schema.table>}), as inserts of version 0, below every streamed version: a
+ * streamed change of a key always wins over its snapshot row. A slot created by this run exports its
+ * snapshot, and the copy reads in it, so the copy is exactly the state the stream starts from. The
+ * progress (the last key acknowledged per table, and the tables done) is kept in the checkpoint store
+ * under {@code <slot>/snapshot}; a copy cut by a kill goes on from the last acknowledged key, reading
+ * the tables' current rows (which the stream then brings up to date). A table added to the
+ * configuration later is copied alone; a slot that disappeared (dropped, or a new database) starts the
+ * whole snapshot over.
+ *
+ * <p><b>Stream.</b> The slot is read from its confirmed position on. {@link ChangeDecoder} makes the
+ * rows and their versions; rows are cut into chunks of at most {@code chunkRows}, emitted at once when
+ * full and after {@code linger} otherwise (origin: the slot, offset: a sequence number). A chunk that
+ * holds a transaction's commit records the LSN after it; once that chunk and every one before it are
+ * acknowledged, the LSN is confirmed to the server (sent with the next status update, every
+ * {@code statusInterval}), never before. A restart resumes from the confirmed position and reads again
+ * what was not confirmed, which the versions make idempotent.
+ *
+ * <p><b>TOAST.</b> A value an update left unchanged and that the WAL does not carry is taken from
+ * the old row ({@code REPLICA IDENTITY FULL}), from the key's earlier change in the same transaction, or
+ * read from the table by key before the chunk is emitted; it is never written as {@code NULL}.
+ *
+ * <p><b>Truncate</b> cannot be expressed to the sinks: each one is logged and recorded as a dead
+ * letter naming the table, which then needs a resync.
+ */
+public final class PostgresCdcSource implements Source {
+
+    private static final Logger log = LoggerFactory.getLogger(PostgresCdcSource.class);
+
+    static final String SNAPSHOT_ORIGIN_PREFIX = "snapshot:";
+    private static final String DONE = "done";
+    private static final String AFTER = "after:";
+    private static final Pattern SNAPSHOT_NAME = Pattern.compile("[0-9A-Fa-f-]+");
+    /** Keys per TOAST read-back query (bound parameters stay far below PostgreSQL's 65,535). */
+    private static final int KEYS_PER_READ = 500;
+    private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(5);
+    private static final Duration SLOT_POLL = Duration.ofSeconds(5);
+    /** A clock tick among the stream's elements (see {@code ChunkCut}). */
+    private static final ChangeDecoder.Element TICK = new ChangeDecoder.Committed(-1, null);
+
+    private final PostgresCdcOptions options;
+    private final PostgresqlConnectionFactory factory;
+    private final String snapshotCheckpoint;
+    private final AtomicLong sequence = new AtomicLong();
+    /** The chunks that hold a commit: the LSN to confirm once they are acknowledged, and the commit's time. */
+    private final ConcurrentNavigableMap<Long, Commit> confirmAt = new ConcurrentSkipListMap<>();
+    private final Map<String, String> pageKeys = new ConcurrentHashMap<>();
+    private final Map<String, String> snapshotState = new ConcurrentHashMap<>();
+    private final AtomicLong received = new AtomicLong();
+    private final AtomicLong confirmed = new AtomicLong();
+    private final AtomicLong deadLetters = new AtomicLong();
+    private final List<Gauge> gauges = new ArrayList<>();
+    private volatile long slotLagBytes;
+    private volatile long retainedWalBytes;
+    private volatile String walStatus = "";
+    private volatile long checkpointToken;
+    private volatile ReplicationStream stream;
+
+    private PostgresCdcSource(PostgresCdcOptions options) {
+        this.options = options;
+        ConnectionFactoryOptions parsed = ConnectionFactoryOptions.parse(options.url());
+        Object driver = parsed.getValue(ConnectionFactoryOptions.DRIVER);
+        if (!"postgresql".equals(driver) && !"postgres".equals(driver)) {
+            throw new IllegalArgumentException("the database of a postgres-cdc source must be an "
+                    + "r2dbc:postgresql:// URL, got driver " + driver);
+        }
+        // The server writes values in these forms (pgoutput uses the session's output settings).
+        parsed = parsed.mutate().option(PostgresqlConnectionFactoryProvider.OPTIONS,
+                Map.of("TimeZone", "UTC", "DateStyle", "ISO, YMD", "IntervalStyle", "iso_8601",
+                        "extra_float_digits", "3", "bytea_output", "hex"))
+                .option(PostgresqlConnectionFactoryProvider.APPLICATION_NAME, "changepipe " + options.name())
+                .build();
+        this.factory = new PostgresqlConnectionFactoryProvider().create(parsed);
+        this.snapshotCheckpoint = options.slot() + "/snapshot";
+    }
+
+    private record Commit(long endLsn, Instant time) {
+    }
+
+    /** A source with these options; nothing is connected before {@link #read()}. */
+    public static PostgresCdcSource create(PostgresCdcOptions options) {
+        PostgresCdcSource source = new PostgresCdcSource(options);
+        if (options.meterRegistry() != null) {
+            source.registerMetrics(options.meterRegistry());
+        }
+        return source;
+    }
+
+    private void registerMetrics(MeterRegistry registry) {
+        Tags tags = Tags.of("source", options.name(), "slot", options.slot());
+        gauges.add(gauge(registry, Gauge.builder("changepipe_cdc_confirmed_lsn", confirmed, AtomicLong::get)
+                .description("the last LSN confirmed to the server (everything before it is written)"), tags));
+        gauges.add(gauge(registry, Gauge.builder("changepipe_cdc_lag_bytes", this, s -> s.slotLagBytes).baseUnit("bytes")
+                .description("WAL written by the server and not yet confirmed by the slot"), tags));
+        gauges.add(gauge(registry, Gauge.builder("changepipe_cdc_lag_seconds", this, PostgresCdcSource::lagSeconds)
+                .baseUnit("seconds").description("age of the oldest commit received and not yet confirmed"), tags));
+        gauges.add(gauge(registry, Gauge.builder("changepipe_cdc_retained_wal_bytes", this, s -> s.retainedWalBytes)
+                .baseUnit("bytes").description("WAL the server keeps for the slot"), tags));
+    }
+
+    /** Registers the gauge in place of one a previous source of the pipeline (before a restart) left. */
+    private static <T> Gauge gauge(MeterRegistry registry, Gauge.Builder<T> builder, Tags tags) {
+        Gauge gauge = builder.tags(tags).register(registry);
+        registry.remove(gauge);
+        return builder.tags(tags).register(registry);
+    }
+
+    /** Removes this source's gauges. */
+    @Override
+    public Mono<Void> close() {
+        MeterRegistry registry = options.meterRegistry();
+        if (registry != null) {
+            gauges.forEach(registry::remove);
+        }
+        return Mono.empty();
+    }
+
+    double lagSeconds() {
+        Map.Entry<Long, Commit> oldest = confirmAt.firstEntry();
+        if (oldest == null || oldest.getValue().time() == null) {
+            return 0;
+        }
+        return Math.max(0, Duration.between(oldest.getValue().time(), Instant.now()).toMillis() / 1000.0);
+    }
+
+    /**
+     * For readiness: an error while the slot is invalidated or about to be ({@code wal_status} {@code lost} or
+     * {@code unreserved}), or lags more than {@code maxLagBytes} behind the server's WAL.
+     */
+    public Mono<Void> health(long maxLagBytes) {
+        return Mono.defer(() -> {
+            if ("lost".equals(walStatus) || "unreserved".equals(walStatus)) {
+                return Mono.error(new IllegalStateException("replication slot " + options.slot() + " is " + walStatus
+                        + ": the server removes (or removed) WAL it needs"));
+            }
+            if (slotLagBytes > maxLagBytes) {
+                return Mono.error(new IllegalStateException("replication slot " + options.slot() + " lags "
+                        + slotLagBytes + " bytes of WAL behind the server (at most " + maxLagBytes + ")"));
+            }
+            return Mono.empty();
+        });
+    }
+
+    @Override
+    public String name() {
+        return options.name();
+    }
+
+    @Override
+    public Flux<Chunk> read() {
+        return Flux.usingWhen(Session.open(this), Session::chunks, Session::close, (s, e) -> s.close(),
+                Session::close);
+    }
+
+    @Override
+    public Mono<Void> acknowledge(Ack ack) {
+        return acknowledgeAll(List.of(ack));
+    }
+
+    /** Confirms the stream's LSN and saves the snapshot's progress once for the whole list. */
+    @Override
+    public Mono<Void> acknowledgeAll(List<Ack> acks) {
+        Long confirm = null;
+        boolean snapshotMoved = false;
+        for (Ack ack : acks) {
+            long committable = ack.committable().value();
+            if (ack.origin().equals(options.slot())) {
+                Map.Entry<Long, Commit> at = confirmAt.floorEntry(committable);
+                if (at != null) {
+                    confirm = at.getValue().endLsn();
+                    confirmAt.headMap(committable, true).clear();
+                }
+            } else if (ack.origin().startsWith(SNAPSHOT_ORIGIN_PREFIX)) {
+                String table = ack.origin().substring(SNAPSHOT_ORIGIN_PREFIX.length());
+                String lastKey = pageKeys.remove(ack.origin() + "#" + committable);
+                if (ack.originDone()) {
+                    snapshotState.put(table, DONE);
+                    log.info("{}: snapshot of table {} written", options.name(), table);
+                } else if (lastKey != null) {
+                    snapshotState.put(table, AFTER + lastKey);
+                }
+                snapshotMoved = true;
+            }
+        }
+        ReplicationStream current = stream;
+        if (confirm != null && current != null) {
+            LogSequenceNumber lsn = LogSequenceNumber.valueOf(confirm);
+            current.setFlushedLSN(lsn);
+            current.setAppliedLSN(lsn);
+            confirmed.accumulateAndGet(confirm, Math::max);
+        }
+        if (!snapshotMoved) {
+            return Mono.empty();
+        }
+        long done = snapshotState.values().stream().filter(DONE::equals).count();
+        return options.checkpoints().save(new Checkpoint(snapshotCheckpoint, Offset.of(done),
+                Map.copyOf(snapshotState)), checkpointToken);
+    }
+
+    @Override
+    public String describe(Offset offset) {
+        Commit commit = confirmAt.get(offset.value());
+        return commit == null ? "chunk " + offset.value()
+                : "chunk " + offset.value() + " (commits up to " + PgOutput.lsn(commit.endLsn()) + ")";
+    }
+
+    /** Lag: the bytes of WAL received and not yet confirmed; dead letters: the truncates reported. */
+    @Override
+    public SourceStatus status() {
+        return new SourceStatus(Math.max(0, received.get() - confirmed.get()), deadLetters.get());
+    }
+
+    /** The last LSN confirmed to the server (0 before the first). */
+    long confirmedLsn() {
+        return confirmed.get();
+    }
+
+    /** One run's connections and what it found at start. */
+    private static final class Session {
+
+        private final PostgresCdcSource source;
+        private final PostgresCdcOptions options;
+        private final PostgresqlConnection sql;
+        private PostgresqlReplicationConnection replication;
+        private final Map<String, TableShape> catalog = new LinkedHashMap<>();
+        private String exportedSnapshot;
+        private volatile Disposable slotPoll;
+
+        private Session(PostgresCdcSource source, PostgresqlConnection sql) {
+            this.source = source;
+            this.options = source.options;
+            this.sql = sql;
+        }
+
+        static Mono<Session> open(PostgresCdcSource source) {
+            return source.factory.create()
+                    .flatMap(connection -> {
+                        Session session = new Session(source, connection);
+                        return session.prepare().thenReturn(session)
+                                .onErrorResume(e -> session.close().then(Mono.error(e)));
+                    });
+        }
+
+        private Mono<Void> prepare() {
+            return one("SHOW wal_level")
+                    .flatMap(level -> "logical".equals(level) ? Mono.empty() : Mono.error(new PipelineException(
+                            options.name() + ": PostgreSQL runs with wal_level=" + level + "; logical replication "
+                                    + "needs wal_level=logical (postgresql.conf, then a restart)")))
+                    .thenMany(Flux.fromIterable(options.tables()).concatMap(this::describe))
+                    .doOnNext(shape -> catalog.put(shape.name.toString(), shape))
+                    .then(publication())
+                    .then(options.checkpoints().claim(source.snapshotCheckpoint))
+                    .doOnNext(token -> source.checkpointToken = token)
+                    .then(options.checkpoints().load(source.snapshotCheckpoint)
+                            .doOnNext(c -> {
+                                source.snapshotState.clear();
+                                source.snapshotState.putAll(c.attributes());
+                            }))
+                    .then(source.factory.replication())
+                    .doOnNext(r -> replication = r)
+                    .then(slot());
+        }
+
+        /** The table's columns and key, from the catalog; a table that cannot be replicated is refused. */
+        private Mono<TableShape> describe(String configured) {
+            TableName name = TableName.parse(configured);
+            return rows("SELECT c.relreplident::text, c.relkind::text FROM pg_class c WHERE c.oid = to_regclass($1)",
+                    name.sql())
+                    .next()
+                    .switchIfEmpty(Mono.error(() -> new PipelineException(options.name() + ": table " + name
+                            + " does not exist")))
+                    .flatMap(cls -> {
+                        if ("n".equals(cls[0])) {
+                            return Mono.error(new PipelineException(options.name() + ": table " + name + " has REPLICA "
+                                    + "IDENTITY NOTHING, so its updates and deletes are not replicated; give it a "
+                                    + "primary key and REPLICA IDENTITY DEFAULT"));
+                        }
+                        Mono<List<String[]>> columns = rows("SELECT a.attname::text, a.atttypid::int8::text, "
+                                + "format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = "
+                                + "to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", name.sql())
+                                .collectList();
+                        Mono<List<String>> key = rows("SELECT a.attname::text FROM pg_index i, "
+                                + "unnest(i.indkey) WITH ORDINALITY AS k(attnum, n), pg_attribute a "
+                                + "WHERE i.indrelid = to_regclass($1) AND a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                                + "AND (i.indisprimary OR i.indisreplident) ORDER BY i.indisprimary DESC, i.indexrelid, k.n",
+                                name.sql())
+                                .map(r -> r[0]).collectList();
+                        return Mono.zip(columns, key).map(t -> shape(name, t.getT1(), t.getT2()));
+                    });
+        }
+
+        private TableShape shape(TableName name, List<String[]> rows, List<String> keyRows) {
+            String[] columns = new String[rows.size()];
+            int[] types = new int[rows.size()];
+            String[] sqlTypes = new String[rows.size()];
+            for (int i = 0; i < columns.length; i++) {
+                columns[i] = rows.get(i)[0];
+                types[i] = Integer.parseInt(rows.get(i)[1]);
+                sqlTypes[i] = rows.get(i)[2];
+            }
+            // the first index listed (the primary key, else the replica identity index), its columns in order
+            List<Integer> key = new ArrayList<>();
+            for (String column : keyRows) {
+                int at = List.of(columns).indexOf(column);
+                if (at < 0 || key.contains(at)) {
+                    break;
+                }
+                key.add(at);
+            }
+            if (key.isEmpty()) {
+                throw new PipelineException(options.name() + ": table " + name + " has neither a primary key nor a "
+                        + "replica identity index, so its rows cannot be told apart; add a primary key");
+            }
+            return new TableShape(name, columns, types, sqlTypes, key.stream().mapToInt(Integer::intValue).toArray());
+        }
+
+        /** Creates the publication, or adds the tables it lacks (or refuses when it may not). */
+        private Mono<Void> publication() {
+            String pub = options.publication();
+            return rows("SELECT schemaname::text || '.' || tablename::text FROM pg_publication_tables "
+                    + "WHERE pubname = $1", pub)
+                    .map(r -> r[0]).collectList()
+                    .zipWith(rows("SELECT 1::text FROM pg_publication WHERE pubname = $1", pub).hasElements())
+                    .flatMap(t -> {
+                        List<TableShape> missing = catalog.values().stream()
+                                .filter(s -> !t.getT1().contains(s.name.toString())).toList();
+                        if (missing.isEmpty()) {
+                            return Mono.empty();
+                        }
+                        String list = String.join(", ", missing.stream().map(s -> s.name.sql()).toList());
+                        if (!options.createPublication()) {
+                            return Mono.error(new PipelineException(options.name() + ": publication " + pub
+                                    + (t.getT2() ? " lacks " + list + " (ALTER PUBLICATION " + pub + " ADD TABLE " + list
+                                    + ")" : " does not exist (CREATE PUBLICATION " + pub + " FOR TABLE " + list + ")")
+                                    + ", or set createPublication: true"));
+                        }
+                        String ddl = t.getT2() ? "ALTER PUBLICATION " + TableName.quote(pub) + " ADD TABLE " + list
+                                : "CREATE PUBLICATION " + TableName.quote(pub) + " FOR TABLE " + list;
+                        log.info("{}: {}", options.name(), ddl);
+                        return execute(ddl);
+                    });
+        }
+
+        /** Uses the slot, or creates it (and then copies the tables in the snapshot it exported). */
+        private Mono<Void> slot() {
+            String slot = options.slot();
+            return rows("SELECT plugin::text, (database = current_database())::text, "
+                    + "coalesce(confirmed_flush_lsn::text, ''), coalesce(wal_status, '') FROM pg_replication_slots "
+                    + "WHERE slot_name = $1", slot)
+                    .next()
+                    .flatMap(found -> {
+                        if (!"pgoutput".equals(found[0]) || !"true".equals(found[1])) {
+                            return Mono.error(new PipelineException(options.name() + ": replication slot " + slot
+                                    + " belongs to another database or plugin (" + found[0] + "); choose another `slot`"));
+                        }
+                        if ("lost".equals(found[3])) {
+                            return Mono.error(new PipelineException(options.name() + ": replication slot " + slot
+                                    + " was invalidated (the server removed WAL it needed: max_slot_wal_keep_size); "
+                                    + "drop it (SELECT pg_drop_replication_slot('" + slot + "')) to copy the tables again"));
+                        }
+                        log.info("{}: replication slot {} resumes at {}", options.name(), slot, found[2]);
+                        return Mono.just(true);
+                    })
+                    .switchIfEmpty(Mono.defer(() -> {
+                        if (!source.snapshotState.isEmpty()) {
+                            log.warn("{}: replication slot {} is gone (dropped, or another database): the changes "
+                                    + "since it was last read are lost to it, so every table is copied again",
+                                    options.name(), slot);
+                            source.snapshotState.clear();
+                        }
+                        return replication.createSlot(ReplicationSlotRequest.logical().slotName(slot)
+                                        .outputPlugin("pgoutput").build())
+                                .doOnNext(created -> {
+                                    log.info("{}: created replication slot {} at {}", options.name(), slot,
+                                            created.getConsistentPoint());
+                                    String name = created.getSnapshotName();
+                                    exportedSnapshot = name != null && SNAPSHOT_NAME.matcher(name).matches() ? name : null;
+                                })
+                                .thenReturn(true);
+                    }))
+                    .then();
+        }
+
+        Flux<Chunk> chunks() {
+            return snapshot().concatWith(stream());
+        }
+
+        private Flux<Chunk> snapshot() {
+            List<TableShape> todo = new ArrayList<>();
+            if (options.snapshot()) {
+                for (TableShape shape : catalog.values()) {
+                    if (!DONE.equals(source.snapshotState.get(shape.name.toString()))) {
+                        todo.add(shape);
+                    }
+                }
+            }
+            if (todo.isEmpty()) {
+                return Flux.empty();
+            }
+            log.info("{}: copying {} table(s) {}{}", options.name(), todo.size(), todo.stream().map(t -> t.name).toList(),
+                    exportedSnapshot == null ? "" : " in the slot's snapshot " + exportedSnapshot);
+            Mono<Void> begin = execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .then(exportedSnapshot == null ? Mono.empty()
+                            : execute("SET TRANSACTION SNAPSHOT '" + exportedSnapshot + "'"));
+            return begin.thenMany(Flux.fromIterable(todo).concatMap(this::copy))
+                    .concatWith(execute("COMMIT").then(Mono.empty()));
+        }
+
+        private record Page(List<ChangeItem> items, String[] lastKey, boolean full) {
+        }
+
+        private Flux<Chunk> copy(TableShape table) {
+            String origin = SNAPSHOT_ORIGIN_PREFIX + table.name;
+            String state = source.snapshotState.get(table.name.toString());
+            String[] after = state != null && state.startsWith(AFTER) ? KeyText.decode(state.substring(AFTER.length())) : null;
+            AtomicLong pages = new AtomicLong();
+            return page(table, after)
+                    .expand(p -> p.full ? page(table, p.lastKey) : Mono.empty())
+                    .map(p -> {
+                        long n = pages.incrementAndGet();
+                        if (p.lastKey != null) {
+                            source.pageKeys.put(origin + "#" + n, KeyText.encode(p.lastKey));
+                        }
+                        return Chunk.of(origin, Offset.of(n), p.items, !p.full);
+                    });
+        }
+
+        private Mono<Page> page(TableShape table, String[] after) {
+            StringBuilder q = new StringBuilder("SELECT ");
+            for (int i = 0; i < table.columns.length; i++) {
+                q.append(i == 0 ? "" : ", ").append(TableName.quote(table.columns[i])).append("::text");
+            }
+            // the key qualified by the alias: a bare name in ORDER BY means the output column (its text)
+            q.append(" FROM ").append(table.name.sql()).append(" t");
+            if (after != null) {
+                q.append(" WHERE (");
+                keyList(q, table);
+                q.append(") > (");
+                for (int i = 0; i < table.key.length; i++) {
+                    q.append(i == 0 ? "" : ", ").append("CAST($").append(i + 1).append(" AS ")
+                            .append(table.sqlTypes[table.key[i]]).append(')');
+                }
+                q.append(')');
+            }
+            q.append(" ORDER BY ");
+            keyList(q, table);
+            q.append(" LIMIT ").append(options.chunkRows());
+            return rows(q.toString(), (Object[]) (after == null ? new String[0] : after))
+                    .map(text -> {
+                        Object[] values = new Object[text.length];
+                        for (int i = 0; i < text.length; i++) {
+                            values[i] = TextValues.convert(table.types[i], text[i]);
+                        }
+                        return new Object[] {text, values};
+                    })
+                    .collectList()
+                    .map(list -> {
+                        List<ChangeItem> items = new ArrayList<>(list.size());
+                        String[] last = null;
+                        for (Object[] r : list) {
+                            String[] text = (String[]) r[0];
+                            Object[] values = (Object[]) r[1];
+                            last = table.keyText(text);
+                            items.add(item(table, ChangeItem.Kind.INSERT, last, values, 0, null));
+                        }
+                        return new Page(items, last, list.size() >= options.chunkRows());
+                    });
+        }
+
+        private static void keyList(StringBuilder q, TableShape table) {
+            for (int i = 0; i < table.key.length; i++) {
+                q.append(i == 0 ? "t." : ", t.").append(TableName.quote(table.columns[table.key[i]]));
+            }
+        }
+
+        private Flux<Chunk> stream() {
+            ReplicationRequest request = ReplicationRequest.logical()
+                    .slotName(options.slot())
+                    .startPosition(LogSequenceNumber.valueOf(0)) // the slot's confirmed position
+                    .slotOption("proto_version", 1)
+                    .slotOption("publication_names", options.publication())
+                    .statusInterval(options.statusInterval())
+                    .build();
+            Map<String, TableShape> tables = Map.copyOf(catalog);
+            return replication.startReplication(request).flatMapMany(started -> {
+                source.stream = started;
+                slotPoll = Flux.interval(Duration.ZERO, SLOT_POLL).onBackpressureDrop()
+                        .concatMap(tick -> pollSlot(), 1).subscribe();
+                ChangeDecoder decoder = new ChangeDecoder(tables, options.chunkRows());
+                Flux<ChangeDecoder.Element> ticks = Flux.interval(options.linger(), options.linger())
+                        .onBackpressureDrop().map(t -> TICK);
+                return Flux.merge(started.map(PgOutput::decode).concatMapIterable(decoder::accept), ticks)
+                        .bufferUntil(new ChunkCut(options.chunkRows()))
+                        .concatMap(this::chunk);
+            });
+        }
+
+        /** The slot's lag, retained WAL and status, for the metrics and {@link #health}; a failed poll is skipped. */
+        private Mono<Void> pollSlot() {
+            return rows("SELECT coalesce((pg_current_wal_lsn() - confirmed_flush_lsn)::int8, 0)::text, "
+                    + "coalesce((pg_current_wal_lsn() - restart_lsn)::int8, 0)::text, coalesce(wal_status, '') "
+                    + "FROM pg_replication_slots WHERE slot_name = $1", options.slot())
+                    .doOnNext(r -> {
+                        source.slotLagBytes = Long.parseLong(r[0]);
+                        source.retainedWalBytes = Long.parseLong(r[1]);
+                        source.walStatus = r[2];
+                    })
+                    .then()
+                    .onErrorResume(e -> Mono.empty());
+        }
+
+        /**
+         * Where a chunk ends: after {@code chunkRows} rows, or at a tick (every {@code linger}) that finds
+         * rows or a commit waiting. The ticks, merged into the stream, make a quiet stream's last changes
+         * go out within the linger; a plain {@code bufferTimeout} stalled the stream here.
+         */
+        private static final class ChunkCut implements java.util.function.Predicate<ChangeDecoder.Element> {
+
+            private final int chunkRows;
+            private int rows;
+            private boolean pending;
+
+            ChunkCut(int chunkRows) {
+                this.chunkRows = chunkRows;
+            }
+
+            @Override
+            public boolean test(ChangeDecoder.Element e) {
+                if (e == TICK) {
+                    if (!pending) {
+                        return false;
+                    }
+                } else {
+                    pending = true;
+                    if (e instanceof ChangeDecoder.Row && ++rows < chunkRows || !(e instanceof ChangeDecoder.Row)) {
+                        return false;
+                    }
+                }
+                rows = 0;
+                pending = false;
+                return true;
+            }
+        }
+
+        /** The chunk of these rows, after the unchanged TOAST values still missing were read. */
+        private Mono<Chunk> chunk(List<ChangeDecoder.Element> elements) {
+            List<ChangeDecoder.Row> toRead = new ArrayList<>();
+            for (ChangeDecoder.Element e : elements) {
+                if (e instanceof ChangeDecoder.Row row && row.unchanged() != null) {
+                    toRead.add(row);
+                }
+            }
+            return (toRead.isEmpty() ? Mono.<Void>empty() : readUnchanged(toRead)).then(Mono.fromSupplier(() -> {
+                long seq = source.sequence.incrementAndGet();
+                List<ChangeItem> items = new ArrayList<>(elements.size());
+                ChangeDecoder.Committed last = null;
+                for (ChangeDecoder.Element e : elements) {
+                    if (e instanceof ChangeDecoder.Row row) {
+                        items.add(row.kind() == 'D'
+                                ? ChangeItem.delete(row.table().id, row.table().keyColumns.row(row.table().keyValues(row.keyText())), row.version())
+                                : item(row.table(), row.kind() == 'I' ? ChangeItem.Kind.INSERT : ChangeItem.Kind.UPDATE,
+                                        row.keyText(), row.values(), row.version(), row.commitTime()));
+                    } else if (e instanceof ChangeDecoder.Committed c && e != TICK) {
+                        last = c;
+                    } else if (e instanceof ChangeDecoder.Truncated t) {
+                        truncated(t, seq);
+                    }
+                }
+                if (last != null) {
+                    source.confirmAt.put(seq, new Commit(last.endLsn(), last.commitTime()));
+                    source.received.accumulateAndGet(last.endLsn(), Math::max);
+                }
+                return Chunk.of(options.slot(), Offset.of(seq), items, false);
+            }));
+        }
+
+        private void truncated(ChangeDecoder.Truncated t, long seq) {
+            String reason = "TRUNCATE of table " + t.table().name + " (commit " + PgOutput.lsn(t.commitLsn())
+                    + ") is not applied to the targets, which still hold its rows: resync the table";
+            log.warn("{}: {}", options.name(), reason);
+            source.deadLetters.incrementAndGet();
+            if (options.deadLetters() != null) {
+                options.deadLetters().append(List.of(new DeadLetter(options.name(), "source", options.slot(),
+                        t.commitLsn(), t.table().id, "", "truncate", reason, "TRUNCATE " + t.table().name)));
+            }
+        }
+
+        /** Reads the values the WAL left out, by key, table by table, {@value #KEYS_PER_READ} keys per query. */
+        private Mono<Void> readUnchanged(List<ChangeDecoder.Row> rows) {
+            Map<TableShape, List<ChangeDecoder.Row>> byTable = new LinkedHashMap<>();
+            rows.forEach(r -> byTable.computeIfAbsent(r.table(), t -> new ArrayList<>()).add(r));
+            return Flux.fromIterable(byTable.entrySet())
+                    .concatMap(e -> Flux.fromIterable(partition(e.getValue())).concatMap(part -> readUnchanged(e.getKey(), part)))
+                    .then();
+        }
+
+        private static List<List<ChangeDecoder.Row>> partition(List<ChangeDecoder.Row> rows) {
+            List<List<ChangeDecoder.Row>> parts = new ArrayList<>();
+            for (int i = 0; i < rows.size(); i += KEYS_PER_READ) {
+                parts.add(rows.subList(i, Math.min(rows.size(), i + KEYS_PER_READ)));
+            }
+            return parts;
+        }
+
+        private Mono<Void> readUnchanged(TableShape table, List<ChangeDecoder.Row> rows) {
+            TableShape catalogShape = catalog.get(table.name.toString());
+            StringBuilder q = new StringBuilder("SELECT ");
+            for (int i = 0; i < table.columns.length; i++) {
+                q.append(i == 0 ? "" : ", ").append(TableName.quote(table.columns[i])).append("::text");
+            }
+            q.append(" FROM ").append(table.name.sql()).append(" t WHERE (");
+            keyList(q, table);
+            q.append(") IN (");
+            List<String> params = new ArrayList<>();
+            for (int r = 0; r < rows.size(); r++) {
+                q.append(r == 0 ? "(" : ", (");
+                for (int i = 0; i < table.key.length; i++) {
+                    String type = table.sqlTypes[table.key[i]] != null ? table.sqlTypes[table.key[i]]
+                            : catalogShape.sqlTypes[catalogShape.indexOf(table.columns[table.key[i]])];
+                    params.add(rows.get(r).keyText()[i]);
+                    q.append(i == 0 ? "" : ", ").append("CAST($").append(params.size()).append(" AS ").append(type).append(')');
+                }
+                q.append(')');
+            }
+            q.append(')');
+            Map<List<String>, String[]> found = new HashMap<>();
+            return rows(q.toString(), params.toArray())
+                    .doOnNext(text -> found.put(List.of(table.keyText(text)), text))
+                    .then(Mono.fromRunnable(() -> {
+                        for (ChangeDecoder.Row row : rows) {
+                            String[] text = found.get(List.of(row.keyText()));
+                            BitSet missing = row.unchanged();
+                            for (int i = missing.nextSetBit(0); i >= 0; i = missing.nextSetBit(i + 1)) {
+                                // a row gone since: its delete follows in the stream
+                                row.values()[i] = text == null || i >= text.length ? null : TextValues.convert(table.types[i], text[i]);
+                            }
+                        }
+                    }));
+        }
+
+        private static ChangeItem item(TableShape table, ChangeItem.Kind kind, String[] keyText, Object[] values,
+                long version, Instant commitTime) {
+            Map<String, Object> key = table.keyColumns.row(table.keyValues(keyText));
+            Map<String, Object> row = table.valueColumns.row(values);
+            return new ChangeItem(kind, table.id, key, row, version, commitTime,
+                    ChangeItem.estimateSize(table.id, key, row));
+        }
+
+        // --- SQL helpers: every value is read as text
+
+        private Mono<String> one(String query) {
+            return sql.createStatement(query).execute()
+                    .concatMap(r -> r.map((row, meta) -> row.get(0, String.class))).next();
+        }
+
+        private Flux<String[]> rows(String query, Object... params) {
+            PostgresqlStatement statement = sql.createStatement(query);
+            for (int i = 0; i < params.length; i++) {
+                statement.bind("$" + (i + 1), params[i]);
+            }
+            return statement.execute().concatMap(r -> r.map((row, meta) -> {
+                String[] out = new String[meta.getColumnMetadatas().size()];
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = row.get(i, String.class);
+                }
+                return out;
+            }));
+        }
+
+        private Mono<Void> execute(String statement) {
+            return sql.createStatement(statement).execute().concatMap(r -> r.getRowsUpdated()).then();
+        }
+
+        /**
+         * Ends the stream and its connection, then moves the slot to the last confirmed LSN itself, in
+         * case the stream's last status update did not carry it (it is sent every {@code statusInterval}).
+         */
+        Mono<Void> close() {
+            // Not the stream's own close(): once its Flux was cancelled, that subscribes to it again
+            // (and fails); closing the connection ends the stream and the server's walsender.
+            source.stream = null;
+            if (slotPoll != null) {
+                slotPoll.dispose();
+            }
+            Mono<Void> closeReplication = replication == null ? Mono.empty()
+                    : replication.close().timeout(CLOSE_TIMEOUT).onErrorResume(e -> Mono.empty());
+            return closeReplication
+                    .then(advanceSlot())
+                    .then(sql.close().onErrorResume(e -> Mono.empty()));
+        }
+
+        /** {@code pg_replication_slot_advance} to the confirmed LSN once the slot is released (retried briefly). */
+        private Mono<Void> advanceSlot() {
+            long lsn = source.confirmed.get();
+            if (lsn <= 0) {
+                return Mono.empty();
+            }
+            String target = PgOutput.lsn(lsn);
+            return rows("SELECT pg_replication_slot_advance(slot_name, $2::pg_lsn)::text FROM pg_replication_slots "
+                    + "WHERE slot_name = $1 AND NOT active AND confirmed_flush_lsn < $2::pg_lsn", options.slot(), target)
+                    .then()
+                    .retryWhen(Retry.fixedDelay(20, Duration.ofMillis(100)))
+                    .timeout(CLOSE_TIMEOUT)
+                    .onErrorResume(e -> {
+                        log.warn("{}: could not move slot {} to {} on close ({}); the next run reads again from the "
+                                + "position last sent", options.name(), options.slot(), target, e.toString());
+                        return Mono.empty();
+                    });
+        }
+    }
+}

@@ -1,0 +1,40 @@
+package dev.changepipe.source.cdc;
+
+import dev.changepipe.core.Source;
+import dev.changepipe.spi.ServiceContext;
+import dev.changepipe.spi.Settings;
+import dev.changepipe.spi.SourceProvider;
+
+/**
+ * {@code type: postgres-cdc}: PostgreSQL logical replication (docs/postgres-cdc.md); its keys are
+ * {@link PostgresCdcConfig}'s. The slot and publication are named after the pipeline unless given; the
+ * snapshot's progress is kept in the pipeline's checkpoint store; a truncate is a pipeline dead letter.
+ * The pipeline is not ready while its slot lags more than {@code maxLag} or is being invalidated.
+ */
+public final class PostgresCdcSourceProvider implements SourceProvider {
+
+    @Override
+    public String type() {
+        return "postgres-cdc";
+    }
+
+    @Override
+    public Class<PostgresCdcConfig> options() {
+        return PostgresCdcConfig.class;
+    }
+
+    @Override
+    public Source create(Settings s, ServiceContext context) {
+        PostgresCdcConfig c = s.bind(PostgresCdcConfig.class);
+        String url = context.connection(s.pathOf("connection"), c.connection(), PostgresCdcConfig.Postgres.class).url();
+        String slot = c.slot() != null ? c.slot() : PostgresCdcOptions.defaultName(context.pipelineName());
+        String publication = c.publication() != null ? c.publication() : slot;
+        PostgresCdcOptions options = s.build(() -> new PostgresCdcOptions(context.pipelineName(), url, c.tables(), slot,
+                publication, c.createPublication(), c.snapshot(), c.chunkRows(), c.linger(), c.statusInterval(),
+                context.checkpoints(), context.deadLetters(), context.meterRegistry()));
+        PostgresCdcSource source = PostgresCdcSource.create(options);
+        context.readinessProbe("replication slot " + slot + " of pipeline " + context.pipelineName(),
+                source.health(c.maxLag().bytes()));
+        return source;
+    }
+}

@@ -1,0 +1,124 @@
+package dev.changepipe.source.cdc;
+
+import dev.changepipe.core.Columns;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The columns of one table as the source reads them: names, type OIDs (which {@link TextValues}
+ * converts by), the SQL type of each (for casts of bound key values; {@code null} when only the
+ * stream described the table) and the positions of the key columns.
+ */
+final class TableShape {
+
+    final TableName name;
+    final String id;
+    final String[] columns;
+    final int[] types;
+    final String[] sqlTypes;
+    final int[] key;
+    final Columns valueColumns;
+    final Columns keyColumns;
+
+    TableShape(TableName name, String[] columns, int[] types, String[] sqlTypes, int[] key) {
+        if (key.length == 0) {
+            throw new IllegalArgumentException("table " + name + " has no key columns");
+        }
+        this.name = name;
+        this.id = name.id();
+        this.columns = columns;
+        this.types = types;
+        this.sqlTypes = sqlTypes;
+        this.key = key;
+        this.valueColumns = Columns.of(columns);
+        String[] keyNames = new String[key.length];
+        for (int i = 0; i < key.length; i++) {
+            keyNames[i] = columns[key[i]];
+        }
+        this.keyColumns = Columns.of(keyNames);
+    }
+
+    /**
+     * The shape a relation message gives, keyed by the catalog's key columns when the relation has them
+     * all (the primary key even under {@code REPLICA IDENTITY FULL}), else by the relation's own key flags.
+     */
+    static TableShape of(PgOutput.Relation relation, TableShape catalog) {
+        int n = relation.columns().size();
+        String[] columns = new String[n];
+        int[] types = new int[n];
+        String[] sqlTypes = new String[n];
+        List<Integer> flagged = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            PgOutput.Column c = relation.columns().get(i);
+            columns[i] = c.name();
+            types[i] = c.typeOid();
+            int known = catalog == null ? -1 : catalog.indexOf(c.name());
+            sqlTypes[i] = known >= 0 && catalog.types[known] == c.typeOid() ? catalog.sqlTypes[known] : null;
+            if (c.key()) {
+                flagged.add(i);
+            }
+        }
+        int[] key = null;
+        if (catalog != null) {
+            key = new int[catalog.key.length];
+            for (int i = 0; i < key.length && key != null; i++) {
+                key[i] = indexOf(columns, catalog.columns[catalog.key[i]]);
+                if (key[i] < 0) {
+                    key = null;
+                }
+            }
+        }
+        if (key == null) {
+            key = flagged.stream().mapToInt(Integer::intValue).toArray();
+        }
+        TableName name = catalog != null ? catalog.name : new TableName(relation.schema(), relation.name());
+        return new TableShape(name, columns, types, sqlTypes, key);
+    }
+
+    int indexOf(String column) {
+        return indexOf(columns, column);
+    }
+
+    private static int indexOf(String[] columns, String column) {
+        for (int i = 0; i < columns.length; i++) {
+            if (columns[i].equals(column)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** The key's text values out of a row's, or {@code null} when one of them is missing. */
+    String[] keyText(String[] row) {
+        String[] out = new String[key.length];
+        for (int i = 0; i < key.length; i++) {
+            String v = key[i] < row.length ? row[key[i]] : null;
+            if (v == null || v == PgOutput.UNCHANGED) {
+                return null;
+            }
+            out[i] = v;
+        }
+        return out;
+    }
+
+    /** The key's values converted, in key order. */
+    Object[] keyValues(String[] keyText) {
+        Object[] out = new Object[key.length];
+        for (int i = 0; i < key.length; i++) {
+            out[i] = TextValues.convert(types[key[i]], keyText[i]);
+        }
+        return out;
+    }
+
+    /** Same columns, types and key as another shape. */
+    boolean sameAs(TableShape other) {
+        return Arrays.equals(columns, other.columns) && Arrays.equals(types, other.types)
+                && Arrays.equals(key, other.key);
+    }
+
+    @Override
+    public String toString() {
+        return name + Arrays.toString(columns);
+    }
+}

@@ -1,0 +1,39 @@
+package dev.changepipe.source.cdc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.math.BigDecimal;
+import java.time.LocalDate;
+import java.time.LocalDateTime;
+import java.time.OffsetDateTime;
+import org.junit.jupiter.api.Test;
+
+/** PostgreSQL's text forms, as pgoutput and {@code ::text} write them. */
+class TextValuesTest {
+
+    @Test
+    void textFormsBecomeTheValuesTheSinksTake() {
+        assertThat(TextValues.convert(TextValues.INT4, "-42")).isEqualTo(-42L);
+        assertThat(TextValues.convert(TextValues.NUMERIC, "12.50")).isEqualTo(new BigDecimal("12.50"));
+        assertThat(TextValues.convert(TextValues.FLOAT8, "1.5e-07")).isEqualTo(1.5e-7);
+        assertThat(TextValues.convert(TextValues.BOOL, "t")).isEqualTo(true);
+        assertThat(TextValues.convert(TextValues.BOOL, "false")).isEqualTo(false);
+        assertThat(TextValues.convert(TextValues.DATE, "2024-02-29")).isEqualTo(LocalDate.of(2024, 2, 29));
+        assertThat(TextValues.convert(TextValues.TIMESTAMP, "2024-01-02 03:04:05.123456"))
+                .isEqualTo(LocalDateTime.of(2024, 1, 2, 3, 4, 5, 123_456_000));
+        assertThat(TextValues.convert(TextValues.TIMESTAMPTZ, "2024-01-02 03:04:05+00"))
+                .isEqualTo(OffsetDateTime.parse("2024-01-02T03:04:05Z"));
+        assertThat(TextValues.convert(TextValues.TIMESTAMPTZ, "2024-01-02 08:34:05.5+05:30"))
+                .isEqualTo(OffsetDateTime.parse("2024-01-02T03:04:05.5Z"));
+        assertThat(TextValues.convert(TextValues.BYTEA, "\\x00ff")).isEqualTo(new byte[] {0, -1});
+        assertThat(TextValues.convert(2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")).isEqualTo("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+        assertThat(TextValues.convert(TextValues.INT8, null)).isNull();
+    }
+
+    @Test
+    void aTextThatDoesNotParseAsItsTypeStaysText() {
+        assertThat(TextValues.convert(TextValues.TIMESTAMP, "infinity")).isEqualTo("infinity");
+        assertThat(TextValues.convert(TextValues.DATE, "0044-03-15 BC")).isEqualTo("0044-03-15 BC");
+        assertThat(TextValues.convert(TextValues.NUMERIC, "NaN")).isEqualTo("NaN");
+    }
+}
