@@ -30,8 +30,8 @@ import java.util.stream.Stream;
  *
  * or {@code scenario: NAME FAILED: why} when a check fails. Fields that do not apply are {@code -}. The
  * registration scenarios print rates and latencies of their own instead ({@link RegistrationScenario}).
- * Options: {@code --rows N} (default 2,000,000; the storage-sync scenarios use half, the verify scenarios
- * 2.5 times as many), {@code --only
+ * Options: {@code --rows N} (default 2,000,000; the storage-sync scenarios and the streamed changes of
+ * pg-cdc use half, the verify scenarios and the pg-cdc snapshot 2.5 times as many), {@code --only
  * NAME[,NAME...]} (a scenario's name selects it alone; anything else, the scenarios it begins), {@code --java-opts "..."} (added to the service's JVM),
  * {@code --root DIR} (the repository, where {@code ./pipeline} is). See benchmarks/README.md.
  */
@@ -41,7 +41,7 @@ public final class EndToEndRun {
             "oplog-latency-20k", "oplog-latency-50k",
             "storage-sync-clickhouse-replacing", "storage-sync-clickhouse-collapsing",
             "oplog-postgres", "oplog-hotstorage", RegistrationScenario.HTTP, RegistrationScenario.DIRECT,
-            VerifyScenario.VERIFY, VerifyScenario.REPAIR);
+            VerifyScenario.VERIFY, VerifyScenario.REPAIR, PgCdcScenario.SNAPSHOT, PgCdcScenario.STREAM);
 
     private static final Duration SERVICE_TIMEOUT = Duration.ofMinutes(30);
 
@@ -134,6 +134,13 @@ public final class EndToEndRun {
         if (http || direct) {
             guard(http ? RegistrationScenario.HTTP : RegistrationScenario.DIRECT,
                     () -> new RegistrationScenario(this, rows).run(http, direct));
+        }
+        PgCdcScenario cdc = new PgCdcScenario(this, Math.max(1, rows * 5L / 2), Math.max(1000, rows / 2));
+        if (selected(PgCdcScenario.SNAPSHOT)) {
+            guard(PgCdcScenario.SNAPSHOT, cdc::snapshot);
+        }
+        if (selected(PgCdcScenario.STREAM)) {
+            guard(PgCdcScenario.STREAM, cdc::stream);
         }
         VerifyScenario verify = new VerifyScenario(this, Math.max(1, rows * 5L / 2));
         for (String name : new String[] {VerifyScenario.VERIFY, VerifyScenario.REPAIR}) {

@@ -695,8 +695,7 @@ public final class PostgresCdcSource implements Source {
                 long version, Instant commitTime) {
             Map<String, Object> key = table.keyColumns.row(table.keyValues(keyText));
             Map<String, Object> row = table.valueColumns.row(values);
-            return new ChangeItem(kind, table.id, key, row, version, commitTime,
-                    ChangeItem.estimateSize(table.id, key, row));
+            return new ChangeItem(kind, table.id, key, row, version, commitTime, table.estimateSize(values));
         }
 
         // --- SQL helpers: every value is read as text

@@ -54,6 +54,55 @@ final class TextValues {
     private TextValues() {
     }
 
+    /**
+     * {@code YYYY-MM-DD HH:MM:SS[.f...]} in {@code text[0, end)} read digit by digit (the formatter costs
+     * several times more); {@code null} for any other shape, which the formatter then reads or refuses.
+     */
+    static LocalDateTime localDateTime(String text, int end) {
+        if (end < 19 || text.charAt(4) != '-' || text.charAt(7) != '-' || text.charAt(10) != ' '
+                || text.charAt(13) != ':' || text.charAt(16) != ':') {
+            return null;
+        }
+        int year = digits(text, 0, 4);
+        int month = digits(text, 5, 2);
+        int day = digits(text, 8, 2);
+        int hour = digits(text, 11, 2);
+        int minute = digits(text, 14, 2);
+        int second = digits(text, 17, 2);
+        int nanos = 0;
+        if (end > 19) {
+            if (text.charAt(19) != '.' || end > 29 || end == 20) {
+                return null;
+            }
+            int fraction = digits(text, 20, end - 20);
+            if (fraction < 0) {
+                return null;
+            }
+            nanos = fraction;
+            for (int i = end - 20; i < 9; i++) {
+                nanos *= 10;
+            }
+        }
+        if ((year | month | day | hour | minute | second) < 0 || month < 1 || month > 12 || day < 1 || day > 28
+                && day > LocalDate.of(year, month, 1).lengthOfMonth() || hour > 23 || minute > 59 || second > 59) {
+            return null;
+        }
+        return LocalDateTime.of(year, month, day, hour, minute, second, nanos);
+    }
+
+    /** The number the {@code count} digits at {@code from} spell, or -1 when one is not a digit. */
+    private static int digits(String s, int from, int count) {
+        int n = 0;
+        for (int i = from; i < from + count; i++) {
+            char c = s.charAt(i);
+            if (c < '0' || c > '9') {
+                return -1;
+            }
+            n = n * 10 + (c - '0');
+        }
+        return n;
+    }
+
     static Object convert(int typeOid, String text) {
         if (text == null) {
             return null;
@@ -76,10 +125,16 @@ final class TextValues {
                     return LocalDate.parse(text);
                 case TIME:
                     return LocalTime.parse(text);
-                case TIMESTAMP:
-                    return LocalDateTime.parse(text, LOCAL);
-                case TIMESTAMPTZ:
-                    return OffsetDateTime.parse(text, ZONED).withOffsetSameInstant(ZoneOffset.UTC);
+                case TIMESTAMP: {
+                    LocalDateTime fast = localDateTime(text, text.length());
+                    return fast != null ? fast : LocalDateTime.parse(text, LOCAL);
+                }
+                case TIMESTAMPTZ: {
+                    // the source's sessions write UTC: "...+00"
+                    LocalDateTime fast = text.endsWith("+00") ? localDateTime(text, text.length() - 3) : null;
+                    return fast != null ? fast.atOffset(ZoneOffset.UTC)
+                            : OffsetDateTime.parse(text, ZONED).withOffsetSameInstant(ZoneOffset.UTC);
+                }
                 case BYTEA:
                     return text.startsWith("\\x") ? HexFormat.of().parseHex(text, 2, text.length()) : text;
                 default:

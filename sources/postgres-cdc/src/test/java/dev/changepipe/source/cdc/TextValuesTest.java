@@ -25,6 +25,10 @@ class TextValuesTest {
                 .isEqualTo(OffsetDateTime.parse("2024-01-02T03:04:05Z"));
         assertThat(TextValues.convert(TextValues.TIMESTAMPTZ, "2024-01-02 08:34:05.5+05:30"))
                 .isEqualTo(OffsetDateTime.parse("2024-01-02T03:04:05.5Z"));
+        assertThat(TextValues.convert(TextValues.TIMESTAMP, "2024-02-29 23:59:59.5"))
+                .isEqualTo(LocalDateTime.of(2024, 2, 29, 23, 59, 59, 500_000_000));
+        assertThat(TextValues.convert(TextValues.TIMESTAMPTZ, "2024-01-02 03:04:05.123+00"))
+                .isEqualTo(OffsetDateTime.parse("2024-01-02T03:04:05.123Z"));
         assertThat(TextValues.convert(TextValues.BYTEA, "\\x00ff")).isEqualTo(new byte[] {0, -1});
         assertThat(TextValues.convert(2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")).isEqualTo("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
         assertThat(TextValues.convert(TextValues.INT8, null)).isNull();
