@@ -264,7 +264,7 @@ class ConfigLoaderTest {
                 .execute("validate", "--config", example.toString());
         assertThat(err.toString()).isEmpty();
         assertThat(code).isZero();
-        assertThat(out.toString()).contains("valid (1 pipeline(s): polls)");
+        assertThat(out.toString()).contains("valid (2 pipeline(s): polls, shop)");
     }
 
     @Test

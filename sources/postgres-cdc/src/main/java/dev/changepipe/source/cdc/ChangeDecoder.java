@@ -37,7 +37,7 @@ final class ChangeDecoder {
     private static final long POSTGRES_EPOCH_SECONDS = 946_684_800L;
 
     /** What the decoder hands on. */
-    sealed interface Element permits Row, Committed, Truncated {
+    sealed interface Element permits Row, Committed, Refused {
     }
 
     /**
@@ -52,8 +52,11 @@ final class ChangeDecoder {
     record Committed(long endLsn, Instant commitTime) implements Element {
     }
 
-    /** A table was truncated; the sinks cannot be told, so it is reported. */
-    record Truncated(TableShape table, long commitLsn) implements Element {
+    /**
+     * A change that cannot be written: a truncate (the sinks cannot be told), or a change without its key.
+     * It becomes one dead letter; the stream goes on.
+     */
+    record Refused(TableShape table, long commitLsn, String cause, String reason, String record) implements Element {
     }
 
     private record RowKey(String table, List<String> key) {
@@ -63,7 +66,7 @@ final class ChangeDecoder {
     private final int sliceRows;
     private final Map<Integer, TableShape> relations = new HashMap<>();
     private final LinkedHashMap<RowKey, Row> slice = new LinkedHashMap<>();
-    private final List<Element> truncated = new ArrayList<>();
+    private final List<Element> refused = new ArrayList<>();
     private long commitLsn;
     private Instant commitTime;
     private int sliceNumber;
@@ -124,7 +127,9 @@ final class ChangeDecoder {
             for (int id : truncate.relations()) {
                 TableShape table = relations.get(id);
                 if (table != null) {
-                    truncated.add(new Truncated(table, commitLsn));
+                    refused.add(new Refused(table, commitLsn, "truncate", "TRUNCATE of table " + table.name
+                            + " (commit " + PgOutput.lsn(commitLsn) + ") is not applied to the targets, which still hold "
+                            + "its rows: copy the table again", "TRUNCATE " + table.name));
                 }
             }
         }
@@ -140,9 +145,10 @@ final class ChangeDecoder {
         if (change.kind() == 'D') {
             String[] key = oldText == null ? null : table.keyText(oldText);
             if (key == null) {
-                throw new IllegalStateException("a delete of table " + table.name + " without its key columns "
-                        + Arrays.toString(table.keyColumns.names().toArray()) + " (its replica identity does not "
-                        + "include them: give the table a primary key or REPLICA IDENTITY FULL)");
+                refused.add(new Refused(table, commitLsn, "no-key", "a delete of table " + table.name + " without its "
+                        + "key columns " + table.keyColumns.names() + " (the table's replica identity does not include "
+                        + "them: REPLICA IDENTITY DEFAULT with a primary key, or FULL)", Arrays.toString(oldText)));
+                return;
             }
             put(new Row(table, 'D', key, null, null, version(), commitTime));
             return;
@@ -150,8 +156,9 @@ final class ChangeDecoder {
         String[] text = change.row().values();
         String[] key = table.keyText(text);
         if (key == null) {
-            throw new IllegalStateException("a change of table " + table.name + " without a value for every key column "
-                    + table.keyColumns.names());
+            refused.add(new Refused(table, commitLsn, "no-key", "a change of table " + table.name + " without a value "
+                    + "for every key column " + table.keyColumns.names(), Arrays.toString(text)));
+            return;
         }
         if (oldText != null) {
             String[] oldKey = table.keyText(oldText);
@@ -190,9 +197,9 @@ final class ChangeDecoder {
     }
 
     private List<Element> flush() {
-        List<Element> out = new ArrayList<>(slice.size() + truncated.size() + 1);
-        out.addAll(truncated);
-        truncated.clear();
+        List<Element> out = new ArrayList<>(slice.size() + refused.size() + 1);
+        out.addAll(refused);
+        refused.clear();
         out.addAll(slice.values());
         slice.clear();
         return out;

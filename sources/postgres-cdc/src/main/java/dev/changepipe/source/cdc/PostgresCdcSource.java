@@ -615,8 +615,8 @@ public final class PostgresCdcSource implements Source {
                                         row.keyText(), row.values(), row.version(), row.commitTime()));
                     } else if (e instanceof ChangeDecoder.Committed c && e != TICK) {
                         last = c;
-                    } else if (e instanceof ChangeDecoder.Truncated t) {
-                        truncated(t, seq);
+                    } else if (e instanceof ChangeDecoder.Refused r) {
+                        refuse(r);
                     }
                 }
                 if (last != null) {
@@ -627,14 +627,13 @@ public final class PostgresCdcSource implements Source {
             }));
         }
 
-        private void truncated(ChangeDecoder.Truncated t, long seq) {
-            String reason = "TRUNCATE of table " + t.table().name + " (commit " + PgOutput.lsn(t.commitLsn())
-                    + ") is not applied to the targets, which still hold its rows: resync the table";
-            log.warn("{}: {}", options.name(), reason);
+        /** One dead letter per refused change, at its commit's LSN (a replay of it is recognised as the same). */
+        private void refuse(ChangeDecoder.Refused r) {
+            log.warn("{}: {}", options.name(), r.reason());
             source.deadLetters.incrementAndGet();
             if (options.deadLetters() != null) {
                 options.deadLetters().append(List.of(new DeadLetter(options.name(), "source", options.slot(),
-                        t.commitLsn(), t.table().id, "", "truncate", reason, "TRUNCATE " + t.table().name)));
+                        r.commitLsn(), r.table().id, "", r.cause(), r.reason(), r.record())));
             }
         }
 
