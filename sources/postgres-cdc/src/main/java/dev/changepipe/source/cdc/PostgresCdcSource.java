@@ -51,8 +51,8 @@ import reactor.util.retry.Retry;
  * key, else its replica identity index; a table without either is refused), creates or completes the
  * publication, and creates the slot when it does not exist.
  *
- * <p><b>Snapshot.</b> Every table not yet copied is read in key order, {@code chunkRows} rows per chunk
- * (origin {@code snapshot:<schema.table>}), as inserts of version 0, below every streamed version: a
+ * <p><b>Snapshot.</b> Every table not yet copied is read in key order by one query through a portal,
+ * {@code chunkRows} rows per chunk (origin {@code snapshot:<schema.table>}), as inserts of version 0, below every streamed version: a
  * streamed change of a key always wins over its snapshot row. A slot created by this run exports its
  * snapshot, and the copy reads in it, so the copy is exactly the state the stream starts from. The
  * progress (the last key acknowledged per table, and the tables done) is kept in the checkpoint store
@@ -459,26 +459,16 @@ public final class PostgresCdcSource implements Source {
                     .concatWith(execute("COMMIT").then(Mono.empty()));
         }
 
-        private record Page(List<ChangeItem> items, String[] lastKey, boolean full) {
-        }
-
+        /**
+         * The table's rows after {@code after} (its key's text values; null: from the start), in key order,
+         * by one query read {@code chunkRows} at a time through a portal, so that the server reads the
+         * next rows while the previous are converted and written; then an empty chunk that completes the
+         * origin.
+         */
         private Flux<Chunk> copy(TableShape table) {
             String origin = SNAPSHOT_ORIGIN_PREFIX + table.name;
             String state = source.snapshotState.get(table.name.toString());
             String[] after = state != null && state.startsWith(AFTER) ? KeyText.decode(state.substring(AFTER.length())) : null;
-            AtomicLong pages = new AtomicLong();
-            return page(table, after)
-                    .expand(p -> p.full ? page(table, p.lastKey) : Mono.empty())
-                    .map(p -> {
-                        long n = pages.incrementAndGet();
-                        if (p.lastKey != null) {
-                            source.pageKeys.put(origin + "#" + n, KeyText.encode(p.lastKey));
-                        }
-                        return Chunk.of(origin, Offset.of(n), p.items, !p.full);
-                    });
-        }
-
-        private Mono<Page> page(TableShape table, String[] after) {
             StringBuilder q = new StringBuilder("SELECT ");
             for (int i = 0; i < table.columns.length; i++) {
                 q.append(i == 0 ? "" : ", ").append(TableName.quote(table.columns[i])).append("::text");
@@ -497,27 +487,25 @@ public final class PostgresCdcSource implements Source {
             }
             q.append(" ORDER BY ");
             keyList(q, table);
-            q.append(" LIMIT ").append(options.chunkRows());
-            return rows(q.toString(), (Object[]) (after == null ? new String[0] : after))
-                    .map(text -> {
-                        Object[] values = new Object[text.length];
-                        for (int i = 0; i < text.length; i++) {
-                            values[i] = TextValues.convert(table.types[i], text[i]);
-                        }
-                        return new Object[] {text, values};
-                    })
-                    .collectList()
-                    .map(list -> {
-                        List<ChangeItem> items = new ArrayList<>(list.size());
+            AtomicLong pages = new AtomicLong();
+            return rows(q.toString(), options.chunkRows(), (Object[]) (after == null ? new String[0] : after))
+                    .buffer(options.chunkRows())
+                    .map(page -> {
+                        List<ChangeItem> items = new ArrayList<>(page.size());
                         String[] last = null;
-                        for (Object[] r : list) {
-                            String[] text = (String[]) r[0];
-                            Object[] values = (Object[]) r[1];
+                        for (String[] text : page) {
+                            Object[] values = new Object[text.length];
+                            for (int i = 0; i < text.length; i++) {
+                                values[i] = TextValues.convert(table.types[i], text[i]);
+                            }
                             last = table.keyText(text);
                             items.add(item(table, ChangeItem.Kind.INSERT, last, values, 0, null));
                         }
-                        return new Page(items, last, list.size() >= options.chunkRows());
-                    });
+                        long n = pages.incrementAndGet();
+                        source.pageKeys.put(origin + "#" + n, KeyText.encode(last));
+                        return Chunk.of(origin, Offset.of(n), items, false);
+                    })
+                    .concatWith(Mono.fromSupplier(() -> Chunk.end(origin, Offset.of(pages.incrementAndGet()))));
         }
 
         private static void keyList(StringBuilder q, TableShape table) {
@@ -705,7 +693,15 @@ public final class PostgresCdcSource implements Source {
         }
 
         private Flux<String[]> rows(String query, Object... params) {
+            return rows(query, 0, params);
+        }
+
+        /** With {@code fetchSize} above 0, the rows come that many at a time, as they are asked for. */
+        private Flux<String[]> rows(String query, int fetchSize, Object... params) {
             PostgresqlStatement statement = sql.createStatement(query);
+            if (fetchSize > 0) {
+                statement.fetchSize(fetchSize);
+            }
             for (int i = 0; i < params.length; i++) {
                 statement.bind("$" + (i + 1), params[i]);
             }
