@@ -26,7 +26,8 @@ import reactor.core.Disposable;
 /**
  * The source against a real PostgreSQL ({@code wal_level=logical}) and ClickHouse: a snapshot, then
  * inserts, updates, key-changing updates, deletes, a transaction of 100,000 changes, TOASTed values left
- * unchanged by an update, a column added mid-stream, a restart that resumes from the slot; after each
+ * unchanged by an update, concurrent writers, a column added mid-stream, a restart that resumes from the
+ * slot, a truncate (reported, not applied); after each
  * catch-up, ClickHouse ({@code FINAL}, not deleted) equals PostgreSQL.
  */
 @ExtendWith({PostgresServerExtension.class, ClickHouseServerExtension.class})
@@ -35,7 +36,8 @@ class PostgresCdcIntegrationTest {
     private static final Duration T = Duration.ofSeconds(20);
 
     @Test
-    void clickHouseEqualsPostgresAfterSnapshotStreamAndRestart(PostgresServer pg, ClickHouseServer ch, @TempDir Path dir) {
+    void clickHouseEqualsPostgresAfterSnapshotStreamAndRestart(PostgresServer pg, ClickHouseServer ch, @TempDir Path dir)
+            throws InterruptedException {
         String pgDb = pg.createDatabase("cdc");
         pg.execute(pgDb, "CREATE TABLE orders (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(12,2), "
                 + "note text, updated timestamptz NOT NULL DEFAULT now())");
@@ -68,6 +70,26 @@ class PostgresCdcIntegrationTest {
             awaitEqual(pg, pgDb, ch, chDb);
             assertThat(ch.execute("SELECT length(note) FROM " + chDb + ".orders FINAL WHERE id = 7").trim())
                     .isEqualTo("12800");
+
+            // concurrent writers: four sessions changing overlapping keys, their transactions interleaved
+            List<Thread> writers = new java.util.ArrayList<>();
+            for (int w = 0; w < 4; w++) {
+                int writer = w;
+                writers.add(new Thread(() -> {
+                    for (int t = 0; t < 40; t++) {
+                        long key = 500 + (t * 7 + writer) % 60;
+                        pg.execute(pgDb, "BEGIN; UPDATE orders SET name = 'w" + writer + "t" + t + "', amount = "
+                                + t + " WHERE id = " + key + "; INSERT INTO orders (id, name) VALUES ("
+                                + (70000 + writer * 1000 + t) + ", 'w" + writer + "') ON CONFLICT (id) DO NOTHING; "
+                                + "DELETE FROM orders WHERE id = " + (600 + writer * 40 + t) + "; COMMIT");
+                    }
+                }));
+            }
+            writers.forEach(Thread::start);
+            for (Thread t : writers) {
+                t.join();
+            }
+            awaitEqual(pg, pgDb, ch, chDb);
 
             // a column added mid-stream: the source follows it (the ClickHouse table does not have it)
             pg.execute(pgDb, "ALTER TABLE orders ADD COLUMN extra text; "
