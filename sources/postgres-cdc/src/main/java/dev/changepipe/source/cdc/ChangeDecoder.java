@@ -16,7 +16,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Versions.</b> A transaction's rows take the LSN of its commit record shifted left by
  * {@value #SLICE_BITS} bits, plus the slice's number: a transaction longer than {@code sliceRows}
- * distinct keys is cut into slices, each emitted as soon as it is full. Within a slice a key keeps only
+ * distinct keys (or {@code sliceBytes} of their rows) is cut into slices, each emitted as soon as it is
+ * full (the same WAL cuts the same way, so the numbers are the same when it is read again). Within a slice a key keeps only
  * its last change (an insert then an update is the updated row; an insert then a delete is a delete),
  * so no two rows of one key share a version. Commit LSNs grow in commit order, so a key's versions grow
  * in the order its changes committed, and reading the same WAL again gives the same versions. Slices past
@@ -45,7 +46,7 @@ final class ChangeDecoder {
      * WAL did not carry and that are still to be read ({@code null} when there are none).
      */
     record Row(TableShape table, char kind, String[] keyText, Object[] values, BitSet unchanged, long version,
-            Instant commitTime) implements Element {
+            Instant commitTime, long bytes) implements Element {
     }
 
     /** A transaction ended: everything before it is in the rows emitted so far; {@code endLsn} may be confirmed. */
@@ -64,6 +65,8 @@ final class ChangeDecoder {
 
     private final Map<String, TableShape> catalog;
     private final int sliceRows;
+    private final long sliceBytes;
+    private long sliceHeld;
     private final Map<Integer, TableShape> relations = new HashMap<>();
     private final LinkedHashMap<RowKey, Row> slice = new LinkedHashMap<>();
     private final List<Element> refused = new ArrayList<>();
@@ -74,10 +77,12 @@ final class ChangeDecoder {
     /**
      * @param catalog the tables to read, by {@code schema.table}; changes of other tables are skipped
      * @param sliceRows most distinct keys per slice of a transaction
+     * @param sliceBytes most bytes (estimated, as in memory) of a slice's rows
      */
-    ChangeDecoder(Map<String, TableShape> catalog, int sliceRows) {
+    ChangeDecoder(Map<String, TableShape> catalog, int sliceRows, long sliceBytes) {
         this.catalog = catalog;
         this.sliceRows = sliceRows;
+        this.sliceBytes = sliceBytes;
     }
 
     /** The rows and markers this message completes (most messages complete none). */
@@ -89,6 +94,7 @@ final class ChangeDecoder {
                     Math.floorMod(micros, 1_000_000L) * 1000L);
             sliceNumber = 0;
             slice.clear();
+            sliceHeld = 0;
             return List.of();
         }
         if (message instanceof PgOutput.Commit commit) {
@@ -116,7 +122,7 @@ final class ChangeDecoder {
                 return List.of(); // a table of the publication that this source does not read
             }
             change(table, change);
-            if (slice.size() >= sliceRows) {
+            if (slice.size() >= sliceRows || sliceHeld >= sliceBytes) {
                 List<Element> out = flush();
                 sliceNumber++;
                 return out;
@@ -150,7 +156,7 @@ final class ChangeDecoder {
                         + "them: REPLICA IDENTITY DEFAULT with a primary key, or FULL)", Arrays.toString(oldText)));
                 return;
             }
-            put(new Row(table, 'D', key, null, null, version(), commitTime));
+            put(new Row(table, 'D', key, null, null, version(), commitTime, table.estimateSize(key)));
             return;
         }
         String[] text = change.row().values();
@@ -163,7 +169,7 @@ final class ChangeDecoder {
         if (oldText != null) {
             String[] oldKey = table.keyText(oldText);
             if (oldKey != null && !Arrays.equals(oldKey, key)) {
-                put(new Row(table, 'D', oldKey, null, null, version(), commitTime));
+                put(new Row(table, 'D', oldKey, null, null, version(), commitTime, table.estimateSize(oldKey)));
             }
         }
         Row earlier = slice.get(new RowKey(table.id, List.of(key)));
@@ -187,13 +193,17 @@ final class ChangeDecoder {
                 values[i] = TextValues.convert(table.types[i], v);
             }
         }
-        put(new Row(table, change.kind(), key, values, unchanged, version(), commitTime));
+        put(new Row(table, change.kind(), key, values, unchanged, version(), commitTime, table.estimateSize(values)));
     }
 
     private void put(Row row) {
         RowKey key = new RowKey(row.table.id, List.of(row.keyText));
-        slice.remove(key); // the key moves to the end: its last change is its place in the slice
+        Row earlier = slice.remove(key); // the key moves to the end: its last change is its place in the slice
+        if (earlier != null) {
+            sliceHeld -= earlier.bytes();
+        }
         slice.put(key, row);
+        sliceHeld += row.bytes();
     }
 
     private List<Element> flush() {
@@ -202,6 +212,7 @@ final class ChangeDecoder {
         refused.clear();
         out.addAll(slice.values());
         slice.clear();
+        sliceHeld = 0;
         return out;
     }
 }

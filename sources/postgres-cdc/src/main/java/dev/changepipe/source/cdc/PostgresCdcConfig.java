@@ -18,7 +18,8 @@ record PostgresCdcConfig(
         @Key(value = "the publication of the tables", defaultText = "the slot's name") String publication,
         @Key("create the publication when missing, and add the tables it lacks") Boolean createPublication,
         @Key("copy each table once before its changes (a table added later is copied alone)") Boolean snapshot,
-        @Key(value = "most changes per chunk, and rows per snapshot read", min = 1, max = 1_000_000) Integer chunkRows,
+        @Key(value = "most changes (or snapshot rows) per chunk", min = 1, max = 1_000_000) Integer chunkRows,
+        @Key("most bytes per chunk, as its rows take in memory") DataSize chunkBytes,
         @Key("how long a chunk that is not full waits for more changes") Duration linger,
         @Key("how often the stream reports its confirmed position to the server") Duration statusInterval,
         @Key("not ready (`/health/ready`) while the slot lags more WAL than this behind the server") DataSize maxLag) {
@@ -30,6 +31,7 @@ record PostgresCdcConfig(
         createPublication = createPublication == null || createPublication;
         snapshot = snapshot == null || snapshot;
         chunkRows = chunkRows == null ? PostgresCdcOptions.DEFAULT_CHUNK_ROWS : chunkRows;
+        chunkBytes = chunkBytes == null ? DataSize.ofBytes(PostgresCdcOptions.DEFAULT_CHUNK_BYTES) : chunkBytes;
         linger = linger == null ? PostgresCdcOptions.DEFAULT_LINGER : linger;
         statusInterval = statusInterval == null ? PostgresCdcOptions.DEFAULT_STATUS_INTERVAL : statusInterval;
         maxLag = maxLag == null ? DEFAULT_MAX_LAG : maxLag;

@@ -20,6 +20,7 @@ import java.util.regex.Pattern;
  * @param createPublication create the publication when missing and add the tables it lacks
  * @param snapshot copy each table once before streaming (the tables already copied are not copied again)
  * @param chunkRows most changes per chunk (and per slice of a large transaction)
+ * @param chunkBytes most bytes per chunk, as its rows take in memory (and per slice)
  * @param linger how long a chunk waits for more changes before it is emitted not full
  * @param statusInterval how often the stream tells the server its position (and keeps the connection alive)
  * @param checkpoints where the snapshot's progress is kept
@@ -35,6 +36,7 @@ public record PostgresCdcOptions(
         boolean createPublication,
         boolean snapshot,
         int chunkRows,
+        long chunkBytes,
         Duration linger,
         Duration statusInterval,
         CheckpointStore checkpoints,
@@ -42,6 +44,8 @@ public record PostgresCdcOptions(
         MeterRegistry meterRegistry) {
 
     public static final int DEFAULT_CHUNK_ROWS = 5_000;
+    /** With the pusher's default in-flight limit, a few chunks of large rows fit a 256 MiB heap. */
+    public static final long DEFAULT_CHUNK_BYTES = 4L << 20;
     public static final Duration DEFAULT_LINGER = Duration.ofMillis(50);
     public static final Duration DEFAULT_STATUS_INTERVAL = Duration.ofSeconds(1);
 
@@ -63,6 +67,9 @@ public record PostgresCdcOptions(
         requireName("publication", publication);
         if (chunkRows < 1) {
             throw new IllegalArgumentException("chunkRows must be positive, was " + chunkRows);
+        }
+        if (chunkBytes < 1) {
+            throw new IllegalArgumentException("chunkBytes must be positive, was " + chunkBytes);
         }
         Objects.requireNonNull(linger, "linger");
         Objects.requireNonNull(statusInterval, "statusInterval");
@@ -86,7 +93,7 @@ public record PostgresCdcOptions(
     public static PostgresCdcOptions of(String name, String url, List<String> tables, CheckpointStore checkpoints) {
         String slot = defaultName(name);
         return new PostgresCdcOptions(name, url, tables, slot, slot, true, true, DEFAULT_CHUNK_ROWS,
-                DEFAULT_LINGER, DEFAULT_STATUS_INTERVAL, checkpoints, null, null);
+                DEFAULT_CHUNK_BYTES, DEFAULT_LINGER, DEFAULT_STATUS_INTERVAL, checkpoints, null, null);
     }
 
     @Override

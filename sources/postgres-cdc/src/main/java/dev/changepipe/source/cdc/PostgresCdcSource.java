@@ -489,7 +489,7 @@ public final class PostgresCdcSource implements Source {
             keyList(q, table);
             AtomicLong pages = new AtomicLong();
             return rows(q.toString(), options.chunkRows(), (Object[]) (after == null ? new String[0] : after))
-                    .buffer(options.chunkRows())
+                    .bufferUntil(new PageCut(options.chunkRows(), options.chunkBytes()))
                     .map(page -> {
                         List<ChangeItem> items = new ArrayList<>(page.size());
                         String[] last = null;
@@ -506,6 +506,33 @@ public final class PostgresCdcSource implements Source {
                         return Chunk.of(origin, Offset.of(n), items, false);
                     })
                     .concatWith(Mono.fromSupplier(() -> Chunk.end(origin, Offset.of(pages.incrementAndGet()))));
+        }
+
+        /** Where a snapshot chunk ends: after {@code chunkRows} rows or {@code chunkBytes} of their text (twice, as chars). */
+        private static final class PageCut implements java.util.function.Predicate<String[]> {
+
+            private final int chunkRows;
+            private final long chunkBytes;
+            private int rows;
+            private long bytes;
+
+            PageCut(int chunkRows, long chunkBytes) {
+                this.chunkRows = chunkRows;
+                this.chunkBytes = chunkBytes;
+            }
+
+            @Override
+            public boolean test(String[] row) {
+                for (String v : row) {
+                    bytes += v == null ? 8 : 48 + 2L * v.length();
+                }
+                if (++rows < chunkRows && bytes < chunkBytes) {
+                    return false;
+                }
+                rows = 0;
+                bytes = 0;
+                return true;
+            }
         }
 
         private static void keyList(StringBuilder q, TableShape table) {
@@ -527,11 +554,11 @@ public final class PostgresCdcSource implements Source {
                 source.stream = started;
                 slotPoll = Flux.interval(Duration.ZERO, SLOT_POLL).onBackpressureDrop()
                         .concatMap(tick -> pollSlot(), 1).subscribe();
-                ChangeDecoder decoder = new ChangeDecoder(tables, options.chunkRows());
+                ChangeDecoder decoder = new ChangeDecoder(tables, options.chunkRows(), options.chunkBytes());
                 Flux<ChangeDecoder.Element> ticks = Flux.interval(options.linger(), options.linger())
                         .onBackpressureDrop().map(t -> TICK);
                 return Flux.merge(started.map(PgOutput::decode).concatMapIterable(decoder::accept), ticks)
-                        .bufferUntil(new ChunkCut(options.chunkRows()))
+                        .bufferUntil(new ChunkCut(options.chunkRows(), options.chunkBytes()))
                         .concatMap(this::chunk);
             });
         }
@@ -551,18 +578,21 @@ public final class PostgresCdcSource implements Source {
         }
 
         /**
-         * Where a chunk ends: after {@code chunkRows} rows, or at a tick (every {@code linger}) that finds
+         * Where a chunk ends: after {@code chunkRows} rows or {@code chunkBytes} of them, or at a tick (every {@code linger}) that finds
          * rows or a commit waiting. The ticks, merged into the stream, make a quiet stream's last changes
          * go out within the linger; a plain {@code bufferTimeout} stalled the stream here.
          */
         private static final class ChunkCut implements java.util.function.Predicate<ChangeDecoder.Element> {
 
             private final int chunkRows;
+            private final long chunkBytes;
             private int rows;
+            private long bytes;
             private boolean pending;
 
-            ChunkCut(int chunkRows) {
+            ChunkCut(int chunkRows, long chunkBytes) {
                 this.chunkRows = chunkRows;
+                this.chunkBytes = chunkBytes;
             }
 
             @Override
@@ -573,11 +603,16 @@ public final class PostgresCdcSource implements Source {
                     }
                 } else {
                     pending = true;
-                    if (e instanceof ChangeDecoder.Row && ++rows < chunkRows || !(e instanceof ChangeDecoder.Row)) {
+                    if (!(e instanceof ChangeDecoder.Row row)) {
+                        return false;
+                    }
+                    bytes += row.bytes();
+                    if (++rows < chunkRows && bytes < chunkBytes) {
                         return false;
                     }
                 }
                 rows = 0;
+                bytes = 0;
                 pending = false;
                 return true;
             }

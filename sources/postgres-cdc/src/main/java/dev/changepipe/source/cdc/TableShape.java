@@ -44,7 +44,7 @@ final class TableShape {
                 valueColumns.row(new Object[columns.length])) + 24L * key.length;
     }
 
-    /** {@code ChangeItem.estimateSize}'s figure for a row of these values, without walking maps. */
+    /** {@code ChangeItem.estimateSize}'s figure for a row of these values (or a key's texts), without walking maps. */
     long estimateSize(Object[] values) {
         long size = fixedBytes;
         for (Object v : values) {

@@ -25,7 +25,7 @@ class ChangeDecoderTest {
     private static final Relation RELATION = new Relation(7, "public", "orders", 'd', List.of(
             new Column("id", TextValues.INT8, -1, true), new Column("name", 25, -1, false), new Column("note", 25, -1, false)));
 
-    private final ChangeDecoder decoder = new ChangeDecoder(Map.of("public.orders", ORDERS), 3);
+    private final ChangeDecoder decoder = new ChangeDecoder(Map.of("public.orders", ORDERS), 3, 1L << 20);
 
     private List<Element> run(Object... messages) {
         List<Element> out = new ArrayList<>();
@@ -65,7 +65,7 @@ class ChangeDecoderTest {
     }
 
     private static List<Row> replay(Object[] stream) {
-        ChangeDecoder d = new ChangeDecoder(Map.of("public.orders", ORDERS), 3);
+        ChangeDecoder d = new ChangeDecoder(Map.of("public.orders", ORDERS), 3, 1L << 20);
         List<Element> out = new ArrayList<>();
         for (Object m : stream) {
             out.addAll(d.accept((PgOutput.Message) m));
@@ -89,6 +89,18 @@ class ChangeDecoderTest {
         assertThat(rows(out)).extracting(Row::version).containsOnly(0x400L << 12);
         out = run(update(null, "1", "again", "x"), new Commit(0x400, 0x420, 0));
         assertThat(rows(out)).extracting(Row::version).containsExactly((0x400L << 12) | 1);
+    }
+
+    @Test
+    void aSliceIsAlsoCutByTheBytesItsRowsHold() {
+        ChangeDecoder small = new ChangeDecoder(Map.of("public.orders", ORDERS), 1000, 10_000);
+        String big = "x".repeat(6_000); // 12,000 bytes as chars: one row fills a slice
+        List<Element> out = new ArrayList<>();
+        for (Object m : new Object[] {RELATION, new Begin(0x800, 0, 8), insert("1", "a", big), insert("2", "a", big),
+                new Commit(0x800, 0x820, 0)}) {
+            out.addAll(small.accept((PgOutput.Message) m));
+        }
+        assertThat(rows(out)).extracting(Row::version).containsExactly(0x800L << 12, (0x800L << 12) | 1);
     }
 
     @Test
