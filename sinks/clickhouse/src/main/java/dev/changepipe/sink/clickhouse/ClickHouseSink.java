@@ -3,6 +3,7 @@ package dev.changepipe.sink.clickhouse;
 import dev.changepipe.core.Sink;
 import dev.changepipe.spi.TableDigest;
 import dev.changepipe.spi.TableHandover;
+import dev.changepipe.spi.TableTruncate;
 import java.util.Collection;
 import java.util.List;
 import reactor.core.publisher.Mono;
@@ -39,11 +40,15 @@ import reactor.core.publisher.Mono;
  * writer (django-clickhouse) and this service whether they fit ({@link #checkTables}) and which
  * statements the other writer's version-less inserts need ({@link #versionDefaultAbove}).
  *
+ * <p><b>Truncate.</b> As a {@link TableTruncate}, a replacing-mode table applies a source's truncate as
+ * {@code ALTER TABLE ... DELETE WHERE version < bound} (a mutation ClickHouse finishes in the
+ * background); other modes refuse it.
+ *
  * <p><b>Threading.</b> Blocking client calls run on Reactor's bounded-elastic scheduler; no caller
  * thread is blocked. Cancelling the {@code Mono} abandons the write (the chunk is written again after a
  * restart, which replays are built for).
  */
-public interface ClickHouseSink extends Sink, TableHandover, TableDigest {
+public interface ClickHouseSink extends Sink, TableHandover, TableDigest, TableTruncate {
 
     /** A sink with these options; connects lazily, on the first write. */
     static ClickHouseSink create(ClickHouseSinkOptions options) {

@@ -1032,6 +1032,26 @@ final class ClickHouseWriter implements ClickHouseSink {
                 });
     }
 
+    @Override
+    public Mono<Void> truncate(String sourceTable, long beforeVersion) {
+        return table(sourceTable, false)
+                .flatMap(table -> {
+                    if (table.mode() != WriteMode.REPLACING) {
+                        return Mono.error(new IllegalStateException("table " + options.database() + "." + table.target()
+                                + " is written in " + table.mode().name().toLowerCase(java.util.Locale.ROOT)
+                                + " mode: a truncate is applied to replacing tables only"));
+                    }
+                    String sql = "ALTER TABLE " + Sql.table(options.database(), table.target()) + " DELETE WHERE "
+                            + Sql.identifier(options.versionColumn()) + " < " + Long.toUnsignedString(beforeVersion);
+                    String what = "truncate " + options.database() + "." + table.target();
+                    return retry(endpoints.call(table.target(), what, client -> {
+                        client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS).close();
+                        log.info("{}: {} (a truncate of {} in the source)", options.name(), sql, sourceTable);
+                        return Boolean.TRUE;
+                    }), what).then();
+                });
+    }
+
     private Mono<TableWriter> table(String sourceTable) {
         return table(sourceTable, true);
     }

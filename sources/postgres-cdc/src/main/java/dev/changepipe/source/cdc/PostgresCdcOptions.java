@@ -2,10 +2,13 @@ package dev.changepipe.source.cdc;
 
 import dev.changepipe.core.CheckpointStore;
 import dev.changepipe.core.DeadLetterStore;
+import dev.changepipe.core.Sink;
+import dev.changepipe.spi.TableTruncate;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.Supplier;
 import java.util.regex.Pattern;
 
 /**
@@ -26,6 +29,8 @@ import java.util.regex.Pattern;
  * @param checkpoints where the snapshot's progress is kept
  * @param deadLetters where a change that cannot be applied (a truncate) is recorded, or {@code null}
  * @param meterRegistry where the {@code changepipe_cdc_*} metrics go, or {@code null}
+ * @param sinks the pipeline's sinks, asked while the source runs: a truncate is applied to each that is a
+ *     {@link TableTruncate} and is a dead letter for the others
  */
 public record PostgresCdcOptions(
         String name,
@@ -41,7 +46,8 @@ public record PostgresCdcOptions(
         Duration statusInterval,
         CheckpointStore checkpoints,
         DeadLetterStore deadLetters,
-        MeterRegistry meterRegistry) {
+        MeterRegistry meterRegistry,
+        Supplier<List<Sink>> sinks) {
 
     public static final int DEFAULT_CHUNK_ROWS = 5_000;
     /** With the pusher's default in-flight limit, a few chunks of large rows fit a 256 MiB heap. */
@@ -73,6 +79,7 @@ public record PostgresCdcOptions(
         }
         Objects.requireNonNull(linger, "linger");
         Objects.requireNonNull(statusInterval, "statusInterval");
+        sinks = sinks == null ? List::of : sinks;
     }
 
     private static void requireName(String what, String value) {
@@ -93,7 +100,7 @@ public record PostgresCdcOptions(
     public static PostgresCdcOptions of(String name, String url, List<String> tables, CheckpointStore checkpoints) {
         String slot = defaultName(name);
         return new PostgresCdcOptions(name, url, tables, slot, slot, true, true, DEFAULT_CHUNK_ROWS,
-                DEFAULT_CHUNK_BYTES, DEFAULT_LINGER, DEFAULT_STATUS_INTERVAL, checkpoints, null, null);
+                DEFAULT_CHUNK_BYTES, DEFAULT_LINGER, DEFAULT_STATUS_INTERVAL, checkpoints, null, null, null);
     }
 
     @Override

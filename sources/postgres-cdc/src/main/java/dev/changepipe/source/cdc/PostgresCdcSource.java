@@ -9,6 +9,7 @@ import dev.changepipe.core.Offset;
 import dev.changepipe.core.PipelineException;
 import dev.changepipe.core.Source;
 import dev.changepipe.core.SourceStatus;
+import dev.changepipe.spi.TableTruncate;
 import io.r2dbc.postgresql.PostgresqlConnectionFactory;
 import io.r2dbc.postgresql.PostgresqlConnectionFactoryProvider;
 import io.r2dbc.postgresql.api.PostgresqlConnection;
@@ -40,6 +41,7 @@ import org.slf4j.LoggerFactory;
 import reactor.core.Disposable;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.publisher.Sinks;
 import reactor.util.retry.Retry;
 
 /**
@@ -73,8 +75,9 @@ import reactor.util.retry.Retry;
  * the old row ({@code REPLICA IDENTITY FULL}), from the key's earlier change in the same transaction, or
  * read from the table by key before the chunk is emitted; it is never written as {@code NULL}.
  *
- * <p><b>Truncate</b> cannot be expressed to the sinks: each one is logged and recorded as a dead
- * letter naming the table, which then needs a resync.
+ * <p><b>Truncate.</b> Once every chunk before it is written, each sink that is a {@link TableTruncate}
+ * removes the table's rows of versions below the truncating transaction's; for a sink that is not (or
+ * fails to), the truncate is a dead letter naming the table and the sink.
  */
 public final class PostgresCdcSource implements Source {
 
@@ -102,6 +105,8 @@ public final class PostgresCdcSource implements Source {
     private final AtomicLong received = new AtomicLong();
     private final AtomicLong confirmed = new AtomicLong();
     private final AtomicLong deadLetters = new AtomicLong();
+    /** The highest stream chunk acknowledged (everything up to it is written), for a truncate to wait on. */
+    private final Sinks.Many<Long> acknowledged = Sinks.many().replay().latest();
     private final List<Gauge> gauges = new ArrayList<>();
     private volatile long slotLagBytes;
     private volatile long retainedWalBytes;
@@ -218,6 +223,7 @@ public final class PostgresCdcSource implements Source {
         for (Ack ack : acks) {
             long committable = ack.committable().value();
             if (ack.origin().equals(options.slot())) {
+                acknowledged.tryEmitNext(committable);
                 Map.Entry<Long, Commit> at = confirmAt.floorEntry(committable);
                 if (at != null) {
                     confirm = at.getValue().endLsn();
@@ -559,7 +565,7 @@ public final class PostgresCdcSource implements Source {
                         .onBackpressureDrop().map(t -> TICK);
                 return Flux.merge(started.map(PgOutput::decode).concatMapIterable(decoder::accept), ticks)
                         .bufferUntil(new ChunkCut(options.chunkRows(), options.chunkBytes()))
-                        .concatMap(this::chunk);
+                        .concatMap(this::chunks);
             });
         }
 
@@ -648,6 +654,51 @@ public final class PostgresCdcSource implements Source {
                 }
                 return Chunk.of(options.slot(), Offset.of(seq), items, false);
             }));
+        }
+
+        /**
+         * The chunk of these elements; at a truncate, the chunk of the rows before it, then (once everything
+         * emitted is written) the truncate applied to the sinks, then the rest.
+         */
+        private Flux<Chunk> chunks(List<ChangeDecoder.Element> elements) {
+            for (int i = 0; i < elements.size(); i++) {
+                if (elements.get(i) instanceof ChangeDecoder.Refused r && r.cause().equals("truncate")) {
+                    List<ChangeDecoder.Element> rest = elements.subList(i + 1, elements.size());
+                    return chunk(elements.subList(0, i)).flux()
+                            .concatWith(Mono.defer(() -> truncate(r)).then(Mono.empty()))
+                            .concatWith(Flux.defer(() -> chunks(rest)));
+                }
+            }
+            return chunk(elements).flux();
+        }
+
+        /**
+         * Applies a truncate to every sink that is a {@link TableTruncate}, once every chunk emitted before it
+         * was acknowledged (so no earlier row reaches a target after it): the rows of versions below the
+         * truncating transaction's go; a sink that cannot, or fails to, gets a dead letter.
+         */
+        private Mono<Void> truncate(ChangeDecoder.Refused t) {
+            long emitted = source.sequence.get();
+            long before = t.commitLsn() << ChangeDecoder.SLICE_BITS;
+            return source.acknowledged.asFlux().filter(acked -> acked >= emitted).next()
+                    .thenMany(Flux.fromIterable(options.sinks().get()))
+                    .concatMap(sink -> {
+                        if (!(sink instanceof TableTruncate target)) {
+                            refuse(new ChangeDecoder.Refused(t.table(), t.commitLsn(), t.cause(), t.reason()
+                                    .replace("the targets", "sink " + sink.name()), t.record()));
+                            return Mono.empty();
+                        }
+                        return target.truncate(t.table().id, before)
+                                .doOnSuccess(v -> log.info("{}: TRUNCATE of table {} applied to sink {}", options.name(),
+                                        t.table().name, sink.name()))
+                                .onErrorResume(e -> {
+                                    refuse(new ChangeDecoder.Refused(t.table(), t.commitLsn(), t.cause(), "TRUNCATE of table "
+                                            + t.table().name + " not applied to sink " + sink.name() + ": " + e.getMessage(),
+                                            t.record()));
+                                    return Mono.empty();
+                                });
+                    })
+                    .then();
         }
 
         /** One dead letter per refused change, at its commit's LSN (a replay of it is recognised as the same). */

@@ -8,7 +8,8 @@ import dev.changepipe.spi.SourceProvider;
 /**
  * {@code type: postgres-cdc}: PostgreSQL logical replication (docs/postgres-cdc.md); its keys are
  * {@link PostgresCdcConfig}'s. The slot and publication are named after the pipeline unless given; the
- * snapshot's progress is kept in the pipeline's checkpoint store; a truncate is a pipeline dead letter.
+ * snapshot's progress is kept in the pipeline's checkpoint store; a truncate is applied to the sinks that
+ * can ({@link dev.changepipe.spi.TableTruncate}) and is a pipeline dead letter for the others.
  * The pipeline is not ready while its slot lags more than {@code maxLag} or is being invalidated.
  */
 public final class PostgresCdcSourceProvider implements SourceProvider {
@@ -31,7 +32,7 @@ public final class PostgresCdcSourceProvider implements SourceProvider {
         String publication = c.publication() != null ? c.publication() : slot;
         PostgresCdcOptions options = s.build(() -> new PostgresCdcOptions(context.pipelineName(), url, c.tables(), slot,
                 publication, c.createPublication(), c.snapshot(), c.chunkRows(), c.chunkBytes().bytes(), c.linger(), c.statusInterval(),
-                context.checkpoints(), context.deadLetters(), context.meterRegistry()));
+                context.checkpoints(), context.deadLetters(), context.meterRegistry(), context::sinks));
         PostgresCdcSource source = PostgresCdcSource.create(options);
         context.readinessProbe("replication slot " + slot + " of pipeline " + context.pipelineName(),
                 source.health(c.maxLag().bytes()));
