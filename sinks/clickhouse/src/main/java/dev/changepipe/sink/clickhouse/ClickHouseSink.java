@@ -1,6 +1,7 @@
 package dev.changepipe.sink.clickhouse;
 
 import dev.changepipe.core.Sink;
+import dev.changepipe.spi.TableColumns;
 import dev.changepipe.spi.TableDigest;
 import dev.changepipe.spi.TableHandover;
 import dev.changepipe.spi.TableTruncate;
@@ -44,11 +45,15 @@ import reactor.core.publisher.Mono;
  * {@code ALTER TABLE ... DELETE WHERE version < bound} (a mutation ClickHouse finishes in the
  * background); other modes refuse it.
  *
+ * <p><b>New columns.</b> As a {@link TableColumns}, a table the sink creates ({@code create}) gains a
+ * source table's new columns ({@code ALTER TABLE ... ADD COLUMN name Nullable(type)}); for another table
+ * it refuses with the statement to run.
+ *
  * <p><b>Threading.</b> Blocking client calls run on Reactor's bounded-elastic scheduler; no caller
  * thread is blocked. Cancelling the {@code Mono} abandons the write (the chunk is written again after a
  * restart, which replays are built for).
  */
-public interface ClickHouseSink extends Sink, TableHandover, TableDigest, TableTruncate {
+public interface ClickHouseSink extends Sink, TableHandover, TableDigest, TableTruncate, TableColumns {
 
     /** A sink with these options; connects lazily, on the first write. */
     static ClickHouseSink create(ClickHouseSinkOptions options) {

@@ -1052,6 +1052,55 @@ final class ClickHouseWriter implements ClickHouseSink {
                 });
     }
 
+    @Override
+    public Mono<Void> addColumns(String sourceTable, List<TableDigest.Column> columns) {
+        return table(sourceTable, false).flatMap(table -> {
+            java.util.Set<String> present = new java.util.HashSet<>();
+            table.columns().forEach(c -> present.add(c.name()));
+            List<String> adds = new ArrayList<>();
+            for (TableDigest.Column c : columns) {
+                if (!present.contains(c.name())) {
+                    adds.add("ADD COLUMN " + Sql.identifier(c.name()) + " Nullable(" + clickHouseType(c) + ")");
+                }
+            }
+            if (adds.isEmpty()) {
+                return Mono.<Void>empty();
+            }
+            String sql = "ALTER TABLE " + Sql.table(options.database(), table.target()) + " " + String.join(", ", adds);
+            if (!options.table(sourceTable).create()) {
+                return Mono.error(new IllegalStateException("table " + options.database() + "." + table.target()
+                        + " lacks the source's new column(s), whose values are not written; the sink does not manage it"
+                        + " (no create), so add them yourself: " + sql));
+            }
+            String what = "add columns to " + options.database() + "." + table.target();
+            return retry(endpoints.call(table.target(), what, client -> {
+                client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS).close();
+                log.info("{}: {} (new columns of {} in the source)", options.name(), sql, sourceTable);
+                return Boolean.TRUE;
+            }), what).doOnSuccess(v -> tables.remove(sourceTable)).then(); // read the columns again next time
+        });
+    }
+
+    /** The ClickHouse type of a new column of this kind. */
+    private static String clickHouseType(TableDigest.Column c) {
+        switch (c.kind()) {
+            case INTEGER:
+                return "Int64";
+            case DECIMAL:
+                return "Decimal(38, " + Math.max(0, Math.min(38, c.scale())) + ")";
+            case FLOAT:
+                return c.scale() == 4 ? "Float32" : "Float64";
+            case UUID:
+                return "UUID";
+            case DATE:
+                return "Date";
+            case DATETIME:
+                return c.zone() == null || c.zone().equals("UTC") ? "DateTime" : "DateTime(" + Sql.string(c.zone()) + ")";
+            default:
+                return "String";
+        }
+    }
+
     private Mono<TableWriter> table(String sourceTable) {
         return table(sourceTable, true);
     }

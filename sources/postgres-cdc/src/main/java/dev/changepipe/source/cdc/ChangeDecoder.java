@@ -38,7 +38,7 @@ final class ChangeDecoder {
     private static final long POSTGRES_EPOCH_SECONDS = 946_684_800L;
 
     /** What the decoder hands on. */
-    sealed interface Element permits Row, Committed, Refused {
+    sealed interface Element permits Row, Committed, Refused, Reshaped {
     }
 
     /**
@@ -58,6 +58,13 @@ final class ChangeDecoder {
      * It becomes one dead letter; the stream goes on.
      */
     record Refused(TableShape table, long commitLsn, String cause, String reason, String record) implements Element {
+    }
+
+    /**
+     * A table gained columns in the stream (a relation message of a new shape): {@code added} are their
+     * positions in {@code table}; the rows of the new shape follow.
+     */
+    record Reshaped(TableShape table, int[] added, long commitLsn) implements Element {
     }
 
     private record RowKey(String table, List<String> key) {
@@ -112,6 +119,11 @@ final class ChangeDecoder {
                 if (before != null && !before.sameAs(shape)) {
                     log.info("table {} changed shape in the stream: columns {} now {}", shape.name,
                             Arrays.toString(before.columns), Arrays.toString(shape.columns));
+                    int[] added = java.util.stream.IntStream.range(0, shape.columns.length)
+                            .filter(i -> before.indexOf(shape.columns[i]) < 0).toArray();
+                    if (added.length > 0) {
+                        refused.add(new Reshaped(shape, added, commitLsn));
+                    }
                 }
             }
             return List.of();

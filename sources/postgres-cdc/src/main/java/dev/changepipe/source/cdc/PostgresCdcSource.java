@@ -9,6 +9,8 @@ import dev.changepipe.core.Offset;
 import dev.changepipe.core.PipelineException;
 import dev.changepipe.core.Source;
 import dev.changepipe.core.SourceStatus;
+import dev.changepipe.spi.TableColumns;
+import dev.changepipe.spi.TableDigest;
 import dev.changepipe.spi.TableTruncate;
 import io.r2dbc.postgresql.PostgresqlConnectionFactory;
 import io.r2dbc.postgresql.PostgresqlConnectionFactoryProvider;
@@ -662,26 +664,57 @@ public final class PostgresCdcSource implements Source {
          */
         private Flux<Chunk> chunks(List<ChangeDecoder.Element> elements) {
             for (int i = 0; i < elements.size(); i++) {
-                if (elements.get(i) instanceof ChangeDecoder.Refused r && r.cause().equals("truncate")) {
+                ChangeDecoder.Element e = elements.get(i);
+                Mono<Void> step = e instanceof ChangeDecoder.Refused r && r.cause().equals("truncate") ? truncate(r)
+                        : e instanceof ChangeDecoder.Reshaped n ? addColumns(n) : null;
+                if (step != null) {
                     List<ChangeDecoder.Element> rest = elements.subList(i + 1, elements.size());
                     return chunk(elements.subList(0, i)).flux()
-                            .concatWith(Mono.defer(() -> truncate(r)).then(Mono.empty()))
+                            .concatWith(afterEverythingEmittedIsWritten().then(step).then(Mono.empty()))
                             .concatWith(Flux.defer(() -> chunks(rest)));
                 }
             }
             return chunk(elements).flux();
         }
 
+        /** Completes once every chunk emitted so far is acknowledged (so nothing earlier reaches a target after). */
+        private Mono<Void> afterEverythingEmittedIsWritten() {
+            return Mono.defer(() -> {
+                long emitted = source.sequence.get();
+                return source.acknowledged.asFlux().filter(acked -> acked >= emitted).next().then();
+            });
+        }
+
         /**
-         * Applies a truncate to every sink that is a {@link TableTruncate}, once every chunk emitted before it
-         * was acknowledged (so no earlier row reaches a target after it): the rows of versions below the
+         * A table's new columns, added to the target of every sink that follows them ({@link TableColumns});
+         * a sink that cannot (a table it does not manage) gets a dead letter with the statement to run.
+         */
+        private Mono<Void> addColumns(ChangeDecoder.Reshaped n) {
+            List<TableDigest.Column> columns = new ArrayList<>();
+            for (int i : n.added()) {
+                columns.add(TextValues.column(n.table().columns[i], n.table().types[i], n.table().typeModifiers[i]));
+            }
+            return Mono.defer(() -> Flux.fromIterable(options.sinks().get())
+                    .filter(TableColumns.class::isInstance)
+                    .concatMap(sink -> ((TableColumns) sink).addColumns(n.table().id, columns)
+                            .onErrorResume(e -> {
+                                refuse(new ChangeDecoder.Refused(n.table(), n.commitLsn(), "schema", "new column(s) "
+                                        + columns.stream().map(TableDigest.Column::name).toList() + " of table "
+                                        + n.table().name + " not added to sink " + sink.name() + ": " + e.getMessage(),
+                                        "ALTER TABLE " + n.table().name + " ADD COLUMN ..."));
+                                return Mono.empty();
+                            }))
+                    .then());
+        }
+
+        /**
+         * Applies a truncate (once every chunk emitted before it was acknowledged, so that no earlier row
+         * reaches a target after it) to every sink that is a {@link TableTruncate}: the rows of versions below the
          * truncating transaction's go; a sink that cannot, or fails to, gets a dead letter.
          */
         private Mono<Void> truncate(ChangeDecoder.Refused t) {
-            long emitted = source.sequence.get();
             long before = t.commitLsn() << ChangeDecoder.SLICE_BITS;
-            return source.acknowledged.asFlux().filter(acked -> acked >= emitted).next()
-                    .thenMany(Flux.fromIterable(options.sinks().get()))
+            return Flux.defer(() -> Flux.fromIterable(options.sinks().get()))
                     .concatMap(sink -> {
                         if (!(sink instanceof TableTruncate target)) {
                             refuse(new ChangeDecoder.Refused(t.table(), t.commitLsn(), t.cause(), t.reason()

@@ -16,6 +16,8 @@ final class TableShape {
     final String id;
     final String[] columns;
     final int[] types;
+    /** The type modifiers (a numeric's precision and scale), -1 when unknown. */
+    final int[] typeModifiers;
     final String[] sqlTypes;
     final int[] key;
     final Columns valueColumns;
@@ -31,6 +33,8 @@ final class TableShape {
         this.id = name.id();
         this.columns = columns;
         this.types = types;
+        this.typeModifiers = new int[columns.length];
+        java.util.Arrays.fill(typeModifiers, -1);
         this.sqlTypes = sqlTypes;
         this.key = key;
         this.valueColumns = Columns.of(columns);
@@ -67,12 +71,14 @@ final class TableShape {
         int n = relation.columns().size();
         String[] columns = new String[n];
         int[] types = new int[n];
+        int[] modifiers = new int[n];
         String[] sqlTypes = new String[n];
         List<Integer> flagged = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             PgOutput.Column c = relation.columns().get(i);
             columns[i] = c.name();
             types[i] = c.typeOid();
+            modifiers[i] = c.typeModifier();
             int known = catalog == null ? -1 : catalog.indexOf(c.name());
             sqlTypes[i] = known >= 0 && catalog.types[known] == c.typeOid() ? catalog.sqlTypes[known] : null;
             if (c.key()) {
@@ -93,7 +99,9 @@ final class TableShape {
             key = flagged.stream().mapToInt(Integer::intValue).toArray();
         }
         TableName name = catalog != null ? catalog.name : new TableName(relation.schema(), relation.name());
-        return new TableShape(name, columns, types, sqlTypes, key);
+        TableShape shape = new TableShape(name, columns, types, sqlTypes, key);
+        System.arraycopy(modifiers, 0, shape.typeModifiers, 0, n);
+        return shape;
     }
 
     int indexOf(String column) {

@@ -36,6 +36,7 @@ final class TextValues {
     static final int TIMESTAMP = 1114;
     static final int TIMESTAMPTZ = 1184;
     static final int NUMERIC = 1700;
+    static final int UUID = 2950;
 
     private static final DateTimeFormatter LOCAL = new DateTimeFormatterBuilder()
             .append(DateTimeFormatter.ISO_LOCAL_DATE)
@@ -101,6 +102,47 @@ final class TextValues {
             n = n * 10 + (c - '0');
         }
         return n;
+    }
+
+    /** How a column of this type is compared and created in a target ({@link dev.changepipe.spi.TableDigest.Kind}). */
+    static dev.changepipe.spi.TableDigest.Column column(String name, int typeOid, int typeModifier) {
+        dev.changepipe.spi.TableDigest.Kind kind;
+        int scale = 0;
+        switch (typeOid) {
+            case INT2:
+            case INT4:
+            case INT8:
+            case OID:
+            case BOOL:
+                kind = dev.changepipe.spi.TableDigest.Kind.INTEGER;
+                break;
+            case NUMERIC:
+                // numeric(p, s): typmod = (p << 16 | s) + 4; a numeric without them stays text
+                kind = typeModifier >= 4 ? dev.changepipe.spi.TableDigest.Kind.DECIMAL : dev.changepipe.spi.TableDigest.Kind.STRING;
+                scale = typeModifier >= 4 ? (typeModifier - 4) & 0xFFFF : 0;
+                break;
+            case FLOAT4:
+                kind = dev.changepipe.spi.TableDigest.Kind.FLOAT;
+                scale = 4;
+                break;
+            case FLOAT8:
+                kind = dev.changepipe.spi.TableDigest.Kind.FLOAT;
+                scale = 8;
+                break;
+            case DATE:
+                kind = dev.changepipe.spi.TableDigest.Kind.DATE;
+                break;
+            case TIMESTAMP:
+            case TIMESTAMPTZ:
+                kind = dev.changepipe.spi.TableDigest.Kind.DATETIME;
+                break;
+            case UUID:
+                kind = dev.changepipe.spi.TableDigest.Kind.UUID;
+                break;
+            default:
+                kind = dev.changepipe.spi.TableDigest.Kind.STRING;
+        }
+        return new dev.changepipe.spi.TableDigest.Column(name, kind, scale, "UTC", true);
     }
 
     static Object convert(int typeOid, String text) {

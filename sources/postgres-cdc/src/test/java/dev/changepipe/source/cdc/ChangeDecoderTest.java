@@ -125,6 +125,23 @@ class ChangeDecoderTest {
     }
 
     @Test
+    void aTableThatGainsAColumnIsReportedBeforeItsRowsOfTheNewShape() {
+        Relation wider = new Relation(7, "public", "orders", 'd', List.of(new Column("id", TextValues.INT8, -1, true),
+                new Column("name", 25, -1, false), new Column("note", 25, -1, false),
+                new Column("score", TextValues.NUMERIC, (10 << 16 | 3) + 4, false)));
+        List<Element> out = run(RELATION, new Begin(0x900, 0, 9), insert("1", "a", "x"), new Commit(0x900, 0x920, 0),
+                new Begin(0xA00, 0, 10), wider, new Change('I', 7, null, new Tuple(new String[] {"2", "b", "y", "1.500"})),
+                new Commit(0xA00, 0xA20, 0));
+        List<Element> second = out.subList(out.indexOf(out.stream().filter(Committed.class::isInstance).findFirst()
+                .orElseThrow()) + 1, out.size());
+        assertThat(second.get(0)).isInstanceOf(ChangeDecoder.Reshaped.class);
+        ChangeDecoder.Reshaped reshaped = (ChangeDecoder.Reshaped) second.get(0);
+        assertThat(reshaped.added()).containsExactly(3);
+        assertThat(TextValues.column("score", TextValues.NUMERIC, (10 << 16 | 3) + 4).scale()).isEqualTo(3);
+        assertThat(((Row) second.get(1)).values()).containsExactly(2L, "b", "y", new java.math.BigDecimal("1.500"));
+    }
+
+    @Test
     void changesOfOtherTablesAreSkipped() {
         Relation other = new Relation(8, "public", "other", 'd', RELATION.columns());
         List<Element> out = run(RELATION, other, new Begin(0x700, 0, 7), new Change('I', 8, null,

@@ -10,6 +10,7 @@ import dev.changepipe.pusher.ParseQueueOptions;
 import dev.changepipe.pusher.ParseQueuePusher;
 import dev.changepipe.sink.clickhouse.ClickHouseSink;
 import dev.changepipe.sink.clickhouse.ClickHouseSinkOptions;
+import dev.changepipe.sink.clickhouse.TableOptions;
 import dev.changepipe.testsupport.ClickHouseServer;
 import dev.changepipe.testsupport.ClickHouseServerExtension;
 import dev.changepipe.testsupport.PostgresServer;
@@ -26,7 +27,7 @@ import reactor.core.Disposable;
 /**
  * The source against a real PostgreSQL ({@code wal_level=logical}) and ClickHouse: a snapshot, then
  * inserts, updates, key-changing updates, deletes, a transaction of 100,000 changes, TOASTed values left
- * unchanged by an update, concurrent writers, a column added mid-stream, a restart that resumes from the
+ * unchanged by an update, concurrent writers, columns added mid-stream (and to the target), a restart that resumes from the
  * slot, a truncate; after each
  * catch-up, ClickHouse ({@code FINAL}, not deleted) equals PostgreSQL.
  */
@@ -44,8 +45,6 @@ class PostgresCdcIntegrationTest {
         pg.execute(pgDb, "INSERT INTO orders (id, name, amount, note) SELECT g, 'n' || g, g * 1.5, NULL "
                 + "FROM generate_series(1, 12345) g");
         String chDb = ch.createDatabase("cdc");
-        ch.execute("CREATE TABLE " + chDb + ".orders (id Int64, name String, amount Nullable(String), note Nullable(String), "
-                + "updated DateTime, version UInt64, is_deleted UInt8) ENGINE = ReplacingMergeTree(version) ORDER BY id");
         CheckpointStore checkpoints = FileCheckpointStore.open(dir);
 
         Pipeline first = pipeline(pg, pgDb, checkpoints, ch, chDb).pipeline();
@@ -91,11 +90,14 @@ class PostgresCdcIntegrationTest {
             }
             awaitEqual(pg, pgDb, ch, chDb);
 
-            // a column added mid-stream: the source follows it (the ClickHouse table does not have it)
-            pg.execute(pgDb, "ALTER TABLE orders ADD COLUMN extra text; "
-                    + "INSERT INTO orders (id, name, extra) VALUES (50000, 'with extra', 'x'); "
+            // columns added mid-stream: the sink adds them to the table it manages, and writes their values
+            pg.execute(pgDb, "ALTER TABLE orders ADD COLUMN extra text, ADD COLUMN score numeric(10,3); "
+                    + "INSERT INTO orders (id, name, extra, score) VALUES (50000, 'with extra', 'x', 1.5); "
                     + "UPDATE orders SET extra = 'y', name = 'extra set' WHERE id = 5");
             awaitEqual(pg, pgDb, ch, chDb);
+            await().atMost(T).untilAsserted(() -> assertThat(ch.execute("SELECT id, extra, score FROM " + chDb
+                    + ".orders FINAL WHERE extra IS NOT NULL ORDER BY id FORMAT TabSeparated"))
+                    .isEqualTo("5\ty\t\\N\n50000\tx\t1.500\n"));
         } finally {
             first.stop();
             await().atMost(T).until(run::isDisposed);
@@ -136,8 +138,12 @@ class PostgresCdcIntegrationTest {
     /** The source (told of the sink, for truncates) and the pipeline into ClickHouse. */
     private static Run pipeline(PostgresServer pg, String pgDb, CheckpointStore checkpoints, ClickHouseServer ch,
             String chDb) {
+        // the sink creates (manages) the table, so it adds the columns the source table gains
         ClickHouseSink sink = ClickHouseSink.create(ClickHouseSinkOptions.builder()
-                .endpoints(ch.httpUrl()).database(chDb).build());
+                .endpoints(ch.httpUrl()).database(chDb)
+                .table("orders", TableOptions.builder().create(List.of("id Int64", "name String",
+                        "amount Nullable(String)", "note Nullable(String)", "updated DateTime"), List.of("id")).build())
+                .build());
         PostgresCdcOptions d = PostgresCdcOptions.of(pgDb, pg.r2dbcUrl(pgDb), List.of("orders"), checkpoints);
         PostgresCdcSource source = PostgresCdcSource.create(new PostgresCdcOptions(d.name(), d.url(), d.tables(),
                 d.slot(), d.publication(), d.createPublication(), d.snapshot(), d.chunkRows(), d.chunkBytes(),
@@ -149,7 +155,9 @@ class PostgresCdcIntegrationTest {
     }
 
     private static void awaitEqual(PostgresServer pg, String pgDb, ClickHouseServer ch, String chDb) {
-        await().atMost(T).pollInterval(Duration.ofMillis(200)).untilAsserted(() -> {
+        // (the sink creates the table with its first write: until then ClickHouse answers 404)
+        await().atMost(T).pollInterval(Duration.ofMillis(200)).ignoreExceptionsInstanceOf(IllegalStateException.class)
+                .untilAsserted(() -> {
             List<String> expected = pg.execute(pgDb, "SELECT id, name, coalesce(amount::text, ''), coalesce(note, '') FROM orders ORDER BY id").lines()
                     .map(l -> l.replace('|', '\t')).toList();
             List<String> actual = ch.execute("SELECT id, name, ifNull(amount, ''), ifNull(note, '') FROM " + chDb + ".orders FINAL "
