@@ -25,7 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code type: postgres-cdc} through {@code ./pipeline run}, SIGKILLed during its snapshot and twice while
  * streaming, with an application writing all along. After each kill, every transaction the slot's
  * confirmed position covers is in ClickHouse (the slot never passed unwritten data); after the last
- * restart ClickHouse ({@code FINAL}, not deleted) equals PostgreSQL.
+ * restart ClickHouse ({@code FINAL}, not deleted) equals PostgreSQL, and again after rows deleted in
+ * ClickHouse are restored by resetting the table's snapshot checkpoint (a resync).
  */
 @ExtendWith({PostgresServerExtension.class, ClickHouseServerExtension.class})
 class PostgresCdcKillIntegrationTest {
@@ -83,6 +84,14 @@ class PostgresCdcKillIntegrationTest {
             try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), ENV)) {
                 await().atMost(T).pollInterval(Duration.ofMillis(500)).untilAsserted(() ->
                         assertThat(clickHouse(ch, chDb)).containsExactlyElementsOf(postgres(pg, pgDb)));
+
+                // rows lost in ClickHouse behind the pipeline's back; resetting the table's snapshot copies it again
+                ch.execute("ALTER TABLE " + chDb + ".items DELETE WHERE id <= 1000");
+                await().atMost(T).until(() -> rows(ch, chDb + ".items WHERE id <= 1000") == 0);
+                assertThat(service.post("/api/offsets/reset", ServiceUnderTest.TOKEN,
+                        "{\"origin\": \"" + slot + "/snapshot/public.items\"}").statusCode()).isEqualTo(200);
+                await().atMost(T).pollInterval(Duration.ofMillis(500)).untilAsserted(() ->
+                        assertThat(clickHouse(ch, chDb)).containsExactlyElementsOf(postgres(pg, pgDb)));
                 assertThat(service.terminate(Duration.ofSeconds(60))).isZero();
             }
             assertThat(written).hasSizeGreaterThan(100);
@@ -128,8 +137,9 @@ class PostgresCdcKillIntegrationTest {
                 .containsAll(covered);
     }
 
-    private static long rows(ClickHouseServer ch, String db) {
-        return Long.parseLong(ch.execute("SELECT count() FROM " + db + ".items").trim());
+    /** Rows of {@code from}: a database (its {@code items}) or {@code db.items WHERE ...}. */
+    private static long rows(ClickHouseServer ch, String from) {
+        return Long.parseLong(ch.execute("SELECT count() FROM " + (from.contains(".") ? from : from + ".items")).trim());
     }
 
     private static List<String> postgres(PostgresServer pg, String db) {

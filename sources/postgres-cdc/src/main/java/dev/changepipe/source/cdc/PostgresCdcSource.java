@@ -59,8 +59,9 @@ import reactor.util.retry.Retry;
  * {@code chunkRows} rows per chunk (origin {@code snapshot:<schema.table>}), as inserts of version 0, below every streamed version: a
  * streamed change of a key always wins over its snapshot row. A slot created by this run exports its
  * snapshot, and the copy reads in it, so the copy is exactly the state the stream starts from. The
- * progress (the last key acknowledged per table, and the tables done) is kept in the checkpoint store
- * under {@code <slot>/snapshot}; a copy cut by a kill goes on from the last acknowledged key, reading
+ * progress (the last key acknowledged, or done) is kept in the checkpoint store, one checkpoint per table
+ * ({@code <slot>/snapshot/<schema.table>}; resetting it copies the table again); a copy cut by a kill goes
+ * on from the last acknowledged key, reading
  * the tables' current rows (which the stream then brings up to date). A table added to the
  * configuration later is copied alone; a slot that disappeared (dropped, or a new database) starts the
  * whole snapshot over.
@@ -87,6 +88,7 @@ public final class PostgresCdcSource implements Source {
 
     static final String SNAPSHOT_ORIGIN_PREFIX = "snapshot:";
     private static final String DONE = "done";
+    private static final String STATE = "state";
     private static final String AFTER = "after:";
     private static final Pattern SNAPSHOT_NAME = Pattern.compile("[0-9A-Fa-f-]+");
     /** Keys per TOAST read-back query (bound parameters stay far below PostgreSQL's 65,535). */
@@ -98,7 +100,6 @@ public final class PostgresCdcSource implements Source {
 
     private final PostgresCdcOptions options;
     private final PostgresqlConnectionFactory factory;
-    private final String snapshotCheckpoint;
     private final AtomicLong sequence = new AtomicLong();
     /** The chunks that hold a commit: the LSN to confirm once they are acknowledged, and the commit's time. */
     private final ConcurrentNavigableMap<Long, Commit> confirmAt = new ConcurrentSkipListMap<>();
@@ -113,7 +114,8 @@ public final class PostgresCdcSource implements Source {
     private volatile long slotLagBytes;
     private volatile long retainedWalBytes;
     private volatile String walStatus = "";
-    private volatile long checkpointToken;
+    /** The claim token of each table's snapshot checkpoint. */
+    private final Map<String, Long> checkpointTokens = new ConcurrentHashMap<>();
     private volatile ReplicationStream stream;
 
     private PostgresCdcSource(PostgresCdcOptions options) {
@@ -131,7 +133,6 @@ public final class PostgresCdcSource implements Source {
                 .option(PostgresqlConnectionFactoryProvider.APPLICATION_NAME, "changepipe " + options.name())
                 .build();
         this.factory = new PostgresqlConnectionFactoryProvider().create(parsed);
-        this.snapshotCheckpoint = options.slot() + "/snapshot";
     }
 
     private record Commit(long endLsn, Instant time) {
@@ -221,7 +222,7 @@ public final class PostgresCdcSource implements Source {
     @Override
     public Mono<Void> acknowledgeAll(List<Ack> acks) {
         Long confirm = null;
-        boolean snapshotMoved = false;
+        Map<String, Checkpoint> snapshotMoved = new LinkedHashMap<>();
         for (Ack ack : acks) {
             long committable = ack.committable().value();
             if (ack.origin().equals(options.slot())) {
@@ -239,8 +240,11 @@ public final class PostgresCdcSource implements Source {
                     log.info("{}: snapshot of table {} written", options.name(), table);
                 } else if (lastKey != null) {
                     snapshotState.put(table, AFTER + lastKey);
+                } else {
+                    continue;
                 }
-                snapshotMoved = true;
+                snapshotMoved.put(table, new Checkpoint(snapshotCheckpoint(table), Offset.of(committable),
+                        Map.of(STATE, snapshotState.get(table))));
             }
         }
         ReplicationStream current = stream;
@@ -250,12 +254,18 @@ public final class PostgresCdcSource implements Source {
             current.setAppliedLSN(lsn);
             confirmed.accumulateAndGet(confirm, Math::max);
         }
-        if (!snapshotMoved) {
-            return Mono.empty();
-        }
-        long done = snapshotState.values().stream().filter(DONE::equals).count();
-        return options.checkpoints().save(new Checkpoint(snapshotCheckpoint, Offset.of(done),
-                Map.copyOf(snapshotState)), checkpointToken);
+        return Flux.fromIterable(snapshotMoved.entrySet())
+                .concatMap(e -> options.checkpoints().save(e.getValue(), checkpointTokens.getOrDefault(e.getKey(), 0L)))
+                .then();
+    }
+
+    /**
+     * The checkpoint of a table's snapshot: {@code <slot>/snapshot/<schema.table>}, its attribute
+     * {@code state} {@code done} or {@code after:<last key written>}. {@code offsets --reset} of it copies
+     * the table again (the pipeline restarts; the stream goes on from the slot).
+     */
+    String snapshotCheckpoint(String table) {
+        return options.slot() + "/snapshot/" + table;
     }
 
     @Override
@@ -310,13 +320,18 @@ public final class PostgresCdcSource implements Source {
                     .thenMany(Flux.fromIterable(options.tables()).concatMap(this::describe))
                     .doOnNext(shape -> catalog.put(shape.name.toString(), shape))
                     .then(publication())
-                    .then(options.checkpoints().claim(source.snapshotCheckpoint))
-                    .doOnNext(token -> source.checkpointToken = token)
-                    .then(options.checkpoints().load(source.snapshotCheckpoint)
+                    .then(Mono.fromRunnable(source.snapshotState::clear))
+                    .thenMany(Flux.defer(() -> Flux.fromIterable(List.copyOf(catalog.keySet()))))
+                    .concatMap(table -> options.checkpoints().claim(source.snapshotCheckpoint(table))
+                            .doOnNext(token -> source.checkpointTokens.put(table, token))
+                            .then(options.checkpoints().load(source.snapshotCheckpoint(table)))
                             .doOnNext(c -> {
-                                source.snapshotState.clear();
-                                source.snapshotState.putAll(c.attributes());
+                                String state = c.attributes().get(STATE);
+                                if (state != null) {
+                                    source.snapshotState.put(table, state);
+                                }
                             }))
+                    .then()
                     .then(source.factory.replication())
                     .doOnNext(r -> replication = r)
                     .then(slot());
@@ -429,14 +444,18 @@ public final class PostgresCdcSource implements Source {
                                     options.name(), slot);
                             source.snapshotState.clear();
                         }
-                        return replication.createSlot(ReplicationSlotRequest.logical().slotName(slot)
+                        // forgotten before the slot exists: a kill between the two copies every table next time
+                        Mono<Void> forget = Flux.fromIterable(List.copyOf(catalog.keySet()))
+                                .concatMap(table -> options.checkpoints().delete(source.snapshotCheckpoint(table)))
+                                .then();
+                        return forget.then(replication.createSlot(ReplicationSlotRequest.logical().slotName(slot)
                                         .outputPlugin("pgoutput").build())
                                 .doOnNext(created -> {
                                     log.info("{}: created replication slot {} at {}", options.name(), slot,
                                             created.getConsistentPoint());
                                     String name = created.getSnapshotName();
                                     exportedSnapshot = name != null && SNAPSHOT_NAME.matcher(name).matches() ? name : null;
-                                })
+                                }))
                                 .thenReturn(true);
                     }))
                     .then();
