@@ -93,28 +93,40 @@ final class PgCdcScenario {
         Files.writeString(dir.resolve("service.yaml"), config(dir, ch, pg, db, target), StandardCharsets.UTF_8);
         ServiceProcess service = ServiceProcess.start(run.root, dir, dir.resolve("service.yaml"), run.javaOpts);
         try {
+            measure(SNAPSHOT, service, snapshotRows, baseline, () -> count(ch, "bench." + target + " FINAL") >= snapshotRows,
+                    pg, db, ch, "bench." + target);
+        } finally {
+            dropSlots(pg, db);
+        }
+    }
+
+    /**
+     * Times the service from now until {@code done}, stops it, checks ClickHouse against PostgreSQL and
+     * prints the scenario's line (or its failure).
+     */
+    private void measure(String name, ServiceProcess service, long rows, double baseline, Check done, PostgresServer pg,
+            String db, ClickHouseServer ch, String table) throws Exception {
+        try {
             long t0 = System.nanoTime();
-            if (!waitFor(service, () -> count(ch, "bench." + target + " FINAL") >= snapshotRows)) {
-                run.failed(SNAPSHOT, "ClickHouse holds " + count(ch, "bench." + target) + " of " + snapshotRows
-                        + " rows (log: " + service.logFile() + ")");
+            if (!waitFor(service, done)) {
+                run.failed(name, "ClickHouse did not reach the end state (" + count(ch, table) + " rows; log: "
+                        + service.logFile() + ")");
                 return;
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
             service.terminate();
             ServiceProcess.Result result = service.await(Duration.ofSeconds(60));
-            String problem = compare(pg, db, ch, "bench." + target);
+            String problem = compare(pg, db, ch, table);
             if (problem != null || result.exitCode() != 0) {
-                run.failed(SNAPSHOT, problem != null ? problem : "the service exited with " + result.exitCode());
+                run.failed(name, problem != null ? problem : "the service exited with " + result.exitCode());
                 return;
             }
-            EndToEndRun.dropChecked(ch, "bench." + target);
-            run.result(SNAPSHOT, snapshotRows, seconds, baseline, result.cpuSeconds(), result.peakHeapMb(), -1,
-                    result.extraFields());
+            EndToEndRun.dropChecked(ch, table);
+            run.result(name, rows, seconds, baseline, result.cpuSeconds(), result.peakHeapMb(), -1, result.extraFields());
         } finally {
             if (service.isAlive()) {
                 service.terminate();
             }
-            dropSlots(pg, db);
         }
     }
 
@@ -146,28 +158,8 @@ final class PgCdcScenario {
             double baseline = recvlogical(pg, db, end);
 
             ServiceProcess service = ServiceProcess.start(run.root, dir, config, run.javaOpts);
-            try {
-                long t0 = System.nanoTime();
-                if (!waitFor(service, () -> count(ch, "bench." + target + " WHERE id = 0") > 0)) {
-                    run.failed(STREAM, "the last transaction never reached ClickHouse (log: " + service.logFile() + ")");
-                    return;
-                }
-                double seconds = (System.nanoTime() - t0) / 1e9;
-                service.terminate();
-                ServiceProcess.Result result = service.await(Duration.ofSeconds(60));
-                String problem = compare(pg, db, ch, "bench." + target);
-                if (problem != null || result.exitCode() != 0) {
-                    run.failed(STREAM, problem != null ? problem : "the service exited with " + result.exitCode());
-                    return;
-                }
-                EndToEndRun.dropChecked(ch, "bench." + target);
-                run.result(STREAM, changes, seconds, baseline, result.cpuSeconds(), result.peakHeapMb(), -1,
-                        result.extraFields());
-            } finally {
-                if (service.isAlive()) {
-                    service.terminate();
-                }
-            }
+            measure(STREAM, service, changes, baseline, () -> count(ch, "bench." + target + " WHERE id = 0") > 0,
+                    pg, db, ch, "bench." + target);
         } finally {
             dropSlots(pg, db);
         }
@@ -203,6 +195,11 @@ final class PgCdcScenario {
         List<String> command = new ArrayList<>(List.of("pg_recvlogical", "-h", pg.host(), "-p", Integer.toString(pg.port()),
                 "-U", pg.user(), "-d", db, "--slot", "bench_test_decoding", "--start", "--endpos", end, "-f", "/dev/null",
                 "--no-loop"));
+        return changes / timed(pg, command);
+    }
+
+    /** Runs a PostgreSQL client program to its end; the seconds it took. */
+    private static double timed(PostgresServer pg, List<String> command) throws Exception {
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
         if (pg.password() != null) {
             pb.environment().put("PGPASSWORD", pg.password());
@@ -211,9 +208,9 @@ final class PgCdcScenario {
         Process p = pb.start();
         String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         if (!p.waitFor(30, TimeUnit.MINUTES) || p.exitValue() != 0) {
-            throw new IllegalStateException("pg_recvlogical failed: " + output.trim());
+            throw new IllegalStateException(command.get(0) + " failed: " + output.trim());
         }
-        return changes / ((System.nanoTime() - t0) / 1e9);
+        return (System.nanoTime() - t0) / 1e9;
     }
 
     /** psql \copy out plus clickhouse-client in of the table, timed together; the rows per second. */
@@ -222,19 +219,9 @@ final class PgCdcScenario {
         String table = "bench.items_copy_baseline";
         ch.execute("CREATE TABLE " + table + " (id UInt64, name String, counter Int64, amount Decimal(12, 2), "
                 + "updated DateTime, version UInt64, is_deleted UInt8) ENGINE = ReplacingMergeTree(version) ORDER BY id");
-        ProcessBuilder pb = new ProcessBuilder("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg.host(), "-p",
+        double copyOut = timed(pg, List.of("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg.host(), "-p",
                 Integer.toString(pg.port()), "-U", pg.user(), "-d", db, "-c",
-                "\\copy (SELECT id, name, counter, amount, updated FROM items) TO '" + file + "'").redirectErrorStream(true);
-        if (pg.password() != null) {
-            pb.environment().put("PGPASSWORD", pg.password());
-        }
-        long t0 = System.nanoTime();
-        Process p = pb.start();
-        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(30, TimeUnit.MINUTES) || p.exitValue() != 0) {
-            throw new IllegalStateException("psql \\copy failed: " + output.trim());
-        }
-        double copyOut = (System.nanoTime() - t0) / 1e9;
+                "\\copy (SELECT id, name, counter, amount, updated FROM items) TO '" + file + "'"));
         double copyIn = run.clickHouseClientInsert(table, "id, name, counter, amount, updated", file);
         long copied = count(ch, table);
         if (copied != snapshotRows) {
