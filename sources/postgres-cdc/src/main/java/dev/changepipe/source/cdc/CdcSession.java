@@ -1,0 +1,656 @@
+package dev.changepipe.source.cdc;
+
+import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.Chunk;
+import dev.changepipe.core.DeadLetter;
+import dev.changepipe.core.Offset;
+import dev.changepipe.core.PipelineException;
+import dev.changepipe.spi.TableColumns;
+import dev.changepipe.spi.TableDigest;
+import dev.changepipe.spi.TableTruncate;
+import io.r2dbc.postgresql.api.PostgresqlConnection;
+import io.r2dbc.postgresql.api.PostgresqlReplicationConnection;
+import io.r2dbc.postgresql.api.PostgresqlStatement;
+import io.r2dbc.postgresql.replication.LogSequenceNumber;
+import io.r2dbc.postgresql.replication.ReplicationRequest;
+import io.r2dbc.postgresql.replication.ReplicationSlotRequest;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.Disposable;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.util.retry.Retry;
+
+/**
+ * One run of a {@link PostgresCdcSource}: its connections (one for queries, one for replication), what it
+ * found at start, the snapshot and the stream. The source keeps what outlives a run (acknowledgements,
+ * the snapshot's progress, the metrics' values).
+ */
+final class CdcSession {
+
+    private static final Logger log = LoggerFactory.getLogger(PostgresCdcSource.class);
+    private static final String DONE = PostgresCdcSource.DONE;
+    private static final String AFTER = PostgresCdcSource.AFTER;
+    private static final String STATE = PostgresCdcSource.STATE;
+    private static final Pattern SNAPSHOT_NAME = Pattern.compile("[0-9A-Fa-f-]+");
+    /** Keys per TOAST read-back query (bound parameters stay far below PostgreSQL's 65,535). */
+    private static final int KEYS_PER_READ = 500;
+    private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(5);
+    private static final Duration SLOT_POLL = Duration.ofSeconds(5);
+    /** A clock tick among the stream's elements (see {@code ChunkCut}). */
+    private static final ChangeDecoder.Element TICK = new ChangeDecoder.Committed(-1, null);
+
+    private final PostgresCdcSource source;
+    private final PostgresCdcOptions options;
+    private final PostgresqlConnection sql;
+    private PostgresqlReplicationConnection replication;
+    private final Map<String, TableShape> catalog = new LinkedHashMap<>();
+    private String exportedSnapshot;
+    private volatile Disposable slotPoll;
+
+    private CdcSession(PostgresCdcSource source, PostgresqlConnection sql) {
+        this.source = source;
+        this.options = source.options;
+        this.sql = sql;
+    }
+
+    static Mono<CdcSession> open(PostgresCdcSource source) {
+        return source.factory.create()
+                .flatMap(connection -> {
+                    CdcSession session = new CdcSession(source, connection);
+                    return session.prepare().thenReturn(session)
+                            .onErrorResume(e -> session.close().then(Mono.error(e)));
+                });
+    }
+
+    private Mono<Void> prepare() {
+        return one("SHOW wal_level")
+                .flatMap(level -> "logical".equals(level) ? Mono.empty() : Mono.error(new PipelineException(
+                        options.name() + ": PostgreSQL runs with wal_level=" + level + "; logical replication "
+                                + "needs wal_level=logical (postgresql.conf, then a restart)")))
+                .thenMany(Flux.fromIterable(options.tables()).concatMap(this::describe))
+                .doOnNext(shape -> catalog.put(shape.name.toString(), shape))
+                .then(publication())
+                .then(Mono.fromRunnable(source.snapshotState::clear))
+                .thenMany(Flux.defer(() -> Flux.fromIterable(List.copyOf(catalog.keySet()))))
+                .concatMap(table -> options.checkpoints().claim(source.snapshotCheckpoint(table))
+                        .doOnNext(token -> source.checkpointTokens.put(table, token))
+                        .then(options.checkpoints().load(source.snapshotCheckpoint(table)))
+                        .doOnNext(c -> {
+                            String state = c.attributes().get(STATE);
+                            if (state != null) {
+                                source.snapshotState.put(table, state);
+                            }
+                        }))
+                .then()
+                .then(source.factory.replication())
+                .doOnNext(r -> replication = r)
+                .then(slot());
+    }
+
+    /** The table's columns and key, from the catalog; a table that cannot be replicated is refused. */
+    private Mono<TableShape> describe(String configured) {
+        TableName name = TableName.parse(configured);
+        return rows("SELECT c.relreplident::text, c.relkind::text FROM pg_class c WHERE c.oid = to_regclass($1)",
+                name.sql())
+                .next()
+                .switchIfEmpty(Mono.error(() -> new PipelineException(options.name() + ": table " + name
+                        + " does not exist")))
+                .flatMap(cls -> {
+                    if ("n".equals(cls[0])) {
+                        return Mono.error(new PipelineException(options.name() + ": table " + name + " has REPLICA "
+                                + "IDENTITY NOTHING, so its updates and deletes are not replicated; give it a "
+                                + "primary key and REPLICA IDENTITY DEFAULT"));
+                    }
+                    Mono<List<String[]>> columns = rows("SELECT a.attname::text, a.atttypid::int8::text, "
+                            + "format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = "
+                            + "to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", name.sql())
+                            .collectList();
+                    Mono<List<String>> key = rows("SELECT a.attname::text FROM pg_index i, "
+                            + "unnest(i.indkey) WITH ORDINALITY AS k(attnum, n), pg_attribute a "
+                            + "WHERE i.indrelid = to_regclass($1) AND a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                            + "AND (i.indisprimary OR i.indisreplident) ORDER BY i.indisprimary DESC, i.indexrelid, k.n",
+                            name.sql())
+                            .map(r -> r[0]).collectList();
+                    return Mono.zip(columns, key).map(t -> shape(name, t.getT1(), t.getT2()));
+                });
+    }
+
+    private TableShape shape(TableName name, List<String[]> rows, List<String> keyRows) {
+        String[] columns = new String[rows.size()];
+        int[] types = new int[rows.size()];
+        String[] sqlTypes = new String[rows.size()];
+        for (int i = 0; i < columns.length; i++) {
+            columns[i] = rows.get(i)[0];
+            types[i] = Integer.parseInt(rows.get(i)[1]);
+            sqlTypes[i] = rows.get(i)[2];
+        }
+        // the first index listed (the primary key, else the replica identity index), its columns in order
+        List<Integer> key = new ArrayList<>();
+        for (String column : keyRows) {
+            int at = List.of(columns).indexOf(column);
+            if (at < 0 || key.contains(at)) {
+                break;
+            }
+            key.add(at);
+        }
+        if (key.isEmpty()) {
+            throw new PipelineException(options.name() + ": table " + name + " has neither a primary key nor a "
+                    + "replica identity index, so its rows cannot be told apart; add a primary key");
+        }
+        return new TableShape(name, columns, types, sqlTypes, key.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    /** Creates the publication, or adds the tables it lacks (or refuses when it may not). */
+    private Mono<Void> publication() {
+        String pub = options.publication();
+        return rows("SELECT schemaname::text || '.' || tablename::text FROM pg_publication_tables "
+                + "WHERE pubname = $1", pub)
+                .map(r -> r[0]).collectList()
+                .zipWith(rows("SELECT 1::text FROM pg_publication WHERE pubname = $1", pub).hasElements())
+                .flatMap(t -> {
+                    List<TableShape> missing = catalog.values().stream()
+                            .filter(s -> !t.getT1().contains(s.name.toString())).toList();
+                    if (missing.isEmpty()) {
+                        return Mono.empty();
+                    }
+                    String list = String.join(", ", missing.stream().map(s -> s.name.sql()).toList());
+                    if (!options.createPublication()) {
+                        return Mono.error(new PipelineException(options.name() + ": publication " + pub
+                                + (t.getT2() ? " lacks " + list + " (ALTER PUBLICATION " + pub + " ADD TABLE " + list
+                                + ")" : " does not exist (CREATE PUBLICATION " + pub + " FOR TABLE " + list + ")")
+                                + ", or set createPublication: true"));
+                    }
+                    String ddl = t.getT2() ? "ALTER PUBLICATION " + TableName.quote(pub) + " ADD TABLE " + list
+                            : "CREATE PUBLICATION " + TableName.quote(pub) + " FOR TABLE " + list;
+                    log.info("{}: {}", options.name(), ddl);
+                    return execute(ddl);
+                });
+    }
+
+    /** Uses the slot, or creates it (and then copies the tables in the snapshot it exported). */
+    private Mono<Void> slot() {
+        String slot = options.slot();
+        return rows("SELECT plugin::text, (database = current_database())::text, "
+                + "coalesce(confirmed_flush_lsn::text, ''), coalesce(wal_status, '') FROM pg_replication_slots "
+                + "WHERE slot_name = $1", slot)
+                .next()
+                .flatMap(found -> {
+                    if (!"pgoutput".equals(found[0]) || !"true".equals(found[1])) {
+                        return Mono.error(new PipelineException(options.name() + ": replication slot " + slot
+                                + " belongs to another database or plugin (" + found[0] + "); choose another `slot`"));
+                    }
+                    if ("lost".equals(found[3])) {
+                        return Mono.error(new PipelineException(options.name() + ": replication slot " + slot
+                                + " was invalidated (the server removed WAL it needed: max_slot_wal_keep_size); "
+                                + "drop it (SELECT pg_drop_replication_slot('" + slot + "')) to copy the tables again"));
+                    }
+                    log.info("{}: replication slot {} resumes at {}", options.name(), slot, found[2]);
+                    return Mono.just(true);
+                })
+                .switchIfEmpty(Mono.defer(() -> {
+                    if (!source.snapshotState.isEmpty()) {
+                        log.warn("{}: replication slot {} is gone (dropped, or another database): the changes "
+                                + "since it was last read are lost to it, so every table is copied again",
+                                options.name(), slot);
+                        source.snapshotState.clear();
+                    }
+                    // forgotten before the slot exists: a kill between the two copies every table next time
+                    Mono<Void> forget = Flux.fromIterable(List.copyOf(catalog.keySet()))
+                            .concatMap(table -> options.checkpoints().delete(source.snapshotCheckpoint(table)))
+                            .then();
+                    return forget.then(replication.createSlot(ReplicationSlotRequest.logical().slotName(slot)
+                                    .outputPlugin("pgoutput").build())
+                            .doOnNext(created -> {
+                                log.info("{}: created replication slot {} at {}", options.name(), slot,
+                                        created.getConsistentPoint());
+                                String name = created.getSnapshotName();
+                                exportedSnapshot = name != null && SNAPSHOT_NAME.matcher(name).matches() ? name : null;
+                            }))
+                            .thenReturn(true);
+                }))
+                .then();
+    }
+
+    Flux<Chunk> chunks() {
+        return snapshot().concatWith(stream());
+    }
+
+    private Flux<Chunk> snapshot() {
+        List<TableShape> todo = new ArrayList<>();
+        if (options.snapshot()) {
+            for (TableShape shape : catalog.values()) {
+                if (!DONE.equals(source.snapshotState.get(shape.name.toString()))) {
+                    todo.add(shape);
+                }
+            }
+        }
+        if (todo.isEmpty()) {
+            return Flux.empty();
+        }
+        log.info("{}: copying {} table(s) {}{}", options.name(), todo.size(), todo.stream().map(t -> t.name).toList(),
+                exportedSnapshot == null ? "" : " in the slot's snapshot " + exportedSnapshot);
+        Mono<Void> begin = execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .then(exportedSnapshot == null ? Mono.empty()
+                        : execute("SET TRANSACTION SNAPSHOT '" + exportedSnapshot + "'"));
+        return begin.thenMany(Flux.fromIterable(todo).concatMap(this::copy))
+                .concatWith(execute("COMMIT").then(Mono.empty()));
+    }
+
+    /**
+     * The table's rows after {@code after} (its key's text values; null: from the start), in key order,
+     * by one query read {@code chunkRows} at a time through a portal, so that the server reads the
+     * next rows while the previous are converted and written; then an empty chunk that completes the
+     * origin.
+     */
+    private Flux<Chunk> copy(TableShape table) {
+        String origin = PostgresCdcSource.SNAPSHOT_ORIGIN_PREFIX + table.name;
+        String state = source.snapshotState.get(table.name.toString());
+        String[] after = state != null && state.startsWith(AFTER) ? KeyText.decode(state.substring(AFTER.length())) : null;
+        StringBuilder q = new StringBuilder("SELECT ");
+        for (int i = 0; i < table.columns.length; i++) {
+            q.append(i == 0 ? "" : ", ").append(TableName.quote(table.columns[i])).append("::text");
+        }
+        // the key qualified by the alias: a bare name in ORDER BY means the output column (its text)
+        q.append(" FROM ").append(table.name.sql()).append(" t");
+        if (after != null) {
+            q.append(" WHERE (");
+            keyList(q, table);
+            q.append(") > (");
+            for (int i = 0; i < table.key.length; i++) {
+                q.append(i == 0 ? "" : ", ").append("CAST($").append(i + 1).append(" AS ")
+                        .append(table.sqlTypes[table.key[i]]).append(')');
+            }
+            q.append(')');
+        }
+        q.append(" ORDER BY ");
+        keyList(q, table);
+        AtomicLong pages = new AtomicLong();
+        return rows(q.toString(), options.chunkRows(), (Object[]) (after == null ? new String[0] : after))
+                .bufferUntil(new PageCut(options.chunkRows(), options.chunkBytes()))
+                .map(page -> {
+                    List<ChangeItem> items = new ArrayList<>(page.size());
+                    String[] last = null;
+                    for (String[] text : page) {
+                        Object[] values = new Object[text.length];
+                        for (int i = 0; i < text.length; i++) {
+                            values[i] = TextValues.convert(table.types[i], text[i]);
+                        }
+                        last = table.keyText(text);
+                        items.add(item(table, ChangeItem.Kind.INSERT, last, values, 0, null));
+                    }
+                    long n = pages.incrementAndGet();
+                    source.pageKeys.put(origin + "#" + n, KeyText.encode(last));
+                    return Chunk.of(origin, Offset.of(n), items, false);
+                })
+                .concatWith(Mono.fromSupplier(() -> Chunk.end(origin, Offset.of(pages.incrementAndGet()))));
+    }
+
+    /** Where a snapshot chunk ends: after {@code chunkRows} rows or {@code chunkBytes} of their text (twice, as chars). */
+    private static final class PageCut implements java.util.function.Predicate<String[]> {
+
+        private final int chunkRows;
+        private final long chunkBytes;
+        private int rows;
+        private long bytes;
+
+        PageCut(int chunkRows, long chunkBytes) {
+            this.chunkRows = chunkRows;
+            this.chunkBytes = chunkBytes;
+        }
+
+        @Override
+        public boolean test(String[] row) {
+            for (String v : row) {
+                bytes += v == null ? 8 : 48 + 2L * v.length();
+            }
+            if (++rows < chunkRows && bytes < chunkBytes) {
+                return false;
+            }
+            rows = 0;
+            bytes = 0;
+            return true;
+        }
+    }
+
+    private static void keyList(StringBuilder q, TableShape table) {
+        for (int i = 0; i < table.key.length; i++) {
+            q.append(i == 0 ? "t." : ", t.").append(TableName.quote(table.columns[table.key[i]]));
+        }
+    }
+
+    private Flux<Chunk> stream() {
+        ReplicationRequest request = ReplicationRequest.logical()
+                .slotName(options.slot())
+                .startPosition(LogSequenceNumber.valueOf(0)) // the slot's confirmed position
+                .slotOption("proto_version", 1)
+                .slotOption("publication_names", options.publication())
+                .statusInterval(options.statusInterval())
+                .build();
+        Map<String, TableShape> tables = Map.copyOf(catalog);
+        return replication.startReplication(request).flatMapMany(started -> {
+            source.stream = started;
+            slotPoll = Flux.interval(Duration.ZERO, SLOT_POLL).onBackpressureDrop()
+                    .concatMap(tick -> pollSlot(), 1).subscribe();
+            ChangeDecoder decoder = new ChangeDecoder(tables, options.chunkRows(), options.chunkBytes());
+            Flux<ChangeDecoder.Element> ticks = Flux.interval(options.linger(), options.linger())
+                    .onBackpressureDrop().map(t -> TICK);
+            return Flux.merge(started.map(PgOutput::decode).concatMapIterable(decoder::accept), ticks)
+                    .bufferUntil(new ChunkCut(options.chunkRows(), options.chunkBytes()))
+                    .concatMap(this::chunks);
+        });
+    }
+
+    /** The slot's lag, retained WAL and status, for the metrics and {@link #health}; a failed poll is skipped. */
+    private Mono<Void> pollSlot() {
+        return rows("SELECT coalesce((pg_current_wal_lsn() - confirmed_flush_lsn)::int8, 0)::text, "
+                + "coalesce((pg_current_wal_lsn() - restart_lsn)::int8, 0)::text, coalesce(wal_status, '') "
+                + "FROM pg_replication_slots WHERE slot_name = $1", options.slot())
+                .doOnNext(r -> {
+                    source.slotLagBytes = Long.parseLong(r[0]);
+                    source.retainedWalBytes = Long.parseLong(r[1]);
+                    source.walStatus = r[2];
+                })
+                .then()
+                .onErrorResume(e -> Mono.empty());
+    }
+
+    /**
+     * Where a chunk ends: after {@code chunkRows} rows or {@code chunkBytes} of them, or at a tick (every {@code linger}) that finds
+     * rows or a commit waiting. The ticks, merged into the stream, make a quiet stream's last changes
+     * go out within the linger; a plain {@code bufferTimeout} stalled the stream here.
+     */
+    private static final class ChunkCut implements java.util.function.Predicate<ChangeDecoder.Element> {
+
+        private final int chunkRows;
+        private final long chunkBytes;
+        private int rows;
+        private long bytes;
+        private boolean pending;
+
+        ChunkCut(int chunkRows, long chunkBytes) {
+            this.chunkRows = chunkRows;
+            this.chunkBytes = chunkBytes;
+        }
+
+        @Override
+        public boolean test(ChangeDecoder.Element e) {
+            if (e == TICK) {
+                if (!pending) {
+                    return false;
+                }
+            } else {
+                pending = true;
+                if (!(e instanceof ChangeDecoder.Row row)) {
+                    return false;
+                }
+                bytes += row.bytes();
+                if (++rows < chunkRows && bytes < chunkBytes) {
+                    return false;
+                }
+            }
+            rows = 0;
+            bytes = 0;
+            pending = false;
+            return true;
+        }
+    }
+
+    /** The chunk of these rows, after the unchanged TOAST values still missing were read. */
+    private Mono<Chunk> chunk(List<ChangeDecoder.Element> elements) {
+        List<ChangeDecoder.Row> toRead = new ArrayList<>();
+        for (ChangeDecoder.Element e : elements) {
+            if (e instanceof ChangeDecoder.Row row && row.unchanged() != null) {
+                toRead.add(row);
+            }
+        }
+        return (toRead.isEmpty() ? Mono.<Void>empty() : readUnchanged(toRead)).then(Mono.fromSupplier(() -> {
+            long seq = source.sequence.incrementAndGet();
+            List<ChangeItem> items = new ArrayList<>(elements.size());
+            ChangeDecoder.Committed last = null;
+            for (ChangeDecoder.Element e : elements) {
+                if (e instanceof ChangeDecoder.Row row) {
+                    items.add(row.kind() == 'D'
+                            ? ChangeItem.delete(row.table().id, row.table().keyColumns.row(row.table().keyValues(row.keyText())), row.version())
+                            : item(row.table(), row.kind() == 'I' ? ChangeItem.Kind.INSERT : ChangeItem.Kind.UPDATE,
+                                    row.keyText(), row.values(), row.version(), row.commitTime()));
+                } else if (e instanceof ChangeDecoder.Committed c && e != TICK) {
+                    last = c;
+                } else if (e instanceof ChangeDecoder.Refused r) {
+                    refuse(r);
+                }
+            }
+            if (last != null) {
+                source.confirmAt.put(seq, new PostgresCdcSource.Commit(last.endLsn(), last.commitTime()));
+                source.received.accumulateAndGet(last.endLsn(), Math::max);
+            }
+            return Chunk.of(options.slot(), Offset.of(seq), items, false);
+        }));
+    }
+
+    /**
+     * The chunk of these elements; at a truncate, the chunk of the rows before it, then (once everything
+     * emitted is written) the truncate applied to the sinks, then the rest.
+     */
+    private Flux<Chunk> chunks(List<ChangeDecoder.Element> elements) {
+        for (int i = 0; i < elements.size(); i++) {
+            ChangeDecoder.Element e = elements.get(i);
+            Mono<Void> step = e instanceof ChangeDecoder.Refused r && r.cause().equals("truncate") ? truncate(r)
+                    : e instanceof ChangeDecoder.Reshaped n ? addColumns(n) : null;
+            if (step != null) {
+                List<ChangeDecoder.Element> rest = elements.subList(i + 1, elements.size());
+                return chunk(elements.subList(0, i)).flux()
+                        .concatWith(afterEverythingEmittedIsWritten().then(step).then(Mono.empty()))
+                        .concatWith(Flux.defer(() -> chunks(rest)));
+            }
+        }
+        return chunk(elements).flux();
+    }
+
+    /** Completes once every chunk emitted so far is acknowledged (so nothing earlier reaches a target after). */
+    private Mono<Void> afterEverythingEmittedIsWritten() {
+        return Mono.defer(() -> {
+            long emitted = source.sequence.get();
+            return source.acknowledged.asFlux().filter(acked -> acked >= emitted).next().then();
+        });
+    }
+
+    /**
+     * A table's new columns, added to the target of every sink that follows them ({@link TableColumns});
+     * a sink that cannot (a table it does not manage) gets a dead letter with the statement to run.
+     */
+    private Mono<Void> addColumns(ChangeDecoder.Reshaped n) {
+        List<TableDigest.Column> columns = new ArrayList<>();
+        for (int i : n.added()) {
+            columns.add(TextValues.column(n.table().columns[i], n.table().types[i], n.table().typeModifiers[i]));
+        }
+        return Mono.defer(() -> Flux.fromIterable(options.sinks().get())
+                .filter(TableColumns.class::isInstance)
+                .concatMap(sink -> ((TableColumns) sink).addColumns(n.table().id, columns)
+                        .onErrorResume(e -> {
+                            refuse(new ChangeDecoder.Refused(n.table(), n.commitLsn(), "schema", "new column(s) "
+                                    + columns.stream().map(TableDigest.Column::name).toList() + " of table "
+                                    + n.table().name + " not added to sink " + sink.name() + ": " + e.getMessage(),
+                                    "ALTER TABLE " + n.table().name + " ADD COLUMN ..."));
+                            return Mono.empty();
+                        }))
+                .then());
+    }
+
+    /**
+     * Applies a truncate (once every chunk emitted before it was acknowledged, so that no earlier row
+     * reaches a target after it) to every sink that is a {@link TableTruncate}: the rows of versions below the
+     * truncating transaction's go; a sink that cannot, or fails to, gets a dead letter.
+     */
+    private Mono<Void> truncate(ChangeDecoder.Refused t) {
+        long before = t.commitLsn() << ChangeDecoder.SLICE_BITS;
+        return Flux.defer(() -> Flux.fromIterable(options.sinks().get()))
+                .concatMap(sink -> {
+                    if (!(sink instanceof TableTruncate target)) {
+                        refuse(new ChangeDecoder.Refused(t.table(), t.commitLsn(), t.cause(), t.reason()
+                                .replace("the targets", "sink " + sink.name()), t.record()));
+                        return Mono.empty();
+                    }
+                    return target.truncate(t.table().id, before)
+                            .doOnSuccess(v -> log.info("{}: TRUNCATE of table {} applied to sink {}", options.name(),
+                                    t.table().name, sink.name()))
+                            .onErrorResume(e -> {
+                                refuse(new ChangeDecoder.Refused(t.table(), t.commitLsn(), t.cause(), "TRUNCATE of table "
+                                        + t.table().name + " not applied to sink " + sink.name() + ": " + e.getMessage(),
+                                        t.record()));
+                                return Mono.empty();
+                            });
+                })
+                .then();
+    }
+
+    /** One dead letter per refused change, at its commit's LSN (a replay of it is recognised as the same). */
+    private void refuse(ChangeDecoder.Refused r) {
+        log.warn("{}: {}", options.name(), r.reason());
+        source.deadLetters.incrementAndGet();
+        if (options.deadLetters() != null) {
+            options.deadLetters().append(List.of(new DeadLetter(options.name(), "source", options.slot(),
+                    r.commitLsn(), r.table().id, "", r.cause(), r.reason(), r.record())));
+        }
+    }
+
+    /** Reads the values the WAL left out, by key, table by table, {@value #KEYS_PER_READ} keys per query. */
+    private Mono<Void> readUnchanged(List<ChangeDecoder.Row> rows) {
+        Map<TableShape, List<ChangeDecoder.Row>> byTable = new LinkedHashMap<>();
+        rows.forEach(r -> byTable.computeIfAbsent(r.table(), t -> new ArrayList<>()).add(r));
+        return Flux.fromIterable(byTable.entrySet())
+                .concatMap(e -> Flux.fromIterable(partition(e.getValue())).concatMap(part -> readUnchanged(e.getKey(), part)))
+                .then();
+    }
+
+    private static List<List<ChangeDecoder.Row>> partition(List<ChangeDecoder.Row> rows) {
+        List<List<ChangeDecoder.Row>> parts = new ArrayList<>();
+        for (int i = 0; i < rows.size(); i += KEYS_PER_READ) {
+            parts.add(rows.subList(i, Math.min(rows.size(), i + KEYS_PER_READ)));
+        }
+        return parts;
+    }
+
+    private Mono<Void> readUnchanged(TableShape table, List<ChangeDecoder.Row> rows) {
+        TableShape catalogShape = catalog.get(table.name.toString());
+        StringBuilder q = new StringBuilder("SELECT ");
+        for (int i = 0; i < table.columns.length; i++) {
+            q.append(i == 0 ? "" : ", ").append(TableName.quote(table.columns[i])).append("::text");
+        }
+        q.append(" FROM ").append(table.name.sql()).append(" t WHERE (");
+        keyList(q, table);
+        q.append(") IN (");
+        List<String> params = new ArrayList<>();
+        for (int r = 0; r < rows.size(); r++) {
+            q.append(r == 0 ? "(" : ", (");
+            for (int i = 0; i < table.key.length; i++) {
+                String type = table.sqlTypes[table.key[i]] != null ? table.sqlTypes[table.key[i]]
+                        : catalogShape.sqlTypes[catalogShape.indexOf(table.columns[table.key[i]])];
+                params.add(rows.get(r).keyText()[i]);
+                q.append(i == 0 ? "" : ", ").append("CAST($").append(params.size()).append(" AS ").append(type).append(')');
+            }
+            q.append(')');
+        }
+        q.append(')');
+        Map<List<String>, String[]> found = new HashMap<>();
+        return rows(q.toString(), params.toArray())
+                .doOnNext(text -> found.put(List.of(table.keyText(text)), text))
+                .then(Mono.fromRunnable(() -> {
+                    for (ChangeDecoder.Row row : rows) {
+                        String[] text = found.get(List.of(row.keyText()));
+                        BitSet missing = row.unchanged();
+                        for (int i = missing.nextSetBit(0); i >= 0; i = missing.nextSetBit(i + 1)) {
+                            // a row gone since: its delete follows in the stream
+                            row.values()[i] = text == null || i >= text.length ? null : TextValues.convert(table.types[i], text[i]);
+                        }
+                    }
+                }));
+    }
+
+    private static ChangeItem item(TableShape table, ChangeItem.Kind kind, String[] keyText, Object[] values,
+            long version, Instant commitTime) {
+        Map<String, Object> key = table.keyColumns.row(table.keyValues(keyText));
+        Map<String, Object> row = table.valueColumns.row(values);
+        return new ChangeItem(kind, table.id, key, row, version, commitTime, table.estimateSize(values));
+    }
+
+    // --- SQL helpers: every value is read as text
+
+    private Mono<String> one(String query) {
+        return sql.createStatement(query).execute()
+                .concatMap(r -> r.map((row, meta) -> row.get(0, String.class))).next();
+    }
+
+    private Flux<String[]> rows(String query, Object... params) {
+        return rows(query, 0, params);
+    }
+
+    /** With {@code fetchSize} above 0, the rows come that many at a time, as they are asked for. */
+    private Flux<String[]> rows(String query, int fetchSize, Object... params) {
+        PostgresqlStatement statement = sql.createStatement(query);
+        if (fetchSize > 0) {
+            statement.fetchSize(fetchSize);
+        }
+        for (int i = 0; i < params.length; i++) {
+            statement.bind("$" + (i + 1), params[i]);
+        }
+        return statement.execute().concatMap(r -> r.map((row, meta) -> {
+            String[] out = new String[meta.getColumnMetadatas().size()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = row.get(i, String.class);
+            }
+            return out;
+        }));
+    }
+
+    private Mono<Void> execute(String statement) {
+        return sql.createStatement(statement).execute().concatMap(r -> r.getRowsUpdated()).then();
+    }
+
+    /**
+     * Ends the stream and its connection, then moves the slot to the last confirmed LSN itself, in
+     * case the stream's last status update did not carry it (it is sent every {@code statusInterval}).
+     */
+    Mono<Void> close() {
+        // Not the stream's own close(): once its Flux was cancelled, that subscribes to it again
+        // (and fails); closing the connection ends the stream and the server's walsender.
+        source.stream = null;
+        if (slotPoll != null) {
+            slotPoll.dispose();
+        }
+        Mono<Void> closeReplication = replication == null ? Mono.empty()
+                : replication.close().timeout(CLOSE_TIMEOUT).onErrorResume(e -> Mono.empty());
+        return closeReplication
+                .then(advanceSlot())
+                .then(sql.close().onErrorResume(e -> Mono.empty()));
+    }
+
+    /** {@code pg_replication_slot_advance} to the confirmed LSN once the slot is released (retried briefly). */
+    private Mono<Void> advanceSlot() {
+        long lsn = source.confirmed.get();
+        if (lsn <= 0) {
+            return Mono.empty();
+        }
+        String target = PgOutput.lsn(lsn);
+        return rows("SELECT pg_replication_slot_advance(slot_name, $2::pg_lsn)::text FROM pg_replication_slots "
+                + "WHERE slot_name = $1 AND NOT active AND confirmed_flush_lsn < $2::pg_lsn", options.slot(), target)
+                .then()
+                .retryWhen(Retry.fixedDelay(20, Duration.ofMillis(100)))
+                .timeout(CLOSE_TIMEOUT)
+                .onErrorResume(e -> {
+                    log.warn("{}: could not move slot {} to {} on close ({}); the next run reads again from the "
+                            + "position last sent", options.name(), options.slot(), target, e.toString());
+                    return Mono.empty();
+                });
+    }
+}
