@@ -101,7 +101,7 @@ final class CdcSession {
     /** The table's columns and key, from the catalog; a table that cannot be replicated is refused. */
     private Mono<TableShape> describe(String configured) {
         TableName name = TableName.parse(configured);
-        return rows("SELECT c.relreplident::text, c.relkind::text FROM pg_class c WHERE c.oid = to_regclass($1)",
+        return rows("SELECT c.relreplident::text FROM pg_class c WHERE c.oid = to_regclass($1)",
                 name.sql())
                 .next()
                 .switchIfEmpty(Mono.error(() -> new PipelineException(options.name() + ": table " + name
@@ -116,11 +116,12 @@ final class CdcSession {
                             + "format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = "
                             + "to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", name.sql())
                             .collectList();
+                    // the columns of one index: the primary key, else the replica identity index
                     Mono<List<String>> key = rows("SELECT a.attname::text FROM pg_index i, "
                             + "unnest(i.indkey) WITH ORDINALITY AS k(attnum, n), pg_attribute a "
-                            + "WHERE i.indrelid = to_regclass($1) AND a.attrelid = i.indrelid AND a.attnum = k.attnum "
-                            + "AND (i.indisprimary OR i.indisreplident) ORDER BY i.indisprimary DESC, i.indexrelid, k.n",
-                            name.sql())
+                            + "WHERE i.indexrelid = (SELECT x.indexrelid FROM pg_index x WHERE x.indrelid = to_regclass($1) "
+                            + "AND (x.indisprimary OR x.indisreplident) ORDER BY x.indisprimary DESC LIMIT 1) "
+                            + "AND a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n", name.sql())
                             .map(r -> r[0]).collectList();
                     return Mono.zip(columns, key).map(t -> shape(name, t.getT1(), t.getT2()));
                 });
@@ -135,7 +136,6 @@ final class CdcSession {
             types[i] = Integer.parseInt(rows.get(i)[1]);
             sqlTypes[i] = rows.get(i)[2];
         }
-        // the first index listed (the primary key, else the replica identity index), its columns in order
         List<Integer> key = new ArrayList<>();
         for (String column : keyRows) {
             int at = List.of(columns).indexOf(column);
@@ -351,7 +351,7 @@ final class CdcSession {
         });
     }
 
-    /** The slot's lag, retained WAL and status, for the metrics and {@link #health}; a failed poll is skipped. */
+    /** The slot's lag, retained WAL and status, for the metrics and {@link PostgresCdcSource#health}; a failed poll is skipped. */
     private Mono<Void> pollSlot() {
         return rows("SELECT coalesce((pg_current_wal_lsn() - confirmed_flush_lsn)::int8, 0)::text, "
                 + "coalesce((pg_current_wal_lsn() - restart_lsn)::int8, 0)::text, coalesce(wal_status, '') "
@@ -477,7 +477,7 @@ final class CdcSession {
         return Mono.defer(() -> Flux.fromIterable(options.sinks().get())
                 .filter(TableColumns.class::isInstance)
                 .concatMap(sink -> ((TableColumns) sink).addColumns(n.table().id, columns)
-                        .onErrorResume(e -> {
+                        .onErrorResume(e -> !isFaultOfTheTarget(e), e -> {
                             refuse(new ChangeDecoder.Refused(n.table(), n.commitLsn(), "schema", "new column(s) "
                                     + columns.stream().map(TableDigest.Column::name).toList() + " of table "
                                     + n.table().name + " not added to sink " + sink.name() + ": " + e.getMessage(),
@@ -490,7 +490,8 @@ final class CdcSession {
     /**
      * Applies a truncate (once every chunk emitted before it was acknowledged, so that no earlier row
      * reaches a target after it) to every sink that is a {@link TableTruncate}: the rows of versions below the
-     * truncating transaction's go; a sink that cannot, or fails to, gets a dead letter.
+     * truncating transaction's go; a sink that cannot gets a dead letter, one whose server is down fails the
+     * run (the truncate is read again after the restart).
      */
     private Mono<Void> truncate(ChangeDecoder.Refused t) {
         long before = t.commitLsn() << ChangeDecoder.SLICE_BITS;
@@ -504,7 +505,7 @@ final class CdcSession {
                     return target.truncate(t.table().id, before)
                             .doOnSuccess(v -> log.info("{}: TRUNCATE of table {} applied to sink {}", options.name(),
                                     t.table().name, sink.name()))
-                            .onErrorResume(e -> {
+                            .onErrorResume(e -> !isFaultOfTheTarget(e), e -> {
                                 refuse(new ChangeDecoder.Refused(t.table(), t.commitLsn(), t.cause(), "TRUNCATE of table "
                                         + t.table().name + " not applied to sink " + sink.name() + ": " + e.getMessage(),
                                         t.record()));
@@ -512,6 +513,14 @@ final class CdcSession {
                             });
                 })
                 .then();
+    }
+
+    /**
+     * A fault of the whole target (its server down past the sink's retries): it fails the run, which reads
+     * the change again after the restart, instead of costing a dead letter.
+     */
+    private static boolean isFaultOfTheTarget(Throwable e) {
+        return e instanceof PipelineException p && p.isRetryable();
     }
 
     /** One dead letter per refused change, at its commit's LSN (a replay of it is recognised as the same). */
