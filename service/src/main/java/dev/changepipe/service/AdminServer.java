@@ -114,6 +114,8 @@ final class AdminServer {
         get(routes, methods, "/api/offsets", (request, read) -> service.offsets()
                 .map(offsets -> HttpReply.json(200, Map.of("offsets", offsets))));
         post(routes, methods, "/api/offsets/reset", (request, read) -> resetOffset(read));
+        post(routes, methods, "/api/pipelines/{name}/pause", (request, read) -> pause(request.param("name"), true));
+        post(routes, methods, "/api/pipelines/{name}/resume", (request, read) -> pause(request.param("name"), false));
         // The router answers a request no route takes with an empty 404; this last route answers it instead.
         routes.route(request -> true, serve(method -> false, (request, read) -> unrouted(methods, read)));
     }
@@ -267,6 +269,20 @@ final class AdminServer {
                 .findFirst()
                 .map(p -> HttpReply.json(200, p))
                 .orElseThrow(() -> new HttpException(404, "no pipeline named '" + name + "'")));
+    }
+
+    /**
+     * Pauses a pipeline (stops it as SIGTERM would: it drains and records its progress, and stays stopped) or
+     * resumes it (runs it again from there); answers once done, with its state.
+     */
+    private Mono<HttpReply> pause(String name, boolean pause) {
+        PipelineSupervisor supervisor = service.supervisor(name);
+        if (supervisor == null) {
+            throw new HttpException(404, "no pipeline named '" + name + "'");
+        }
+        return (pause ? service.pause(supervisor) : service.resume(supervisor))
+                .then(Mono.fromCallable(() -> HttpReply.json(200, Map.of("pipeline", name,
+                        "state", supervisor.state().name()))));
     }
 
     private Mono<HttpReply> resetOffset(HttpRequest request) {

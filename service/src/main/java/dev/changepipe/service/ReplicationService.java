@@ -230,6 +230,21 @@ final class ReplicationService {
                 .collectList();
     }
 
+    /** Stops a pipeline until {@link #resume}: it drains and records its progress as on SIGTERM. */
+    Mono<Void> pause(PipelineSupervisor s) {
+        log.info("pipeline {}: pausing", s.name());
+        return s.stop().doOnSuccess(v -> log.info("pipeline {}: paused", s.name()));
+    }
+
+    /** Runs a paused (or stopped, or failed) pipeline again, from its recorded progress; nothing if it runs. */
+    Mono<Void> resume(PipelineSupervisor s) {
+        if (s.state() == PipelineSupervisor.State.RUNNING || s.state() == PipelineSupervisor.State.RESTARTING) {
+            return Mono.empty();
+        }
+        log.info("pipeline {}: resuming", s.name());
+        return s.restartAround(Mono.empty());
+    }
+
     Path checkpointDirectory() {
         return components.checkpointDirectory();
     }

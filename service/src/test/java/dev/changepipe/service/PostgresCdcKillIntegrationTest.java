@@ -26,7 +26,8 @@ import org.junit.jupiter.api.io.TempDir;
  * streaming, with an application writing all along. After each kill, every transaction the slot's
  * confirmed position covers is in ClickHouse (the slot never passed unwritten data); after the last
  * restart ClickHouse ({@code FINAL}, not deleted) equals PostgreSQL, and again after rows deleted in
- * ClickHouse are restored by resetting the table's snapshot checkpoint (a resync).
+ * ClickHouse are restored by resetting the table's snapshot checkpoint (a resync), and after a pause (the
+ * slot released, its position kept) and a resume.
  */
 @ExtendWith({PostgresServerExtension.class, ClickHouseServerExtension.class})
 class PostgresCdcKillIntegrationTest {
@@ -90,6 +91,18 @@ class PostgresCdcKillIntegrationTest {
                 await().atMost(T).until(() -> rows(ch, chDb + ".items WHERE id <= 1000") == 0);
                 assertThat(service.post("/api/offsets/reset", ServiceUnderTest.TOKEN,
                         "{\"origin\": \"" + slot + "/snapshot/public.items\"}").statusCode()).isEqualTo(200);
+                await().atMost(T).pollInterval(Duration.ofMillis(500)).untilAsserted(() ->
+                        assertThat(clickHouse(ch, chDb)).containsExactlyElementsOf(postgres(pg, pgDb)));
+
+                // paused: the slot is released and keeps its position; changes made meanwhile arrive on resume
+                assertThat(service.post("/api/pipelines/" + pgDb + "/pause", ServiceUnderTest.TOKEN, "").statusCode())
+                        .isEqualTo(200);
+                assertThat(service.pipeline(pgDb).get("state").asText()).isEqualTo("STOPPED");
+                await().atMost(T).until(() -> pg.execute(pgDb, "SELECT active FROM pg_replication_slots WHERE "
+                        + "slot_name = '" + slot + "'").trim().equals("f"));
+                pg.execute(pgDb, "UPDATE items SET name = 'while paused' WHERE id BETWEEN 5000 AND 5099");
+                assertThat(service.post("/api/pipelines/" + pgDb + "/resume", ServiceUnderTest.TOKEN, "").statusCode())
+                        .isEqualTo(200);
                 await().atMost(T).pollInterval(Duration.ofMillis(500)).untilAsserted(() ->
                         assertThat(clickHouse(ch, chDb)).containsExactlyElementsOf(postgres(pg, pgDb)));
                 assertThat(service.terminate(Duration.ofSeconds(60))).isZero();
