@@ -1041,7 +1041,7 @@ final class ClickHouseWriter implements ClickHouseSink {
                                 + " is written in " + table.mode().name().toLowerCase(java.util.Locale.ROOT)
                                 + " mode: a truncate is applied to replacing tables only"));
                     }
-                    String sql = "ALTER TABLE " + Sql.table(options.database(), table.target()) + " DELETE WHERE "
+                    String sql = "ALTER TABLE " + Sql.table(options.database(), table.target()) + onCluster() + " DELETE WHERE "
                             + Sql.identifier(options.versionColumn()) + " < " + Long.toUnsignedString(beforeVersion);
                     String what = "truncate " + options.database() + "." + table.target();
                     return retry(endpoints.call(table.target(), what, client -> {
@@ -1066,7 +1066,8 @@ final class ClickHouseWriter implements ClickHouseSink {
             if (adds.isEmpty()) {
                 return Mono.<Void>empty();
             }
-            String sql = "ALTER TABLE " + Sql.table(options.database(), table.target()) + " " + String.join(", ", adds);
+            String sql = "ALTER TABLE " + Sql.table(options.database(), table.target()) + onCluster() + " "
+                    + String.join(", ", adds);
             if (!options.table(sourceTable).create()) {
                 return Mono.error(new IllegalStateException("table " + options.database() + "." + table.target()
                         + " lacks the source's new column(s), whose values are not written; the sink does not manage it"
@@ -1079,6 +1080,11 @@ final class ClickHouseWriter implements ClickHouseSink {
                 return Boolean.TRUE;
             }), what).doOnSuccess(v -> tables.remove(sourceTable)).then(); // read the columns again next time
         });
+    }
+
+    /** {@code  ON CLUSTER c} when the sink has a cluster (its DDL runs on every node), else nothing. */
+    private String onCluster() {
+        return options.cluster() != null ? " ON CLUSTER " + Sql.identifier(options.cluster()) : "";
     }
 
     /** The ClickHouse type of a new column of this kind. */
