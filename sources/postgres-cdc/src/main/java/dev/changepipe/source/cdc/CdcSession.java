@@ -280,17 +280,15 @@ final class CdcSession {
                 .bufferUntil(new PageCut(options.chunkRows(), options.chunkBytes()))
                 .map(page -> {
                     List<ChangeItem> items = new ArrayList<>(page.size());
-                    String[] last = null;
                     for (String[] text : page) {
                         Object[] values = new Object[text.length];
                         for (int i = 0; i < text.length; i++) {
                             values[i] = TextValues.convert(table.types[i], text[i]);
                         }
-                        last = table.keyText(text);
-                        items.add(item(table, ChangeItem.Kind.INSERT, last, values, 0, null));
+                        items.add(item(table, ChangeItem.Kind.INSERT, values, 0, null));
                     }
                     long n = pages.incrementAndGet();
-                    source.pageKeys.put(origin + "#" + n, KeyText.encode(last));
+                    source.pageKeys.put(origin + "#" + n, KeyText.encode(table.keyText(page.get(page.size() - 1))));
                     return Chunk.of(origin, Offset.of(n), items, false);
                 })
                 .concatWith(Mono.fromSupplier(() -> Chunk.end(origin, Offset.of(pages.incrementAndGet()))));
@@ -423,7 +421,7 @@ final class CdcSession {
                     items.add(row.kind() == 'D'
                             ? ChangeItem.delete(row.table().id, row.table().keyColumns.row(row.table().keyValues(row.keyText())), row.version())
                             : item(row.table(), row.kind() == 'I' ? ChangeItem.Kind.INSERT : ChangeItem.Kind.UPDATE,
-                                    row.keyText(), row.values(), row.version(), row.commitTime()));
+                                    row.values(), row.version(), row.commitTime()));
                 } else if (e instanceof ChangeDecoder.Committed c && e != TICK) {
                     last = c;
                 } else if (e instanceof ChangeDecoder.Refused r) {
@@ -586,9 +584,14 @@ final class CdcSession {
                 }));
     }
 
-    private static ChangeItem item(TableShape table, ChangeItem.Kind kind, String[] keyText, Object[] values,
-            long version, Instant commitTime) {
-        Map<String, Object> key = table.keyColumns.row(table.keyValues(keyText));
+    /** An insert or update of a row of these values (its key's among them). */
+    private static ChangeItem item(TableShape table, ChangeItem.Kind kind, Object[] values, long version,
+            Instant commitTime) {
+        Object[] keyValues = new Object[table.key.length];
+        for (int i = 0; i < keyValues.length; i++) {
+            keyValues[i] = values[table.key[i]];
+        }
+        Map<String, Object> key = table.keyColumns.row(keyValues);
         Map<String, Object> row = table.valueColumns.row(values);
         return new ChangeItem(kind, table.id, key, row, version, commitTime, table.estimateSize(values));
     }
