@@ -7,8 +7,12 @@ import dev.changepipe.testsupport.PostgresServerExtension;
 import dev.changepipe.testsupport.RedisServer;
 import dev.changepipe.testsupport.RedisServerExtension;
 import java.lang.reflect.Proxy;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
@@ -34,6 +38,30 @@ final class BenchServers {
 
     static ClickHouseServer clickHouse() {
         return ClickHouseServerExtension.server(ROOT);
+    }
+
+    /**
+     * Runs a client program of PostgreSQL ({@code psql}, {@code pg_recvlogical}) on database {@code db} of
+     * {@code pg}, with its connection options and password, to its end: null when it succeeded, else
+     * its output.
+     */
+    static String postgresClient(PostgresServer pg, String db, String program, String... arguments) throws Exception {
+        List<String> command = new ArrayList<>(List.of(program, "-h", pg.host(), "-p", Integer.toString(pg.port()),
+                "-U", pg.user(), "-d", db));
+        command.addAll(List.of(arguments));
+        return command(command, pg.password() == null ? Map.of() : Map.of("PGPASSWORD", pg.password()));
+    }
+
+    /** Runs a command to its end (at most 30 minutes): null when it succeeded, else its output. */
+    static String command(List<String> command, Map<String, String> env) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+        pb.environment().putAll(env);
+        Process p = pb.start();
+        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(30, TimeUnit.MINUTES) || p.exitValue() != 0) {
+            return output.trim();
+        }
+        return null;
     }
 
     /** A JVM-wide root context whose store computes each value once (the extensions need no more). */

@@ -5,11 +5,9 @@ import dev.changepipe.testsupport.RedisServer;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
 import java.math.BigDecimal;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The generated Django-style log ({@link DjangoLog}, snapshot mode, the defaults otherwise) into the
@@ -47,10 +45,8 @@ final class OplogTargetsScenario {
         pg.execute(db, "CREATE TABLE shop_order (" + TABLE + "); CREATE TABLE shop_order_copy (" + TABLE + ")");
 
         long t0 = System.nanoTime();
-        String copy = command(List.of("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg.host(), "-p",
-                Integer.toString(pg.port()), "-U", pg.user(), "-d", db, "-c",
-                "\\copy shop_order_copy (id, uuid, customer, status, total, created) FROM '" + rows + "'"),
-                pg.password() == null ? Map.of() : Map.of("PGPASSWORD", pg.password()));
+        String copy = BenchServers.postgresClient(pg, db, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                "\\copy shop_order_copy (id, uuid, customer, status, total, created) FROM '" + rows + "'");
         double copySeconds = (System.nanoTime() - t0) / 1e9;
         String baselineProblem = copy != null ? "psql \\copy failed: " + copy : checkPostgres(pg, db, "shop_order_copy", expected);
         double baseline = -1;
@@ -107,7 +103,7 @@ final class OplogTargetsScenario {
         try (RedisClient client = RedisClient.create(redis.uri());
                 StatefulRedisConnection<String, String> connection = client.connect()) {
             long t0 = System.nanoTime();
-            String failed = command(List.of("sh", "-c", "redis-cli -h " + redis.host() + " -p " + redis.port()
+            String failed = BenchServers.command(List.of("sh", "-c", "redis-cli -h " + redis.host() + " -p " + redis.port()
                     + " --pipe < '" + pipe + "'"), Map.of());
             double pipeSeconds = (System.nanoTime() - t0) / 1e9;
             double baseline = -1;
@@ -153,14 +149,4 @@ final class OplogTargetsScenario {
     }
 
     /** Runs a command; null when it exited 0, else its output. */
-    private static String command(List<String> command, Map<String, String> env) throws Exception {
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-        pb.environment().putAll(env);
-        Process p = pb.start();
-        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(30, TimeUnit.MINUTES) || p.exitValue() != 0) {
-            return output.trim();
-        }
-        return null;
-    }
 }

@@ -7,9 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The {@code postgres-cdc} source through the service, into ClickHouse (replacing mode):
@@ -192,25 +190,13 @@ final class PgCdcScenario {
 
     /** pg_recvlogical with test_decoding, from its slot up to {@code end}, to /dev/null; the rows per second. */
     private double recvlogical(PostgresServer pg, String db, String end) throws Exception {
-        List<String> command = new ArrayList<>(List.of("pg_recvlogical", "-h", pg.host(), "-p", Integer.toString(pg.port()),
-                "-U", pg.user(), "-d", db, "--slot", "bench_test_decoding", "--start", "--endpos", end, "-f", "/dev/null",
-                "--no-loop"));
-        return changes / timed(pg, command);
-    }
-
-    /** Runs a PostgreSQL client program to its end; the seconds it took. */
-    private static double timed(PostgresServer pg, List<String> command) throws Exception {
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-        if (pg.password() != null) {
-            pb.environment().put("PGPASSWORD", pg.password());
-        }
         long t0 = System.nanoTime();
-        Process p = pb.start();
-        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(30, TimeUnit.MINUTES) || p.exitValue() != 0) {
-            throw new IllegalStateException(command.get(0) + " failed: " + output.trim());
+        String failed = BenchServers.postgresClient(pg, db, "pg_recvlogical", "--slot", "bench_test_decoding", "--start",
+                "--endpos", end, "-f", "/dev/null", "--no-loop");
+        if (failed != null) {
+            throw new IllegalStateException("pg_recvlogical failed: " + failed);
         }
-        return (System.nanoTime() - t0) / 1e9;
+        return changes / ((System.nanoTime() - t0) / 1e9);
     }
 
     /** psql \copy out plus clickhouse-client in of the table, timed together; the rows per second. */
@@ -219,9 +205,13 @@ final class PgCdcScenario {
         String table = "bench.items_copy_baseline";
         ch.execute("CREATE TABLE " + table + " (id UInt64, name String, counter Int64, amount Decimal(12, 2), "
                 + "updated DateTime, version UInt64, is_deleted UInt8) ENGINE = ReplacingMergeTree(version) ORDER BY id");
-        double copyOut = timed(pg, List.of("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg.host(), "-p",
-                Integer.toString(pg.port()), "-U", pg.user(), "-d", db, "-c",
-                "\\copy (SELECT id, name, counter, amount, updated FROM items) TO '" + file + "'"));
+        long t0 = System.nanoTime();
+        String failed = BenchServers.postgresClient(pg, db, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                "\\copy (SELECT id, name, counter, amount, updated FROM items) TO '" + file + "'");
+        if (failed != null) {
+            throw new IllegalStateException("psql \\copy failed: " + failed);
+        }
+        double copyOut = (System.nanoTime() - t0) / 1e9;
         double copyIn = run.clickHouseClientInsert(table, "id, name, counter, amount, updated", file);
         long copied = count(ch, table);
         if (copied != snapshotRows) {

@@ -5,11 +5,7 @@ import dev.changepipe.testsupport.PostgresServer;
 import dev.changepipe.testsupport.RedisServer;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * {@code storage-sync-clickhouse-<mode>}: {@code rows} operations ({@code update:default.<pk>}, one per
@@ -135,18 +131,11 @@ final class StorageSyncScenario {
             String table = "bench.app_model_baseline_" + i;
             ch.execute("CREATE TABLE " + table + " (id UInt64, name String, counter Int64, amount Decimal(12, 2), "
                     + "updated DateTime, version UInt64, is_deleted UInt8) ENGINE = ReplacingMergeTree(version) ORDER BY id");
-            List<String> psql = new ArrayList<>(List.of("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg.host(),
-                    "-p", Integer.toString(pg.port()), "-U", pg.user(), "-d", pgDb, "-c",
-                    "\\copy (SELECT id, name, counter, amount, updated FROM app_model) TO '" + file + "'"));
-            ProcessBuilder pb = new ProcessBuilder(psql).redirectErrorStream(true);
-            if (pg.password() != null) {
-                pb.environment().put("PGPASSWORD", pg.password());
-            }
             long t0 = System.nanoTime();
-            Process p = pb.start();
-            String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(30, TimeUnit.MINUTES) || p.exitValue() != 0) {
-                run.failed("storage-sync-baseline", "psql \\copy failed: " + output.trim());
+            String failed = BenchServers.postgresClient(pg, pgDb, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                    "\\copy (SELECT id, name, counter, amount, updated FROM app_model) TO '" + file + "'");
+            if (failed != null) {
+                run.failed("storage-sync-baseline", "psql \\copy failed: " + failed);
                 return -1;
             }
             double copyOut = (System.nanoTime() - t0) / 1e9;

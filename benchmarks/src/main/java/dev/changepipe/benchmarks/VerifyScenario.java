@@ -222,16 +222,9 @@ final class VerifyScenario {
 
     /** Runs {@code sql} (or a psql meta-command) in the scenario's database; throws when psql fails. */
     private void psql(String sql) throws Exception {
-        List<String> command = List.of("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg.host(), "-p",
-                Integer.toString(pg.port()), "-U", pg.user(), "-d", pgDb, "-c", sql);
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-        if (pg.password() != null) {
-            pb.environment().put("PGPASSWORD", pg.password());
-        }
-        Process p = pb.start();
-        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(TIMEOUT.toMinutes(), TimeUnit.MINUTES) || p.exitValue() != 0) {
-            throw new IllegalStateException("psql failed on " + sql + ": " + output.trim());
+        String failed = BenchServers.postgresClient(pg, pgDb, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql);
+        if (failed != null) {
+            throw new IllegalStateException("psql failed on " + sql + ": " + failed);
         }
     }
 
