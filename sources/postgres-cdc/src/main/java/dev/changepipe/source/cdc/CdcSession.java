@@ -276,8 +276,9 @@ final class CdcSession {
         q.append(" ORDER BY ");
         keyList(q, table);
         AtomicLong pages = new AtomicLong();
+        ChunkLimit limit = new ChunkLimit(options.chunkRows(), options.chunkBytes());
         return rows(q.toString(), options.chunkRows(), (Object[]) (after == null ? new String[0] : after))
-                .bufferUntil(new PageCut(options.chunkRows(), options.chunkBytes()))
+                .bufferUntil(row -> limit.add(textBytes(row)))
                 .map(page -> {
                     List<ChangeItem> items = new ArrayList<>(page.size());
                     for (String[] text : page) {
@@ -285,7 +286,7 @@ final class CdcSession {
                         for (int i = 0; i < text.length; i++) {
                             values[i] = TextValues.convert(table.types[i], text[i]);
                         }
-                        items.add(item(table, ChangeItem.Kind.INSERT, values, 0, null));
+                        items.add(item(table, ChangeItem.Kind.INSERT, values, 0, null, table.estimateSize(values)));
                     }
                     long n = pages.incrementAndGet();
                     source.pageKeys.put(origin + "#" + n, KeyText.encode(table.keyText(page.get(page.size() - 1))));
@@ -294,31 +295,44 @@ final class CdcSession {
                 .concatWith(Mono.fromSupplier(() -> Chunk.end(origin, Offset.of(pages.incrementAndGet()))));
     }
 
-    /** Where a snapshot chunk ends: after {@code chunkRows} rows or {@code chunkBytes} of their text (twice, as chars). */
-    private static final class PageCut implements java.util.function.Predicate<String[]> {
+    /**
+     * A chunk's bounds: {@link #add} counts a row of so many bytes and says whether the chunk is full
+     * ({@code chunkRows} rows or {@code chunkBytes} bytes), starting the next one when it is.
+     */
+    private static final class ChunkLimit {
 
         private final int chunkRows;
         private final long chunkBytes;
         private int rows;
         private long bytes;
 
-        PageCut(int chunkRows, long chunkBytes) {
+        ChunkLimit(int chunkRows, long chunkBytes) {
             this.chunkRows = chunkRows;
             this.chunkBytes = chunkBytes;
         }
 
-        @Override
-        public boolean test(String[] row) {
-            for (String v : row) {
-                bytes += v == null ? 8 : 48 + 2L * v.length();
-            }
+        boolean add(long rowBytes) {
+            bytes += rowBytes;
             if (++rows < chunkRows && bytes < chunkBytes) {
                 return false;
             }
-            rows = 0;
-            bytes = 0;
+            reset();
             return true;
         }
+
+        void reset() {
+            rows = 0;
+            bytes = 0;
+        }
+    }
+
+    /** A snapshot row's size as it is read: its texts (twice, as chars) and their headers. */
+    private static long textBytes(String[] row) {
+        long bytes = 0;
+        for (String v : row) {
+            bytes += v == null ? 8 : 48 + 2L * v.length();
+        }
+        return bytes;
     }
 
     private static void keyList(StringBuilder q, TableShape table) {
@@ -370,15 +384,11 @@ final class CdcSession {
      */
     private static final class ChunkCut implements java.util.function.Predicate<ChangeDecoder.Element> {
 
-        private final int chunkRows;
-        private final long chunkBytes;
-        private int rows;
-        private long bytes;
+        private final ChunkLimit limit;
         private boolean pending;
 
         ChunkCut(int chunkRows, long chunkBytes) {
-            this.chunkRows = chunkRows;
-            this.chunkBytes = chunkBytes;
+            this.limit = new ChunkLimit(chunkRows, chunkBytes);
         }
 
         @Override
@@ -387,18 +397,13 @@ final class CdcSession {
                 if (!pending) {
                     return false;
                 }
+                limit.reset();
             } else {
                 pending = true;
-                if (!(e instanceof ChangeDecoder.Row row)) {
-                    return false;
-                }
-                bytes += row.bytes();
-                if (++rows < chunkRows && bytes < chunkBytes) {
+                if (!(e instanceof ChangeDecoder.Row row) || !limit.add(row.bytes())) {
                     return false;
                 }
             }
-            rows = 0;
-            bytes = 0;
             pending = false;
             return true;
         }
@@ -421,7 +426,9 @@ final class CdcSession {
                     items.add(row.kind() == 'D'
                             ? ChangeItem.delete(row.table().id, row.table().keyColumns.row(row.table().keyValues(row.keyText())), row.version())
                             : item(row.table(), row.kind() == 'I' ? ChangeItem.Kind.INSERT : ChangeItem.Kind.UPDATE,
-                                    row.values(), row.version(), row.commitTime()));
+                                    row.values(), row.version(), row.commitTime(),
+                                    // the decoder's estimate, unless values were read in since
+                                    row.unchanged() == null ? row.bytes() : row.table().estimateSize(row.values())));
                 } else if (e instanceof ChangeDecoder.Committed c && e != TICK) {
                     last = c;
                 } else if (e instanceof ChangeDecoder.Refused r) {
@@ -584,16 +591,16 @@ final class CdcSession {
                 }));
     }
 
-    /** An insert or update of a row of these values (its key's among them). */
+    /** An insert or update of a row of these values (its key's among them), of {@code bytes} in memory. */
     private static ChangeItem item(TableShape table, ChangeItem.Kind kind, Object[] values, long version,
-            Instant commitTime) {
+            Instant commitTime, long bytes) {
         Object[] keyValues = new Object[table.key.length];
         for (int i = 0; i < keyValues.length; i++) {
             keyValues[i] = values[table.key[i]];
         }
         Map<String, Object> key = table.keyColumns.row(keyValues);
         Map<String, Object> row = table.valueColumns.row(values);
-        return new ChangeItem(kind, table.id, key, row, version, commitTime, table.estimateSize(values));
+        return new ChangeItem(kind, table.id, key, row, version, commitTime, bytes);
     }
 
     // --- SQL helpers: every value is read as text
