@@ -29,6 +29,7 @@ import org.slf4j.LoggerFactory;
 import reactor.core.Disposable;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Scheduler;
 import reactor.util.retry.Retry;
 
 /**
@@ -53,7 +54,11 @@ final class CdcSession {
     private final PostgresCdcSource source;
     private final PostgresCdcOptions options;
     private final PostgresqlConnection sql;
+    /** The event loops the connections' requests are made on (see {@link Faults#requestedOn}). */
+    private final Scheduler sqlLoop;
     private PostgresqlReplicationConnection replication;
+    /** The server process that streams the slot to this session, once it started. */
+    private volatile String walsender;
     private final Map<String, TableShape> catalog = new LinkedHashMap<>();
     private String exportedSnapshot;
     private volatile Disposable slotPoll;
@@ -62,6 +67,7 @@ final class CdcSession {
         this.source = source;
         this.options = source.options;
         this.sql = sql;
+        this.sqlLoop = Faults.eventLoop(sql);
     }
 
     static Mono<CdcSession> open(PostgresCdcSource source) {
@@ -350,14 +356,19 @@ final class CdcSession {
                 .statusInterval(options.statusInterval())
                 .build();
         Map<String, TableShape> tables = Map.copyOf(catalog);
-        return replication.startReplication(request).flatMapMany(started -> {
+        return replication.startReplication(request)
+                .delayUntil(started -> rows("SELECT active_pid::text FROM pg_replication_slots WHERE slot_name = $1",
+                        options.slot()).next().doOnNext(r -> walsender = r[0]))
+                .flatMapMany(started -> {
             source.stream = started;
             slotPoll = Flux.interval(Duration.ZERO, SLOT_POLL).onBackpressureDrop()
                     .concatMap(tick -> pollSlot(), 1).subscribe();
             ChangeDecoder decoder = new ChangeDecoder(tables, options.chunkRows(), options.chunkBytes());
             Flux<ChangeDecoder.Element> ticks = Flux.interval(options.linger(), options.linger())
                     .onBackpressureDrop().map(t -> TICK);
-            return Flux.merge(started.map(PgOutput::decode).concatMapIterable(decoder::accept), ticks)
+            Flux<ChangeDecoder.Element> changes = Faults.requestedOn(Faults.eventLoop(replication),
+                    started.map(PgOutput::decode)).concatMapIterable(decoder::accept);
+            return Flux.merge(changes, ticks)
                     .bufferUntil(new ChunkCut(options.chunkRows(), options.chunkBytes()))
                     .concatMap(this::chunks);
         });
@@ -623,13 +634,13 @@ final class CdcSession {
         for (int i = 0; i < params.length; i++) {
             statement.bind("$" + (i + 1), params[i]);
         }
-        return statement.execute().concatMap(r -> r.map((row, meta) -> {
+        return Faults.requestedOn(sqlLoop, statement.execute().concatMap(r -> r.map((row, meta) -> {
             String[] out = new String[meta.getColumnMetadatas().size()];
             for (int i = 0; i < out.length; i++) {
                 out[i] = row.get(i, String.class);
             }
             return out;
-        }));
+        })));
     }
 
     private Mono<Void> execute(String statement) {
@@ -637,8 +648,10 @@ final class CdcSession {
     }
 
     /**
-     * Ends the stream and its connection, then moves the slot to the last confirmed LSN itself, in
-     * case the stream's last status update did not carry it (it is sent every {@code statusInterval}).
+     * Ends the stream and its connection (and the server's walsender, if it still holds the slot: a
+     * connection the driver gave up on may never have told the server), then moves the slot to the last
+     * confirmed LSN itself, in case the stream's last status update did not carry it (it is sent every
+     * {@code statusInterval}).
      */
     Mono<Void> close() {
         // Not the stream's own close(): once its Flux was cancelled, that subscribes to it again
@@ -650,8 +663,25 @@ final class CdcSession {
         Mono<Void> closeReplication = replication == null ? Mono.empty()
                 : replication.close().timeout(CLOSE_TIMEOUT).onErrorResume(e -> Mono.empty());
         return closeReplication
+                .then(endWalsender())
                 .then(advanceSlot())
                 .then(sql.close().onErrorResume(e -> Mono.empty()));
+    }
+
+    /** Ends this session's walsender if it still holds the slot once the replication connection is closed. */
+    private Mono<Void> endWalsender() {
+        String pid = walsender;
+        if (pid == null) {
+            return Mono.empty();
+        }
+        return rows("SELECT pg_terminate_backend(active_pid)::text FROM pg_replication_slots "
+                + "WHERE slot_name = $1 AND active_pid = CAST($2 AS int)", options.slot(), pid)
+                .filter(r -> "true".equals(r[0]))
+                .doOnNext(r -> log.warn("{}: the walsender (pid {}) still held replication slot {} after its "
+                        + "connection was closed; ended it", options.name(), pid, options.slot()))
+                .then()
+                .timeout(CLOSE_TIMEOUT)
+                .onErrorResume(e -> Mono.empty());
     }
 
     /** {@code pg_replication_slot_advance} to the confirmed LSN once the slot is released (retried briefly). */

@@ -188,7 +188,8 @@ public final class PostgresCdcSource implements Source {
     @Override
     public Flux<Chunk> read() {
         return Flux.usingWhen(CdcSession.open(this), CdcSession::chunks, CdcSession::close, (s, e) -> s.close(),
-                CdcSession::close);
+                CdcSession::close)
+                .onErrorMap(e -> Faults.of(options.name(), e));
     }
 
     @Override
