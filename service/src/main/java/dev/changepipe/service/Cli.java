@@ -266,6 +266,8 @@ final class Cli implements Callable<Integer> {
                         p.get("state").asText(), p.get("itemsWritten").asLong(), p.get("inFlightBytes").asLong(),
                         p.get("lagBytes").asLong(), p.get("deadLetters").asLong(), p.get("restarts").asLong(),
                         p.get("lastError").isNull() ? "" : p.get("lastError").asText());
+                p.path("sourceParts").fields().forEachRemaining(part ->
+                        out.printf("  %-30s %s%n", part.getKey(), part.getValue().asText()));
             }
             return OK;
         }

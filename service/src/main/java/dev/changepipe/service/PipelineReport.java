@@ -21,6 +21,8 @@ import java.util.Map;
  * @param inFlightChunks chunks admitted to the pusher and not yet acknowledged
  * @param itemsWritten items the first sink wrote, over every run of this process
  * @param lagBytes what the source has not read yet, in bytes (0 where it cannot tell)
+ * @param sourceParts what each part of the source is doing, one line each, in the source's order (a
+ *     postgres-cdc source's tables: snapshotting, streaming, stopped and why); empty for other sources
  * @param deadLetters the source's own dead letters plus every one the dead-letter store took (a
  *     counter's value, so a JSON number with a fraction, as in the metrics)
  * @param deadLettersByCause the store's dead letters since the service started, per {@code sink/cause},
@@ -43,6 +45,7 @@ record PipelineReport(
         int inFlightChunks,
         long itemsWritten,
         long lagBytes,
+        Map<String, String> sourceParts,
         double deadLetters,
         Map<String, Double> deadLettersByCause,
         long restarts,

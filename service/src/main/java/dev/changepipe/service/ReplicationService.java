@@ -124,7 +124,7 @@ final class ReplicationService {
         double deadLetters = source.deadLetters() + byCause.values().stream().mapToDouble(Double::doubleValue).sum();
         return new PipelineReport(s.name(), s.state(), run == null ? null : run.state(), s.source(), s.sinks(),
                 run == null ? 0 : run.inFlightBytes(), run == null ? 0 : run.inFlightChunks(),
-                itemsWritten(s.name(), s.sinks()), source.lagBytes(), deadLetters, byCause, s.restarts(),
+                itemsWritten(s.name(), s.sinks()), source.lagBytes(), source.parts(), deadLetters, byCause, s.restarts(),
                 s.lastError(), s.lastErrorAt(), s.nextRunAt(),
                 run == null ? List.of() : run.origins().values().stream().map(o -> OriginReport.of(o, supervisor::describe)).toList(),
                 checkpoints(supervisor, offsets));

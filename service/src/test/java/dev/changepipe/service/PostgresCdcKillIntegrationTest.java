@@ -63,7 +63,9 @@ class PostgresCdcKillIntegrationTest {
                 await().atMost(T).until(() -> service.output().contains("created replication slot"));
                 writer.start();
                 await().atMost(T).pollInterval(Duration.ofMillis(20)).until(() -> rows(ch, chDb) > 20_000);
+                String table = service.pipeline(pgDb).get("sourceParts").get("public.items").asText();
                 service.kill();
+                assertThat(table).as("the table's status line").matches("snapshot: [0-9,]+ rows read.*");
                 assertThat(service.output()).as("killed before the snapshot was written")
                         .doesNotContain("snapshot of table public.items written");
             }
@@ -85,6 +87,7 @@ class PostgresCdcKillIntegrationTest {
             try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), ENV)) {
                 await().atMost(T).pollInterval(Duration.ofMillis(500)).untilAsserted(() ->
                         assertThat(clickHouse(ch, chDb)).containsExactlyElementsOf(postgres(pg, pgDb)));
+                assertThat(service.pipeline(pgDb).get("sourceParts").get("public.items").asText()).isEqualTo("streaming");
 
                 // rows lost in ClickHouse behind the pipeline's back; resetting the table's snapshot copies it again
                 ch.execute("ALTER TABLE " + chDb + ".items DELETE WHERE id <= 1000");

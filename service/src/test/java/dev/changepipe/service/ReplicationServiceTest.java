@@ -102,7 +102,7 @@ class ReplicationServiceTest {
 
         JsonNode pipeline = AdminServer.JSON.valueToTree(service.status().block()).get(0);
         assertThat(fields(pipeline)).containsExactly("name", "state", "runState", "source", "sinks", "inFlightBytes",
-                "inFlightChunks", "itemsWritten", "lagBytes", "deadLetters", "deadLettersByCause", "restarts", "lastError",
+                "inFlightChunks", "itemsWritten", "lagBytes", "sourceParts", "deadLetters", "deadLettersByCause", "restarts", "lastError",
                 "lastErrorAt", "nextRunAt", "origins", "offsets");
         assertThat(pipeline.get("name").asText()).isEqualTo("one");
         assertThat(pipeline.get("state").asText()).isEqualTo("COMPLETED");
@@ -110,6 +110,7 @@ class ReplicationServiceTest {
         assertThat(pipeline.get("sinks").isArray()).isTrue();
         assertThat(pipeline.get("inFlightBytes").isIntegralNumber()).isTrue();
         assertThat(pipeline.get("itemsWritten").isIntegralNumber()).isTrue();
+        assertThat(pipeline.get("sourceParts").isObject()).isTrue();
         assertThat(pipeline.get("deadLetters").isDouble()).isTrue();
         assertThat(pipeline.get("deadLettersByCause").isObject()).isTrue();
         assertThat(pipeline.get("restarts").asLong()).isZero();

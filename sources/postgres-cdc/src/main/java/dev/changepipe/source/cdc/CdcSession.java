@@ -86,6 +86,7 @@ final class CdcSession {
                                 + "needs wal_level=logical (postgresql.conf, then a restart)")))
                 .thenMany(Flux.fromIterable(options.tables()).concatMap(this::describe))
                 .doOnNext(shape -> catalog.put(shape.name.toString(), shape))
+                .then(Mono.fromRunnable(() -> source.tables = List.copyOf(catalog.keySet())))
                 .then(publication())
                 .then(Mono.fromRunnable(source.snapshotState::clear))
                 .thenMany(Flux.defer(() -> Flux.fromIterable(List.copyOf(catalog.keySet()))))
@@ -282,6 +283,7 @@ final class CdcSession {
         q.append(" ORDER BY ");
         keyList(q, table);
         AtomicLong pages = new AtomicLong();
+        AtomicLong copied = source.copiedRows.computeIfAbsent(table.name.toString(), t -> new AtomicLong());
         ChunkLimit limit = new ChunkLimit(options.chunkRows(), options.chunkBytes());
         return rows(q.toString(), options.chunkRows(), (Object[]) (after == null ? new String[0] : after))
                 .bufferUntil(row -> limit.add(textBytes(row)))
@@ -294,6 +296,7 @@ final class CdcSession {
                         }
                         items.add(item(table, ChangeItem.Kind.INSERT, values, 0, null, table.estimateSize(values)));
                     }
+                    copied.addAndGet(page.size());
                     long n = pages.incrementAndGet();
                     source.pageKeys.put(origin + "#" + n, KeyText.encode(table.keyText(page.get(page.size() - 1))));
                     return Chunk.of(origin, Offset.of(n), items, false);
@@ -543,6 +546,7 @@ final class CdcSession {
     private void refuse(ChangeDecoder.Refused r) {
         log.warn("{}: {}", options.name(), r.reason());
         source.deadLetters.incrementAndGet();
+        source.refusals.put(r.table().name.toString(), r.reason());
         if (options.deadLetters() != null) {
             options.deadLetters().append(List.of(new DeadLetter(options.name(), "source", options.slot(),
                     r.commitLsn(), r.table().id, "", r.cause(), r.reason(), r.record())));

@@ -95,9 +95,18 @@ public final class PostgresCdcSource implements Source {
     /** The claim token of each table's snapshot checkpoint. */
     final Map<String, Long> checkpointTokens = new ConcurrentHashMap<>();
     volatile ReplicationStream stream;
+    /** The tables as the last run named them (schema-qualified once it described them). */
+    volatile List<String> tables;
+    /** Rows each table's snapshot read in this process. */
+    final Map<String, AtomicLong> copiedRows = new ConcurrentHashMap<>();
+    /** Each table's last refused change (a dead letter), for the status page. */
+    final Map<String, String> refusals = new ConcurrentHashMap<>();
+    /** Why the last run ended ({@code null} while one runs). */
+    volatile String stopped;
 
     private PostgresCdcSource(PostgresCdcOptions options) {
         this.options = options;
+        this.tables = options.tables();
         ConnectionFactoryOptions parsed = ConnectionFactoryOptions.parse(options.url());
         Object driver = parsed.getValue(ConnectionFactoryOptions.DRIVER);
         if (!"postgresql".equals(driver) && !"postgres".equals(driver)) {
@@ -189,7 +198,11 @@ public final class PostgresCdcSource implements Source {
     public Flux<Chunk> read() {
         return Flux.usingWhen(CdcSession.open(this), CdcSession::chunks, CdcSession::close, (s, e) -> s.close(),
                 CdcSession::close)
-                .onErrorMap(e -> Faults.of(options.name(), e));
+                .onErrorMap(e -> Faults.of(options.name(), e))
+                .doOnSubscribe(s -> stopped = null)
+                .doOnError(e -> stopped = e.getMessage())
+                .doOnCancel(() -> stopped = "the pipeline stopped")
+                .doOnComplete(() -> stopped = "the stream ended");
     }
 
     @Override
@@ -254,10 +267,41 @@ public final class PostgresCdcSource implements Source {
                 : "chunk " + offset.value() + " (commits up to " + PgOutput.lsn(commit.endLsn()) + ")";
     }
 
-    /** Lag: the bytes of WAL received and not yet confirmed; dead letters: the truncates reported. */
+    /**
+     * Lag: the bytes of WAL received and not yet confirmed; dead letters: the changes refused; parts:
+     * each table's state (see {@link #tableState}).
+     */
     @Override
     public SourceStatus status() {
-        return new SourceStatus(Math.max(0, received.get() - confirmed.get()), deadLetters.get());
+        Map<String, String> parts = new LinkedHashMap<>();
+        for (String table : tables) {
+            parts.put(table, tableState(table));
+        }
+        return new SourceStatus(Math.max(0, received.get() - confirmed.get()), deadLetters.get(), parts);
+    }
+
+    /**
+     * A table's line on the status page: {@code snapshot: waiting}, {@code snapshot: <n> rows read,
+     * written up to key (<key>)}, {@code streaming}, or {@code stopped: <why>}; then its last refused
+     * change, if any.
+     */
+    private String tableState(String table) {
+        String snapshot = snapshotState.get(table);
+        AtomicLong copied = copiedRows.get(table);
+        String state;
+        if (stopped != null) {
+            state = "stopped: " + stopped;
+        } else if (!options.snapshot() || DONE.equals(snapshot)) {
+            state = stream != null ? "streaming" : "starting";
+        } else if (copied != null || snapshot != null) {
+            state = "snapshot: " + String.format("%,d", copied == null ? 0 : copied.get()) + " rows read"
+                    + (snapshot != null && snapshot.startsWith(AFTER) ? ", written up to key ("
+                    + String.join(", ", KeyText.decode(snapshot.substring(AFTER.length()))) + ")" : "");
+        } else {
+            state = "snapshot: waiting";
+        }
+        String refused = refusals.get(table);
+        return refused == null ? state : state + "; last refused change: " + refused;
     }
 
     /** The last LSN confirmed to the server (0 before the first). */

@@ -113,6 +113,8 @@ class PostgresCdcIntegrationTest {
         Disposable rerun = second.run().subscribe();
         try {
             awaitEqual(pg, pgDb, ch, chDb);
+            assertThat(source.status().parts()).as("each table's status line").containsExactly(
+                    java.util.Map.entry("public.orders", "streaming"));
             long rowsAfter = Long.parseLong(ch.execute("SELECT count() FROM " + chDb + ".orders").trim());
             assertThat(rowsAfter - rowsBefore).as("rows written after the restart: the changes, not a second snapshot")
                     .isLessThan(5_000);
