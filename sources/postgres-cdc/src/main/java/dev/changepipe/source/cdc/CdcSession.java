@@ -288,20 +288,30 @@ final class CdcSession {
         return rows(q.toString(), options.chunkRows(), (Object[]) (after == null ? new String[0] : after))
                 .bufferUntil(row -> limit.add(textBytes(row)))
                 .map(page -> {
-                    List<ChangeItem> items = new ArrayList<>(page.size());
+                    long bytes = 0;
                     for (String[] text : page) {
-                        Object[] values = new Object[text.length];
-                        for (int i = 0; i < text.length; i++) {
-                            values[i] = TextValues.convert(table.types[i], text[i]);
-                        }
-                        items.add(item(table, ChangeItem.Kind.INSERT, values, 0, null, table.estimateSize(values)));
+                        bytes += textBytes(text);
                     }
                     copied.addAndGet(page.size());
                     long n = pages.incrementAndGet();
                     source.pageKeys.put(origin + "#" + n, KeyText.encode(table.keyText(page.get(page.size() - 1))));
-                    return Chunk.of(origin, Offset.of(n), items, false);
+                    // converted by the pusher's parse threads: the connection's event loop only reads
+                    return Chunk.raw(origin, Offset.of(n), bytes, () -> inserts(table, page), false);
                 })
                 .concatWith(Mono.fromSupplier(() -> Chunk.end(origin, Offset.of(pages.incrementAndGet()))));
+    }
+
+    /** The snapshot rows of these texts, as inserts of version 0. */
+    private static List<ChangeItem> inserts(TableShape table, List<String[]> page) {
+        List<ChangeItem> items = new ArrayList<>(page.size());
+        for (String[] text : page) {
+            Object[] values = new Object[text.length];
+            for (int i = 0; i < text.length; i++) {
+                values[i] = TextValues.convert(table.types[i], text[i]);
+            }
+            items.add(item(table, ChangeItem.Kind.INSERT, values, 0, null, table.estimateSize(values)));
+        }
+        return items;
     }
 
     /**

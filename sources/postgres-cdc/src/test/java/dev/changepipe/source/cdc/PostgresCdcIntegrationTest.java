@@ -27,7 +27,8 @@ import reactor.core.Disposable;
 /**
  * The source against a real PostgreSQL ({@code wal_level=logical}) and ClickHouse: a snapshot, then
  * inserts, updates, key-changing updates, deletes, a transaction of 100,000 changes, TOASTed values left
- * unchanged by an update, concurrent writers, columns added mid-stream (and to the target), a restart that resumes from the
+ * unchanged by an update, concurrent writers, columns added mid-stream (and to the target), a column dropped and one
+ * retyped mid-stream, a restart that resumes from the
  * slot, a truncate; after each
  * catch-up, ClickHouse ({@code FINAL}, not deleted) equals PostgreSQL.
  */
@@ -98,6 +99,12 @@ class PostgresCdcIntegrationTest {
             await().atMost(T).untilAsserted(() -> assertThat(ch.execute("SELECT id, extra, score FROM " + chDb
                     + ".orders FINAL WHERE extra IS NOT NULL ORDER BY id FORMAT TabSeparated"))
                     .isEqualTo("5\ty\t\\N\n50000\tx\t1.500\n"));
+
+            // a dropped and a retyped column are followed: the stream goes on, the new type's values are written
+            pg.execute(pgDb, "ALTER TABLE orders DROP COLUMN extra; ALTER TABLE orders ALTER COLUMN score TYPE text; "
+                    + "UPDATE orders SET score = '2.250', name = 'retyped' WHERE id = 50000");
+            awaitEqual(pg, pgDb, ch, chDb);
+            assertThat(ch.execute("SELECT score FROM " + chDb + ".orders FINAL WHERE id = 50000").trim()).isEqualTo("2.250");
         } finally {
             first.stop();
             await().atMost(T).until(run::isDisposed);
