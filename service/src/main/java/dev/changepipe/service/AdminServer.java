@@ -116,6 +116,7 @@ final class AdminServer {
         post(routes, methods, "/api/offsets/reset", (request, read) -> resetOffset(read));
         post(routes, methods, "/api/pipelines/{name}/pause", (request, read) -> pause(request.param("name"), true));
         post(routes, methods, "/api/pipelines/{name}/resume", (request, read) -> pause(request.param("name"), false));
+        post(routes, methods, "/api/pipelines/{name}/resync", (request, read) -> resync(request.param("name"), read));
         // The router answers a request no route takes with an empty 404; this last route answers it instead.
         routes.route(request -> true, serve(method -> false, (request, read) -> unrouted(methods, read)));
     }
@@ -283,6 +284,30 @@ final class AdminServer {
         return (pause ? service.pause(supervisor) : service.resume(supervisor))
                 .then(Mono.fromCallable(() -> HttpReply.json(200, Map.of("pipeline", name,
                         "state", supervisor.state().name()))));
+    }
+
+    /**
+     * Copies one part of a running pipeline's source again ({@code {"part": "public.orders"}}), while the
+     * rest goes on; answers 202 once the copy started (its progress is the part's line in {@code sourceParts}).
+     */
+    private Mono<HttpReply> resync(String name, HttpRequest request) {
+        PipelineSupervisor supervisor = service.supervisor(name);
+        if (supervisor == null) {
+            throw new HttpException(404, "no pipeline named '" + name + "'");
+        }
+        String part = HttpRequest.text(request.json(), "part", true);
+        dev.changepipe.core.Source source = supervisor.runningSource();
+        if (source == null) {
+            throw new HttpException(409, "pipeline " + name + " is not running (" + supervisor.state() + ")");
+        }
+        if (!(source instanceof dev.changepipe.spi.SourceResync resync)) {
+            throw new HttpException(409, "the source of pipeline " + name + " cannot copy a part again");
+        }
+        return resync.resync(part)
+                .onErrorMap(IllegalArgumentException.class, e -> new HttpException(404, e.getMessage()))
+                .onErrorMap(IllegalStateException.class, e -> new HttpException(409, e.getMessage()))
+                .then(Mono.fromCallable(() -> HttpReply.json(202, Map.of("pipeline", name, "part", part,
+                        "state", "resyncing"))));
     }
 
     private Mono<HttpReply> resetOffset(HttpRequest request) {

@@ -42,7 +42,7 @@ import reactor.netty.DisposableServer;
 /** The picocli commands. Exit codes: 0 ok, 1 failure, 2 bad usage or configuration. */
 @Command(name = "pipeline", mixinStandardHelpOptions = true, version = "changepipe 0.1.0",
         description = "changepipe: replicate application changes into ClickHouse, Redis and PostgreSQL.",
-        subcommands = {Cli.Demo.class, Cli.Run.class, Cli.Validate.class, Cli.Status.class, Cli.Offsets.class,
+        subcommands = {Cli.Demo.class, Cli.Run.class, Cli.Validate.class, Cli.Status.class, Cli.Offsets.class, Cli.Resync.class,
                 DeadLettersCommand.class, OptionsCommand.class})
 final class Cli implements Callable<Integer> {
 
@@ -317,6 +317,57 @@ final class Cli implements Callable<Integer> {
             Map<String, String> body = pipeline == null ? Map.of("origin", reset) : Map.of("origin", reset, "pipeline", pipeline);
             JsonNode result = request("POST", target.url() + "/api/offsets/reset", t, AdminServer.JSON.writeValueAsString(body));
             out.println("reset " + reset + " in " + result.get("reset"));
+            return OK;
+        }
+    }
+
+    @Command(name = "resync", mixinStandardHelpOptions = true,
+            description = "Copies one table of a running pipeline's source again (postgres-cdc), while the others and "
+                    + "the stream go on: its current rows are written with a version above every change streamed so "
+                    + "far, then the rows of lower versions are removed from the targets that can. Progress is the "
+                    + "table's line in `status`. Needs the bearer token (--token, $CHANGEPIPE_TOKEN or http.token of --config).")
+    static final class Resync implements Callable<Integer> {
+
+        @CommandLine.Mixin
+        Target target = new Target();
+
+        @Option(names = "--table", required = true, description = "the table (`table` or `schema.table`)")
+        String table;
+
+        @Option(names = "--pipeline", description = "the pipeline (default: the only one whose source has tables)")
+        String pipeline;
+
+        @Option(names = "--token", description = "bearer token (default: $CHANGEPIPE_TOKEN, else http.token of --config)")
+        String token;
+
+        @Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Override
+        public Integer call() throws Exception {
+            PrintWriter out = spec.commandLine().getOut();
+            String name = pipeline;
+            if (name == null) {
+                List<String> withParts = new java.util.ArrayList<>();
+                for (JsonNode p : request("GET", target.url() + "/api/pipelines", null, null).get("pipelines")) {
+                    if (p.path("sourceParts").size() > 0) {
+                        withParts.add(p.get("name").asText());
+                    }
+                }
+                if (withParts.size() != 1) {
+                    throw new CommandLine.ParameterException(spec.commandLine(), "--pipeline: give one of "
+                            + (withParts.isEmpty() ? "the pipelines (none has a source with tables now)" : withParts));
+                }
+                name = withParts.get(0);
+            }
+            String t = token != null ? token : System.getenv("CHANGEPIPE_TOKEN");
+            if (t == null) {
+                ServiceConfig cfg = target.loaded();
+                t = cfg == null ? null : cfg.http().token();
+            }
+            request("POST", target.url() + "/api/pipelines/" + java.net.URLEncoder.encode(name, StandardCharsets.UTF_8)
+                    + "/resync", t, AdminServer.JSON.writeValueAsString(Map.of("part", table)));
+            out.println("copying table " + table + " of pipeline " + name + " again; `status` shows its progress");
             return OK;
         }
     }

@@ -361,6 +361,12 @@ final class PipelineSupervisor {
         return run == null ? dev.changepipe.core.SourceStatus.NONE : run.source().status();
     }
 
+    /** The current run's source, while the pipeline runs; {@code null} otherwise. */
+    dev.changepipe.core.Source runningSource() {
+        Components.Built run = current;
+        return run == null || state() != State.RUNNING ? null : run.source();
+    }
+
     /** An offset as the current (or last) run's source describes it; the number before any run. */
     String describe(dev.changepipe.core.Offset offset) {
         Components.Built run = current;

@@ -26,7 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
  * streaming, with an application writing all along. After each kill, every transaction the slot's
  * confirmed position covers is in ClickHouse (the slot never passed unwritten data); after the last
  * restart ClickHouse ({@code FINAL}, not deleted) equals PostgreSQL, and again after rows deleted in
- * ClickHouse are restored by resetting the table's snapshot checkpoint (a resync), and after a pause (the
+ * ClickHouse are restored by `./pipeline resync --table items` (the table copied again), and after a pause (the
  * slot released, its position kept) and a resume.
  */
 @ExtendWith({PostgresServerExtension.class, ClickHouseServerExtension.class})
@@ -89,13 +89,17 @@ class PostgresCdcKillIntegrationTest {
                         assertThat(clickHouse(ch, chDb)).containsExactlyElementsOf(postgres(pg, pgDb)));
                 assertThat(service.pipeline(pgDb).get("sourceParts").get("public.items").asText()).isEqualTo("streaming");
 
-                // rows lost in ClickHouse behind the pipeline's back; resetting the table's snapshot copies it again
+                // rows lost in ClickHouse behind the pipeline's back; `resync --table` copies the table again
                 ch.execute("ALTER TABLE " + chDb + ".items DELETE WHERE id <= 1000");
                 await().atMost(T).until(() -> rows(ch, chDb + ".items WHERE id <= 1000") == 0);
-                assertThat(service.post("/api/offsets/reset", ServiceUnderTest.TOKEN,
-                        "{\"origin\": \"" + slot + "/snapshot/public.items\"}").statusCode()).isEqualTo(200);
+                var resync = ServiceUnderTest.launcher(Map.of("CHANGEPIPE_TOKEN", ServiceUnderTest.TOKEN), "resync",
+                        "--url", service.url(""), "--table", "items");
+                assertThat(resync.getValue()).contains("copying table items of pipeline " + pgDb + " again");
+                assertThat(resync.getKey()).isZero();
                 await().atMost(T).pollInterval(Duration.ofMillis(500)).untilAsserted(() ->
                         assertThat(clickHouse(ch, chDb)).containsExactlyElementsOf(postgres(pg, pgDb)));
+                assertThat(service.post("/api/pipelines/" + pgDb + "/resync", ServiceUnderTest.TOKEN,
+                        "{\"part\": \"nothing\"}").statusCode()).isEqualTo(404);
 
                 // paused: the slot is released and keeps its position; changes made meanwhile arrive on resume
                 assertThat(service.post("/api/pipelines/" + pgDb + "/pause", ServiceUnderTest.TOKEN, "").statusCode())

@@ -29,6 +29,7 @@ import org.slf4j.LoggerFactory;
 import reactor.core.Disposable;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.publisher.Sinks;
 import reactor.core.scheduler.Scheduler;
 import reactor.util.retry.Retry;
 
@@ -62,6 +63,8 @@ final class CdcSession {
     private final Map<String, TableShape> catalog = new LinkedHashMap<>();
     private String exportedSnapshot;
     private volatile Disposable slotPoll;
+    /** The tables to copy again while the stream runs ({@link #resync}). */
+    private final Sinks.Many<String> resyncs = Sinks.many().unicast().onBackpressureBuffer();
 
     private CdcSession(PostgresCdcSource source, PostgresqlConnection sql) {
         this.source = source;
@@ -264,6 +267,17 @@ final class CdcSession {
         String origin = PostgresCdcSource.SNAPSHOT_ORIGIN_PREFIX + table.name;
         String state = source.snapshotState.get(table.name.toString());
         String[] after = state != null && state.startsWith(AFTER) ? KeyText.decode(state.substring(AFTER.length())) : null;
+        AtomicLong copied = source.copiedRows.computeIfAbsent(table.name.toString(), t -> new AtomicLong());
+        return pages(sql, sqlLoop, table, after, 0, origin, copied, true);
+    }
+
+    /**
+     * The chunks of a table's rows after {@code after} (null: all), of this version, read on {@code
+     * connection} (in its transaction) in key order by one query through a portal, then the chunk that
+     * completes the origin; {@code keepKeys}: each page's last key is kept for the snapshot's checkpoint.
+     */
+    private Flux<Chunk> pages(PostgresqlConnection connection, Scheduler loop, TableShape table, String[] after,
+            long version, String origin, AtomicLong copied, boolean keepKeys) {
         StringBuilder q = new StringBuilder("SELECT ");
         for (int i = 0; i < table.columns.length; i++) {
             q.append(i == 0 ? "" : ", ").append(TableName.quote(table.columns[i])).append("::text");
@@ -283,9 +297,8 @@ final class CdcSession {
         q.append(" ORDER BY ");
         keyList(q, table);
         AtomicLong pages = new AtomicLong();
-        AtomicLong copied = source.copiedRows.computeIfAbsent(table.name.toString(), t -> new AtomicLong());
         ChunkLimit limit = new ChunkLimit(options.chunkRows(), options.chunkBytes());
-        return rows(q.toString(), options.chunkRows(), (Object[]) (after == null ? new String[0] : after))
+        return rows(connection, loop, q.toString(), options.chunkRows(), (Object[]) (after == null ? new String[0] : after))
                 .bufferUntil(row -> limit.add(textBytes(row)))
                 .map(page -> {
                     long bytes = 0;
@@ -294,22 +307,24 @@ final class CdcSession {
                     }
                     copied.addAndGet(page.size());
                     long n = pages.incrementAndGet();
-                    source.pageKeys.put(origin + "#" + n, KeyText.encode(table.keyText(page.get(page.size() - 1))));
+                    if (keepKeys) {
+                        source.pageKeys.put(origin + "#" + n, KeyText.encode(table.keyText(page.get(page.size() - 1))));
+                    }
                     // converted by the pusher's parse threads: the connection's event loop only reads
-                    return Chunk.raw(origin, Offset.of(n), bytes, () -> inserts(table, page), false);
+                    return Chunk.raw(origin, Offset.of(n), bytes, () -> inserts(table, page, version), false);
                 })
                 .concatWith(Mono.fromSupplier(() -> Chunk.end(origin, Offset.of(pages.incrementAndGet()))));
     }
 
-    /** The snapshot rows of these texts, as inserts of version 0. */
-    private static List<ChangeItem> inserts(TableShape table, List<String[]> page) {
+    /** The rows of these texts, as inserts of this version. */
+    private static List<ChangeItem> inserts(TableShape table, List<String[]> page, long version) {
         List<ChangeItem> items = new ArrayList<>(page.size());
         for (String[] text : page) {
             Object[] values = new Object[text.length];
             for (int i = 0; i < text.length; i++) {
                 values[i] = TextValues.convert(table.types[i], text[i]);
             }
-            items.add(item(table, ChangeItem.Kind.INSERT, values, 0, null, table.estimateSize(values)));
+            items.add(item(table, ChangeItem.Kind.INSERT, values, version, null, table.estimateSize(values)));
         }
         return items;
     }
@@ -381,9 +396,11 @@ final class CdcSession {
                     .onBackpressureDrop().map(t -> TICK);
             Flux<ChangeDecoder.Element> changes = Faults.requestedOn(Faults.eventLoop(replication),
                     started.map(PgOutput::decode)).concatMapIterable(decoder::accept);
-            return Flux.merge(changes, ticks)
+            Flux<Chunk> streamed = Flux.merge(changes, ticks)
                     .bufferUntil(new ChunkCut(options.chunkRows(), options.chunkBytes()))
                     .concatMap(this::chunks);
+            source.session = this;
+            return Flux.merge(streamed, resyncs.asFlux().flatMap(this::recopy));
         });
     }
 
@@ -484,6 +501,70 @@ final class CdcSession {
             }
         }
         return chunk(elements).flux();
+    }
+
+    /** Asks the stream to copy the table again ({@link PostgresCdcSource#resync}). */
+    synchronized void resync(String table) {
+        resyncs.tryEmitNext(table);
+    }
+
+    /**
+     * The table copied again while the stream goes on: its rows as they are now, read on a connection of
+     * their own, with the version of the WAL position read just before the copy's snapshot (every change
+     * committed after the snapshot has a higher one, every change it holds a lower one); once they are
+     * written, each sink that can ({@link TableTruncate}) removes the table's rows of lower versions: those
+     * of keys deleted since, or written behind the pipeline's back. A failure ends the resync, not the stream.
+     */
+    private Flux<Chunk> recopy(String tableName) {
+        String origin = PostgresCdcSource.RESYNC_ORIGIN_PREFIX + tableName + "#" + source.resyncs.incrementAndGet();
+        Sinks.Empty<Void> written = Sinks.empty();
+        source.resyncWritten.put(origin, written);
+        AtomicLong copied = source.resyncRows.computeIfAbsent(tableName, t -> new AtomicLong());
+        return describe(tableName)
+                .zipWith(one("SELECT pg_current_wal_lsn()::text"))
+                .flatMapMany(t -> {
+                    TableShape table = t.getT1();
+                    long version = PgOutput.lsn(t.getT2()) << ChangeDecoder.SLICE_BITS;
+                    log.info("{}: copying table {} again, as of {}", options.name(), tableName, t.getT2());
+                    Flux<Chunk> pages = Flux.usingWhen(source.factory.create(),
+                            c -> execute(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                                    .thenMany(pages(c, Faults.eventLoop(c), table, null, version, origin, copied, false))
+                                    .concatWith(execute(c, "COMMIT").then(Mono.empty())),
+                            c -> c.close(), (c, e) -> c.close(), c -> c.close());
+                    return pages.concatWith(written.asMono()
+                            .then(afterEverythingEmittedIsWritten())
+                            .then(removeOlderThan(table, version))
+                            .doOnSuccess(v -> log.info("{}: table {} copied again ({} rows)", options.name(), tableName,
+                                    copied.get()))
+                            .then(Mono.empty()));
+                })
+                .onErrorResume(e -> {
+                    log.error("{}: copying table {} again failed: {}", options.name(), tableName, e.toString());
+                    source.refusals.put(tableName, "copying it again failed: " + e.getMessage());
+                    return Mono.empty();
+                })
+                .doFinally(signal -> {
+                    source.resyncRows.remove(tableName);
+                    source.resyncWritten.remove(origin);
+                });
+    }
+
+    /** After a resync: each sink that can removes the table's rows of versions below the copy's. */
+    private Mono<Void> removeOlderThan(TableShape table, long version) {
+        return Flux.defer(() -> Flux.fromIterable(options.sinks().get()))
+                .concatMap(sink -> {
+                    if (!(sink instanceof TableTruncate target)) {
+                        log.warn("{}: sink {} cannot remove rows by version; rows of table {} deleted before it was "
+                                + "copied again may remain there", options.name(), sink.name(), table.name);
+                        return Mono.empty();
+                    }
+                    return target.truncate(table.id, version).onErrorResume(e -> !isFaultOfTheTarget(e), e -> {
+                        log.warn("{}: rows of table {} deleted before it was copied again may remain in sink {}: {}",
+                                options.name(), table.name, sink.name(), e.getMessage());
+                        return Mono.empty();
+                    });
+                })
+                .then();
     }
 
     /** Completes once every chunk emitted so far is acknowledged (so nothing earlier reaches a target after). */
@@ -639,16 +720,21 @@ final class CdcSession {
         return rows(query, 0, params);
     }
 
-    /** With {@code fetchSize} above 0, the rows come that many at a time, as they are asked for. */
     private Flux<String[]> rows(String query, int fetchSize, Object... params) {
-        PostgresqlStatement statement = sql.createStatement(query);
+        return rows(sql, sqlLoop, query, fetchSize, params);
+    }
+
+    /** With {@code fetchSize} above 0, the rows come that many at a time, as they are asked for. */
+    private static Flux<String[]> rows(PostgresqlConnection connection, Scheduler loop, String query, int fetchSize,
+            Object... params) {
+        PostgresqlStatement statement = connection.createStatement(query);
         if (fetchSize > 0) {
             statement.fetchSize(fetchSize);
         }
         for (int i = 0; i < params.length; i++) {
             statement.bind("$" + (i + 1), params[i]);
         }
-        return Faults.requestedOn(sqlLoop, statement.execute().concatMap(r -> r.map((row, meta) -> {
+        return Faults.requestedOn(loop, statement.execute().concatMap(r -> r.map((row, meta) -> {
             String[] out = new String[meta.getColumnMetadatas().size()];
             for (int i = 0; i < out.length; i++) {
                 out[i] = row.get(i, String.class);
@@ -658,7 +744,11 @@ final class CdcSession {
     }
 
     private Mono<Void> execute(String statement) {
-        return sql.createStatement(statement).execute().concatMap(r -> r.getRowsUpdated()).then();
+        return execute(sql, statement);
+    }
+
+    private static Mono<Void> execute(PostgresqlConnection connection, String statement) {
+        return connection.createStatement(statement).execute().concatMap(r -> r.getRowsUpdated()).then();
     }
 
     /**
@@ -671,6 +761,10 @@ final class CdcSession {
         // Not the stream's own close(): once its Flux was cancelled, that subscribes to it again
         // (and fails); closing the connection ends the stream and the server's walsender.
         source.stream = null;
+        if (source.session == this) {
+            source.session = null;
+        }
+        resyncs.tryEmitComplete();
         if (slotPoll != null) {
             slotPoll.dispose();
         }

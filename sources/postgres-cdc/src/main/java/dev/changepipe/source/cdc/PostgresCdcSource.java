@@ -6,6 +6,7 @@ import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Offset;
 import dev.changepipe.core.Source;
 import dev.changepipe.core.SourceStatus;
+import dev.changepipe.spi.SourceResync;
 import dev.changepipe.spi.TableTruncate;
 import io.r2dbc.postgresql.PostgresqlConnectionFactory;
 import io.r2dbc.postgresql.PostgresqlConnectionFactoryProvider;
@@ -67,11 +68,12 @@ import reactor.core.publisher.Sinks;
  * removes the table's rows of versions below the truncating transaction's; for a sink that is not (or
  * fails to), the truncate is a dead letter naming the table and the sink.
  */
-public final class PostgresCdcSource implements Source {
+public final class PostgresCdcSource implements Source, SourceResync {
 
     private static final Logger log = LoggerFactory.getLogger(PostgresCdcSource.class);
 
     static final String SNAPSHOT_ORIGIN_PREFIX = "snapshot:";
+    static final String RESYNC_ORIGIN_PREFIX = "resync:";
     static final String DONE = "done";
     static final String STATE = "state";
     static final String AFTER = "after:";
@@ -101,6 +103,14 @@ public final class PostgresCdcSource implements Source {
     final Map<String, AtomicLong> copiedRows = new ConcurrentHashMap<>();
     /** Each table's last refused change (a dead letter), for the status page. */
     final Map<String, String> refusals = new ConcurrentHashMap<>();
+    /** The run that streams, or {@code null}. */
+    volatile CdcSession session;
+    /** Resyncs started by this process (each one's origin is numbered). */
+    final AtomicLong resyncs = new AtomicLong();
+    /** The tables being copied again, and the rows read of each. */
+    final Map<String, AtomicLong> resyncRows = new ConcurrentHashMap<>();
+    /** Each resync's origin, and what completes once its last chunk is acknowledged. */
+    final Map<String, Sinks.Empty<Void>> resyncWritten = new ConcurrentHashMap<>();
     /** Why the last run ended ({@code null} while one runs). */
     volatile String stopped;
 
@@ -224,6 +234,11 @@ public final class PostgresCdcSource implements Source {
                     confirm = at.getValue().endLsn();
                     confirmAt.headMap(committable, true).clear();
                 }
+            } else if (ack.origin().startsWith(RESYNC_ORIGIN_PREFIX)) {
+                Sinks.Empty<Void> written = ack.originDone() ? resyncWritten.get(ack.origin()) : null;
+                if (written != null) {
+                    written.tryEmitEmpty();
+                }
             } else if (ack.origin().startsWith(SNAPSHOT_ORIGIN_PREFIX)) {
                 String table = ack.origin().substring(SNAPSHOT_ORIGIN_PREFIX.length());
                 String lastKey = pageKeys.remove(ack.origin() + "#" + committable);
@@ -249,6 +264,38 @@ public final class PostgresCdcSource implements Source {
         return Flux.fromIterable(snapshotMoved.entrySet())
                 .concatMap(e -> options.checkpoints().save(e.getValue(), checkpointTokens.getOrDefault(e.getKey(), 0L)))
                 .then();
+    }
+
+    /**
+     * Copies a table again while the stream goes on (docs/postgres-cdc.md, "Resync"): its current rows
+     * with a version above every change already streamed, then, once written, the sinks that can remove
+     * the table's rows of lower versions. Nothing of it is checkpointed: a run that ends first abandons it.
+     */
+    @Override
+    public Mono<Void> resync(String part) {
+        return Mono.defer(() -> {
+            String table;
+            try {
+                table = TableName.parse(part).toString();
+            } catch (IllegalArgumentException e) {
+                return Mono.error(new IllegalArgumentException(options.name() + ": " + e.getMessage()));
+            }
+            if (!tables.contains(table)) {
+                return Mono.error(new IllegalArgumentException(options.name() + ": no table " + table + " (its tables: "
+                        + String.join(", ", tables) + ")"));
+            }
+            CdcSession running = session;
+            if (running == null) {
+                return Mono.error(new IllegalStateException(options.name() + ": not streaming (yet); a table is "
+                        + "copied again once the snapshot is written and the stream runs"));
+            }
+            if (resyncRows.putIfAbsent(table, new AtomicLong()) != null) {
+                return Mono.error(new IllegalStateException(options.name() + ": table " + table
+                        + " is already being copied again"));
+            }
+            running.resync(table);
+            return Mono.empty();
+        });
     }
 
     /**
@@ -299,6 +346,10 @@ public final class PostgresCdcSource implements Source {
                     + String.join(", ", KeyText.decode(snapshot.substring(AFTER.length()))) + ")" : "");
         } else {
             state = "snapshot: waiting";
+        }
+        AtomicLong resync = resyncRows.get(table);
+        if (resync != null) {
+            state += "; copying it again: " + String.format("%,d", resync.get()) + " rows read";
         }
         String refused = refusals.get(table);
         return refused == null ? state : state + "; last refused change: " + refused;

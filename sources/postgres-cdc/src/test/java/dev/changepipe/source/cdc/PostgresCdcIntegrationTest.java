@@ -27,7 +27,8 @@ import reactor.core.Disposable;
 /**
  * The source against a real PostgreSQL ({@code wal_level=logical}) and ClickHouse: a snapshot, then
  * inserts, updates, key-changing updates, deletes, a transaction of 100,000 changes, TOASTed values left
- * unchanged by an update, concurrent writers, columns added mid-stream (and to the target), a column dropped and one
+ * unchanged by an update, concurrent writers, a table copied again (resync) after rows were deleted, changed and
+ * added in ClickHouse behind the pipeline's back, columns added mid-stream (and to the target), a column dropped and one
  * retyped mid-stream, a restart that resumes from the
  * slot, a truncate; after each
  * catch-up, ClickHouse ({@code FINAL}, not deleted) equals PostgreSQL.
@@ -48,8 +49,8 @@ class PostgresCdcIntegrationTest {
         String chDb = ch.createDatabase("cdc");
         CheckpointStore checkpoints = FileCheckpointStore.open(dir);
 
-        Pipeline first = pipeline(pg, pgDb, checkpoints, ch, chDb).pipeline();
-        Disposable run = first.run().subscribe();
+        Run first = pipeline(pg, pgDb, checkpoints, ch, chDb);
+        Disposable run = first.pipeline().run().subscribe();
         try {
             awaitEqual(pg, pgDb, ch, chDb);
 
@@ -91,6 +92,18 @@ class PostgresCdcIntegrationTest {
             }
             awaitEqual(pg, pgDb, ch, chDb);
 
+            // a resync: rows deleted, changed and added in ClickHouse behind the pipeline's back are as
+            // PostgreSQL has them again, while the stream goes on
+            ch.execute("ALTER TABLE " + chDb + ".orders DELETE WHERE id BETWEEN 10 AND 19");
+            ch.execute("INSERT INTO " + chDb + ".orders (id, name, updated, version, is_deleted) VALUES "
+                    + "(20, 'changed behind its back', now(), 1, 0), (999999, 'added behind its back', now(), 1, 0)");
+            await().atMost(T).until(() -> ch.execute("SELECT count() FROM " + chDb + ".orders WHERE id BETWEEN 10 AND 19")
+                    .trim().equals("0"));
+            first.source().resync("orders").block(T);
+            pg.execute(pgDb, "UPDATE orders SET name = 'during the resync' WHERE id = 21");
+            awaitEqual(pg, pgDb, ch, chDb);
+            await().atMost(T).until(() -> first.source().status().parts().get("public.orders").equals("streaming"));
+
             // columns added mid-stream: the sink adds them to the table it manages, and writes their values
             pg.execute(pgDb, "ALTER TABLE orders ADD COLUMN extra text, ADD COLUMN score numeric(10,3); "
                     + "INSERT INTO orders (id, name, extra, score) VALUES (50000, 'with extra', 'x', 1.5); "
@@ -106,7 +119,7 @@ class PostgresCdcIntegrationTest {
             awaitEqual(pg, pgDb, ch, chDb);
             assertThat(ch.execute("SELECT score FROM " + chDb + ".orders FINAL WHERE id = 50000").trim()).isEqualTo("2.250");
         } finally {
-            first.stop();
+            first.pipeline().stop();
             await().atMost(T).until(run::isDisposed);
         }
 
