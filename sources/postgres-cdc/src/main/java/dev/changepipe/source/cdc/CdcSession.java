@@ -91,7 +91,11 @@ final class CdcSession {
                 .doOnNext(shape -> catalog.put(shape.name.toString(), shape))
                 .then(Mono.fromRunnable(() -> source.tables = List.copyOf(catalog.keySet())))
                 .then(publication())
-                .then(Mono.fromRunnable(source.snapshotState::clear))
+                .then(Mono.fromRunnable(() -> {
+                    source.snapshotState.clear();
+                    source.columnsSeen.clear();
+                    source.snapshotOffsets.clear();
+                }))
                 .thenMany(Flux.defer(() -> Flux.fromIterable(List.copyOf(catalog.keySet()))))
                 .concatMap(table -> options.checkpoints().claim(source.snapshotCheckpoint(table))
                         .doOnNext(token -> source.checkpointTokens.put(table, token))
@@ -101,6 +105,11 @@ final class CdcSession {
                             if (state != null) {
                                 source.snapshotState.put(table, state);
                             }
+                            String columns = c.attributes().get(PostgresCdcSource.COLUMNS);
+                            if (columns != null) {
+                                source.columnsSeen.put(table, columns);
+                            }
+                            source.snapshotOffsets.put(table, c.offset().value());
                         }))
                 .then()
                 .then(source.factory.replication())
@@ -214,6 +223,7 @@ final class CdcSession {
                                 + "since it was last read are lost to it, so every table is copied again",
                                 options.name(), slot);
                         source.snapshotState.clear();
+                        source.snapshotOffsets.clear();
                     }
                     // forgotten before the slot exists: a kill between the two copies every table next time
                     Mono<Void> forget = Flux.fromIterable(List.copyOf(catalog.keySet()))
@@ -233,7 +243,42 @@ final class CdcSession {
     }
 
     Flux<Chunk> chunks() {
-        return snapshot().concatWith(stream());
+        return columnsAddedWhileStopped().thenMany(snapshot()).concatWith(stream());
+    }
+
+    /**
+     * The columns each table gained since the source last saw it (kept with its snapshot checkpoint),
+     * added to the sinks' targets before any row is read: the stream's first relation message of a run
+     * already has them, so the stream cannot tell. A table seen for the first time is only remembered.
+     */
+    private Mono<Void> columnsAddedWhileStopped() {
+        return Flux.defer(() -> Flux.fromIterable(List.copyOf(catalog.values()))).concatMap(table -> {
+            String name = table.name.toString();
+            String seen = source.columnsSeen.get(name);
+            if (KeyText.encode(table.columns).equals(seen)) {
+                return Mono.empty();
+            }
+            Mono<Void> add = Mono.empty();
+            if (seen != null) {
+                List<String> before = List.of(KeyText.decode(seen));
+                int[] added = java.util.stream.IntStream.range(0, table.columns.length)
+                        .filter(i -> !before.contains(table.columns[i])).toArray();
+                if (added.length > 0) {
+                    log.info("{}: table {} gained column(s) {} while the source was stopped", options.name(), name,
+                            java.util.Arrays.stream(added).mapToObj(i -> table.columns[i]).toList());
+                    add = addColumns(new ChangeDecoder.Reshaped(table, added, 0));
+                }
+            }
+            return add.then(rememberColumns(table));
+        }).then();
+    }
+
+    /** Keeps the table's columns as seen now with its checkpoint. */
+    private Mono<Void> rememberColumns(TableShape table) {
+        return Mono.defer(() -> {
+            source.columnsSeen.put(table.name.toString(), KeyText.encode(table.columns));
+            return source.saveTable(table.name.toString());
+        });
     }
 
     private Flux<Chunk> snapshot() {
@@ -492,7 +537,7 @@ final class CdcSession {
         for (int i = 0; i < elements.size(); i++) {
             ChangeDecoder.Element e = elements.get(i);
             Mono<Void> step = e instanceof ChangeDecoder.Refused r && r.cause().equals("truncate") ? truncate(r)
-                    : e instanceof ChangeDecoder.Reshaped n ? addColumns(n) : null;
+                    : e instanceof ChangeDecoder.Reshaped n ? addColumns(n).then(rememberColumns(n.table())) : null;
             if (step != null) {
                 List<ChangeDecoder.Element> rest = elements.subList(i + 1, elements.size());
                 return chunk(elements.subList(0, i)).flux()

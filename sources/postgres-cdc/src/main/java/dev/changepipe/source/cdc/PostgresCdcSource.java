@@ -76,6 +76,8 @@ public final class PostgresCdcSource implements Source, SourceResync {
     static final String RESYNC_ORIGIN_PREFIX = "resync:";
     static final String DONE = "done";
     static final String STATE = "state";
+    /** The snapshot checkpoint's attribute that keeps the table's columns as the source last saw them. */
+    static final String COLUMNS = "columns";
     static final String AFTER = "after:";
 
     final PostgresCdcOptions options;
@@ -85,6 +87,10 @@ public final class PostgresCdcSource implements Source, SourceResync {
     final ConcurrentNavigableMap<Long, Commit> confirmAt = new ConcurrentSkipListMap<>();
     final Map<String, String> pageKeys = new ConcurrentHashMap<>();
     final Map<String, String> snapshotState = new ConcurrentHashMap<>();
+    /** Each table's columns as last seen ({@link KeyText}), kept with its snapshot checkpoint. */
+    final Map<String, String> columnsSeen = new ConcurrentHashMap<>();
+    /** Each table's snapshot checkpoint's offset, kept when only its columns change. */
+    final Map<String, Long> snapshotOffsets = new ConcurrentHashMap<>();
     final AtomicLong received = new AtomicLong();
     final AtomicLong confirmed = new AtomicLong();
     final AtomicLong deadLetters = new AtomicLong();
@@ -250,8 +256,8 @@ public final class PostgresCdcSource implements Source, SourceResync {
                 } else {
                     continue;
                 }
-                snapshotMoved.put(table, new Checkpoint(snapshotCheckpoint(table), Offset.of(committable),
-                        Map.of(STATE, snapshotState.get(table))));
+                snapshotOffsets.put(table, committable);
+                snapshotMoved.put(table, tableCheckpoint(table));
             }
         }
         ReplicationStream current = stream;
@@ -264,6 +270,23 @@ public final class PostgresCdcSource implements Source, SourceResync {
         return Flux.fromIterable(snapshotMoved.entrySet())
                 .concatMap(e -> options.checkpoints().save(e.getValue(), checkpointTokens.getOrDefault(e.getKey(), 0L)))
                 .then();
+    }
+
+    /** The table's checkpoint: its snapshot's offset and state, and its columns as last seen. */
+    Checkpoint tableCheckpoint(String table) {
+        Map<String, String> attributes = new LinkedHashMap<>();
+        if (snapshotState.get(table) != null) {
+            attributes.put(STATE, snapshotState.get(table));
+        }
+        if (columnsSeen.get(table) != null) {
+            attributes.put(COLUMNS, columnsSeen.get(table));
+        }
+        return new Checkpoint(snapshotCheckpoint(table), Offset.of(snapshotOffsets.getOrDefault(table, 0L)), attributes);
+    }
+
+    /** Saves the table's checkpoint as it is now (its columns changed). */
+    Mono<Void> saveTable(String table) {
+        return Mono.defer(() -> options.checkpoints().save(tableCheckpoint(table), checkpointTokens.getOrDefault(table, 0L)));
     }
 
     /**

@@ -28,7 +28,7 @@ import reactor.core.Disposable;
  * The source against a real PostgreSQL ({@code wal_level=logical}) and ClickHouse: a snapshot, then
  * inserts, updates, key-changing updates, deletes, a transaction of 100,000 changes, TOASTed values left
  * unchanged by an update, concurrent writers, a table copied again (resync) after rows were deleted, changed and
- * added in ClickHouse behind the pipeline's back, columns added mid-stream (and to the target), a column dropped and one
+ * added in ClickHouse behind the pipeline's back, columns added mid-stream and while stopped (and to the target), a column dropped and one
  * retyped mid-stream, a restart that resumes from the
  * slot, a truncate; after each
  * catch-up, ClickHouse ({@code FINAL}, not deleted) equals PostgreSQL.
@@ -124,6 +124,10 @@ class PostgresCdcIntegrationTest {
         }
 
         // changes while nothing reads; a new source on the same slot and checkpoints resumes, without a new snapshot
+        // first, a column added while nothing reads: the stream's first relation message of the next run
+        // has it already, so that run adds it to the target before any row
+        pg.execute(pgDb, "ALTER TABLE orders ADD COLUMN late text; UPDATE orders SET late = 'added while stopped' "
+                + "WHERE id = 1000");
         pg.execute(pgDb, "UPDATE orders SET name = 'while stopped' WHERE id BETWEEN 1000 AND 1999; "
                 + "DELETE FROM orders WHERE id BETWEEN 2000 AND 2099");
         long rowsBefore = Long.parseLong(ch.execute("SELECT count() FROM " + chDb + ".orders").trim());
@@ -133,6 +137,8 @@ class PostgresCdcIntegrationTest {
         Disposable rerun = second.run().subscribe();
         try {
             awaitEqual(pg, pgDb, ch, chDb);
+            assertThat(ch.execute("SELECT late FROM " + chDb + ".orders FINAL WHERE id = 1000").trim())
+                    .isEqualTo("added while stopped");
             assertThat(source.status().parts()).as("each table's status line").containsExactly(
                     java.util.Map.entry("public.orders", "streaming"));
             long rowsAfter = Long.parseLong(ch.execute("SELECT count() FROM " + chDb + ".orders").trim());
