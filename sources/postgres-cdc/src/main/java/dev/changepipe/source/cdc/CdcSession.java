@@ -22,6 +22,8 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -281,6 +283,10 @@ final class CdcSession {
         });
     }
 
+    /**
+     * Copies the tables not copied yet, on {@code snapshotConnections} connections at once (one table
+     * each at a time), every one in the slot's exported snapshot when this run created the slot.
+     */
     private Flux<Chunk> snapshot() {
         List<TableShape> todo = new ArrayList<>();
         if (options.snapshot()) {
@@ -293,13 +299,36 @@ final class CdcSession {
         if (todo.isEmpty()) {
             return Flux.empty();
         }
-        log.info("{}: copying {} table(s) {}{}", options.name(), todo.size(), todo.stream().map(t -> t.name).toList(),
-                exportedSnapshot == null ? "" : " in the slot's snapshot " + exportedSnapshot);
-        Mono<Void> begin = execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        int connections = Math.min(options.snapshotConnections(), todo.size());
+        log.info("{}: copying {} table(s) {}{}{}", options.name(), todo.size(), todo.stream().map(t -> t.name).toList(),
+                exportedSnapshot == null ? "" : " in the slot's snapshot " + exportedSnapshot,
+                connections > 1 ? " on " + connections + " connections" : "");
+        Queue<TableShape> queue = new ConcurrentLinkedQueue<>(todo);
+        List<Flux<Chunk>> copies = new ArrayList<>();
+        copies.add(copyAll(sql, sqlLoop, queue));
+        for (int i = 1; i < connections; i++) {
+            copies.add(Flux.usingWhen(source.factory.create(), c -> copyAll(c, Faults.eventLoop(c), queue),
+                    c -> c.close(), (c, e) -> c.close(), c -> c.close()));
+        }
+        // one chunk waiting per connection: the pusher bounds what is in flight, not this merge
+        return Flux.merge(1, copies.toArray(Flux[]::new));
+    }
+
+    /** The tables of the queue, one after the other, in one transaction of the connection (in the exported snapshot). */
+    private Flux<Chunk> copyAll(PostgresqlConnection connection, Scheduler loop, Queue<TableShape> queue) {
+        Mono<Void> begin = execute(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 .then(exportedSnapshot == null ? Mono.empty()
-                        : execute("SET TRANSACTION SNAPSHOT '" + exportedSnapshot + "'"));
-        return begin.thenMany(Flux.fromIterable(todo).concatMap(this::copy))
-                .concatWith(execute("COMMIT").then(Mono.empty()));
+                        : execute(connection, "SET TRANSACTION SNAPSHOT '" + exportedSnapshot + "'"));
+        return begin.thenMany(nextTables(connection, loop, queue))
+                .concatWith(execute(connection, "COMMIT").then(Mono.empty()));
+    }
+
+    private Flux<Chunk> nextTables(PostgresqlConnection connection, Scheduler loop, Queue<TableShape> queue) {
+        return Flux.defer(() -> {
+            TableShape table = queue.poll();
+            return table == null ? Flux.empty()
+                    : copy(connection, loop, table).concatWith(nextTables(connection, loop, queue));
+        });
     }
 
     /**
@@ -308,12 +337,12 @@ final class CdcSession {
      * next rows while the previous are converted and written; then an empty chunk that completes the
      * origin.
      */
-    private Flux<Chunk> copy(TableShape table) {
+    private Flux<Chunk> copy(PostgresqlConnection connection, Scheduler loop, TableShape table) {
         String origin = PostgresCdcSource.SNAPSHOT_ORIGIN_PREFIX + table.name;
         String state = source.snapshotState.get(table.name.toString());
         String[] after = state != null && state.startsWith(AFTER) ? KeyText.decode(state.substring(AFTER.length())) : null;
         AtomicLong copied = source.copiedRows.computeIfAbsent(table.name.toString(), t -> new AtomicLong());
-        return pages(sql, sqlLoop, table, after, 0, origin, copied, true);
+        return pages(connection, loop, table, after, 0, origin, copied, true);
     }
 
     /**

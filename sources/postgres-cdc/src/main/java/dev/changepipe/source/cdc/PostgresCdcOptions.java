@@ -22,6 +22,7 @@ import java.util.regex.Pattern;
  * @param publication the publication of the tables
  * @param createPublication create the publication when missing and add the tables it lacks
  * @param snapshot copy each table once before streaming (the tables already copied are not copied again)
+ * @param snapshotConnections how many tables the snapshot copies at once, each on a connection of its own
  * @param chunkRows most changes per chunk (and per slice of a large transaction)
  * @param chunkBytes most bytes per chunk, as its rows take in memory (and per slice)
  * @param linger how long a chunk waits for more changes before it is emitted not full
@@ -40,6 +41,7 @@ public record PostgresCdcOptions(
         String publication,
         boolean createPublication,
         boolean snapshot,
+        int snapshotConnections,
         int chunkRows,
         long chunkBytes,
         Duration linger,
@@ -50,6 +52,8 @@ public record PostgresCdcOptions(
         Supplier<List<Sink>> sinks) {
 
     public static final int DEFAULT_CHUNK_ROWS = 5_000;
+    /** Two tables at once: faster than one where there are cores to spare, and light on the server. */
+    public static final int DEFAULT_SNAPSHOT_CONNECTIONS = 2;
     /** With the pusher's default in-flight limit, a few chunks of large rows fit a 256 MiB heap. */
     public static final long DEFAULT_CHUNK_BYTES = 4L << 20;
     public static final Duration DEFAULT_LINGER = Duration.ofMillis(50);
@@ -71,6 +75,9 @@ public record PostgresCdcOptions(
         }
         requireName("slot", slot);
         requireName("publication", publication);
+        if (snapshotConnections < 1) {
+            throw new IllegalArgumentException("snapshotConnections must be positive, was " + snapshotConnections);
+        }
         if (chunkRows < 1) {
             throw new IllegalArgumentException("chunkRows must be positive, was " + chunkRows);
         }
@@ -99,7 +106,7 @@ public record PostgresCdcOptions(
     /** Options with the defaults for everything but what must be given. */
     public static PostgresCdcOptions of(String name, String url, List<String> tables, CheckpointStore checkpoints) {
         String slot = defaultName(name);
-        return new PostgresCdcOptions(name, url, tables, slot, slot, true, true, DEFAULT_CHUNK_ROWS,
+        return new PostgresCdcOptions(name, url, tables, slot, slot, true, true, DEFAULT_SNAPSHOT_CONNECTIONS, DEFAULT_CHUNK_ROWS,
                 DEFAULT_CHUNK_BYTES, DEFAULT_LINGER, DEFAULT_STATUS_INTERVAL, checkpoints, null, null, null);
     }
 

@@ -41,7 +41,7 @@ class PostgresCdcFaultsIntegrationTest {
                     + "ON CONFLICT (id) DO UPDATE SET v = excluded.v");
         }
         return PostgresCdcSource.create(new PostgresCdcOptions(d.name(), d.url(), d.tables(), d.slot(),
-                d.publication(), d.createPublication(), false, chunkRows, d.chunkBytes(), d.linger(),
+                d.publication(), d.createPublication(), false, 1, chunkRows, d.chunkBytes(), d.linger(),
                 d.statusInterval(), d.checkpoints(), null, null, null));
     }
 

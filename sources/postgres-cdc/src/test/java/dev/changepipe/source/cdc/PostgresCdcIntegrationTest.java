@@ -46,6 +46,9 @@ class PostgresCdcIntegrationTest {
                 + "note text, updated timestamptz NOT NULL DEFAULT now())");
         pg.execute(pgDb, "INSERT INTO orders (id, name, amount, note) SELECT g, 'n' || g, g * 1.5, NULL "
                 + "FROM generate_series(1, 12345) g");
+        // a second table: the snapshot copies both at once, on two connections, in the slot's snapshot
+        pg.execute(pgDb, "CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL)");
+        pg.execute(pgDb, "INSERT INTO customers SELECT g, 'c' || g || '@example.com' FROM generate_series(1, 7000) g");
         String chDb = ch.createDatabase("cdc");
         CheckpointStore checkpoints = FileCheckpointStore.open(dir);
 
@@ -53,6 +56,9 @@ class PostgresCdcIntegrationTest {
         Disposable run = first.pipeline().run().subscribe();
         try {
             awaitEqual(pg, pgDb, ch, chDb);
+            pg.execute(pgDb, "UPDATE customers SET email = 'changed' WHERE id = 5");
+            await().atMost(T).untilAsserted(() -> assertThat(ch.execute("SELECT count(), countIf(email = 'changed') FROM "
+                    + chDb + ".customers FINAL WHERE is_deleted = 0 FORMAT TabSeparated")).isEqualTo("7000\t1\n"));
 
             // a TOASTed value: long and incompressible, so it is stored out of line
             pg.execute(pgDb, "UPDATE orders SET note = (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 400) g) "
@@ -140,7 +146,7 @@ class PostgresCdcIntegrationTest {
             assertThat(ch.execute("SELECT late FROM " + chDb + ".orders FINAL WHERE id = 1000").trim())
                     .isEqualTo("added while stopped");
             assertThat(source.status().parts()).as("each table's status line").containsExactly(
-                    java.util.Map.entry("public.orders", "streaming"));
+                    java.util.Map.entry("public.orders", "streaming"), java.util.Map.entry("public.customers", "streaming"));
             long rowsAfter = Long.parseLong(ch.execute("SELECT count() FROM " + chDb + ".orders").trim());
             assertThat(rowsAfter - rowsBefore).as("rows written after the restart: the changes, not a second snapshot")
                     .isLessThan(5_000);
@@ -171,10 +177,11 @@ class PostgresCdcIntegrationTest {
                 .endpoints(ch.httpUrl()).database(chDb)
                 .table("orders", TableOptions.builder().create(List.of("id Int64", "name String",
                         "amount Nullable(String)", "note Nullable(String)", "updated DateTime"), List.of("id")).build())
+                .table("customers", TableOptions.builder().create(List.of("id Int64", "email String"), List.of("id")).build())
                 .build());
-        PostgresCdcOptions d = PostgresCdcOptions.of(pgDb, pg.r2dbcUrl(pgDb), List.of("orders"), checkpoints);
+        PostgresCdcOptions d = PostgresCdcOptions.of(pgDb, pg.r2dbcUrl(pgDb), List.of("orders", "customers"), checkpoints);
         PostgresCdcSource source = PostgresCdcSource.create(new PostgresCdcOptions(d.name(), d.url(), d.tables(),
-                d.slot(), d.publication(), d.createPublication(), d.snapshot(), d.chunkRows(), d.chunkBytes(),
+                d.slot(), d.publication(), d.createPublication(), d.snapshot(), d.snapshotConnections(), d.chunkRows(), d.chunkBytes(),
                 d.linger(), d.statusInterval(), checkpoints, null, null, () -> List.of(sink)));
         return new Run(source, Pipeline.builder("cdc").source(source).sink(sink)
                 .pusher(ParseQueuePusher.factory(ParseQueueOptions.builder().build()))
