@@ -65,6 +65,9 @@ final class CdcSession {
     private final Map<String, TableShape> catalog = new LinkedHashMap<>();
     private String exportedSnapshot;
     private volatile Disposable slotPoll;
+    private volatile Disposable heartbeats;
+    /** {@code server_version_num}: messages (the heartbeat) need 14 or later. */
+    private int serverVersion;
     /** The tables to copy again while the stream runs ({@link #resync}). */
     private final Sinks.Many<String> resyncs = Sinks.many().unicast().onBackpressureBuffer();
 
@@ -85,7 +88,9 @@ final class CdcSession {
     }
 
     private Mono<Void> prepare() {
-        return one("SHOW wal_level")
+        return one("SHOW server_version_num")
+                .doOnNext(v -> serverVersion = Integer.parseInt(v.trim()))
+                .then(one("SHOW wal_level"))
                 .flatMap(level -> "logical".equals(level) ? Mono.empty() : Mono.error(new PipelineException(
                         options.name() + ": PostgreSQL runs with wal_level=" + level + "; logical replication "
                                 + "needs wal_level=logical (postgresql.conf, then a restart)")))
@@ -450,13 +455,16 @@ final class CdcSession {
     }
 
     private Flux<Chunk> stream() {
-        ReplicationRequest request = ReplicationRequest.logical()
+        boolean heartbeat = !options.heartbeat().isZero() && serverVersion >= 140000;
+        var builder = ReplicationRequest.logical()
                 .slotName(options.slot())
                 .startPosition(LogSequenceNumber.valueOf(0)) // the slot's confirmed position
                 .slotOption("proto_version", 1)
-                .slotOption("publication_names", options.publication())
-                .statusInterval(options.statusInterval())
-                .build();
+                .slotOption("publication_names", options.publication());
+        if (heartbeat) {
+            builder = builder.slotOption("messages", true);
+        }
+        ReplicationRequest request = builder.statusInterval(options.statusInterval()).build();
         Map<String, TableShape> tables = Map.copyOf(catalog);
         return replication.startReplication(request)
                 .delayUntil(started -> rows("SELECT active_pid::text FROM pg_replication_slots WHERE slot_name = $1",
@@ -465,6 +473,10 @@ final class CdcSession {
             source.stream = started;
             slotPoll = Flux.interval(Duration.ZERO, SLOT_POLL).onBackpressureDrop()
                     .concatMap(tick -> pollSlot(), 1).subscribe();
+            if (heartbeat) {
+                heartbeats = Flux.interval(options.heartbeat(), options.heartbeat()).onBackpressureDrop()
+                        .concatMap(tick -> heartbeat(), 1).subscribe();
+            }
             ChangeDecoder decoder = new ChangeDecoder(tables, options.chunkRows(), options.chunkBytes());
             Flux<ChangeDecoder.Element> ticks = Flux.interval(options.linger(), options.linger())
                     .onBackpressureDrop().map(t -> TICK);
@@ -476,6 +488,27 @@ final class CdcSession {
             source.session = this;
             return Flux.merge(streamed, resyncs.asFlux().flatMap(this::recopy));
         });
+    }
+
+    /**
+     * Writes a heartbeat into the WAL ({@code pg_logical_emit_message}, not transactional): the stream
+     * brings it back after every transaction committed before it, and its position is confirmed once
+     * the chunks before it are written. Without it, a slot whose tables are idle on a busy server is
+     * never confirmed, and the server keeps all the WAL written since. A refusal (a role without the
+     * right) is logged and ends the heartbeats of this run.
+     */
+    private Mono<Void> heartbeat() {
+        return rows("SELECT pg_logical_emit_message(false, $1, '')::text", ChangeDecoder.HEARTBEAT)
+                .then()
+                .onErrorResume(e -> {
+                    log.warn("{}: heartbeat failed ({}); without it, the slot's position moves only with changes of "
+                            + "its tables", options.name(), e.getMessage());
+                    Disposable d = heartbeats;
+                    if (d != null) {
+                        d.dispose();
+                    }
+                    return Mono.empty();
+                });
     }
 
     /** The slot's lag, retained WAL and status, for the metrics and {@link PostgresCdcSource#health}; a failed poll is skipped. */
@@ -841,6 +874,9 @@ final class CdcSession {
         resyncs.tryEmitComplete();
         if (slotPoll != null) {
             slotPoll.dispose();
+        }
+        if (heartbeats != null) {
+            heartbeats.dispose();
         }
         Mono<Void> closeReplication = replication == null ? Mono.empty()
                 : replication.close().timeout(CLOSE_TIMEOUT).onErrorResume(e -> Mono.empty());

@@ -92,8 +92,17 @@ final class ChangeDecoder {
         this.sliceBytes = sliceBytes;
     }
 
+    /** The prefix of the source's heartbeat messages ({@code pg_logical_emit_message}). */
+    static final String HEARTBEAT = "changepipe_heartbeat";
+
     /** The rows and markers this message completes (most messages complete none). */
     List<Element> accept(PgOutput.Message message) {
+        if (message instanceof PgOutput.LogicalMessage m) {
+            // A heartbeat comes between transactions, after every one that committed before it: once the
+            // chunks before it are written, its position can be confirmed, even if no change of the
+            // source's tables came for a while (the server then frees the WAL of the other tables).
+            return !m.transactional() && HEARTBEAT.equals(m.prefix()) ? List.of(new Committed(m.lsn(), null)) : List.of();
+        }
         if (message instanceof PgOutput.Begin begin) {
             commitLsn = begin.finalLsn();
             long micros = begin.commitTimeMicros();

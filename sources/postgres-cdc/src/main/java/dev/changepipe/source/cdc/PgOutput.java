@@ -19,7 +19,7 @@ final class PgOutput {
     private PgOutput() {
     }
 
-    sealed interface Message permits Begin, Commit, Relation, Change, Truncate, Other {
+    sealed interface Message permits Begin, Commit, Relation, Change, Truncate, LogicalMessage, Other {
     }
 
     /** {@code B}: a transaction starts; {@code finalLsn} is the LSN of its commit record. */
@@ -47,6 +47,13 @@ final class PgOutput {
     }
 
     /** Any other message (origin, type, logical message): nothing to do. */
+    /**
+     * {@code M}: a message written with {@code pg_logical_emit_message} (sent with the option {@code
+     * messages}); a non-transactional one comes when it is read from the WAL, between transactions.
+     */
+    record LogicalMessage(boolean transactional, long lsn, String prefix) implements Message {
+    }
+
     record Other(char kind) implements Message {
     }
 
@@ -101,6 +108,13 @@ final class PgOutput {
                     relations[i] = in.readInt();
                 }
                 return new Truncate(relations, (options & 1) != 0, (options & 2) != 0);
+            }
+            case 'M': {
+                boolean transactional = (in.readByte() & 1) != 0;
+                long lsn = in.readLong();
+                String prefix = string(in);
+                in.skipBytes(in.readInt()); // the content, unused
+                return new LogicalMessage(transactional, lsn, prefix);
             }
             default:
                 return new Other(kind);

@@ -24,6 +24,8 @@ record PostgresCdcConfig(
         @Key("most bytes per chunk, as its rows take in memory") DataSize chunkBytes,
         @Key("how long a chunk that is not full waits for more changes") Duration linger,
         @Key("how often the stream reports its confirmed position to the server") Duration statusInterval,
+        @Key("how often a heartbeat is written to the WAL, so that the slot's position moves while its tables are "
+                + "idle and the server frees the WAL of the others (`0s`: never; PostgreSQL 14 or later)") Duration heartbeat,
         @Key("not ready (`/health/ready`) while the slot lags more WAL than this behind the server") DataSize maxLag) {
 
     static final DataSize DEFAULT_MAX_LAG = DataSize.ofMebibytes(1024);
@@ -38,6 +40,7 @@ record PostgresCdcConfig(
         linger = linger == null ? PostgresCdcOptions.DEFAULT_LINGER : linger;
         statusInterval = statusInterval == null ? PostgresCdcOptions.DEFAULT_STATUS_INTERVAL : statusInterval;
         maxLag = maxLag == null ? DEFAULT_MAX_LAG : maxLag;
+        heartbeat = heartbeat == null ? PostgresCdcOptions.DEFAULT_HEARTBEAT : heartbeat;
     }
 
     /** {@code connections.postgres.<name>}. */

@@ -27,6 +27,8 @@ import java.util.regex.Pattern;
  * @param chunkBytes most bytes per chunk, as its rows take in memory (and per slice)
  * @param linger how long a chunk waits for more changes before it is emitted not full
  * @param statusInterval how often the stream tells the server its position (and keeps the connection alive)
+ * @param heartbeat how often a heartbeat is written to the WAL, so that the slot's position moves while its
+ *     tables are idle (zero: never; needs PostgreSQL 14)
  * @param checkpoints where the snapshot's progress is kept
  * @param deadLetters where a change that cannot be applied (a truncate) is recorded, or {@code null}
  * @param meterRegistry where the {@code changepipe_cdc_*} metrics go, or {@code null}
@@ -46,6 +48,7 @@ public record PostgresCdcOptions(
         long chunkBytes,
         Duration linger,
         Duration statusInterval,
+        Duration heartbeat,
         CheckpointStore checkpoints,
         DeadLetterStore deadLetters,
         MeterRegistry meterRegistry,
@@ -58,6 +61,7 @@ public record PostgresCdcOptions(
     public static final long DEFAULT_CHUNK_BYTES = 4L << 20;
     public static final Duration DEFAULT_LINGER = Duration.ofMillis(50);
     public static final Duration DEFAULT_STATUS_INTERVAL = Duration.ofSeconds(1);
+    public static final Duration DEFAULT_HEARTBEAT = Duration.ofSeconds(10);
 
     /** Slot and publication names: PostgreSQL's rule for slots, kept for both so they never need quoting. */
     private static final Pattern NAME = Pattern.compile("[a-z0-9_]{1,63}");
@@ -86,6 +90,9 @@ public record PostgresCdcOptions(
         }
         Objects.requireNonNull(linger, "linger");
         Objects.requireNonNull(statusInterval, "statusInterval");
+        if (heartbeat == null || heartbeat.isNegative()) {
+            throw new IllegalArgumentException("heartbeat must be zero or positive, was " + heartbeat);
+        }
         sinks = sinks == null ? List::of : sinks;
     }
 
@@ -107,7 +114,7 @@ public record PostgresCdcOptions(
     public static PostgresCdcOptions of(String name, String url, List<String> tables, CheckpointStore checkpoints) {
         String slot = defaultName(name);
         return new PostgresCdcOptions(name, url, tables, slot, slot, true, true, DEFAULT_SNAPSHOT_CONNECTIONS, DEFAULT_CHUNK_ROWS,
-                DEFAULT_CHUNK_BYTES, DEFAULT_LINGER, DEFAULT_STATUS_INTERVAL, checkpoints, null, null, null);
+                DEFAULT_CHUNK_BYTES, DEFAULT_LINGER, DEFAULT_STATUS_INTERVAL, DEFAULT_HEARTBEAT, checkpoints, null, null, null);
     }
 
     @Override

@@ -42,7 +42,7 @@ class PostgresCdcFaultsIntegrationTest {
         }
         return PostgresCdcSource.create(new PostgresCdcOptions(d.name(), d.url(), d.tables(), d.slot(),
                 d.publication(), d.createPublication(), false, 1, chunkRows, d.chunkBytes(), d.linger(),
-                d.statusInterval(), d.checkpoints(), null, null, null));
+                d.statusInterval(), d.heartbeat(), d.checkpoints(), null, null, null));
     }
 
     @Test

@@ -29,7 +29,7 @@ import reactor.core.Disposable;
  * inserts, updates, key-changing updates, deletes, a transaction of 100,000 changes, TOASTed values left
  * unchanged by an update, concurrent writers, a table copied again (resync) after rows were deleted, changed and
  * added in ClickHouse behind the pipeline's back, columns added mid-stream and while stopped (and to the target), a column dropped and one
- * retyped mid-stream, a restart that resumes from the
+ * retyped mid-stream, heartbeats that move the slot past other tables' WAL, a restart that resumes from the
  * slot, a truncate; after each
  * catch-up, ClickHouse ({@code FINAL}, not deleted) equals PostgreSQL.
  */
@@ -56,6 +56,14 @@ class PostgresCdcIntegrationTest {
         Disposable run = first.pipeline().run().subscribe();
         try {
             awaitEqual(pg, pgDb, ch, chDb);
+            // WAL of a table the source does not read, while its own tables are idle: the heartbeats move the
+            // slot past it, so the server can free it
+            pg.execute(pgDb, "CREATE TABLE noise AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g");
+            String walAfterNoise = pg.execute(pgDb, "SELECT pg_current_wal_lsn()").trim();
+            String slotName = PostgresCdcOptions.defaultName(pgDb);
+            await().atMost(T).untilAsserted(() -> assertThat(pg.execute(pgDb, "SELECT confirmed_flush_lsn >= '"
+                    + walAfterNoise + "' FROM pg_replication_slots WHERE slot_name = '" + slotName + "'").trim())
+                    .as("the slot confirmed past the other table's WAL").isEqualTo("t"));
             pg.execute(pgDb, "UPDATE customers SET email = 'changed' WHERE id = 5");
             await().atMost(T).untilAsserted(() -> assertThat(ch.execute("SELECT count(), countIf(email = 'changed') FROM "
                     + chDb + ".customers FINAL WHERE is_deleted = 0 FORMAT TabSeparated")).isEqualTo("7000\t1\n"));
@@ -182,7 +190,7 @@ class PostgresCdcIntegrationTest {
         PostgresCdcOptions d = PostgresCdcOptions.of(pgDb, pg.r2dbcUrl(pgDb), List.of("orders", "customers"), checkpoints);
         PostgresCdcSource source = PostgresCdcSource.create(new PostgresCdcOptions(d.name(), d.url(), d.tables(),
                 d.slot(), d.publication(), d.createPublication(), d.snapshot(), d.snapshotConnections(), d.chunkRows(), d.chunkBytes(),
-                d.linger(), d.statusInterval(), checkpoints, null, null, () -> List.of(sink)));
+                d.linger(), d.statusInterval(), Duration.ofMillis(200), checkpoints, null, null, () -> List.of(sink)));
         return new Run(source, Pipeline.builder("cdc").source(source).sink(sink)
                 .pusher(ParseQueuePusher.factory(ParseQueueOptions.builder().build()))
                 .meterRegistry(new SimpleMeterRegistry())
