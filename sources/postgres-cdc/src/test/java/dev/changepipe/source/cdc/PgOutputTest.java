@@ -52,4 +52,18 @@ class PgOutputTest {
         assertThat(PgOutput.lsn(0x1_0000_0100L)).isEqualTo("1/100");
         assertThat(PgOutput.lsn("1/100")).isEqualTo(0x1_0000_0100L);
     }
+
+    @Test
+    void aHeartbeatMessageBetweenTransactionsIsACommitPointAndOtherMessagesAreSkipped() {
+        ByteBuf m = Unpooled.buffer().writeByte('M').writeByte(0).writeLong(0x2_0000_0040L);
+        string(m, ChangeDecoder.HEARTBEAT);
+        m.writeInt(3).writeBytes("abc".getBytes(StandardCharsets.UTF_8));
+        PgOutput.Message message = PgOutput.decode(m);
+        assertThat(message).isEqualTo(new PgOutput.LogicalMessage(false, 0x2_0000_0040L, ChangeDecoder.HEARTBEAT));
+
+        ChangeDecoder decoder = new ChangeDecoder(java.util.Map.of(), 10, 1 << 20);
+        assertThat(decoder.accept(message)).containsExactly(new ChangeDecoder.Committed(0x2_0000_0040L, null));
+        assertThat(decoder.accept(new PgOutput.LogicalMessage(false, 7, "someone_else"))).isEmpty();
+        assertThat(decoder.accept(new PgOutput.LogicalMessage(true, 7, ChangeDecoder.HEARTBEAT))).isEmpty();
+    }
 }
