@@ -22,7 +22,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code type: postgres-cdc} through {@code ./pipeline run}, SIGKILLed during its snapshot and twice while
+ * {@code type: postgres-cdc} through {@code ./pipeline run}, SIGKILLed during its snapshot (in key ranges, two at
+ * once) and twice while
  * streaming, with an application writing all along. After each kill, every transaction the slot's
  * confirmed position covers is in ClickHouse (the slot never passed unwritten data); after the last
  * restart ClickHouse ({@code FINAL}, not deleted) equals PostgreSQL, and again after rows deleted in
@@ -201,6 +202,8 @@ class PostgresCdcKillIntegrationTest {
                       connection: app
                       tables: [items]
                       chunkRows: 2000
+                      # the copy is split in key ranges, two copied at once: a kill cuts several
+                      snapshotRangeRows: 60000
                     sinks:
                       - type: clickhouse
                         connection: test

@@ -51,6 +51,10 @@ final class CdcSession {
     private static final int KEYS_PER_READ = 500;
     private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(5);
     private static final Duration SLOT_POLL = Duration.ofSeconds(5);
+    /** The most key ranges a table's copy is split into. */
+    private static final int MAX_RANGES = 64;
+    /** {@code int2}, {@code int4}, {@code int8}: the keys a table's copy can be split by. */
+    private static final java.util.Set<Integer> INTEGER_TYPES = java.util.Set.of(20, 21, 23);
     /** A clock tick among the stream's elements (see {@code ChunkCut}). */
     private static final ChangeDecoder.Element TICK = new ChangeDecoder.Committed(-1, null);
 
@@ -100,6 +104,8 @@ final class CdcSession {
                 .then(publication())
                 .then(Mono.fromRunnable(() -> {
                     source.snapshotState.clear();
+                    source.rangeBounds.clear();
+                    source.rangeState.clear();
                     source.columnsSeen.clear();
                     source.snapshotOffsets.clear();
                 }))
@@ -112,6 +118,14 @@ final class CdcSession {
                             if (state != null) {
                                 source.snapshotState.put(table, state);
                             }
+                            c.attributes().forEach((name, value) -> {
+                                if (name.equals(PostgresCdcSource.RANGES)) {
+                                    source.rangeBounds.put(table, KeyText.decode(value));
+                                } else if (name.startsWith(PostgresCdcSource.RANGE)) {
+                                    source.rangeState.put(table + "#" + name.substring(PostgresCdcSource.RANGE.length()),
+                                            value);
+                                }
+                            });
                             String columns = c.attributes().get(PostgresCdcSource.COLUMNS);
                             if (columns != null) {
                                 source.columnsSeen.put(table, columns);
@@ -230,6 +244,8 @@ final class CdcSession {
                                 + "since it was last read are lost to it, so every table is copied again",
                                 options.name(), slot);
                         source.snapshotState.clear();
+                        source.rangeBounds.clear();
+                        source.rangeState.clear();
                         source.snapshotOffsets.clear();
                     }
                     // forgotten before the slot exists: a kill between the two copies every table next time
@@ -304,50 +320,119 @@ final class CdcSession {
         if (todo.isEmpty()) {
             return Flux.empty();
         }
-        int connections = Math.min(options.snapshotConnections(), todo.size());
-        log.info("{}: copying {} table(s) {}{}{}", options.name(), todo.size(), todo.stream().map(t -> t.name).toList(),
-                exportedSnapshot == null ? "" : " in the slot's snapshot " + exportedSnapshot,
-                connections > 1 ? " on " + connections + " connections" : "");
-        Queue<TableShape> queue = new ConcurrentLinkedQueue<>(todo);
-        List<Flux<Chunk>> copies = new ArrayList<>();
-        copies.add(copyAll(sql, sqlLoop, queue));
-        for (int i = 1; i < connections; i++) {
-            copies.add(Flux.usingWhen(source.factory.create(), c -> copyAll(c, Faults.eventLoop(c), queue),
-                    c -> c.close(), (c, e) -> c.close(), c -> c.close()));
-        }
-        // one chunk waiting per connection: the pusher bounds what is in flight, not this merge
-        return Flux.merge(1, copies.toArray(Flux[]::new));
-    }
-
-    /** The tables of the queue, one after the other, in one transaction of the connection (in the exported snapshot). */
-    private Flux<Chunk> copyAll(PostgresqlConnection connection, Scheduler loop, Queue<TableShape> queue) {
-        Mono<Void> begin = execute(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .then(exportedSnapshot == null ? Mono.empty()
-                        : execute(connection, "SET TRANSACTION SNAPSHOT '" + exportedSnapshot + "'"));
-        return begin.thenMany(nextTables(connection, loop, queue))
-                .concatWith(execute(connection, "COMMIT").then(Mono.empty()));
-    }
-
-    private Flux<Chunk> nextTables(PostgresqlConnection connection, Scheduler loop, Queue<TableShape> queue) {
-        return Flux.defer(() -> {
-            TableShape table = queue.poll();
-            return table == null ? Flux.empty()
-                    : copy(connection, loop, table).concatWith(nextTables(connection, loop, queue));
+        return Flux.fromIterable(todo).concatMap(this::units).collectList().flatMapMany(lists -> {
+            List<Unit> units = lists.stream().flatMap(List::stream).toList();
+            int connections = Math.min(options.snapshotConnections(), units.size());
+            log.info("{}: copying {} table(s) {}{}, {} part(s) on {} connection(s)", options.name(), todo.size(),
+                    todo.stream().map(t -> t.name).toList(),
+                    exportedSnapshot == null ? "" : " in the slot's snapshot " + exportedSnapshot, units.size(), connections);
+            Queue<Unit> queue = new ConcurrentLinkedQueue<>(units);
+            List<Flux<Chunk>> copies = new ArrayList<>();
+            copies.add(copyAll(sql, sqlLoop, queue));
+            for (int i = 1; i < connections; i++) {
+                copies.add(Flux.usingWhen(source.factory.create(), c -> copyAll(c, Faults.eventLoop(c), queue),
+                        c -> c.close(), (c, e) -> c.close(), c -> c.close()));
+            }
+            // one chunk waiting per connection: the pusher bounds what is in flight, not this merge
+            return Flux.merge(1, copies.toArray(Flux[]::new));
         });
     }
 
     /**
-     * The table's rows after {@code after} (its key's text values; null: from the start), in key order,
-     * by one query read {@code chunkRows} at a time through a portal, so that the server reads the
-     * next rows while the previous are converted and written; then an empty chunk that completes the
-     * origin.
+     * A part of the snapshot that one connection copies: a whole table ({@code range} -1), or the keys in
+     * ({@code lower}, {@code upper}] of a large one (null: unbounded); from after {@code after} when a
+     * copy of it was cut.
      */
-    private Flux<Chunk> copy(PostgresqlConnection connection, Scheduler loop, TableShape table) {
-        String origin = PostgresCdcSource.SNAPSHOT_ORIGIN_PREFIX + table.name;
-        String state = source.snapshotState.get(table.name.toString());
+    private record Unit(TableShape table, int range, String lower, String upper, String[] after) {
+
+        String origin() {
+            return PostgresCdcSource.SNAPSHOT_ORIGIN_PREFIX + table.name + (range < 0 ? "" : "#" + range);
+        }
+    }
+
+    /**
+     * The parts of a table's copy: the ranges it was split at before (those not written yet); else, for a
+     * table not started yet whose key is one integer column and whose rows (estimated, or its keys' span)
+     * are more than {@code snapshotRangeRows}, that many rows per range (up to {@value #MAX_RANGES}),
+     * kept in its checkpoint before any is copied; else the whole table.
+     */
+    private Mono<List<Unit>> units(TableShape table) {
+        String name = table.name.toString();
+        String[] bounds = source.rangeBounds.get(name);
+        if (bounds != null) {
+            return Mono.just(rangeUnits(table, bounds));
+        }
+        String state = source.snapshotState.get(name);
         String[] after = state != null && state.startsWith(AFTER) ? KeyText.decode(state.substring(AFTER.length())) : null;
-        AtomicLong copied = source.copiedRows.computeIfAbsent(table.name.toString(), t -> new AtomicLong());
-        return pages(connection, loop, table, after, 0, origin, copied, true);
+        List<Unit> whole = List.of(new Unit(table, -1, null, null, after));
+        if (state != null || options.snapshotConnections() < 2 || table.key.length != 1
+                || !INTEGER_TYPES.contains(table.types[table.key[0]])) {
+            return Mono.just(whole);
+        }
+        String key = TableName.quote(table.columns[table.key[0]]);
+        return rows("SELECT c.reltuples::int8::text, (SELECT min(" + key + ")::text FROM " + table.name.sql()
+                + "), (SELECT max(" + key + ")::text FROM " + table.name.sql() + ") FROM pg_class c "
+                + "WHERE c.oid = to_regclass($1)", table.name.sql())
+                .next()
+                .flatMap(r -> {
+                    if (r[1] == null) {
+                        return Mono.just(whole);
+                    }
+                    java.math.BigInteger min = new java.math.BigInteger(r[1]);
+                    java.math.BigInteger span = new java.math.BigInteger(r[2]).subtract(min).add(java.math.BigInteger.ONE);
+                    long reltuples = Long.parseLong(r[0]);
+                    // never analysed (-1): the keys' span stands for the rows
+                    java.math.BigInteger rows = reltuples > 0 ? span.min(java.math.BigInteger.valueOf(reltuples)) : span;
+                    java.math.BigInteger perRange = java.math.BigInteger.valueOf(options.snapshotRangeRows());
+                    int ranges = rows.add(perRange).subtract(java.math.BigInteger.ONE).divide(perRange)
+                            .min(java.math.BigInteger.valueOf(MAX_RANGES)).intValue();
+                    if (ranges < 2) {
+                        return Mono.just(whole);
+                    }
+                    String[] split = new String[ranges - 1];
+                    for (int i = 1; i < ranges; i++) {
+                        split[i - 1] = min.add(span.multiply(java.math.BigInteger.valueOf(i))
+                                .divide(java.math.BigInteger.valueOf(ranges))).subtract(java.math.BigInteger.ONE).toString();
+                    }
+                    log.info("{}: table {} is copied in {} key ranges, split at {}", options.name(), name, ranges,
+                            List.of(split));
+                    source.rangeBounds.put(name, split);
+                    return source.saveTable(name).thenReturn(rangeUnits(table, split));
+                });
+    }
+
+    private List<Unit> rangeUnits(TableShape table, String[] bounds) {
+        List<Unit> units = new ArrayList<>();
+        for (int r = 0; r <= bounds.length; r++) {
+            String state = source.rangeState.get(table.name + "#" + r);
+            if (DONE.equals(state)) {
+                continue;
+            }
+            String[] after = state != null && state.startsWith(AFTER) ? KeyText.decode(state.substring(AFTER.length())) : null;
+            units.add(new Unit(table, r, r == 0 ? null : bounds[r - 1], r == bounds.length ? null : bounds[r], after));
+        }
+        return units;
+    }
+
+    /** The parts of the queue, one after the other, in one transaction of the connection (in the exported snapshot). */
+    private Flux<Chunk> copyAll(PostgresqlConnection connection, Scheduler loop, Queue<Unit> queue) {
+        Mono<Void> begin = execute(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .then(exportedSnapshot == null ? Mono.empty()
+                        : execute(connection, "SET TRANSACTION SNAPSHOT '" + exportedSnapshot + "'"));
+        return begin.thenMany(nextUnits(connection, loop, queue))
+                .concatWith(execute(connection, "COMMIT").then(Mono.empty()));
+    }
+
+    private Flux<Chunk> nextUnits(PostgresqlConnection connection, Scheduler loop, Queue<Unit> queue) {
+        return Flux.defer(() -> {
+            Unit unit = queue.poll();
+            if (unit == null) {
+                return Flux.empty();
+            }
+            AtomicLong copied = source.copiedRows.computeIfAbsent(unit.table().name.toString(), t -> new AtomicLong());
+            return pages(connection, loop, unit.table(), unit.after(), unit.lower(), unit.upper(), 0, unit.origin(),
+                    copied, true).concatWith(nextUnits(connection, loop, queue));
+        });
     }
 
     /**
@@ -356,28 +441,45 @@ final class CdcSession {
      * completes the origin; {@code keepKeys}: each page's last key is kept for the snapshot's checkpoint.
      */
     private Flux<Chunk> pages(PostgresqlConnection connection, Scheduler loop, TableShape table, String[] after,
-            long version, String origin, AtomicLong copied, boolean keepKeys) {
+            String lower, String upper, long version, String origin, AtomicLong copied, boolean keepKeys) {
         StringBuilder q = new StringBuilder("SELECT ");
         for (int i = 0; i < table.columns.length; i++) {
             q.append(i == 0 ? "" : ", ").append(TableName.quote(table.columns[i])).append("::text");
         }
         // the key qualified by the alias: a bare name in ORDER BY means the output column (its text)
         q.append(" FROM ").append(table.name.sql()).append(" t");
+        List<String> params = new ArrayList<>();
+        List<String> conditions = new ArrayList<>();
         if (after != null) {
-            q.append(" WHERE (");
-            keyList(q, table);
-            q.append(") > (");
+            StringBuilder c = new StringBuilder("(");
+            keyList(c, table);
+            c.append(") > (");
             for (int i = 0; i < table.key.length; i++) {
-                q.append(i == 0 ? "" : ", ").append("CAST($").append(i + 1).append(" AS ")
+                params.add(after[i]);
+                c.append(i == 0 ? "" : ", ").append("CAST($").append(params.size()).append(" AS ")
                         .append(table.sqlTypes[table.key[i]]).append(')');
             }
-            q.append(')');
+            conditions.add(c.append(')').toString());
+        }
+        // a key range (of a one-column key): (lower, upper]
+        String keyType = table.sqlTypes[table.key[0]];
+        String key = "t." + TableName.quote(table.columns[table.key[0]]);
+        if (lower != null) {
+            params.add(lower);
+            conditions.add(key + " > CAST($" + params.size() + " AS " + keyType + ")");
+        }
+        if (upper != null) {
+            params.add(upper);
+            conditions.add(key + " <= CAST($" + params.size() + " AS " + keyType + ")");
+        }
+        if (!conditions.isEmpty()) {
+            q.append(" WHERE ").append(String.join(" AND ", conditions));
         }
         q.append(" ORDER BY ");
         keyList(q, table);
         AtomicLong pages = new AtomicLong();
         ChunkLimit limit = new ChunkLimit(options.chunkRows(), options.chunkBytes());
-        return rows(connection, loop, q.toString(), options.chunkRows(), (Object[]) (after == null ? new String[0] : after))
+        return rows(connection, loop, q.toString(), options.chunkRows(), params.toArray())
                 .bufferUntil(row -> limit.add(textBytes(row)))
                 .map(page -> {
                     long bytes = 0;
@@ -635,7 +737,8 @@ final class CdcSession {
                     log.info("{}: copying table {} again, as of {}", options.name(), tableName, t.getT2());
                     Flux<Chunk> pages = Flux.usingWhen(source.factory.create(),
                             c -> execute(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                                    .thenMany(pages(c, Faults.eventLoop(c), table, null, version, origin, copied, false))
+                                    .thenMany(pages(c, Faults.eventLoop(c), table, null, null, null, version, origin,
+                                            copied, false))
                                     .concatWith(execute(c, "COMMIT").then(Mono.empty())),
                             c -> c.close(), (c, e) -> c.close(), c -> c.close());
                     return pages.concatWith(written.asMono()

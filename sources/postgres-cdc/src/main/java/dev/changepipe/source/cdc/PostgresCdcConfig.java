@@ -18,8 +18,11 @@ record PostgresCdcConfig(
         @Key(value = "the publication of the tables", defaultText = "the slot's name") String publication,
         @Key("create the publication when missing, and add the tables it lacks") Boolean createPublication,
         @Key("copy each table once before its changes (a table added later is copied alone)") Boolean snapshot,
-        @Key(value = "how many tables the snapshot copies at once, each on a connection of its own", min = 1, max = 64)
+        @Key(value = "how many tables (or key ranges of a large table) the snapshot copies at once, each on a "
+                + "connection of its own", min = 1, max = 64)
         Integer snapshotConnections,
+        @Key(value = "a table of more rows than this (estimated), keyed by one integer column, is copied in key ranges "
+                + "of about that many rows, several at once", min = 1) Long snapshotRangeRows,
         @Key(value = "most changes (or snapshot rows) per chunk", min = 1, max = 1_000_000) Integer chunkRows,
         @Key("most bytes per chunk, as its rows take in memory") DataSize chunkBytes,
         @Key("how long a chunk that is not full waits for more changes") Duration linger,
@@ -35,6 +38,7 @@ record PostgresCdcConfig(
         createPublication = createPublication == null || createPublication;
         snapshot = snapshot == null || snapshot;
         snapshotConnections = snapshotConnections == null ? PostgresCdcOptions.DEFAULT_SNAPSHOT_CONNECTIONS : snapshotConnections;
+        snapshotRangeRows = snapshotRangeRows == null ? PostgresCdcOptions.DEFAULT_SNAPSHOT_RANGE_ROWS : snapshotRangeRows;
         chunkRows = chunkRows == null ? PostgresCdcOptions.DEFAULT_CHUNK_ROWS : chunkRows;
         chunkBytes = chunkBytes == null ? DataSize.ofBytes(PostgresCdcOptions.DEFAULT_CHUNK_BYTES) : chunkBytes;
         linger = linger == null ? PostgresCdcOptions.DEFAULT_LINGER : linger;

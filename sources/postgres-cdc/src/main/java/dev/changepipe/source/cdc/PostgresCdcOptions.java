@@ -22,7 +22,10 @@ import java.util.regex.Pattern;
  * @param publication the publication of the tables
  * @param createPublication create the publication when missing and add the tables it lacks
  * @param snapshot copy each table once before streaming (the tables already copied are not copied again)
- * @param snapshotConnections how many tables the snapshot copies at once, each on a connection of its own
+ * @param snapshotConnections how many tables (or key ranges of a large table) the snapshot copies at once,
+ *     each on a connection of its own
+ * @param snapshotRangeRows a table of more rows than this (estimated), keyed by one integer column, is copied
+ *     in key ranges of about that many rows, several at once (with more than one connection)
  * @param chunkRows most changes per chunk (and per slice of a large transaction)
  * @param chunkBytes most bytes per chunk, as its rows take in memory (and per slice)
  * @param linger how long a chunk waits for more changes before it is emitted not full
@@ -44,6 +47,7 @@ public record PostgresCdcOptions(
         boolean createPublication,
         boolean snapshot,
         int snapshotConnections,
+        long snapshotRangeRows,
         int chunkRows,
         long chunkBytes,
         Duration linger,
@@ -57,6 +61,7 @@ public record PostgresCdcOptions(
     public static final int DEFAULT_CHUNK_ROWS = 5_000;
     /** Two tables at once: faster than one where there are cores to spare, and light on the server. */
     public static final int DEFAULT_SNAPSHOT_CONNECTIONS = 2;
+    public static final long DEFAULT_SNAPSHOT_RANGE_ROWS = 1_000_000;
     /** With the pusher's default in-flight limit, a few chunks of large rows fit a 256 MiB heap. */
     public static final long DEFAULT_CHUNK_BYTES = 4L << 20;
     public static final Duration DEFAULT_LINGER = Duration.ofMillis(50);
@@ -81,6 +86,9 @@ public record PostgresCdcOptions(
         requireName("publication", publication);
         if (snapshotConnections < 1) {
             throw new IllegalArgumentException("snapshotConnections must be positive, was " + snapshotConnections);
+        }
+        if (snapshotRangeRows < 1) {
+            throw new IllegalArgumentException("snapshotRangeRows must be positive, was " + snapshotRangeRows);
         }
         if (chunkRows < 1) {
             throw new IllegalArgumentException("chunkRows must be positive, was " + chunkRows);
@@ -113,7 +121,8 @@ public record PostgresCdcOptions(
     /** Options with the defaults for everything but what must be given. */
     public static PostgresCdcOptions of(String name, String url, List<String> tables, CheckpointStore checkpoints) {
         String slot = defaultName(name);
-        return new PostgresCdcOptions(name, url, tables, slot, slot, true, true, DEFAULT_SNAPSHOT_CONNECTIONS, DEFAULT_CHUNK_ROWS,
+        return new PostgresCdcOptions(name, url, tables, slot, slot, true, true, DEFAULT_SNAPSHOT_CONNECTIONS,
+                DEFAULT_SNAPSHOT_RANGE_ROWS, DEFAULT_CHUNK_ROWS,
                 DEFAULT_CHUNK_BYTES, DEFAULT_LINGER, DEFAULT_STATUS_INTERVAL, DEFAULT_HEARTBEAT, checkpoints, null, null, null);
     }
 

@@ -76,6 +76,10 @@ public final class PostgresCdcSource implements Source, SourceResync {
     static final String RESYNC_ORIGIN_PREFIX = "resync:";
     static final String DONE = "done";
     static final String STATE = "state";
+    /** The snapshot checkpoint's attribute that keeps the bounds a large table's copy is split at. */
+    static final String RANGES = "ranges";
+    /** The prefix of the snapshot checkpoint's attribute of each range's state ({@code range.0}...). */
+    static final String RANGE = "range.";
     /** The snapshot checkpoint's attribute that keeps the table's columns as the source last saw them. */
     static final String COLUMNS = "columns";
     static final String AFTER = "after:";
@@ -87,6 +91,10 @@ public final class PostgresCdcSource implements Source, SourceResync {
     final ConcurrentNavigableMap<Long, Commit> confirmAt = new ConcurrentSkipListMap<>();
     final Map<String, String> pageKeys = new ConcurrentHashMap<>();
     final Map<String, String> snapshotState = new ConcurrentHashMap<>();
+    /** The bounds a table's copy is split at (its ranges' upper bounds but the last's), by table. */
+    final Map<String, String[]> rangeBounds = new ConcurrentHashMap<>();
+    /** Each range's state ({@code done}, {@code after:<key>}), by {@code <table>#<range>}. */
+    final Map<String, String> rangeState = new ConcurrentHashMap<>();
     /** Each table's columns as last seen ({@link KeyText}), kept with its snapshot checkpoint. */
     final Map<String, String> columnsSeen = new ConcurrentHashMap<>();
     /** Each table's snapshot checkpoint's offset, kept when only its columns change. */
@@ -246,15 +254,22 @@ public final class PostgresCdcSource implements Source, SourceResync {
                     written.tryEmitEmpty();
                 }
             } else if (ack.origin().startsWith(SNAPSHOT_ORIGIN_PREFIX)) {
-                String table = ack.origin().substring(SNAPSHOT_ORIGIN_PREFIX.length());
+                String part = ack.origin().substring(SNAPSHOT_ORIGIN_PREFIX.length());
+                int hash = part.indexOf('#');
+                String table = hash < 0 ? part : part.substring(0, hash);
                 String lastKey = pageKeys.remove(ack.origin() + "#" + committable);
-                if (ack.originDone()) {
+                String state = ack.originDone() ? DONE : lastKey != null ? AFTER + lastKey : null;
+                if (state == null) {
+                    continue;
+                }
+                if (hash < 0) {
+                    snapshotState.put(table, state);
+                } else {
+                    rangeState.put(part, state);
+                }
+                if (DONE.equals(state) && (hash < 0 || rangesDone(table))) {
                     snapshotState.put(table, DONE);
                     log.info("{}: snapshot of table {} written", options.name(), table);
-                } else if (lastKey != null) {
-                    snapshotState.put(table, AFTER + lastKey);
-                } else {
-                    continue;
                 }
                 snapshotOffsets.put(table, committable);
                 snapshotMoved.put(table, tableCheckpoint(table));
@@ -272,11 +287,32 @@ public final class PostgresCdcSource implements Source, SourceResync {
                 .then();
     }
 
-    /** The table's checkpoint: its snapshot's offset and state, and its columns as last seen. */
+    /** Whether every range of the table's copy is written. */
+    boolean rangesDone(String table) {
+        String[] bounds = rangeBounds.get(table);
+        for (int r = 0; bounds != null && r <= bounds.length; r++) {
+            if (!DONE.equals(rangeState.get(table + "#" + r))) {
+                return false;
+            }
+        }
+        return bounds != null;
+    }
+
+    /** The table's checkpoint: its snapshot's offset and state (and its ranges'), and its columns as last seen. */
     Checkpoint tableCheckpoint(String table) {
         Map<String, String> attributes = new LinkedHashMap<>();
         if (snapshotState.get(table) != null) {
             attributes.put(STATE, snapshotState.get(table));
+        }
+        String[] bounds = rangeBounds.get(table);
+        if (bounds != null && !DONE.equals(snapshotState.get(table))) {
+            attributes.put(RANGES, KeyText.encode(bounds));
+            for (int r = 0; r <= bounds.length; r++) {
+                String state = rangeState.get(table + "#" + r);
+                if (state != null) {
+                    attributes.put(RANGE + r, state);
+                }
+            }
         }
         if (columnsSeen.get(table) != null) {
             attributes.put(COLUMNS, columnsSeen.get(table));
@@ -363,6 +399,14 @@ public final class PostgresCdcSource implements Source, SourceResync {
             state = "stopped: " + stopped;
         } else if (!options.snapshot() || DONE.equals(snapshot)) {
             state = stream != null ? "streaming" : "starting";
+        } else if (rangeBounds.get(table) != null) {
+            int ranges = rangeBounds.get(table).length + 1;
+            int done = 0;
+            for (int r = 0; r < ranges; r++) {
+                done += DONE.equals(rangeState.get(table + "#" + r)) ? 1 : 0;
+            }
+            state = "snapshot: " + String.format("%,d", copied == null ? 0 : copied.get()) + " rows read, "
+                    + done + " of " + ranges + " key ranges written";
         } else if (copied != null || snapshot != null) {
             state = "snapshot: " + String.format("%,d", copied == null ? 0 : copied.get()) + " rows read"
                     + (snapshot != null && snapshot.startsWith(AFTER) ? ", written up to key ("

@@ -31,7 +31,7 @@ public final class PostgresCdcSourceProvider implements SourceProvider {
         String slot = c.slot() != null ? c.slot() : PostgresCdcOptions.defaultName(context.pipelineName());
         String publication = c.publication() != null ? c.publication() : slot;
         PostgresCdcOptions options = s.build(() -> new PostgresCdcOptions(context.pipelineName(), url, c.tables(), slot,
-                publication, c.createPublication(), c.snapshot(), c.snapshotConnections(), c.chunkRows(), c.chunkBytes().bytes(), c.linger(), c.statusInterval(), c.heartbeat(),
+                publication, c.createPublication(), c.snapshot(), c.snapshotConnections(), c.snapshotRangeRows(), c.chunkRows(), c.chunkBytes().bytes(), c.linger(), c.statusInterval(), c.heartbeat(),
                 context.checkpoints(), context.deadLetters(), context.meterRegistry(), context::sinks));
         PostgresCdcSource source = PostgresCdcSource.create(options);
         context.readinessProbe("replication slot " + slot + " of pipeline " + context.pipelineName(),

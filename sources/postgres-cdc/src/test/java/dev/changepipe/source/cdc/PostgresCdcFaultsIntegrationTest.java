@@ -20,10 +20,11 @@ import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
 
 /**
- * The stream's faults against a real PostgreSQL: a backlog read by a consumer slower than the server (and
- * asking from its own thread, as the pusher does) arrives whole; a walsender ended by the server and a slot
- * held by another connection are transient faults (the service restarts the pipeline), named, and the next
- * run reads on from the slot.
+ * The snapshot's key ranges and the stream's faults against a real PostgreSQL: a large table is copied in
+ * key ranges, several at once, and a copy cut short goes on from each range's last key; a backlog read by
+ * a consumer slower than the server (and asking from its own thread, as the pusher does) arrives whole; a
+ * walsender ended by the server and a slot held by another connection are transient faults (the service
+ * restarts the pipeline), named, and the next run reads on from the slot.
  */
 @ExtendWith(PostgresServerExtension.class)
 class PostgresCdcFaultsIntegrationTest {
@@ -41,7 +42,7 @@ class PostgresCdcFaultsIntegrationTest {
                     + "ON CONFLICT (id) DO UPDATE SET v = excluded.v");
         }
         return PostgresCdcSource.create(new PostgresCdcOptions(d.name(), d.url(), d.tables(), d.slot(),
-                d.publication(), d.createPublication(), false, 1, chunkRows, d.chunkBytes(), d.linger(),
+                d.publication(), d.createPublication(), false, 1, 1_000_000, chunkRows, d.chunkBytes(), d.linger(),
                 d.statusInterval(), d.heartbeat(), d.checkpoints(), null, null, null));
     }
 
@@ -114,5 +115,66 @@ class PostgresCdcFaultsIntegrationTest {
         } finally {
             holding.dispose();
         }
+    }
+
+    @Test
+    void aLargeTableIsCopiedInKeyRangesAtOnceAndACopyCutShortGoesOnFromEachRange(PostgresServer pg, @TempDir Path dir) {
+        String db = pg.createDatabase("cdcranges");
+        pg.execute(db, "CREATE TABLE big (id bigint PRIMARY KEY, v text)");
+        pg.execute(db, "INSERT INTO big SELECT g, 'v' || g FROM generate_series(1, 30000) g");
+        dev.changepipe.core.CheckpointStore checkpoints = FileCheckpointStore.open(dir);
+        PostgresCdcOptions d = PostgresCdcOptions.of(db, pg.r2dbcUrl(db), List.of("big"), checkpoints);
+        // 5,000 rows per range: 6 ranges, 3 copied at once, 500 rows per chunk
+        java.util.function.Supplier<PostgresCdcSource> source = () -> PostgresCdcSource.create(new PostgresCdcOptions(
+                d.name(), d.url(), d.tables(), d.slot(), d.publication(), true, true, 3, 5_000, 500, d.chunkBytes(),
+                d.linger(), d.statusInterval(), d.heartbeat(), checkpoints, null, null, null));
+        java.util.Set<Object> keys = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        java.util.Set<String> origins = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        java.util.concurrent.atomic.AtomicReference<String> line = new java.util.concurrent.atomic.AtomicReference<>();
+
+        // a first run acknowledges 20 chunks (some ranges in part, some not at all), then stops
+        PostgresCdcSource first = source.get();
+        first.read()
+                .concatMap(c -> {
+                    origins.add(c.origin());
+                    if (!c.isParsed()) {
+                        c.raw().parse().forEach(item -> keys.add(item.key().get("id")));
+                    }
+                    if (origins.size() >= 3 && line.get() == null) {
+                        line.set(first.status().parts().get("public.big"));
+                    }
+                    return first.acknowledge(new dev.changepipe.core.Ack(c.origin(), c.offset(), c.offset(), c.completed(),
+                            c.itemCount())).thenReturn(c);
+                })
+                .take(20)
+                .blockLast(Duration.ofSeconds(30));
+        assertThat(origins).as("the chunks of 3 ranges at once").hasSizeGreaterThanOrEqualTo(3)
+                .allMatch(o -> o.matches("snapshot:public\\.big#[0-5]"));
+        assertThat(line.get()).matches("snapshot: [0-9,]+ rows read, [0-6] of 6 key ranges written");
+        dev.changepipe.core.Checkpoint kept = checkpoints.load(d.slot() + "/snapshot/public.big").block(Duration.ofSeconds(5));
+        assertThat(kept.attributes()).containsKey("ranges").containsKey("range.0");
+        long readFirst = keys.size();
+        assertThat(readFirst).isLessThan(30_000);
+
+        // the next run copies only what is left of each range
+        PostgresCdcSource second = source.get();
+        AtomicLong readSecond = new AtomicLong();
+        second.read()
+                .concatMap(c -> {
+                    if (!c.isParsed()) {
+                        c.raw().parse().forEach(item -> keys.add(item.key().get("id")));
+                        readSecond.incrementAndGet();
+                    }
+                    return second.acknowledge(new dev.changepipe.core.Ack(c.origin(), c.offset(), c.offset(),
+                            c.completed(), c.itemCount())).thenReturn(c);
+                })
+                .takeUntil(c -> PostgresCdcSource.DONE.equals(second.snapshotState.get("public.big")))
+                .blockLast(Duration.ofSeconds(30));
+        assertThat(keys).as("every row, over both runs").hasSize(30_000);
+        assertThat(readSecond.get()).as("chunks read again: the ranges written are not")
+                .isLessThan(30_000 / 500);
+        assertThat(second.snapshotState).containsEntry("public.big", PostgresCdcSource.DONE);
+        assertThat(checkpoints.load(d.slot() + "/snapshot/public.big").block(Duration.ofSeconds(5)).attributes())
+                .containsEntry("state", "done").doesNotContainKey("ranges");
     }
 }

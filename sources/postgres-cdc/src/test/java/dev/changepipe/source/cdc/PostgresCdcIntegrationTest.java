@@ -189,7 +189,7 @@ class PostgresCdcIntegrationTest {
                 .build());
         PostgresCdcOptions d = PostgresCdcOptions.of(pgDb, pg.r2dbcUrl(pgDb), List.of("orders", "customers"), checkpoints);
         PostgresCdcSource source = PostgresCdcSource.create(new PostgresCdcOptions(d.name(), d.url(), d.tables(),
-                d.slot(), d.publication(), d.createPublication(), d.snapshot(), d.snapshotConnections(), d.chunkRows(), d.chunkBytes(),
+                d.slot(), d.publication(), d.createPublication(), d.snapshot(), d.snapshotConnections(), d.snapshotRangeRows(), d.chunkRows(), d.chunkBytes(),
                 d.linger(), d.statusInterval(), Duration.ofMillis(200), checkpoints, null, null, () -> List.of(sink)));
         return new Run(source, Pipeline.builder("cdc").source(source).sink(sink)
                 .pusher(ParseQueuePusher.factory(ParseQueueOptions.builder().build()))

@@ -38,10 +38,10 @@ class PostgresCdcSourceTest {
         PostgresCdcOptions d = PostgresCdcOptions.of("shop", "r2dbc:postgresql://u@127.0.0.1:1/db", List.of("orders"),
                 FileCheckpointStore.open(dir));
         assertThatThrownBy(() -> new PostgresCdcOptions(d.name(), d.url(), d.tables(), "Bad-Slot", d.publication(),
-                true, true, 1, 10, 10, d.linger(), d.statusInterval(), d.heartbeat(), d.checkpoints(), null, null, null))
+                true, true, 1, 1_000_000, 10, 10, d.linger(), d.statusInterval(), d.heartbeat(), d.checkpoints(), null, null, null))
                 .hasMessageContaining("slot name 'Bad-Slot'");
         assertThatThrownBy(() -> new PostgresCdcOptions(d.name(), d.url(), List.of("public.orders; DROP"), d.slot(),
-                d.publication(), true, true, 1, 10, 10, d.linger(), d.statusInterval(), d.heartbeat(), d.checkpoints(), null, null, null))
+                d.publication(), true, true, 1, 1_000_000, 10, 10, d.linger(), d.statusInterval(), d.heartbeat(), d.checkpoints(), null, null, null))
                 .hasMessageContaining("table 'public.orders; DROP'");
         assertThat(PostgresCdcOptions.defaultName("Shop-Orders")).isEqualTo("changepipe_shop_orders");
     }
