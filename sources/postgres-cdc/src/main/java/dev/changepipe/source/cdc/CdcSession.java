@@ -750,7 +750,7 @@ final class CdcSession {
                 })
                 .onErrorResume(e -> {
                     log.error("{}: copying table {} again failed: {}", options.name(), tableName, e.toString());
-                    source.refusals.put(tableName, "copying it again failed: " + e.getMessage());
+                    source.notes.put(tableName, "copying it again failed: " + e.getMessage());
                     return Mono.empty();
                 })
                 .doFinally(signal -> {
@@ -847,7 +847,7 @@ final class CdcSession {
     private void refuse(ChangeDecoder.Refused r) {
         log.warn("{}: {}", options.name(), r.reason());
         source.deadLetters.incrementAndGet();
-        source.refusals.put(r.table().name.toString(), r.reason());
+        source.notes.put(r.table().name.toString(), "last refused change: " + r.reason());
         if (options.deadLetters() != null) {
             options.deadLetters().append(List.of(new DeadLetter(options.name(), "source", options.slot(),
                     r.commitLsn(), r.table().id, "", r.cause(), r.reason(), r.record())));

@@ -115,8 +115,8 @@ public final class PostgresCdcSource implements Source, SourceResync {
     volatile List<String> tables;
     /** Rows each table's snapshot read in this process. */
     final Map<String, AtomicLong> copiedRows = new ConcurrentHashMap<>();
-    /** Each table's last refused change (a dead letter), for the status page. */
-    final Map<String, String> refusals = new ConcurrentHashMap<>();
+    /** What the status page adds to each table's line: its last refused change (a dead letter), a failed resync. */
+    final Map<String, String> notes = new ConcurrentHashMap<>();
     /** The run that streams, or {@code null}. */
     volatile CdcSession session;
     /** Resyncs started by this process (each one's origin is numbered). */
@@ -418,8 +418,8 @@ public final class PostgresCdcSource implements Source, SourceResync {
         if (resync != null) {
             state += "; copying it again: " + String.format("%,d", resync.get()) + " rows read";
         }
-        String refused = refusals.get(table);
-        return refused == null ? state : state + "; last refused change: " + refused;
+        String note = notes.get(table);
+        return note == null ? state : state + "; " + note;
     }
 
     /** The last LSN confirmed to the server (0 before the first). */
