@@ -215,6 +215,16 @@ final class Cli implements Callable<Integer> {
             }
             return "http://127.0.0.1:" + ServiceConfig.DEFAULT_PORT;
         }
+
+        /** The bearer token: {@code given} (--token), else $CHANGEPIPE_TOKEN, else http.token of --config. */
+        String token(String given) {
+            String t = given != null ? given : System.getenv("CHANGEPIPE_TOKEN");
+            if (t == null) {
+                ServiceConfig cfg = loaded();
+                t = cfg == null ? null : cfg.http().token();
+            }
+            return t;
+        }
     }
 
     static JsonNode request(String method, String url, String token, String body) throws IOException, InterruptedException {
@@ -309,11 +319,7 @@ final class Cli implements Callable<Integer> {
                 });
                 return OK;
             }
-            String t = token != null ? token : System.getenv("CHANGEPIPE_TOKEN");
-            if (t == null) {
-                ServiceConfig cfg = target.loaded();
-                t = cfg == null ? null : cfg.http().token();
-            }
+            String t = target.token(token);
             Map<String, String> body = pipeline == null ? Map.of("origin", reset) : Map.of("origin", reset, "pipeline", pipeline);
             JsonNode result = request("POST", target.url() + "/api/offsets/reset", t, AdminServer.JSON.writeValueAsString(body));
             out.println("reset " + reset + " in " + result.get("reset"));
@@ -360,11 +366,7 @@ final class Cli implements Callable<Integer> {
                 }
                 name = withParts.get(0);
             }
-            String t = token != null ? token : System.getenv("CHANGEPIPE_TOKEN");
-            if (t == null) {
-                ServiceConfig cfg = target.loaded();
-                t = cfg == null ? null : cfg.http().token();
-            }
+            String t = target.token(token);
             request("POST", target.url() + "/api/pipelines/" + java.net.URLEncoder.encode(name, StandardCharsets.UTF_8)
                     + "/resync", t, AdminServer.JSON.writeValueAsString(Map.of("part", table)));
             out.println("copying table " + table + " of pipeline " + name + " again; `status` shows its progress");
