@@ -570,7 +570,7 @@ final class CdcSession {
         Map<String, TableShape> tables = Map.copyOf(catalog);
         return replication.startReplication(request)
                 .delayUntil(started -> rows("SELECT active_pid::text FROM pg_replication_slots WHERE slot_name = $1",
-                        options.slot()).next().doOnNext(r -> walsender = r[0]))
+                        options.slot()).next().doOnNext(r -> walsender = r[0]).onErrorResume(e -> Mono.empty()))
                 .flatMapMany(started -> {
             source.stream = started;
             slotPoll = Flux.interval(Duration.ZERO, SLOT_POLL).onBackpressureDrop()
@@ -586,7 +586,9 @@ final class CdcSession {
                     started.map(PgOutput::decode)).concatMapIterable(decoder::accept);
             Flux<Chunk> streamed = Flux.merge(changes, ticks)
                     .bufferUntil(new ChunkCut(options.chunkRows(), options.chunkBytes()))
-                    .concatMap(this::chunks);
+                    .concatMap(this::chunks)
+                    // a stream the server ended: the resyncs under way finish, then the run ends
+                    .doOnComplete(this::endResyncs);
             source.session = this;
             return Flux.merge(streamed, resyncs.asFlux().flatMap(this::recopy));
         });
@@ -715,6 +717,10 @@ final class CdcSession {
     /** Asks the stream to copy the table again ({@link PostgresCdcSource#resync}). */
     synchronized void resync(String table) {
         resyncs.tryEmitNext(table);
+    }
+
+    private synchronized void endResyncs() {
+        resyncs.tryEmitComplete();
     }
 
     /**
@@ -974,7 +980,7 @@ final class CdcSession {
         if (source.session == this) {
             source.session = null;
         }
-        resyncs.tryEmitComplete();
+        endResyncs();
         if (slotPoll != null) {
             slotPoll.dispose();
         }
