@@ -981,6 +981,9 @@ final class CdcSession {
             source.session = null;
         }
         endResyncs();
+        // a resync not finished is abandoned with the run
+        source.resyncRows.clear();
+        source.resyncWritten.clear();
         if (slotPoll != null) {
             slotPoll.dispose();
         }
