@@ -207,6 +207,10 @@ class VerifyIntegrationTest {
             pg.execute(app, "UPDATE shop_order SET total = 999.99 WHERE id = 7"); // its registration lost
             await().ignoreExceptions().atMost(T).until(() -> service.get("/metrics").body().contains(different + " 1.0"));
             await().atMost(T).until(() -> service.output().contains("7: total 999.99 (source) / 8.75 (target)"));
+            // the last result is the pipeline's line on the status page (and the dashboard)
+            await().ignoreExceptions().atMost(T).until(() -> service.pipeline("orders").get("sourceParts")
+                    .get("verify Order against sink clickhouse").asText()
+                    .startsWith("1 key(s) differ: 0 missing, 0 extra, 1 different"));
             await().ignoreExceptions().atMost(T).until(() -> service.get("/health/ready").statusCode() == 503);
             assertThat(service.get("/health/ready").body()).contains("verify of pipeline orders")
                     .contains("1 key(s) of import key Order against sink clickhouse differ");
@@ -215,6 +219,8 @@ class VerifyIntegrationTest {
             await().ignoreExceptions().atMost(T).until(() -> service.get("/metrics").body().contains(different + " 0.0"));
             await().ignoreExceptions().atMost(T).until(() -> service.get("/health/ready").statusCode() == 200);
             assertThat(ch.execute("SELECT toString(total) FROM " + table + " FINAL WHERE id = 7").trim()).isEqualTo("999.99");
+            assertThat(service.pipeline("orders").get("sourceParts").get("verify Order against sink clickhouse").asText())
+                    .startsWith("equal, 3,000 rows");
             assertThat(service.terminate(Duration.ofSeconds(40))).isZero();
         } finally {
             client.shutdown();

@@ -54,6 +54,8 @@ final class ScheduledVerify {
     private volatile Disposable running;
     /** What the last run found per import key and sink, when keys differ (readiness says it). */
     private final Map<String, String> differing = new ConcurrentHashMap<>();
+    /** The last result per import key and sink, for the status page ({@link #lines}). */
+    private final Map<String, String> last = new java.util.concurrent.ConcurrentSkipListMap<>();
 
     ScheduledVerify(List<ImportKeyOptions> importKeys, Map<String, String> databases, ServiceContext context,
             StorageSyncConfig.Verify schedule) {
@@ -108,6 +110,12 @@ final class ScheduledVerify {
             set(key, sinkName, "different", outcome.different().size());
             set(key, sinkName, "changing", outcome.changing().size());
             String at = key.importKey() + " against sink " + sinkName;
+            String when = " (" + java.time.LocalTime.now().withNano(0) + ")";
+            last.put(at, (outcome.equal() ? "equal, " + String.format("%,d", outcome.rows()) + " rows"
+                    : (outcome.missing().size() + outcome.extra().size() + outcome.different().size()) + " key(s) differ: "
+                    + outcome.missing().size() + " missing, " + outcome.extra().size() + " extra, "
+                    + outcome.different().size() + " different"
+                    + (outcome.changing().isEmpty() ? "" : ", " + outcome.changing().size() + " changing")) + when);
             if (outcome.differs()) {
                 differing.put(at, (outcome.missing().size() + outcome.extra().size() + outcome.different().size())
                         + " key(s) of import key " + at + " differ");
@@ -124,9 +132,22 @@ final class ScheduledVerify {
             }
         } catch (RuntimeException e) {
             Counter.builder(FAILURES).tags("import_key", key.importKey(), "sink", sinkName).register(registry).increment();
+            last.put(key.importKey() + " against sink " + sinkName, "failed: " + e.getMessage() + " ("
+                    + java.time.LocalTime.now().withNano(0) + ")");
             log.warn("pipeline {}: verify of import key {} against sink {} failed: {}", pipeline, key.importKey(),
                     sinkName, e.toString());
         }
+    }
+
+    /**
+     * The last result of each import key against each sink, one line each, keyed {@code verify <import
+     * key> against sink <sink>}: {@code equal, 10,000 rows (12:00:03)}, {@code 2 key(s) differ: ...}, or
+     * {@code failed: ...}; empty before the first run ends.
+     */
+    Map<String, String> lines() {
+        Map<String, String> lines = new java.util.LinkedHashMap<>();
+        last.forEach((at, line) -> lines.put("verify " + at, line));
+        return lines;
     }
 
     /**

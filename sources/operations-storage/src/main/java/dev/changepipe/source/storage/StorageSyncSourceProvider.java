@@ -3,6 +3,7 @@ package dev.changepipe.source.storage;
 import dev.changepipe.core.Ack;
 import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Source;
+import dev.changepipe.core.SourceStatus;
 import dev.changepipe.spi.CliCommand;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.HttpEndpoint;
@@ -145,6 +146,13 @@ public final class StorageSyncSourceProvider implements SourceProvider {
             @Override
             public Mono<Void> acknowledge(Ack ack) {
                 return source.acknowledge(ack);
+            }
+
+            /** The source's own status, and the scheduled verify's last results as its parts (the dashboard shows them). */
+            @Override
+            public SourceStatus status() {
+                SourceStatus own = source.status();
+                return verify == null ? own : new SourceStatus(own.lagBytes(), own.deadLetters(), verify.lines());
             }
 
             @Override
