@@ -117,6 +117,7 @@ final class AdminServer {
         post(routes, methods, "/api/pipelines/{name}/pause", (request, read) -> pause(request.param("name"), true));
         post(routes, methods, "/api/pipelines/{name}/resume", (request, read) -> pause(request.param("name"), false));
         post(routes, methods, "/api/pipelines/{name}/resync", (request, read) -> resync(request.param("name"), read));
+        post(routes, methods, "/api/pipelines/{name}/verify", (request, read) -> verify(request.param("name")));
         // The router answers a request no route takes with an empty 404; this last route answers it instead.
         routes.route(request -> true, serve(method -> false, (request, read) -> unrouted(methods, read)));
     }
@@ -308,6 +309,32 @@ final class AdminServer {
                 .onErrorMap(IllegalStateException.class, e -> new HttpException(409, e.getMessage()))
                 .then(Mono.fromCallable(() -> HttpReply.json(202, Map.of("pipeline", name, "part", part,
                         "state", "resyncing"))));
+    }
+
+    /**
+     * Compares a running pipeline's source tables with its sinks now (docs/verify.md) and answers with the
+     * result once done: {@code {"pipeline", "equal", "tables": {"verify Order against sink clickhouse":
+     * "equal, 3,000 rows (12:00:03)"}}}.
+     */
+    private Mono<HttpReply> verify(String name) {
+        PipelineSupervisor supervisor = service.supervisor(name);
+        if (supervisor == null) {
+            throw new HttpException(404, "no pipeline named '" + name + "'");
+        }
+        dev.changepipe.core.Source source = supervisor.runningSource();
+        if (source == null) {
+            throw new HttpException(409, "pipeline " + name + " is not running (" + supervisor.state() + ")");
+        }
+        if (!(source instanceof dev.changepipe.spi.SourceVerify verify)) {
+            throw new HttpException(409, "the source of pipeline " + name + " cannot be verified (storage-sync can)");
+        }
+        return verify.verifyNow().map(result -> {
+            Map<String, Object> body = new java.util.LinkedHashMap<>();
+            body.put("pipeline", name);
+            body.put("equal", result.equal());
+            body.put("tables", result.tables());
+            return HttpReply.json(200, body);
+        });
     }
 
     private Mono<HttpReply> resetOffset(HttpRequest request) {

@@ -151,6 +151,7 @@ class VerifyIntegrationTest {
                 http:
                   port: 0
                   portFile: %1$s/http.port
+                  token: "%9$s"
                 checkpoints:
                   directory: %1$s/checkpoints
                 connections:
@@ -181,7 +182,7 @@ class VerifyIntegrationTest {
                               columns: ["id UInt64", "status String", "total Decimal(12, 2)", "price Float64",
                                         "created DateTime", "created_date Date", "paid UInt8", "note Nullable(String)"]
                               orderBy: [id]
-                """.formatted(dir, redis.uri(), pg.r2dbcUrl(app), ch.httpUrl(), chDb, prefix, more, mode));
+                """.formatted(dir, redis.uri(), pg.r2dbcUrl(app), ch.httpUrl(), chDb, prefix, more, mode, ServiceUnderTest.TOKEN));
         return config;
     }
 
@@ -211,6 +212,13 @@ class VerifyIntegrationTest {
             await().ignoreExceptions().atMost(T).until(() -> service.pipeline("orders").get("sourceParts")
                     .get("verify Order against sink clickhouse").asText()
                     .startsWith("1 key(s) differ: 0 missing, 0 extra, 1 different"));
+            // a verify asked for now answers with the same finding
+            var now = service.post("/api/pipelines/orders/verify", ServiceUnderTest.TOKEN, "");
+            assertThat(now.statusCode()).as(now.body()).isEqualTo(200);
+            assertThat(ServiceUnderTest.json(now).get("equal").asBoolean()).isFalse();
+            assertThat(ServiceUnderTest.json(now).get("tables").get("verify Order against sink clickhouse").asText())
+                    .startsWith("1 key(s) differ");
+            assertThat(service.post("/api/pipelines/orders/verify", null, "").statusCode()).isEqualTo(401);
             await().ignoreExceptions().atMost(T).until(() -> service.get("/health/ready").statusCode() == 503);
             assertThat(service.get("/health/ready").body()).contains("verify of pipeline orders")
                     .contains("1 key(s) of import key Order against sink clickhouse differ");

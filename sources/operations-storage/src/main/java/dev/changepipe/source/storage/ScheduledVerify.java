@@ -52,6 +52,8 @@ final class ScheduledVerify {
     private static final Map<MeterRegistry, Map<List<String>, AtomicLong>> GAUGES =
             java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
     private volatile Disposable running;
+    /** Held by a run, so that runs never overlap. */
+    private final Object runs = new Object();
     /** What the last run found per import key and sink, when keys differ (readiness says it). */
     private final Map<String, String> differing = new ConcurrentHashMap<>();
     /** The last result per import key and sink, for the status page ({@link #lines}). */
@@ -83,20 +85,39 @@ final class ScheduledVerify {
         }
     }
 
-    /** One run: every import key against every sink that can be compared. */
-    void runOnce() {
-        List<Sink> sinks = context.sinks();
-        for (ImportKeyOptions key : importKeys) {
-            for (Sink sink : sinks) {
-                if (sink instanceof TableDigest digest) {
-                    verify(key, sink.name(), digest);
+    /**
+     * One run: every import key against every sink that can be compared; whether every one was equal (and
+     * at least one was compared). One run at a time: a run asked for ({@code POST .../verify}) while a
+     * scheduled one goes on waits for it.
+     */
+    boolean runOnce() {
+        synchronized (runs) {
+            List<Sink> sinks = context.sinks();
+            boolean equal = true;
+            int compared = 0;
+            for (ImportKeyOptions key : importKeys) {
+                for (Sink sink : sinks) {
+                    if (sink instanceof TableDigest digest) {
+                        equal &= verify(key, sink.name(), digest);
+                        compared++;
+                    }
                 }
             }
+            gauge(LAST_RUN, "when the last verify ended (epoch seconds)").set(System.currentTimeMillis() / 1000);
+            return equal && compared > 0;
         }
-        gauge(LAST_RUN, "when the last verify ended (epoch seconds)").set(System.currentTimeMillis() / 1000);
     }
 
-    private void verify(ImportKeyOptions key, String sinkName, TableDigest digest) {
+    /** A run now, off the caller's thread, with its result. */
+    Mono<dev.changepipe.spi.SourceVerify.Result> verifyNow() {
+        return Mono.fromCallable(() -> {
+            boolean equal = runOnce();
+            return new dev.changepipe.spi.SourceVerify.Result(equal, lines());
+        }).subscribeOn(Schedulers.boundedElastic());
+    }
+
+    /** Whether the table is equal in the sink; the outcome is logged, published and kept for the status page. */
+    private boolean verify(ImportKeyOptions key, String sinkName, TableDigest digest) {
         StringWriter report = new StringWriter();
         Timer.Sample sample = Timer.start(registry);
         try {
@@ -130,12 +151,14 @@ final class ScheduledVerify {
                         + "(./pipeline verify --repair registers them):\n{}", pipeline, key.importKey(), sinkName,
                         report.toString().stripTrailing());
             }
+            return outcome.equal();
         } catch (RuntimeException e) {
             Counter.builder(FAILURES).tags("import_key", key.importKey(), "sink", sinkName).register(registry).increment();
             last.put(key.importKey() + " against sink " + sinkName, "failed: " + e.getMessage() + " ("
                     + java.time.LocalTime.now().withNano(0) + ")");
             log.warn("pipeline {}: verify of import key {} against sink {} failed: {}", pipeline, key.importKey(),
                     sinkName, e.toString());
+            return false;
         }
     }
 

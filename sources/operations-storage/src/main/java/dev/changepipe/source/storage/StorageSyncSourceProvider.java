@@ -7,6 +7,7 @@ import dev.changepipe.core.SourceStatus;
 import dev.changepipe.spi.CliCommand;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.HttpEndpoint;
+import dev.changepipe.spi.SourceVerify;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SourceProvider;
@@ -123,12 +124,14 @@ public final class StorageSyncSourceProvider implements SourceProvider {
         }
         StorageSyncOptions options = s.build(b::build);
         StorageSyncSource source = StorageSyncSource.create(redis, options);
-        ScheduledVerify verify = c.verify() == null ? null
-                : new ScheduledVerify(options.importKeys(), urls, context, c.verify());
-        if (verify != null && c.verify().readiness()) {
+        // runs on a schedule with `verify:`, and on request (POST /api/pipelines/<name>/verify) always
+        ScheduledVerify verify = new ScheduledVerify(options.importKeys(), urls, context,
+                c.verify() != null ? c.verify() : new StorageSyncConfig.Verify(Duration.ZERO, null, null));
+        boolean scheduled = c.verify() != null;
+        if (scheduled && c.verify().readiness()) {
             context.readinessProbe("verify of pipeline " + context.pipelineName(), verify.probe());
         }
-        return new Source() {
+        class Verifying implements Source, SourceVerify {
             @Override
             public String name() {
                 return source.name();
@@ -136,7 +139,7 @@ public final class StorageSyncSourceProvider implements SourceProvider {
 
             @Override
             public Flux<Chunk> read() {
-                if (verify == null) {
+                if (!scheduled) {
                     return source.read();
                 }
                 // verifies while it reads: a run's read ends with the run
@@ -144,26 +147,30 @@ public final class StorageSyncSourceProvider implements SourceProvider {
             }
 
             @Override
+            public Mono<SourceVerify.Result> verifyNow() {
+                return verify.verifyNow();
+            }
+
+            @Override
             public Mono<Void> acknowledge(Ack ack) {
                 return source.acknowledge(ack);
             }
 
-            /** The source's own status, and the scheduled verify's last results as its parts (the dashboard shows them). */
+            /** The source's own status, and the last verify's results as its parts (the dashboard shows them). */
             @Override
             public SourceStatus status() {
                 SourceStatus own = source.status();
-                return verify == null ? own : new SourceStatus(own.lagBytes(), own.deadLetters(), verify.lines());
+                return new SourceStatus(own.lagBytes(), own.deadLetters(), verify.lines());
             }
 
             @Override
             public Mono<Void> close() {
-                if (verify != null) {
-                    verify.stop();
-                }
+                verify.stop();
                 return source.close()
                         .then(redis.close())
                         .then(Flux.fromIterable(pools).concatMap(ConnectionPool::disposeLater).then());
             }
-        };
+        }
+        return new Verifying();
     }
 }
