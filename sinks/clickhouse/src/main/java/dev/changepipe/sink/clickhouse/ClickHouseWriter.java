@@ -1046,7 +1046,8 @@ final class ClickHouseWriter implements ClickHouseSink {
                     String what = "truncate " + options.database() + "." + table.target();
                     return retry(endpoints.call(table.target(), what, client -> {
                         client.query(sql).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS).close();
-                        log.info("{}: {} (a truncate of {} in the source)", options.name(), sql, sourceTable);
+                        log.info("{}: {} (rows of {} below a version: a truncate or a resync in the source)", options.name(),
+                                sql, sourceTable);
                         return Boolean.TRUE;
                     }), what).then();
                 });
