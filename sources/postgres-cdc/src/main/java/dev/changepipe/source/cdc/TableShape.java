@@ -1,6 +1,8 @@
 package dev.changepipe.source.cdc;
 
+import dev.changepipe.core.ChangeItem;
 import dev.changepipe.core.Columns;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -44,8 +46,17 @@ final class TableShape {
         }
         this.keyColumns = Columns.of(keyNames);
         // ChangeItem.estimateSize's figure for a row of nulls (it walks the maps, which costs more than the rest of a row)
-        this.fixedBytes = dev.changepipe.core.ChangeItem.estimateSize(id, keyColumns.row(new Object[key.length]),
+        this.fixedBytes = ChangeItem.estimateSize(id, keyColumns.row(new Object[key.length]),
                 valueColumns.row(new Object[columns.length])) + 24L * key.length;
+    }
+
+    /** An insert or update of a row of these values (its key's among them), of {@code bytes} in memory. */
+    ChangeItem item(ChangeItem.Kind kind, Object[] values, long version, Instant commitTime, long bytes) {
+        Object[] keyValues = new Object[key.length];
+        for (int i = 0; i < keyValues.length; i++) {
+            keyValues[i] = values[key[i]];
+        }
+        return new ChangeItem(kind, id, keyColumns.row(keyValues), valueColumns.row(values), version, commitTime, bytes);
     }
 
     /** {@code ChangeItem.estimateSize}'s figure for a row of these values (or a key's texts), without walking maps. */

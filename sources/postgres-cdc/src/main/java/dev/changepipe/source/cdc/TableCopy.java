@@ -1,0 +1,287 @@
+package dev.changepipe.source.cdc;
+
+import dev.changepipe.core.ChangeItem;
+import dev.changepipe.core.Chunk;
+import dev.changepipe.core.Offset;
+import io.r2dbc.postgresql.api.PostgresqlConnection;
+import java.math.BigInteger;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Queue;
+import java.util.Set;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Scheduler;
+
+/**
+ * Copying tables: the snapshot of a run ({@link #snapshot}: whole tables and key ranges of large ones,
+ * several at once, each part resumable from its last written key) and a table's pages for a resync
+ * ({@link #pages}). The progress it reads and keeps is the source's ({@link PostgresCdcSource}).
+ */
+final class TableCopy {
+
+    private static final Logger log = LoggerFactory.getLogger(PostgresCdcSource.class);
+    private static final String DONE = PostgresCdcSource.DONE;
+    private static final String AFTER = PostgresCdcSource.AFTER;
+    /** The most key ranges a table's copy is split into. */
+    private static final int MAX_RANGES = 64;
+    /** {@code int2}, {@code int4}, {@code int8}: the keys a table's copy can be split by. */
+    private static final Set<Integer> INTEGER_TYPES = Set.of(20, 21, 23);
+
+    private final PostgresCdcSource source;
+    private final PostgresCdcOptions options;
+    private final PostgresqlConnection sql;
+    private final Scheduler sqlLoop;
+    private final String exportedSnapshot;
+
+    /**
+     * @param sql the run's query connection: it plans the ranges and copies too
+     * @param exportedSnapshot the snapshot the slot exported when this run created it, or {@code null}
+     */
+    TableCopy(PostgresCdcSource source, PostgresqlConnection sql, Scheduler sqlLoop, String exportedSnapshot) {
+        this.source = source;
+        this.options = source.options;
+        this.sql = sql;
+        this.sqlLoop = sqlLoop;
+        this.exportedSnapshot = exportedSnapshot;
+    }
+
+    /**
+     * Copies these tables (those not copied yet), {@code snapshotConnections} parts at once, each
+     * connection in the slot's exported snapshot when this run created the slot.
+     */
+    Flux<Chunk> snapshot(List<TableShape> todo) {
+        return Flux.fromIterable(todo).concatMap(this::units).collectList().flatMapMany(lists -> {
+            List<Unit> units = lists.stream().flatMap(List::stream).toList();
+            int connections = Math.min(options.snapshotConnections(), units.size());
+            log.info("{}: copying {} table(s) {}{}, {} part(s) on {} connection(s)", options.name(), todo.size(),
+                    todo.stream().map(t -> t.name).toList(),
+                    exportedSnapshot == null ? "" : " in the slot's snapshot " + exportedSnapshot, units.size(), connections);
+            Queue<Unit> queue = new ConcurrentLinkedQueue<>(units);
+            List<Flux<Chunk>> copies = new ArrayList<>();
+            copies.add(copyAll(sql, sqlLoop, queue));
+            for (int i = 1; i < connections; i++) {
+                copies.add(Flux.usingWhen(source.factory.create(), c -> copyAll(c, Faults.eventLoop(c), queue),
+                        c -> c.close(), (c, e) -> c.close(), c -> c.close()));
+            }
+            // one chunk waiting per connection: the pusher bounds what is in flight, not this merge
+            return Flux.merge(1, copies.toArray(Flux[]::new));
+        });
+    }
+
+    /**
+     * A part of the snapshot that one connection copies: a whole table ({@code range} -1), or the keys in
+     * ({@code lower}, {@code upper}] of a large one (null: unbounded); from after {@code after} when a
+     * copy of it was cut.
+     */
+    private record Unit(TableShape table, int range, String lower, String upper, String[] after) {
+
+        String origin() {
+            return PostgresCdcSource.SNAPSHOT_ORIGIN_PREFIX + table.name + (range < 0 ? "" : "#" + range);
+        }
+    }
+
+    /**
+     * The parts of a table's copy: the ranges it was split at before (those not written yet); else, for a
+     * table not started yet whose key is one integer column and whose rows (estimated, or its keys' span)
+     * are more than {@code snapshotRangeRows}, that many rows per range (up to {@value #MAX_RANGES}),
+     * kept in its checkpoint before any is copied; else the whole table.
+     */
+    private Mono<List<Unit>> units(TableShape table) {
+        String name = table.name.toString();
+        String[] bounds = source.rangeBounds.get(name);
+        if (bounds != null) {
+            return Mono.just(rangeUnits(table, bounds));
+        }
+        String state = source.snapshotState.get(name);
+        String[] after = state != null && state.startsWith(AFTER) ? KeyText.decode(state.substring(AFTER.length())) : null;
+        List<Unit> whole = List.of(new Unit(table, -1, null, null, after));
+        if (state != null || options.snapshotConnections() < 2 || table.key.length != 1
+                || !INTEGER_TYPES.contains(table.types[table.key[0]])) {
+            return Mono.just(whole);
+        }
+        String key = TableName.quote(table.columns[table.key[0]]);
+        return Sql.rows(sql, sqlLoop, "SELECT c.reltuples::int8::text, (SELECT min(" + key + ")::text FROM " + table.name.sql()
+                + "), (SELECT max(" + key + ")::text FROM " + table.name.sql() + ") FROM pg_class c "
+                + "WHERE c.oid = to_regclass($1)", 0, table.name.sql())
+                .next()
+                .flatMap(r -> {
+                    if (r[1] == null) {
+                        return Mono.just(whole);
+                    }
+                    BigInteger min = new BigInteger(r[1]);
+                    BigInteger span = new BigInteger(r[2]).subtract(min).add(BigInteger.ONE);
+                    long reltuples = Long.parseLong(r[0]);
+                    // never analysed (-1): the keys' span stands for the rows
+                    BigInteger rows = reltuples > 0 ? span.min(BigInteger.valueOf(reltuples)) : span;
+                    BigInteger perRange = BigInteger.valueOf(options.snapshotRangeRows());
+                    int ranges = rows.add(perRange).subtract(BigInteger.ONE).divide(perRange)
+                            .min(BigInteger.valueOf(MAX_RANGES)).intValue();
+                    if (ranges < 2) {
+                        return Mono.just(whole);
+                    }
+                    String[] split = new String[ranges - 1];
+                    for (int i = 1; i < ranges; i++) {
+                        split[i - 1] = min.add(span.multiply(BigInteger.valueOf(i))
+                                .divide(BigInteger.valueOf(ranges))).subtract(BigInteger.ONE).toString();
+                    }
+                    log.info("{}: table {} is copied in {} key ranges, split at {}", options.name(), name, ranges,
+                            List.of(split));
+                    source.rangeBounds.put(name, split);
+                    return source.saveTable(name).thenReturn(rangeUnits(table, split));
+                });
+    }
+
+    private List<Unit> rangeUnits(TableShape table, String[] bounds) {
+        List<Unit> units = new ArrayList<>();
+        for (int r = 0; r <= bounds.length; r++) {
+            String state = source.rangeState.get(table.name + "#" + r);
+            if (DONE.equals(state)) {
+                continue;
+            }
+            String[] after = state != null && state.startsWith(AFTER) ? KeyText.decode(state.substring(AFTER.length())) : null;
+            units.add(new Unit(table, r, r == 0 ? null : bounds[r - 1], r == bounds.length ? null : bounds[r], after));
+        }
+        return units;
+    }
+
+    /** The parts of the queue, one after the other, in one transaction of the connection (in the exported snapshot). */
+    private Flux<Chunk> copyAll(PostgresqlConnection connection, Scheduler loop, Queue<Unit> queue) {
+        Mono<Void> begin = Sql.execute(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .then(exportedSnapshot == null ? Mono.empty()
+                        : Sql.execute(connection, "SET TRANSACTION SNAPSHOT '" + exportedSnapshot + "'"));
+        return begin.thenMany(nextUnits(connection, loop, queue))
+                .concatWith(Sql.execute(connection, "COMMIT").then(Mono.empty()));
+    }
+
+    private Flux<Chunk> nextUnits(PostgresqlConnection connection, Scheduler loop, Queue<Unit> queue) {
+        return Flux.defer(() -> {
+            Unit unit = queue.poll();
+            if (unit == null) {
+                return Flux.empty();
+            }
+            AtomicLong copied = source.copiedRows.computeIfAbsent(unit.table().name.toString(), t -> new AtomicLong());
+            return pages(connection, loop, unit.table(), unit.after(), unit.lower(), unit.upper(), 0, unit.origin(),
+                    copied, true).concatWith(nextUnits(connection, loop, queue));
+        });
+    }
+
+    /**
+     * The chunks of a table's rows after {@code after} (null: all), of this version, read on {@code
+     * connection} (in its transaction) in key order by one query through a portal, then the chunk that
+     * completes the origin; {@code keepKeys}: each page's last key is kept for the snapshot's checkpoint.
+     */
+    Flux<Chunk> pages(PostgresqlConnection connection, Scheduler loop, TableShape table, String[] after,
+            String lower, String upper, long version, String origin, AtomicLong copied, boolean keepKeys) {
+        StringBuilder q = new StringBuilder("SELECT ");
+        for (int i = 0; i < table.columns.length; i++) {
+            q.append(i == 0 ? "" : ", ").append(TableName.quote(table.columns[i])).append("::text");
+        }
+        // the key qualified by the alias: a bare name in ORDER BY means the output column (its text)
+        q.append(" FROM ").append(table.name.sql()).append(" t");
+        List<String> params = new ArrayList<>();
+        List<String> conditions = new ArrayList<>();
+        if (after != null) {
+            StringBuilder c = new StringBuilder("(");
+            Sql.keyList(c, table);
+            c.append(") > (");
+            for (int i = 0; i < table.key.length; i++) {
+                params.add(after[i]);
+                c.append(i == 0 ? "" : ", ").append("CAST($").append(params.size()).append(" AS ")
+                        .append(table.sqlTypes[table.key[i]]).append(')');
+            }
+            conditions.add(c.append(')').toString());
+        }
+        // a key range (of a one-column key): (lower, upper]
+        String keyType = table.sqlTypes[table.key[0]];
+        String key = "t." + TableName.quote(table.columns[table.key[0]]);
+        if (lower != null) {
+            params.add(lower);
+            conditions.add(key + " > CAST($" + params.size() + " AS " + keyType + ")");
+        }
+        if (upper != null) {
+            params.add(upper);
+            conditions.add(key + " <= CAST($" + params.size() + " AS " + keyType + ")");
+        }
+        if (!conditions.isEmpty()) {
+            q.append(" WHERE ").append(String.join(" AND ", conditions));
+        }
+        q.append(" ORDER BY ");
+        Sql.keyList(q, table);
+        AtomicLong pages = new AtomicLong();
+        ChunkLimit limit = new ChunkLimit(options.chunkRows(), options.chunkBytes());
+        return Sql.rows(connection, loop, q.toString(), options.chunkRows(), params.toArray())
+                .bufferUntil(row -> limit.add(textBytes(row)))
+                .map(page -> {
+                    long bytes = 0;
+                    for (String[] text : page) {
+                        bytes += textBytes(text);
+                    }
+                    copied.addAndGet(page.size());
+                    long n = pages.incrementAndGet();
+                    if (keepKeys) {
+                        source.pageKeys.put(origin + "#" + n, KeyText.encode(table.keyText(page.get(page.size() - 1))));
+                    }
+                    // converted by the pusher's parse threads: the connection's event loop only reads
+                    return Chunk.raw(origin, Offset.of(n), bytes, () -> inserts(table, page, version), false);
+                })
+                .concatWith(Mono.fromSupplier(() -> Chunk.end(origin, Offset.of(pages.incrementAndGet()))));
+    }
+
+    /** The rows of these texts, as inserts of this version. */
+    private static List<ChangeItem> inserts(TableShape table, List<String[]> page, long version) {
+        List<ChangeItem> items = new ArrayList<>(page.size());
+        for (String[] text : page) {
+            Object[] values = new Object[text.length];
+            for (int i = 0; i < text.length; i++) {
+                values[i] = TextValues.convert(table.types[i], text[i]);
+            }
+            items.add(table.item(ChangeItem.Kind.INSERT, values, version, null, table.estimateSize(values)));
+        }
+        return items;
+    }
+
+    /**
+     * A chunk's bounds: {@link #add} counts a row of so many bytes and says whether the chunk is full
+     * ({@code chunkRows} rows or {@code chunkBytes} bytes), starting the next one when it is.
+     */
+    static final class ChunkLimit {
+
+        private final int chunkRows;
+        private final long chunkBytes;
+        private int rows;
+        private long bytes;
+
+        ChunkLimit(int chunkRows, long chunkBytes) {
+            this.chunkRows = chunkRows;
+            this.chunkBytes = chunkBytes;
+        }
+
+        boolean add(long rowBytes) {
+            bytes += rowBytes;
+            if (++rows < chunkRows && bytes < chunkBytes) {
+                return false;
+            }
+            reset();
+            return true;
+        }
+
+        void reset() {
+            rows = 0;
+            bytes = 0;
+        }
+    }
+
+    /** A snapshot row's size as it is read: its texts (twice, as chars) and their headers. */
+    private static long textBytes(String[] row) {
+        long bytes = 0;
+        for (String v : row) {
+            bytes += v == null ? 8 : 48 + 2L * v.length();
+        }
+        return bytes;
+    }
+}
