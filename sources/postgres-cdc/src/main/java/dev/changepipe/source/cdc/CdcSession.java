@@ -5,6 +5,7 @@ import dev.changepipe.core.Chunk;
 import dev.changepipe.core.DeadLetter;
 import dev.changepipe.core.Offset;
 import dev.changepipe.core.PipelineException;
+import dev.changepipe.core.Sink;
 import dev.changepipe.spi.TableColumns;
 import dev.changepipe.spi.TableDigest;
 import dev.changepipe.spi.TableTruncate;
@@ -40,8 +41,6 @@ final class CdcSession {
 
     private static final Logger log = LoggerFactory.getLogger(PostgresCdcSource.class);
     private static final String DONE = PostgresCdcSource.DONE;
-    private static final String AFTER = PostgresCdcSource.AFTER;
-    private static final String STATE = PostgresCdcSource.STATE;
     private static final Pattern SNAPSHOT_NAME = Pattern.compile("[0-9A-Fa-f-]+");
     /** Keys per TOAST read-back query (bound parameters stay far below PostgreSQL's 65,535). */
     private static final int KEYS_PER_READ = 500;
@@ -95,35 +94,14 @@ final class CdcSession {
                 .then(Mono.fromRunnable(() -> source.tables = List.copyOf(catalog.keySet())))
                 .then(publication())
                 .then(Mono.fromRunnable(() -> {
-                    source.snapshotState.clear();
-                    source.rangeBounds.clear();
-                    source.rangeState.clear();
+                    source.forgetSnapshots();
                     source.columnsSeen.clear();
-                    source.snapshotOffsets.clear();
                 }))
                 .thenMany(Flux.defer(() -> Flux.fromIterable(List.copyOf(catalog.keySet()))))
                 .concatMap(table -> options.checkpoints().claim(source.snapshotCheckpoint(table))
                         .doOnNext(token -> source.checkpointTokens.put(table, token))
                         .then(options.checkpoints().load(source.snapshotCheckpoint(table)))
-                        .doOnNext(c -> {
-                            String state = c.attributes().get(STATE);
-                            if (state != null) {
-                                source.snapshotState.put(table, state);
-                            }
-                            c.attributes().forEach((name, value) -> {
-                                if (name.equals(PostgresCdcSource.RANGES)) {
-                                    source.rangeBounds.put(table, KeyText.decode(value));
-                                } else if (name.startsWith(PostgresCdcSource.RANGE)) {
-                                    source.rangeState.put(table + "#" + name.substring(PostgresCdcSource.RANGE.length()),
-                                            value);
-                                }
-                            });
-                            String columns = c.attributes().get(PostgresCdcSource.COLUMNS);
-                            if (columns != null) {
-                                source.columnsSeen.put(table, columns);
-                            }
-                            source.snapshotOffsets.put(table, c.offset().value());
-                        }))
+                        .doOnNext(c -> source.restoreTable(table, c)))
                 .then()
                 .then(source.factory.replication())
                 .doOnNext(r -> replication = r)
@@ -235,10 +213,7 @@ final class CdcSession {
                         log.warn("{}: replication slot {} is gone (dropped, or another database): the changes "
                                 + "since it was last read are lost to it, so every table is copied again",
                                 options.name(), slot);
-                        source.snapshotState.clear();
-                        source.rangeBounds.clear();
-                        source.rangeState.clear();
-                        source.snapshotOffsets.clear();
+                        source.forgetSnapshots();
                     }
                     // forgotten before the slot exists: a kill between the two copies every table next time
                     Mono<Void> forget = Flux.fromIterable(List.copyOf(catalog.keySet()))
@@ -275,9 +250,7 @@ final class CdcSession {
             }
             Mono<Void> add = Mono.empty();
             if (seen != null) {
-                List<String> before = List.of(KeyText.decode(seen));
-                int[] added = java.util.stream.IntStream.range(0, table.columns.length)
-                        .filter(i -> !before.contains(table.columns[i])).toArray();
+                int[] added = table.addedSince(KeyText.decode(seen));
                 if (added.length > 0) {
                     log.info("{}: table {} gained column(s) {} while the source was stopped", options.name(), name,
                             java.util.Arrays.stream(added).mapToObj(i -> table.columns[i]).toList());
@@ -523,18 +496,30 @@ final class CdcSession {
 
     /** After a resync: each sink that can removes the table's rows of versions below the copy's. */
     private Mono<Void> removeOlderThan(TableShape table, long version) {
+        return removeBelow(table, version, sink -> { }, (sink, why) -> log.warn("{}: rows of table {} deleted before it "
+                + "was copied again may remain in sink {}: {}", options.name(), table.name, sink.name(),
+                why == null ? "it cannot remove rows by version" : why));
+    }
+
+    /**
+     * Each sink that is a {@link TableTruncate} removes the table's rows of versions below {@code version};
+     * {@code applied} is told of each that did, {@code notApplied} of each that cannot ({@code null}) or
+     * failed to (why). A sink whose server is down past its retries fails the run instead.
+     */
+    private Mono<Void> removeBelow(TableShape table, long version, java.util.function.Consumer<Sink> applied,
+            java.util.function.BiConsumer<Sink, String> notApplied) {
         return Flux.defer(() -> Flux.fromIterable(options.sinks().get()))
                 .concatMap(sink -> {
                     if (!(sink instanceof TableTruncate target)) {
-                        log.warn("{}: sink {} cannot remove rows by version; rows of table {} deleted before it was "
-                                + "copied again may remain there", options.name(), sink.name(), table.name);
+                        notApplied.accept(sink, null);
                         return Mono.empty();
                     }
-                    return target.truncate(table.id, version).onErrorResume(e -> !isFaultOfTheTarget(e), e -> {
-                        log.warn("{}: rows of table {} deleted before it was copied again may remain in sink {}: {}",
-                                options.name(), table.name, sink.name(), e.getMessage());
-                        return Mono.empty();
-                    });
+                    return target.truncate(table.id, version)
+                            .doOnSuccess(v -> applied.accept(sink))
+                            .onErrorResume(e -> !isFaultOfTheTarget(e), e -> {
+                                notApplied.accept(sink, e.getMessage());
+                                return Mono.empty();
+                            });
                 })
                 .then();
     }
@@ -576,25 +561,12 @@ final class CdcSession {
      * run (the truncate is read again after the restart).
      */
     private Mono<Void> truncate(ChangeDecoder.Refused t) {
-        long before = t.commitLsn() << ChangeDecoder.SLICE_BITS;
-        return Flux.defer(() -> Flux.fromIterable(options.sinks().get()))
-                .concatMap(sink -> {
-                    if (!(sink instanceof TableTruncate target)) {
-                        refuse(new ChangeDecoder.Refused(t.table(), t.commitLsn(), t.cause(), t.reason()
-                                .replace("the targets", "sink " + sink.name()), t.record()));
-                        return Mono.empty();
-                    }
-                    return target.truncate(t.table().id, before)
-                            .doOnSuccess(v -> log.info("{}: TRUNCATE of table {} applied to sink {}", options.name(),
-                                    t.table().name, sink.name()))
-                            .onErrorResume(e -> !isFaultOfTheTarget(e), e -> {
-                                refuse(new ChangeDecoder.Refused(t.table(), t.commitLsn(), t.cause(), "TRUNCATE of table "
-                                        + t.table().name + " not applied to sink " + sink.name() + ": " + e.getMessage(),
-                                        t.record()));
-                                return Mono.empty();
-                            });
-                })
-                .then();
+        return removeBelow(t.table(), t.commitLsn() << ChangeDecoder.SLICE_BITS,
+                sink -> log.info("{}: TRUNCATE of table {} applied to sink {}", options.name(), t.table().name, sink.name()),
+                (sink, why) -> refuse(new ChangeDecoder.Refused(t.table(), t.commitLsn(), t.cause(), why == null
+                        ? t.reason().replace("the targets", "sink " + sink.name())
+                        : "TRUNCATE of table " + t.table().name + " not applied to sink " + sink.name() + ": " + why,
+                        t.record())));
     }
 
     /**

@@ -128,8 +128,7 @@ final class ChangeDecoder {
                 if (before != null && !before.sameAs(shape)) {
                     log.info("table {} changed shape in the stream: columns {} now {}", shape.name,
                             Arrays.toString(before.columns), Arrays.toString(shape.columns));
-                    int[] added = java.util.stream.IntStream.range(0, shape.columns.length)
-                            .filter(i -> before.indexOf(shape.columns[i]) < 0).toArray();
+                    int[] added = shape.addedSince(before.columns);
                     if (added.length > 0) {
                         refused.add(new Reshaped(shape, added, commitLsn));
                     }

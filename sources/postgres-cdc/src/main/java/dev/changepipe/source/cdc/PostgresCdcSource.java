@@ -267,7 +267,7 @@ public final class PostgresCdcSource implements Source, SourceResync {
                 } else {
                     rangeState.put(part, state);
                 }
-                if (DONE.equals(state) && (hash < 0 || rangesDone(table))) {
+                if (DONE.equals(state) && (hash < 0 || rangesWritten(table) == rangeBounds.get(table).length + 1)) {
                     snapshotState.put(table, DONE);
                     log.info("{}: snapshot of table {} written", options.name(), table);
                 }
@@ -282,20 +282,50 @@ public final class PostgresCdcSource implements Source, SourceResync {
             current.setAppliedLSN(lsn);
             confirmed.accumulateAndGet(confirm, Math::max);
         }
-        return Flux.fromIterable(snapshotMoved.entrySet())
-                .concatMap(e -> options.checkpoints().save(e.getValue(), checkpointTokens.getOrDefault(e.getKey(), 0L)))
-                .then();
+        return Flux.fromIterable(snapshotMoved.entrySet()).concatMap(e -> save(e.getKey(), e.getValue())).then();
     }
 
-    /** Whether every range of the table's copy is written. */
-    boolean rangesDone(String table) {
-        String[] bounds = rangeBounds.get(table);
-        for (int r = 0; bounds != null && r <= bounds.length; r++) {
-            if (!DONE.equals(rangeState.get(table + "#" + r))) {
-                return false;
-            }
+    /** How many ranges of the table's copy are written (of {@code rangeBounds.get(table).length + 1}). */
+    private int rangesWritten(String table) {
+        int written = 0;
+        for (int r = 0; r <= rangeBounds.get(table).length; r++) {
+            written += DONE.equals(rangeState.get(rangeKey(table, r))) ? 1 : 0;
         }
-        return bounds != null;
+        return written;
+    }
+
+    /** The key of a range of a table's copy in {@link #rangeState}, as in its origin: {@code <table>#<range>}. */
+    static String rangeKey(String table, int range) {
+        return table + "#" + range;
+    }
+
+    /** The last key written of a snapshot part whose state is {@code after:<key>}, else {@code null}. */
+    static String[] afterKey(String state) {
+        return state != null && state.startsWith(AFTER) ? KeyText.decode(state.substring(AFTER.length())) : null;
+    }
+
+    /** Forgets what is known of the tables' copies (their checkpoints are read again, or gone). */
+    void forgetSnapshots() {
+        snapshotState.clear();
+        rangeBounds.clear();
+        rangeState.clear();
+        snapshotOffsets.clear();
+    }
+
+    /** Takes a table's state from its checkpoint: the inverse of {@link #tableCheckpoint}. */
+    void restoreTable(String table, Checkpoint checkpoint) {
+        checkpoint.attributes().forEach((name, value) -> {
+            if (name.equals(STATE)) {
+                snapshotState.put(table, value);
+            } else if (name.equals(RANGES)) {
+                rangeBounds.put(table, KeyText.decode(value));
+            } else if (name.startsWith(RANGE)) {
+                rangeState.put(rangeKey(table, Integer.parseInt(name.substring(RANGE.length()))), value);
+            } else if (name.equals(COLUMNS)) {
+                columnsSeen.put(table, value);
+            }
+        });
+        snapshotOffsets.put(table, checkpoint.offset().value());
     }
 
     /** The table's checkpoint: its snapshot's offset and state (and its ranges'), and its columns as last seen. */
@@ -308,7 +338,7 @@ public final class PostgresCdcSource implements Source, SourceResync {
         if (bounds != null && !DONE.equals(snapshotState.get(table))) {
             attributes.put(RANGES, KeyText.encode(bounds));
             for (int r = 0; r <= bounds.length; r++) {
-                String state = rangeState.get(table + "#" + r);
+                String state = rangeState.get(rangeKey(table, r));
                 if (state != null) {
                     attributes.put(RANGE + r, state);
                 }
@@ -322,7 +352,11 @@ public final class PostgresCdcSource implements Source, SourceResync {
 
     /** Saves the table's checkpoint as it is now (its columns changed). */
     Mono<Void> saveTable(String table) {
-        return Mono.defer(() -> options.checkpoints().save(tableCheckpoint(table), checkpointTokens.getOrDefault(table, 0L)));
+        return Mono.defer(() -> save(table, tableCheckpoint(table)));
+    }
+
+    private Mono<Void> save(String table, Checkpoint checkpoint) {
+        return options.checkpoints().save(checkpoint, checkpointTokens.getOrDefault(table, 0L));
     }
 
     /**
@@ -394,23 +428,19 @@ public final class PostgresCdcSource implements Source, SourceResync {
     private String tableState(String table) {
         String snapshot = snapshotState.get(table);
         AtomicLong copied = copiedRows.get(table);
+        String rowsRead = String.format("%,d", copied == null ? 0 : copied.get());
         String state;
         if (stopped != null) {
             state = "stopped: " + stopped;
         } else if (!options.snapshot() || DONE.equals(snapshot)) {
             state = stream != null ? "streaming" : "starting";
         } else if (rangeBounds.get(table) != null) {
-            int ranges = rangeBounds.get(table).length + 1;
-            int done = 0;
-            for (int r = 0; r < ranges; r++) {
-                done += DONE.equals(rangeState.get(table + "#" + r)) ? 1 : 0;
-            }
-            state = "snapshot: " + String.format("%,d", copied == null ? 0 : copied.get()) + " rows read, "
-                    + done + " of " + ranges + " key ranges written";
+            state = "snapshot: " + rowsRead + " rows read, " + rangesWritten(table) + " of "
+                    + (rangeBounds.get(table).length + 1) + " key ranges written";
         } else if (copied != null || snapshot != null) {
-            state = "snapshot: " + String.format("%,d", copied == null ? 0 : copied.get()) + " rows read"
-                    + (snapshot != null && snapshot.startsWith(AFTER) ? ", written up to key ("
-                    + String.join(", ", KeyText.decode(snapshot.substring(AFTER.length()))) + ")" : "");
+            String[] after = afterKey(snapshot);
+            state = "snapshot: " + rowsRead + " rows read"
+                    + (after != null ? ", written up to key (" + String.join(", ", after) + ")" : "");
         } else {
             state = "snapshot: waiting";
         }

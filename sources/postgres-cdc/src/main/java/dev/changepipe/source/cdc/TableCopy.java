@@ -26,7 +26,6 @@ final class TableCopy {
 
     private static final Logger log = LoggerFactory.getLogger(PostgresCdcSource.class);
     private static final String DONE = PostgresCdcSource.DONE;
-    private static final String AFTER = PostgresCdcSource.AFTER;
     /** The most key ranges a table's copy is split into. */
     private static final int MAX_RANGES = 64;
     /** {@code int2}, {@code int4}, {@code int8}: the keys a table's copy can be split by. */
@@ -81,7 +80,8 @@ final class TableCopy {
     private record Unit(TableShape table, int range, String lower, String upper, String[] after) {
 
         String origin() {
-            return PostgresCdcSource.SNAPSHOT_ORIGIN_PREFIX + table.name + (range < 0 ? "" : "#" + range);
+            String name = table.name.toString();
+            return PostgresCdcSource.SNAPSHOT_ORIGIN_PREFIX + (range < 0 ? name : PostgresCdcSource.rangeKey(name, range));
         }
     }
 
@@ -98,8 +98,7 @@ final class TableCopy {
             return Mono.just(rangeUnits(table, bounds));
         }
         String state = source.snapshotState.get(name);
-        String[] after = state != null && state.startsWith(AFTER) ? KeyText.decode(state.substring(AFTER.length())) : null;
-        List<Unit> whole = List.of(new Unit(table, -1, null, null, after));
+        List<Unit> whole = List.of(new Unit(table, -1, null, null, PostgresCdcSource.afterKey(state)));
         if (state != null || options.snapshotConnections() < 2 || table.key.length != 1
                 || !INTEGER_TYPES.contains(table.types[table.key[0]])) {
             return Mono.just(whole);
@@ -139,12 +138,11 @@ final class TableCopy {
     private List<Unit> rangeUnits(TableShape table, String[] bounds) {
         List<Unit> units = new ArrayList<>();
         for (int r = 0; r <= bounds.length; r++) {
-            String state = source.rangeState.get(table.name + "#" + r);
-            if (DONE.equals(state)) {
-                continue;
+            String state = source.rangeState.get(PostgresCdcSource.rangeKey(table.name.toString(), r));
+            if (!DONE.equals(state)) {
+                units.add(new Unit(table, r, r == 0 ? null : bounds[r - 1], r == bounds.length ? null : bounds[r],
+                        PostgresCdcSource.afterKey(state)));
             }
-            String[] after = state != null && state.startsWith(AFTER) ? KeyText.decode(state.substring(AFTER.length())) : null;
-            units.add(new Unit(table, r, r == 0 ? null : bounds[r - 1], r == bounds.length ? null : bounds[r], after));
         }
         return units;
     }

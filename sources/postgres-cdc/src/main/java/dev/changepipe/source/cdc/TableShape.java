@@ -50,6 +50,12 @@ final class TableShape {
                 valueColumns.row(new Object[columns.length])) + 24L * key.length;
     }
 
+    /** The indexes of the columns that {@code before} (a former shape's columns) lacks. */
+    int[] addedSince(String[] before) {
+        List<String> known = Arrays.asList(before);
+        return java.util.stream.IntStream.range(0, columns.length).filter(i -> !known.contains(columns[i])).toArray();
+    }
+
     /** An insert or update of a row of these values (its key's among them), of {@code bytes} in memory. */
     ChangeItem item(ChangeItem.Kind kind, Object[] values, long version, Instant commitTime, long bytes) {
         Object[] keyValues = new Object[key.length];
