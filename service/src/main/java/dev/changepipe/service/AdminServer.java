@@ -278,10 +278,7 @@ final class AdminServer {
      * resumes it (runs it again from there); answers once done, with its state.
      */
     private Mono<HttpReply> pause(String name, boolean pause) {
-        PipelineSupervisor supervisor = service.supervisor(name);
-        if (supervisor == null) {
-            throw new HttpException(404, "no pipeline named '" + name + "'");
-        }
+        PipelineSupervisor supervisor = supervisor(name);
         return (pause ? service.pause(supervisor) : service.resume(supervisor))
                 .then(Mono.fromCallable(() -> HttpReply.json(200, Map.of("pipeline", name,
                         "state", supervisor.state().name()))));
@@ -292,18 +289,9 @@ final class AdminServer {
      * rest goes on; answers 202 once the copy started (its progress is the part's line in {@code sourceParts}).
      */
     private Mono<HttpReply> resync(String name, HttpRequest request) {
-        PipelineSupervisor supervisor = service.supervisor(name);
-        if (supervisor == null) {
-            throw new HttpException(404, "no pipeline named '" + name + "'");
-        }
+        dev.changepipe.spi.SourceResync resync = runningSource(name, dev.changepipe.spi.SourceResync.class,
+                "cannot copy a part again");
         String part = HttpRequest.text(request.json(), "part", true);
-        dev.changepipe.core.Source source = supervisor.runningSource();
-        if (source == null) {
-            throw new HttpException(409, "pipeline " + name + " is not running (" + supervisor.state() + ")");
-        }
-        if (!(source instanceof dev.changepipe.spi.SourceResync resync)) {
-            throw new HttpException(409, "the source of pipeline " + name + " cannot copy a part again");
-        }
         return resync.resync(part)
                 .onErrorMap(IllegalArgumentException.class, e -> new HttpException(404, e.getMessage()))
                 .onErrorMap(IllegalStateException.class, e -> new HttpException(409, e.getMessage()))
@@ -317,24 +305,39 @@ final class AdminServer {
      * "equal, 3,000 rows (12:00:03)"}}}.
      */
     private Mono<HttpReply> verify(String name) {
-        PipelineSupervisor supervisor = service.supervisor(name);
-        if (supervisor == null) {
-            throw new HttpException(404, "no pipeline named '" + name + "'");
-        }
-        dev.changepipe.core.Source source = supervisor.runningSource();
-        if (source == null) {
-            throw new HttpException(409, "pipeline " + name + " is not running (" + supervisor.state() + ")");
-        }
-        if (!(source instanceof dev.changepipe.spi.SourceVerify verify)) {
-            throw new HttpException(409, "the source of pipeline " + name + " cannot be verified (storage-sync can)");
-        }
-        return verify.verifyNow().map(result -> {
+        return runningSource(name, dev.changepipe.spi.SourceVerify.class, "cannot be verified (storage-sync can)")
+                .verifyNow().map(result -> {
             Map<String, Object> body = new java.util.LinkedHashMap<>();
             body.put("pipeline", name);
             body.put("equal", result.equal());
             body.put("tables", result.tables());
             return HttpReply.json(200, body);
         });
+    }
+
+    /** The pipeline of that name; 404 when there is none. */
+    private PipelineSupervisor supervisor(String name) {
+        PipelineSupervisor supervisor = service.supervisor(name);
+        if (supervisor == null) {
+            throw new HttpException(404, "no pipeline named '" + name + "'");
+        }
+        return supervisor;
+    }
+
+    /**
+     * The running source of the pipeline as a {@code capability}: 404 when there is no such pipeline, 409
+     * when it does not run or its source {@code cannot} (the message's end).
+     */
+    private <T> T runningSource(String name, Class<T> capability, String cannot) {
+        PipelineSupervisor supervisor = supervisor(name);
+        dev.changepipe.core.Source source = supervisor.runningSource();
+        if (source == null) {
+            throw new HttpException(409, "pipeline " + name + " is not running (" + supervisor.state() + ")");
+        }
+        if (!capability.isInstance(source)) {
+            throw new HttpException(409, "the source of pipeline " + name + " " + cannot);
+        }
+        return capability.cast(source);
     }
 
     private Mono<HttpReply> resetOffset(HttpRequest request) {

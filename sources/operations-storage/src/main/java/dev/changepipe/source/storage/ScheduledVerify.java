@@ -130,16 +130,14 @@ final class ScheduledVerify {
             set(key, sinkName, "extra", outcome.extra().size());
             set(key, sinkName, "different", outcome.different().size());
             set(key, sinkName, "changing", outcome.changing().size());
-            String at = key.importKey() + " against sink " + sinkName;
-            String when = " (" + java.time.LocalTime.now().withNano(0) + ")";
+            String at = at(key, sinkName);
+            int differ = outcome.missing().size() + outcome.extra().size() + outcome.different().size();
             last.put(at, (outcome.equal() ? "equal, " + String.format("%,d", outcome.rows()) + " rows"
-                    : (outcome.missing().size() + outcome.extra().size() + outcome.different().size()) + " key(s) differ: "
-                    + outcome.missing().size() + " missing, " + outcome.extra().size() + " extra, "
-                    + outcome.different().size() + " different"
-                    + (outcome.changing().isEmpty() ? "" : ", " + outcome.changing().size() + " changing")) + when);
+                    : differ + " key(s) differ: " + outcome.missing().size() + " missing, " + outcome.extra().size()
+                    + " extra, " + outcome.different().size() + " different"
+                    + (outcome.changing().isEmpty() ? "" : ", " + outcome.changing().size() + " changing")) + now());
             if (outcome.differs()) {
-                differing.put(at, (outcome.missing().size() + outcome.extra().size() + outcome.different().size())
-                        + " key(s) of import key " + at + " differ");
+                differing.put(at, differ + " key(s) of import key " + at + " differ");
             } else {
                 differing.remove(at);
             }
@@ -154,12 +152,20 @@ final class ScheduledVerify {
             return outcome.equal();
         } catch (RuntimeException e) {
             Counter.builder(FAILURES).tags("import_key", key.importKey(), "sink", sinkName).register(registry).increment();
-            last.put(key.importKey() + " against sink " + sinkName, "failed: " + e.getMessage() + " ("
-                    + java.time.LocalTime.now().withNano(0) + ")");
+            last.put(at(key, sinkName), "failed: " + e.getMessage() + now());
             log.warn("pipeline {}: verify of import key {} against sink {} failed: {}", pipeline, key.importKey(),
                     sinkName, e.toString());
             return false;
         }
+    }
+
+    private static String at(ImportKeyOptions key, String sinkName) {
+        return key.importKey() + " against sink " + sinkName;
+    }
+
+    /** When a result was found, as its line ends: {@code  (12:00:03)}. */
+    private static String now() {
+        return " (" + java.time.LocalTime.now().withNano(0) + ")";
     }
 
     /**
