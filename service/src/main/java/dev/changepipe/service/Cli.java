@@ -340,7 +340,7 @@ final class Cli implements Callable<Integer> {
         @Option(names = "--table", required = true, description = "the table (`table` or `schema.table`)")
         String table;
 
-        @Option(names = "--pipeline", description = "the pipeline (default: the only one whose source has tables)")
+        @Option(names = "--pipeline", description = "the pipeline (default: the service's only one)")
         String pipeline;
 
         @Option(names = "--token", description = "bearer token (default: $CHANGEPIPE_TOKEN, else http.token of --config)")
@@ -354,17 +354,15 @@ final class Cli implements Callable<Integer> {
             PrintWriter out = spec.commandLine().getOut();
             String name = pipeline;
             if (name == null) {
-                List<String> withParts = new java.util.ArrayList<>();
+                // not guessed from the status lines: a storage-sync pipeline's verify results are lines too
+                List<String> names = new java.util.ArrayList<>();
                 for (JsonNode p : request("GET", target.url() + "/api/pipelines", null, null).get("pipelines")) {
-                    if (p.path("sourceParts").size() > 0) {
-                        withParts.add(p.get("name").asText());
-                    }
+                    names.add(p.get("name").asText());
                 }
-                if (withParts.size() != 1) {
-                    throw new CommandLine.ParameterException(spec.commandLine(), "--pipeline: give one of "
-                            + (withParts.isEmpty() ? "the pipelines (none has a source with tables now)" : withParts));
+                if (names.size() != 1) {
+                    throw new CommandLine.ParameterException(spec.commandLine(), "--pipeline: give one of " + names);
                 }
-                name = withParts.get(0);
+                name = names.get(0);
             }
             String t = target.token(token);
             request("POST", target.url() + "/api/pipelines/" + java.net.URLEncoder.encode(name, StandardCharsets.UTF_8)
