@@ -79,6 +79,17 @@ public interface CliCommand {
          * @throws IllegalStateException before {@link #sections} loaded a configuration
          */
         List<Sink> sinks(String pipeline);
+
+        /**
+         * Asks the running service that the configuration {@link #sections} loaded describes (its
+         * {@code http:} address; the bearer token of {@code $CHANGEPIPE_TOKEN}, else {@code http.token}):
+         * {@code method} on {@code path} ({@code /api/...}) with a JSON body (or null), waiting up to
+         * {@code timeout} for the answer.
+         *
+         * @return the answer's JSON text
+         * @throws IllegalStateException when no service answers, or it answers with an error (its message)
+         */
+        String askService(String method, String path, String body, java.time.Duration timeout);
     }
 
     /** No commands: what a provider offers by default. */

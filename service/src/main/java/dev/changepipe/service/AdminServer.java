@@ -117,7 +117,7 @@ final class AdminServer {
         post(routes, methods, "/api/pipelines/{name}/pause", (request, read) -> pause(request.param("name"), true));
         post(routes, methods, "/api/pipelines/{name}/resume", (request, read) -> pause(request.param("name"), false));
         post(routes, methods, "/api/pipelines/{name}/resync", (request, read) -> resync(request.param("name"), read));
-        post(routes, methods, "/api/pipelines/{name}/verify", (request, read) -> verify(request.param("name")));
+        post(routes, methods, "/api/pipelines/{name}/verify", (request, read) -> verify(request.param("name"), read));
         // The router answers a request no route takes with an empty 404; this last route answers it instead.
         routes.route(request -> true, serve(method -> false, (request, read) -> unrouted(methods, read)));
     }
@@ -302,17 +302,26 @@ final class AdminServer {
     /**
      * Compares a running pipeline's source tables with its sinks now (docs/verify.md) and answers with the
      * result once done: {@code {"pipeline", "equal", "tables": {"verify Order against sink clickhouse":
-     * "equal, 3,000 rows (12:00:03)"}}}.
+     * "equal, 3,000 rows (12:00:03)"}, "report": "..."}}. The body may name one table ({@code "table"}) and
+     * ask for the keys that differ to be written again ({@code "repair": true}).
      */
-    private Mono<HttpReply> verify(String name) {
-        return runningSource(name, dev.changepipe.spi.SourceVerify.class, "cannot be verified (storage-sync can)")
-                .verifyNow().map(result -> {
-            Map<String, Object> body = new java.util.LinkedHashMap<>();
-            body.put("pipeline", name);
-            body.put("equal", result.equal());
-            body.put("tables", result.tables());
-            return HttpReply.json(200, body);
-        });
+    private Mono<HttpReply> verify(String name, HttpRequest request) {
+        dev.changepipe.spi.SourceVerify verify = runningSource(name, dev.changepipe.spi.SourceVerify.class,
+                "cannot be verified (storage-sync and postgres-cdc can)");
+        com.fasterxml.jackson.databind.JsonNode json = request.body().length == 0 ? null : request.json();
+        String table = json == null ? null : HttpRequest.text(json, "table", false);
+        boolean repair = json != null && json.path("repair").asBoolean(false);
+        return verify.verify(table, repair)
+                .onErrorMap(IllegalArgumentException.class, e -> new HttpException(404, e.getMessage()))
+                .onErrorMap(IllegalStateException.class, e -> new HttpException(409, e.getMessage()))
+                .map(result -> {
+                    Map<String, Object> body = new java.util.LinkedHashMap<>();
+                    body.put("pipeline", name);
+                    body.put("equal", result.equal());
+                    body.put("tables", result.tables());
+                    body.put("report", result.report());
+                    return HttpReply.json(200, body);
+                });
     }
 
     /** The pipeline of that name; 404 when there is none. */

@@ -209,11 +209,7 @@ final class Cli implements Callable<Integer> {
                 return url.replaceAll("/+$", "");
             }
             ServiceConfig cfg = loaded();
-            if (cfg != null) {
-                String host = cfg.http().host().equals("0.0.0.0") ? "127.0.0.1" : cfg.http().host();
-                return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + cfg.http().port();
-            }
-            return "http://127.0.0.1:" + ServiceConfig.DEFAULT_PORT;
+            return cfg != null ? Cli.url(cfg) : "http://127.0.0.1:" + ServiceConfig.DEFAULT_PORT;
         }
 
         /** The bearer token: {@code given} (--token), else $CHANGEPIPE_TOKEN, else http.token of --config. */
@@ -227,9 +223,33 @@ final class Cli implements Callable<Integer> {
         }
     }
 
+    /**
+     * The service's HTTP address as its configuration gives it (a wildcard host asked on the loopback;
+     * port 0: the port the running service wrote to {@code portFile}).
+     */
+    static String url(ServiceConfig cfg) {
+        String host = cfg.http().host().equals("0.0.0.0") ? "127.0.0.1" : cfg.http().host();
+        int port = cfg.http().port();
+        Path portFile = cfg.http().portFile();
+        if (port == 0 && portFile != null && Files.exists(portFile)) {
+            try {
+                port = Integer.parseInt(Files.readString(portFile).trim());
+            } catch (IOException | NumberFormatException e) {
+                throw new IllegalStateException("cannot read the service's port from " + portFile + ": " + e.getMessage());
+            }
+        }
+        return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+    }
+
     static JsonNode request(String method, String url, String token, String body) throws IOException, InterruptedException {
+        return request(method, url, token, body, Duration.ofMinutes(2));
+    }
+
+    /** Asks the service; its answer's JSON, or an {@link IllegalStateException} with its error (4xx, 5xx). */
+    static JsonNode request(String method, String url, String token, String body, Duration timeout)
+            throws IOException, InterruptedException {
         HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofMinutes(2));
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url)).timeout(timeout);
         if (token != null) {
             b.header("Authorization", "Bearer " + token);
         }
@@ -238,7 +258,7 @@ final class Cli implements Callable<Integer> {
         try {
             response = client.send(b.build(), HttpResponse.BodyHandlers.ofString());
         } catch (java.net.ConnectException e) {
-            throw new IllegalStateException("no service answers at " + url + " (is it running? see --url)");
+            throw new IllegalStateException("no service answers at " + url + " (is it running? its http: address, or --url)");
         }
         JsonNode json = AdminServer.JSON.readTree(response.body());
         if (response.statusCode() >= 400) {

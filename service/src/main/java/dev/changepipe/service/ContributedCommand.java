@@ -2,6 +2,7 @@ package dev.changepipe.service;
 
 import dev.changepipe.core.Sink;
 import dev.changepipe.spi.CliCommand;
+import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.spi.SinkProvider;
 import dev.changepipe.spi.SourceProvider;
@@ -26,6 +27,12 @@ import picocli.CommandLine.Model.PositionalParamSpec;
  * A command a provider adds ({@link CliCommand}), as a subcommand of the service's command line. The
  * subcommand takes every argument after its name as it is and hands them to the command, which parses
  * them itself; {@code --help} lists it with its description. The service knows it by its name only.
+ *
+ * <p>Several providers may add a command of one name ({@code verify}: storage-sync and postgres-cdc): it
+ * is one command, which runs each provider's on the same arguments, each on its own pipelines of the
+ * configuration ({@code -c|--config}) and only if it has one ({@code -p|--pipeline}: the one named); the
+ * exit code is the worst; none has one: refused, naming the types. Without a configuration, or for help,
+ * the first provider's answers.
  */
 final class ContributedCommand implements Callable<Integer> {
 
@@ -36,6 +43,8 @@ final class ContributedCommand implements Callable<Integer> {
     private final boolean ofSource;
     private CommandSpec spec;
     private List<String> args = List.of();
+    /** Other providers' commands of the same name. */
+    private final List<ContributedCommand> alike = new ArrayList<>();
 
     private ContributedCommand(CliCommand command, String type, boolean ofSource) {
         this.command = command;
@@ -68,7 +77,15 @@ final class ContributedCommand implements Callable<Integer> {
             return;
         }
         for (CliCommand command : commands) {
-            if (cl.getSubcommands().containsKey(command.name())) {
+            CommandLine taken = cl.getSubcommands().get(command.name());
+            if (taken != null && taken.getCommand() instanceof ContributedCommand first && first.type != null
+                    && !first.type.equals(type)) {
+                ContributedCommand other = new ContributedCommand(command, type, ofSource);
+                other.spec = first.spec;
+                first.alike.add(other);
+                continue;
+            }
+            if (taken != null) {
                 warnings.println(cl.getCommandName() + ": the command '" + command.name() + "' of "
                         + provider.getClass().getName() + " is left out: the name is taken");
                 continue;
@@ -121,6 +138,57 @@ final class ContributedCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (alike.isEmpty()) {
+            return runOne();
+        }
+        String config = option("-c", "--config");
+        if (config == null || args.contains("-h") || args.contains("--help")) {
+            return runOne();
+        }
+        String pipeline = option("-p", "--pipeline");
+        List<ContributedCommand> chosen = new ArrayList<>();
+        for (ContributedCommand c : concat(this, alike)) {
+            List<HttpEndpoint.Section> sections = c.new Context(null, null).sections(Path.of(config));
+            if (sections.stream().anyMatch(p -> pipeline == null || p.pipeline().equals(pipeline))) {
+                chosen.add(c);
+            }
+        }
+        if (chosen.isEmpty()) {
+            String types = String.join(" or ", concat(this, alike).stream().map(c -> c.type).toList());
+            String kind = ofSource ? " source" : " sink";
+            throw pipeline == null
+                    ? new ConfigException("pipelines", "no pipeline has a " + types + kind + ": nothing to " + command.name())
+                    : new ConfigException("--pipeline", "no " + types + " pipeline named '" + pipeline + "'");
+        }
+        int code = CliCommand.OK;
+        for (ContributedCommand c : chosen) {
+            c.args = args;
+            code = Math.max(code, c.runOne());
+        }
+        return code;
+    }
+
+    private static List<ContributedCommand> concat(ContributedCommand first, List<ContributedCommand> rest) {
+        List<ContributedCommand> all = new ArrayList<>(List.of(first));
+        all.addAll(rest);
+        return all;
+    }
+
+    /** The value of an option in the arguments ({@code -c F}, {@code --config F}, {@code --config=F}), or null. */
+    private String option(String shortName, String longName) {
+        for (int i = 0; i < args.size(); i++) {
+            String a = args.get(i);
+            if ((a.equals(shortName) || a.equals(longName)) && i + 1 < args.size()) {
+                return args.get(i + 1);
+            }
+            if (a.startsWith(longName + "=")) {
+                return a.substring(longName.length() + 1);
+            }
+        }
+        return null;
+    }
+
+    private Integer runOne() {
         Cli.setLogLevel("WARN");
         Context context = new Context(MaskingConverter.masking(spec.commandLine().getOut()),
                 MaskingConverter.masking(spec.commandLine().getErr()));
@@ -166,6 +234,23 @@ final class ContributedCommand implements Callable<Integer> {
                     new SimpleMeterRegistry(), Cli.class.getClassLoader());
             config = components.config();
             return components.sections(ofSource).getOrDefault(type, List.of());
+        }
+
+        @Override
+        public String askService(String method, String path, String body, java.time.Duration timeout) {
+            if (config == null) {
+                throw new IllegalStateException("no configuration loaded: call sections(config) first");
+            }
+            String token = System.getenv("CHANGEPIPE_TOKEN") != null ? System.getenv("CHANGEPIPE_TOKEN")
+                    : config.http().token();
+            try {
+                return Cli.request(method, Cli.url(config) + path, token, body, timeout).toString();
+            } catch (java.io.IOException e) {
+                throw new IllegalStateException(Cli.url(config) + path + ": " + e.getMessage(), e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted", e);
+            }
         }
 
         @Override

@@ -146,4 +146,18 @@ class ContributedCommandTest {
         assertThat(none.err()).isEqualTo("pipeline: invalid configuration\n"
                 + "  pipelines: no pipeline has a storage-sync source: nothing to hand over\n");
     }
+
+    @Test
+    void verifyIsOneCommandOfTwoProvidersEachOnItsOwnPipelines(@TempDir Path dir) throws Exception {
+        Path config = Files.writeString(dir.resolve("service.yaml"), CONFIG);
+        Result none = execute("verify", "--config", config.toString());
+        assertThat(none.code()).isEqualTo(2);
+        assertThat(none.err()).startsWith("pipeline: invalid configuration\n  pipelines: no pipeline has a ")
+                .contains("storage-sync").contains("postgres-cdc").endsWith(" source: nothing to verify\n");
+        Result named = execute("verify", "--config", config.toString(), "--pipeline", "first");
+        assertThat(named.code()).isEqualTo(2);
+        assertThat(named.err()).contains("--pipeline: no ").contains(" pipeline named 'first'");
+        assertThat(execute("verify", "--help").out()).contains("--table").contains("--import-key").contains("--repair");
+        assertThat(execute("--help").err()).doesNotContain("is left out");
+    }
 }

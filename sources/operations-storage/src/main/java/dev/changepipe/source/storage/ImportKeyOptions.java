@@ -60,6 +60,11 @@ public record ImportKeyOptions(String importKey, String model, String table, Str
         return new Builder(importKey);
     }
 
+    /** This import key's table as verify compares it. */
+    dev.changepipe.verify.TableVerification.Table verified() {
+        return new dev.changepipe.verify.TableVerification.Table("import key", importKey, table, model, keyColumn);
+    }
+
     /** Builds {@link ImportKeyOptions}; {@link #build()} validates and names the bad option. */
     public static final class Builder {
 

@@ -25,7 +25,7 @@ record StorageSyncConfig(
         @Key(value = "connections per database", min = 1, max = 1000) Integer maxConnections,
         @Key("complete once the queue is empty (a backlog run), instead of waiting for more") Boolean untilEmpty,
         @Key(value = "batches emitted and not yet written: the next one is fetched while one is written", min = 1, max = 16) Integer batchesInFlight,
-        @Key("compare the tables with the sinks' while the pipeline runs, on a schedule (docs/verify.md)") Verify verify) {
+        @Key("compare the tables with the sinks' while the pipeline runs, on a schedule (docs/verify.md)") dev.changepipe.verify.VerifyConfig verify) {
 
     static final int DEFAULT_MAX_CONNECTIONS = 4;
 
@@ -63,21 +63,6 @@ record StorageSyncConfig(
     }
 
     /** A verify the pipeline runs itself, every {@code every}; off when absent. */
-    record Verify(
-            @Key(value = "a verify of the pipeline's tables (docs/verify.md) starts this long after the previous one"
-                    + " ended; no verify without it", required = true, defaultText = "required in `verify`, which is off when absent")
-            Duration every,
-            @Key("how long a key that differs must keep its PostgreSQL row before it counts as a difference")
-            Duration settle,
-            @Key("the pipeline is not ready (`/health/ready`) while the last verify found keys that differ")
-            Boolean readiness) {
-
-        Verify {
-            settle = settle == null ? Duration.ofSeconds(10) : settle;
-            readiness = readiness != null && readiness;
-        }
-    }
-
     /** One import key. */
     record ImportKey(
             @Key(value = "the table id the change items carry (`app.model`)", defaultText = "the import key") String model,

@@ -8,6 +8,9 @@ import dev.changepipe.spi.CliCommand;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.spi.SourceVerify;
+import dev.changepipe.verify.ScheduledVerify;
+import dev.changepipe.verify.TableVerification;
+import dev.changepipe.verify.VerifyConfig;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SourceProvider;
@@ -125,8 +128,10 @@ public final class StorageSyncSourceProvider implements SourceProvider {
         StorageSyncOptions options = s.build(b::build);
         StorageSyncSource source = StorageSyncSource.create(redis, options);
         // runs on a schedule with `verify:`, and on request (POST /api/pipelines/<name>/verify) always
-        ScheduledVerify verify = new ScheduledVerify(options.importKeys(), urls, context,
-                c.verify() != null ? c.verify() : new StorageSyncConfig.Verify(Duration.ZERO, null, null));
+        List<TableVerification.Table> tables = options.importKeys().stream().map(ImportKeyOptions::verified).toList();
+        ScheduledVerify verify = new ScheduledVerify(tables, urls, context,
+                c.verify() != null ? c.verify() : VerifyConfig.ON_REQUEST,
+                (table, outcome) -> VerifyCommand.repair(redis, table.name(), outcome, urls));
         boolean scheduled = c.verify() != null;
         if (scheduled && c.verify().readiness()) {
             context.readinessProbe("verify of pipeline " + context.pipelineName(), verify.probe());
@@ -147,8 +152,8 @@ public final class StorageSyncSourceProvider implements SourceProvider {
             }
 
             @Override
-            public Mono<SourceVerify.Result> verifyNow() {
-                return verify.verifyNow();
+            public Mono<SourceVerify.Result> verify(String table, boolean repair) {
+                return verify.verifyNow(table, repair);
             }
 
             @Override

@@ -4,21 +4,20 @@ import dev.changepipe.core.Sink;
 import dev.changepipe.spi.CliCommand;
 import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.spi.Settings;
+import dev.changepipe.verify.VerifyOptions;
 import dev.changepipe.spi.TableDigest;
+import dev.changepipe.verify.TableVerification;
 import java.io.PrintWriter;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
 import reactor.core.publisher.Mono;
 
 /**
- * {@code ./pipeline verify --config FILE [--pipeline P] [--import-key K] [--repair]}: compares the
- * PostgreSQL tables of storage-sync pipelines with their target tables (the sinks that are a
+ * {@code ./pipeline verify --config FILE [--pipeline P] [--table T] [--import-key K] [--repair]}
+ * ({@link VerifyOptions}): compares the PostgreSQL tables of storage-sync pipelines with their target tables (the sinks that are a
  * {@link TableDigest}, such as ClickHouse's), while replication runs, and prints the keys that differ
  * ({@link TableVerification}); {@code --repair} registers those keys in the operations storage, so that
  * the pipeline writes them again through its own, versioned path. Exit 0 when every table is equal, 1
@@ -27,67 +26,29 @@ import reactor.core.publisher.Mono;
  */
 final class VerifyCommand implements CliCommand {
 
-    static final String NAME = "verify";
-    private static final String DESCRIPTION = "Compares the PostgreSQL tables of storage-sync pipelines with their "
-            + "ClickHouse tables while replication runs, and prints the keys that differ; --repair registers them "
-            + "so that the pipeline writes them again.";
     private static final Duration CALL_TIMEOUT = Duration.ofSeconds(30);
 
     @Override
     public String name() {
-        return NAME;
+        return VerifyOptions.NAME;
     }
 
     @Override
     public String description() {
-        return DESCRIPTION;
-    }
-
-    /** Its options, parsed with picocli as the service's own commands are. */
-    @Command(mixinStandardHelpOptions = true, description = DESCRIPTION)
-    static final class Options {
-
-        @Mixin
-        Commands.Target target;
-
-        @Option(names = {"-k", "--import-key"}, description = "the import key to verify (default: every one)")
-        List<String> importKeys;
-
-        @Option(names = "--repair", description = "register the keys that differ in the operations storage, so that "
-                + "the pipeline writes them again (run verify again once they synced)")
-        boolean repair;
-
-        @Option(names = "--settle", defaultValue = "10s", description = "how long a key that differs must keep its "
-                + "PostgreSQL row unchanged before it counts as a difference rather than a change in flight (500ms, "
-                + "10s, 2m, PT1M; default ${DEFAULT-VALUE})")
-        String settle;
-
-        @Option(names = "--buckets", defaultValue = "0", description = "the buckets keys are hashed into (default: about "
-                + "one per 1000 rows)")
-        int buckets;
-
-        @Option(names = "--show", defaultValue = "10", description = "the keys listed of each kind of difference "
-                + "(default ${DEFAULT-VALUE})")
-        int show;
+        return VerifyOptions.DESCRIPTION;
     }
 
     @Override
     public int run(List<String> args, Context context) {
-        Options o = new Options();
-        Integer done = Commands.parse(o, args, context);
-        if (done != null) {
-            return done;
-        }
-        Duration settle = Settings.parseDuration(o.settle.trim());
-        if (settle == null || settle.isNegative()) {
-            context.err().println(context.commandName() + ": --settle: expected a duration such as 500ms, 10s, 2m or"
-                    + " PT1M, got '" + o.settle + "'");
-            return USAGE;
+        int[] exit = new int[1];
+        VerifyOptions o = VerifyOptions.parse(args, context, exit);
+        if (o == null) {
+            return exit[0];
         }
         PrintWriter out = context.out();
         int problems = 0;
-        for (HttpEndpoint.Section section : o.target.pipelines(context, "verify")) {
-            problems += verify(section, o, settle, context);
+        for (HttpEndpoint.Section section : Commands.pipelines(context.sections(o.config), o.pipeline, "verify")) {
+            problems += verify(section, o, o.settle(), context);
         }
         out.println(problems == 0 ? "equal: every table compared holds what its source holds"
                 : "not equal: " + problems + " table(s) differ or could not be compared (above)"
@@ -97,7 +58,7 @@ final class VerifyCommand implements CliCommand {
     }
 
     /** One pipeline: every import key against every sink that can be verified; the tables that are not equal. */
-    private static int verify(HttpEndpoint.Section section, Options o, Duration settle, Context context) {
+    private static int verify(HttpEndpoint.Section section, VerifyOptions o, Duration settle, Context context) {
         PrintWriter out = context.out();
         Settings settings = section.settings();
         StorageSyncConfig config = settings.bind(StorageSyncConfig.class);
@@ -115,12 +76,19 @@ final class VerifyCommand implements CliCommand {
                 out.println("  no sink of it can be compared (a clickhouse sink can)");
                 return 0;
             }
-            for (ImportKeyOptions key : config.importKeyOptions(settings)) {
-                if (o.importKeys != null && !o.importKeys.contains(key.importKey())) {
-                    continue;
-                }
+            List<ImportKeyOptions> keys = config.importKeyOptions(settings).stream()
+                    .filter(k -> o.importKeys == null || o.importKeys.contains(k.importKey()))
+                    .filter(k -> o.table == null || k.verified().named(o.table))
+                    .toList();
+            if (keys.isEmpty()) {
+                out.println("  no import key " + (o.table != null ? "or table " + o.table : String.join(", ", o.importKeys))
+                        + "; its import keys: " + String.join(", ", config.importKeyOptions(settings).stream()
+                                .map(ImportKeyOptions::importKey).toList()));
+                return 1;
+            }
+            for (ImportKeyOptions key : keys) {
                 for (Sink sink : verifiable) {
-                    TableVerification.Outcome outcome = new TableVerification(key, databases, (TableDigest) sink,
+                    TableVerification.Outcome outcome = new TableVerification(key.verified(), databases, (TableDigest) sink,
                             settle, o.buckets, o.show, out).run();
                     if (!outcome.equal()) {
                         problems++;
@@ -129,7 +97,7 @@ final class VerifyCommand implements CliCommand {
                         if (registrations == null) {
                             registrations = storage.connect();
                         }
-                        repair(out, registrations, key.importKey(), outcome, databases);
+                        out.println("  repair: " + repair(registrations, key.importKey(), outcome, databases));
                     }
                 }
             }
@@ -148,8 +116,8 @@ final class VerifyCommand implements CliCommand {
      * Registers the keys that differ, as an application registers a change: an update for a key whose
      * row is in PostgreSQL (missing or different in the target), a delete for one that is not (extra).
      */
-    private static void repair(PrintWriter out, OperationsStorage storage, String importKey,
-            TableVerification.Outcome outcome, Map<String, String> databases) {
+    static String repair(OperationsStorage storage, String importKey, TableVerification.Outcome outcome,
+            Map<String, String> databases) {
         Map<String, List<String>> updates = new LinkedHashMap<>();
         outcome.sourceAliases().forEach((key, alias) -> updates.computeIfAbsent(alias, a -> new ArrayList<>()).add(key));
         long updated = 0;
@@ -164,7 +132,7 @@ final class VerifyCommand implements CliCommand {
             deleted = storage.registerOperations(importKey, Operation.Type.DELETE, alias, outcome.extra().keySet())
                     .block(CALL_TIMEOUT);
         }
-        out.println("  repair: registered " + updated + " update(s) and " + deleted + " delete(s) for import key "
-                + importKey + "; the pipeline writes them again");
+        return "registered " + updated + " update(s) and " + deleted + " delete(s) for import key " + importKey
+                + "; the pipeline writes them again";
     }
 }

@@ -63,8 +63,8 @@ final class CdcSession {
     private volatile Disposable heartbeats;
     /** {@code server_version_num}: messages (the heartbeat) need 14 or later. */
     private int serverVersion;
-    /** The tables to copy again while the stream runs ({@link #resync}). */
-    private final Sinks.Many<String> resyncs = Sinks.many().unicast().onBackpressureBuffer();
+    /** The copies made while the stream runs: tables ({@link #resync}), keys ({@link #rewrite}). */
+    private final Sinks.Many<Flux<Chunk>> resyncs = Sinks.many().unicast().onBackpressureBuffer();
 
     private CdcSession(PostgresCdcSource source, PostgresqlConnection sql) {
         this.source = source;
@@ -319,7 +319,7 @@ final class CdcSession {
                     // a stream the server ended: the resyncs under way finish, then the run ends
                     .doOnComplete(this::endResyncs);
             source.session = this;
-            return Flux.merge(streamed, resyncs.asFlux().flatMap(this::recopy));
+            return Flux.merge(streamed, resyncs.asFlux().flatMap(copy -> copy));
         });
     }
 
@@ -445,7 +445,43 @@ final class CdcSession {
 
     /** Asks the stream to copy the table again ({@link PostgresCdcSource#resync}). */
     synchronized void resync(String table) {
-        resyncs.tryEmitNext(table);
+        resyncs.tryEmitNext(Flux.defer(() -> recopy(table)));
+    }
+
+    /**
+     * These keys of a table (texts of its one key column) written again while the stream goes on, a
+     * verify's repair: read in a snapshot of their own with the version of the WAL position read before it,
+     * as {@link #recopy} reads a table; a key without a row is deleted. Completes with the number of keys
+     * once every chunk of them is acknowledged; fails if the run ends first.
+     */
+    Mono<Integer> rewrite(String tableName, List<String> keys) {
+        String origin = PostgresCdcSource.RESYNC_ORIGIN_PREFIX + tableName + "#" + source.resyncs.incrementAndGet();
+        Sinks.Empty<Void> written = Sinks.empty();
+        source.resyncWritten.put(origin, written);
+        Flux<Chunk> copy = describe(tableName)
+                .zipWith(one("SELECT pg_current_wal_lsn()::text"))
+                .flatMapMany(t -> {
+                    TableShape table = t.getT1();
+                    long version = PgOutput.lsn(t.getT2()) << ChangeDecoder.SLICE_BITS;
+                    log.info("{}: writing {} key(s) of table {} again, as of {}", options.name(), keys.size(), tableName,
+                            t.getT2());
+                    return Flux.usingWhen(source.factory.create(),
+                            c -> Sql.execute(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                                    .thenMany(new TableCopy(source, sql, sqlLoop, null).keyed(c, Faults.eventLoop(c),
+                                            table, keys, version, origin, new AtomicLong()))
+                                    .concatWith(Sql.execute(c, "COMMIT").then(Mono.empty())),
+                            c -> c.close(), (c, e) -> c.close(), c -> c.close());
+                })
+                .onErrorResume(e -> {
+                    written.tryEmitError(e);
+                    return Mono.empty();
+                });
+        synchronized (this) {
+            if (resyncs.tryEmitNext(copy).isFailure()) {
+                written.tryEmitError(new IllegalStateException("the stream ended"));
+            }
+        }
+        return written.asMono().thenReturn(keys.size()).doFinally(signal -> source.resyncWritten.remove(origin));
     }
 
     private synchronized void endResyncs() {
@@ -676,6 +712,7 @@ final class CdcSession {
         endResyncs();
         // a resync not finished is abandoned with the run
         source.resyncRows.clear();
+        source.resyncWritten.values().forEach(w -> w.tryEmitError(new IllegalStateException("the run ended first")));
         source.resyncWritten.clear();
         if (slotPoll != null) {
             slotPoll.dispose();

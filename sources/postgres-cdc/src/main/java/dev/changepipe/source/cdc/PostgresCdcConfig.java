@@ -29,7 +29,9 @@ record PostgresCdcConfig(
         @Key("how often the stream reports its confirmed position to the server") Duration statusInterval,
         @Key("how often a heartbeat is written to the WAL, so that the slot's position moves while its tables are "
                 + "idle and the server frees the WAL of the others (`0s`: never; PostgreSQL 14 or later)") Duration heartbeat,
-        @Key("not ready (`/health/ready`) while the slot lags more WAL than this behind the server") DataSize maxLag) {
+        @Key("not ready (`/health/ready`) while the slot lags more WAL than this behind the server") DataSize maxLag,
+        @Key("compare the tables with the sinks' while the pipeline runs, on a schedule (docs/verify.md)")
+        dev.changepipe.verify.VerifyConfig verify) {
 
     static final DataSize DEFAULT_MAX_LAG = DataSize.ofMebibytes(1024);
 

@@ -7,6 +7,9 @@ import dev.changepipe.core.Offset;
 import dev.changepipe.core.Source;
 import dev.changepipe.core.SourceStatus;
 import dev.changepipe.spi.SourceResync;
+import dev.changepipe.spi.SourceVerify;
+import dev.changepipe.verify.ScheduledVerify;
+import dev.changepipe.verify.TableVerification;
 import dev.changepipe.spi.TableTruncate;
 import io.r2dbc.postgresql.PostgresqlConnectionFactory;
 import io.r2dbc.postgresql.PostgresqlConnectionFactoryProvider;
@@ -68,7 +71,7 @@ import reactor.core.publisher.Sinks;
  * removes the table's rows of versions below the truncating transaction's; for a sink that is not (or
  * fails to), the truncate is a dead letter naming the table and the sink.
  */
-public final class PostgresCdcSource implements Source, SourceResync {
+public final class PostgresCdcSource implements Source, SourceResync, SourceVerify {
 
     private static final Logger log = LoggerFactory.getLogger(PostgresCdcSource.class);
 
@@ -127,6 +130,9 @@ public final class PostgresCdcSource implements Source, SourceResync {
     final Map<String, Sinks.Empty<Void>> resyncWritten = new ConcurrentHashMap<>();
     /** Why the last run ended ({@code null} while one runs). */
     volatile String stopped;
+    /** The verify of the tables, on request and, with {@code verify:}, on a schedule; null when not set up. */
+    private volatile ScheduledVerify verifier;
+    private static final Duration REPAIR_TIMEOUT = Duration.ofMinutes(10);
 
     private PostgresCdcSource(PostgresCdcOptions options) {
         this.options = options;
@@ -223,6 +229,17 @@ public final class PostgresCdcSource implements Source, SourceResync {
         return Flux.usingWhen(CdcSession.open(this), CdcSession::chunks, CdcSession::close, (s, e) -> s.close(),
                 CdcSession::close)
                 .onErrorMap(e -> Faults.of(options.name(), e))
+                // a scheduled verify runs while the pipeline runs
+                .doOnSubscribe(s -> {
+                    if (verifier != null) {
+                        verifier.start();
+                    }
+                })
+                .doFinally(signal -> {
+                    if (verifier != null) {
+                        verifier.stop();
+                    }
+                })
                 .doOnSubscribe(s -> stopped = null)
                 .doOnError(e -> stopped = e.getMessage())
                 .doOnCancel(() -> stopped = "the pipeline stopped")
@@ -391,6 +408,45 @@ public final class PostgresCdcSource implements Source, SourceResync {
         });
     }
 
+    /** Compares the tables with the sinks now, and repairs (docs/verify.md); set up by {@link #verifyWith}. */
+    @Override
+    public Mono<SourceVerify.Result> verify(String table, boolean repair) {
+        ScheduledVerify v = verifier;
+        return v == null ? Mono.error(new IllegalStateException(options.name() + ": verify is not set up"))
+                : v.verifyNow(table, repair);
+    }
+
+    /** The verify {@link #verify} runs, and that runs on a schedule while the source reads. */
+    void verifyWith(ScheduledVerify verify) {
+        this.verifier = verify;
+    }
+
+    /** The tables as verify compares them: each keyed by its primary key (else its replica identity index). */
+    List<TableVerification.Table> verifiedTables() {
+        return options.tables().stream().map(TableName::parse)
+                .map(t -> new TableVerification.Table("table", t.toString(), t.toString(), t.id(), null))
+                .toList();
+    }
+
+    /**
+     * A verify's repair: the keys that differ written again through the stream ({@link CdcSession#rewrite}),
+     * each as its row is now, or deleted when it has none; returns once they are written.
+     */
+    String repair(TableVerification.Table table, TableVerification.Outcome outcome) {
+        CdcSession running = session;
+        if (running == null) {
+            throw new IllegalStateException(options.name() + ": not streaming (yet); keys are written again once the "
+                    + "snapshot is written and the stream runs");
+        }
+        List<String> keys = new ArrayList<>(outcome.missing().keySet());
+        keys.addAll(outcome.different().keySet());
+        keys.addAll(outcome.extra().keySet());
+        Integer written = running.rewrite(table.name(), keys).block(REPAIR_TIMEOUT);
+        return "wrote " + written + " key(s) of table " + table.name() + " again through the stream ("
+                + outcome.missing().size() + " missing and " + outcome.different().size() + " different: as their rows "
+                + "are now; " + outcome.extra().size() + " extra: deleted)";
+    }
+
     /**
      * The checkpoint of a table's snapshot: {@code <slot>/snapshot/<schema.table>}, its attribute
      * {@code state} {@code done} or {@code after:<last key written>}. {@code offsets --reset} of it copies
@@ -416,6 +472,9 @@ public final class PostgresCdcSource implements Source, SourceResync {
         Map<String, String> parts = new LinkedHashMap<>();
         for (String table : tables) {
             parts.put(table, tableState(table));
+        }
+        if (verifier != null) {
+            parts.putAll(verifier.lines());
         }
         return new SourceStatus(Math.max(0, received.get() - confirmed.get()), deadLetters.get(), parts);
     }

@@ -4,6 +4,11 @@ import dev.changepipe.core.Source;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SourceProvider;
+import dev.changepipe.spi.CliCommand;
+import dev.changepipe.verify.ScheduledVerify;
+import dev.changepipe.verify.VerifyConfig;
+import java.util.List;
+import java.util.Map;
 
 /**
  * {@code type: postgres-cdc}: PostgreSQL logical replication (docs/postgres-cdc.md); its keys are
@@ -25,6 +30,11 @@ public final class PostgresCdcSourceProvider implements SourceProvider {
     }
 
     @Override
+    public List<CliCommand> commands() {
+        return List.of(new VerifyCommand());
+    }
+
+    @Override
     public Source create(Settings s, ServiceContext context) {
         PostgresCdcConfig c = s.bind(PostgresCdcConfig.class);
         String url = context.connection(s.pathOf("connection"), c.connection(), PostgresCdcConfig.Postgres.class).url();
@@ -36,6 +46,13 @@ public final class PostgresCdcSourceProvider implements SourceProvider {
         PostgresCdcSource source = PostgresCdcSource.create(options);
         context.readinessProbe("replication slot " + slot + " of pipeline " + context.pipelineName(),
                 source.health(c.maxLag().bytes()));
+        // on request (POST /api/pipelines/<name>/verify, ./pipeline verify) always, on a schedule with `verify:`
+        ScheduledVerify verify = new ScheduledVerify(source.verifiedTables(), Map.of("postgres", url), context,
+                c.verify() != null ? c.verify() : VerifyConfig.ON_REQUEST, source::repair);
+        if (c.verify() != null && c.verify().readiness()) {
+            context.readinessProbe("verify of pipeline " + context.pipelineName(), verify.probe());
+        }
+        source.verifyWith(verify);
         return source;
     }
 }

@@ -230,6 +230,42 @@ final class TableCopy {
                 .concatWith(Mono.fromSupplier(() -> Chunk.end(origin, Offset.of(pages.incrementAndGet()))));
     }
 
+    /**
+     * The rows of these keys (texts of the one key column) as they are in {@code connection}'s transaction:
+     * a key's row as an insert of this version, a key without a row as a delete of it; in chunks, the last
+     * of which completes the origin.
+     */
+    Flux<Chunk> keyed(PostgresqlConnection connection, Scheduler loop, TableShape table, List<String> keys,
+            long version, String origin, AtomicLong copied) {
+        StringBuilder q = new StringBuilder("SELECT ");
+        for (int i = 0; i < table.columns.length; i++) {
+            q.append(i == 0 ? "" : ", ").append(TableName.quote(table.columns[i])).append("::text");
+        }
+        String key = "t." + TableName.quote(table.columns[table.key[0]]);
+        String keyType = table.sqlTypes[table.key[0]];
+        q.append(" FROM ").append(table.name.sql()).append(" t WHERE ")
+                .append(keyType == null ? key + "::text = ANY(CAST($1 AS text[]))"
+                        : key + " = ANY(CAST(CAST($1 AS text[]) AS " + keyType + "[]))");
+        return Sql.rows(connection, loop, q.toString(), 0, (Object) keys.toArray(String[]::new))
+                .collectList()
+                .flatMapMany(rows -> {
+                    java.util.Set<String> gone = new java.util.LinkedHashSet<>(keys);
+                    rows.forEach(row -> gone.remove(row[table.key[0]]));
+                    copied.addAndGet(rows.size());
+                    List<ChangeItem> items = new ArrayList<>(inserts(table, rows, version));
+                    for (String k : gone) {
+                        items.add(ChangeItem.delete(table.id, table.keyColumns.row(table.keyValues(new String[] {k})),
+                                version));
+                    }
+                    List<List<ChangeItem>> parts = new ArrayList<>();
+                    for (int i = 0; i < items.size(); i += options.chunkRows()) {
+                        parts.add(items.subList(i, Math.min(items.size(), i + options.chunkRows())));
+                    }
+                    return Flux.range(0, parts.size()).map(i -> Chunk.of(origin, Offset.of(i + 1L), parts.get(i),
+                            i == parts.size() - 1));
+                });
+    }
+
     /** The rows of these texts, as inserts of this version. */
     private static List<ChangeItem> inserts(TableShape table, List<String[]> page, long version) {
         List<ChangeItem> items = new ArrayList<>(page.size());

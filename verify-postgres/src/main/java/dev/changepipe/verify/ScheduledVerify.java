@@ -1,8 +1,9 @@
-package dev.changepipe.source.storage;
+package dev.changepipe.verify;
 
 import dev.changepipe.core.Sink;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.TableDigest;
+import dev.changepipe.verify.TableVerification.Table;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -21,16 +22,18 @@ import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Schedulers;
 
 /**
- * The verify a storage-sync pipeline runs itself while it runs ({@code verify: {every: 1h}}): every
- * import key against every sink of the pipeline that is a {@link TableDigest}, one run after another
- * with {@code every} between them, on a bounded-elastic thread. It writes nothing: what it finds is
- * logged (the report of {@code ./pipeline verify} when a table differs, one line when it is equal) and
- * published as meters, tagged with the pipeline by the service, the import key and the table:
+ * The verify a pipeline runs itself while it runs ({@code verify: {every: 1h}}), and on request
+ * ({@link #verifyNow}): every table (an import key of storage-sync, a table of postgres-cdc) against
+ * every sink of the pipeline that is a {@link TableDigest}, one run after another with {@code every}
+ * between them, on a bounded-elastic thread. A scheduled run writes nothing: what it finds is logged
+ * (the report of {@code ./pipeline verify} when a table differs, one line when it is equal) and
+ * published as meters, tagged with the pipeline by the service, the table ({@code import_key} or
+ * {@code table}, its {@link TableVerification.Table#kind}) and the sink:
  * {@value #ROWS} (rows compared), {@value #DIFFERENCES} (the last run's keys per {@code kind}: missing,
  * extra, different, changing), {@value #LAST_RUN} (when the last run ended, epoch seconds),
  * {@value #DURATION} and {@value #FAILURES} (runs that could not compare, a server unreachable say).
  */
-final class ScheduledVerify {
+public final class ScheduledVerify {
 
     static final String ROWS = "changepipe.verify.rows";
     static final String DIFFERENCES = "changepipe.verify.differences";
@@ -40,10 +43,11 @@ final class ScheduledVerify {
     private static final Logger log = LoggerFactory.getLogger(ScheduledVerify.class);
 
     private final String pipeline;
-    private final List<ImportKeyOptions> importKeys;
+    private final List<Table> tables;
     private final Map<String, String> databases;
     private final ServiceContext context;
-    private final StorageSyncConfig.Verify schedule;
+    private final VerifyConfig schedule;
+    private final Repair repair;
     private final MeterRegistry registry;
     /**
      * What the gauges read, per registry (the service's view of one pipeline, which outlives a run): a
@@ -59,18 +63,35 @@ final class ScheduledVerify {
     /** The last result per import key and sink, for the status page ({@link #lines}). */
     private final Map<String, String> last = new java.util.concurrent.ConcurrentSkipListMap<>();
 
-    ScheduledVerify(List<ImportKeyOptions> importKeys, Map<String, String> databases, ServiceContext context,
-            StorageSyncConfig.Verify schedule) {
+    /** Writes the keys a verify found to differ again, through the source's own path. */
+    public interface Repair {
+
+        /** Repairs what {@code outcome} found in {@code table}; a line for the report (what was done). */
+        String repair(Table table, TableVerification.Outcome outcome);
+    }
+
+    /**
+     * @param tables the pipeline's tables
+     * @param databases the PostgreSQL databases that hold them: alias to R2DBC URL
+     * @param schedule {@code every} (zero: on request only), {@code settle}, {@code readiness}
+     * @param repair how the source writes keys again; null when it cannot
+     */
+    public ScheduledVerify(List<Table> tables, Map<String, String> databases, ServiceContext context,
+            VerifyConfig schedule, Repair repair) {
         this.pipeline = context.pipelineName();
-        this.importKeys = importKeys;
+        this.tables = tables;
         this.databases = databases;
         this.context = context;
         this.schedule = schedule;
+        this.repair = repair;
         this.registry = context.meterRegistry();
     }
 
     /** Starts the runs, the first {@code every} from now; a second start while running does nothing. */
-    synchronized void start() {
+    public synchronized void start() {
+        if (schedule.every().isZero()) {
+            return;
+        }
         if (running == null || running.isDisposed()) {
             running = Mono.delay(schedule.every(), Schedulers.boundedElastic())
                     .then(Mono.fromRunnable(this::runOnce).subscribeOn(Schedulers.boundedElastic()))
@@ -79,57 +100,90 @@ final class ScheduledVerify {
         }
     }
 
-    synchronized void stop() {
+    public synchronized void stop() {
         if (running != null) {
             running.dispose();
         }
     }
 
+    private void runOnce() {
+        runOnce(tables, false, new PrintWriter(new StringWriter()));
+    }
+
     /**
-     * One run: every import key against every sink that can be compared; whether every one was equal (and
-     * at least one was compared). One run at a time: a run asked for ({@code POST .../verify}) while a
-     * scheduled one goes on waits for it.
+     * One run: these tables against every sink that can be compared, the report printed to {@code out};
+     * whether every one was equal (and at least one was compared). One run at a time: a run asked for
+     * ({@code POST .../verify}) while a scheduled one goes on waits for it.
      */
-    boolean runOnce() {
+    private boolean runOnce(List<Table> which, boolean repairing, PrintWriter out) {
         synchronized (runs) {
             List<Sink> sinks = context.sinks();
             boolean equal = true;
             int compared = 0;
-            for (ImportKeyOptions key : importKeys) {
+            for (Table table : which) {
                 for (Sink sink : sinks) {
                     if (sink instanceof TableDigest digest) {
-                        equal &= verify(key, sink.name(), digest);
+                        equal &= verify(table, sink.name(), digest, repairing, out);
                         compared++;
                     }
                 }
             }
+            if (compared == 0) {
+                out.println("  no sink of the pipeline can be compared (a clickhouse sink can)");
+            }
+            out.flush();
             gauge(LAST_RUN, "when the last verify ended (epoch seconds)").set(System.currentTimeMillis() / 1000);
             return equal && compared > 0;
         }
     }
 
-    /** A run now, off the caller's thread, with its result. */
-    Mono<dev.changepipe.spi.SourceVerify.Result> verifyNow() {
+    /**
+     * A run now, off the caller's thread, with its result: every table, or the one {@code only} names (an
+     * {@link IllegalArgumentException} listing them when none does); {@code repairing}: the keys that differ
+     * are written again ({@link Repair}; an {@link IllegalStateException} when the source cannot).
+     */
+    public Mono<dev.changepipe.spi.SourceVerify.Result> verifyNow(String only, boolean repairing) {
         return Mono.fromCallable(() -> {
-            boolean equal = runOnce();
-            return new dev.changepipe.spi.SourceVerify.Result(equal, lines());
+            List<Table> which = only == null ? tables : tables.stream().filter(t -> t.named(only)).toList();
+            if (which.isEmpty()) {
+                throw new IllegalArgumentException(pipeline + ": no table " + only + " (its tables: "
+                        + String.join(", ", tables.stream().map(Table::name).toList()) + ")");
+            }
+            if (repairing && repair == null) {
+                throw new IllegalStateException(pipeline + ": its source cannot write keys again");
+            }
+            StringWriter report = new StringWriter();
+            PrintWriter out = new PrintWriter(report);
+            out.println("pipeline " + pipeline + ":");
+            boolean equal = runOnce(which, repairing, out);
+            Map<String, String> lines = new java.util.LinkedHashMap<>();
+            lines().forEach((at, line) -> {
+                if (which.stream().anyMatch(t -> at.startsWith("verify " + t.name() + " against "))) {
+                    lines.put(at, line);
+                }
+            });
+            return new dev.changepipe.spi.SourceVerify.Result(equal, lines, report.toString());
         }).subscribeOn(Schedulers.boundedElastic());
     }
 
     /** Whether the table is equal in the sink; the outcome is logged, published and kept for the status page. */
-    private boolean verify(ImportKeyOptions key, String sinkName, TableDigest digest) {
+    private boolean verify(Table key, String sinkName, TableDigest digest, boolean repairing, PrintWriter out) {
         StringWriter report = new StringWriter();
         Timer.Sample sample = Timer.start(registry);
+        String tag = key.kind().replace(' ', '_');
         try {
             TableVerification.Outcome outcome = new TableVerification(key, databases, digest, schedule.settle(), 0, 10,
                     new PrintWriter(report, true)).run();
-            sample.stop(Timer.builder(DURATION).tags("import_key", key.importKey(), "sink", sinkName).register(registry));
-            Counter.builder(ROWS).tags("import_key", key.importKey(), "sink", sinkName).register(registry)
-                    .increment(outcome.rows());
+            out.print(report);
+            sample.stop(Timer.builder(DURATION).tags(tag, key.name(), "sink", sinkName).register(registry));
+            Counter.builder(ROWS).tags(tag, key.name(), "sink", sinkName).register(registry).increment(outcome.rows());
             set(key, sinkName, "missing", outcome.missing().size());
             set(key, sinkName, "extra", outcome.extra().size());
             set(key, sinkName, "different", outcome.different().size());
             set(key, sinkName, "changing", outcome.changing().size());
+            if (repairing && outcome.differs()) {
+                out.println("  repair: " + repair.repair(key, outcome));
+            }
             String at = at(key, sinkName);
             int differ = outcome.missing().size() + outcome.extra().size() + outcome.different().size();
             last.put(at, (outcome.equal() ? "equal, " + String.format("%,d", outcome.rows()) + " rows"
@@ -137,30 +191,31 @@ final class ScheduledVerify {
                     + " extra, " + outcome.different().size() + " different"
                     + (outcome.changing().isEmpty() ? "" : ", " + outcome.changing().size() + " changing")) + now());
             if (outcome.differs()) {
-                differing.put(at, differ + " key(s) of import key " + at + " differ");
+                differing.put(at, differ + " key(s) of " + key.kind() + " " + at + " differ");
             } else {
                 differing.remove(at);
             }
             if (outcome.equal()) {
-                log.info("pipeline {}: verify of import key {} against sink {}: equal ({} rows)", pipeline,
-                        key.importKey(), sinkName, outcome.rows());
+                log.info("pipeline {}: verify of {} {} against sink {}: equal ({} rows)", pipeline, key.kind(),
+                        key.name(), sinkName, outcome.rows());
             } else {
-                log.warn("pipeline {}: verify of import key {} against sink {} found differences "
-                        + "(./pipeline verify --repair registers them):\n{}", pipeline, key.importKey(), sinkName,
-                        report.toString().stripTrailing());
+                log.warn("pipeline {}: verify of {} {} against sink {} found differences "
+                        + "(./pipeline verify --repair writes them again):\n{}", pipeline, key.kind(), key.name(),
+                        sinkName, report.toString().stripTrailing());
             }
             return outcome.equal();
         } catch (RuntimeException e) {
-            Counter.builder(FAILURES).tags("import_key", key.importKey(), "sink", sinkName).register(registry).increment();
+            Counter.builder(FAILURES).tags(tag, key.name(), "sink", sinkName).register(registry).increment();
             last.put(at(key, sinkName), "failed: " + e.getMessage() + now());
-            log.warn("pipeline {}: verify of import key {} against sink {} failed: {}", pipeline, key.importKey(),
+            out.println("    failed: " + e.getMessage());
+            log.warn("pipeline {}: verify of {} {} against sink {} failed: {}", pipeline, key.kind(), key.name(),
                     sinkName, e.toString());
             return false;
         }
     }
 
-    private static String at(ImportKeyOptions key, String sinkName) {
-        return key.importKey() + " against sink " + sinkName;
+    private static String at(Table key, String sinkName) {
+        return key.name() + " against sink " + sinkName;
     }
 
     /** When a result was found, as its line ends: {@code  (12:00:03)}. */
@@ -169,29 +224,29 @@ final class ScheduledVerify {
     }
 
     /**
-     * The last result of each import key against each sink, one line each, keyed {@code verify <import
-     * key> against sink <sink>}: {@code equal, 10,000 rows (12:00:03)}, {@code 2 key(s) differ: ...}, or
+     * The last result of each table against each sink, one line each, keyed {@code verify <import key or
+     * table> against sink <sink>}: {@code equal, 10,000 rows (12:00:03)}, {@code 2 key(s) differ: ...}, or
      * {@code failed: ...}; empty before the first run ends.
      */
-    Map<String, String> lines() {
+    public Map<String, String> lines() {
         Map<String, String> lines = new java.util.LinkedHashMap<>();
         last.forEach((at, line) -> lines.put("verify " + at, line));
         return lines;
     }
 
     /**
-     * A readiness probe: fails while the last run of an import key against a sink found keys that differ
-     * (until a run finds that table equal again).
+     * A readiness probe: fails while the last run of a table against a sink found keys that differ (until a
+     * run finds that table equal again).
      */
-    Mono<Void> probe() {
+    public Mono<Void> probe() {
         return Mono.defer(() -> differing.isEmpty() ? Mono.empty()
                 : Mono.error(new IllegalStateException("the last verify found differences: "
-                        + String.join("; ", differing.values()) + " (./pipeline verify --repair registers them)")));
+                        + String.join("; ", differing.values()) + " (./pipeline verify --repair writes them again)")));
     }
 
-    private void set(ImportKeyOptions key, String sinkName, String kind, long value) {
+    private void set(Table key, String sinkName, String kind, long value) {
         gauge(DIFFERENCES, "keys the last verify found, per kind (missing, extra, different, changing)",
-                "import_key", key.importKey(), "sink", sinkName, "kind", kind).set(value);
+                key.kind().replace(' ', '_'), key.name(), "sink", sinkName, "kind", kind).set(value);
     }
 
     /** The value a gauge of this registry reads, registered on first use. */

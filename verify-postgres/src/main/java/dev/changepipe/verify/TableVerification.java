@@ -1,4 +1,4 @@
-package dev.changepipe.source.storage;
+package dev.changepipe.verify;
 
 import dev.changepipe.spi.TableDigest;
 import dev.changepipe.spi.TableDigest.Column;
@@ -19,8 +19,8 @@ import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
- * Compares one import key's PostgreSQL table (in every database of the pipeline that has it) with its
- * target table in one sink, and prints what it finds.
+ * Compares one PostgreSQL table (in every database of the pipeline that has it) with its target table in
+ * one sink, and prints what it finds (docs/verify.md).
  *
  * <ol>
  *   <li><b>Digest.</b> Both servers hash every row in the canonical form ({@link TableDigest}) and sum
@@ -32,7 +32,7 @@ import reactor.core.publisher.Mono;
  *       changing past three times {@code settle} (reported as changing, not checked).</li>
  * </ol>
  */
-final class TableVerification {
+public final class TableVerification {
 
     private static final Duration DIGEST_TIMEOUT = Duration.ofHours(2);
     private static final Duration CALL_TIMEOUT = Duration.ofMinutes(5);
@@ -40,7 +40,7 @@ final class TableVerification {
     private static final int MAX_BUCKETS = 1_000_000;
     private static final String SEPARATOR = "\u001F";
 
-    private final ImportKeyOptions key;
+    private final Table key;
     private final Map<String, String> databases;
     private final TableDigest sink;
     private final Duration settle;
@@ -53,23 +53,47 @@ final class TableVerification {
      * target's), different (both), changing while verified, and the database alias of each key whose
      * source row was read.
      */
-    record Outcome(boolean compared, long rows, Map<String, String> missing, Map<String, String> extra,
+    public record Outcome(boolean compared, long rows, Map<String, String> missing, Map<String, String> extra,
             Map<String, String[]> different, Set<String> changing, Map<String, String> sourceAliases) {
 
         static Outcome notCompared() {
             return new Outcome(false, 0, Map.of(), Map.of(), Map.of(), Set.of(), Map.of());
         }
 
-        boolean differs() {
+        public boolean differs() {
             return !missing.isEmpty() || !extra.isEmpty() || !different.isEmpty();
         }
 
-        boolean equal() {
+        public boolean equal() {
             return compared && !differs();
         }
     }
 
-    TableVerification(ImportKeyOptions key, Map<String, String> databases, TableDigest sink, Duration settle,
+    /**
+     * A table a pipeline replicates, as verify compares it.
+     *
+     * @param kind what the pipeline calls it: {@code import key} (storage-sync) or {@code table} (postgres-cdc)
+     * @param name its name as the pipeline knows it: the import key, or the table ({@code schema.table})
+     * @param table the PostgreSQL table ({@code table} or {@code schema.table})
+     * @param model the table name the change items carry, which the sinks map to their target tables
+     * @param keyColumn the one key column; null for the table's primary key (else its replica identity
+     *     index), which must have one column
+     */
+    public record Table(String kind, String name, String table, String model, String keyColumn) {
+
+        /** Whether a name given on the command line ({@code --table}) means this table. */
+        public boolean named(String given) {
+            return given.equals(name) || given.equals(table) || given.equals(model)
+                    || !table.contains(".") && given.equals("public." + table);
+        }
+    }
+
+    /**
+     * @param databases the PostgreSQL databases that hold parts of the table: alias to R2DBC URL
+     * @param buckets how many buckets keys are hashed into; 0 for about one per 1000 rows
+     * @param show how many keys of each kind of difference are printed
+     */
+    public TableVerification(Table key, Map<String, String> databases, TableDigest sink, Duration settle,
             int buckets, int show, PrintWriter out) {
         this.key = key;
         this.databases = databases;
@@ -80,10 +104,11 @@ final class TableVerification {
         this.out = out;
     }
 
-    Outcome run() {
+    /** Compares, printing as it goes; fails when a server cannot be read. */
+    public Outcome run() {
         String model = key.model();
-        out.println("  import key " + key.importKey() + ": table " + key.table() + " (PostgreSQL) against "
-                + sinkName() + ":");
+        out.println("  " + (key.kind().equals("table") ? "" : key.kind() + " " + key.name() + ": ") + "table "
+                + key.table() + " (PostgreSQL) against " + sinkName() + ":");
         out.flush();
         TableDigest.Target target = sink.target(model).block(CALL_TIMEOUT);
         if (target == null) {
@@ -108,9 +133,20 @@ final class TableVerification {
             out.println("    table " + key.table() + " is in none of the databases " + databases.keySet());
             return Outcome.notCompared();
         }
-        Column keyColumn = target.columns().get(key.keyColumn());
-        if (keyColumn == null || !types.containsKey(key.keyColumn())) {
-            out.println("    the key column " + key.keyColumn() + " is not in both " + key.table() + " and " + target.name());
+        String keyName = key.keyColumn();
+        if (keyName == null) {
+            List<String> keyColumns = sources.values().iterator().next().key().block(CALL_TIMEOUT);
+            if (keyColumns.size() != 1) {
+                out.println("    " + key.table() + " is not compared: " + (keyColumns.isEmpty()
+                        ? "it has no primary key" : "its key has " + keyColumns.size() + " columns " + keyColumns
+                        + "; verify compares tables keyed by one column"));
+                return Outcome.notCompared();
+            }
+            keyName = keyColumns.get(0);
+        }
+        Column keyColumn = target.columns().get(keyName);
+        if (keyColumn == null || !types.containsKey(keyName)) {
+            out.println("    the key column " + keyName + " is not in both " + key.table() + " and " + target.name());
             return Outcome.notCompared();
         }
         List<Column> columns = new ArrayList<>();

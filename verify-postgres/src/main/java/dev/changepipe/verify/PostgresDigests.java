@@ -1,4 +1,4 @@
-package dev.changepipe.source.storage;
+package dev.changepipe.verify;
 
 import dev.changepipe.spi.TableDigest;
 import dev.changepipe.spi.TableDigest.Column;
@@ -30,6 +30,11 @@ final class PostgresDigests {
     private static final String COLUMNS_SQL = "SELECT a.attname, t.typname FROM pg_attribute a"
             + " JOIN pg_type t ON t.oid = a.atttypid"
             + " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
+    /** The primary key's columns, else the replica identity index's. */
+    private static final String KEY_SQL = "SELECT a.attname FROM pg_index i"
+            + " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+            + " WHERE i.indexrelid = (SELECT x.indexrelid FROM pg_index x WHERE x.indrelid = to_regclass($1)"
+            + " AND (x.indisprimary OR x.indisreplident) ORDER BY x.indisprimary DESC LIMIT 1)";
     private static final String ESTIMATE_SQL = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass($1)";
 
     private final ConnectionFactory factory;
@@ -52,6 +57,13 @@ final class PostgresDigests {
                 }));
     }
 
+    /** The table's key columns: its primary key's, else its replica identity index's; empty when it has neither. */
+    Mono<List<String>> key() {
+        return with(c -> Flux.from(c.createStatement(KEY_SQL).bind(0, table).execute())
+                .flatMap(r -> r.map((row, meta) -> row.get(0, String.class)))
+                .collectList());
+    }
+
     /** The planner's estimate of the table's rows (0 before its first ANALYZE). */
     Mono<Long> estimate() {
         return with(c -> Flux.from(c.createStatement(ESTIMATE_SQL).bind(0, table).execute())
@@ -62,7 +74,7 @@ final class PostgresDigests {
 
     Mono<Map<Integer, Digest>> buckets(Shape shape, Map<String, String> types) {
         String sql = "SELECT b, count(*), sum(h)::text FROM (SELECT " + bucket(shape, types) + " AS b, "
-                + hash(shape, types) + " AS h FROM " + RowFetcher.qualified(table) + ") s GROUP BY b";
+                + hash(shape, types) + " AS h FROM " + qualified(table) + ") s GROUP BY b";
         return query(sql, row -> Map.entry(row.get(0, Long.class).intValue(),
                 new Digest(row.get(1, Long.class), new BigInteger(row.get(2, String.class)))))
                 .collectMap(Map.Entry::getKey, Map.Entry::getValue);
@@ -74,7 +86,7 @@ final class PostgresDigests {
         }
         String in = buckets.stream().map(String::valueOf).collect(Collectors.joining(", "));
         String sql = "SELECT k, h FROM (SELECT " + text(shape.key(), types) + " AS k, " + bucket(shape, types)
-                + " AS b, " + hash(shape, types) + " AS h FROM " + RowFetcher.qualified(table) + ") s WHERE b IN ("
+                + " AS b, " + hash(shape, types) + " AS h FROM " + qualified(table) + ") s WHERE b IN ("
                 + in + ")";
         return query(sql, row -> Map.entry(row.get(0, String.class), row.get(1, Long.class)))
                 .collectMap(Map.Entry::getKey, Map.Entry::getValue);
@@ -100,9 +112,9 @@ final class PostgresDigests {
             default -> false;
         };
         String where = typed
-                ? RowFetcher.quote(key.name()) + " = ANY($1::text[]::" + type + "[])"
+                ? quote(key.name()) + " = ANY($1::text[]::" + type + "[])"
                 : text(key, types) + " = ANY($1::text[])";
-        String sql = "SELECT " + text(key, types) + ", " + rowText(shape, types) + " FROM " + RowFetcher.qualified(table)
+        String sql = "SELECT " + text(key, types) + ", " + rowText(shape, types) + " FROM " + qualified(table)
                 + " WHERE " + where;
         return with(c -> Flux.from(c.createStatement(sql).bind(0, keys.toArray(String[]::new)).execute())
                 .flatMap(r -> r.map((row, meta) -> Map.entry(row.get(0, String.class), row.get(1, String.class))))
@@ -121,7 +133,7 @@ final class PostgresDigests {
 
     private static String bucket(Shape shape, Map<String, String> types) {
         if (shape.integerBuckets()) {
-            return "(abs(" + RowFetcher.quote(shape.key().name()) + "::bigint) % " + shape.buckets() + ")";
+            return "(abs(" + quote(shape.key().name()) + "::bigint) % " + shape.buckets() + ")";
         }
         return "((('x' || substr(md5(" + text(shape.key(), types) + "), 1, 8))::bit(32)::int::bigint & 4294967295) % "
                 + shape.buckets() + ")";
@@ -141,7 +153,7 @@ final class PostgresDigests {
 
     /** A column's value in the canonical form, from its PostgreSQL type; {@code \N} for null. */
     static String text(Column c, Map<String, String> types) {
-        String q = "(" + RowFetcher.quote(c.name()) + ")";
+        String q = "(" + quote(c.name()) + ")";
         String type = types.getOrDefault(c.name(), "");
         String e = switch (c.kind()) {
             case INTEGER -> type.equals("bool") ? q + "::int::text"
@@ -162,6 +174,15 @@ final class PostgresDigests {
             };
         };
         return "coalesce(" + e + ", '\\N')";
+    }
+
+    static String quote(String identifier) {
+        return '"' + identifier.replace("\"", "\"\"") + '"';
+    }
+
+    /** {@code "schema"."table"} of {@code schema.table}, {@code "table"} of {@code table}. */
+    static String qualified(String table) {
+        return String.join(".", java.util.Arrays.stream(table.split("\\.")).map(PostgresDigests::quote).toList());
     }
 
     private static String zone(Column c) {
