@@ -24,9 +24,10 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code ./pipeline verify} of a postgres-cdc pipeline, through the running service (docs/verify.md):
- * equal after the snapshot and changes; a row changed, one deleted and one inserted in ClickHouse behind
- * the pipeline's back are each reported with its key; {@code --repair} writes them again through the
+ * {@code ./pipeline verify} of a postgres-cdc pipeline, through the running service (docs/verify.md),
+ * against its two targets, ClickHouse and another PostgreSQL (the PostgreSQL sink): equal after the
+ * snapshot and changes; a row changed, one deleted and one inserted in ClickHouse, and a row deleted and
+ * one changed in the target PostgreSQL, behind the pipeline's back, are each reported with its key; {@code --repair} writes them again through the
  * stream and a second verify is equal; a verify while changes keep being made and streamed reports no
  * difference; the scheduled verify's result is the pipeline's status line.
  */
@@ -44,6 +45,9 @@ class PostgresCdcVerifyIntegrationTest {
                 + "created timestamp NOT NULL); INSERT INTO orders SELECT g, 'new', g * 1.25, "
                 + "timestamp '2024-01-01' + g * interval '1 minute' FROM generate_series(1, " + ROWS + ") g; "
                 + "CREATE TABLE pairs (a int, b int, v text, PRIMARY KEY (a, b))");
+        String targetDb = pg.createDatabase("cdc_verify_target");
+        pg.execute(targetDb, "CREATE TABLE orders (id bigint PRIMARY KEY, status text NOT NULL, total numeric(10,2), "
+                + "created timestamp NOT NULL)");
         String chDb = ch.createDatabase("cdc_verify");
         String table = chDb + ".orders";
         ch.execute("CREATE TABLE " + table + " (id Int64, status String, total Nullable(Decimal(10, 2)), created DateTime,"
@@ -51,18 +55,22 @@ class PostgresCdcVerifyIntegrationTest {
         ch.execute("CREATE TABLE " + chDb + ".pairs (a Int32, b Int32, v Nullable(String), version UInt64, is_deleted UInt8)"
                 + " ENGINE = ReplacingMergeTree(version) ORDER BY (a, b)");
         Path config = dir.resolve("service.yaml");
-        Files.writeString(config, config(dir, pg.r2dbcUrl(pgDb), ch.httpUrl(), chDb, pgDb));
+        Files.writeString(config, config(dir, pg.r2dbcUrl(pgDb), ch.httpUrl(), chDb, pgDb, pg.r2dbcUrl(targetDb)));
         String slot = "changepipe_" + pgDb;
         try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), Map.of())) {
             pg.execute(pgDb, "UPDATE orders SET status = 'paid' WHERE id <= 100; DELETE FROM orders WHERE id > 2990");
-            await().atMost(T).pollInterval(Duration.ofMillis(300)).untilAsserted(() ->
-                    assertThat(clickHouse(ch, table)).containsExactlyElementsOf(postgres(pg, pgDb)));
+            await().atMost(T).pollInterval(Duration.ofMillis(300)).untilAsserted(() -> {
+                assertThat(clickHouse(ch, table)).containsExactlyElementsOf(postgres(pg, pgDb));
+                assertThat(postgres(pg, targetDb)).containsExactlyElementsOf(postgres(pg, pgDb));
+            });
 
             // a table keyed by two columns cannot be compared: said, and the exit code says it
             Map.Entry<Integer, String> all = verify(config);
             assertThat(all.getKey()).as(all.getValue()).isEqualTo(Cli.FAILED);
             assertThat(all.getValue()).contains("table public.orders (PostgreSQL) against sink clickhouse")
                     .contains("digested 2,990 row(s) (2,990 in the target)").contains("    equal")
+                    .contains("table public.orders (PostgreSQL) against sink postgres:")
+                    .contains("public.orders (postgres), 4 column(s) compared")
                     .contains("public.pairs is not compared: its key has 2 columns");
             Map.Entry<Integer, String> clean = verify(config, "--table", "orders");
             assertThat(clean.getKey()).as(clean.getValue()).isEqualTo(Cli.OK);
@@ -74,6 +82,7 @@ class PostgresCdcVerifyIntegrationTest {
             ch.execute("INSERT INTO " + table + " SELECT id, status, total, created, version + 1, 1 FROM " + table
                     + " FINAL WHERE id = 6");
             ch.execute("INSERT INTO " + table + " VALUES (900001, 'ghost', 1, '2024-01-01 00:00:00', 1, 0)");
+            pg.execute(targetDb, "DELETE FROM orders WHERE id = 8; UPDATE orders SET total = 0.5 WHERE id = 9");
 
             Map.Entry<Integer, String> found = verify(config, "--pipeline", pgDb, "--table", "orders");
             assertThat(found.getKey()).as(found.getValue()).isEqualTo(Cli.FAILED);
@@ -82,16 +91,20 @@ class PostgresCdcVerifyIntegrationTest {
                     .contains("missing from the target (1):\n        6\n")
                     .contains("extra in the target (1):\n        900001\n")
                     .contains("5: status paid (source) / hacked (target)")
+                    .contains("2 key(s) differ: 1 missing from the target, 0 extra in it, 1 different")
+                    .contains("9: total 11.25 (source) / 0.50 (target)")
                     .doesNotContain("public.pairs");
             assertThat(service.pipeline(pgDb).get("sourceParts").get("verify public.orders against sink clickhouse")
                     .asText()).startsWith("3 key(s) differ: 1 missing, 1 extra, 1 different");
 
             Map.Entry<Integer, String> repaired = verify(config, "--table", "orders", "--repair");
             assertThat(repaired.getKey()).as(repaired.getValue()).isEqualTo(Cli.FAILED);
-            assertThat(repaired.getValue()).contains("repair: wrote 3 key(s) of table public.orders again through the stream");
+            assertThat(repaired.getValue()).contains("repair: wrote 3 key(s) of table public.orders again through the stream")
+                    .contains("repair: wrote 2 key(s) of table public.orders again through the stream");
             Map.Entry<Integer, String> again = verify(config, "--table", "orders");
             assertThat(again.getKey()).as(again.getValue()).isEqualTo(Cli.OK);
             assertThat(clickHouse(ch, table)).containsExactlyElementsOf(postgres(pg, pgDb));
+            assertThat(postgres(pg, targetDb)).containsExactlyElementsOf(postgres(pg, pgDb));
 
             // changes keep coming while a verify runs: none is a difference
             AtomicBoolean writing = new AtomicBoolean(true);
@@ -149,7 +162,8 @@ class PostgresCdcVerifyIntegrationTest {
         return Map.entry(code, out.toString());
     }
 
-    private static String config(Path dir, String pgUrl, String clickHouseUrl, String chDb, String pipeline) {
+    private static String config(Path dir, String pgUrl, String clickHouseUrl, String chDb, String pipeline,
+            String targetUrl) {
         return """
                 http:
                   host: 127.0.0.1
@@ -162,6 +176,8 @@ class PostgresCdcVerifyIntegrationTest {
                   postgres:
                     app:
                       url: "%2$s"
+                    target:
+                      url: "%7$s"
                   clickhouse:
                     test:
                       endpoints: ["%3$s"]
@@ -178,6 +194,8 @@ class PostgresCdcVerifyIntegrationTest {
                     sinks:
                       - type: clickhouse
                         connection: test
-                """.formatted(dir, pgUrl, clickHouseUrl, chDb, pipeline, ServiceUnderTest.TOKEN);
+                      - type: postgres
+                        connection: target
+                """.formatted(dir, pgUrl, clickHouseUrl, chDb, pipeline, ServiceUnderTest.TOKEN, targetUrl);
     }
 }

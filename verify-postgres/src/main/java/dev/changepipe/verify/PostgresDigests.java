@@ -41,13 +41,17 @@ final class PostgresDigests {
     private final String table;
 
     PostgresDigests(String url, String table) {
-        this.factory = ConnectionFactories.get(url);
+        this(ConnectionFactories.get(url), table);
+    }
+
+    PostgresDigests(ConnectionFactory factory, String table) {
+        this.factory = factory;
         this.table = table;
     }
 
     /** The table's columns and their PostgreSQL types ({@code typname}), in order; empty when it does not exist. */
     Mono<Map<String, String>> columns() {
-        return with(c -> Flux.from(c.createStatement(COLUMNS_SQL).bind(0, table).execute())
+        return with(c -> Flux.from(c.createStatement(COLUMNS_SQL).bind(0, qualified(table)).execute())
                 .flatMap(r -> r.map((row, meta) -> Map.entry(row.get(0, String.class), row.get(1, String.class))))
                 .collectList()
                 .map(entries -> {
@@ -59,14 +63,14 @@ final class PostgresDigests {
 
     /** The table's key columns: its primary key's, else its replica identity index's; empty when it has neither. */
     Mono<List<String>> key() {
-        return with(c -> Flux.from(c.createStatement(KEY_SQL).bind(0, table).execute())
+        return with(c -> Flux.from(c.createStatement(KEY_SQL).bind(0, qualified(table)).execute())
                 .flatMap(r -> r.map((row, meta) -> row.get(0, String.class)))
                 .collectList());
     }
 
     /** The planner's estimate of the table's rows (0 before its first ANALYZE). */
     Mono<Long> estimate() {
-        return with(c -> Flux.from(c.createStatement(ESTIMATE_SQL).bind(0, table).execute())
+        return with(c -> Flux.from(c.createStatement(ESTIMATE_SQL).bind(0, qualified(table)).execute())
                 .flatMap(r -> r.map((row, meta) -> row.get(0, Long.class)))
                 .next()
                 .defaultIfEmpty(0L));

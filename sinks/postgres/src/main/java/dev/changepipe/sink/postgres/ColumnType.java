@@ -96,10 +96,10 @@ enum ColumnType {
             case UUID_ -> uuid(value);
             case TIMESTAMPTZ -> timestampTz(value);
             case TIMESTAMP -> timestampTz(value).withOffsetSameInstant(ZoneOffset.UTC).toLocalDateTime();
-            case DATE -> LocalDate.parse(string(value, "a date"));
-            case TIME -> LocalTime.parse(string(value, "a time"));
+            case DATE -> value instanceof LocalDate d ? d : LocalDate.parse(string(value, "a date"));
+            case TIME -> value instanceof LocalTime t ? t : LocalTime.parse(string(value, "a time"));
             case JSON -> Json.of(JsonText.write(value));
-            case BYTEA -> ByteBuffer.wrap(base64(value));
+            case BYTEA -> ByteBuffer.wrap(value instanceof byte[] b ? b : base64(value));
             case ARRAY -> array(value, elementType);
             case OTHER -> value instanceof Map || value instanceof List ? JsonText.write(value) : text(value);
         };
@@ -258,7 +258,8 @@ enum ColumnType {
             s = str;
         } else if (value instanceof BigDecimal d) {
             s = d.toPlainString();
-        } else if (value instanceof Number || value instanceof Boolean) {
+        } else if (value instanceof Number || value instanceof Boolean || value instanceof java.time.temporal.Temporal
+                || value instanceof UUID) {
             s = value.toString();
         } else {
             throw new IllegalArgumentException("expected a string, got " + kind(value));
@@ -284,8 +285,22 @@ enum ColumnType {
         return new UUID(Long.parseUnsignedLong(hex.substring(0, 16), 16), Long.parseUnsignedLong(hex.substring(16), 16));
     }
 
-    /** ISO-8601 with an offset or {@code Z}; without one the time is taken as UTC. */
+    /**
+     * ISO-8601 with an offset or {@code Z}; without one the time is taken as UTC. A source that reads
+     * typed values (postgres-cdc) hands {@code java.time} values, taken the same way.
+     */
     private static OffsetDateTime timestampTz(Object value) {
+        if (value instanceof OffsetDateTime t) {
+            return t;
+        } else if (value instanceof LocalDateTime t) {
+            return t.atOffset(ZoneOffset.UTC);
+        } else if (value instanceof java.time.Instant t) {
+            return t.atOffset(ZoneOffset.UTC);
+        } else if (value instanceof java.time.ZonedDateTime t) {
+            return t.toOffsetDateTime();
+        } else if (value instanceof LocalDate d) {
+            return d.atStartOfDay().atOffset(ZoneOffset.UTC);
+        }
         String s = string(value, "an ISO-8601 timestamp").trim().replace(' ', 'T');
         try {
             return OffsetDateTime.parse(s);

@@ -10,6 +10,11 @@ import io.r2dbc.spi.ConnectionFactory;
 import io.r2dbc.spi.ConnectionFactoryOptions;
 import java.util.List;
 import java.util.Objects;
+import java.util.Collection;
+import java.util.Map;
+import java.util.Set;
+import dev.changepipe.spi.TableDigest;
+import dev.changepipe.verify.PostgresTableDigest;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Mono;
@@ -65,7 +70,7 @@ import reactor.util.retry.Retry;
  * Cancelling a write rolls its transaction back. {@link #close()} closes the pool the sink created
  * (not a connection factory handed in).
  */
-public final class PostgresSink implements Sink {
+public final class PostgresSink implements Sink, TableDigest {
 
     private final List<java.util.function.Consumer<Throwable>> retryListeners =
             new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -75,11 +80,23 @@ public final class PostgresSink implements Sink {
     private final PostgresSinkOptions options;
     private final ChangeWriter writer;
     private final ConnectionPool ownedPool;
+    /** What verify reads of the target tables; null without connections (a test's writer). */
+    private final TableDigest digests;
 
     PostgresSink(PostgresSinkOptions options, ChangeWriter writer, ConnectionPool ownedPool) {
+        this(options, writer, ownedPool, null);
+    }
+
+    private PostgresSink(PostgresSinkOptions options, ChangeWriter writer, ConnectionPool ownedPool,
+            ConnectionFactory connections) {
         this.options = Objects.requireNonNull(options, "options");
         this.writer = Objects.requireNonNull(writer, "writer");
         this.ownedPool = ownedPool;
+        this.digests = connections == null ? null : new PostgresTableDigest(connections, sourceTable -> {
+            TableOverride override = options.override(sourceTable);
+            return options.schema() + "." + (override.targetTable() != null ? override.targetTable()
+                    : TargetTable.conventionalName(sourceTable));
+        }, Set.of(options.versionColumn()));
     }
 
     /**
@@ -99,7 +116,7 @@ public final class PostgresSink implements Sink {
                 .initialSize(0)
                 .maxSize(options.maxPoolSize())
                 .build());
-        return new PostgresSink(options, new TransactionalChangeWriter(pool, options), pool);
+        return new PostgresSink(options, new TransactionalChangeWriter(pool, options), pool, pool);
     }
 
     /**
@@ -109,7 +126,7 @@ public final class PostgresSink implements Sink {
     public static PostgresSink create(PostgresSinkOptions options, ConnectionFactory connections) {
         Objects.requireNonNull(options, "options");
         Objects.requireNonNull(connections, "connections");
-        return new PostgresSink(options, new TransactionalChangeWriter(connections, options), null);
+        return new PostgresSink(options, new TransactionalChangeWriter(connections, options), null, connections);
     }
 
     @Override
@@ -157,6 +174,37 @@ public final class PostgresSink implements Sink {
                                     options.name(), what, signal.totalRetries() + 1, signal.failure().getMessage());
                         })
                         .onRetryExhaustedThrow((spec, signal) -> signal.failure()));
+    }
+
+    /**
+     * Verify's view of a target table ({@link TableDigest}, docs/verify.md): every row is live (a delete
+     * removes it); the columns are compared by their own types; the version column is left out.
+     */
+    @Override
+    public Mono<Target> target(String sourceTable) {
+        return digests().target(sourceTable);
+    }
+
+    @Override
+    public Mono<Map<Integer, Digest>> buckets(String sourceTable, Shape shape) {
+        return digests().buckets(sourceTable, shape);
+    }
+
+    @Override
+    public Mono<Map<String, Long>> hashes(String sourceTable, Shape shape, Set<Integer> buckets) {
+        return digests().hashes(sourceTable, shape, buckets);
+    }
+
+    @Override
+    public Mono<Map<String, String>> rows(String sourceTable, Shape shape, Collection<String> keys) {
+        return digests().rows(sourceTable, shape, keys);
+    }
+
+    private TableDigest digests() {
+        if (digests == null) {
+            throw new IllegalStateException("sink " + name() + " has no connections to read its tables with");
+        }
+        return digests;
     }
 
     /** Closes the pool this sink created; a connection factory handed in is left open. */

@@ -92,4 +92,19 @@ class ColumnTypeTest {
         assertThat(ColumnType.sqlText(convert("jsonb", List.of("x")))).isEqualTo("[\"x\"]");
         assertThat(ColumnType.sqlText(convert("bool", "t"))).isEqualTo("true");
     }
+
+    /** What a source that reads typed values hands (postgres-cdc's rows): taken as their text would be. */
+    @Test
+    void typedTimesAndBytesFromASourceAreTakenAsTheirTextWouldBe() {
+        LocalDateTime t = LocalDateTime.of(2024, 1, 1, 0, 1);
+        assertThat(convert("timestamp", t)).isEqualTo(t);
+        assertThat(convert("timestamptz", t)).isEqualTo(t.atOffset(ZoneOffset.UTC));
+        assertThat(convert("timestamptz", OffsetDateTime.of(t, ZoneOffset.ofHours(2))))
+                .isEqualTo(OffsetDateTime.of(t, ZoneOffset.ofHours(2)));
+        assertThat(convert("timestamp", OffsetDateTime.of(t, ZoneOffset.ofHours(2)))).isEqualTo(t.minusHours(2));
+        assertThat(convert("date", LocalDate.of(2024, 2, 29))).isEqualTo(LocalDate.of(2024, 2, 29));
+        assertThat(convert("time", java.time.LocalTime.of(10, 30))).isEqualTo(java.time.LocalTime.of(10, 30));
+        assertThat(convert("bytea", new byte[] {1, 2})).isEqualTo(ByteBuffer.wrap(new byte[] {1, 2}));
+        assertThat(convert("text", t)).isEqualTo("2024-01-01T00:01");
+    }
 }
