@@ -5,6 +5,9 @@ import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.module.SimpleModule;
+import com.fasterxml.jackson.databind.ser.std.ToStringSerializer;
+import java.time.temporal.Temporal;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -12,7 +15,8 @@ import java.util.Map;
  * The stored form of an object: {@code {"version":N,"key":{...},"fields":{...}}}, with the version
  * first so that the Lua scripts read it with one anchored pattern, and written as an exact decimal
  * (Lua's numbers are doubles; the scripts compare versions as digit strings). Read back with the
- * value types of {@link dev.changepipe.core.ChangeItem} ({@code Long}, {@code BigDecimal}...).
+ * value types of {@link dev.changepipe.core.ChangeItem} ({@code Long}, {@code BigDecimal}...); a
+ * {@code java.time} value is stored as its ISO-8601 text, {@code byte[]} as base64, and read back so.
  * Thread-safe.
  */
 final class ObjectCodec {
@@ -22,7 +26,9 @@ final class ObjectCodec {
     private final ObjectMapper mapper = new ObjectMapper()
             .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
             .enable(DeserializationFeature.USE_LONG_FOR_INTS)
-            .disable(SerializationFeature.FAIL_ON_EMPTY_BEANS);
+            .disable(SerializationFeature.FAIL_ON_EMPTY_BEANS)
+            // the java.time values of a typed source (postgres-cdc), as ISO-8601 text: what a log line holds
+            .registerModule(new SimpleModule().addSerializer(Temporal.class, ToStringSerializer.instance));
 
     String encode(long version, Map<String, Object> key, Map<String, Object> fields) throws JsonProcessingException {
         Map<String, Object> doc = new LinkedHashMap<>(4);

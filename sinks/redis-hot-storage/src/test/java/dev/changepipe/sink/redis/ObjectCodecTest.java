@@ -39,4 +39,17 @@ class ObjectCodecTest {
         assertThat(o.fields().get("price")).isEqualTo(new BigDecimal("19.90"));
         assertThat(List.copyOf(o.fields().keySet())).containsExactlyElementsOf(fields.keySet());
     }
+
+    /** A typed source (postgres-cdc) hands java.time values and bytes: stored as the text a log line has. */
+    @Test
+    void typedTimesAreStoredAsIsoTextAndBytesAsBase64() throws Exception {
+        Map<String, Object> fields = new LinkedHashMap<>();
+        fields.put("created", java.time.LocalDateTime.of(2024, 1, 1, 0, 1, 2));
+        fields.put("paid", java.time.OffsetDateTime.of(2024, 1, 1, 0, 1, 2, 0, java.time.ZoneOffset.UTC));
+        fields.put("day", java.time.LocalDate.of(2024, 2, 29));
+        fields.put("raw", new byte[] {1, 2, 3});
+        StoredObject o = codec.decode("shop.item", codec.encode(3, Map.of("id", 5L), fields));
+        assertThat(o.fields()).containsEntry("created", "2024-01-01T00:01:02").containsEntry("paid", "2024-01-01T00:01:02Z")
+                .containsEntry("day", "2024-02-29").containsEntry("raw", "AQID");
+    }
 }
