@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.ServiceConfigurationError;
 import java.util.ServiceLoader;
 import java.util.concurrent.Callable;
@@ -45,6 +46,8 @@ final class ContributedCommand implements Callable<Integer> {
     private List<String> args = List.of();
     /** Other providers' commands of the same name. */
     private final List<ContributedCommand> alike = new ArrayList<>();
+    /** The configuration a run of several providers' commands loaded once, and its file. */
+    private Map.Entry<Path, Components> loaded;
 
     private ContributedCommand(CliCommand command, String type, boolean ofSource) {
         this.command = command;
@@ -146,9 +149,12 @@ final class ContributedCommand implements Callable<Integer> {
             return runOne();
         }
         String pipeline = option("-p", "--pipeline");
+        // loaded once: each command's sections(config) of that file takes it from here
+        Components components = load(Path.of(config));
         List<ContributedCommand> chosen = new ArrayList<>();
         for (ContributedCommand c : concat(this, alike)) {
-            List<HttpEndpoint.Section> sections = c.new Context(null, null).sections(Path.of(config));
+            c.loaded = Map.entry(Path.of(config), components);
+            List<HttpEndpoint.Section> sections = components.sections(c.ofSource).getOrDefault(c.type, List.of());
             if (sections.stream().anyMatch(p -> pipeline == null || p.pipeline().equals(pipeline))) {
                 chosen.add(c);
             }
@@ -166,6 +172,12 @@ final class ContributedCommand implements Callable<Integer> {
             code = Math.max(code, c.runOne());
         }
         return code;
+    }
+
+    /** The configuration, every key and section checked as validate and run check them, every problem at once. */
+    private static Components load(Path file) {
+        return Components.load(ConfigLoader.fromEnvironment(), file, Cli.baseDirectory(file), new SimpleMeterRegistry(),
+                Cli.class.getClassLoader());
     }
 
     private static List<ContributedCommand> concat(ContributedCommand first, List<ContributedCommand> rest) {
@@ -229,9 +241,7 @@ final class ContributedCommand implements Callable<Integer> {
 
         @Override
         public List<HttpEndpoint.Section> sections(Path file) {
-            // every key and section checked as validate and run check them, every problem at once
-            components = Components.load(ConfigLoader.fromEnvironment(), file, Cli.baseDirectory(file),
-                    new SimpleMeterRegistry(), Cli.class.getClassLoader());
+            components = loaded != null && loaded.getKey().equals(file) ? loaded.getValue() : load(file);
             config = components.config();
             return components.sections(ofSource).getOrDefault(type, List.of());
         }

@@ -35,6 +35,11 @@ final class PostgresDigests {
             + " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
             + " WHERE i.indexrelid = (SELECT x.indexrelid FROM pg_index x WHERE x.indrelid = to_regclass($1)"
             + " AND (x.indisprimary OR x.indisreplident) ORDER BY x.indisprimary DESC LIMIT 1)";
+    private static final String PAGES_SQL = "SELECT relpages::bigint, current_setting('server_version_num')::int"
+            + " FROM pg_class WHERE oid = to_regclass($1)";
+    /** A table of more pages than this is digested in {@link #PARTS} block ranges at once (see {@link #buckets}). */
+    private static final long SPLIT_PAGES = 1000;
+    private static final int PARTS = 2;
     private static final String ESTIMATE_SQL = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass($1)";
 
     private final ConnectionFactory factory;
@@ -76,12 +81,42 @@ final class PostgresDigests {
                 .defaultIfEmpty(0L));
     }
 
+    /**
+     * The digest of every bucket. A table of more than {@value #SPLIT_PAGES} pages is read in {@value #PARTS}
+     * block ranges at once, each on a connection of its own (PostgreSQL 14 or later: a TID range scan reads
+     * only its blocks): the server hashes on as many cores, where one query ran on one (its planner does
+     * not expect few buckets, so it does not run the aggregate in parallel).
+     */
     Mono<Map<Integer, Digest>> buckets(Shape shape, Map<String, String> types) {
-        String sql = "SELECT b, count(*), sum(h)::text FROM (SELECT " + bucket(shape, types) + " AS b, "
-                + hash(shape, types) + " AS h FROM " + qualified(table) + ") s GROUP BY b";
+        return buckets(shape, types, PARTS);
+    }
+
+    /** {@link #buckets(Shape, Map)} in this many block ranges, if the table is large enough. */
+    Mono<Map<Integer, Digest>> buckets(Shape shape, Map<String, String> types, int parts) {
+        String select = "SELECT b, count(*), sum(h)::text FROM (SELECT " + bucket(shape, types) + " AS b, "
+                + hash(shape, types) + " AS h FROM " + qualified(table);
+        return with(c -> Flux.from(c.createStatement(PAGES_SQL).bind(0, qualified(table)).execute())
+                .flatMap(r -> r.map((row, meta) -> new long[] {row.get(0, Long.class), row.get(1, Integer.class)}))
+                .next()
+                .defaultIfEmpty(new long[] {0, 0}))
+                .flatMapMany(pages -> {
+                    if (parts < 2 || pages[0] <= SPLIT_PAGES || pages[1] < 140000) {
+                        return digest(select + ") s GROUP BY b");
+                    }
+                    long step = pages[0] / parts + 1;
+                    return Flux.range(0, parts).flatMap(i -> digest(select + " WHERE ctid >= '(" + i * step + ",0)'::tid"
+                            + (i == parts - 1 ? "" : " AND ctid < '(" + (i + 1) * step + ",0)'::tid") + ") s GROUP BY b"),
+                            parts);
+                })
+                .reduce(new java.util.HashMap<Integer, Digest>(), (all, one) -> {
+                    all.merge(one.getKey(), one.getValue(), Digest::plus);
+                    return all;
+                });
+    }
+
+    private Flux<Map.Entry<Integer, Digest>> digest(String sql) {
         return query(sql, row -> Map.entry(row.get(0, Long.class).intValue(),
-                new Digest(row.get(1, Long.class), new BigInteger(row.get(2, String.class)))))
-                .collectMap(Map.Entry::getKey, Map.Entry::getValue);
+                new Digest(row.get(1, Long.class), new BigInteger(row.get(2, String.class)))));
     }
 
     Mono<Map<String, Long>> hashes(Shape shape, Map<String, String> types, Set<Integer> buckets) {

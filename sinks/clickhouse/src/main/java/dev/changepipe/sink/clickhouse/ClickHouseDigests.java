@@ -89,9 +89,20 @@ final class ClickHouseDigests {
         };
     }
 
+    /**
+     * The digest's streams: {@code FINAL} merges a table into one stream, which then hashes every row on one
+     * thread; the rows are split by bucket (a key's rows all in one) into this many queries of a {@code UNION
+     * ALL}, which the server runs at once. Two took a 5 M-row digest from 5.6-6.4 s to 3.7-4.2 s on two
+     * cores; four took longer (each stream reads the whole table).
+     */
+    private static final int STREAMS = 2;
+
     Mono<Map<Integer, Digest>> buckets(String sourceTable, Shape shape) {
-        String sql = "SELECT b, count(), sum(h) FROM (SELECT " + bucket(shape) + " AS b, " + hash(shape) + " AS h"
-                + from(sourceTable) + ") GROUP BY b FORMAT TabSeparated";
+        String one = "SELECT " + bucket(shape) + " AS b, " + hash(shape) + " AS h" + from(sourceTable);
+        String union = java.util.stream.IntStream.range(0, STREAMS)
+                .mapToObj(i -> one + " AND (" + bucket(shape) + ") % " + STREAMS + " = " + i)
+                .collect(Collectors.joining(" UNION ALL "));
+        String sql = "SELECT b, count(), sum(h) FROM (" + union + ") GROUP BY b FORMAT TabSeparated";
         return query.rows(options.targetTable(sourceTable), "digest " + options.targetTable(sourceTable), sql)
                 .map(rows -> {
                     Map<Integer, Digest> out = new LinkedHashMap<>();
