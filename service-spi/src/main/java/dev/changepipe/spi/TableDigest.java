@@ -18,7 +18,8 @@ import reactor.core.publisher.Mono;
  * target column's type decides, since the sink converted every value into it): {@code INTEGER} as the
  * decimal integer (a boolean as 1 or 0); {@code DECIMAL} with exactly {@code scale} decimals;
  * {@code FLOAT} as the integer nearest to the value times 10^6, computed in double precision, half to
- * even (a {@code Float32} column's value taken as the 32-bit float the sink stored); {@code STRING} as it is; {@code UUID} in lower case with
+ * even (a {@code Float32} column's value taken as the 32-bit float the sink stored); {@code STRING} as it is; {@code BYTES} (a string of
+ * bytes, such as a {@code bytea} in a {@code String} column) as the lower-case hex of its bytes; {@code UUID} in lower case with
  * hyphens; {@code DATE} as days since 1970-01-01; {@code DATETIME} as seconds since the epoch (a
  * date-time without a zone read in the column's zone, UTC unless the column names one); {@code NULL} as
  * {@code \N}. A row's text is its columns' texts in {@link Shape#columns} order, joined by the
@@ -33,7 +34,7 @@ import reactor.core.publisher.Mono;
 public interface TableDigest {
 
     /** How a column's values are written in the canonical form. */
-    enum Kind { INTEGER, DECIMAL, FLOAT, STRING, UUID, DATE, DATETIME }
+    enum Kind { INTEGER, DECIMAL, FLOAT, STRING, BYTES, UUID, DATE, DATETIME }
 
     /**
      * A compared column.

@@ -201,6 +201,7 @@ final class PostgresDigests {
             // in double precision, as ClickHouse computes it: the same product, and both round half to even
             case FLOAT -> "round((" + q + (c.scale() == 4 ? "::float4" : "") + ")::float8 * 1000000::float8)::bigint::text";
             case STRING, UUID -> q + "::text";
+            case BYTES -> type.equals("bytea") ? "encode(" + q + ", 'hex')" : "encode(convert_to(" + q + "::text, 'UTF8'), 'hex')";
             case DATE -> switch (type) {
                 case "date" -> "(" + q + " - date '1970-01-01')::text";
                 case "timestamptz" -> "((" + q + " AT TIME ZONE 'UTC')::date - date '1970-01-01')::text";

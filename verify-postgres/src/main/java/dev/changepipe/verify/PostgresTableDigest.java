@@ -79,6 +79,7 @@ public final class PostgresTableDigest implements TableDigest {
             case "float8" -> new Column(name, Kind.FLOAT, 8, null, nullable);
             case "text", "varchar", "bpchar", "json", "jsonb", "citext" -> new Column(name, Kind.STRING, 0, null, nullable);
             case "uuid" -> new Column(name, Kind.UUID, 0, null, nullable);
+            case "bytea" -> new Column(name, Kind.BYTES, 0, null, nullable);
             case "date" -> new Column(name, Kind.DATE, 0, null, nullable);
             case "timestamp", "timestamptz" -> new Column(name, Kind.DATETIME, 0, "UTC", nullable);
             default -> null;

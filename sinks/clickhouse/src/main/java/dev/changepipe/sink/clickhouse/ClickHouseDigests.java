@@ -186,6 +186,7 @@ final class ClickHouseDigests {
             case DECIMAL -> "toString(" + q + ")";
             case FLOAT -> "toString(toInt64(round(toFloat64(" + q + ") * 1000000)))";
             case STRING -> "toString(" + q + ")";
+            case BYTES -> "lower(hex(" + q + "))";
             case DATE -> "toString(toUInt16(" + q + "))";
             case DATETIME -> "toString(toUInt32(" + q + "))";
         };

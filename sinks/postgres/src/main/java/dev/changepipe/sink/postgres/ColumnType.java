@@ -98,7 +98,7 @@ enum ColumnType {
             case TIMESTAMP -> timestampTz(value).withOffsetSameInstant(ZoneOffset.UTC).toLocalDateTime();
             case DATE -> value instanceof LocalDate d ? d : LocalDate.parse(string(value, "a date"));
             case TIME -> value instanceof LocalTime t ? t : LocalTime.parse(string(value, "a time"));
-            case JSON -> Json.of(JsonText.write(value));
+            case JSON -> Json.of(value instanceof dev.changepipe.core.JsonValue j ? j.text() : JsonText.write(value));
             case BYTEA -> ByteBuffer.wrap(value instanceof byte[] b ? b : base64(value));
             case ARRAY -> array(value, elementType);
             case OTHER -> value instanceof Map || value instanceof List ? JsonText.write(value) : text(value);
@@ -259,7 +259,7 @@ enum ColumnType {
         } else if (value instanceof BigDecimal d) {
             s = d.toPlainString();
         } else if (value instanceof Number || value instanceof Boolean || value instanceof java.time.temporal.Temporal
-                || value instanceof UUID) {
+                || value instanceof UUID || value instanceof dev.changepipe.core.JsonValue) {
             s = value.toString();
         } else {
             throw new IllegalArgumentException("expected a string, got " + kind(value));

@@ -20,6 +20,8 @@ final class JsonText {
             b.append("null");
         } else if (value instanceof String s) {
             string(b, s);
+        } else if (value instanceof dev.changepipe.core.JsonValue j) {
+            b.append(j.text());
         } else if (value instanceof Boolean bool) {
             b.append(bool.booleanValue());
         } else if (value instanceof BigDecimal d) {

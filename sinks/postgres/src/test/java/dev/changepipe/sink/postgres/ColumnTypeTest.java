@@ -106,5 +106,10 @@ class ColumnTypeTest {
         assertThat(convert("time", java.time.LocalTime.of(10, 30))).isEqualTo(java.time.LocalTime.of(10, 30));
         assertThat(convert("bytea", new byte[] {1, 2})).isEqualTo(ByteBuffer.wrap(new byte[] {1, 2}));
         assertThat(convert("text", t)).isEqualTo("2024-01-01T00:01");
+        // a JSON document (postgres-cdc's jsonb) is written as the document, not as a JSON string of it
+        assertThat(((Json) convert("jsonb", new dev.changepipe.core.JsonValue("{\"n\": 1}"))).asString())
+                .isEqualTo("{\"n\": 1}");
+        assertThat(((Json) convert("jsonb", java.util.List.of(new dev.changepipe.core.JsonValue("{\"n\": 1}"))))
+                .asString()).isEqualTo("[{\"n\": 1}]");
     }
 }

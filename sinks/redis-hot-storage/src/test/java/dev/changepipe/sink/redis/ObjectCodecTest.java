@@ -48,8 +48,10 @@ class ObjectCodecTest {
         fields.put("paid", java.time.OffsetDateTime.of(2024, 1, 1, 0, 1, 2, 0, java.time.ZoneOffset.UTC));
         fields.put("day", java.time.LocalDate.of(2024, 2, 29));
         fields.put("raw", new byte[] {1, 2, 3});
+        fields.put("doc", new dev.changepipe.core.JsonValue("{\"n\": 1, \"tags\": [\"a\"]}"));
         StoredObject o = codec.decode("shop.item", codec.encode(3, Map.of("id", 5L), fields));
         assertThat(o.fields()).containsEntry("created", "2024-01-01T00:01:02").containsEntry("paid", "2024-01-01T00:01:02Z")
-                .containsEntry("day", "2024-02-29").containsEntry("raw", "AQID");
+                .containsEntry("day", "2024-02-29").containsEntry("raw", "AQID")
+                .containsEntry("doc", Map.of("n", 1L, "tags", List.of("a")));
     }
 }

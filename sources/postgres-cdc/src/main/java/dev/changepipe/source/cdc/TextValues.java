@@ -17,7 +17,10 @@ import java.util.HexFormat;
  * {@code ::text}) as the Java value the sinks take, by the column's type OID: integers {@code Long},
  * {@code numeric} {@code BigDecimal}, floats {@code Double}, {@code boolean} {@code Boolean},
  * {@code date}, {@code time}, {@code timestamp} and {@code timestamptz} their {@code java.time} types,
- * {@code bytea} {@code byte[]}; every other type (text, uuid, json, arrays, enums, ...) its text.
+ * {@code bytea} {@code byte[]}, {@code json} and {@code jsonb} a {@link dev.changepipe.core.JsonValue}
+ * (so that a sink writes the document, not a string of it), an array of a type of these or of text (one dimension or several) a
+ * {@code List} of its elements' values (nested for several dimensions); every other type (text, uuid,
+ * enums, ...) its text.
  * A text that does not parse as its type ({@code infinity}, a BC date, {@code NaN}) stays text, for the
  * sink to take or refuse as one bad value.
  */
@@ -37,6 +40,19 @@ final class TextValues {
     static final int TIMESTAMPTZ = 1184;
     static final int NUMERIC = 1700;
     static final int UUID = 2950;
+    static final int JSON = 114;
+    static final int JSONB = 3802;
+
+    /** The element type of each array type this reads as a list: {@code _int4} is {@code int4}'s... */
+    private static final java.util.Map<Integer, Integer> ARRAY_ELEMENTS = java.util.Map.ofEntries(
+            java.util.Map.entry(1000, BOOL), java.util.Map.entry(1001, BYTEA), java.util.Map.entry(1005, INT2),
+            java.util.Map.entry(1007, INT4), java.util.Map.entry(1016, INT8), java.util.Map.entry(1028, OID),
+            java.util.Map.entry(1021, FLOAT4), java.util.Map.entry(1022, FLOAT8), java.util.Map.entry(1231, NUMERIC),
+            java.util.Map.entry(1182, DATE), java.util.Map.entry(1183, TIME), java.util.Map.entry(1115, TIMESTAMP),
+            java.util.Map.entry(1185, TIMESTAMPTZ), java.util.Map.entry(2951, UUID),
+            // text, varchar, char, name, json, jsonb: their elements stay text
+            java.util.Map.entry(1009, 25), java.util.Map.entry(1015, 1043), java.util.Map.entry(1014, 1042),
+            java.util.Map.entry(1003, 19), java.util.Map.entry(199, 114), java.util.Map.entry(3807, 3802));
 
     private static final DateTimeFormatter LOCAL = new DateTimeFormatterBuilder()
             .append(DateTimeFormatter.ISO_LOCAL_DATE)
@@ -179,11 +195,77 @@ final class TextValues {
                 }
                 case BYTEA:
                     return text.startsWith("\\x") ? HexFormat.of().parseHex(text, 2, text.length()) : text;
+                case JSON:
+                case JSONB:
+                    return new dev.changepipe.core.JsonValue(text);
                 default:
-                    return text;
+                    Integer element = ARRAY_ELEMENTS.get(typeOid);
+                    return element == null ? text : array(text, element);
             }
         } catch (NumberFormatException | DateTimeParseException e) {
             return text;
+        }
+    }
+
+    /**
+     * An array's text ({@code {a,"b c",NULL}}, {@code {{1,2},{3,4}}}, with or without its bounds
+     * {@code [0:1]=}) as a list of its elements converted by their type; the text itself when it is not
+     * one.
+     */
+    static Object array(String text, int elementType) {
+        int start = text.startsWith("[") ? text.indexOf('=') + 1 : 0;
+        int[] at = {start};
+        try {
+            java.util.List<Object> out = arrayAt(text, at, elementType);
+            return at[0] == text.length() ? out : text;
+        } catch (IllegalArgumentException | IndexOutOfBoundsException e) {
+            return text;
+        }
+    }
+
+    private static java.util.List<Object> arrayAt(String text, int[] at, int elementType) {
+        if (text.charAt(at[0]) != '{') {
+            throw new IllegalArgumentException("not an array");
+        }
+        at[0]++;
+        java.util.List<Object> out = new java.util.ArrayList<>();
+        if (text.charAt(at[0]) == '}') {
+            at[0]++;
+            return out;
+        }
+        while (true) {
+            char c = text.charAt(at[0]);
+            if (c == '{') {
+                out.add(arrayAt(text, at, elementType));
+            } else if (c == '"') {
+                StringBuilder b = new StringBuilder();
+                at[0]++;
+                for (char e = text.charAt(at[0]); e != '"'; e = text.charAt(at[0])) {
+                    if (e == '\\') {
+                        at[0]++;
+                        e = text.charAt(at[0]);
+                    }
+                    b.append(e);
+                    at[0]++;
+                }
+                at[0]++;
+                out.add(convert(elementType, b.toString()));
+            } else {
+                int end = at[0];
+                while (text.charAt(end) != ',' && text.charAt(end) != '}') {
+                    end++;
+                }
+                String e = text.substring(at[0], end).trim();
+                at[0] = end;
+                out.add(e.equalsIgnoreCase("NULL") ? null : convert(elementType, e));
+            }
+            char next = text.charAt(at[0]++);
+            if (next == '}') {
+                return out;
+            }
+            if (next != ',') {
+                throw new IllegalArgumentException("not an array");
+            }
         }
     }
 }

@@ -32,6 +32,8 @@ class TextValuesTest {
         assertThat(TextValues.convert(TextValues.BYTEA, "\\x00ff")).isEqualTo(new byte[] {0, -1});
         assertThat(TextValues.convert(2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")).isEqualTo("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
         assertThat(TextValues.convert(TextValues.INT8, null)).isNull();
+        // a document, which the sinks write as such (not as a JSON string of its text)
+        assertThat(TextValues.convert(TextValues.JSONB, "{\"n\": 1}")).isEqualTo(new dev.changepipe.core.JsonValue("{\"n\": 1}"));
     }
 
     @Test
@@ -39,5 +41,21 @@ class TextValuesTest {
         assertThat(TextValues.convert(TextValues.TIMESTAMP, "infinity")).isEqualTo("infinity");
         assertThat(TextValues.convert(TextValues.DATE, "0044-03-15 BC")).isEqualTo("0044-03-15 BC");
         assertThat(TextValues.convert(TextValues.NUMERIC, "NaN")).isEqualTo("NaN");
+    }
+
+    /** Arrays: {@code text[]} is 1009, {@code int4[]} 1007, {@code numeric[]} 1231, {@code bytea[]} 1001. */
+    @Test
+    void anArrayBecomesAListOfItsElementsValues() {
+        assertThat(TextValues.convert(1009, "{a1,b}")).isEqualTo(java.util.List.of("a1", "b"));
+        assertThat(TextValues.convert(1009, "{\"a,b\",\"say \\\"hi\\\"\",NULL,\"NULL\", x }"))
+                .isEqualTo(java.util.Arrays.asList("a,b", "say \"hi\"", null, "NULL", "x"));
+        assertThat(TextValues.convert(1007, "{{1,2},{3,4}}"))
+                .isEqualTo(java.util.List.of(java.util.List.of(1L, 2L), java.util.List.of(3L, 4L)));
+        assertThat(TextValues.convert(1231, "[0:1]={1.50,NULL}"))
+                .isEqualTo(java.util.Arrays.asList(new BigDecimal("1.50"), null));
+        assertThat(TextValues.convert(1009, "{}")).isEqualTo(java.util.List.of());
+        assertThat(TextValues.convert(3807, "{\"{\\\"a\\\": 1}\"}"))
+                .isEqualTo(java.util.List.of(new dev.changepipe.core.JsonValue("{\"a\": 1}")));
+        assertThat(TextValues.convert(1009, "{unclosed")).isEqualTo("{unclosed");
     }
 }
