@@ -103,12 +103,19 @@ public record ChangeItem(
         return size;
     }
 
-    private static long estimateValue(Object value) {
+    /**
+     * What one value takes in memory, about: a string its characters, a {@link JsonValue} its text, a byte
+     * array its bytes, a map or a list its entries; any other value 24 bytes.
+     */
+    public static long estimateValue(Object value) {
         if (value == null) {
             return 0;
         }
         if (value instanceof CharSequence s) {
             return 40 + 2L * s.length();
+        }
+        if (value instanceof JsonValue j) {
+            return 56 + 2L * j.text().length();
         }
         if (value instanceof byte[] b) {
             return 16 + b.length;

@@ -73,6 +73,9 @@ final class TableShape {
                 size += 40 + 2L * s.length();
             } else if (v instanceof byte[] b) {
                 size += 16 + b.length;
+            } else if (v instanceof dev.changepipe.core.JsonValue || v instanceof List) {
+                // a document, an array's elements: what they hold, not one object's worth
+                size += ChangeItem.estimateValue(v);
             } else if (v != null) {
                 size += 24;
             }

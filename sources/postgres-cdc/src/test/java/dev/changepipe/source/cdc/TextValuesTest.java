@@ -58,4 +58,16 @@ class TextValuesTest {
                 .isEqualTo(java.util.List.of(new dev.changepipe.core.JsonValue("{\"a\": 1}")));
         assertThat(TextValues.convert(1009, "{unclosed")).isEqualTo("{unclosed");
     }
+
+    /** The in-flight limit charges a row what it holds: a document's text, an array's elements. */
+    @Test
+    void aRowsSizeCountsItsDocumentsAndArraysWhole() {
+        TableShape docs = new TableShape(new TableName("public", "docs"), new String[] {"id", "doc", "tags"},
+                new int[] {TextValues.INT8, TextValues.JSONB, 1009}, new String[] {"bigint", "jsonb", "text[]"},
+                new int[] {0});
+        String big = "{\"text\": \"" + "x".repeat(10_000) + "\"}";
+        Object[] row = {1L, TextValues.convert(TextValues.JSONB, big), TextValues.convert(1009, "{a,b,c}")};
+        Object[] small = {1L, TextValues.convert(TextValues.JSONB, "{}"), TextValues.convert(1009, "{}")};
+        assertThat(docs.estimateSize(row) - docs.estimateSize(small)).isGreaterThan(20_000);
+    }
 }
