@@ -3,13 +3,10 @@ package dev.changepipe.service;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.changepipe.testsupport.ClickHouseServer;
 import dev.changepipe.testsupport.ClickHouseServerExtension;
 import dev.changepipe.testsupport.PostgresServer;
 import dev.changepipe.testsupport.PostgresServerExtension;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -65,14 +62,14 @@ class PostgresCdcVerifyIntegrationTest {
             });
 
             // a table keyed by two columns cannot be compared: said, and the exit code says it
-            Map.Entry<Integer, String> all = verify(config);
+            Map.Entry<Integer, String> all = VerifyIntegrationTest.verify(config);
             assertThat(all.getKey()).as(all.getValue()).isEqualTo(Cli.FAILED);
             assertThat(all.getValue()).contains("table public.orders (PostgreSQL) against sink clickhouse")
                     .contains("digested 2,990 row(s) (2,990 in the target)").contains("    equal")
                     .contains("table public.orders (PostgreSQL) against sink postgres:")
                     .contains("public.orders (postgres), 4 column(s) compared")
                     .contains("public.pairs is not compared: its key has 2 columns");
-            Map.Entry<Integer, String> clean = verify(config, "--table", "orders");
+            Map.Entry<Integer, String> clean = VerifyIntegrationTest.verify(config, "--table", "orders");
             assertThat(clean.getKey()).as(clean.getValue()).isEqualTo(Cli.OK);
             assertThat(clean.getValue()).contains("equal: every table compared holds what its source holds");
 
@@ -84,7 +81,7 @@ class PostgresCdcVerifyIntegrationTest {
             ch.execute("INSERT INTO " + table + " VALUES (900001, 'ghost', 1, '2024-01-01 00:00:00', 1, 0)");
             pg.execute(targetDb, "DELETE FROM orders WHERE id = 8; UPDATE orders SET total = 0.5 WHERE id = 9");
 
-            Map.Entry<Integer, String> found = verify(config, "--pipeline", pgDb, "--table", "orders");
+            Map.Entry<Integer, String> found = VerifyIntegrationTest.verify(config, "--pipeline", pgDb, "--table", "orders");
             assertThat(found.getKey()).as(found.getValue()).isEqualTo(Cli.FAILED);
             assertThat(found.getValue())
                     .contains("3 key(s) differ: 1 missing from the target, 1 extra in it, 1 different")
@@ -97,11 +94,11 @@ class PostgresCdcVerifyIntegrationTest {
             assertThat(service.pipeline(pgDb).get("sourceParts").get("verify public.orders against sink clickhouse")
                     .asText()).startsWith("3 key(s) differ: 1 missing, 1 extra, 1 different");
 
-            Map.Entry<Integer, String> repaired = verify(config, "--table", "orders", "--repair");
+            Map.Entry<Integer, String> repaired = VerifyIntegrationTest.verify(config, "--table", "orders", "--repair");
             assertThat(repaired.getKey()).as(repaired.getValue()).isEqualTo(Cli.FAILED);
             assertThat(repaired.getValue()).contains("repair: wrote 3 key(s) of table public.orders again through the stream")
                     .contains("repair: wrote 2 key(s) of table public.orders again through the stream");
-            Map.Entry<Integer, String> again = verify(config, "--table", "orders");
+            Map.Entry<Integer, String> again = VerifyIntegrationTest.verify(config, "--table", "orders");
             assertThat(again.getKey()).as(again.getValue()).isEqualTo(Cli.OK);
             assertThat(clickHouse(ch, table)).containsExactlyElementsOf(postgres(pg, pgDb));
             assertThat(postgres(pg, targetDb)).containsExactlyElementsOf(postgres(pg, pgDb));
@@ -120,7 +117,7 @@ class PostgresCdcVerifyIntegrationTest {
             Map.Entry<Integer, String> busy;
             try {
                 await().atMost(T).until(() -> written.get() > 50);
-                busy = verify(config, "--table", "orders");
+                busy = VerifyIntegrationTest.verify(config, "--table", "orders");
             } finally {
                 writing.set(false);
                 writer.join(T.toMillis());
@@ -149,17 +146,6 @@ class PostgresCdcVerifyIntegrationTest {
     private static List<String> clickHouse(ClickHouseServer ch, String table) {
         return ch.execute("SELECT id, status, total FROM " + table + " FINAL WHERE is_deleted = 0 ORDER BY id "
                 + "FORMAT TabSeparated").lines().filter(l -> !l.isBlank()).toList();
-    }
-
-    private static Map.Entry<Integer, String> verify(Path config, String... more) {
-        StringWriter out = new StringWriter();
-        String[] args = new String[3 + more.length];
-        args[0] = "verify";
-        args[1] = "--config";
-        args[2] = config.toString();
-        System.arraycopy(more, 0, args, 3, more.length);
-        int code = Cli.commandLine().setOut(new PrintWriter(out)).setErr(new PrintWriter(out)).execute(args);
-        return Map.entry(code, out.toString());
     }
 
     private static String config(Path dir, String pgUrl, String clickHouseUrl, String chDb, String pipeline,

@@ -288,7 +288,8 @@ class VerifyIntegrationTest {
     }
 
     /** {@code verify --config ...} in this JVM, as the launcher runs it: its exit code and output. */
-    private static Map.Entry<Integer, String> verify(Path config, String... more) {
+    /** {@code ./pipeline verify --config FILE MORE...}, in this JVM: its exit code and what it printed. */
+    static Map.Entry<Integer, String> verify(Path config, String... more) {
         StringWriter out = new StringWriter();
         String[] args = new String[3 + more.length];
         args[0] = "verify";

@@ -54,10 +54,37 @@ public final class VerifyOptions {
     public int show;
 
     /**
+     * A provider's {@code verify} command: the name, the description and the options of every one;
+     * {@link #verify} compares the provider's own pipelines.
+     */
+    public abstract static class Command implements CliCommand {
+
+        @Override
+        public final String name() {
+            return NAME;
+        }
+
+        @Override
+        public final String description() {
+            return DESCRIPTION;
+        }
+
+        @Override
+        public final int run(List<String> args, Context context) {
+            int[] exit = new int[1];
+            VerifyOptions options = parse(args, context, exit);
+            return options == null ? exit[0] : verify(options, context);
+        }
+
+        /** Verifies the provider's pipelines that {@code options} name; the exit code. */
+        protected abstract int verify(VerifyOptions options, Context context);
+    }
+
+    /**
      * The options of {@code args}; null when the arguments asked for help or were refused (both printed),
      * and {@code exit[0]} is then the exit code.
      */
-    public static VerifyOptions parse(List<String> args, CliCommand.Context context, int[] exit) {
+    private static VerifyOptions parse(List<String> args, CliCommand.Context context, int[] exit) {
         VerifyOptions o = new VerifyOptions();
         CommandLine cl = new CommandLine(o).setCommandName(context.commandName())
                 .setOut(context.out()).setErr(context.err());

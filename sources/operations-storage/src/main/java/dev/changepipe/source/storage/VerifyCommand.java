@@ -1,7 +1,6 @@
 package dev.changepipe.source.storage;
 
 import dev.changepipe.core.Sink;
-import dev.changepipe.spi.CliCommand;
 import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.verify.VerifyOptions;
@@ -24,27 +23,12 @@ import reactor.core.publisher.Mono;
  * when keys differ (repaired or not) or a table cannot be compared. The {@code storage-sync} provider
  * adds it to the service's command line.
  */
-final class VerifyCommand implements CliCommand {
+final class VerifyCommand extends VerifyOptions.Command {
 
     private static final Duration CALL_TIMEOUT = Duration.ofSeconds(30);
 
     @Override
-    public String name() {
-        return VerifyOptions.NAME;
-    }
-
-    @Override
-    public String description() {
-        return VerifyOptions.DESCRIPTION;
-    }
-
-    @Override
-    public int run(List<String> args, Context context) {
-        int[] exit = new int[1];
-        VerifyOptions o = VerifyOptions.parse(args, context, exit);
-        if (o == null) {
-            return exit[0];
-        }
+    protected int verify(VerifyOptions o, Context context) {
         PrintWriter out = context.out();
         int problems = 0;
         for (HttpEndpoint.Section section : Commands.pipelines(context.sections(o.config), o.pipeline, "verify")) {

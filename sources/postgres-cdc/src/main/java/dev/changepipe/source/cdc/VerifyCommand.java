@@ -2,7 +2,6 @@ package dev.changepipe.source.cdc;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.changepipe.spi.CliCommand;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.verify.VerifyOptions;
@@ -21,29 +20,14 @@ import java.util.Map;
  * repair re-reads the keys that differ through the pipeline's stream, so the service must run. Exit 0
  * when every table is equal, 1 when keys differ (repaired or not) or a table cannot be compared.
  */
-final class VerifyCommand implements CliCommand {
+final class VerifyCommand extends VerifyOptions.Command {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     /** A verify reads whole tables; its answer comes once it is done. */
     private static final Duration VERIFY_TIMEOUT = Duration.ofHours(2);
 
     @Override
-    public String name() {
-        return VerifyOptions.NAME;
-    }
-
-    @Override
-    public String description() {
-        return VerifyOptions.DESCRIPTION;
-    }
-
-    @Override
-    public int run(List<String> args, Context context) {
-        int[] exit = new int[1];
-        VerifyOptions o = VerifyOptions.parse(args, context, exit);
-        if (o == null) {
-            return exit[0];
-        }
+    protected int verify(VerifyOptions o, Context context) {
         List<HttpEndpoint.Section> sections = context.sections(o.config).stream()
                 .filter(s -> o.pipeline == null || s.pipeline().equals(o.pipeline))
                 .toList();
