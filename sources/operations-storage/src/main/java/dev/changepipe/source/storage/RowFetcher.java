@@ -412,14 +412,7 @@ final class RowFetcher {
         if (type == byte[].class) {
             return 16 + ((byte[]) value).length;
         }
-        if (value instanceof Iterable<?> it) {
-            long size = 40;
-            for (Object o : it) {
-                size += 8 + estimateValue(o);
-            }
-            return size;
-        }
-        return value instanceof CharSequence s ? 40 + 2L * s.length() : 24;
+        return ChangeItem.estimateValue(value);
     }
 
     /**
@@ -448,8 +441,9 @@ final class RowFetcher {
     /**
      * Integers become {@code Long}, numeric stays {@code BigDecimal}, text {@code String}, boolean
      * {@code Boolean}, uuid its {@code String}, timestamps and dates their {@code java.time} type
-     * ({@code LocalDateTime}, {@code OffsetDateTime}, {@code LocalDate}, {@code LocalTime}), json its
-     * text, bytea {@code byte[]}, arrays {@code List}s of converted elements.
+     * ({@code LocalDateTime}, {@code OffsetDateTime}, {@code LocalDate}, {@code LocalTime}), json a
+     * {@link dev.changepipe.core.JsonValue} of its text, bytea {@code byte[]}, arrays {@code List}s of
+     * converted elements.
      */
     static Object convert(Object value) {
         if (value == null) {
@@ -486,7 +480,7 @@ final class RowFetcher {
             return value;
         }
         if (value instanceof io.r2dbc.postgresql.codec.Json json) {
-            return json.asString();
+            return new dev.changepipe.core.JsonValue(json.asString());
         }
         if (value instanceof Object[] array) {
             List<Object> list = new ArrayList<>(array.length);
