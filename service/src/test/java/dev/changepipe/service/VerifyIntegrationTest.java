@@ -27,7 +27,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code ./pipeline verify} on real servers (docs/verify.md): equal after a clean replication; rows
+ * {@code ./pipeline verify} on real servers (docs/verify.md), and a running pipeline's verify (scheduled,
+ * and on request with its repair): equal after a clean replication; rows
  * changed, deleted or inserted in ClickHouse behind the pipeline's back, and a row changed in PostgreSQL
  * whose registration was lost (django-clickhouse's {@code on_commit} gap), each reported with its key;
  * {@code --repair} registers them and a second verify is equal; and a verify while changes keep being
@@ -223,7 +224,13 @@ class VerifyIntegrationTest {
             assertThat(service.get("/health/ready").body()).contains("verify of pipeline orders")
                     .contains("1 key(s) of import key Order against sink clickhouse differ");
 
-            r.zadd(queue, System.currentTimeMillis() / 1000.0, "update:default.7"); // repaired as --repair would
+            // repaired through the endpoint: the key registered, as --repair registers it
+            var repaired = service.post("/api/pipelines/orders/verify", ServiceUnderTest.TOKEN,
+                    "{\"table\": \"Order\", \"repair\": true}");
+            assertThat(repaired.statusCode()).as(repaired.body()).isEqualTo(200);
+            assertThat(ServiceUnderTest.json(repaired).get("report").asText())
+                    .contains("7: total 999.99 (source) / 8.75 (target)")
+                    .contains("repair: registered 1 update(s) and 0 delete(s) for import key Order");
             await().ignoreExceptions().atMost(T).until(() -> service.get("/metrics").body().contains(different + " 0.0"));
             await().ignoreExceptions().atMost(T).until(() -> service.get("/health/ready").statusCode() == 200);
             assertThat(ch.execute("SELECT toString(total) FROM " + table + " FINAL WHERE id = 7").trim()).isEqualTo("999.99");
