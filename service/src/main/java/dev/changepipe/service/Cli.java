@@ -258,7 +258,7 @@ final class Cli implements Callable<Integer> {
         try {
             response = client.send(b.build(), HttpResponse.BodyHandlers.ofString());
         } catch (java.net.ConnectException e) {
-            throw new IllegalStateException("no service answers at " + url + " (is it running? its http: address, or --url)");
+            throw new IllegalStateException("no service answers at " + url + " (is it running, at that address?)");
         }
         JsonNode json = AdminServer.JSON.readTree(response.body());
         if (response.statusCode() >= 400) {

@@ -129,7 +129,7 @@ public final class ScheduledVerify {
                 }
             }
             if (compared == 0) {
-                out.println("  no sink of the pipeline can be compared (a clickhouse sink can)");
+                out.println("  no sink of the pipeline can be compared (a clickhouse or postgres sink can)");
             }
             out.flush();
             gauge(LAST_RUN, "when the last verify ended (epoch seconds)").set(System.currentTimeMillis() / 1000);
@@ -182,7 +182,13 @@ public final class ScheduledVerify {
             set(key, sinkName, "different", outcome.different().size());
             set(key, sinkName, "changing", outcome.changing().size());
             if (repairing && outcome.differs()) {
-                out.println("  repair: " + repair.repair(key, outcome));
+                // the comparison stands whether or not the repair can be made now
+                try {
+                    out.println("  repair: " + repair.repair(key, outcome));
+                } catch (RuntimeException e) {
+                    out.println("  repair failed: " + e.getMessage());
+                    log.warn("pipeline {}: repair of {} {} failed: {}", pipeline, key.kind(), key.name(), e.toString());
+                }
             }
             String at = at(key, sinkName);
             int differ = outcome.missing().size() + outcome.extra().size() + outcome.different().size();

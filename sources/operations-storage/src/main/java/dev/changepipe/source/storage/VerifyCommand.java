@@ -57,7 +57,7 @@ final class VerifyCommand extends VerifyOptions.Command {
             List<Sink> verifiable = sinks.stream().filter(s -> s instanceof TableDigest).toList();
             out.println("pipeline " + section.pipeline() + ":");
             if (verifiable.isEmpty()) {
-                out.println("  no sink of it can be compared (a clickhouse sink can)");
+                out.println("  no sink of it can be compared (a clickhouse or postgres sink can)");
                 return 0;
             }
             List<ImportKeyOptions> keys = config.importKeyOptions(settings).stream()

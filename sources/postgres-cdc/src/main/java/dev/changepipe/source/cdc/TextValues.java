@@ -18,7 +18,7 @@ import java.util.HexFormat;
  * {@code numeric} {@code BigDecimal}, floats {@code Double}, {@code boolean} {@code Boolean},
  * {@code date}, {@code time}, {@code timestamp} and {@code timestamptz} their {@code java.time} types,
  * {@code bytea} {@code byte[]}, {@code json} and {@code jsonb} a {@link dev.changepipe.core.JsonValue}
- * (so that a sink writes the document, not a string of it), an array of a type of these or of text (one dimension or several) a
+ * (so that a sink writes the document, not a string of it), an array of any of these or of text a
  * {@code List} of its elements' values (nested for several dimensions); every other type (text, uuid,
  * enums, ...) its text.
  * A text that does not parse as its type ({@code infinity}, a BC date, {@code NaN}) stays text, for the
