@@ -88,8 +88,18 @@ public interface TableDigest {
      * @param columns the columns verify can compare, by name
      * @param notCompared the others (their name: their type), and why none is when the whole table is not
      * @param reason why the table cannot be compared at all (an append-mode table), or null
+     * @param sourceKinds whether the target holds the source's values as they are, without column types of
+     *     its own (the Redis hot storage): {@code columns} is then empty, and the source's columns are
+     *     compared, each by the kind its own type gives
      */
-    record Target(String name, String mode, Map<String, Column> columns, Map<String, String> notCompared, String reason) {
+    record Target(String name, String mode, Map<String, Column> columns, Map<String, String> notCompared, String reason,
+            boolean sourceKinds) {
+
+        /** A target with column types of its own. */
+        public Target(String name, String mode, Map<String, Column> columns, Map<String, String> notCompared,
+                String reason) {
+            this(name, mode, columns, notCompared, reason, false);
+        }
     }
 
     /** The digest of every bucket that holds a live row. */

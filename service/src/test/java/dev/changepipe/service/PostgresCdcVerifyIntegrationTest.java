@@ -7,6 +7,10 @@ import dev.changepipe.testsupport.ClickHouseServer;
 import dev.changepipe.testsupport.ClickHouseServerExtension;
 import dev.changepipe.testsupport.PostgresServer;
 import dev.changepipe.testsupport.PostgresServerExtension;
+import dev.changepipe.testsupport.RedisServer;
+import dev.changepipe.testsupport.RedisServerExtension;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.api.StatefulRedisConnection;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,13 +26,14 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code ./pipeline verify} of a postgres-cdc pipeline, through the running service (docs/verify.md),
- * against its two targets, ClickHouse and another PostgreSQL (the PostgreSQL sink): equal after the
- * snapshot and changes; a row changed, one deleted and one inserted in ClickHouse, and a row deleted and
- * one changed in the target PostgreSQL, behind the pipeline's back, are each reported with its key; {@code --repair} writes them again through the
+ * against its three targets, ClickHouse, another PostgreSQL (the PostgreSQL sink) and the Redis hot
+ * storage: equal after the snapshot and changes; a row changed, one deleted and one inserted in
+ * ClickHouse, a row deleted and one changed in the target PostgreSQL, and an object removed and one changed
+ * in the hot storage, behind the pipeline's back, are each reported with its key; {@code --repair} writes them again through the
  * stream and a second verify is equal; a verify while changes keep being made and streamed reports no
  * difference; the scheduled verify's result is the pipeline's status line.
  */
-@ExtendWith({PostgresServerExtension.class, ClickHouseServerExtension.class})
+@ExtendWith({PostgresServerExtension.class, ClickHouseServerExtension.class, RedisServerExtension.class})
 class PostgresCdcVerifyIntegrationTest {
 
     private static final Duration T = Duration.ofSeconds(90);
@@ -36,7 +41,7 @@ class PostgresCdcVerifyIntegrationTest {
 
     @Test
     void verifyOfAPostgresCdcPipelineReportsTheKeysThatDifferAndRepairsThemThroughTheStream(PostgresServer pg,
-            ClickHouseServer ch, @TempDir Path dir) throws Exception {
+            ClickHouseServer ch, RedisServer redis, @TempDir Path dir) throws Exception {
         String pgDb = pg.createDatabase("cdc_verify");
         pg.execute(pgDb, "CREATE TABLE orders (id bigint PRIMARY KEY, status text NOT NULL, total numeric(10,2), "
                 + "created timestamp NOT NULL); INSERT INTO orders SELECT g, 'new', g * 1.25, "
@@ -52,7 +57,9 @@ class PostgresCdcVerifyIntegrationTest {
         ch.execute("CREATE TABLE " + chDb + ".pairs (a Int32, b Int32, v Nullable(String), version UInt64, is_deleted UInt8)"
                 + " ENGINE = ReplacingMergeTree(version) ORDER BY (a, b)");
         Path config = dir.resolve("service.yaml");
-        Files.writeString(config, config(dir, pg.r2dbcUrl(pgDb), ch.httpUrl(), chDb, pgDb, pg.r2dbcUrl(targetDb)));
+        String hot = pgDb + ":";
+        Files.writeString(config, config(dir, pg.r2dbcUrl(pgDb), ch.httpUrl(), chDb, pgDb, pg.r2dbcUrl(targetDb),
+                redis.uri(), hot));
         String slot = "changepipe_" + pgDb;
         try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), Map.of())) {
             pg.execute(pgDb, "UPDATE orders SET status = 'paid' WHERE id <= 100; DELETE FROM orders WHERE id > 2990");
@@ -68,6 +75,8 @@ class PostgresCdcVerifyIntegrationTest {
                     .contains("digested 2,990 row(s) (2,990 in the target)").contains("    equal")
                     .contains("table public.orders (PostgreSQL) against sink postgres:")
                     .contains("public.orders (postgres), 4 column(s) compared")
+                    .contains("table public.orders (PostgreSQL) against sink redis-hot-storage:")
+                    .contains(hot + "orders:pk:* (hot storage), 4 column(s) compared")
                     .contains("public.pairs is not compared: its key has 2 columns");
             Map.Entry<Integer, String> clean = VerifyIntegrationTest.verify(config, "--table", "orders");
             assertThat(clean.getKey()).as(clean.getValue()).isEqualTo(Cli.OK);
@@ -80,6 +89,13 @@ class PostgresCdcVerifyIntegrationTest {
                     + " FINAL WHERE id = 6");
             ch.execute("INSERT INTO " + table + " VALUES (900001, 'ghost', 1, '2024-01-01 00:00:00', 1, 0)");
             pg.execute(targetDb, "DELETE FROM orders WHERE id = 8; UPDATE orders SET total = 0.5 WHERE id = 9");
+            RedisClient client = RedisClient.create(redis.uri());
+            try (StatefulRedisConnection<String, String> r = client.connect()) {
+                r.sync().del(hot + "orders:pk:10");
+                r.sync().set(hot + "orders:pk:11", r.sync().get(hot + "orders:pk:11").replace("\"paid\"", "\"lost\""));
+            } finally {
+                client.shutdown();
+            }
 
             Map.Entry<Integer, String> found = VerifyIntegrationTest.verify(config, "--pipeline", pgDb, "--table", "orders");
             assertThat(found.getKey()).as(found.getValue()).isEqualTo(Cli.FAILED);
@@ -90,6 +106,9 @@ class PostgresCdcVerifyIntegrationTest {
                     .contains("5: status paid (source) / hacked (target)")
                     .contains("2 key(s) differ: 1 missing from the target, 0 extra in it, 1 different")
                     .contains("9: total 11.25 (source) / 0.50 (target)")
+                    .contains("2 key(s) differ: 1 missing from the target, 0 extra in it, 1 different\n"
+                            + "      missing from the target (1):\n        10\n")
+                    .contains("11: status paid (source) / lost (target)")
                     .doesNotContain("public.pairs");
             assertThat(service.pipeline(pgDb).get("sourceParts").get("verify public.orders against sink clickhouse")
                     .asText()).startsWith("3 key(s) differ: 1 missing, 1 extra, 1 different");
@@ -97,7 +116,8 @@ class PostgresCdcVerifyIntegrationTest {
             Map.Entry<Integer, String> repaired = VerifyIntegrationTest.verify(config, "--table", "orders", "--repair");
             assertThat(repaired.getKey()).as(repaired.getValue()).isEqualTo(Cli.FAILED);
             assertThat(repaired.getValue()).contains("repair: wrote 3 key(s) of table public.orders again through the stream")
-                    .contains("repair: wrote 2 key(s) of table public.orders again through the stream");
+                    .contains("repair: wrote 2 key(s) of table public.orders again through the stream")
+                    .contains("wrote 2 key(s) of table public.orders again through the stream (1 missing and 1 different");
             Map.Entry<Integer, String> again = VerifyIntegrationTest.verify(config, "--table", "orders");
             assertThat(again.getKey()).as(again.getValue()).isEqualTo(Cli.OK);
             assertThat(clickHouse(ch, table)).containsExactlyElementsOf(postgres(pg, pgDb));
@@ -149,7 +169,7 @@ class PostgresCdcVerifyIntegrationTest {
     }
 
     private static String config(Path dir, String pgUrl, String clickHouseUrl, String chDb, String pipeline,
-            String targetUrl) {
+            String targetUrl, String redisUri, String hotPrefix) {
         return """
                 http:
                   host: 127.0.0.1
@@ -164,6 +184,9 @@ class PostgresCdcVerifyIntegrationTest {
                       url: "%2$s"
                     target:
                       url: "%7$s"
+                  redis:
+                    hot:
+                      uri: "%8$s"
                   clickhouse:
                     test:
                       endpoints: ["%3$s"]
@@ -182,6 +205,10 @@ class PostgresCdcVerifyIntegrationTest {
                         connection: test
                       - type: postgres
                         connection: target
-                """.formatted(dir, pgUrl, clickHouseUrl, chDb, pipeline, ServiceUnderTest.TOKEN, targetUrl);
+                      - type: redis-hot-storage
+                        connection: hot
+                        keyPrefix: "%9$s"
+                """.formatted(dir, pgUrl, clickHouseUrl, chDb, pipeline, ServiceUnderTest.TOKEN, targetUrl, redisUri,
+                        hotPrefix);
     }
 }

@@ -66,6 +66,11 @@ final class PostgresDigests {
                 }));
     }
 
+    /** The table's columns: name, {@code typname}, {@code atttypmod}, whether nullable ({@link PostgresTableDigest#describe}). */
+    Mono<List<Object[]>> describe() {
+        return PostgresTableDigest.describe(factory, table);
+    }
+
     /** The table's key columns: its primary key's, else its replica identity index's; empty when it has neither. */
     Mono<List<String>> key() {
         return with(c -> Flux.from(c.createStatement(KEY_SQL).bind(0, qualified(table)).execute())

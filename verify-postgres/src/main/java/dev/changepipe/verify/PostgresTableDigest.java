@@ -4,6 +4,7 @@ import dev.changepipe.spi.TableDigest;
 import io.r2dbc.spi.Connection;
 import io.r2dbc.spi.ConnectionFactory;
 import java.util.Collection;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
@@ -40,13 +41,7 @@ public final class PostgresTableDigest implements TableDigest {
     @Override
     public Mono<Target> target(String sourceTable) {
         String table = targetTable.apply(sourceTable);
-        String quoted = PostgresDigests.qualified(table);
-        return Mono.usingWhen(factory.create(),
-                c -> Flux.from(c.createStatement(COLUMNS_SQL).bind(0, quoted).execute())
-                        .flatMap(r -> r.map((row, meta) -> new Object[] {row.get(0, String.class),
-                                row.get(1, String.class), row.get(2, Integer.class), row.get(3, Boolean.class)}))
-                        .collectList(),
-                Connection::close)
+        return describe(factory, table)
                 .filter(rows -> !rows.isEmpty())
                 .map(rows -> {
                     Map<String, Column> columns = new LinkedHashMap<>();
@@ -65,6 +60,25 @@ public final class PostgresTableDigest implements TableDigest {
                     }
                     return new Target(table, "postgres", columns, notCompared, null);
                 });
+    }
+
+    /** A table's columns: name, {@code typname}, {@code atttypmod}, whether nullable; empty when it does not exist. */
+    static Mono<List<Object[]>> describe(ConnectionFactory factory, String table) {
+        return Mono.usingWhen(factory.create(),
+                c -> Flux.from(c.createStatement(COLUMNS_SQL).bind(0, PostgresDigests.qualified(table)).execute())
+                        .flatMap(r -> r.map((row, meta) -> new Object[] {row.get(0, String.class),
+                                row.get(1, String.class), row.get(2, Integer.class), row.get(3, Boolean.class)}))
+                        .collectList(),
+                Connection::close);
+    }
+
+    /**
+     * A source column as a target that holds the source's values as they are compares it
+     * ({@link Target#sourceKinds}, the hot storage): as {@link #column}, but a {@code json} document,
+     * which such a target keeps as an object whose text is its own, is not compared.
+     */
+    static Column valueColumn(String name, String type, int typmod, boolean nullable) {
+        return type.equals("json") || type.equals("jsonb") ? null : column(name, type, typmod, nullable);
     }
 
     /**

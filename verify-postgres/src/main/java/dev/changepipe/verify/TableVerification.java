@@ -144,14 +144,27 @@ public final class TableVerification {
             }
             keyName = keyColumns.get(0);
         }
-        Column keyColumn = target.columns().get(keyName);
+        // a target without types of its own (the hot storage) is compared by the source's columns' kinds
+        Map<String, Column> targetColumns = target.columns();
+        Map<String, String> notCompared = new LinkedHashMap<>(target.notCompared());
+        if (target.sourceKinds()) {
+            targetColumns = new LinkedHashMap<>();
+            for (Object[] c : sources.values().iterator().next().describe().block(CALL_TIMEOUT)) {
+                Column kind = PostgresTableDigest.valueColumn((String) c[0], (String) c[1], (Integer) c[2], (Boolean) c[3]);
+                if (kind == null) {
+                    notCompared.put((String) c[0], (String) c[1]);
+                } else {
+                    targetColumns.put(kind.name(), kind);
+                }
+            }
+        }
+        Column keyColumn = targetColumns.get(keyName);
         if (keyColumn == null || !types.containsKey(keyName)) {
             out.println("    the key column " + keyName + " is not in both " + key.table() + " and " + target.name());
             return Outcome.notCompared();
         }
         List<Column> columns = new ArrayList<>();
-        Map<String, String> notCompared = new LinkedHashMap<>(target.notCompared());
-        target.columns().forEach((name, c) -> {
+        targetColumns.forEach((name, c) -> {
             if (types.containsKey(name)) {
                 // a bytea the sink wrote into a string column: its bytes, compared as hex on both sides
                 boolean bytes = c.kind() == TableDigest.Kind.STRING && "bytea".equals(types.get(name));

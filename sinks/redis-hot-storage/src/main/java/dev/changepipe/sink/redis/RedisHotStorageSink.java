@@ -1,5 +1,7 @@
 package dev.changepipe.sink.redis;
 
+import dev.changepipe.spi.TableDigest;
+
 import com.fasterxml.jackson.core.JsonProcessingException;
 import dev.changepipe.core.ChangeItem;
 import dev.changepipe.core.Chunk;
@@ -22,6 +24,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicReference;
@@ -48,7 +51,7 @@ import reactor.core.scheduler.Schedulers;
  * they are loaded and the group is sent again, which is harmless because every script is
  * version-checked.
  */
-final class RedisHotStorageSink implements Sink {
+final class RedisHotStorageSink implements Sink, TableDigest {
 
     private static final Logger log = LoggerFactory.getLogger(RedisHotStorageSink.class);
 
@@ -60,6 +63,7 @@ final class RedisHotStorageSink implements Sink {
     private final HotStorageOptions options;
     private final KeyLayout layout;
     private final ObjectCodec codec = new ObjectCodec();
+    private final HotStorageDigests digests;
     private final String tombstoneTtlMillis;
     private final AtomicReference<StatefulRedisConnection<String, String>> open = new AtomicReference<>();
 
@@ -69,6 +73,31 @@ final class RedisHotStorageSink implements Sink {
         this.options = Objects.requireNonNull(options, "options");
         this.layout = new KeyLayout(options);
         this.tombstoneTtlMillis = Long.toString(options.tombstoneTtl().toMillis());
+        this.digests = new HotStorageDigests(client, uri, layout);
+    }
+
+    /**
+     * Verify's view of a model ({@link TableDigest}, docs/verify.md): its objects, read and digested
+     * here, compared by the source's columns.
+     */
+    @Override
+    public Mono<Target> target(String sourceTable) {
+        return digests.target(sourceTable);
+    }
+
+    @Override
+    public Mono<Map<Integer, Digest>> buckets(String sourceTable, Shape shape) {
+        return digests.buckets(sourceTable, shape);
+    }
+
+    @Override
+    public Mono<Map<String, Long>> hashes(String sourceTable, Shape shape, java.util.Set<Integer> buckets) {
+        return digests.hashes(sourceTable, shape, buckets);
+    }
+
+    @Override
+    public Mono<Map<String, String>> rows(String sourceTable, Shape shape, java.util.Collection<String> keys) {
+        return digests.rows(sourceTable, shape, keys);
     }
 
     @Override

@@ -7,6 +7,7 @@ import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SinkProvider;
+import dev.changepipe.spi.TableDigest;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.codec.StringCodec;
@@ -92,10 +93,33 @@ public final class RedisHotStorageSinkProvider implements SinkProvider {
         RedisClient client = RedisClient.create();
         Sink sink = RedisHotStorage.sink(client, t.uri(), t.options());
         context.readinessProbe("redis " + t.uri().getHost() + ":" + t.uri().getPort(), ping(client, t.uri()));
-        return new Sink() {
+        TableDigest digest = (TableDigest) sink;
+        // the sink, closing the client it was made with; verify reads its models through it (TableDigest)
+        class OwningClient implements Sink, TableDigest {
             @Override
             public String name() {
                 return sink.name();
+            }
+
+            @Override
+            public Mono<TableDigest.Target> target(String sourceTable) {
+                return digest.target(sourceTable);
+            }
+
+            @Override
+            public Mono<Map<Integer, TableDigest.Digest>> buckets(String sourceTable, TableDigest.Shape shape) {
+                return digest.buckets(sourceTable, shape);
+            }
+
+            @Override
+            public Mono<Map<String, Long>> hashes(String sourceTable, TableDigest.Shape shape, java.util.Set<Integer> buckets) {
+                return digest.hashes(sourceTable, shape, buckets);
+            }
+
+            @Override
+            public Mono<Map<String, String>> rows(String sourceTable, TableDigest.Shape shape,
+                    java.util.Collection<String> keys) {
+                return digest.rows(sourceTable, shape, keys);
             }
 
             @Override
@@ -117,7 +141,8 @@ public final class RedisHotStorageSinkProvider implements SinkProvider {
             public Mono<Void> close() {
                 return sink.close().then(Mono.fromCompletionStage(client.shutdownAsync())).then();
             }
-        };
+        }
+        return new OwningClient();
     }
 
     /** A lookup on what a pipeline's hot storage section declares; the caller closes the client. */

@@ -1,0 +1,227 @@
+package dev.changepipe.sink.redis;
+
+import dev.changepipe.spi.TableDigest;
+import dev.changepipe.spi.TableDigest.Column;
+import dev.changepipe.spi.TableDigest.Digest;
+import dev.changepipe.spi.TableDigest.Shape;
+import io.lettuce.core.KeyValue;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.ScanArgs;
+import io.lettuce.core.ValueScanCursor;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.codec.StringCodec;
+import java.math.BigDecimal;
+import java.math.BigInteger;
+import java.math.RoundingMode;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.LocalDate;
+import java.time.LocalDateTime;
+import java.time.OffsetDateTime;
+import java.time.ZoneId;
+import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
+
+/**
+ * The hot storage as a verify target ({@link TableDigest}, docs/verify.md): a model's objects (its
+ * {@code all} set, then the objects in batches) read and digested here, in the canonical form, from the
+ * values the sink stored; the source's columns decide how each is compared ({@link
+ * TableDigest.Target#sourceKinds}). Redis computes nothing: the cost is reading every object once per
+ * digest. Each call opens a connection of its own and closes it; nothing is written.
+ */
+final class HotStorageDigests {
+
+    private static final int BATCH = 1000;
+    private static final String SEPARATOR = "\u001F";
+    private static final String NULL = "\\N";
+
+    private final RedisClient client;
+    private final RedisURI uri;
+    private final KeyLayout layout;
+    private final ObjectCodec codec = new ObjectCodec();
+
+    HotStorageDigests(RedisClient client, RedisURI uri, KeyLayout layout) {
+        this.client = client;
+        this.uri = uri;
+        this.layout = layout;
+    }
+
+    /** The model's objects, compared by the source's columns; empty when it has none. */
+    Mono<TableDigest.Target> target(String model) {
+        return read(c -> c.exists(layout.allKey(model)) == 0 ? null
+                : new TableDigest.Target(layout.pkKeyPrefix(model) + "*", "hot storage", Map.of(), Map.of(), null, true));
+    }
+
+    Mono<Map<Integer, Digest>> buckets(String model, Shape shape) {
+        return read(c -> {
+            Map<Integer, long[]> sums = new HashMap<>();
+            MessageDigest md5 = md5();
+            each(c, model, o -> {
+                long[] s = sums.computeIfAbsent(bucket(shape, o, md5), b -> new long[2]);
+                s[0]++;
+                s[1] += hash(rowText(shape, o), md5);
+            });
+            Map<Integer, Digest> out = new LinkedHashMap<>();
+            sums.forEach((b, s) -> out.put(b, new Digest(s[0], new BigInteger(Long.toUnsignedString(s[1])))));
+            return out;
+        });
+    }
+
+    Mono<Map<String, Long>> hashes(String model, Shape shape, Set<Integer> buckets) {
+        return read(c -> {
+            Map<String, Long> out = new HashMap<>();
+            MessageDigest md5 = md5();
+            each(c, model, o -> {
+                if (buckets.contains(bucket(shape, o, md5))) {
+                    out.put(text(shape.key(), value(o, shape.key().name())), hash(rowText(shape, o), md5));
+                }
+            });
+            return out;
+        });
+    }
+
+    Mono<Map<String, String>> rows(String model, Shape shape, Collection<String> keys) {
+        return read(c -> {
+            Map<String, String> out = new HashMap<>();
+            List<String> all = List.copyOf(keys);
+            for (int i = 0; i < all.size(); i += BATCH) {
+                List<String> part = all.subList(i, Math.min(all.size(), i + BATCH));
+                for (StoredObject o : objects(c, model, part.stream().map(KeyLayout::escape).toList())) {
+                    out.put(text(shape.key(), value(o, shape.key().name())), rowText(shape, o));
+                }
+            }
+            return out;
+        });
+    }
+
+    /** Every object of the model, in batches of its {@code all} set. */
+    private void each(RedisCommands<String, String> c, String model, Consumer<StoredObject> visit) {
+        ValueScanCursor<String> cursor = c.sscan(layout.allKey(model), ScanArgs.Builder.limit(BATCH));
+        while (true) {
+            objects(c, model, cursor.getValues()).forEach(visit);
+            if (cursor.isFinished()) {
+                return;
+            }
+            cursor = c.sscan(layout.allKey(model), cursor, ScanArgs.Builder.limit(BATCH));
+        }
+    }
+
+    private List<StoredObject> objects(RedisCommands<String, String> c, String model, List<String> pkParts) {
+        if (pkParts.isEmpty()) {
+            return List.of();
+        }
+        List<StoredObject> out = new ArrayList<>(pkParts.size());
+        for (KeyValue<String, String> kv : c.mget(pkParts.stream().map(pk -> layout.objectKey(model, pk))
+                .toArray(String[]::new))) {
+            if (kv.hasValue()) {
+                try {
+                    out.add(codec.decode(model, kv.getValue()));
+                } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                    throw new IllegalStateException(kv.getKey() + " is not a hot storage object: " + e.getMessage(), e);
+                }
+            }
+        }
+        return out;
+    }
+
+    private <T> Mono<T> read(Function<RedisCommands<String, String>, T> work) {
+        return Mono.fromCallable(() -> {
+            try (StatefulRedisConnection<String, String> c = client.connect(StringCodec.UTF8, uri)) {
+                return work.apply(c.sync());
+            }
+        }).subscribeOn(Schedulers.boundedElastic());
+    }
+
+    private static Object value(StoredObject o, String column) {
+        return o.fields().containsKey(column) ? o.fields().get(column) : o.key().get(column);
+    }
+
+    private static int bucket(Shape shape, StoredObject o, MessageDigest md5) {
+        Object key = value(o, shape.key().name());
+        if (shape.integerBuckets() && key instanceof Number n) {
+            return (int) (Math.abs(n.longValue()) % shape.buckets());
+        }
+        byte[] d = md5.digest(text(shape.key(), key).getBytes(StandardCharsets.UTF_8));
+        return (int) (Integer.toUnsignedLong(ByteBuffer.wrap(d).getInt()) % shape.buckets());
+    }
+
+    private static long hash(String rowText, MessageDigest md5) {
+        return ByteBuffer.wrap(md5.digest(rowText.getBytes(StandardCharsets.UTF_8))).getLong();
+    }
+
+    private static String rowText(Shape shape, StoredObject o) {
+        StringBuilder b = new StringBuilder();
+        for (Column c : shape.columns()) {
+            if (b.length() > 0 || c != shape.columns().get(0)) {
+                b.append(SEPARATOR);
+            }
+            b.append(text(c, value(o, c.name())));
+        }
+        return b.toString();
+    }
+
+    /**
+     * A stored value in the canonical form of its column's kind (TableDigest): the value as the source
+     * handed it (JSON's types: {@code Long}, {@code BigDecimal}, {@code String}, {@code Boolean}), times
+     * and dates as their ISO-8601 text, bytes as base64. A value that does not read as its kind is
+     * compared as its text, and so differs.
+     */
+    static String text(Column c, Object v) {
+        if (v == null) {
+            return NULL;
+        }
+        try {
+            return switch (c.kind()) {
+                case INTEGER -> v instanceof Boolean b ? (b ? "1" : "0")
+                        : v instanceof Long || v instanceof Integer ? v.toString()
+                        : new BigDecimal(v.toString()).setScale(0, RoundingMode.HALF_UP).toPlainString();
+                case DECIMAL -> new BigDecimal(v.toString()).setScale(c.scale(), RoundingMode.HALF_UP).toPlainString();
+                case FLOAT -> {
+                    double d = v instanceof Number n ? n.doubleValue() : Double.parseDouble(v.toString());
+                    yield Long.toString((long) Math.rint((c.scale() == 4 ? (double) (float) d : d) * 1_000_000d));
+                }
+                case STRING -> v.toString();
+                case BYTES -> HexFormat.of().formatHex(Base64.getDecoder().decode(v.toString()));
+                case UUID -> v.toString().toLowerCase(java.util.Locale.ROOT);
+                case DATE -> Long.toString(LocalDate.parse(v.toString().substring(0, Math.min(10, v.toString().length())))
+                        .toEpochDay());
+                case DATETIME -> Long.toString(epochSeconds(v.toString(), c.zone() == null ? "UTC" : c.zone()));
+            };
+        } catch (RuntimeException e) {
+            return v.toString();
+        }
+    }
+
+    private static long epochSeconds(String text, String zone) {
+        String s = text.trim().replace(' ', 'T');
+        try {
+            return OffsetDateTime.parse(s).toEpochSecond();
+        } catch (DateTimeParseException withoutOffset) {
+            return LocalDateTime.parse(s).atZone(ZoneId.of(zone)).toEpochSecond();
+        }
+    }
+
+    private static MessageDigest md5() {
+        try {
+            return MessageDigest.getInstance("MD5");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
