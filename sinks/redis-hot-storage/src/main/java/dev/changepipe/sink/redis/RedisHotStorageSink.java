@@ -67,7 +67,15 @@ final class RedisHotStorageSink implements Sink, TableDigest {
     private final String tombstoneTtlMillis;
     private final AtomicReference<StatefulRedisConnection<String, String>> open = new AtomicReference<>();
 
+    /** Whether {@link #close} shuts the client down too (the provider's, made for this sink alone). */
+    private final boolean ownsClient;
+
     RedisHotStorageSink(RedisClient client, RedisURI uri, HotStorageOptions options) {
+        this(client, uri, options, false);
+    }
+
+    RedisHotStorageSink(RedisClient client, RedisURI uri, HotStorageOptions options, boolean ownsClient) {
+        this.ownsClient = ownsClient;
         this.client = Objects.requireNonNull(client, "client");
         this.uri = Objects.requireNonNull(uri, "uri");
         this.options = Objects.requireNonNull(options, "options");
@@ -295,10 +303,11 @@ final class RedisHotStorageSink implements Sink, TableDigest {
 
     @Override
     public Mono<Void> close() {
-        return Mono.defer(() -> {
+        Mono<Void> closed = Mono.defer(() -> {
             StatefulRedisConnection<String, String> c = open.getAndSet(null);
-            return c == null ? Mono.empty() : Mono.fromCompletionStage(c.closeAsync());
+            return c == null ? Mono.empty() : Mono.fromCompletionStage(c.closeAsync()).then();
         });
+        return ownsClient ? closed.then(Mono.fromCompletionStage(client.shutdownAsync())).then() : closed;
     }
 
     private static String sha1(String script) {

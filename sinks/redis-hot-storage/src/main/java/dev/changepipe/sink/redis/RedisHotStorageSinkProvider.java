@@ -1,13 +1,11 @@
 package dev.changepipe.sink.redis;
 
-import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Sink;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.HttpEndpoint;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SinkProvider;
-import dev.changepipe.spi.TableDigest;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.codec.StringCodec;
@@ -91,58 +89,9 @@ public final class RedisHotStorageSinkProvider implements SinkProvider {
     public Sink create(Settings s, ServiceContext context) {
         Target t = target(s, context);
         RedisClient client = RedisClient.create();
-        Sink sink = RedisHotStorage.sink(client, t.uri(), t.options());
         context.readinessProbe("redis " + t.uri().getHost() + ":" + t.uri().getPort(), ping(client, t.uri()));
-        TableDigest digest = (TableDigest) sink;
-        // the sink, closing the client it was made with; verify reads its models through it (TableDigest)
-        class OwningClient implements Sink, TableDigest {
-            @Override
-            public String name() {
-                return sink.name();
-            }
-
-            @Override
-            public Mono<TableDigest.Target> target(String sourceTable) {
-                return digest.target(sourceTable);
-            }
-
-            @Override
-            public Mono<Map<Integer, TableDigest.Digest>> buckets(String sourceTable, TableDigest.Shape shape) {
-                return digest.buckets(sourceTable, shape);
-            }
-
-            @Override
-            public Mono<Map<String, Long>> hashes(String sourceTable, TableDigest.Shape shape, java.util.Set<Integer> buckets) {
-                return digest.hashes(sourceTable, shape, buckets);
-            }
-
-            @Override
-            public Mono<Map<String, String>> rows(String sourceTable, TableDigest.Shape shape,
-                    java.util.Collection<String> keys) {
-                return digest.rows(sourceTable, shape, keys);
-            }
-
-            @Override
-            public Mono<Void> write(Chunk chunk) {
-                return sink.write(chunk);
-            }
-
-            @Override
-            public Mono<Void> writeBatch(List<Chunk> batch) {
-                return sink.writeBatch(batch);
-            }
-
-            @Override
-            public int maxWritesInFlight() {
-                return sink.maxWritesInFlight();
-            }
-
-            @Override
-            public Mono<Void> close() {
-                return sink.close().then(Mono.fromCompletionStage(client.shutdownAsync())).then();
-            }
-        }
-        return new OwningClient();
+        // the sink shuts the client down when it closes
+        return new RedisHotStorageSink(client, t.uri(), t.options(), true);
     }
 
     /** A lookup on what a pipeline's hot storage section declares; the caller closes the client. */
