@@ -186,25 +186,25 @@ final class HotStorageDigests {
         if (v == null) {
             return NULL;
         }
+        String s = v.toString();
         try {
             return switch (c.kind()) {
                 case INTEGER -> v instanceof Boolean b ? (b ? "1" : "0")
-                        : v instanceof Long || v instanceof Integer ? v.toString()
-                        : new BigDecimal(v.toString()).setScale(0, RoundingMode.HALF_UP).toPlainString();
-                case DECIMAL -> new BigDecimal(v.toString()).setScale(c.scale(), RoundingMode.HALF_UP).toPlainString();
+                        : v instanceof Long || v instanceof Integer ? s
+                        : new BigDecimal(s).setScale(0, RoundingMode.HALF_UP).toPlainString();
+                case DECIMAL -> new BigDecimal(s).setScale(c.scale(), RoundingMode.HALF_UP).toPlainString();
                 case FLOAT -> {
-                    double d = v instanceof Number n ? n.doubleValue() : Double.parseDouble(v.toString());
+                    double d = v instanceof Number n ? n.doubleValue() : Double.parseDouble(s);
                     yield Long.toString((long) Math.rint((c.scale() == 4 ? (double) (float) d : d) * 1_000_000d));
                 }
-                case STRING -> v.toString();
-                case BYTES -> HexFormat.of().formatHex(Base64.getDecoder().decode(v.toString()));
-                case UUID -> v.toString().toLowerCase(java.util.Locale.ROOT);
-                case DATE -> Long.toString(LocalDate.parse(v.toString().substring(0, Math.min(10, v.toString().length())))
-                        .toEpochDay());
-                case DATETIME -> Long.toString(epochSeconds(v.toString(), c.zone() == null ? "UTC" : c.zone()));
+                case STRING -> s;
+                case BYTES -> HexFormat.of().formatHex(Base64.getDecoder().decode(s));
+                case UUID -> s.toLowerCase(java.util.Locale.ROOT);
+                case DATE -> Long.toString(LocalDate.parse(s.substring(0, Math.min(10, s.length()))).toEpochDay());
+                case DATETIME -> Long.toString(epochSeconds(s, c.zone() == null ? "UTC" : c.zone()));
             };
         } catch (RuntimeException e) {
-            return v.toString();
+            return s;
         }
     }
 
