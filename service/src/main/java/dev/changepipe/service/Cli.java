@@ -214,13 +214,27 @@ final class Cli implements Callable<Integer> {
 
         /** The bearer token: {@code given} (--token), else $CHANGEPIPE_TOKEN, else http.token of --config. */
         String token(String given) {
-            String t = given != null ? given : System.getenv("CHANGEPIPE_TOKEN");
-            if (t == null) {
-                ServiceConfig cfg = loaded();
-                t = cfg == null ? null : cfg.http().token();
-            }
-            return t;
+            return Cli.token(given, this::loaded);
         }
+    }
+
+    /** The {@code --token} option of the commands that change something in a running service. */
+    static final class TokenOption {
+        @Option(names = "--token", description = "bearer token (default: $CHANGEPIPE_TOKEN, else http.token of --config)")
+        String token;
+    }
+
+    /**
+     * The bearer token to ask a running service with: {@code given}, else $CHANGEPIPE_TOKEN, else the
+     * configuration's {@code http.token} ({@code config} is read only then; it may give null).
+     */
+    static String token(String given, java.util.function.Supplier<ServiceConfig> config) {
+        String t = given != null ? given : System.getenv("CHANGEPIPE_TOKEN");
+        if (t == null) {
+            ServiceConfig cfg = config.get();
+            t = cfg == null ? null : cfg.http().token();
+        }
+        return t;
     }
 
     /**
@@ -319,8 +333,8 @@ final class Cli implements Callable<Integer> {
         @Option(names = "--pipeline", description = "only in this pipeline")
         String pipeline;
 
-        @Option(names = "--token", description = "bearer token (default: $CHANGEPIPE_TOKEN, else http.token of --config)")
-        String token;
+        @CommandLine.Mixin
+        TokenOption token = new TokenOption();
 
         @Spec
         CommandLine.Model.CommandSpec spec;
@@ -339,7 +353,7 @@ final class Cli implements Callable<Integer> {
                 });
                 return OK;
             }
-            String t = target.token(token);
+            String t = target.token(token.token);
             Map<String, String> body = pipeline == null ? Map.of("origin", reset) : Map.of("origin", reset, "pipeline", pipeline);
             JsonNode result = request("POST", target.url() + "/api/offsets/reset", t, AdminServer.JSON.writeValueAsString(body));
             out.println("reset " + reset + " in " + result.get("reset"));
@@ -363,8 +377,8 @@ final class Cli implements Callable<Integer> {
         @Option(names = "--pipeline", description = "the pipeline (default: the service's only one)")
         String pipeline;
 
-        @Option(names = "--token", description = "bearer token (default: $CHANGEPIPE_TOKEN, else http.token of --config)")
-        String token;
+        @CommandLine.Mixin
+        TokenOption token = new TokenOption();
 
         @Spec
         CommandLine.Model.CommandSpec spec;
@@ -384,7 +398,7 @@ final class Cli implements Callable<Integer> {
                 }
                 name = names.get(0);
             }
-            String t = target.token(token);
+            String t = target.token(token.token);
             request("POST", target.url() + "/api/pipelines/" + java.net.URLEncoder.encode(name, StandardCharsets.UTF_8)
                     + "/resync", t, AdminServer.JSON.writeValueAsString(Map.of("part", table)));
             out.println("copying table " + table + " of pipeline " + name + " again; `status` shows its progress");

@@ -251,8 +251,7 @@ final class ContributedCommand implements Callable<Integer> {
             if (config == null) {
                 throw new IllegalStateException("no configuration loaded: call sections(config) first");
             }
-            String token = System.getenv("CHANGEPIPE_TOKEN") != null ? System.getenv("CHANGEPIPE_TOKEN")
-                    : config.http().token();
+            String token = Cli.token(null, () -> config);
             try {
                 return Cli.request(method, Cli.url(config) + path, token, body, timeout).toString();
             } catch (java.io.IOException e) {
