@@ -27,9 +27,6 @@ import reactor.core.publisher.Mono;
  */
 final class PostgresDigests {
 
-    private static final String COLUMNS_SQL = "SELECT a.attname, t.typname FROM pg_attribute a"
-            + " JOIN pg_type t ON t.oid = a.atttypid"
-            + " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
     /** The primary key's columns, else the replica identity index's. */
     private static final String KEY_SQL = "SELECT a.attname FROM pg_index i"
             + " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
@@ -56,14 +53,14 @@ final class PostgresDigests {
 
     /** The table's columns and their PostgreSQL types ({@code typname}), in order; empty when it does not exist. */
     Mono<Map<String, String>> columns() {
-        return with(c -> Flux.from(c.createStatement(COLUMNS_SQL).bind(0, qualified(table)).execute())
-                .flatMap(r -> r.map((row, meta) -> Map.entry(row.get(0, String.class), row.get(1, String.class))))
-                .collectList()
-                .map(entries -> {
-                    Map<String, String> out = new LinkedHashMap<>();
-                    entries.forEach(e -> out.put(e.getKey(), e.getValue()));
-                    return out;
-                }));
+        return describe().map(PostgresDigests::types);
+    }
+
+    /** The types ({@code typname}) by column of {@link #describe}'s rows, in order. */
+    static Map<String, String> types(List<Object[]> described) {
+        Map<String, String> out = new LinkedHashMap<>();
+        described.forEach(c -> out.put((String) c[0], (String) c[1]));
+        return out;
     }
 
     /** The table's columns: name, {@code typname}, {@code atttypmod}, whether nullable ({@link PostgresTableDigest#describe}). */

@@ -121,12 +121,15 @@ public final class TableVerification {
         }
         Map<String, PostgresDigests> sources = new LinkedHashMap<>();
         Map<String, String> types = new LinkedHashMap<>();
+        // the first database's columns, with their modifiers: what a target without types compares by
+        List<Object[]> described = null;
         for (Map.Entry<String, String> db : databases.entrySet()) {
             PostgresDigests d = new PostgresDigests(db.getValue(), key.table());
-            Map<String, String> columns = d.columns().block(CALL_TIMEOUT);
+            List<Object[]> columns = d.describe().block(CALL_TIMEOUT);
             if (!columns.isEmpty()) {
                 sources.put(db.getKey(), d);
-                columns.forEach(types::putIfAbsent);
+                PostgresDigests.types(columns).forEach(types::putIfAbsent);
+                described = described == null ? columns : described;
             }
         }
         if (sources.isEmpty()) {
@@ -149,7 +152,7 @@ public final class TableVerification {
         Map<String, String> notCompared = new LinkedHashMap<>(target.notCompared());
         if (target.sourceKinds()) {
             targetColumns = new LinkedHashMap<>();
-            for (Object[] c : sources.values().iterator().next().describe().block(CALL_TIMEOUT)) {
+            for (Object[] c : described) {
                 Column kind = PostgresTableDigest.valueColumn((String) c[0], (String) c[1], (Integer) c[2], (Boolean) c[3]);
                 if (kind == null) {
                     notCompared.put((String) c[0], (String) c[1]);
