@@ -455,33 +455,49 @@ final class CdcSession {
      * once every chunk of them is acknowledged; fails if the run ends first.
      */
     Mono<Integer> rewrite(String tableName, List<String> keys) {
-        String origin = PostgresCdcSource.RESYNC_ORIGIN_PREFIX + tableName + "#" + source.resyncs.incrementAndGet();
-        Sinks.Empty<Void> written = Sinks.empty();
-        source.resyncWritten.put(origin, written);
-        Flux<Chunk> copy = describe(tableName)
+        Copy copy = newCopy(tableName);
+        Flux<Chunk> chunks = describe(tableName)
                 .zipWith(one("SELECT pg_current_wal_lsn()::text"))
                 .flatMapMany(t -> {
                     TableShape table = t.getT1();
                     long version = PgOutput.lsn(t.getT2()) << ChangeDecoder.SLICE_BITS;
                     log.info("{}: writing {} key(s) of table {} again, as of {}", options.name(), keys.size(), tableName,
                             t.getT2());
-                    return Flux.usingWhen(source.factory.create(),
-                            c -> Sql.execute(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                                    .thenMany(new TableCopy(source, sql, sqlLoop, null).keyed(c, Faults.eventLoop(c),
-                                            table, keys, version, origin, new AtomicLong()))
-                                    .concatWith(Sql.execute(c, "COMMIT").then(Mono.empty())),
-                            c -> c.close(), (c, e) -> c.close(), c -> c.close());
+                    return inOwnSnapshot((c, copier) -> copier.keyed(c, Faults.eventLoop(c), table, keys, version,
+                            copy.origin(), new AtomicLong()));
                 })
                 .onErrorResume(e -> {
-                    written.tryEmitError(e);
+                    copy.written().tryEmitError(e);
                     return Mono.empty();
                 });
         synchronized (this) {
-            if (resyncs.tryEmitNext(copy).isFailure()) {
-                written.tryEmitError(new IllegalStateException("the stream ended"));
+            if (resyncs.tryEmitNext(chunks).isFailure()) {
+                copy.written().tryEmitError(new IllegalStateException("the stream ended"));
             }
         }
-        return written.asMono().thenReturn(keys.size()).doFinally(signal -> source.resyncWritten.remove(origin));
+        return copy.written().asMono().thenReturn(keys.size())
+                .doFinally(signal -> source.resyncWritten.remove(copy.origin()));
+    }
+
+    /** A copy made while the stream runs: its origin, and what completes once its last chunk is acknowledged. */
+    private record Copy(String origin, Sinks.Empty<Void> written) {
+    }
+
+    /** A new copy of the table, its origin numbered and registered with the source for its acknowledgement. */
+    private Copy newCopy(String tableName) {
+        Copy copy = new Copy(PostgresCdcSource.RESYNC_ORIGIN_PREFIX + tableName + "#" + source.resyncs.incrementAndGet(),
+                Sinks.empty());
+        source.resyncWritten.put(copy.origin(), copy.written());
+        return copy;
+    }
+
+    /** What {@code read} reads on a connection of its own, in a read-only snapshot of its own. */
+    private Flux<Chunk> inOwnSnapshot(java.util.function.BiFunction<PostgresqlConnection, TableCopy, Flux<Chunk>> read) {
+        return Flux.usingWhen(source.factory.create(),
+                c -> Sql.execute(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                        .thenMany(read.apply(c, new TableCopy(source, sql, sqlLoop, null)))
+                        .concatWith(Sql.execute(c, "COMMIT").then(Mono.empty())),
+                c -> c.close(), (c, e) -> c.close(), c -> c.close());
     }
 
     private synchronized void endResyncs() {
@@ -496,9 +512,7 @@ final class CdcSession {
      * of keys deleted since, or written behind the pipeline's back. A failure ends the resync, not the stream.
      */
     private Flux<Chunk> recopy(String tableName) {
-        String origin = PostgresCdcSource.RESYNC_ORIGIN_PREFIX + tableName + "#" + source.resyncs.incrementAndGet();
-        Sinks.Empty<Void> written = Sinks.empty();
-        source.resyncWritten.put(origin, written);
+        Copy copy = newCopy(tableName);
         AtomicLong copied = source.resyncRows.computeIfAbsent(tableName, t -> new AtomicLong());
         return describe(tableName)
                 .zipWith(one("SELECT pg_current_wal_lsn()::text"))
@@ -506,13 +520,9 @@ final class CdcSession {
                     TableShape table = t.getT1();
                     long version = PgOutput.lsn(t.getT2()) << ChangeDecoder.SLICE_BITS;
                     log.info("{}: copying table {} again, as of {}", options.name(), tableName, t.getT2());
-                    Flux<Chunk> pages = Flux.usingWhen(source.factory.create(),
-                            c -> Sql.execute(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                                    .thenMany(new TableCopy(source, sql, sqlLoop, null).pages(c, Faults.eventLoop(c),
-                                            table, null, null, null, version, origin, copied, false))
-                                    .concatWith(Sql.execute(c, "COMMIT").then(Mono.empty())),
-                            c -> c.close(), (c, e) -> c.close(), c -> c.close());
-                    return pages.concatWith(written.asMono()
+                    Flux<Chunk> pages = inOwnSnapshot((c, copier) -> copier.pages(c, Faults.eventLoop(c), table, null,
+                            null, null, version, copy.origin(), copied, false));
+                    return pages.concatWith(copy.written().asMono()
                             .then(afterEverythingEmittedIsWritten())
                             .then(removeOlderThan(table, version))
                             .doOnSuccess(v -> log.info("{}: table {} copied again ({} rows)", options.name(), tableName,
@@ -526,7 +536,7 @@ final class CdcSession {
                 })
                 .doFinally(signal -> {
                     source.resyncRows.remove(tableName);
-                    source.resyncWritten.remove(origin);
+                    source.resyncWritten.remove(copy.origin());
                 });
     }
 

@@ -175,10 +175,7 @@ final class TableCopy {
      */
     Flux<Chunk> pages(PostgresqlConnection connection, Scheduler loop, TableShape table, String[] after,
             String lower, String upper, long version, String origin, AtomicLong copied, boolean keepKeys) {
-        StringBuilder q = new StringBuilder("SELECT ");
-        for (int i = 0; i < table.columns.length; i++) {
-            q.append(i == 0 ? "" : ", ").append(TableName.quote(table.columns[i])).append("::text");
-        }
+        StringBuilder q = selectText(table);
         // the key qualified by the alias: a bare name in ORDER BY means the output column (its text)
         q.append(" FROM ").append(table.name.sql()).append(" t");
         List<String> params = new ArrayList<>();
@@ -237,10 +234,7 @@ final class TableCopy {
      */
     Flux<Chunk> keyed(PostgresqlConnection connection, Scheduler loop, TableShape table, List<String> keys,
             long version, String origin, AtomicLong copied) {
-        StringBuilder q = new StringBuilder("SELECT ");
-        for (int i = 0; i < table.columns.length; i++) {
-            q.append(i == 0 ? "" : ", ").append(TableName.quote(table.columns[i])).append("::text");
-        }
+        StringBuilder q = selectText(table);
         String key = "t." + TableName.quote(table.columns[table.key[0]]);
         String keyType = table.sqlTypes[table.key[0]];
         q.append(" FROM ").append(table.name.sql()).append(" t WHERE ")
@@ -264,6 +258,15 @@ final class TableCopy {
                     return Flux.range(0, parts.size()).map(i -> Chunk.of(origin, Offset.of(i + 1L), parts.get(i),
                             i == parts.size() - 1));
                 });
+    }
+
+    /** {@code SELECT} every column of the table as text, in order (the rest of the query follows). */
+    private static StringBuilder selectText(TableShape table) {
+        StringBuilder q = new StringBuilder("SELECT ");
+        for (int i = 0; i < table.columns.length; i++) {
+            q.append(i == 0 ? "" : ", ").append(TableName.quote(table.columns[i])).append("::text");
+        }
+        return q;
     }
 
     /** The rows of these texts, as inserts of this version. */
