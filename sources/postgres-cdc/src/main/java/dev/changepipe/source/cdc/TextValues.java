@@ -43,16 +43,37 @@ final class TextValues {
     static final int JSON = 114;
     static final int JSONB = 3802;
 
-    /** The element type of each array type this reads as a list: {@code _int4} is {@code int4}'s... */
-    private static final java.util.Map<Integer, Integer> ARRAY_ELEMENTS = java.util.Map.ofEntries(
-            java.util.Map.entry(1000, BOOL), java.util.Map.entry(1001, BYTEA), java.util.Map.entry(1005, INT2),
-            java.util.Map.entry(1007, INT4), java.util.Map.entry(1016, INT8), java.util.Map.entry(1028, OID),
-            java.util.Map.entry(1021, FLOAT4), java.util.Map.entry(1022, FLOAT8), java.util.Map.entry(1231, NUMERIC),
-            java.util.Map.entry(1182, DATE), java.util.Map.entry(1183, TIME), java.util.Map.entry(1115, TIMESTAMP),
-            java.util.Map.entry(1185, TIMESTAMPTZ), java.util.Map.entry(2951, UUID),
-            // text, varchar, char, name, json, jsonb: their elements stay text
-            java.util.Map.entry(1009, 25), java.util.Map.entry(1015, 1043), java.util.Map.entry(1014, 1042),
-            java.util.Map.entry(1003, 19), java.util.Map.entry(199, 114), java.util.Map.entry(3807, 3802));
+
+    /**
+     * The element type of an array type this reads as a list ({@code _int4} is {@code int4}'s...), or -1:
+     * a switch, since every text value of the stream asks it.
+     */
+    private static int arrayElement(int typeOid) {
+        return switch (typeOid) {
+            case 1000 -> BOOL;
+            case 1001 -> BYTEA;
+            case 1005 -> INT2;
+            case 1007 -> INT4;
+            case 1016 -> INT8;
+            case 1028 -> OID;
+            case 1021 -> FLOAT4;
+            case 1022 -> FLOAT8;
+            case 1231 -> NUMERIC;
+            case 1182 -> DATE;
+            case 1183 -> TIME;
+            case 1115 -> TIMESTAMP;
+            case 1185 -> TIMESTAMPTZ;
+            case 2951 -> UUID;
+            case 199 -> JSON;
+            case 3807 -> JSONB;
+            // text, varchar, char, name: their elements stay text
+            case 1009 -> 25;
+            case 1015 -> 1043;
+            case 1014 -> 1042;
+            case 1003 -> 19;
+            default -> -1;
+        };
+    }
 
     private static final DateTimeFormatter LOCAL = new DateTimeFormatterBuilder()
             .append(DateTimeFormatter.ISO_LOCAL_DATE)
@@ -199,8 +220,8 @@ final class TextValues {
                 case JSONB:
                     return new dev.changepipe.core.JsonValue(text);
                 default:
-                    Integer element = ARRAY_ELEMENTS.get(typeOid);
-                    return element == null ? text : array(text, element);
+                    int element = arrayElement(typeOid);
+                    return element < 0 ? text : array(text, element);
             }
         } catch (NumberFormatException | DateTimeParseException e) {
             return text;
