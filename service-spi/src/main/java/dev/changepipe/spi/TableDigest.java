@@ -102,6 +102,82 @@ public interface TableDigest {
         }
     }
 
+    /**
+     * The canonical text of {@code value}, which a source hands this sink for {@code column} of the target
+     * of {@code sourceTable} (null when the change has none for it), as the target holds it once written:
+     * what verify renders a source without a database of its own (an operation log) by, so that the sink's
+     * own conversions (a text into a {@code DateTime}, a number into a {@code Decimal}) are the ones
+     * compared. A value the sink could not write yields a text no target holds. Default:
+     * {@link #canonical(Column, Object)}.
+     */
+    default String canonical(String sourceTable, Column column, Object value) {
+        return canonical(column, value);
+    }
+
+    /**
+     * The canonical text of a value as its column's kind reads it: numbers and booleans as JSON gives them
+     * ({@code Long}, {@code BigDecimal}, {@code Double}, {@code Boolean}) or as text, times as
+     * {@code java.time} values, ISO-8601 text (without an offset: in the column's zone) or the integer of the
+     * canonical form (days, seconds), bytes as
+     * {@code byte[]}. A value that does not read as its kind gives its own text, so it differs.
+     */
+    static String canonical(Column c, Object v) {
+        if (v == null) {
+            return NULL_TEXT;
+        }
+        String s = v instanceof byte[] b ? new String(b, java.nio.charset.StandardCharsets.UTF_8) : v.toString();
+        try {
+            return switch (c.kind()) {
+                case INTEGER -> v instanceof Boolean b ? (b ? "1" : "0")
+                        : v instanceof Long || v instanceof Integer ? s
+                        : new java.math.BigDecimal(s.trim()).setScale(0, java.math.RoundingMode.HALF_UP).toPlainString();
+                case DECIMAL -> (v instanceof java.math.BigDecimal d ? d : new java.math.BigDecimal(s.trim()))
+                        .setScale(c.scale(), java.math.RoundingMode.HALF_UP).toPlainString();
+                case FLOAT -> {
+                    double d = v instanceof Number n ? n.doubleValue() : Double.parseDouble(s.trim());
+                    yield Long.toString((long) Math.rint((c.scale() == 4 ? (double) (float) d : d) * 1_000_000d));
+                }
+                case STRING -> s;
+                case BYTES -> java.util.HexFormat.of().formatHex(v instanceof byte[] b ? b
+                        : s.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                case UUID -> s.trim().toLowerCase(java.util.Locale.ROOT);
+                case DATE -> Long.toString(v instanceof java.time.LocalDate d ? d.toEpochDay()
+                        : v instanceof Long || v instanceof Integer ? ((Number) v).longValue()
+                        : java.time.LocalDate.parse(s.trim().substring(0, Math.min(10, s.trim().length()))).toEpochDay());
+                case DATETIME -> Long.toString(epochSeconds(v, s, c.zone() == null ? "UTC" : c.zone()));
+            };
+        } catch (RuntimeException e) {
+            return s;
+        }
+    }
+
+    /** The canonical text of SQL's NULL. */
+    String NULL_TEXT = "\\N";
+
+    private static long epochSeconds(Object v, String text, String zone) {
+        if (v instanceof java.time.Instant i) {
+            return i.getEpochSecond();
+        }
+        if (v instanceof java.time.OffsetDateTime o) {
+            return o.toEpochSecond();
+        }
+        if (v instanceof java.time.ZonedDateTime z) {
+            return z.toEpochSecond();
+        }
+        if (v instanceof java.time.LocalDateTime l) {
+            return l.atZone(java.time.ZoneId.of(zone)).toEpochSecond();
+        }
+        if (v instanceof Number n) {
+            return n.longValue();
+        }
+        String s = text.trim().replace(' ', 'T');
+        try {
+            return java.time.OffsetDateTime.parse(s).toEpochSecond();
+        } catch (java.time.format.DateTimeParseException withoutOffset) {
+            return java.time.LocalDateTime.parse(s).atZone(java.time.ZoneId.of(zone)).toEpochSecond();
+        }
+    }
+
     /** The digest of every bucket that holds a live row. */
     Mono<Map<Integer, Digest>> buckets(String sourceTable, Shape shape);
 

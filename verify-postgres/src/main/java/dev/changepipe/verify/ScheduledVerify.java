@@ -13,6 +13,7 @@ import java.io.StringWriter;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -43,8 +44,7 @@ public final class ScheduledVerify {
     private static final Logger log = LoggerFactory.getLogger(ScheduledVerify.class);
 
     private final String pipeline;
-    private final List<Table> tables;
-    private final Map<String, String> databases;
+    private final Callable<Truth> truth;
     private final ServiceContext context;
     private final VerifyConfig schedule;
     private final Repair repair;
@@ -71,6 +71,25 @@ public final class ScheduledVerify {
     }
 
     /**
+     * What a run compares: the source's tables, and the rows of each. Opened at the start of a run (an
+     * operation log is read then) and closed at its end.
+     */
+    public interface Truth extends AutoCloseable {
+
+        /** The tables, in the order they are compared. */
+        List<Table> tables();
+
+        /** The source's rows of one of {@link #tables}, for one comparison. */
+        SourceRows rows(Table table);
+
+        @Override
+        default void close() {
+        }
+    }
+
+    /**
+     * PostgreSQL tables as the truth.
+     *
      * @param tables the pipeline's tables
      * @param databases the PostgreSQL databases that hold them: alias to R2DBC URL
      * @param schedule {@code every} (zero: on request only), {@code settle}, {@code readiness}
@@ -78,9 +97,27 @@ public final class ScheduledVerify {
      */
     public ScheduledVerify(List<Table> tables, Map<String, String> databases, ServiceContext context,
             VerifyConfig schedule, Repair repair) {
+        this(() -> new Truth() {
+            @Override
+            public List<Table> tables() {
+                return tables;
+            }
+
+            @Override
+            public SourceRows rows(Table table) {
+                return new PostgresRows(table, databases);
+            }
+        }, context, schedule, repair);
+    }
+
+    /**
+     * Any truth, opened for each run by {@code truth}.
+     *
+     * @param repair how the source writes keys again; null when it cannot while it runs
+     */
+    public ScheduledVerify(Callable<Truth> truth, ServiceContext context, VerifyConfig schedule, Repair repair) {
         this.pipeline = context.pipelineName();
-        this.tables = tables;
-        this.databases = databases;
+        this.truth = truth;
         this.context = context;
         this.schedule = schedule;
         this.repair = repair;
@@ -107,34 +144,51 @@ public final class ScheduledVerify {
     }
 
     private void runOnce() {
-        runOnce(tables, false, new PrintWriter(new StringWriter()));
+        runOnce(null, false, new PrintWriter(new StringWriter()));
     }
 
     /**
-     * One run: these tables against every sink that can be compared, the report printed to {@code out};
-     * whether every one was equal (and at least one was compared). One run at a time: a run asked for
-     * ({@code POST .../verify}) while a scheduled one goes on waits for it.
+     * One run: the tables ({@code only} names one; null: every one) against every sink that can be
+     * compared, the report printed to {@code out}; whether every one was equal (and at least one was
+     * compared), and the tables compared. One run at a time: a run asked for ({@code POST .../verify})
+     * while a scheduled one goes on waits for it.
      */
-    private boolean runOnce(List<Table> which, boolean repairing, PrintWriter out) {
+    private Ran runOnce(String only, boolean repairing, PrintWriter out) {
         synchronized (runs) {
-            List<Sink> sinks = context.sinks();
-            boolean equal = true;
-            int compared = 0;
-            for (Table table : which) {
-                for (Sink sink : sinks) {
-                    if (sink instanceof TableDigest digest) {
-                        equal &= verify(table, sink.name(), digest, repairing, out);
-                        compared++;
+            try (Truth source = truth.call()) {
+                List<Table> tables = source.tables();
+                List<Table> which = only == null ? tables : tables.stream().filter(t -> t.named(only)).toList();
+                if (only != null && which.isEmpty()) {
+                    throw new IllegalArgumentException(pipeline + ": no table " + only + " (its tables: "
+                            + String.join(", ", tables.stream().map(Table::name).toList()) + ")");
+                }
+                List<Sink> sinks = context.sinks();
+                boolean equal = true;
+                int compared = 0;
+                for (Table table : which) {
+                    for (Sink sink : sinks) {
+                        if (sink instanceof TableDigest digest) {
+                            equal &= verify(table, source.rows(table), sink.name(), digest, repairing, out);
+                            compared++;
+                        }
                     }
                 }
+                if (compared == 0) {
+                    out.println(which.isEmpty() ? "  no table to compare yet"
+                            : "  no sink of the pipeline can be compared (a clickhouse or postgres sink can)");
+                }
+                out.flush();
+                gauge(LAST_RUN, "when the last verify ended (epoch seconds)").set(System.currentTimeMillis() / 1000);
+                return new Ran(equal && compared > 0, which);
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new IllegalStateException(pipeline + ": reading the source to verify failed: " + e.getMessage(), e);
             }
-            if (compared == 0) {
-                out.println("  no sink of the pipeline can be compared (a clickhouse or postgres sink can)");
-            }
-            out.flush();
-            gauge(LAST_RUN, "when the last verify ended (epoch seconds)").set(System.currentTimeMillis() / 1000);
-            return equal && compared > 0;
         }
+    }
+
+    private record Ran(boolean equal, List<Table> tables) {
     }
 
     /**
@@ -144,35 +198,32 @@ public final class ScheduledVerify {
      */
     public Mono<dev.changepipe.spi.SourceVerify.Result> verifyNow(String only, boolean repairing) {
         return Mono.fromCallable(() -> {
-            List<Table> which = only == null ? tables : tables.stream().filter(t -> t.named(only)).toList();
-            if (which.isEmpty()) {
-                throw new IllegalArgumentException(pipeline + ": no table " + only + " (its tables: "
-                        + String.join(", ", tables.stream().map(Table::name).toList()) + ")");
-            }
             if (repairing && repair == null) {
-                throw new IllegalStateException(pipeline + ": its source cannot write keys again");
+                throw new IllegalStateException(pipeline + ": its source cannot write keys again while it runs"
+                        + " (./pipeline verify --repair does, from the command line)");
             }
             StringWriter report = new StringWriter();
             PrintWriter out = new PrintWriter(report);
             out.println("pipeline " + pipeline + ":");
-            boolean equal = runOnce(which, repairing, out);
+            Ran ran = runOnce(only, repairing, out);
             Map<String, String> lines = new java.util.LinkedHashMap<>();
             lines().forEach((at, line) -> {
-                if (which.stream().anyMatch(t -> at.startsWith("verify " + t.name() + " against "))) {
+                if (ran.tables().stream().anyMatch(t -> at.startsWith("verify " + t.name() + " against "))) {
                     lines.put(at, line);
                 }
             });
-            return new dev.changepipe.spi.SourceVerify.Result(equal, lines, report.toString());
+            return new dev.changepipe.spi.SourceVerify.Result(ran.equal(), lines, report.toString());
         }).subscribeOn(Schedulers.boundedElastic());
     }
 
     /** Whether the table is equal in the sink; the outcome is logged, published and kept for the status page. */
-    private boolean verify(Table key, String sinkName, TableDigest digest, boolean repairing, PrintWriter out) {
+    private boolean verify(Table key, SourceRows rows, String sinkName, TableDigest digest, boolean repairing,
+            PrintWriter out) {
         StringWriter report = new StringWriter();
         Timer.Sample sample = Timer.start(registry);
         String tag = key.kind().replace(' ', '_');
         try {
-            TableVerification.Outcome outcome = new TableVerification(key, databases, digest, schedule.settle(), 0, 10,
+            TableVerification.Outcome outcome = new TableVerification(key, rows, digest, schedule.settle(), 0, 10,
                     new PrintWriter(report, true)).run();
             out.print(report);
             sample.stop(Timer.builder(DURATION).tags(tag, key.name(), "sink", sinkName).register(registry));

@@ -15,19 +15,19 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
-import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
- * Compares one PostgreSQL table (in every database of the pipeline that has it) with its target table in
- * one sink, and prints what it finds (docs/verify.md).
+ * Compares one table's source of truth ({@link SourceRows}: a PostgreSQL table in every database of the
+ * pipeline that has it, or an operation log's final state) with its target table in one sink, and
+ * prints what it finds (docs/verify.md).
  *
  * <ol>
  *   <li><b>Digest.</b> Both servers hash every row in the canonical form ({@link TableDigest}) and sum
  *       the hashes per bucket of keys, at once; equal digests end it: the table is equal.</li>
  *   <li><b>Narrow.</b> The buckets that differ are read again, a hash per key, and compared key by key.</li>
  *   <li><b>Settle.</b> A key that differs may be a change in flight: registered, not yet written. Its
- *       rows are read again, on both sides, until they are equal (it was in flight), or its PostgreSQL row
+ *       rows are read again, on both sides, until they are equal (it was in flight), or its source row
  *       has stayed the same for {@code settle} and the target still differs (a difference), or it keeps
  *       changing past three times {@code settle} (reported as changing, not checked).</li>
  * </ol>
@@ -36,12 +36,10 @@ public final class TableVerification {
 
     private static final Duration DIGEST_TIMEOUT = Duration.ofHours(2);
     private static final Duration CALL_TIMEOUT = Duration.ofMinutes(5);
-    private static final int ROWS_PER_BUCKET = 1000;
-    private static final int MAX_BUCKETS = 1_000_000;
     private static final String SEPARATOR = "\u001F";
 
     private final Table key;
-    private final Map<String, String> databases;
+    private final SourceRows source;
     private final TableDigest sink;
     private final Duration settle;
     private final int buckets;
@@ -89,14 +87,22 @@ public final class TableVerification {
     }
 
     /**
+     * A PostgreSQL table (in every database that holds a part of it) against its target in one sink.
+     *
      * @param databases the PostgreSQL databases that hold parts of the table: alias to R2DBC URL
      * @param buckets how many buckets keys are hashed into; 0 for about one per 1000 rows
      * @param show how many keys of each kind of difference are printed
      */
     public TableVerification(Table key, Map<String, String> databases, TableDigest sink, Duration settle,
             int buckets, int show, PrintWriter out) {
+        this(key, new PostgresRows(key, databases), sink, settle, buckets, show, out);
+    }
+
+    /** Any source of truth against the target of {@code key}'s model in one sink. */
+    public TableVerification(Table key, SourceRows source, TableDigest sink, Duration settle, int buckets, int show,
+            PrintWriter out) {
         this.key = key;
-        this.databases = databases;
+        this.source = source;
         this.sink = sink;
         this.settle = settle;
         this.buckets = buckets;
@@ -107,8 +113,8 @@ public final class TableVerification {
     /** Compares, printing as it goes; fails when a server cannot be read. */
     public Outcome run() {
         String model = key.model();
-        out.println("  " + (key.kind().equals("table") ? "" : key.kind() + " " + key.name() + ": ") + "table "
-                + key.table() + " (PostgreSQL) against " + sinkName() + ":");
+        out.println("  " + (key.kind().equals("table") ? "" : key.kind() + " " + key.name() + ": ") + source.label()
+                + " against " + sinkName() + ":");
         out.flush();
         TableDigest.Target target = sink.target(model).block(CALL_TIMEOUT);
         if (target == null) {
@@ -119,100 +125,32 @@ public final class TableVerification {
             out.println("    " + target.name() + " is not compared: " + target.reason());
             return Outcome.notCompared();
         }
-        Map<String, PostgresDigests> sources = new LinkedHashMap<>();
-        Map<String, String> types = new LinkedHashMap<>();
-        // the first database's columns, with their modifiers: what a target without types compares by
-        List<Object[]> described = null;
-        for (Map.Entry<String, String> db : databases.entrySet()) {
-            PostgresDigests d = new PostgresDigests(db.getValue(), key.table());
-            List<Object[]> columns = d.describe().block(CALL_TIMEOUT);
-            if (!columns.isEmpty()) {
-                sources.put(db.getKey(), d);
-                PostgresDigests.types(columns).forEach(types::putIfAbsent);
-                described = described == null ? columns : described;
-            }
-        }
-        if (sources.isEmpty()) {
-            out.println("    table " + key.table() + " is in none of the databases " + databases.keySet());
+        SourceRows.Prepared prepared = source.prepare(sink, target, buckets, out);
+        if (prepared == null) {
             return Outcome.notCompared();
         }
-        String keyName = key.keyColumn();
-        if (keyName == null) {
-            List<String> keyColumns = sources.values().iterator().next().key().block(CALL_TIMEOUT);
-            if (keyColumns.size() != 1) {
-                out.println("    " + key.table() + " is not compared: " + (keyColumns.isEmpty()
-                        ? "it has no primary key" : "its key has " + keyColumns.size() + " columns " + keyColumns
-                        + "; verify compares tables keyed by one column"));
-                return Outcome.notCompared();
-            }
-            keyName = keyColumns.get(0);
-        }
-        // a target without types of its own (the hot storage) is compared by the source's columns' kinds
-        Map<String, Column> targetColumns = target.columns();
-        Map<String, String> notCompared = new LinkedHashMap<>(target.notCompared());
-        if (target.sourceKinds()) {
-            targetColumns = new LinkedHashMap<>();
-            for (Object[] c : described) {
-                Column kind = PostgresTableDigest.valueColumn((String) c[0], (String) c[1], (Integer) c[2], (Boolean) c[3]);
-                if (kind == null) {
-                    notCompared.put((String) c[0], (String) c[1]);
-                } else {
-                    targetColumns.put(kind.name(), kind);
-                }
-            }
-        }
-        Column keyColumn = targetColumns.get(keyName);
-        if (keyColumn == null || !types.containsKey(keyName)) {
-            out.println("    the key column " + keyName + " is not in both " + key.table() + " and " + target.name());
-            return Outcome.notCompared();
-        }
-        List<Column> columns = new ArrayList<>();
-        targetColumns.forEach((name, c) -> {
-            if (types.containsKey(name)) {
-                // a bytea the sink wrote into a string column: its bytes, compared as hex on both sides
-                boolean bytes = c.kind() == TableDigest.Kind.STRING && "bytea".equals(types.get(name));
-                columns.add(bytes ? new Column(name, TableDigest.Kind.BYTES, 0, null, c.nullable()) : c);
-            } else {
-                notCompared.put(name, "not in PostgreSQL");
-            }
-        });
-        long estimate = Flux.fromIterable(sources.values()).flatMap(PostgresDigests::estimate).reduce(0L, Long::sum)
-                .block(CALL_TIMEOUT);
-        int n = buckets > 0 ? buckets : (int) Math.max(1, Math.min(MAX_BUCKETS, estimate / ROWS_PER_BUCKET));
-        Shape shape = new Shape(keyColumn, columns, n, PostgresDigests.integerKey(keyColumn, types));
-        out.println("    " + target.name() + " (" + target.mode() + "), " + columns.size() + " column(s) compared"
+        Shape shape = prepared.shape();
+        Map<String, String> notCompared = prepared.notCompared();
+        out.println("    " + target.name() + " (" + target.mode() + "), " + shape.columns().size() + " column(s) compared"
                 + (notCompared.isEmpty() ? "" : "; not compared: " + notCompared));
         out.flush();
 
         long start = System.nanoTime();
-        var digests = Flux.fromIterable(sources.values())
-                .flatMap(d -> d.buckets(shape, types))
-                .reduce(new HashMap<Integer, Digest>(), (all, one) -> {
-                    one.forEach((b, d) -> all.merge(b, d, Digest::plus));
-                    return all;
-                })
-                .zipWith(sink.buckets(model, shape))
-                .block(DIGEST_TIMEOUT);
-        Map<Integer, Digest> source = digests.getT1();
-        Set<Integer> differingBuckets = differing(source, digests.getT2());
+        var digests = source.buckets(shape).zipWith(sink.buckets(model, shape)).block(DIGEST_TIMEOUT);
+        Map<Integer, Digest> sourceDigests = digests.getT1();
+        Set<Integer> differingBuckets = differing(sourceDigests, digests.getT2());
         long targetRows = digests.getT2().values().stream().mapToLong(Digest::count).sum();
-        long rows = source.values().stream().mapToLong(Digest::count).sum();
+        long rows = sourceDigests.values().stream().mapToLong(Digest::count).sum();
         double seconds = (System.nanoTime() - start) / 1e9;
         out.printf("    digested %,d row(s) (%,d in the target) in %,d bucket(s): %.1f s, %,.0f rows/s; %,d bucket(s) differ%n",
-                rows, targetRows, n, seconds, rows / Math.max(seconds, 1e-3), differingBuckets.size());
+                rows, targetRows, shape.buckets(), seconds, rows / Math.max(seconds, 1e-3), differingBuckets.size());
         out.flush();
         if (differingBuckets.isEmpty()) {
             out.println("    equal");
             return new Outcome(true, rows, Map.of(), Map.of(), Map.of(), Set.of(), Map.of());
         }
 
-        Map<String, Long> sourceHashes = Flux.fromIterable(sources.values())
-                .flatMap(d -> d.hashes(shape, types, differingBuckets))
-                .reduce(new HashMap<String, Long>(), (all, one) -> {
-                    all.putAll(one);
-                    return all;
-                })
-                .block(DIGEST_TIMEOUT);
+        Map<String, Long> sourceHashes = source.hashes(shape, differingBuckets).block(DIGEST_TIMEOUT);
         Map<String, Long> targetHashes = sink.hashes(model, shape, differingBuckets).block(DIGEST_TIMEOUT);
         Set<String> candidates = new LinkedHashSet<>();
         sourceHashes.forEach((k, h) -> {
@@ -224,7 +162,7 @@ public final class TableVerification {
         out.printf("    %,d key(s) differ in those buckets; checking each again until it settles (--settle %s)%n",
                 candidates.size(), settle.toMillis() % 1000 == 0 ? settle.toSeconds() + "s" : settle.toMillis() + "ms");
         out.flush();
-        return settle(rows, sources, types, shape, candidates);
+        return settle(rows, shape, candidates);
     }
 
     private static Set<Integer> differing(Map<Integer, Digest> source, Map<Integer, Digest> target) {
@@ -235,8 +173,7 @@ public final class TableVerification {
     }
 
     /** Reads the candidates' rows again until each is equal, a settled difference, or still changing. */
-    private Outcome settle(long rows, Map<String, PostgresDigests> sources, Map<String, String> types, Shape shape,
-            Set<String> candidates) {
+    private Outcome settle(long rows, Shape shape, Set<String> candidates) {
         Map<String, String> missing = new TreeMap<>();
         Map<String, String> extra = new TreeMap<>();
         Map<String, String[]> different = new TreeMap<>();
@@ -252,12 +189,10 @@ public final class TableVerification {
             Map<String, String> sourceRows = new HashMap<>();
             Map<String, String> rowAlias = new HashMap<>();
             List<String> keys = List.copyOf(open);
-            for (Map.Entry<String, PostgresDigests> db : sources.entrySet()) {
-                db.getValue().rows(shape, types, keys).block(CALL_TIMEOUT).forEach((k, text) -> {
-                    sourceRows.put(k, text);
-                    rowAlias.put(k, db.getKey());
-                });
-            }
+            source.rows(shape, keys).block(CALL_TIMEOUT).forEach((k, row) -> {
+                sourceRows.put(k, row.text());
+                rowAlias.put(k, row.alias());
+            });
             Map<String, String> targetRows = sink.rows(key.model(), shape, keys).block(CALL_TIMEOUT);
             for (String k : keys) {
                 String s = sourceRows.get(k);
@@ -279,10 +214,10 @@ public final class TableVerification {
                         extra.put(k, t);
                     } else if (t == null) {
                         missing.put(k, s);
-                        aliases.put(k, rowAlias.get(k));
+                        alias(aliases, k, rowAlias.get(k));
                     } else {
                         different.put(k, new String[] {s, t});
-                        aliases.put(k, rowAlias.get(k));
+                        alias(aliases, k, rowAlias.get(k));
                     }
                 }
             }
@@ -294,6 +229,12 @@ public final class TableVerification {
         }
         report(shape, missing, extra, different, open);
         return new Outcome(true, rows, missing, extra, different, open, aliases);
+    }
+
+    private static void alias(Map<String, String> aliases, String key, String alias) {
+        if (alias != null) {
+            aliases.put(key, alias);
+        }
     }
 
     private void report(Shape shape, Map<String, String> missing, Map<String, String> extra,

@@ -40,6 +40,9 @@ final class ClickHouseDigests {
         Mono<TableFit.Table> table(String table);
     }
 
+    /** The compared columns' types of each target described by {@link #target}, by source table. */
+    private final Map<String, Map<String, ColumnType>> types = new java.util.concurrent.ConcurrentHashMap<>();
+
     ClickHouseDigests(ClickHouseSinkOptions options, Query query, Describe describe) {
         this.options = options;
         this.query = query;
@@ -51,25 +54,60 @@ final class ClickHouseDigests {
         return describe.table(options.targetTable(sourceTable)).map(table -> {
             Map<String, Column> columns = new LinkedHashMap<>();
             Map<String, String> notCompared = new LinkedHashMap<>();
+            Map<String, ColumnType> typesOf = new LinkedHashMap<>();
             Set<String> own = Set.of(options.versionColumn(), options.deletedColumn(), options.signColumn(),
                     options.originColumn(), options.offsetColumn(), options.rowColumn());
             for (TableFit.Column c : table.columns()) {
                 if (own.contains(c.name())) {
                     continue;
                 }
-                Column compared = c.computed() ? null : column(c.name(), ColumnType.parse(c.type()));
+                ColumnType type = c.computed() ? null : ColumnType.parse(c.type());
+                Column compared = type == null ? null : column(c.name(), type);
                 if (compared == null) {
                     notCompared.put(c.name(), c.type());
                 } else {
                     columns.put(c.name(), compared);
+                    typesOf.put(c.name(), type);
                 }
             }
+            types.put(sourceTable, typesOf);
             String reason = mode == WriteMode.APPEND
                     ? "an append-mode table keeps every change, not one row per key: compare its latest rows yourself"
                     : null;
             return new TableDigest.Target(table.database() + "." + table.name(), mode.name().toLowerCase(Locale.ROOT),
                     columns, notCompared, reason);
         });
+    }
+
+    /**
+     * A value as the sink writes it into the column ({@link Values#convert}; a missing one as the type's
+     * default), in the canonical form; the column's type is the one {@link #target} read.
+     */
+    String canonical(String sourceTable, Column column, Object value) {
+        ColumnType type = types.getOrDefault(sourceTable, Map.of()).get(column.name());
+        if (type == null) {
+            return TableDigest.canonical(column, value);
+        }
+        Object stored;
+        try {
+            stored = value == null ? Values.zero(type) : Values.convert(type, value);
+        } catch (Values.ConversionException e) {
+            return "(" + Values.describe(value) + " cannot be written: " + e.getMessage() + ")";
+        }
+        if (stored == null) {
+            return TableDigest.NULL_TEXT;
+        }
+        ColumnType t = type.kind() == ColumnType.Kind.NULLABLE ? type.element() : type;
+        return switch (t.kind()) {
+            case UINT -> t.bytes() == 8 && stored instanceof Long l ? Long.toUnsignedString(l) : stored.toString();
+            case DECIMAL -> new java.math.BigDecimal(stored instanceof java.math.BigInteger b ? b
+                    : java.math.BigInteger.valueOf((Long) stored), t.scale()).toPlainString();
+            case FLOAT32 -> Long.toString((long) Math.rint((double) (float) (double) (Double) stored * 1_000_000d));
+            case FLOAT64 -> Long.toString((long) Math.rint((Double) stored * 1_000_000d));
+            case STRING -> stored instanceof byte[] b ? new String(b, java.nio.charset.StandardCharsets.UTF_8)
+                    : stored.toString();
+            default -> TableDigest.canonical(column, stored);
+        };
     }
 
     /** The column as verify compares it, or null for a type it does not compare. */

@@ -84,6 +84,11 @@ final class ClickHouseWriter implements ClickHouseSink {
     }
 
     @Override
+    public String canonical(String sourceTable, TableDigest.Column column, Object value) {
+        return digests.canonical(sourceTable, column, value);
+    }
+
+    @Override
     public Mono<Map<Integer, TableDigest.Digest>> buckets(String sourceTable, TableDigest.Shape shape) {
         return digests.buckets(sourceTable, shape);
     }

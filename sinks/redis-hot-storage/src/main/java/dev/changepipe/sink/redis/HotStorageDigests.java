@@ -14,16 +14,10 @@ import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.codec.StringCodec;
 import java.math.BigDecimal;
 import java.math.BigInteger;
-import java.math.RoundingMode;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.time.LocalDate;
-import java.time.LocalDateTime;
-import java.time.OffsetDateTime;
-import java.time.ZoneId;
-import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collection;
@@ -49,7 +43,6 @@ final class HotStorageDigests {
 
     private static final int BATCH = 1000;
     private static final String SEPARATOR = "\u001F";
-    private static final String NULL = "\\N";
 
     private final RedisClient client;
     private final RedisURI uri;
@@ -183,38 +176,14 @@ final class HotStorageDigests {
      * compared as its text, and so differs.
      */
     static String text(Column c, Object v) {
-        if (v == null) {
-            return NULL;
+        if (c.kind() == TableDigest.Kind.BYTES && v instanceof String base64) {
+            try {
+                return HexFormat.of().formatHex(Base64.getDecoder().decode(base64));
+            } catch (IllegalArgumentException e) {
+                return base64;
+            }
         }
-        String s = v.toString();
-        try {
-            return switch (c.kind()) {
-                case INTEGER -> v instanceof Boolean b ? (b ? "1" : "0")
-                        : v instanceof Long || v instanceof Integer ? s
-                        : new BigDecimal(s).setScale(0, RoundingMode.HALF_UP).toPlainString();
-                case DECIMAL -> new BigDecimal(s).setScale(c.scale(), RoundingMode.HALF_UP).toPlainString();
-                case FLOAT -> {
-                    double d = v instanceof Number n ? n.doubleValue() : Double.parseDouble(s);
-                    yield Long.toString((long) Math.rint((c.scale() == 4 ? (double) (float) d : d) * 1_000_000d));
-                }
-                case STRING -> s;
-                case BYTES -> HexFormat.of().formatHex(Base64.getDecoder().decode(s));
-                case UUID -> s.toLowerCase(java.util.Locale.ROOT);
-                case DATE -> Long.toString(LocalDate.parse(s.substring(0, Math.min(10, s.length()))).toEpochDay());
-                case DATETIME -> Long.toString(epochSeconds(s, c.zone() == null ? "UTC" : c.zone()));
-            };
-        } catch (RuntimeException e) {
-            return s;
-        }
-    }
-
-    private static long epochSeconds(String text, String zone) {
-        String s = text.trim().replace(' ', 'T');
-        try {
-            return OffsetDateTime.parse(s).toEpochSecond();
-        } catch (DateTimeParseException withoutOffset) {
-            return LocalDateTime.parse(s).atZone(ZoneId.of(zone)).toEpochSecond();
-        }
+        return TableDigest.canonical(c, v);
     }
 
     private static MessageDigest md5() {
