@@ -307,7 +307,7 @@ final class AdminServer {
      */
     private Mono<HttpReply> verify(String name, HttpRequest request) {
         dev.changepipe.spi.SourceVerify verify = runningSource(name, dev.changepipe.spi.SourceVerify.class,
-                "cannot be verified (storage-sync and postgres-cdc can)");
+                "cannot be verified (storage-sync, postgres-cdc and oplog-file can)");
         com.fasterxml.jackson.databind.JsonNode json = request.body().length == 0 ? null : request.json();
         String table = json == null ? null : HttpRequest.text(json, "table", false);
         boolean repair = json != null && json.path("repair").asBoolean(false);

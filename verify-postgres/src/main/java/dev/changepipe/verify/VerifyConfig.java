@@ -11,7 +11,7 @@ public record VerifyConfig(
         @Key(value = "a verify of the pipeline's tables (docs/verify.md) starts this long after the previous one"
                 + " ended; no verify without it", required = true, defaultText = "required in `verify`, which is off when absent")
         Duration every,
-        @Key("how long a key that differs must keep its PostgreSQL row before it counts as a difference")
+        @Key("how long a key that differs must keep its source row before it counts as a difference")
         Duration settle,
         @Key("the pipeline is not ready (`/health/ready`) while the last verify found keys that differ")
         Boolean readiness) {

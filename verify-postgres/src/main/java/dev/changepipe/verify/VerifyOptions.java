@@ -10,8 +10,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * The options of {@code ./pipeline verify}, which the storage-sync and postgres-cdc providers each add
- * for their own pipelines (the service runs both on the same arguments): parsed with picocli as the
+ * The options of {@code ./pipeline verify}, which the storage-sync, postgres-cdc and oplog-file providers
+ * each add for their own pipelines (the service runs each on the same arguments): parsed with picocli as the
  * service's own commands are.
  */
 @Command(mixinStandardHelpOptions = true, description = VerifyOptions.DESCRIPTION)
@@ -19,17 +19,17 @@ public final class VerifyOptions {
 
     public static final String NAME = "verify";
     public static final String DESCRIPTION = "Compares the PostgreSQL tables of storage-sync and postgres-cdc "
-            + "pipelines with their ClickHouse tables while replication runs, and prints the keys that differ; --repair "
-            + "writes them again through the pipeline.";
+            + "pipelines, and the logs of oplog-file pipelines, with their target tables while replication runs, and "
+            + "prints the keys that differ; --repair writes them again through the pipeline.";
 
     @Option(names = {"-c", "--config"}, required = true, description = "the service's configuration")
     public Path config;
 
-    @Option(names = {"-p", "--pipeline"}, description = "the pipeline (default: every storage-sync and postgres-cdc one)")
+    @Option(names = {"-p", "--pipeline"}, description = "the pipeline (default: every storage-sync, postgres-cdc and oplog-file one)")
     public String pipeline;
 
     @Option(names = {"-t", "--table"}, description = "the table to verify: a postgres-cdc table (`table`, "
-            + "`schema.table`), or a storage-sync import key or its table (default: every one)")
+            + "`schema.table`), a storage-sync import key or its table, an oplog-file table (`app.model`) (default: every one)")
     public String table;
 
     @Option(names = {"-k", "--import-key"}, description = "a storage-sync import key to verify (repeatable; default: "
@@ -37,11 +37,12 @@ public final class VerifyOptions {
     public List<String> importKeys;
 
     @Option(names = "--repair", description = "write the keys that differ again through the pipeline: registered in "
-            + "the operations storage (storage-sync), read again by the running service (postgres-cdc)")
+            + "the operations storage (storage-sync), read again by the running service (postgres-cdc), their last change "
+            + "in the log written through the sinks (oplog-file)")
     public boolean repair;
 
     @Option(names = "--settle", defaultValue = "10s", description = "how long a key that differs must keep its "
-            + "PostgreSQL row unchanged before it counts as a difference rather than a change in flight (500ms, 10s, "
+            + "source row unchanged before it counts as a difference rather than a change in flight (500ms, 10s, "
             + "2m, PT1M; default ${DEFAULT-VALUE}; a postgres-cdc pipeline uses its source's verify.settle)")
     public String settle;
 

@@ -22,7 +22,9 @@ record OplogFileConfig(
         @Key(value = "a dead-letter file of the source's own, relative to the config file",
                 defaultText = "none: the pipeline's dead letters, with its sinks'")
         String deadLetterFile,
-        @Key("fail the run on a malformed line instead of dead-lettering it") Boolean failOnMalformed) {
+        @Key("fail the run on a malformed line instead of dead-lettering it") Boolean failOnMalformed,
+        @Key("compare the log's final state with the sinks' tables while the pipeline runs, on a schedule (docs/verify.md)")
+        dev.changepipe.verify.VerifyConfig verify) {
 
     OplogFileConfig {
         glob = glob == null ? OplogFileOptions.DEFAULT_GLOB : glob;

@@ -8,6 +8,8 @@ import dev.changepipe.core.Offset;
 import dev.changepipe.core.PipelineException;
 import dev.changepipe.core.Source;
 import dev.changepipe.core.SourceStatus;
+import dev.changepipe.spi.SourceVerify;
+import dev.changepipe.verify.ScheduledVerify;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -57,7 +59,7 @@ import reactor.core.scheduler.Schedulers;
  * file; a malformed line is dead-lettered (or ends the run with {@link MalformedLineException} when
  * {@code failOnMalformed} is set).
  */
-public final class OplogFileSource implements Source {
+public final class OplogFileSource implements Source, SourceVerify {
 
     private static final Logger log = LoggerFactory.getLogger(OplogFileSource.class);
 
@@ -71,6 +73,9 @@ public final class OplogFileSource implements Source {
     private final Map<String, FileOrigin> origins = new ConcurrentHashMap<>();
     private final Map<String, Gauge> lagGauges = new ConcurrentHashMap<>();
     private final Counter deadLetterCount;
+    /** Verify on request and on a schedule: set by the service's provider ({@link #verifyWith}); null otherwise. */
+    private volatile ScheduledVerify verify;
+    private volatile boolean scheduled;
 
     private OplogFileSource(OplogFileOptions options, CheckpointStore checkpoints, MeterRegistry registry,
             Scheduler timer) {
@@ -120,7 +125,27 @@ public final class OplogFileSource implements Source {
         for (FileOrigin origin : origins.values()) {
             lag += (long) origin.lag();
         }
-        return new SourceStatus(lag, options.deadLetters() == null ? (long) deadLetterCount.count() : 0);
+        long dead = options.deadLetters() == null ? (long) deadLetterCount.count() : 0;
+        ScheduledVerify v = verify;
+        return v == null ? new SourceStatus(lag, dead) : new SourceStatus(lag, dead, v.lines());
+    }
+
+    /**
+     * Compares the log's final state up to the checkpoints with the sinks (docs/verify.md); a repair is
+     * refused while the source runs ({@code ./pipeline verify --repair} makes it). Fails with an
+     * {@link IllegalStateException} when the source was made without a verify (outside the service).
+     */
+    @Override
+    public Mono<Result> verify(String table, boolean repair) {
+        ScheduledVerify v = verify;
+        return v == null ? Mono.error(new IllegalStateException("source " + options.name() + " was made without verify"))
+                : v.verifyNow(table, repair);
+    }
+
+    /** Verifies with {@code verify}: on request, and on its schedule while the source reads when {@code scheduled}. */
+    void verifyWith(ScheduledVerify verify, boolean scheduled) {
+        this.verify = verify;
+        this.scheduled = scheduled;
     }
 
     /** The file generation and the byte position after the last line written (DESIGN.md section 5). */
@@ -140,7 +165,8 @@ public final class OplogFileSource implements Source {
      */
     @Override
     public Flux<Chunk> read() {
-        return Flux.defer(() -> {
+        ScheduledVerify v = verify;
+        Flux<Chunk> chunks = Flux.defer(() -> {
             removeLagGauges();
             origins.clear();
             Scheduler reader = Schedulers.newBoundedElastic(1, Integer.MAX_VALUE, "oplog-reader-" + options.name(), 60, true);
@@ -154,6 +180,8 @@ public final class OplogFileSource implements Source {
                         reader.dispose();
                     }));
         });
+        // verifies while it reads: a run's read ends with the run
+        return v == null || !scheduled ? chunks : chunks.doOnSubscribe(s -> v.start()).doFinally(signal -> v.stop());
     }
 
     /**
@@ -205,6 +233,10 @@ public final class OplogFileSource implements Source {
     @Override
     public Mono<Void> close() {
         return Mono.fromRunnable(() -> {
+            ScheduledVerify v = verify;
+            if (v != null) {
+                v.stop();
+            }
             deadLetters.close();
             removeLagGauges();
         });

@@ -1,12 +1,20 @@
 package dev.changepipe.source.oplog;
 
+import dev.changepipe.core.CheckpointStore;
 import dev.changepipe.core.Source;
+import dev.changepipe.spi.CliCommand;
 import dev.changepipe.spi.ConfigException;
 import dev.changepipe.spi.ServiceContext;
 import dev.changepipe.spi.Settings;
 import dev.changepipe.spi.SourceProvider;
 import dev.changepipe.spi.WritablePaths;
+import dev.changepipe.verify.ScheduledVerify;
+import dev.changepipe.verify.SourceRows;
+import dev.changepipe.verify.TableVerification;
+import dev.changepipe.verify.VerifyConfig;
+import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * {@code type: oplog-file}: the operation-log file source (docs/oplog-file-source.md); its keys are
@@ -29,6 +37,47 @@ public final class OplogFileSourceProvider implements SourceProvider {
     @Override
     public Source create(Settings s, ServiceContext context) {
         OplogFileConfig c = s.bind(OplogFileConfig.class);
+        OplogFileOptions options = options(s, c, context);
+        checkPaths(s, options, c.deadLetterFile() != null);
+        OplogFileSource source = OplogFileSource.create(options, context.checkpoints(), context.meterRegistry());
+        // runs on a schedule with `verify:`, and on request (POST /api/pipelines/<name>/verify) always
+        ScheduledVerify verify = new ScheduledVerify(() -> truth(options, context.checkpoints()), context,
+                c.verify() != null ? c.verify() : VerifyConfig.ON_REQUEST, null);
+        if (c.verify() != null && c.verify().readiness()) {
+            context.readinessProbe("verify of pipeline " + context.pipelineName(), verify.probe());
+        }
+        source.verifyWith(verify, c.verify() != null);
+        return source;
+    }
+
+    /** The log's final state up to the checkpoints, read when a verify starts, as what it compares. */
+    static ScheduledVerify.Truth truth(OplogFileOptions options, CheckpointStore checkpoints) throws IOException {
+        LogState log = LogState.scan(options, checkpoints);
+        return new ScheduledVerify.Truth() {
+            @Override
+            public List<TableVerification.Table> tables() {
+                return log.tables().stream().map(t -> new TableVerification.Table("table", t, t, t, null)).toList();
+            }
+
+            @Override
+            public SourceRows rows(TableVerification.Table table) {
+                return new LogRows(log, table.model());
+            }
+
+            @Override
+            public void close() {
+                log.close();
+            }
+        };
+    }
+
+    @Override
+    public List<CliCommand> commands() {
+        return List.of(new VerifyCommand());
+    }
+
+    /** The source's options from its section. */
+    static OplogFileOptions options(Settings s, OplogFileConfig c, ServiceContext context) {
         OplogFileOptions.Builder b = OplogFileOptions.builder(context.baseDirectory().resolve(c.path()))
                 .name(context.pipelineName())
                 .glob(c.glob())
@@ -47,9 +96,7 @@ public final class OplogFileSourceProvider implements SourceProvider {
         } else {
             b.deadLetters(context.deadLetters());
         }
-        OplogFileOptions options = s.build(b::build);
-        checkPaths(s, options, c.deadLetterFile() != null);
-        return OplogFileSource.create(options, context.checkpoints(), context.meterRegistry());
+        return s.build(b::build);
     }
 
     /**

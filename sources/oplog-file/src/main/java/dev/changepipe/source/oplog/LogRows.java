@@ -1,0 +1,263 @@
+package dev.changepipe.source.oplog;
+
+import dev.changepipe.core.ChangeItem;
+import dev.changepipe.spi.TableDigest;
+import dev.changepipe.spi.TableDigest.Column;
+import dev.changepipe.spi.TableDigest.Digest;
+import dev.changepipe.spi.TableDigest.Shape;
+import dev.changepipe.verify.SourceRows;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.math.BigInteger;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
+
+/**
+ * One table of an operation log as the truth of a verify: the last change of each key up to the
+ * checkpoints ({@link LogState}), each value rendered as the sink writes it into the target's column
+ * ({@link TableDigest#canonical(String, Column, Object)}), so a value the sink converts (a text into a
+ * {@code DateTime}) is compared as it was stored. Keys change while the pipeline runs: {@link #rows}
+ * reads on past the scan, up to the checkpoints of the moment.
+ */
+final class LogRows implements SourceRows {
+
+    private final LogState log;
+    private final String table;
+    private TableDigest sink;
+    private Shape shape;
+    /** The changes read past the scan: up to where, and the last of each key asked for. */
+    private Map<String, long[]> readTo;
+    private final Map<String, ChangeItem> since = new HashMap<>();
+    /** The last spilled change of the keys {@link #rows} was asked for, by key text. */
+    private final Map<String, LogState.Final> spilled = new HashMap<>();
+    private final Set<String> looked = new HashSet<>();
+
+    LogRows(LogState log, String table) {
+        this.log = log;
+        this.table = table;
+    }
+
+    @Override
+    public String label() {
+        return "table " + table + " of the log";
+    }
+
+    @Override
+    public Prepared prepare(TableDigest sink, TableDigest.Target target, int buckets, PrintWriter out) {
+        this.sink = sink;
+        List<String> key = log.keyFields(table);
+        if (key.size() != 1) {
+            out.println("    " + table + " is not compared: its changes are keyed by " + key.size() + " fields " + key
+                    + "; verify compares tables keyed by one column");
+            return null;
+        }
+        if (target.sourceKinds()) {
+            out.println("    " + target.name() + " is not compared: it holds the values without column types, and the log"
+                    + " has none either (verify compares it with PostgreSQL sources)");
+            return null;
+        }
+        Column keyColumn = target.columns().get(key.get(0));
+        if (keyColumn == null) {
+            out.println("    the key field " + key.get(0) + " is not a column of " + target.name());
+            return null;
+        }
+        int n = buckets > 0 ? buckets : SourceRows.bucketsFor(log.changes(table));
+        shape = new Shape(keyColumn, List.copyOf(target.columns().values()), n, keyColumn.kind() == TableDigest.Kind.INTEGER);
+        return new Prepared(shape, target.notCompared());
+    }
+
+    /**
+     * The version a repair writes with: the checkpoints' as {@link #lastChanges} last read them, above
+     * every change up to them (a row changed in the target behind the pipeline's back included, unless
+     * given a version from the future), below every change the pipeline writes later.
+     */
+    long repairVersion() {
+        return LogState.versionAt(readTo != null ? readTo : log.scanned());
+    }
+
+    /** What {@link #prepare} chose to compare. */
+    Shape shape() {
+        return shape;
+    }
+
+    @Override
+    public Mono<Map<Integer, Digest>> buckets(Shape shape) {
+        return blocking(() -> {
+            long[] counts = new long[shape.buckets()];
+            long[] sums = new long[shape.buckets()];
+            MessageDigest md5 = md5();
+            log.finals(table, (identity, last) -> {
+                if (!last.deleted()) {
+                    Map<String, Object> row = LogState.values(last.values());
+                    int b = bucket(shape, keyText(shape, row), md5);
+                    counts[b]++;
+                    sums[b] += hash(rowText(shape, row), md5);
+                }
+            });
+            Map<Integer, Digest> out = new LinkedHashMap<>();
+            for (int b = 0; b < counts.length; b++) {
+                if (counts[b] > 0) {
+                    out.put(b, new Digest(counts[b], new BigInteger(Long.toUnsignedString(sums[b]))));
+                }
+            }
+            return out;
+        });
+    }
+
+    @Override
+    public Mono<Map<String, Long>> hashes(Shape shape, Set<Integer> buckets) {
+        return blocking(() -> {
+            Map<String, Long> out = new HashMap<>();
+            MessageDigest md5 = md5();
+            log.finals(table, (identity, last) -> {
+                if (!last.deleted()) {
+                    Map<String, Object> row = LogState.values(last.values());
+                    String key = keyText(shape, row);
+                    if (buckets.contains(bucket(shape, key, md5))) {
+                        out.put(key, hash(rowText(shape, row), md5));
+                    }
+                }
+            });
+            return out;
+        });
+    }
+
+    @Override
+    public Mono<Map<String, Row>> rows(Shape shape, List<String> keys) {
+        return blocking(() -> {
+            Map<String, Row> out = new HashMap<>();
+            lastChanges(shape, keys).forEach((key, item) -> {
+                if (item.kind().isSave()) {
+                    out.put(key, new Row(rowText(shape, item.values()), null));
+                }
+            });
+            return out;
+        });
+    }
+
+    /**
+     * The last change of each of {@code keys} (key texts) up to the checkpoints now, with its row as its
+     * values; keys the log never changed are left out.
+     */
+    Map<String, ChangeItem> lastChanges(Shape shape, Collection<String> keys) throws IOException {
+        Set<String> fresh = new HashSet<>(keys);
+        fresh.removeAll(looked);
+        if (!fresh.isEmpty()) {
+            log.finals(table, (identity, last) -> {
+                String key = keyText(shape, Map.of(shape.key().name(), identity));
+                if (fresh.contains(key)) {
+                    spilled.put(key, last);
+                }
+            });
+            looked.addAll(fresh);
+            // keys asked for now were not followed past the scan: read on from the scan again
+            readTo = null;
+            since.clear();
+        }
+        if (readTo == null) {
+            readTo = log.scanned();
+        }
+        Map<String, long[]> to = new HashMap<>();
+        log.since(readTo, to, item -> {
+            if (item.table().equals(table)) {
+                String key = keyText(shape, LogState.row(item));
+                if (looked.contains(key)) {
+                    since.merge(key, item, (a, b) -> b.version() >= a.version() ? b : a);
+                }
+            }
+        });
+        readTo.putAll(to);
+        Map<String, ChangeItem> out = new LinkedHashMap<>();
+        String keyField = log.keyFields(table).get(0);
+        for (String key : keys) {
+            ChangeItem after = since.get(key);
+            LogState.Final before = spilled.get(key);
+            if (after != null && (before == null || after.version() >= before.version())) {
+                out.put(key, after.kind().isSave() ? ChangeItem.update(table, after.key(), LogState.row(after),
+                        after.version()) : after);
+            } else if (before != null) {
+                Map<String, Object> row = before.deleted() ? Map.of() : LogState.values(before.values());
+                Map<String, Object> k = new LinkedHashMap<>();
+                k.put(keyField, before.deleted() ? keyValue(shape, key) : row.get(keyField));
+                out.put(key, before.deleted() ? ChangeItem.delete(table, k, before.version())
+                        : ChangeItem.update(table, k, row, before.version()));
+            }
+        }
+        return out;
+    }
+
+    /** A key's value from its text: a number for an integer key. */
+    static Object keyValue(Shape shape, String keyText) {
+        if (shape.key().kind() == TableDigest.Kind.INTEGER) {
+            try {
+                return Long.parseLong(keyText);
+            } catch (NumberFormatException e) {
+                return keyText;
+            }
+        }
+        return keyText;
+    }
+
+    private String keyText(Shape shape, Map<String, Object> row) {
+        return sink.canonical(table, shape.key(), row.get(shape.key().name()));
+    }
+
+    private String rowText(Shape shape, Map<String, Object> row) {
+        StringBuilder b = new StringBuilder();
+        List<Column> columns = shape.columns();
+        for (int i = 0; i < columns.size(); i++) {
+            if (i > 0) {
+                b.append('\u001F');
+            }
+            b.append(sink.canonical(table, columns.get(i), row.get(columns.get(i).name())));
+        }
+        return b.toString();
+    }
+
+    private static int bucket(Shape shape, String keyText, MessageDigest md5) {
+        if (shape.integerBuckets()) {
+            try {
+                return (int) (Math.abs(Long.parseLong(keyText)) % shape.buckets());
+            } catch (NumberFormatException e) {
+                return 0; // a key the sink could not write: its row differs anyway
+            }
+        }
+        byte[] d = md5.digest(keyText.getBytes(StandardCharsets.UTF_8));
+        return (int) (Integer.toUnsignedLong(ByteBuffer.wrap(d).getInt()) % shape.buckets());
+    }
+
+    private static long hash(String rowText, MessageDigest md5) {
+        return ByteBuffer.wrap(md5.digest(rowText.getBytes(StandardCharsets.UTF_8))).getLong();
+    }
+
+    private static MessageDigest md5() {
+        try {
+            return MessageDigest.getInstance("MD5");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static <T> Mono<T> blocking(Callable<T> work) {
+        return Mono.fromCallable(() -> {
+            try {
+                return work.call();
+            } catch (UncheckedIOException e) {
+                throw e.getCause();
+            }
+        }).subscribeOn(Schedulers.boundedElastic());
+    }
+}
