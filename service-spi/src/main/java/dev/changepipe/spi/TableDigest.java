@@ -24,7 +24,8 @@ import reactor.core.publisher.Mono;
  * date-time without a zone read in the column's zone, UTC unless the column names one); {@code NULL} as
  * {@code \N}. A row's text is its columns' texts in {@link Shape#columns} order, joined by the
  * character U+001F. Its hash is the first 8 bytes of the MD5 of that text (UTF-8) as a big-endian
- * signed 64-bit integer; the key's bucket is the first 4 bytes of the MD5 of the key's text, as a
+ * signed 64-bit integer. A key's text is its columns' texts in {@link Shape#keys} order, joined by the
+ * same character (one column: its text). The key's bucket is the first 4 bytes of the MD5 of the key's text, as a
  * big-endian unsigned integer, modulo {@link Shape#buckets} (an integer key's absolute value modulo
  * that, with {@link Shape#integerBuckets}). A bucket's digest is its row count and
  * the sum of its rows' hashes modulo 2^64: equal rows give equal digests in any order.
@@ -49,12 +50,38 @@ public interface TableDigest {
     }
 
     /**
-     * What is compared: the key column (also among {@code columns}), the columns, the number of buckets,
+     * What is compared: the key columns (also among {@code columns}), the columns, the number of buckets,
      * and how a key finds its bucket: {@code integerBuckets}, the key's absolute value modulo
-     * {@code buckets} (for an integer key both sides hold as integers: cheaper than a hash); otherwise the
-     * MD5 of its text (see above).
+     * {@code buckets} (for a key of one integer column both sides hold as integers: cheaper than a hash);
+     * otherwise the MD5 of its text (see above).
      */
-    record Shape(Column key, List<Column> columns, int buckets, boolean integerBuckets) {
+    record Shape(List<Column> keys, List<Column> columns, int buckets, boolean integerBuckets) {
+
+        public Shape {
+            keys = List.copyOf(keys);
+            columns = List.copyOf(columns);
+            if (keys.isEmpty() || integerBuckets && keys.size() != 1) {
+                throw new IllegalArgumentException("a shape needs key columns, and integer buckets one integer key");
+            }
+        }
+
+        /** A shape keyed by one column. */
+        public Shape(Column key, List<Column> columns, int buckets, boolean integerBuckets) {
+            this(List.of(key), columns, buckets, integerBuckets);
+        }
+
+        /** The one key column, when {@link #integerBuckets} (else the first of several). */
+        public Column key() {
+            return keys.get(0);
+        }
+
+        /** A key's text made of its columns' texts (in {@link #keys} order). */
+        public static String keyText(List<String> texts) {
+            return texts.size() == 1 ? texts.get(0) : String.join(KEY_SEPARATOR, texts);
+        }
+
+        /** Between the texts of a key's columns (and of a row's). */
+        public static final String KEY_SEPARATOR = "\u001F";
     }
 
     /** A bucket: how many rows, and the sum of their hashes modulo 2^64 (as an unsigned value). */

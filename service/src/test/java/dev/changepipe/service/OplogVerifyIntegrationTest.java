@@ -39,13 +39,22 @@ class OplogVerifyIntegrationTest {
             ClickHouseServer ch, @TempDir Path dir) throws Exception {
         Path log = dir.resolve("shop.log");
         Demo.Expected expected = Demo.generate(log, CHANGES, 7);
+        // a second pipeline: JSON lines of a table keyed by two fields
+        Path pairsLog = dir.resolve("pairs.log");
+        StringBuilder pairLines = new StringBuilder();
+        for (int i = 1; i <= 300; i++) {
+            pairLines.append("{\"op\":\"insert\",\"table\":\"app.pair\",\"key\":{\"a\":").append(i % 7)
+                    .append(",\"b\":").append(i).append("},\"values\":{\"v\":\"v").append(i).append("\"}}\n");
+        }
+        pairLines.append("{\"op\":\"delete\",\"table\":\"app.pair\",\"key\":{\"a\":1,\"b\":1}}\n");
+        Files.writeString(pairsLog, pairLines);
         String targetDb = pg.createDatabase("oplog_verify_target");
         pg.execute(targetDb, "CREATE TABLE shop_order (id bigint PRIMARY KEY, uuid uuid, customer int, status text,"
                 + " total numeric(12, 2), created timestamp)");
         String chDb = ch.createDatabase("oplog_verify");
         String table = chDb + ".shop_order";
         Path config = dir.resolve("service.yaml");
-        Files.writeString(config, config(dir, log, ch.httpUrl(), chDb, pg.r2dbcUrl(targetDb)));
+        Files.writeString(config, config(dir, log, ch.httpUrl(), chDb, pg.r2dbcUrl(targetDb), pairsLog));
         try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), Map.of())) {
             await().atMost(T).pollInterval(Duration.ofMillis(300)).untilAsserted(() -> {
                 assertThat(live(ch, table)).isEqualTo(expected.liveOrders());
@@ -53,6 +62,8 @@ class OplogVerifyIntegrationTest {
                         .isEqualTo(Long.toString(expected.liveOrders()));
             });
 
+            await().atMost(T).untilAsserted(() -> assertThat(ch.execute("SELECT count() FROM " + chDb
+                    + ".app_pair FINAL WHERE is_deleted = 0").trim()).isEqualTo("299"));
             Map.Entry<Integer, String> clean = VerifyIntegrationTest.verify(config);
             assertThat(clean.getKey()).as(clean.getValue()).isEqualTo(Cli.OK);
             assertThat(clean.getValue()).contains("pipeline shop:\n  log " + log)
@@ -62,7 +73,26 @@ class OplogVerifyIntegrationTest {
                     .contains("public.shop_order (postgres), 6 column(s) compared")
                     .contains("digested " + String.format("%,d", expected.liveOrders()) + " row(s) ("
                             + String.format("%,d", expected.liveOrders()) + " in the target)")
+                    .contains("pipeline pairs:\n  log " + pairsLog)
+                    .contains("table app.pair of the log against sink clickhouse:")
+                    .contains(chDb + ".app_pair (replacing), 3 column(s) compared")
+                    // a column named as ClickHouse's digest query once named its bucket (b) is the table's own
+                    .containsPattern("digested 299 row\\(s\\) \\(299 in the target\\) in 1 bucket\\(s\\): [^\\n]*; 0 bucket\\(s\\) differ")
                     .contains("equal: every table compared holds what its source holds");
+
+            // a key of two fields: reported as (a, b), repaired
+            ch.execute("INSERT INTO " + chDb + ".app_pair SELECT a, b, 'hacked', version + 1, 0 FROM " + chDb
+                    + ".app_pair FINAL WHERE a = 3 AND b = 10");
+            ch.execute("INSERT INTO " + chDb + ".app_pair VALUES (9, 9, 'ghost', 1, 0)");
+            Map.Entry<Integer, String> pairs = VerifyIntegrationTest.verify(config, "--pipeline", "pairs", "--settle", "1s");
+            assertThat(pairs.getKey()).as(pairs.getValue()).isEqualTo(Cli.FAILED);
+            assertThat(pairs.getValue()).contains("2 key(s) differ: 0 missing from the target, 1 extra in it, 1 different")
+                    .contains("extra in the target (1):\n        (9, 9)\n")
+                    .contains("(3, 10): v v10 (source) / hacked (target)");
+            assertThat(VerifyIntegrationTest.verify(config, "--pipeline", "pairs", "--settle", "1s", "--repair").getValue())
+                    .contains("repair: wrote 1 row(s) and 1 delete(s) of app.pair again through sink clickhouse");
+            Map.Entry<Integer, String> pairsAgain = VerifyIntegrationTest.verify(config, "--pipeline", "pairs");
+            assertThat(pairsAgain.getKey()).as(pairsAgain.getValue()).isEqualTo(Cli.OK);
 
             // behind the pipeline's back: a row changed, one deleted and one inserted in ClickHouse; a row
             // deleted and one changed in the PostgreSQL target
@@ -88,7 +118,8 @@ class OplogVerifyIntegrationTest {
                     .contains("missing from the target (1):\n        " + ids.get(2) + "\n")
                     .containsPattern(ids.get(3) + ": total [0-9.]+ \\(source\\) / 0.50 \\(target\\)");
 
-            Map.Entry<Integer, String> repaired = VerifyIntegrationTest.verify(config, "--repair", "--settle", "1s");
+            Map.Entry<Integer, String> repaired = VerifyIntegrationTest.verify(config, "--pipeline", "shop", "--repair",
+                    "--settle", "1s");
             assertThat(repaired.getKey()).as(repaired.getValue()).isEqualTo(Cli.FAILED);
             assertThat(repaired.getValue())
                     .contains("repair: wrote 2 row(s) and 1 delete(s) of shop.order again through sink clickhouse")
@@ -154,7 +185,7 @@ class OplogVerifyIntegrationTest {
         return Long.parseLong(ch.execute("SELECT count() FROM " + table + " FINAL WHERE is_deleted = 0").trim());
     }
 
-    private static String config(Path dir, Path log, String clickHouseUrl, String chDb, String targetUrl) {
+    private static String config(Path dir, Path log, String clickHouseUrl, String chDb, String targetUrl, Path pairs) {
         return """
                 http:
                   host: 127.0.0.1
@@ -191,6 +222,21 @@ class OplogVerifyIntegrationTest {
                               orderBy: [id]
                       - type: postgres
                         connection: target
-                """.formatted(dir, log, clickHouseUrl, chDb, targetUrl, ServiceUnderTest.TOKEN);
+                  - name: pairs
+                    source:
+                      type: oplog-file
+                      path: %7$s
+                      format: json-lines
+                      mode: follow
+                      pollInterval: 100ms
+                    sinks:
+                      - type: clickhouse
+                        connection: test
+                        tables:
+                          app.pair:
+                            create:
+                              columns: ["a Int32", "b Int32", "v String"]
+                              orderBy: [a, b]
+                """.formatted(dir, log, clickHouseUrl, chDb, targetUrl, ServiceUnderTest.TOKEN, pairs);
     }
 }

@@ -46,10 +46,11 @@ class PostgresCdcVerifyIntegrationTest {
         pg.execute(pgDb, "CREATE TABLE orders (id bigint PRIMARY KEY, status text NOT NULL, total numeric(10,2), "
                 + "created timestamp NOT NULL); INSERT INTO orders SELECT g, 'new', g * 1.25, "
                 + "timestamp '2024-01-01' + g * interval '1 minute' FROM generate_series(1, " + ROWS + ") g; "
-                + "CREATE TABLE pairs (a int, b int, v text, PRIMARY KEY (a, b))");
+                + "CREATE TABLE pairs (a int, b int, v text, PRIMARY KEY (a, b)); "
+                + "INSERT INTO pairs SELECT g % 10, g, 'v' || g FROM generate_series(1, 200) g");
         String targetDb = pg.createDatabase("cdc_verify_target");
         pg.execute(targetDb, "CREATE TABLE orders (id bigint PRIMARY KEY, status text NOT NULL, total numeric(10,2), "
-                + "created timestamp NOT NULL)");
+                + "created timestamp NOT NULL); CREATE TABLE pairs (a int, b int, v text, PRIMARY KEY (a, b))");
         String chDb = ch.createDatabase("cdc_verify");
         String table = chDb + ".orders";
         ch.execute("CREATE TABLE " + table + " (id Int64, status String, total Nullable(Decimal(10, 2)), created DateTime,"
@@ -68,16 +69,20 @@ class PostgresCdcVerifyIntegrationTest {
                 assertThat(postgres(pg, targetDb)).containsExactlyElementsOf(postgres(pg, pgDb));
             });
 
-            // a table keyed by two columns cannot be compared: said, and the exit code says it
+            // every table, the one keyed by two columns too
+            await().atMost(T).untilAsserted(() -> assertThat(ch.execute("SELECT count() FROM " + chDb
+                    + ".pairs FINAL WHERE is_deleted = 0").trim()).isEqualTo("200"));
             Map.Entry<Integer, String> all = VerifyIntegrationTest.verify(config);
-            assertThat(all.getKey()).as(all.getValue()).isEqualTo(Cli.FAILED);
+            assertThat(all.getKey()).as(all.getValue()).isEqualTo(Cli.OK);
             assertThat(all.getValue()).contains("table public.orders (PostgreSQL) against sink clickhouse")
                     .contains("digested 2,990 row(s) (2,990 in the target)").contains("    equal")
                     .contains("table public.orders (PostgreSQL) against sink postgres:")
                     .contains("public.orders (postgres), 4 column(s) compared")
                     .contains("table public.orders (PostgreSQL) against sink redis-hot-storage:")
                     .contains(hot + "orders:pk:* (hot storage), 4 column(s) compared")
-                    .contains("public.pairs is not compared: its key has 2 columns");
+                    .contains("table public.pairs (PostgreSQL) against sink clickhouse:")
+                    .contains(chDb + ".pairs (replacing), 3 column(s) compared")
+                    .containsPattern("digested 200 row\\(s\\) \\(200 in the target\\) in 1 bucket\\(s\\): [^\\n]*; 0 bucket\\(s\\) differ");
             Map.Entry<Integer, String> clean = VerifyIntegrationTest.verify(config, "--table", "orders");
             assertThat(clean.getKey()).as(clean.getValue()).isEqualTo(Cli.OK);
             assertThat(clean.getValue()).contains("equal: every table compared holds what its source holds");
@@ -122,6 +127,22 @@ class PostgresCdcVerifyIntegrationTest {
             assertThat(again.getKey()).as(again.getValue()).isEqualTo(Cli.OK);
             assertThat(clickHouse(ch, table)).containsExactlyElementsOf(postgres(pg, pgDb));
             assertThat(postgres(pg, targetDb)).containsExactlyElementsOf(postgres(pg, pgDb));
+
+            // a table keyed by two columns: its keys reported as (a, b), and repaired through the stream
+            ch.execute("INSERT INTO " + chDb + ".pairs SELECT a, b, 'hacked', version + 1, 0 FROM " + chDb
+                    + ".pairs FINAL WHERE a = 3 AND b = 13");
+            ch.execute("INSERT INTO " + chDb + ".pairs SELECT a, b, v, version + 1, 1 FROM " + chDb
+                    + ".pairs FINAL WHERE a = 4 AND b = 14");
+            Map.Entry<Integer, String> pairs = VerifyIntegrationTest.verify(config, "--table", "pairs");
+            assertThat(pairs.getKey()).as(pairs.getValue()).isEqualTo(Cli.FAILED);
+            assertThat(pairs.getValue())
+                    .contains("2 key(s) differ: 1 missing from the target, 0 extra in it, 1 different")
+                    .contains("missing from the target (1):\n        (4, 14)\n")
+                    .contains("(3, 13): v v13 (source) / hacked (target)");
+            assertThat(VerifyIntegrationTest.verify(config, "--table", "pairs", "--repair").getValue())
+                    .contains("repair: wrote 2 key(s) of table public.pairs again through the stream");
+            Map.Entry<Integer, String> pairsAgain = VerifyIntegrationTest.verify(config, "--table", "pairs");
+            assertThat(pairsAgain.getKey()).as(pairsAgain.getValue()).isEqualTo(Cli.OK);
 
             // changes keep coming while a verify runs: none is a difference
             AtomicBoolean writing = new AtomicBoolean(true);

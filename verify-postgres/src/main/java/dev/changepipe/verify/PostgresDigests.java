@@ -126,7 +126,7 @@ final class PostgresDigests {
             return Mono.just(Map.of());
         }
         String in = buckets.stream().map(String::valueOf).collect(Collectors.joining(", "));
-        String sql = "SELECT k, h FROM (SELECT " + text(shape.key(), types) + " AS k, " + bucket(shape, types)
+        String sql = "SELECT k, h FROM (SELECT " + keyText(shape, types) + " AS k, " + bucket(shape, types)
                 + " AS b, " + hash(shape, types) + " AS h FROM " + qualified(table) + ") s WHERE b IN ("
                 + in + ")";
         return query(sql, row -> Map.entry(row.get(0, String.class), row.get(1, Long.class)))
@@ -146,7 +146,7 @@ final class PostgresDigests {
         Column key = shape.key();
         String type = types.get(key.name());
         // a key whose canonical text is its PostgreSQL text is found through its index
-        boolean typed = switch (key.kind()) {
+        boolean typed = shape.keys().size() == 1 && switch (key.kind()) {
             case INTEGER -> Set.of("int2", "int4", "int8", "numeric").contains(type);
             case STRING -> Set.of("text", "varchar", "bpchar").contains(type);
             case UUID -> type.equals("uuid");
@@ -154,8 +154,8 @@ final class PostgresDigests {
         };
         String where = typed
                 ? quote(key.name()) + " = ANY($1::text[]::" + type + "[])"
-                : text(key, types) + " = ANY($1::text[])";
-        String sql = "SELECT " + text(key, types) + ", " + rowText(shape, types) + " FROM " + qualified(table)
+                : keyText(shape, types) + " = ANY($1::text[])";
+        String sql = "SELECT " + keyText(shape, types) + ", " + rowText(shape, types) + " FROM " + qualified(table)
                 + " WHERE " + where;
         return with(c -> Flux.from(c.createStatement(sql).bind(0, keys.toArray(String[]::new)).execute())
                 .flatMap(r -> r.map((row, meta) -> Map.entry(row.get(0, String.class), row.get(1, String.class))))
@@ -176,7 +176,7 @@ final class PostgresDigests {
         if (shape.integerBuckets()) {
             return "(abs(" + quote(shape.key().name()) + "::bigint) % " + shape.buckets() + ")";
         }
-        return "((('x' || substr(md5(" + text(shape.key(), types) + "), 1, 8))::bit(32)::int::bigint & 4294967295) % "
+        return "((('x' || substr(md5(" + keyText(shape, types) + "), 1, 8))::bit(32)::int::bigint & 4294967295) % "
                 + shape.buckets() + ")";
     }
 
@@ -184,9 +184,18 @@ final class PostgresDigests {
         return "('x' || substr(md5(" + rowText(shape, types) + "), 1, 16))::bit(64)::bigint";
     }
 
+    /** A key's text: its columns' texts, joined. */
+    private static String keyText(Shape shape, Map<String, String> types) {
+        return join(shape.keys(), types);
+    }
+
     private static String rowText(Shape shape, Map<String, String> types) {
+        return join(shape.columns(), types);
+    }
+
+    private static String join(List<Column> columns, Map<String, String> types) {
         List<String> parts = new ArrayList<>();
-        for (Column c : shape.columns()) {
+        for (Column c : columns) {
             parts.add(text(c, types));
         }
         return parts.size() == 1 ? parts.get(0) : "concat_ws(chr(31), " + String.join(", ", parts) + ")";

@@ -59,16 +59,11 @@ final class PostgresRows implements SourceRows {
             out.println("    table " + table.table() + " is in none of the databases " + databases.keySet());
             return null;
         }
-        String keyName = table.keyColumn();
-        if (keyName == null) {
-            List<String> keyColumns = sources.values().iterator().next().key().block(CALL_TIMEOUT);
-            if (keyColumns.size() != 1) {
-                out.println("    " + table.table() + " is not compared: " + (keyColumns.isEmpty()
-                        ? "it has no primary key" : "its key has " + keyColumns.size() + " columns " + keyColumns
-                        + "; verify compares tables keyed by one column"));
-                return null;
-            }
-            keyName = keyColumns.get(0);
+        List<String> keyNames = table.keyColumn() != null ? List.of(table.keyColumn())
+                : sources.values().iterator().next().key().block(CALL_TIMEOUT);
+        if (keyNames.isEmpty()) {
+            out.println("    " + table.table() + " is not compared: it has no primary key (nor a replica identity index)");
+            return null;
         }
         // a target without types of its own (the hot storage) is compared by the source's columns' kinds
         Map<String, Column> targetColumns = target.columns();
@@ -84,10 +79,14 @@ final class PostgresRows implements SourceRows {
                 }
             }
         }
-        Column keyColumn = targetColumns.get(keyName);
-        if (keyColumn == null || !types.containsKey(keyName)) {
-            out.println("    the key column " + keyName + " is not in both " + table.table() + " and " + target.name());
-            return null;
+        List<Column> keyColumns = new ArrayList<>();
+        for (String keyName : keyNames) {
+            Column keyColumn = targetColumns.get(keyName);
+            if (keyColumn == null || !types.containsKey(keyName)) {
+                out.println("    the key column " + keyName + " is not in both " + table.table() + " and " + target.name());
+                return null;
+            }
+            keyColumns.add(keyColumn);
         }
         List<Column> columns = new ArrayList<>();
         targetColumns.forEach((name, c) -> {
@@ -102,7 +101,8 @@ final class PostgresRows implements SourceRows {
         long estimate = Flux.fromIterable(sources.values()).flatMap(PostgresDigests::estimate).reduce(0L, Long::sum)
                 .block(CALL_TIMEOUT);
         int n = buckets > 0 ? buckets : SourceRows.bucketsFor(estimate);
-        return new Prepared(new Shape(keyColumn, columns, n, PostgresDigests.integerKey(keyColumn, types)), notCompared);
+        boolean integerBuckets = keyColumns.size() == 1 && PostgresDigests.integerKey(keyColumns.get(0), types);
+        return new Prepared(new Shape(keyColumns, columns, n, integerBuckets), notCompared);
     }
 
     @Override

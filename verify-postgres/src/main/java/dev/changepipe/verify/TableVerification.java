@@ -75,7 +75,7 @@ public final class TableVerification {
      * @param table the PostgreSQL table ({@code table} or {@code schema.table})
      * @param model the table name the change items carry, which the sinks map to their target tables
      * @param keyColumn the one key column; null for the table's primary key (else its replica identity
-     *     index), which must have one column
+     *     index), of one column or several
      */
     public record Table(String kind, String name, String table, String model, String keyColumn) {
 
@@ -261,14 +261,19 @@ public final class TableVerification {
             return;
         }
         out.println("      " + what + " (" + keys.size() + "):");
-        keys.stream().limit(show).forEach(k -> out.println("        " + k + detail.apply(k)));
+        keys.stream().limit(show).forEach(k -> out.println("        " + display(k) + detail.apply(k)));
         if (keys.size() > show) {
             out.println("        ... and " + (keys.size() - show) + " more");
         }
     }
 
+    /** A key as the report shows it: its text, or its columns' texts as {@code (1, 2)}. */
+    static String display(String key) {
+        return key.contains(Shape.KEY_SEPARATOR) ? "(" + key.replace(Shape.KEY_SEPARATOR, ", ") + ")" : key;
+    }
+
     private String first(Set<String> keys) {
-        return String.join(", ", keys.stream().limit(show).toList()) + (keys.size() > show ? ", ..." : "");
+        return String.join(", ", keys.stream().limit(show).map(TableVerification::display).toList()) + (keys.size() > show ? ", ..." : "");
     }
 
     /** The columns whose canonical texts differ: {@code total 12.50 (source) / 13.00 (target)}. */

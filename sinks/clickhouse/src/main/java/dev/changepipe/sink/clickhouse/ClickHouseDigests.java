@@ -23,6 +23,14 @@ import reactor.core.publisher.Mono;
  */
 final class ClickHouseDigests {
 
+    /**
+     * The digest queries' own names: an alias is visible in the whole {@code SELECT} in ClickHouse, so a
+     * plain {@code b} would stand for the bucket in the row's text of a table with a column {@code b}.
+     */
+    private static final String KEY = "changepipe_verify_key";
+    private static final String BUCKET = "changepipe_verify_bucket";
+    private static final String HASH = "changepipe_verify_hash";
+
     /** The unit separator between a row's values. */
     private static final String SEPARATOR = "'\\x1F'";
 
@@ -136,11 +144,12 @@ final class ClickHouseDigests {
     private static final int STREAMS = 2;
 
     Mono<Map<Integer, Digest>> buckets(String sourceTable, Shape shape) {
-        String one = "SELECT " + bucket(shape) + " AS b, " + hash(shape) + " AS h" + from(sourceTable);
+        String one = "SELECT " + bucket(shape) + " AS " + BUCKET + ", " + hash(shape) + " AS " + HASH + from(sourceTable);
         String union = java.util.stream.IntStream.range(0, STREAMS)
                 .mapToObj(i -> one + " AND (" + bucket(shape) + ") % " + STREAMS + " = " + i)
                 .collect(Collectors.joining(" UNION ALL "));
-        String sql = "SELECT b, count(), sum(h) FROM (" + union + ") GROUP BY b FORMAT TabSeparated";
+        String sql = "SELECT " + BUCKET + ", count(), sum(" + HASH + ") FROM (" + union + ") GROUP BY " + BUCKET
+                + " FORMAT TabSeparated";
         return query.rows(options.targetTable(sourceTable), "digest " + options.targetTable(sourceTable), sql)
                 .map(rows -> {
                     Map<Integer, Digest> out = new LinkedHashMap<>();
@@ -156,8 +165,9 @@ final class ClickHouseDigests {
             return Mono.just(Map.of());
         }
         String in = buckets.stream().map(String::valueOf).collect(Collectors.joining(", "));
-        String sql = "SELECT k, h FROM (SELECT " + text(shape.key()) + " AS k, " + bucket(shape) + " AS b, " + hash(shape)
-                + " AS h" + from(sourceTable) + ") WHERE b IN (" + in + ") FORMAT TabSeparated";
+        String sql = "SELECT " + KEY + ", " + HASH + " FROM (SELECT " + keyText(shape) + " AS " + KEY + ", " + bucket(shape)
+                + " AS " + BUCKET + ", " + hash(shape) + " AS " + HASH + from(sourceTable) + ") WHERE " + BUCKET + " IN ("
+                + in + ") FORMAT TabSeparated";
         return query.rows(options.targetTable(sourceTable), "hash the rows of " + options.targetTable(sourceTable), sql)
                 .map(rows -> byKey(rows, Long::parseLong));
     }
@@ -167,10 +177,11 @@ final class ClickHouseDigests {
             return Mono.just(Map.of());
         }
         // the keys are looked up in the table (an integer key through its primary index), not in what FINAL made
-        boolean integers = shape.key().kind() == Kind.INTEGER && keys.stream().allMatch(k -> k.matches("-?\\d{1,20}"));
+        boolean integers = shape.keys().size() == 1 && shape.key().kind() == Kind.INTEGER
+                && keys.stream().allMatch(k -> k.matches("-?\\d{1,20}"));
         String in = keys.stream().map(k -> integers ? k : Sql.string(k)).collect(Collectors.joining(", "));
-        String filter = (integers ? Sql.identifier(shape.key().name()) : text(shape.key())) + " IN (" + in + ")";
-        String sql = "SELECT " + text(shape.key()) + ", " + rowText(shape) + from(sourceTable) + " AND " + filter
+        String filter = (integers ? Sql.identifier(shape.key().name()) : keyText(shape)) + " IN (" + in + ")";
+        String sql = "SELECT " + keyText(shape) + ", " + rowText(shape) + from(sourceTable) + " AND " + filter
                 + " FORMAT TabSeparated";
         return query.rows(options.targetTable(sourceTable), "read rows of " + options.targetTable(sourceTable), sql)
                 .map(rows -> byKey(rows, Sql::unescapeTsv));
@@ -198,7 +209,12 @@ final class ClickHouseDigests {
         if (shape.integerBuckets()) {
             return "abs(toInt64(" + Sql.identifier(shape.key().name()) + ")) % " + shape.buckets();
         }
-        return "reinterpretAsUInt32(reverse(substring(MD5(" + text(shape.key()) + "), 1, 4))) % " + shape.buckets();
+        return "reinterpretAsUInt32(reverse(substring(MD5(" + keyText(shape) + "), 1, 4))) % " + shape.buckets();
+    }
+
+    /** A key's text: its columns' texts, joined. */
+    private static String keyText(Shape shape) {
+        return join(shape.keys());
     }
 
     private static String hash(Shape shape) {
@@ -206,8 +222,12 @@ final class ClickHouseDigests {
     }
 
     private static String rowText(Shape shape) {
+        return join(shape.columns());
+    }
+
+    private static String join(List<Column> columns) {
         List<String> parts = new ArrayList<>();
-        for (Column c : shape.columns()) {
+        for (Column c : columns) {
             if (!parts.isEmpty()) {
                 parts.add(SEPARATOR);
             }

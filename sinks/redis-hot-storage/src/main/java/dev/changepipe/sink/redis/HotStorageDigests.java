@@ -82,7 +82,7 @@ final class HotStorageDigests {
             MessageDigest md5 = md5();
             each(c, model, o -> {
                 if (buckets.contains(bucket(shape, o, md5))) {
-                    out.put(text(shape.key(), value(o, shape.key().name())), hash(rowText(shape, o), md5));
+                    out.put(keyText(shape, o), hash(rowText(shape, o), md5));
                 }
             });
             return out;
@@ -95,8 +95,8 @@ final class HotStorageDigests {
             List<String> all = List.copyOf(keys);
             for (int i = 0; i < all.size(); i += BATCH) {
                 List<String> part = all.subList(i, Math.min(all.size(), i + BATCH));
-                for (StoredObject o : objects(c, model, part.stream().map(KeyLayout::escape).toList())) {
-                    out.put(text(shape.key(), value(o, shape.key().name())), rowText(shape, o));
+                for (StoredObject o : objects(c, model, part.stream().map(k -> pkPart(shape, k)).toList())) {
+                    out.put(keyText(shape, o), rowText(shape, o));
                 }
             }
             return out;
@@ -145,12 +145,33 @@ final class HotStorageDigests {
         return o.fields().containsKey(column) ? o.fields().get(column) : o.key().get(column);
     }
 
+    /** The object's key as a key of the model: its text, or its columns' texts (a composite key). */
+    private static String pkPart(Shape shape, String keyText) {
+        if (shape.keys().size() == 1) {
+            return KeyLayout.escape(keyText);
+        }
+        String[] texts = keyText.split(Shape.KEY_SEPARATOR, -1);
+        Map<String, Object> key = new LinkedHashMap<>();
+        for (int i = 0; i < shape.keys().size() && i < texts.length; i++) {
+            key.put(shape.keys().get(i).name(), texts[i]);
+        }
+        return KeyLayout.pkPart(key);
+    }
+
+    private static String keyText(Shape shape, StoredObject o) {
+        List<String> texts = new ArrayList<>(shape.keys().size());
+        for (Column k : shape.keys()) {
+            texts.add(text(k, value(o, k.name())));
+        }
+        return Shape.keyText(texts);
+    }
+
     private static int bucket(Shape shape, StoredObject o, MessageDigest md5) {
         Object key = value(o, shape.key().name());
         if (shape.integerBuckets() && key instanceof Number n) {
             return (int) (Math.abs(n.longValue()) % shape.buckets());
         }
-        byte[] d = md5.digest(text(shape.key(), key).getBytes(StandardCharsets.UTF_8));
+        byte[] d = md5.digest(keyText(shape, o).getBytes(StandardCharsets.UTF_8));
         return (int) (Integer.toUnsignedLong(ByteBuffer.wrap(d).getInt()) % shape.buckets());
     }
 

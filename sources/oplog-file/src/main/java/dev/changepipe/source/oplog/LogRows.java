@@ -59,23 +59,23 @@ final class LogRows implements SourceRows {
     public Prepared prepare(TableDigest sink, TableDigest.Target target, int buckets, PrintWriter out) {
         this.sink = sink;
         List<String> key = log.keyFields(table);
-        if (key.size() != 1) {
-            out.println("    " + table + " is not compared: its changes are keyed by " + key.size() + " fields " + key
-                    + "; verify compares tables keyed by one column");
-            return null;
-        }
         if (target.sourceKinds()) {
             out.println("    " + target.name() + " is not compared: it holds the values without column types, and the log"
                     + " has none either (verify compares it with PostgreSQL sources)");
             return null;
         }
-        Column keyColumn = target.columns().get(key.get(0));
-        if (keyColumn == null) {
-            out.println("    the key field " + key.get(0) + " is not a column of " + target.name());
-            return null;
+        List<Column> keyColumns = new java.util.ArrayList<>();
+        for (String field : key) {
+            Column keyColumn = target.columns().get(field);
+            if (keyColumn == null) {
+                out.println("    the key field " + field + " is not a column of " + target.name());
+                return null;
+            }
+            keyColumns.add(keyColumn);
         }
         int n = buckets > 0 ? buckets : SourceRows.bucketsFor(log.changes(table));
-        shape = new Shape(keyColumn, List.copyOf(target.columns().values()), n, keyColumn.kind() == TableDigest.Kind.INTEGER);
+        shape = new Shape(keyColumns, List.copyOf(target.columns().values()), n,
+                keyColumns.size() == 1 && keyColumns.get(0).kind() == TableDigest.Kind.INTEGER);
         return new Prepared(shape, target.notCompared());
     }
 
@@ -157,7 +157,7 @@ final class LogRows implements SourceRows {
         fresh.removeAll(looked);
         if (!fresh.isEmpty()) {
             log.finals(table, (identity, last) -> {
-                String key = keyText(shape, Map.of(shape.key().name(), identity));
+                String key = keyText(shape, LogState.values(last.values()));
                 if (fresh.contains(key)) {
                     spilled.put(key, last);
                 }
@@ -181,7 +181,6 @@ final class LogRows implements SourceRows {
         });
         readTo.putAll(to);
         Map<String, ChangeItem> out = new LinkedHashMap<>();
-        String keyField = log.keyFields(table).get(0);
         for (String key : keys) {
             ChangeItem after = since.get(key);
             LogState.Final before = spilled.get(key);
@@ -189,9 +188,11 @@ final class LogRows implements SourceRows {
                 out.put(key, after.kind().isSave() ? ChangeItem.update(table, after.key(), LogState.row(after),
                         after.version()) : after);
             } else if (before != null) {
-                Map<String, Object> row = before.deleted() ? Map.of() : LogState.values(before.values());
+                Map<String, Object> row = LogState.values(before.values());
                 Map<String, Object> k = new LinkedHashMap<>();
-                k.put(keyField, before.deleted() ? keyValue(shape, key) : row.get(keyField));
+                for (String field : log.keyFields(table)) {
+                    k.put(field, row.get(field));
+                }
                 out.put(key, before.deleted() ? ChangeItem.delete(table, k, before.version())
                         : ChangeItem.update(table, k, row, before.version()));
             }
@@ -199,20 +200,35 @@ final class LogRows implements SourceRows {
         return out;
     }
 
-    /** A key's value from its text: a number for an integer key. */
-    static Object keyValue(Shape shape, String keyText) {
-        if (shape.key().kind() == TableDigest.Kind.INTEGER) {
-            try {
-                return Long.parseLong(keyText);
-            } catch (NumberFormatException e) {
-                return keyText;
+    /** A key from its text: each column's value, a number for an integer column. */
+    static Map<String, Object> key(Shape shape, String keyText) {
+        String[] texts = shape.keys().size() == 1 ? new String[] {keyText} : keyText.split(Shape.KEY_SEPARATOR, -1);
+        Map<String, Object> key = new LinkedHashMap<>();
+        for (int i = 0; i < shape.keys().size(); i++) {
+            Column c = shape.keys().get(i);
+            String text = i < texts.length ? texts[i] : "";
+            Object value = text;
+            if (c.kind() == TableDigest.Kind.INTEGER) {
+                try {
+                    value = Long.parseLong(text);
+                } catch (NumberFormatException e) {
+                    value = text;
+                }
             }
+            key.put(c.name(), value);
         }
-        return keyText;
+        return key;
     }
 
     private String keyText(Shape shape, Map<String, Object> row) {
-        return sink.canonical(table, shape.key(), row.get(shape.key().name()));
+        if (shape.keys().size() == 1) {
+            return sink.canonical(table, shape.key(), row.get(shape.key().name()));
+        }
+        List<String> texts = new java.util.ArrayList<>(shape.keys().size());
+        for (Column c : shape.keys()) {
+            texts.add(sink.canonical(table, c, row.get(c.name())));
+        }
+        return Shape.keyText(texts);
     }
 
     private String rowText(Shape shape, Map<String, Object> row) {

@@ -51,7 +51,6 @@ final class LogState implements AutoCloseable {
     private static final long PARTITION_BYTES = 16L << 20;
     private static final int MAX_PARTITIONS = 256;
     private static final Duration CALL_TIMEOUT = Duration.ofMinutes(1);
-    private static final byte[] NO_VALUES = new byte[0];
 
     private final OplogFileOptions options;
     private final CheckpointStore checkpoints;
@@ -67,7 +66,7 @@ final class LogState implements AutoCloseable {
     private long lines;
     private long bytes;
 
-    /** One key's last change: its version, whether it deleted the row, its values ({@link #values}). */
+    /** One key's last change: its version, whether it deleted the row, its row or, for a delete, its key ({@link #values}). */
     record Final(long version, boolean deleted, byte[] values) {
     }
 
@@ -174,7 +173,7 @@ final class LogState implements AutoCloseable {
                     o.writeLong(item.version());
                     boolean deleted = !item.kind().isSave();
                     o.writeBoolean(deleted);
-                    byte[] values = deleted ? NO_VALUES : encode(row(item));
+                    byte[] values = encode(deleted ? item.key() : row(item));
                     o.writeInt(values.length);
                     o.write(values);
                 } catch (IOException e) {

@@ -114,14 +114,13 @@ final class VerifyCommand extends VerifyOptions.Command {
         Map<String, ChangeItem> last = rows.lastChanges(shape, keys);
         long version = rows.repairVersion();
         List<ChangeItem> items = new ArrayList<>();
-        String keyField = log.keyFields(table).get(0);
         long deletes = 0;
         for (String key : keys) {
             ChangeItem item = last.get(key);
             if (item == null || !item.kind().isSave()) {
                 deletes++;
-                items.add(ChangeItem.delete(table, Map.of(keyField, item != null ? item.key().get(keyField)
-                        : LogRows.keyValue(shape, key)), Math.max(version, item == null ? 0 : item.version())));
+                items.add(ChangeItem.delete(table, item != null ? item.key() : LogRows.key(shape, key),
+                        Math.max(version, item == null ? 0 : item.version())));
             } else {
                 items.add(ChangeItem.update(table, item.key(), item.values(), Math.max(version, item.version())));
             }

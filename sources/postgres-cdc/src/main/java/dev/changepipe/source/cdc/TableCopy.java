@@ -228,28 +228,43 @@ final class TableCopy {
     }
 
     /**
-     * The rows of these keys (texts of the one key column) as they are in {@code connection}'s transaction:
-     * a key's row as an insert of this version, a key without a row as a delete of it; in chunks, the last
-     * of which completes the origin.
+     * The rows of these keys as they are in {@code connection}'s transaction: a key's row as an insert of
+     * this version, a key without a row as a delete of it; in chunks, the last of which completes the
+     * origin. A key is the text of its column, or of each of its columns joined by U+001F (verify's key
+     * text, which is the column's PostgreSQL text for integers, text and uuids).
      */
     Flux<Chunk> keyed(PostgresqlConnection connection, Scheduler loop, TableShape table, List<String> keys,
             long version, String origin, AtomicLong copied) {
         StringBuilder q = selectText(table);
-        String key = "t." + TableName.quote(table.columns[table.key[0]]);
-        String keyType = table.sqlTypes[table.key[0]];
-        q.append(" FROM ").append(table.name.sql()).append(" t WHERE ")
-                .append(keyType == null ? key + "::text = ANY(CAST($1 AS text[]))"
-                        : key + " = ANY(CAST(CAST($1 AS text[]) AS " + keyType + "[]))");
+        q.append(" FROM ").append(table.name.sql()).append(" t WHERE ");
+        if (table.key.length == 1) {
+            String key = "t." + TableName.quote(table.columns[table.key[0]]);
+            String keyType = table.sqlTypes[table.key[0]];
+            q.append(keyType == null ? key + "::text = ANY(CAST($1 AS text[]))"
+                    : key + " = ANY(CAST(CAST($1 AS text[]) AS " + keyType + "[]))");
+        } else {
+            q.append("concat_ws(chr(31)");
+            for (int k : table.key) {
+                q.append(", t.").append(TableName.quote(table.columns[k])).append("::text");
+            }
+            q.append(") = ANY(CAST($1 AS text[]))");
+        }
         return Sql.rows(connection, loop, q.toString(), 0, (Object) keys.toArray(String[]::new))
                 .collectList()
                 .flatMapMany(rows -> {
                     java.util.Set<String> gone = new java.util.LinkedHashSet<>(keys);
-                    rows.forEach(row -> gone.remove(row[table.key[0]]));
+                    rows.forEach(row -> {
+                        String[] texts = new String[table.key.length];
+                        for (int i = 0; i < texts.length; i++) {
+                            texts[i] = row[table.key[i]];
+                        }
+                        gone.remove(String.join("\u001F", texts));
+                    });
                     copied.addAndGet(rows.size());
                     List<ChangeItem> items = new ArrayList<>(inserts(table, rows, version));
                     for (String k : gone) {
-                        items.add(ChangeItem.delete(table.id, table.keyColumns.row(table.keyValues(new String[] {k})),
-                                version));
+                        items.add(ChangeItem.delete(table.id, table.keyColumns.row(table.keyValues(
+                                k.split("\u001F", -1))), version));
                     }
                     List<List<ChangeItem>> parts = new ArrayList<>();
                     for (int i = 0; i < items.size(); i += options.chunkRows()) {
