@@ -53,6 +53,8 @@ final class LogState implements AutoCloseable {
     private static final Duration CALL_TIMEOUT = Duration.ofMinutes(1);
 
     private final OplogFileOptions options;
+    /** One parser for the whole read, as the source has (a parser keeps its scratch space per thread). */
+    private final LineParser parser;
     private final CheckpointStore checkpoints;
     private final Path spill;
     private final int partitions;
@@ -72,6 +74,7 @@ final class LogState implements AutoCloseable {
 
     private LogState(OplogFileOptions options, CheckpointStore checkpoints, Path spill, int partitions) {
         this.options = options;
+        this.parser = options.lineParser();
         this.checkpoints = checkpoints;
         this.spill = spill;
         this.partitions = partitions;
@@ -364,7 +367,7 @@ final class LogState implements AutoCloseable {
         }
         List<ChangeItem> items;
         try {
-            items = options.lineParser().parse(new OplogLine(origin, offset, Positions.version(generation, offset), data,
+            items = parser.parse(new OplogLine(origin, offset, Positions.version(generation, offset), data,
                     start, length));
         } catch (MalformedLineException e) {
             return;
