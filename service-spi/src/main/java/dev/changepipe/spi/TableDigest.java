@@ -10,7 +10,7 @@ import reactor.core.publisher.Mono;
 /**
  * A sink whose target tables can be compared with their source ({@code verify}): it digests what a
  * table holds now, its live rows only (for ClickHouse: {@code FINAL} and not deleted in replacing mode,
- * {@code FINAL} and {@code sign = 1} in collapsing mode), in a form the source's database computes the
+ * {@code FINAL} and {@code sign = 1} in collapsing mode, each key's latest row in append mode), in a form the source's database computes the
  * same way. A {@link CliCommand} that verifies a source's data asks each sink of the pipeline that
  * implements it, by {@code instanceof}.
  *
@@ -114,7 +114,7 @@ public interface TableDigest {
      * @param mode how the sink writes it ({@code replacing}...)
      * @param columns the columns verify can compare, by name
      * @param notCompared the others (their name: their type), and why none is when the whole table is not
-     * @param reason why the table cannot be compared at all (an append-mode table), or null
+     * @param reason why the table cannot be compared at all (an append-mode table without a version), or null
      * @param sourceKinds whether the target holds the source's values as they are, without column types of
      *     its own (the Redis hot storage): {@code columns} is then empty, and the source's columns are
      *     compared, each by the kind its own type gives

@@ -18,8 +18,9 @@ import reactor.core.publisher.Mono;
 
 /**
  * The ClickHouse side of {@link TableDigest}: the live rows of a target table ({@code FINAL}, then not
- * deleted in replacing mode, {@code sign = 1} in collapsing mode) digested in the server, in the
- * canonical form {@link TableDigest} defines. One query per call; nothing is written.
+ * deleted in replacing mode, {@code sign = 1} in collapsing mode; in append mode each key's row of the
+ * highest version, when not deleted) digested in the server, in the canonical form {@link TableDigest}
+ * defines. One query per call; nothing is written.
  */
 final class ClickHouseDigests {
 
@@ -79,8 +80,11 @@ final class ClickHouseDigests {
                 }
             }
             types.put(sourceTable, typesOf);
-            String reason = mode == WriteMode.APPEND
-                    ? "an append-mode table keeps every change, not one row per key: compare its latest rows yourself"
+            boolean hasLatest = table.columns().stream().map(TableFit.Column::name).filter(n -> n.equals(options.versionColumn())
+                    || n.equals(options.deletedColumn())).count() == 2;
+            String reason = mode == WriteMode.APPEND && !hasLatest
+                    ? "an append-mode table without the columns " + options.versionColumn() + " and "
+                            + options.deletedColumn() + " cannot say which of a key's rows is its latest"
                     : null;
             return new TableDigest.Target(table.database() + "." + table.name(), mode.name().toLowerCase(Locale.ROOT),
                     columns, notCompared, reason);
@@ -144,7 +148,8 @@ final class ClickHouseDigests {
     private static final int STREAMS = 2;
 
     Mono<Map<Integer, Digest>> buckets(String sourceTable, Shape shape) {
-        String one = "SELECT " + bucket(shape) + " AS " + BUCKET + ", " + hash(shape) + " AS " + HASH + from(sourceTable);
+        String one = "SELECT " + bucket(shape) + " AS " + BUCKET + ", " + hash(shape) + " AS " + HASH
+                + from(sourceTable, shape, null);
         String union = java.util.stream.IntStream.range(0, STREAMS)
                 .mapToObj(i -> one + " AND (" + bucket(shape) + ") % " + STREAMS + " = " + i)
                 .collect(Collectors.joining(" UNION ALL "));
@@ -166,7 +171,7 @@ final class ClickHouseDigests {
         }
         String in = buckets.stream().map(String::valueOf).collect(Collectors.joining(", "));
         String sql = "SELECT " + KEY + ", " + HASH + " FROM (SELECT " + keyText(shape) + " AS " + KEY + ", " + bucket(shape)
-                + " AS " + BUCKET + ", " + hash(shape) + " AS " + HASH + from(sourceTable) + ") WHERE " + BUCKET + " IN ("
+                + " AS " + BUCKET + ", " + hash(shape) + " AS " + HASH + from(sourceTable, shape, null) + ") WHERE " + BUCKET + " IN ("
                 + in + ") FORMAT TabSeparated";
         return query.rows(options.targetTable(sourceTable), "hash the rows of " + options.targetTable(sourceTable), sql)
                 .map(rows -> byKey(rows, Long::parseLong));
@@ -181,7 +186,7 @@ final class ClickHouseDigests {
                 && keys.stream().allMatch(k -> k.matches("-?\\d{1,20}"));
         String in = keys.stream().map(k -> integers ? k : Sql.string(k)).collect(Collectors.joining(", "));
         String filter = (integers ? Sql.identifier(shape.key().name()) : keyText(shape)) + " IN (" + in + ")";
-        String sql = "SELECT " + keyText(shape) + ", " + rowText(shape) + from(sourceTable) + " AND " + filter
+        String sql = "SELECT " + keyText(shape) + ", " + rowText(shape) + from(sourceTable, shape, filter) + " AND " + filter
                 + " FORMAT TabSeparated";
         return query.rows(options.targetTable(sourceTable), "read rows of " + options.targetTable(sourceTable), sql)
                 .map(rows -> byKey(rows, Sql::unescapeTsv));
@@ -196,12 +201,20 @@ final class ClickHouseDigests {
         return out;
     }
 
-    /** {@code FROM} the live rows of the target table. */
-    private String from(String sourceTable) {
+    /**
+     * {@code FROM} the live rows of the target table, then {@code WHERE}: in an append-mode table each
+     * key's latest row (the highest version; {@code filter}, when given, narrows the keys read first).
+     */
+    private String from(String sourceTable, Shape shape, String filter) {
         String table = Sql.table(options.database(), options.targetTable(sourceTable));
+        String notDeleted = " WHERE " + Sql.identifier(options.deletedColumn()) + " = 0";
         return switch (options.mode(sourceTable)) {
             case COLLAPSING -> " FROM " + table + " FINAL WHERE " + Sql.identifier(options.signColumn()) + " = 1";
-            default -> " FROM " + table + " FINAL WHERE " + Sql.identifier(options.deletedColumn()) + " = 0";
+            case APPEND -> " FROM (SELECT * FROM " + table + (filter == null ? "" : " WHERE " + filter) + " ORDER BY "
+                    + Sql.identifier(options.versionColumn()) + " DESC LIMIT 1 BY "
+                    + shape.keys().stream().map(k -> Sql.identifier(k.name())).collect(Collectors.joining(", ")) + ")"
+                    + notDeleted;
+            default -> " FROM " + table + " FINAL" + notDeleted;
         };
     }
 
