@@ -7,6 +7,10 @@ import dev.changepipe.testsupport.ClickHouseServer;
 import dev.changepipe.testsupport.ClickHouseServerExtension;
 import dev.changepipe.testsupport.PostgresServer;
 import dev.changepipe.testsupport.PostgresServerExtension;
+import dev.changepipe.testsupport.RedisServer;
+import dev.changepipe.testsupport.RedisServerExtension;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.api.StatefulRedisConnection;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -24,12 +28,12 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code ./pipeline verify} of an oplog-file pipeline (docs/verify.md): the log's final state up to the
- * checkpoints against ClickHouse and a PostgreSQL sink, while the service follows the log; rows changed,
+ * checkpoints against ClickHouse, a PostgreSQL sink and the Redis hot storage, while the service follows the log; rows changed,
  * deleted and inserted behind the pipeline's back reported by key and repaired through the sinks; a
  * verify while lines keep coming reports no difference; the running service verifies on request too; a
  * table keyed by two fields, written in append mode, is compared by each key's latest row.
  */
-@ExtendWith({PostgresServerExtension.class, ClickHouseServerExtension.class})
+@ExtendWith({PostgresServerExtension.class, ClickHouseServerExtension.class, RedisServerExtension.class})
 class OplogVerifyIntegrationTest {
 
     private static final Duration T = Duration.ofSeconds(90);
@@ -37,7 +41,7 @@ class OplogVerifyIntegrationTest {
 
     @Test
     void verifyOfAnOplogPipelineComparesTheLogsFinalStateUpToTheCheckpointsAndRepairsThroughTheSinks(PostgresServer pg,
-            ClickHouseServer ch, @TempDir Path dir) throws Exception {
+            ClickHouseServer ch, RedisServer redis, @TempDir Path dir) throws Exception {
         Path log = dir.resolve("shop.log");
         Demo.Expected expected = Demo.generate(log, CHANGES, 7);
         // a second pipeline: JSON lines of a table keyed by two fields
@@ -55,7 +59,8 @@ class OplogVerifyIntegrationTest {
         String chDb = ch.createDatabase("oplog_verify");
         String table = chDb + ".shop_order";
         Path config = dir.resolve("service.yaml");
-        Files.writeString(config, config(dir, log, ch.httpUrl(), chDb, pg.r2dbcUrl(targetDb), pairsLog));
+        String hot = chDb + ":";
+        Files.writeString(config, config(dir, log, ch.httpUrl(), chDb, pg.r2dbcUrl(targetDb), pairsLog, redis.uri(), hot));
         try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), Map.of())) {
             // the tables are made by the sinks' first writes
             await().atMost(T).pollInterval(Duration.ofMillis(300)).ignoreExceptions().untilAsserted(() -> {
@@ -76,6 +81,8 @@ class OplogVerifyIntegrationTest {
                     .contains(table + " (replacing), 6 column(s) compared")
                     .contains("table shop.order of the log against sink postgres:")
                     .contains("public.shop_order (postgres), 6 column(s) compared")
+                    .contains("table shop.order of the log against sink redis-hot-storage:")
+                    .contains(hot + "shop.order:pk:* (hot storage), 6 column(s) compared")
                     .contains("digested " + String.format("%,d", expected.liveOrders()) + " row(s) ("
                             + String.format("%,d", expected.liveOrders()) + " in the target)")
                     .contains("pipeline pairs:\n  log " + pairsLog)
@@ -111,6 +118,15 @@ class OplogVerifyIntegrationTest {
                     + " '2024-01-01 00:00:00', 1, 0)");
             pg.execute(targetDb, "DELETE FROM shop_order WHERE id = " + ids.get(2) + "; UPDATE shop_order SET total = 0.5"
                     + " WHERE id = " + ids.get(3));
+            // and an object removed and one changed in the hot storage
+            RedisClient client = RedisClient.create(redis.uri());
+            try (StatefulRedisConnection<String, String> r = client.connect()) {
+                assertThat(r.sync().del(hot + "shop.order:pk:" + ids.get(4))).isEqualTo(1);
+                String key = hot + "shop.order:pk:" + ids.get(0);
+                r.sync().set(key, r.sync().get(key).replaceFirst("\"status\": ?\"\\w+\"", "\"status\":\"lost\""));
+            } finally {
+                client.shutdown();
+            }
 
             Map.Entry<Integer, String> found = VerifyIntegrationTest.verify(config, "--table", "shop.order", "--settle", "1s");
             assertThat(found.getKey()).as(found.getValue()).isEqualTo(Cli.FAILED);
@@ -121,14 +137,17 @@ class OplogVerifyIntegrationTest {
                     .containsPattern(ids.get(0) + ": status \\w+ \\(source\\) / hacked \\(target\\)")
                     .contains("2 key(s) differ: 1 missing from the target, 0 extra in it, 1 different")
                     .contains("missing from the target (1):\n        " + ids.get(2) + "\n")
-                    .containsPattern(ids.get(3) + ": total [0-9.]+ \\(source\\) / 0.50 \\(target\\)");
+                    .containsPattern(ids.get(3) + ": total [0-9.]+ \\(source\\) / 0.50 \\(target\\)")
+                    .contains("missing from the target (1):\n        " + ids.get(4) + "\n")
+                    .containsPattern(ids.get(0) + ": status \\w+ \\(source\\) / lost \\(target\\)");
 
             Map.Entry<Integer, String> repaired = VerifyIntegrationTest.verify(config, "--pipeline", "shop", "--repair",
                     "--settle", "1s");
             assertThat(repaired.getKey()).as(repaired.getValue()).isEqualTo(Cli.FAILED);
             assertThat(repaired.getValue())
                     .contains("repair: wrote 2 row(s) and 1 delete(s) of shop.order again through sink clickhouse")
-                    .contains("repair: wrote 2 row(s) and 0 delete(s) of shop.order again through sink postgres");
+                    .contains("repair: wrote 2 row(s) and 0 delete(s) of shop.order again through sink postgres")
+                    .contains("repair: wrote 2 row(s) and 0 delete(s) of shop.order again through sink redis-hot-storage");
             Map.Entry<Integer, String> again = VerifyIntegrationTest.verify(config);
             assertThat(again.getKey()).as(again.getValue()).isEqualTo(Cli.OK);
             assertThat(live(ch, table)).isEqualTo(expected.liveOrders());
@@ -190,7 +209,8 @@ class OplogVerifyIntegrationTest {
         return Long.parseLong(ch.execute("SELECT count() FROM " + table + " FINAL WHERE is_deleted = 0").trim());
     }
 
-    private static String config(Path dir, Path log, String clickHouseUrl, String chDb, String targetUrl, Path pairs) {
+    private static String config(Path dir, Path log, String clickHouseUrl, String chDb, String targetUrl, Path pairs,
+            String redisUri, String hotPrefix) {
         return """
                 http:
                   host: 127.0.0.1
@@ -203,6 +223,9 @@ class OplogVerifyIntegrationTest {
                   postgres:
                     target:
                       url: "%5$s"
+                  redis:
+                    hot:
+                      uri: "%8$s"
                   clickhouse:
                     test:
                       endpoints: ["%3$s"]
@@ -227,6 +250,9 @@ class OplogVerifyIntegrationTest {
                               orderBy: [id]
                       - type: postgres
                         connection: target
+                      - type: redis-hot-storage
+                        connection: hot
+                        keyPrefix: "%9$s"
                   - name: pairs
                     source:
                       type: oplog-file
@@ -243,6 +269,6 @@ class OplogVerifyIntegrationTest {
                             create:
                               columns: ["a Int32", "b Int32", "v String", "is_deleted UInt8"]
                               orderBy: [a, b]
-                """.formatted(dir, log, clickHouseUrl, chDb, targetUrl, ServiceUnderTest.TOKEN, pairs);
+                """.formatted(dir, log, clickHouseUrl, chDb, targetUrl, ServiceUnderTest.TOKEN, pairs, redisUri, hotPrefix);
     }
 }

@@ -59,14 +59,18 @@ final class LogRows implements SourceRows {
     public Prepared prepare(TableDigest sink, TableDigest.Target target, int buckets, PrintWriter out) {
         this.sink = sink;
         List<String> key = log.keyFields(table);
+        // a target without column types (the hot storage) holds the values as the log has them: each field
+        // the table's changes carry is compared as text
+        Map<String, Column> columns = target.columns();
         if (target.sourceKinds()) {
-            out.println("    " + target.name() + " is not compared: it holds the values without column types, and the log"
-                    + " has none either (verify compares it with PostgreSQL sources)");
-            return null;
+            columns = new LinkedHashMap<>();
+            for (String field : log.fields(table)) {
+                columns.put(field, new Column(field, TableDigest.Kind.STRING, 0, null, true));
+            }
         }
         List<Column> keyColumns = new java.util.ArrayList<>();
         for (String field : key) {
-            Column keyColumn = target.columns().get(field);
+            Column keyColumn = columns.get(field);
             if (keyColumn == null) {
                 out.println("    the key field " + field + " is not a column of " + target.name());
                 return null;
@@ -74,7 +78,7 @@ final class LogRows implements SourceRows {
             keyColumns.add(keyColumn);
         }
         int n = buckets > 0 ? buckets : SourceRows.bucketsFor(log.changes(table));
-        shape = new Shape(keyColumns, List.copyOf(target.columns().values()), n,
+        shape = new Shape(keyColumns, List.copyOf(columns.values()), n,
                 keyColumns.size() == 1 && keyColumns.get(0).kind() == TableDigest.Kind.INTEGER);
         return new Prepared(shape, target.notCompared());
     }

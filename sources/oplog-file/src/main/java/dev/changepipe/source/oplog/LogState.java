@@ -50,6 +50,7 @@ final class LogState implements AutoCloseable {
     /** About this many bytes of log per partition: what one partition's keys take in memory is a few times that. */
     private static final long PARTITION_BYTES = 16L << 20;
     private static final int MAX_PARTITIONS = 256;
+    private static final int MAX_FIELDS = 1000;
     private static final Duration CALL_TIMEOUT = Duration.ofMinutes(1);
 
     private final OplogFileOptions options;
@@ -61,6 +62,8 @@ final class LogState implements AutoCloseable {
     private final List<String> tables = new ArrayList<>();
     private final Map<String, Integer> tableIds = new HashMap<>();
     private final Map<String, List<String>> keyFields = new LinkedHashMap<>();
+    /** The fields of each table's rows, in the order they first appear (at most {@link #MAX_FIELDS}). */
+    private final Map<String, java.util.Set<String>> fields = new HashMap<>();
     private final Map<String, Long> changes = new HashMap<>();
     /** How far each origin was read: its generation and the byte after its last line read. */
     private final Map<String, long[]> scanned = new HashMap<>();
@@ -110,6 +113,11 @@ final class LogState implements AutoCloseable {
     /** The key fields of a table's first change. */
     List<String> keyFields(String table) {
         return keyFields.getOrDefault(table, List.of());
+    }
+
+    /** The fields of the table's changes, keys first, in the order they first appear. */
+    List<String> fields(String table) {
+        return List.copyOf(fields.getOrDefault(table, java.util.Set.of()));
     }
 
     /** How many changes of the table the log holds up to the checkpoints. */
@@ -168,6 +176,11 @@ final class LogState implements AutoCloseable {
                     keyFields.put(item.table(), List.copyOf(item.key().keySet()));
                 }
                 changes.merge(item.table(), 1L, Long::sum);
+                java.util.Set<String> seen = fields.computeIfAbsent(item.table(), t -> new java.util.LinkedHashSet<>());
+                if (seen.size() < MAX_FIELDS) {
+                    item.key().keySet().forEach(seen::add);
+                    item.values().keySet().forEach(seen::add);
+                }
                 String identity = identity(item.key());
                 DataOutputStream o = outs[Math.floorMod(identity.hashCode(), partitions)];
                 try {
