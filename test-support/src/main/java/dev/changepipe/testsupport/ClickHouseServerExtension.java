@@ -127,7 +127,7 @@ public final class ClickHouseServerExtension implements ParameterResolver {
   }
 
   /** {@code clickhouse-server}, else the single {@code clickhouse} binary with {@code server}. */
-  private static List<String> binary() {
+  static List<String> binary() {
     String[] dirs = {"/usr/sbin", "/usr/bin", "/usr/local/bin"};
     Optional<Path> server = Commands.findBinary("clickhouse-server", dirs);
     if (server.isPresent()) {
@@ -188,6 +188,16 @@ public final class ClickHouseServerExtension implements ParameterResolver {
   }
 
   private static Path writeConfig(Path dir, int httpPort, int tcpPort) {
+    String local = "<" + LOCAL_CLUSTER + "><shard><replica><host>" + Commands.LOOPBACK + "</host><port>" + tcpPort
+        + "</port></replica></shard></" + LOCAL_CLUSTER + ">";
+    return writeConfig(dir, httpPort, tcpPort, local, "");
+  }
+
+  /**
+   * The config of a private server: its ports, its directory, {@code remoteServers} (the body of
+   * {@code <remote_servers>}) and {@code extra} elements (ZooKeeper, macros, ...).
+   */
+  static Path writeConfig(Path dir, int httpPort, int tcpPort, String remoteServers, String extra) {
     String d = dir.toString();
     String config = """
         <?xml version="1.0"?>
@@ -200,6 +210,8 @@ public final class ClickHouseServerExtension implements ParameterResolver {
             <count>1</count>
           </logger>
           <http_port>%2$d</http_port>
+          <!-- longer than the tests' pauses: the JDK client reuses a connection the server closed (3 s by default) -->
+          <keep_alive_timeout>600</keep_alive_timeout>
           <tcp_port>%3$d</tcp_port>
           <listen_host>%4$s</listen_host>
           <path>%1$s/data/</path>
@@ -211,12 +223,11 @@ public final class ClickHouseServerExtension implements ParameterResolver {
           <default_profile>default</default_profile>
           <default_database>default</default_database>
           <remote_servers>
-            <%5$s>
-              <shard><replica><host>%4$s</host><port>%3$d</port></replica></shard>
-            </%5$s>
+            %5$s
           </remote_servers>
+          %6$s
         </yandex>
-        """.formatted(Commands.xml(d), httpPort, tcpPort, Commands.LOOPBACK, LOCAL_CLUSTER);
+        """.formatted(Commands.xml(d), httpPort, tcpPort, Commands.LOOPBACK, remoteServers, extra);
     String users = """
         <?xml version="1.0"?>
         <yandex>

@@ -928,6 +928,9 @@ final class ClickHouseWriter implements ClickHouseSink {
         String what = "insert of " + rows + " rows into " + table.target();
         return encoded.flatMap(slices -> retryIf(retried, endpoints.call(table.target(), what, client -> {
             InsertSettings settings = new InsertSettings();
+            // into a Distributed table: answered once every shard has its rows, not once they are queued on
+            // this node to be sent later (an acknowledgement before durability); other tables ignore it
+            settings.serverSetting("insert_distributed_sync", "1");
             if (token != null) {
                 settings.serverSetting("insert_deduplication_token", token);
             }
