@@ -13,9 +13,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The service into a real 2 x 2 ClickHouse cluster (docs/clickhouse-sink.md, "On a cluster"): a log
- * replicated in replacing mode through a {@code Distributed} table over {@code ReplicatedReplacingMergeTree}
- * shards holds, after {@code FINAL} through the {@code Distributed} table, exactly the log's final state
+ * The service into a real 2 x 2 ClickHouse cluster (docs/clickhouse-sink.md, "On a cluster"): the sink
+ * creates the database, {@code ReplicatedReplacingMergeTree} shards and a {@code Distributed} table over
+ * them {@code ON CLUSTER} ({@code shardBy}); a log replicated in replacing mode through the
+ * {@code Distributed} table holds, after {@code FINAL} through the {@code Distributed} table, exactly the log's final state
  * as soon as the run has ended (a write through the {@code Distributed} table is acknowledged once every
  * shard has its rows, not once they are queued on the node the sink talks to); every replica of a shard
  * ends with the same rows; {@code ./pipeline verify} through the {@code Distributed} table finds it equal.
@@ -31,15 +32,9 @@ class ClusterIntegrationTest {
         Demo.Expected expected = Demo.generate(log, CHANGES, 11);
         try (ClickHouseCluster cluster = ClickHouseCluster.start(2, 2)) {
             ClickHouseServer first = cluster.server(1, 1).server();
-            String on = " ON CLUSTER " + ClickHouseCluster.NAME;
-            first.execute("CREATE DATABASE IF NOT EXISTS shop" + on);
-            first.execute("CREATE TABLE shop.shop_order_local" + on + " (id UInt64, uuid UUID, customer UInt32,"
-                    + " status String, total Decimal(12, 2), created DateTime, version UInt64, is_deleted UInt8)"
-                    + " ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/shop.shop_order', '{replica}',"
-                    + " version) ORDER BY id");
-            // every version of a key on one shard: FINAL is then right on each shard
-            first.execute("CREATE TABLE shop.shop_order" + on + " AS shop.shop_order_local ENGINE = Distributed("
-                    + ClickHouseCluster.NAME + ", shop, shop_order_local, id)");
+            // the sink creates the database and the tables ON CLUSTER: ReplicatedReplacingMergeTree shards
+            // (shop_order_local) under a Distributed table (shop_order) sharded by the key, so that every
+            // version of a key is on one shard and FINAL is right on each
             Path config = dir.resolve("service.yaml");
             Files.writeString(config, """
                     checkpoints:
@@ -63,10 +58,16 @@ class ClusterIntegrationTest {
                             tables:
                               shop.order:
                                 target: shop_order
+                                create:
+                                  columns: ["id UInt64", "uuid UUID", "customer UInt32", "status String", "total Decimal(12, 2)", "created DateTime"]
+                                  orderBy: [id]
+                                  shardBy: id
                     """.formatted(dir, first.httpUrl(), ClickHouseCluster.NAME, log));
 
             Map.Entry<Integer, String> run = ServiceUnderTest.launcher(Map.of(), "run", "--config", config.toString());
             assertThat(run.getKey()).as(run.getValue()).isZero();
+            assertThat(first.execute("SELECT engine FROM system.tables WHERE database = 'shop' ORDER BY name"
+                    + " FORMAT TabSeparated")).isEqualTo("Distributed\nReplicatedReplacingMergeTree\n");
             // at once, not eventually: the run ended, so every row it acknowledged is on its shard
             assertThat(first.execute("SELECT count(), sum(total) FROM shop.shop_order FINAL WHERE is_deleted = 0"
                     + " FORMAT TabSeparated")).isEqualTo(expected.liveOrders() + "\t" + expected.totalOfLive() + "\n");

@@ -55,7 +55,10 @@ record ClickHouseConfig(
     /** A table the sink creates when it is missing. */
     record Create(
             @Key(value = "the columns, each `name Type`", required = true) List<String> columns,
-            @Key(value = "the key columns (`ORDER BY`)", required = true) List<String> orderBy) {
+            @Key(value = "the key columns (`ORDER BY`)", required = true) List<String> orderBy,
+            @Key(value = "with `cluster`: create a `Replicated` table on every node (`<target>_local`) and a"
+                    + " `Distributed` table over them, sharded by this expression (the key columns, or a hash of them)",
+                    defaultText = "none: one table of the mode's engine on every node") String shardBy) {
     }
 
     /** {@code connections.clickhouse.<name>}. */

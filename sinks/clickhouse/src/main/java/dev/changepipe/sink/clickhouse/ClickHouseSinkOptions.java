@@ -107,6 +107,8 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
                 "must be three different columns");
         Objects.requireNonNull(format, "format");
         require(cluster == null || !cluster.isBlank(), "cluster", "must not be blank when set");
+        tables.forEach((table, t) -> require(cluster != null || t.shardBy() == null, "tables." + table + ".create.shardBy",
+                "creates a Replicated and a Distributed table ON CLUSTER: set the sink's cluster"));
         require(minBackoff != null && !minBackoff.isNegative() && !minBackoff.isZero(), "minBackoff", "must be positive");
         require(maxBackoff != null && maxBackoff.compareTo(minBackoff) >= 0, "maxBackoff", "must be at least minBackoff");
         require(jitter >= 0 && jitter <= 1, "jitter", "must be between 0 and 1");

@@ -78,6 +78,9 @@ public final class ClickHouseSinkProvider implements SinkProvider {
                 }
                 if (t.create() != null) {
                     tb.create(t.create().columns(), t.create().orderBy());
+                    if (t.create().shardBy() != null) {
+                        tb.shardBy(t.create().shardBy());
+                    }
                 }
                 if (t.partitionBy() != null) {
                     tb.partitionBy(t.partitionBy());

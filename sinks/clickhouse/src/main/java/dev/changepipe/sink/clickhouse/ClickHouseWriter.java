@@ -1346,13 +1346,36 @@ final class ClickHouseWriter implements ClickHouseSink {
     }
 
     private Mono<Void> createTable(String target, WriteMode mode, TableOptions t) {
-        String ddl = createTableSql(options, target, mode, t);
-        String engine = ddl.substring(ddl.indexOf("ENGINE = ") + 9);
-        return retry(endpoints.call(target, "create table " + target, client -> {
-            client.query(ddl).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS).close();
-            log.info("{}: ensured table {}.{} ({})", options.name(), options.database(), target, engine);
-            return Boolean.TRUE;
-        }), "create table " + target).then();
+        List<String> statements = new ArrayList<>();
+        if (options.cluster() != null && t.shardBy() != null) {
+            statements.add(createTableSql(options, target + LOCAL_SUFFIX, mode, t));
+            statements.add(createDistributedSql(options, target, t));
+        } else {
+            statements.add(createTableSql(options, target, mode, t));
+        }
+        return Flux.fromIterable(statements).concatMap(ddl -> {
+            String engine = ddl.substring(ddl.indexOf("ENGINE = ") + 9);
+            return retry(endpoints.call(target, "create table " + target, client -> {
+                client.query(ddl).get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS).close();
+                log.info("{}: ensured table {}.{} ({})", options.name(), options.database(), target, engine);
+                return Boolean.TRUE;
+            }), "create table " + target);
+        }).then();
+    }
+
+    /** The local tables of a sharded table the sink creates: {@code <target>_local}. */
+    static final String LOCAL_SUFFIX = "_local";
+
+    /**
+     * The {@code Distributed} table over the {@code Replicated} local tables of a sharded table the sink
+     * creates ({@code CREATE TABLE ... ON CLUSTER c AS db.target_local ENGINE = Distributed(c, db,
+     * target_local, shardBy)}).
+     */
+    static String createDistributedSql(ClickHouseSinkOptions options, String target, TableOptions t) {
+        return "CREATE TABLE IF NOT EXISTS " + Sql.table(options.database(), target) + " ON CLUSTER "
+                + Sql.identifier(options.cluster()) + " AS " + Sql.table(options.database(), target + LOCAL_SUFFIX)
+                + " ENGINE = Distributed(" + Sql.identifier(options.cluster()) + ", " + Sql.identifier(options.database())
+                + ", " + Sql.identifier(target + LOCAL_SUFFIX) + ", " + t.shardBy() + ")";
     }
 
     /** The CREATE TABLE IF NOT EXISTS statement of a table the sink creates (identifiers quoted). */
@@ -1373,11 +1396,13 @@ final class ClickHouseWriter implements ClickHouseSink {
             sql.append(Sql.identifier(parts[0])).append(' ').append(parts[1]);
         }
         String engine;
+        String argument;
         switch (mode) {
             case COLLAPSING:
                 addColumn(sql, declared, options.versionColumn(), "UInt64");
                 addColumn(sql, declared, options.signColumn(), "Int8");
-                engine = "CollapsingMergeTree(" + Sql.identifier(options.signColumn()) + ")";
+                engine = "CollapsingMergeTree";
+                argument = Sql.identifier(options.signColumn());
                 break;
             case APPEND:
                 addColumn(sql, declared, options.versionColumn(), "UInt64");
@@ -1385,11 +1410,20 @@ final class ClickHouseWriter implements ClickHouseSink {
                 addColumn(sql, declared, options.offsetColumn(), "UInt64");
                 addColumn(sql, declared, options.rowColumn(), "UInt32");
                 engine = "MergeTree";
+                argument = null;
                 break;
             default:
                 addColumn(sql, declared, options.versionColumn(), "UInt64");
                 addColumn(sql, declared, options.deletedColumn(), "UInt8");
-                engine = "ReplacingMergeTree(" + Sql.identifier(options.versionColumn()) + ")";
+                engine = "ReplacingMergeTree";
+                argument = Sql.identifier(options.versionColumn());
+        }
+        if (options.cluster() != null && t.shardBy() != null) {
+            // the shard's replicas share a path in ZooKeeper: the macros of each node name its shard and itself
+            String path = Sql.string("/clickhouse/tables/{shard}/" + options.database() + "." + target);
+            engine = "Replicated" + engine + "(" + path + ", '{replica}'" + (argument == null ? "" : ", " + argument) + ")";
+        } else {
+            engine = engine + (argument == null ? "" : "(" + argument + ")");
         }
         sql.append(") ENGINE = ").append(engine);
         if (t.partitionBy() != null) {

@@ -15,15 +15,29 @@ import java.util.Objects;
  *     {@code is_deleted} or {@code sign} columns of the mode are added); required with {@code create}
  * @param orderBy the sorting key (the key columns); required with {@code create}
  * @param partitionBy an optional {@code PARTITION BY} expression, or {@code null}
+ * @param shardBy with the sink's cluster: the sharding expression of a created table, which is then made
+ *     as a {@code Replicated} table on every node ({@code <target>_local}) and a {@code Distributed} table
+ *     ({@code <target>}) over them; it must give every version of a key one value (the key columns, or a
+ *     hash of them). {@code null}: one table of the mode's engine on every node of the cluster
  */
 public record TableOptions(String target, WriteMode mode, boolean create, List<String> columns,
-        List<String> orderBy, String partitionBy) {
+        List<String> orderBy, String partitionBy, String shardBy) {
+
+    /** Without a sharding expression. */
+    public TableOptions(String target, WriteMode mode, boolean create, List<String> columns, List<String> orderBy,
+            String partitionBy) {
+        this(target, mode, create, columns, orderBy, partitionBy, null);
+    }
 
     public TableOptions {
         columns = columns == null ? List.of() : List.copyOf(columns);
         orderBy = orderBy == null ? List.of() : List.copyOf(orderBy);
         if (target != null && target.isBlank()) {
             throw new IllegalArgumentException("target: must not be blank");
+        }
+        if (shardBy != null && (!create || shardBy.isBlank())) {
+            throw new IllegalArgumentException("shardBy: only for a table the sink creates, and not blank (table "
+                    + target + ")");
         }
         if (create && (columns.isEmpty() || orderBy.isEmpty())) {
             throw new IllegalArgumentException("create: needs columns and orderBy (table " + target + ")");
@@ -48,6 +62,7 @@ public record TableOptions(String target, WriteMode mode, boolean create, List<S
         private List<String> columns = List.of();
         private List<String> orderBy = List.of();
         private String partitionBy;
+        private String shardBy;
 
         private Builder() {
         }
@@ -75,8 +90,14 @@ public record TableOptions(String target, WriteMode mode, boolean create, List<S
             return this;
         }
 
+        /** With the sink's cluster: create a {@code Replicated} local table and a {@code Distributed} one, sharded so. */
+        public Builder shardBy(String expression) {
+            this.shardBy = expression;
+            return this;
+        }
+
         public TableOptions build() {
-            return new TableOptions(target, mode, create, columns, orderBy, partitionBy);
+            return new TableOptions(target, mode, create, columns, orderBy, partitionBy, shardBy);
         }
     }
 }

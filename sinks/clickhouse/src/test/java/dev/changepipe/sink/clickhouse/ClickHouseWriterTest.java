@@ -34,6 +34,31 @@ class ClickHouseWriterTest {
     }
 
     @Test
+    void aShardedTableIsCreatedAsReplicatedLocalTablesUnderADistributedTable() {
+        ClickHouseSinkOptions options = ClickHouseSinkOptions.builder().endpoints("http://h:8123")
+                .database("analytics").cluster("main").build();
+        TableOptions sharded = TableOptions.builder().create(List.of("id UInt64", "name String"), List.of("id"))
+                .shardBy("cityHash64(id)").build();
+        assertThat(ClickHouseWriter.createTableSql(options, "app_model_local", WriteMode.REPLACING, sharded))
+                .isEqualTo("CREATE TABLE IF NOT EXISTS `analytics`.`app_model_local` ON CLUSTER `main`"
+                        + " (`id` UInt64, `name` String, `version` UInt64, `is_deleted` UInt8) ENGINE ="
+                        + " ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/analytics.app_model_local', '{replica}',"
+                        + " `version`) ORDER BY (`id`)");
+        assertThat(ClickHouseWriter.createTableSql(options, "t_local", WriteMode.COLLAPSING, sharded))
+                .contains("ENGINE = ReplicatedCollapsingMergeTree('/clickhouse/tables/{shard}/analytics.t_local',"
+                        + " '{replica}', `sign`)");
+        assertThat(ClickHouseWriter.createTableSql(options, "t_local", WriteMode.APPEND, sharded))
+                .contains("ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/analytics.t_local', '{replica}')");
+        assertThat(ClickHouseWriter.createDistributedSql(options, "app_model", sharded))
+                .isEqualTo("CREATE TABLE IF NOT EXISTS `analytics`.`app_model` ON CLUSTER `main` AS"
+                        + " `analytics`.`app_model_local` ENGINE = Distributed(`main`, `analytics`, `app_model_local`,"
+                        + " cityHash64(id))");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> ClickHouseSinkOptions.builder()
+                .endpoints("http://h:8123").table("app.model", sharded).build())
+                .hasMessageContaining("tables.app.model.create.shardBy").hasMessageContaining("set the sink's cluster");
+    }
+
+    @Test
     void databaseCreationIsIfNotExistsQuotedAndOnClusterWhenAClusterIsConfigured() {
         assertThat(ClickHouseWriter.createDatabaseSql(ClickHouseSinkOptions.builder().endpoints("http://h:8123")
                 .database("my`db").cluster("main").build()))
