@@ -20,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
  * as soon as the run has ended (a write through the {@code Distributed} table is acknowledged once every
  * shard has its rows, not once they are queued on the node the sink talks to); every replica of a shard
  * ends with the same rows; {@code ./pipeline verify} through the {@code Distributed} table finds it equal.
+ * Then a replica and a whole shard stopped under a following service: nothing lost, nothing doubled.
  */
 class ClusterIntegrationTest {
 
@@ -87,6 +88,103 @@ class ClusterIntegrationTest {
             assertThat(verify.getKey()).as(verify.getValue()).isEqualTo(Cli.OK);
             assertThat(verify.getValue()).contains("shop.shop_order (replacing), 6 column(s) compared")
                     .contains("digested " + String.format("%,d", expected.liveOrders()) + " row(s)");
+
+            replicaAndShardStoppedMidStream(cluster, dir);
+        }
+    }
+
+    /**
+     * A service follows a log into the cluster, its endpoints every node; mid-stream a replica of the first
+     * shard and both replicas of the second are stopped, and started again once the log is written: nothing
+     * is lost, nothing doubled after {@code FINAL}, and the stopped shard catches up (its replicas equal).
+     */
+    private static void replicaAndShardStoppedMidStream(ClickHouseCluster cluster, Path dir) throws Exception {
+        Path log = dir.resolve("events.log");
+        Files.writeString(log, "");
+        Path config = dir.resolve("follow.yaml");
+        Files.writeString(config, """
+                http:
+                  host: 127.0.0.1
+                  port: 0
+                  portFile: %1$s/follow.port
+                  token: %5$s
+                checkpoints:
+                  directory: %1$s/follow-checkpoints
+                connections:
+                  clickhouse:
+                    cluster:
+                      endpoints: [%2$s]
+                      database: shop
+                pipelines:
+                  - name: events
+                    source:
+                      type: oplog-file
+                      path: %4$s
+                      mode: follow
+                      pollInterval: 100ms
+                    sinks:
+                      - type: clickhouse
+                        connection: cluster
+                        cluster: %3$s
+                        tables:
+                          shop.event:
+                            create:
+                              columns: ["id UInt64", "n UInt64"]
+                              orderBy: [id]
+                              shardBy: id
+                """.formatted(dir, String.join(", ", cluster.httpUrls().stream().map(u -> "\"" + u + "\"").toList()),
+                ClickHouseCluster.NAME, log, ServiceUnderTest.TOKEN));
+        int keys = 2_000;
+        int batches = 60;
+        try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("follow.port"), Map.of())) {
+            for (int batch = 1; batch <= batches; batch++) {
+                StringBuilder lines = new StringBuilder();
+                for (int id = 1; id <= keys; id += 7) {
+                    int key = 1 + (id + batch * 13) % keys;
+                    lines.append(1_700_000_000L + batch).append(" SAVE [{\"model\": \"shop.event\", \"pk\": ")
+                            .append(key).append(", \"fields\": {\"n\": ").append(batch).append("}}]\n");
+                }
+                Files.writeString(log, lines, java.nio.file.StandardOpenOption.APPEND);
+                if (batch == 20) {
+                    cluster.server(1, 2).stop();
+                    cluster.server(2, 1).stop();
+                    cluster.server(2, 2).stop();
+                }
+                await().pollDelay(Duration.ofMillis(30)).until(() -> true);
+            }
+            // the writes of the second shard's rows fail meanwhile, and are retried, not acknowledged
+            await().atMost(Duration.ofSeconds(60)).until(() -> service.pipeline("events").path("lastError").asText()
+                    .contains("retrying"));
+            cluster.server(2, 1).start();
+            cluster.server(2, 2).start();
+            cluster.server(1, 2).start();
+            // the last batch that wrote each key: what FINAL must show
+            Map<Integer, Integer> last = new java.util.HashMap<>();
+            for (int batch = 1; batch <= batches; batch++) {
+                for (int id = 1; id <= keys; id += 7) {
+                    last.put(1 + (id + batch * 13) % keys, batch);
+                }
+            }
+            long sum = last.values().stream().mapToLong(Integer::longValue).sum();
+            ClickHouseServer first = cluster.server(1, 1).server();
+            await().atMost(Duration.ofSeconds(120)).ignoreExceptions().untilAsserted(() -> assertThat(first.execute(
+                    "SELECT count(), sum(n) FROM shop.shop_event FINAL WHERE is_deleted = 0 FORMAT TabSeparated"))
+                    .isEqualTo(last.size() + "\t" + sum + "\n"));
+            // each shard's replicas end with the same rows, which together are the final state
+            String local = "SELECT count(), sum(n) FROM shop.shop_event_local FINAL FORMAT TabSeparated";
+            await().atMost(Duration.ofSeconds(120)).ignoreExceptions().untilAsserted(() -> {
+                long count = 0;
+                long total = 0;
+                for (int shard = 1; shard <= 2; shard++) {
+                    String rows = cluster.server(shard, 1).server().execute(local);
+                    assertThat(cluster.server(shard, 2).server().execute(local)).isEqualTo(rows);
+                    String[] f = rows.trim().split("\t");
+                    count += Long.parseLong(f[0]);
+                    total += Long.parseLong(f[1]);
+                }
+                assertThat(count + "\t" + total).isEqualTo(last.size() + "\t" + sum);
+            });
+            assertThat(service.terminate(Duration.ofSeconds(60))).isZero();
         }
     }
 }
