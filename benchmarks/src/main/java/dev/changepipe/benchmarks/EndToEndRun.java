@@ -1,5 +1,6 @@
 package dev.changepipe.benchmarks;
 
+import dev.changepipe.testsupport.ClickHouseCluster;
 import dev.changepipe.testsupport.ClickHouseServer;
 import dev.changepipe.testsupport.ClickHouseServerExtension;
 import dev.changepipe.testsupport.DedicatedClickHouse;
@@ -41,7 +42,7 @@ public final class EndToEndRun {
             "oplog-latency-20k", "oplog-latency-50k",
             "storage-sync-clickhouse-replacing", "storage-sync-clickhouse-collapsing",
             "oplog-postgres", "oplog-hotstorage", RegistrationScenario.HTTP, RegistrationScenario.DIRECT,
-            VerifyScenario.VERIFY, VerifyScenario.REPAIR, PgCdcScenario.SNAPSHOT, PgCdcScenario.STREAM);
+            VerifyScenario.VERIFY, VerifyScenario.REPAIR, PgCdcScenario.SNAPSHOT, PgCdcScenario.STREAM, "oplog-cluster");
 
     private static final Duration SERVICE_TIMEOUT = Duration.ofMinutes(30);
 
@@ -141,6 +142,9 @@ public final class EndToEndRun {
         }
         if (selected(PgCdcScenario.STREAM)) {
             guard(PgCdcScenario.STREAM, cdc::stream);
+        }
+        if (selected("oplog-cluster")) {
+            guard("oplog-cluster", this::oplogCluster);
         }
         VerifyScenario verify = new VerifyScenario(this, Math.max(1, rows * 5L / 2));
         for (String name : new String[] {VerifyScenario.VERIFY, VerifyScenario.REPAIR}) {
@@ -335,6 +339,59 @@ public final class EndToEndRun {
                 result(name, expected.changes(), result.seconds(), base, result.cpuSeconds(), result.peakHeapMb(), -1,
                         result.extraFields() + (firstRow == null ? "" : " first_row_s=" + fmt(firstRow.seconds(), 2)));
             });
+        }
+    }
+
+    // ---------------------------------------------------------------- oplog -> a 2 x 2 ClickHouse cluster
+
+    /**
+     * The log of {@code oplog-clickhouse} into a local cluster of 2 shards of 2 replicas (test-support's
+     * {@link ClickHouseCluster}: ZooKeeper and four servers on this machine), through a {@code Distributed}
+     * table over replicated shards the sink creates ({@code shardBy: id}), the service's endpoint the first
+     * node. Baseline: {@code clickhouse-client} into the single private server, as for {@code oplog-clickhouse}.
+     */
+    private void oplogCluster() throws Exception {
+        Path dir = directory("oplog-cluster");
+        Path log = dir.resolve("shop.log");
+        Path tsv = dir.resolve("baseline.tsv");
+        DjangoLog.Expected expected = DjangoLog.generate(log, tsv, null, rows, 42);
+        ClickHouseServer single = clickHouse().server();
+        single.execute("CREATE DATABASE IF NOT EXISTS bench");
+        double baseline = oplogClickHouseBaseline(single, tsv, expected);
+        try (ClickHouseCluster cluster = ClickHouseCluster.start(2, 2)) {
+            ClickHouseServer ch = cluster.server(1, 1).server();
+            Path runDir = directory("oplog-cluster-run");
+            String yaml = configHead(runDir) + """
+                    connections:
+                      clickhouse:
+                        bench:
+                          endpoints: [%s]
+                          database: bench
+                    pipelines:
+                      - name: oplog
+                        source:
+                          type: oplog-file
+                          path: %s
+                          mode: snapshot
+                        sinks:
+                          - type: clickhouse
+                            connection: bench
+                            cluster: %s
+                            tables:
+                              shop.order:
+                                target: shop_order
+                                create: {columns: [%s], orderBy: [id], shardBy: id}
+                    """.formatted(String.join(", ", cluster.httpUrls()), quote(log), ClickHouseCluster.NAME,
+                    DjangoLog.COLUMNS);
+            ServiceProcess.Result result = runService(runDir, yaml);
+            String problem = result.exitCode() != 0 ? "the service exited with " + result.exitCode() + " (log: "
+                    + runDir.resolve("service.log") + ")" : checkOrders(ch, "bench.shop_order", expected);
+            if (problem != null) {
+                failed("oplog-cluster", problem);
+                return;
+            }
+            result("oplog-cluster", expected.changes(), result.seconds(), baseline, result.cpuSeconds(),
+                    result.peakHeapMb(), -1, result.extraFields());
         }
     }
 
