@@ -47,7 +47,7 @@ public final class ClickHouseCluster implements AutoCloseable {
       throw new ServerStartupException(ZOOKEEPER_JAR + " not found: run scripts/install-servers (Debian's zookeeper"
           + " package)", false);
     }
-    List<String> binary = ClickHouseServerExtension.binary();
+    List<String> binary = ClickHouseProcess.binary();
     ClickHouseCluster cluster = Commands.retryIfPortTaken(ClickHouseCluster::startZooKeeper);
     try {
       int[][] http = new int[shards][replicas];
@@ -83,7 +83,7 @@ public final class ClickHouseCluster implements AutoCloseable {
               <interserver_http_port>%5$d</interserver_http_port>
               <interserver_http_host>%1$s</interserver_http_host>
               """.formatted(Commands.LOOPBACK, cluster.zooPort, s + 1, r + 1, interserver[s][r]);
-          Path config = ClickHouseServerExtension.writeConfig(dir, http[s][r], tcp[s][r], remote.toString(), extra);
+          Path config = ClickHouseProcess.writeConfig(dir, http[s][r], tcp[s][r], remote.toString(), extra);
           List<String> command = new ArrayList<>(binary);
           command.add("--config-file=" + config);
           DedicatedClickHouse server = new DedicatedClickHouse(command, dir, http[s][r], tcp[s][r]);
@@ -225,7 +225,18 @@ public final class ClickHouseCluster implements AutoCloseable {
       return;
     }
     closed = true;
-    servers.forEach(shard -> shard.forEach(DedicatedClickHouse::close));
+    // all at once: each server takes a few seconds to stop
+    List<Thread> stopping = new ArrayList<>();
+    servers.forEach(shard -> shard.forEach(server -> stopping.add(new Thread(server::close, "stop-clickhouse"))));
+    stopping.forEach(Thread::start);
+    for (Thread t : stopping) {
+      try {
+        t.join();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+    }
     zookeeper.stop();
     Commands.deleteTree(zooDir);
   }

@@ -51,7 +51,7 @@ public final class DedicatedClickHouse implements AutoCloseable {
     if (isRunning()) {
       return;
     }
-    process = ClickHouseServerExtension.launch(command, dir, server);
+    process = ClickHouseProcess.launch(command, dir, server);
   }
 
   /** Stops the server (SIGTERM, then SIGKILL after a grace period) and waits for it to exit. */
