@@ -79,6 +79,18 @@ public final class VerifyOptions {
 
         /** Verifies the provider's pipelines that {@code options} name; the exit code. */
         protected abstract int verify(VerifyOptions options, Context context);
+
+        /**
+         * Prints the last line of a verify whose tables were {@code problems} times not equal (or not
+         * compared) and returns its exit code; {@code repaired}: what a repair did, for that line.
+         */
+        protected static int summary(java.io.PrintWriter out, int problems, boolean repair, String repaired) {
+            out.println(problems == 0 ? "equal: every table compared holds what its source holds"
+                    : "not equal: " + problems + " table(s) differ or could not be compared (above)"
+                            + (repair ? "; " + repaired : ""));
+            out.flush();
+            return problems == 0 ? OK : FAILED;
+        }
     }
 
     /**

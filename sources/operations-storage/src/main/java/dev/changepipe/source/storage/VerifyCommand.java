@@ -34,11 +34,7 @@ final class VerifyCommand extends VerifyOptions.Command {
         for (HttpEndpoint.Section section : Commands.pipelines(context.sections(o.config), o.pipeline, "verify")) {
             problems += verify(section, o, o.settle(), context);
         }
-        out.println(problems == 0 ? "equal: every table compared holds what its source holds"
-                : "not equal: " + problems + " table(s) differ or could not be compared (above)"
-                        + (o.repair ? "; the keys that differ were registered: run verify again once they synced" : ""));
-        out.flush();
-        return problems == 0 ? OK : FAILED;
+        return summary(out, problems, o.repair, "the keys that differ were registered: run verify again once they synced");
     }
 
     /** One pipeline: every import key against every sink that can be verified; the tables that are not equal. */

@@ -44,11 +44,7 @@ final class VerifyCommand extends VerifyOptions.Command {
                 problems += verify(section, o, context);
             }
         }
-        out.println(problems == 0 ? "equal: every table compared holds what its source holds"
-                : "not equal: " + problems + " table(s) differ or could not be compared (above)"
-                        + (o.repair ? "; the keys that differ were written again: run verify again to see it" : ""));
-        out.flush();
-        return problems == 0 ? OK : FAILED;
+        return summary(out, problems, o.repair, "the keys that differ were written again: run verify again to see it");
     }
 
     /** One pipeline: every table of its log against every sink that can be compared; the tables not equal. */
