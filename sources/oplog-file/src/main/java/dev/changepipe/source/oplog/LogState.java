@@ -48,7 +48,7 @@ import java.util.stream.Stream;
 final class LogState implements AutoCloseable {
 
     /** About this many bytes of log per partition: what one partition's keys take in memory is a few times that. */
-    private static final long PARTITION_BYTES = 16L << 20;
+    static final long PARTITION_BYTES = 16L << 20;
     private static final int MAX_PARTITIONS = 256;
     private static final int MAX_FIELDS = 1000;
     private static final Duration CALL_TIMEOUT = Duration.ofMinutes(1);
@@ -70,6 +70,12 @@ final class LogState implements AutoCloseable {
     private final List<String> notes = new ArrayList<>();
     private long lines;
     private long bytes;
+    /** Told how far the scan read, now and then; null for none. */
+    private Consumer<String> progress;
+    private long size;
+    private long started = System.nanoTime();
+    private long lastProgress = System.nanoTime();
+    private static final int PROGRESS_SECONDS = 5;
 
     /** One key's last change: its version, whether it deleted the row, its row or, for a delete, its key ({@link #values}). */
     record Final(long version, boolean deleted, byte[] values) {
@@ -85,17 +91,23 @@ final class LogState implements AutoCloseable {
 
     /** Reads the log up to its checkpoints into partition files under a new temporary directory. */
     static LogState scan(OplogFileOptions options, CheckpointStore checkpoints) throws IOException {
-        return scan(options, checkpoints, PARTITION_BYTES);
+        return scan(options, checkpoints, PARTITION_BYTES, null);
     }
 
-    /** As {@link #scan(OplogFileOptions, CheckpointStore)}, with a partition per {@code partitionBytes} of log. */
-    static LogState scan(OplogFileOptions options, CheckpointStore checkpoints, long partitionBytes) throws IOException {
+    /**
+     * As {@link #scan(OplogFileOptions, CheckpointStore)}, with a partition per {@code partitionBytes} of
+     * log, telling {@code progress} (when not null) every {@value #PROGRESS_SECONDS} s how far it read.
+     */
+    static LogState scan(OplogFileOptions options, CheckpointStore checkpoints, long partitionBytes,
+            Consumer<String> progress) throws IOException {
         long size = 0;
         for (Path file : files(options)) {
             size += Files.size(file);
         }
         int partitions = (int) Math.max(1, Math.min(MAX_PARTITIONS, size / partitionBytes + 1));
         LogState state = new LogState(options, checkpoints, Files.createTempDirectory("changepipe-verify-"), partitions);
+        state.progress = progress;
+        state.size = size;
         try {
             state.spillAll();
             return state;
@@ -358,6 +370,7 @@ final class LogState implements AutoCloseable {
                 position += n;
                 length += n;
                 bytes += n;
+                progress();
                 int start = 0;
                 for (int nl; (nl = Bytes.indexOf(buffer, start, length, (byte) '\n')) >= 0; start = nl + 1) {
                     line(origin, generation, bufferStart + start, buffer, start, nl, each);
@@ -366,6 +379,16 @@ final class LogState implements AutoCloseable {
                 bufferStart += start;
                 length -= start;
             }
+        }
+    }
+
+    private void progress() {
+        long now = System.nanoTime();
+        if (progress != null && now - lastProgress >= PROGRESS_SECONDS * 1_000_000_000L) {
+            lastProgress = now;
+            double seconds = (now - started) / 1e9;
+            progress.accept(String.format("reading the log: %,d of about %,d MiB (%.0f %%), %,.0f lines/s", bytes >> 20,
+                    size >> 20, 100.0 * bytes / Math.max(1, size), lines / seconds));
         }
     }
 

@@ -56,7 +56,10 @@ final class VerifyCommand extends VerifyOptions.Command {
         List<Sink> sinks = context.sinks(section.pipeline());
         out.println("pipeline " + section.pipeline() + ":");
         long start = System.nanoTime();
-        try (LogState log = LogState.scan(options, section.context().checkpoints())) {
+        try (LogState log = LogState.scan(options, section.context().checkpoints(), LogState.PARTITION_BYTES, line -> {
+            out.println("  " + line);
+            out.flush();
+        })) {
             out.printf("  log %s: %,d line(s), %,d bytes read up to the checkpoints in %.1f s; %d table(s)%n",
                     options.path(), log.lines(), log.bytes(), (System.nanoTime() - start) / 1e9, log.tables().size());
             log.notes().forEach(note -> out.println("  note: " + note));

@@ -67,7 +67,7 @@ class LogStateTest {
         append(logs.resolve("b.log"), late.toString());
 
         Path spill;
-        try (LogState log = LogState.scan(options, store, 8192)) {
+        try (LogState log = LogState.scan(options, store, 8192, null)) {
             spill = log.directory();
             assertThat(log.partitions()).isGreaterThan(4);
             assertThat(log.tables()).containsExactly("t");
