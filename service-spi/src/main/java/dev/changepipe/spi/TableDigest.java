@@ -1,6 +1,7 @@
 package dev.changepipe.spi;
 
 import java.math.BigInteger;
+import java.nio.charset.StandardCharsets;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
@@ -98,6 +99,44 @@ public interface TableDigest {
         public Digest plus(Digest other) {
             return new Digest(count + other.count, sum.add(other.sum));
         }
+
+        /** The digest of {@code count} rows whose hashes, added as longs, came to {@code sum} (its bits unsigned). */
+        public static Digest of(long count, long sum) {
+            return new Digest(count, new BigInteger(Long.toUnsignedString(sum)));
+        }
+
+        /**
+         * A row's hash, for a side that hashes in Java what the databases hash themselves: the first 8 bytes
+         * of the MD5 of its canonical text (UTF-8), big-endian.
+         */
+        public static long hash(String rowText) {
+            return java.nio.ByteBuffer.wrap(MD5.get().digest(rowText.getBytes(StandardCharsets.UTF_8))).getLong();
+        }
+
+        /**
+         * A key's bucket from its canonical text: with {@link Shape#integerBuckets}, the key's absolute value
+         * modulo the buckets; otherwise (or for a text that is no integer) the first 4 bytes of the MD5 of the
+         * text, unsigned, modulo the buckets.
+         */
+        public static int bucket(Shape shape, String keyText) {
+            if (shape.integerBuckets()) {
+                try {
+                    return (int) (Math.abs(Long.parseLong(keyText)) % shape.buckets());
+                } catch (NumberFormatException notAnInteger) {
+                    // hashed below: a key its target could not hold as an integer differs anyway
+                }
+            }
+            byte[] d = MD5.get().digest(keyText.getBytes(StandardCharsets.UTF_8));
+            return (int) (Integer.toUnsignedLong(java.nio.ByteBuffer.wrap(d).getInt()) % shape.buckets());
+        }
+
+        private static final ThreadLocal<java.security.MessageDigest> MD5 = ThreadLocal.withInitial(() -> {
+            try {
+                return java.security.MessageDigest.getInstance("MD5");
+            } catch (java.security.NoSuchAlgorithmException e) {
+                throw new IllegalStateException("MD5 is missing from this JVM", e);
+            }
+        });
     }
 
     /**

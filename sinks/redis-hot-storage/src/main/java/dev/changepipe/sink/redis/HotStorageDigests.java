@@ -12,12 +12,6 @@ import io.lettuce.core.ValueScanCursor;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.codec.StringCodec;
-import java.math.BigDecimal;
-import java.math.BigInteger;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collection;
@@ -42,7 +36,6 @@ import reactor.core.scheduler.Schedulers;
 final class HotStorageDigests {
 
     private static final int BATCH = 1000;
-    private static final String SEPARATOR = "\u001F";
 
     private final RedisClient client;
     private final RedisURI uri;
@@ -64,14 +57,13 @@ final class HotStorageDigests {
     Mono<Map<Integer, Digest>> buckets(String model, Shape shape) {
         return read(c -> {
             Map<Integer, long[]> sums = new HashMap<>();
-            MessageDigest md5 = md5();
             each(c, model, o -> {
-                long[] s = sums.computeIfAbsent(bucket(shape, o, md5), b -> new long[2]);
+                long[] s = sums.computeIfAbsent(Digest.bucket(shape, keyText(shape, o)), b -> new long[2]);
                 s[0]++;
-                s[1] += hash(rowText(shape, o), md5);
+                s[1] += Digest.hash(rowText(shape, o));
             });
             Map<Integer, Digest> out = new LinkedHashMap<>();
-            sums.forEach((b, s) -> out.put(b, new Digest(s[0], new BigInteger(Long.toUnsignedString(s[1])))));
+            sums.forEach((b, s) -> out.put(b, Digest.of(s[0], s[1])));
             return out;
         });
     }
@@ -79,10 +71,10 @@ final class HotStorageDigests {
     Mono<Map<String, Long>> hashes(String model, Shape shape, Set<Integer> buckets) {
         return read(c -> {
             Map<String, Long> out = new HashMap<>();
-            MessageDigest md5 = md5();
             each(c, model, o -> {
-                if (buckets.contains(bucket(shape, o, md5))) {
-                    out.put(keyText(shape, o), hash(rowText(shape, o), md5));
+                String key = keyText(shape, o);
+                if (buckets.contains(Digest.bucket(shape, key))) {
+                    out.put(key, Digest.hash(rowText(shape, o)));
                 }
             });
             return out;
@@ -166,28 +158,12 @@ final class HotStorageDigests {
         return Shape.keyText(texts);
     }
 
-    private static int bucket(Shape shape, StoredObject o, MessageDigest md5) {
-        Object key = value(o, shape.key().name());
-        if (shape.integerBuckets() && key instanceof Number n) {
-            return (int) (Math.abs(n.longValue()) % shape.buckets());
-        }
-        byte[] d = md5.digest(keyText(shape, o).getBytes(StandardCharsets.UTF_8));
-        return (int) (Integer.toUnsignedLong(ByteBuffer.wrap(d).getInt()) % shape.buckets());
-    }
-
-    private static long hash(String rowText, MessageDigest md5) {
-        return ByteBuffer.wrap(md5.digest(rowText.getBytes(StandardCharsets.UTF_8))).getLong();
-    }
-
     private static String rowText(Shape shape, StoredObject o) {
-        StringBuilder b = new StringBuilder();
+        List<String> texts = new ArrayList<>(shape.columns().size());
         for (Column c : shape.columns()) {
-            if (b.length() > 0 || c != shape.columns().get(0)) {
-                b.append(SEPARATOR);
-            }
-            b.append(text(c, value(o, c.name())));
+            texts.add(text(c, value(o, c.name())));
         }
-        return b.toString();
+        return String.join(Shape.KEY_SEPARATOR, texts);
     }
 
     /**
@@ -205,13 +181,5 @@ final class HotStorageDigests {
             }
         }
         return TableDigest.canonical(c, v);
-    }
-
-    private static MessageDigest md5() {
-        try {
-            return MessageDigest.getInstance("MD5");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 }

@@ -9,11 +9,6 @@ import dev.changepipe.verify.SourceRows;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
-import java.math.BigInteger;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -102,19 +97,18 @@ final class LogRows implements SourceRows {
         return blocking(() -> {
             long[] counts = new long[shape.buckets()];
             long[] sums = new long[shape.buckets()];
-            MessageDigest md5 = md5();
             log.finals(table, (identity, last) -> {
                 if (!last.deleted()) {
                     Map<String, Object> row = LogState.values(last.values());
-                    int b = bucket(shape, keyText(shape, row), md5);
+                    int b = Digest.bucket(shape, keyText(shape, row));
                     counts[b]++;
-                    sums[b] += hash(rowText(shape, row), md5);
+                    sums[b] += Digest.hash(rowText(shape, row));
                 }
             });
             Map<Integer, Digest> out = new LinkedHashMap<>();
             for (int b = 0; b < counts.length; b++) {
                 if (counts[b] > 0) {
-                    out.put(b, new Digest(counts[b], new BigInteger(Long.toUnsignedString(sums[b]))));
+                    out.put(b, Digest.of(counts[b], sums[b]));
                 }
             }
             return out;
@@ -125,13 +119,12 @@ final class LogRows implements SourceRows {
     public Mono<Map<String, Long>> hashes(Shape shape, Set<Integer> buckets) {
         return blocking(() -> {
             Map<String, Long> out = new HashMap<>();
-            MessageDigest md5 = md5();
             log.finals(table, (identity, last) -> {
                 if (!last.deleted()) {
                     Map<String, Object> row = LogState.values(last.values());
                     String key = keyText(shape, row);
-                    if (buckets.contains(bucket(shape, key, md5))) {
-                        out.put(key, hash(rowText(shape, row), md5));
+                    if (buckets.contains(Digest.bucket(shape, key))) {
+                        out.put(key, Digest.hash(rowText(shape, row)));
                     }
                 }
             });
@@ -225,50 +218,20 @@ final class LogRows implements SourceRows {
     }
 
     private String keyText(Shape shape, Map<String, Object> row) {
-        if (shape.keys().size() == 1) {
-            return sink.canonical(table, shape.key(), row.get(shape.key().name()));
-        }
-        List<String> texts = new java.util.ArrayList<>(shape.keys().size());
-        for (Column c : shape.keys()) {
-            texts.add(sink.canonical(table, c, row.get(c.name())));
-        }
-        return Shape.keyText(texts);
+        return Shape.keyText(texts(shape.keys(), row));
     }
 
     private String rowText(Shape shape, Map<String, Object> row) {
-        StringBuilder b = new StringBuilder();
-        List<Column> columns = shape.columns();
-        for (int i = 0; i < columns.size(); i++) {
-            if (i > 0) {
-                b.append('\u001F');
-            }
-            b.append(sink.canonical(table, columns.get(i), row.get(columns.get(i).name())));
-        }
-        return b.toString();
+        return String.join(Shape.KEY_SEPARATOR, texts(shape.columns(), row));
     }
 
-    private static int bucket(Shape shape, String keyText, MessageDigest md5) {
-        if (shape.integerBuckets()) {
-            try {
-                return (int) (Math.abs(Long.parseLong(keyText)) % shape.buckets());
-            } catch (NumberFormatException e) {
-                return 0; // a key the sink could not write: its row differs anyway
-            }
+    /** The row's values of {@code columns}, each as the sink writes it. */
+    private List<String> texts(List<Column> columns, Map<String, Object> row) {
+        List<String> texts = new java.util.ArrayList<>(columns.size());
+        for (Column c : columns) {
+            texts.add(sink.canonical(table, c, row.get(c.name())));
         }
-        byte[] d = md5.digest(keyText.getBytes(StandardCharsets.UTF_8));
-        return (int) (Integer.toUnsignedLong(ByteBuffer.wrap(d).getInt()) % shape.buckets());
-    }
-
-    private static long hash(String rowText, MessageDigest md5) {
-        return ByteBuffer.wrap(md5.digest(rowText.getBytes(StandardCharsets.UTF_8))).getLong();
-    }
-
-    private static MessageDigest md5() {
-        try {
-            return MessageDigest.getInstance("MD5");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return texts;
     }
 
     private static <T> Mono<T> blocking(Callable<T> work) {
