@@ -114,10 +114,7 @@ final class ClickHouseDigests {
             case UINT -> t.bytes() == 8 && stored instanceof Long l ? Long.toUnsignedString(l) : stored.toString();
             case DECIMAL -> new java.math.BigDecimal(stored instanceof java.math.BigInteger b ? b
                     : java.math.BigInteger.valueOf((Long) stored), t.scale()).toPlainString();
-            case FLOAT32 -> Long.toString((long) Math.rint((double) (float) (double) (Double) stored * 1_000_000d));
-            case FLOAT64 -> Long.toString((long) Math.rint((Double) stored * 1_000_000d));
-            case STRING -> stored instanceof byte[] b ? new String(b, java.nio.charset.StandardCharsets.UTF_8)
-                    : stored.toString();
+            // floats (a Float32 as its float), strings (their bytes as UTF-8), the rest as their kind reads them
             default -> TableDigest.canonical(column, stored);
         };
     }
