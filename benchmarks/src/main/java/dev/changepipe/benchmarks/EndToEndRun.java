@@ -229,6 +229,34 @@ public final class EndToEndRun {
     }
 
     /**
+     * A config of one pipeline, {@code oplog}: {@code log} read in snapshot mode into {@code sinks} (list
+     * items indented six spaces), with {@code connections} (a whole section) and {@code pusher} (a line
+     * indented four spaces, or empty).
+     */
+    static String oplogSnapshot(Path dir, String connections, Path log, String pusher, String sinks) {
+        return configHead(dir) + connections + """
+                pipelines:
+                  - name: oplog
+                    source:
+                      type: oplog-file
+                      path: %s
+                      mode: snapshot
+                %s    sinks:
+                %s""".formatted(quote(log), pusher, sinks);
+    }
+
+    /** The {@code connections} section of the oplog scenarios' ClickHouse {@code bench} (database {@code bench}). */
+    static String clickHouseConnection(String endpoints) {
+        return """
+                connections:
+                  clickhouse:
+                    bench:
+                      endpoints: [%s]
+                      database: bench
+                """.formatted(endpoints);
+    }
+
+    /**
      * The {@code connections} section of a storage-sync scenario: ClickHouse {@code bench} (database
      * {@code bench}), Redis {@code ops}, PostgreSQL {@code app}.
      */
@@ -302,20 +330,7 @@ public final class EndToEndRun {
                         + "          shop.order:\n"
                         + "            target: " + r[1] + "\n"
                         + "            create: {columns: [" + DjangoLog.COLUMNS + "], orderBy: [id]}\n";
-                String yaml = configHead(runDir) + """
-                        connections:
-                          clickhouse:
-                            bench:
-                              endpoints: [%s]
-                              database: bench
-                        pipelines:
-                          - name: oplog
-                            source:
-                              type: oplog-file
-                              path: %s
-                              mode: snapshot
-                        %s    sinks:
-                        %s""".formatted(ch.httpUrl(), quote(log), r[2], sink);
+                String yaml = oplogSnapshot(runDir, clickHouseConnection(ch.httpUrl()), log, r[2], sink);
                 FirstRow firstRow = r[3].equals("noop") ? null : FirstRow.watch(ch, "bench." + r[1]);
                 ServiceProcess.Result result;
                 try {
@@ -361,28 +376,14 @@ public final class EndToEndRun {
         try (ClickHouseCluster cluster = ClickHouseCluster.start(2, 2)) {
             ClickHouseServer ch = cluster.server(1, 1).server();
             Path runDir = directory("oplog-cluster-run");
-            String yaml = configHead(runDir) + """
-                    connections:
-                      clickhouse:
-                        bench:
-                          endpoints: [%s]
-                          database: bench
-                    pipelines:
-                      - name: oplog
-                        source:
-                          type: oplog-file
-                          path: %s
-                          mode: snapshot
-                        sinks:
-                          - type: clickhouse
-                            connection: bench
-                            cluster: %s
-                            tables:
-                              shop.order:
-                                target: shop_order
-                                create: {columns: [%s], orderBy: [id], shardBy: id}
-                    """.formatted(String.join(", ", cluster.httpUrls()), quote(log), ClickHouseCluster.NAME,
-                    DjangoLog.COLUMNS);
+            String yaml = oplogSnapshot(runDir, clickHouseConnection(String.join(", ", cluster.httpUrls())), log, "",
+                    "      - type: clickhouse\n"
+                    + "        connection: bench\n"
+                    + "        cluster: " + ClickHouseCluster.NAME + "\n"
+                    + "        tables:\n"
+                    + "          shop.order:\n"
+                    + "            target: shop_order\n"
+                    + "            create: {columns: [" + DjangoLog.COLUMNS + "], orderBy: [id], shardBy: id}\n");
             ServiceProcess.Result result = runService(runDir, yaml);
             String problem = result.exitCode() != 0 ? "the service exited with " + result.exitCode() + " (log: "
                     + runDir.resolve("service.log") + ")" : checkOrders(ch, "bench.shop_order", expected);

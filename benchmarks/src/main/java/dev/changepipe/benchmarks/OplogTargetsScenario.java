@@ -56,21 +56,15 @@ final class OplogTargetsScenario {
             baseline = expected.liveOrders() / copySeconds;
         }
 
-        String yaml = EndToEndRun.configHead(dir) + """
+        String yaml = EndToEndRun.oplogSnapshot(dir, """
                 connections:
                   postgres:
                     target:
                       url: %s
-                pipelines:
-                  - name: oplog
-                    source:
-                      type: oplog-file
-                      path: %s
-                      mode: snapshot
-                    sinks:
+                """.formatted(EndToEndRun.quote(pg.r2dbcUrl(db))), log, "", """
                       - type: postgres
                         connection: target
-                """.formatted(EndToEndRun.quote(pg.r2dbcUrl(db)), EndToEndRun.quote(log));
+                """);
         ServiceProcess.Result result = run.runService(dir, yaml);
         String problem = result.exitCode() != 0
                 ? "the service exited with " + result.exitCode() + " (log: " + dir.resolve("service.log") + ")"
@@ -115,24 +109,18 @@ final class OplogTargetsScenario {
                 baseline = expected.changes() / pipeSeconds;
             }
 
-            String yaml = EndToEndRun.configHead(dir) + """
+            String yaml = EndToEndRun.oplogSnapshot(dir, """
                     connections:
                       redis:
                         hot:
                           uri: %s
-                    pipelines:
-                      - name: oplog
-                        source:
-                          type: oplog-file
-                          path: %s
-                          mode: snapshot
-                        sinks:
+                    """.formatted(EndToEndRun.quote(redis.uri())), log, "", """
                           - type: redis-hot-storage
                             connection: hot
                             keyPrefix: "hot:"
                             uniqueConstraints:
                               shop.order: [uuid]
-                    """.formatted(EndToEndRun.quote(redis.uri()), EndToEndRun.quote(log));
+                    """);
             ServiceProcess.Result result = run.runService(dir, yaml);
             long objects = connection.sync().scard("hot:shop.order:all");
             String problem = result.exitCode() != 0
