@@ -64,6 +64,11 @@ final class LogState implements AutoCloseable {
     private final Map<String, List<String>> keyFields = new LinkedHashMap<>();
     /** The fields of each table's rows, in the order they first appear (at most {@link #MAX_FIELDS}). */
     private final Map<String, java.util.Set<String>> fields = new HashMap<>();
+    /**
+     * The field names last added for each table: the rows a parser makes with one column layout share
+     * their names' set, so a table's next change of the same layout adds nothing and is skipped.
+     */
+    private final Map<String, java.util.Set<String>> lastNames = new HashMap<>();
     private final Map<String, Long> changes = new HashMap<>();
     /** How far each origin was read: its generation and the byte after its last line read. */
     private final Map<String, long[]> scanned = new HashMap<>();
@@ -189,9 +194,11 @@ final class LogState implements AutoCloseable {
                 }
                 changes.merge(item.table(), 1L, Long::sum);
                 java.util.Set<String> seen = fields.computeIfAbsent(item.table(), t -> new java.util.LinkedHashSet<>());
-                if (seen.size() < MAX_FIELDS) {
+                java.util.Set<String> names = item.values().keySet();
+                if (seen.size() < MAX_FIELDS && lastNames.get(item.table()) != names) {
+                    lastNames.put(item.table(), names);
                     item.key().keySet().forEach(seen::add);
-                    item.values().keySet().forEach(seen::add);
+                    names.forEach(seen::add);
                 }
                 String identity = identity(item.key());
                 DataOutputStream o = outs[Math.floorMod(identity.hashCode(), partitions)];
