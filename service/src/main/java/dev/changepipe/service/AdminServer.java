@@ -113,6 +113,12 @@ final class AdminServer {
         get(routes, methods, "/api/pipelines/{name}", (request, read) -> pipeline(request.param("name")));
         get(routes, methods, "/api/offsets", (request, read) -> service.offsets()
                 .map(offsets -> HttpReply.json(200, Map.of("offsets", offsets))));
+        get(routes, methods, "/api/cluster", (request, read) -> service.cluster()
+                .map(cluster -> HttpReply.json(200, cluster))
+                .defaultIfEmpty(HttpReply.json(200, Map.of("instance", "", "instances", List.of(),
+                        "note", "this instance runs alone: no instances: section (docs/deployment.md)")))
+                .onErrorResume(e -> Mono.just(HttpReply.json(503, Map.of("error", "instances: Redis did not answer: "
+                        + e.getMessage())))));
         post(routes, methods, "/api/offsets/reset", (request, read) -> resetOffset(read));
         post(routes, methods, "/api/pipelines/{name}/pause", (request, read) -> pause(request.param("name"), true));
         post(routes, methods, "/api/pipelines/{name}/resume", (request, read) -> pause(request.param("name"), false));

@@ -51,6 +51,8 @@ final class Components {
     private final Map<String, MeterRegistry> pipelineRegistries = new java.util.concurrent.ConcurrentHashMap<>();
     private final Map<String, DeadLetterStore> deadLetterStores = new java.util.concurrent.ConcurrentHashMap<>();
     private final Map<Class<?>, Object> shared = new java.util.concurrent.ConcurrentHashMap<>();
+    /** The instances' coordination ({@code instances:}), or {@code null} when this instance runs alone. */
+    private final Instances instances;
 
     Components(ServiceConfig config, Path baseDirectory, MeterRegistry registry, ClassLoader loader) {
         this.config = config;
@@ -58,6 +60,13 @@ final class Components {
         this.registry = registry;
         this.sources = providers(SourceProvider.class, loader, SourceProvider::type);
         this.sinks = providers(SinkProvider.class, loader, SinkProvider::type);
+        this.instances = config.instances() == null ? null : new Instances(config.instances(),
+                config.connections().get("redis").get(config.instances().redis()).string("uri"));
+    }
+
+    /** The coordination of several instances ({@code instances:}), or {@code null}. */
+    Instances instances() {
+        return instances;
     }
 
     /** The providers by type; a broken plugin registration is a configuration error, not a crash. */
@@ -106,9 +115,13 @@ final class Components {
         return checkpointDirectory().resolve(pipeline + ".dead-letters.jsonl");
     }
 
-    /** The checkpoint store of a pipeline: {@code <checkpoints.directory>/<pipeline name>}. */
+    /**
+     * The checkpoint store of a pipeline: {@code <checkpoints.directory>/<pipeline name>}, or Redis when
+     * several instances share the pipelines ({@code instances:}).
+     */
     CheckpointStore checkpoints(String pipeline) {
-        return new LazyCheckpointStore(checkpointDirectory().resolve(pipeline));
+        return instances == null ? new LazyCheckpointStore(checkpointDirectory().resolve(pipeline))
+                : new RedisCheckpointStore(pipeline, instances::redis);
     }
 
     Path checkpointDirectory() {
@@ -117,6 +130,14 @@ final class Components {
 
     /** Builds a fresh pipeline; no I/O happens until it runs. */
     Built build(ServiceConfig.PipelineConfig pc) {
+        return build(pc, null);
+    }
+
+    /**
+     * Builds a fresh pipeline whose sinks write only while {@code lease} is valid (none: always); no
+     * I/O happens until it runs.
+     */
+    Built build(ServiceConfig.PipelineConfig pc, Instances.Lease lease) {
         Map<String, Mono<Void>> probes = new LinkedHashMap<>();
         Context context = new Context(pc.name(), checkpoints(pc.name()), probes);
         List<ConfigException.Problem> problems = new ArrayList<>();
@@ -141,7 +162,7 @@ final class Components {
                 .pusher(pusher(pc.pusher()))
                 .meterRegistry(registry)
                 .drainTimeout(pc.drainTimeout());
-        built.forEach(b::sink);
+        built.forEach(sink -> b.sink(lease == null ? sink : instances.leased(sink, lease)));
         return new Built(b.build(), source, List.copyOf(built), probes);
     }
 

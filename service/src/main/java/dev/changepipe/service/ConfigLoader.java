@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.Iterator;
@@ -35,6 +36,7 @@ import java.util.regex.Pattern;
 final class ConfigLoader {
 
     static final Pattern PIPELINE_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
+    static final Pattern INSTANCE_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}");
     private static final ObjectMapper YAML = new ObjectMapper(
             YAMLFactory.builder().enable(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION).build());
 
@@ -210,8 +212,31 @@ final class ConfigLoader {
                 pipelines.add(new ServiceConfig.PipelineConfig(p.name(), source, p.pusher(), sinks, p.drainTimeout()));
             }
         }
+        ServiceConfig.Instances instances = instances(file.instances(), connections, problems);
         return new ServiceConfig(http, file.logging().level().name(), file.checkpoints().directory(),
-                file.shutdown().timeout(), restart, connections, pipelines, file.health().stallTimeout());
+                file.shutdown().timeout(), restart, connections, pipelines, file.health().stallTimeout(), instances);
+    }
+
+    /** The {@code instances} section with its id filled in, after checking its connection, id and lease time. */
+    private static ServiceConfig.Instances instances(ServiceConfig.Instances in, Map<String, Map<String, Settings>> connections,
+            List<ConfigException.Problem> problems) {
+        if (in == null || in.redis() == null) {
+            return null; // a missing redis is reported by the binding
+        }
+        Map<String, Settings> redis = connections.getOrDefault("redis", Map.of());
+        if (!redis.containsKey(in.redis())) {
+            problems.add(new ConfigException.Problem("instances.redis", "unknown redis connection '" + in.redis()
+                    + "'; expected one of: " + (redis.isEmpty() ? "(none under connections.redis)" : String.join(", ", redis.keySet()))));
+        }
+        String id = in.id() == null ? Instances.defaultId() : in.id();
+        if (!INSTANCE_ID.matcher(id).matches()) {
+            problems.add(new ConfigException.Problem("instances.id", "expected 1 to 64 letters, digits, '.', '_', '-' or ':',"
+                    + " got '" + id + "'"));
+        }
+        if (in.leaseTime().compareTo(Duration.ofMillis(300)) < 0) {
+            problems.add(new ConfigException.Problem("instances.leaseTime", "expected at least 300ms, got " + in.leaseTime()));
+        }
+        return new ServiceConfig.Instances(in.redis(), id, in.leaseTime(), in.writeLog());
     }
 
     /** A source or sink section: a mapping with a {@code type}; null (and a problem) otherwise. */

@@ -29,6 +29,11 @@ public final class Main {
             LoggerFactory.getLogger(Main.class).error("uncaught exception on thread {}", thread.getName(), e);
         });
         PipelineSupervisor.fatalErrorsEndTheProcess = true;
+        // An error that reaches a cancelled run (an acknowledgement refused after the lease moved to
+        // another instance, a write failing after a stop) has no one left to handle it: one line, not
+        // Reactor's ERROR with a stack trace.
+        reactor.core.publisher.Hooks.onErrorDropped(e -> LoggerFactory.getLogger(Main.class)
+                .warn("after its run was cancelled: {}", e.toString()));
         System.exit(execute(args));
     }
 

@@ -48,7 +48,12 @@ final class PipelineSupervisor {
         COMPLETED,
         STOPPED,
         /** Failed permanently more than {@code restart.maxPermanentFailures} times in a row: not restarted. */
-        FAILED
+        FAILED,
+        /**
+         * Another instance holds the pipeline's lease ({@code instances:}, {@link Instances}); this one
+         * runs it when it takes the lease.
+         */
+        STANDBY
     }
 
     private final ServiceConfig.PipelineConfig config;
@@ -56,9 +61,13 @@ final class PipelineSupervisor {
     private final ServiceConfig.Restart restart;
     private final Scheduler scheduler;
     private final CheckpointStore checkpoints;
+    /** Whether the pipeline runs only under a lease ({@code instances:}). */
+    private final boolean leased;
 
     private final Object lock = new Object();
-    private State state = State.NEW;
+    private State state;
+    /** The lease this instance holds, or {@code null}. */
+    private Instances.Lease lease;
     private Components.Built current;
     private Disposable running;
     private Disposable pendingRestart;
@@ -84,6 +93,8 @@ final class PipelineSupervisor {
         this.restart = restart;
         this.scheduler = scheduler;
         this.checkpoints = components.checkpoints(config.name());
+        this.leased = components.instances() != null;
+        this.state = leased ? State.STANDBY : State.NEW;
     }
 
     String name() {
@@ -99,29 +110,105 @@ final class PipelineSupervisor {
         this.onCompleted = action;
     }
 
-    /** Starts the first run. */
+    /** Starts the first run; under a lease, waits {@code STANDBY} until {@link #takeOver} when it holds none. */
     void start() {
         synchronized (lock) {
-            if (state != State.NEW && state != State.STOPPED && state != State.FAILED) {
+            if (state != State.NEW && state != State.STOPPED && state != State.FAILED && state != State.STANDBY) {
                 return;
             }
             permanentFailuresInARow = 0;
             ended = Sinks.empty();
+            if (leased && lease == null) {
+                state = State.STANDBY;
+                return;
+            }
         }
         runOnce();
     }
 
+    /** The lease this instance holds for the pipeline, or {@code null}. */
+    Instances.Lease lease() {
+        synchronized (lock) {
+            return lease;
+        }
+    }
+
+    /** This instance took the pipeline's lease: runs it, from its checkpoints. */
+    void takeOver(Instances.Lease taken) {
+        synchronized (lock) {
+            if (state != State.STANDBY) {
+                return;
+            }
+            lease = taken;
+        }
+        start();
+    }
+
+    /**
+     * The lease ended (another instance holds it, or it was not renewed in time): the run under way
+     * is abandoned at once, nothing further is written or acknowledged, and the pipeline stands by.
+     */
+    void leaseLost(Instances.Lease lost, String why) {
+        Disposable d;
+        Sinks.Empty<Void> signal = null;
+        synchronized (lock) {
+            if (lease != lost) {
+                return;
+            }
+            lease = null;
+            d = running;
+            running = null;
+            if (pendingRestart != null) {
+                pendingRestart.dispose();
+            }
+            if (state == State.STOPPING) {
+                state = State.STOPPED;
+                signal = ended;
+            } else if (state != State.STOPPED) {
+                state = State.STANDBY;
+                nextRunAt = null;
+            }
+        }
+        log.warn("pipeline {}: lost its lease (token {}): {}; abandoning the run, standing by", config.name(), lost.token(), why);
+        if (d != null) {
+            d.dispose();
+        }
+        if (signal != null) {
+            signal.tryEmitEmpty();
+        }
+    }
+
+    /** The keeper released the lease of the stopped pipeline. */
+    void released(Instances.Lease released) {
+        synchronized (lock) {
+            if (lease == released) {
+                lease = null;
+            }
+        }
+    }
+
     private void runOnce() {
+        Instances.Lease held;
+        synchronized (lock) {
+            held = lease;
+            if (leased && (held == null || !held.valid())) {
+                if (state != State.STOPPING && state != State.STOPPED) {
+                    state = State.STANDBY;
+                    nextRunAt = null;
+                }
+                return;
+            }
+        }
         Components.Built built;
         try {
-            built = components.build(config);
+            built = components.build(config, held);
         } catch (RuntimeException e) {
             failed(e, Instant.now(), false);
             return;
         }
         Instant started = Instant.now();
         synchronized (lock) {
-            if (state == State.STOPPING || state == State.STOPPED) {
+            if (state == State.STOPPING || state == State.STOPPED || leased && lease != held) {
                 return;
             }
             current = built;

@@ -78,8 +78,12 @@ final class ReplicationService {
         return registry;
     }
 
+    /** Starts every pipeline; under leases ({@code instances:}) each stands by until this instance holds its lease. */
     void start() {
         supervisors.values().forEach(PipelineSupervisor::start);
+        if (components.instances() != null) {
+            components.instances().start(supervisors());
+        }
     }
 
     /**
@@ -89,7 +93,11 @@ final class ReplicationService {
      */
     Mono<Boolean> stop() {
         log.info("service: stopping {} pipeline(s), timeout {} s", supervisors.size(), config.shutdownTimeout().toSeconds());
-        return Flux.fromIterable(supervisors.values())
+        Instances instances = components.instances();
+        if (instances != null) {
+            instances.stopAcquiring();
+        }
+        Mono<Boolean> stopped = Flux.fromIterable(supervisors.values())
                 .flatMap(PipelineSupervisor::stop)
                 .then(Mono.just(true))
                 .timeout(config.shutdownTimeout())
@@ -98,6 +106,16 @@ final class ReplicationService {
                     supervisors.values().forEach(PipelineSupervisor::abort);
                     return Mono.just(false);
                 });
+        // the leases of the stopped pipelines go to the other instances at once, not after leaseTime
+        // (closed off Redis's own threads, which the client's shutdown waits for)
+        return instances == null ? stopped : stopped.flatMap(drained -> instances.releaseAll(supervisors())
+                .publishOn(Schedulers.boundedElastic())
+                .then(Mono.fromRunnable(instances::close)).thenReturn(drained));
+    }
+
+    /** {@code /api/cluster}: the instances and who holds each pipeline's lease; empty when this instance runs alone. */
+    Mono<Map<String, Object>> cluster() {
+        return components.instances() == null ? Mono.empty() : components.instances().report(supervisors());
     }
 
     List<PipelineSupervisor> supervisors() {
@@ -182,7 +200,8 @@ final class ReplicationService {
         Map<String, Mono<Void>> probes = new LinkedHashMap<>();
         for (PipelineSupervisor s : supervisors.values()) {
             PipelineSupervisor.State st = s.state();
-            if (st != PipelineSupervisor.State.RUNNING && st != PipelineSupervisor.State.COMPLETED) {
+            if (st != PipelineSupervisor.State.RUNNING && st != PipelineSupervisor.State.COMPLETED
+                    && st != PipelineSupervisor.State.STANDBY) {
                 String error = s.snapshot().lastError();
                 boolean failing = st == PipelineSupervisor.State.RESTARTING || st == PipelineSupervisor.State.FAILED;
                 problems.put("pipeline " + s.name(), st.name().toLowerCase() + (failing && error != null ? ": " + error : ""));

@@ -24,7 +24,8 @@ record ServiceConfig(
         Restart restart,
         Map<String, Map<String, Settings>> connections,
         List<PipelineConfig> pipelines,
-        Duration stallTimeout) {
+        Duration stallTimeout,
+        Instances instances) {
 
     static final String DEFAULT_HOST = "127.0.0.1";
     static final int DEFAULT_PORT = 8080;
@@ -37,6 +38,8 @@ record ServiceConfig(
     static final int DEFAULT_MAX_PERMANENT_FAILURES = 3;
     /** A running pipeline with data pending and nothing acknowledged for this long is not ready. */
     static final Duration DEFAULT_STALL_TIMEOUT = Duration.ofMinutes(5);
+    static final Duration DEFAULT_LEASE_TIME = Duration.ofSeconds(10);
+    static final int DEFAULT_WRITE_LOG = 100_000;
 
     /** The configuration file's keys, as written (every key of the service's own, in docs/options.md). */
     record File(
@@ -46,6 +49,9 @@ record ServiceConfig(
             @Key("stopping") Shutdown shutdown,
             @Key("restarts of failed pipelines") Restart restart,
             @Key("readiness") Health health,
+            @Key(value = "several instances of the service on one set of sources (docs/deployment.md): each pipeline runs"
+                    + " on one instance at a time, under a lease in Redis", defaultText = "none: one instance")
+            Instances instances,
             @Key(value = "`connections.<kind>.<name>`: the servers the sections name, by kind (below, with their"
                     + " types' keys)", defaultText = "none")
             Map<String, Map<String, JsonNode>> connections,
@@ -60,6 +66,28 @@ record ServiceConfig(
             health = health == null ? new Health(null) : health;
             connections = connections == null ? Map.of() : connections;
             pipelines = pipelines == null ? List.of() : pipelines;
+        }
+    }
+
+    /**
+     * Several instances on one set of sources (docs/deployment.md). With it, every pipeline runs on the
+     * one instance that holds its lease, and the checkpoints are kept in Redis, where every instance
+     * finds them.
+     */
+    record Instances(
+            @Key(value = "`connections.redis.<name>` where the instances keep the pipelines' leases, their checkpoints"
+                    + " (instead of `checkpoints.directory`) and the write log", required = true) String redis,
+            @Key(value = "this instance's name: letters, digits, `.`, `_`, `-`, `:`; unique among the instances",
+                    defaultText = "`<host name>-<process id>`") String id,
+            @Key("an instance that stops renewing its leases (killed, paused, cut off) loses its pipelines after this"
+                    + " long, and another instance takes them over from their checkpoints; renewed every third of it")
+            Duration leaseTime,
+            @Key(value = "entries kept in the write log (a Redis stream: which instance wrote which origins under which"
+                    + " lease); 0: none", min = 0, max = 100_000_000) Integer writeLog) {
+
+        Instances {
+            leaseTime = leaseTime == null ? DEFAULT_LEASE_TIME : leaseTime;
+            writeLog = writeLog == null ? DEFAULT_WRITE_LOG : writeLog;
         }
     }
 

@@ -63,6 +63,21 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void instancesTakeTheirDefaultsAndNameABadConnectionIdOrLeaseTime() {
+        assertThat(parse(MINIMAL, Map.of()).instances()).isNull();
+        String redis = MINIMAL.replace("connections:\n", "connections:\n  redis:\n    shared:\n      uri: redis://127.0.0.1:6379\n");
+        ServiceConfig.Instances i = parse(redis + "instances:\n  redis: shared\n", Map.of()).instances();
+        assertThat(i.leaseTime()).isEqualTo(Duration.ofSeconds(10));
+        assertThat(i.writeLog()).isEqualTo(100_000);
+        assertThat(i.id()).matches("[A-Za-z0-9][A-Za-z0-9_.:-]*-" + ProcessHandle.current().pid());
+        assertThat(problemsOf(redis + "instances:\n  redis: other\n  id: 'a b'\n  leaseTime: 100ms\n", Map.of()).problems())
+                .extracting(ConfigException.Problem::toString).containsExactlyInAnyOrder(
+                        "instances.redis: unknown redis connection 'other'; expected one of: shared",
+                        "instances.id: expected 1 to 64 letters, digits, '.', '_', '-' or ':', got 'a b'",
+                        "instances.leaseTime: expected at least 300ms, got PT0.1S");
+    }
+
+    @Test
     void environmentVariablesAreSubstitutedWithDefaultsAndEscapes() {
         String yaml = MINIMAL.replace("http://127.0.0.1:8123", "\"${CH_URL}\"") + """
                 http:

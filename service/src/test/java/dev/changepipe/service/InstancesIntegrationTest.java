@@ -1,0 +1,262 @@
+package dev.changepipe.service;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.changepipe.testsupport.ClickHouseServer;
+import dev.changepipe.testsupport.ClickHouseServerExtension;
+import dev.changepipe.testsupport.RedisServer;
+import dev.changepipe.testsupport.RedisServerExtension;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.StreamMessage;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.sync.RedisCommands;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Several service instances on one set of sources (docs/deployment.md, "More than one service
+ * instance"): three instances of {@code ./pipeline run} with the same configuration share two
+ * pipelines through leases in Redis. The holder of a pipeline's lease is SIGKILLed again and again
+ * while the logs grow (and started again under a new name): another instance takes the pipeline over
+ * from its checkpoints, ClickHouse ends equal to the logs, and the write log in Redis shows that no
+ * write under a lease ever followed a write of the same origin under a newer one. Then the holder is
+ * paused (SIGSTOP) until its lease moved, and resumed: it writes nothing more and stands by. An instance
+ * stopped with SIGTERM releases its leases.
+ */
+@ExtendWith({RedisServerExtension.class, ClickHouseServerExtension.class})
+class InstancesIntegrationTest {
+
+    private static final Duration LEASE = Duration.ofSeconds(2);
+    private static final List<String> PIPELINES = List.of("a", "b");
+    private static final int KEYS = 3_000;
+
+    @Test
+    void aKilledOrPausedInstancesPipelinesMoveToAnotherAndNoOriginIsWrittenUnderAnOldLeaseAfterANewOne(
+            RedisServer redis, ClickHouseServer ch, @TempDir Path dir) throws Exception {
+        String database = "instances_" + Long.toHexString(System.nanoTime());
+        Path config = dir.resolve("service.yaml");
+        Files.writeString(config, config(dir, redis, ch, database));
+        Map<String, Map<Long, String>> expected = new HashMap<>();
+        PIPELINES.forEach(p -> expected.put(p, new TreeMap<>()));
+        RedisClient client = RedisClient.create(redis.uri());
+        Map<String, ServiceUnderTest> instances = new LinkedHashMap<>();
+        for (String p : PIPELINES) {
+            Files.writeString(dir.resolve(p + ".log"), "");
+        }
+        try (StatefulRedisConnection<String, String> connection = client.connect()) {
+            RedisCommands<String, String> r = connection.sync();
+            r.del(Instances.WRITES, Instances.LEASE_TOKENS, Instances.INSTANCES, Instances.leaseKey("a"), Instances.leaseKey("b"),
+                    Instances.PREFIX + "checkpoints:a", Instances.PREFIX + "checkpoints:b",
+                    Instances.PREFIX + "claims:a", Instances.PREFIX + "claims:b");
+            for (int i = 1; i <= 3; i++) {
+                start(instances, dir, config, "i" + i + ".0");
+            }
+            int round = 0;
+            // SIGKILL the holder of a pipeline's lease once it wrote under it, six times, the logs growing meanwhile
+            for (int kill = 0; kill < 6; kill++) {
+                append(dir, expected, round++);
+                String pipeline = PIPELINES.get(kill % 2);
+                String holder = holder(r, pipeline);
+                long token = token(r, pipeline);
+                await().atMost(Duration.ofSeconds(30)).until(() -> wrote(r, pipeline, token));
+                instances.remove(holder).kill();
+                append(dir, expected, round++);
+                // another instance takes the pipeline over from its checkpoints within the lease time (and a round)
+                await().atMost(LEASE.multipliedBy(3)).until(() -> token(r, pipeline) > token);
+                long next = token(r, pipeline);
+                start(instances, dir, config, holder.substring(0, holder.indexOf('.')) + "." + (kill + 1));
+                await().atMost(Duration.ofSeconds(30)).until(() -> wrote(r, pipeline, next));
+            }
+
+            // pause the holder of "a" until the lease moved and the new holder wrote; resume it
+            append(dir, expected, round++);
+            String paused = holder(r, "a");
+            long pausedToken = token(r, "a");
+            ServiceUnderTest stopped = instances.get(paused);
+            signal("STOP", stopped);
+            try {
+                await().atMost(LEASE.multipliedBy(3)).until(() -> token(r, "a") > pausedToken);
+                long next = token(r, "a");
+                append(dir, expected, round++);
+                await().atMost(Duration.ofSeconds(30)).until(() -> wrote(r, "a", next));
+            } finally {
+                signal("CONT", stopped);
+            }
+            await().atMost(Duration.ofSeconds(30)).until(() -> "STANDBY".equals(stopped.pipeline("a").get("state").asText()));
+            append(dir, expected, round++);
+
+            // ClickHouse ends equal to the logs
+            for (String p : PIPELINES) {
+                String want = expected.get(p).entrySet().stream().map(e -> e.getKey() + "\t" + e.getValue() + "\n")
+                        .collect(Collectors.joining());
+                await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(ch.execute("SELECT id, name FROM "
+                        + database + "." + p + "_item FINAL WHERE is_deleted = 0 ORDER BY id FORMAT TabSeparated"))
+                        .isEqualTo(want));
+            }
+
+            // the write log: per origin, the lease tokens never go down; each token is one instance's
+            List<StreamMessage<String, String>> log = r.xrange(Instances.WRITES, io.lettuce.core.Range.create("-", "+"));
+            Map<String, Long> newest = new HashMap<>();
+            Map<String, String> tokenOwner = new HashMap<>();
+            Map<String, Integer> tokensPerPipeline = new LinkedHashMap<>();
+            for (StreamMessage<String, String> m : log) {
+                Map<String, String> e = m.getBody();
+                String key = e.get("pipeline") + "#" + e.get("token");
+                String owner = tokenOwner.putIfAbsent(key, e.get("instance"));
+                assertThat(owner == null ? e.get("instance") : owner).as("instance of lease %s", key).isEqualTo(e.get("instance"));
+                long token = Long.parseLong(e.get("token"));
+                for (String line : e.get("origins").split("\n")) {
+                    String origin = e.get("pipeline") + "/" + line.split("\t")[0];
+                    Long before = newest.put(origin, token);
+                    assertThat(before == null ? token : before).as("write %s of %s under token %d after token %d",
+                            m.getId(), origin, token, before).isLessThanOrEqualTo(token);
+                    if (before == null || before < token) {
+                        tokensPerPipeline.merge(e.get("pipeline"), 1, Integer::sum);
+                    }
+                }
+            }
+            // every kill and the pause moved a lease to an instance that then wrote
+            assertThat(tokensPerPipeline.get("a")).isGreaterThanOrEqualTo(5);
+            assertThat(tokensPerPipeline.get("b")).isGreaterThanOrEqualTo(4);
+
+            // a graceful stop drains and hands the leases over at once
+            String leaving = holder(r, "b");
+            ServiceUnderTest left = instances.remove(leaving);
+            assertThat(left.terminate(Duration.ofSeconds(30))).isZero();
+            assertThat(left.output()).contains("pipeline b: lease released");
+
+            // /api/cluster: who owns what
+            ServiceUnderTest any = instances.values().iterator().next();
+            await().atMost(LEASE.multipliedBy(3)).untilAsserted(() -> {
+                JsonNode cluster = ServiceUnderTest.json(any.get("/api/cluster"));
+                assertThat(cluster.get("instances").findValuesAsText("id")).containsAll(instances.keySet());
+                for (JsonNode p : cluster.get("pipelines")) {
+                    String name = p.get("name").asText();
+                    assertThat(p.get("owner").asText()).isIn(instances.keySet()).isEqualTo(holder(r, name));
+                }
+            });
+        } finally {
+            instances.values().forEach(ServiceUnderTest::close);
+            client.shutdown();
+        }
+    }
+
+    private static void start(Map<String, ServiceUnderTest> instances, Path dir, Path config, String id) throws Exception {
+        Path home = Files.createDirectories(dir.resolve(id));
+        instances.put(id, ServiceUnderTest.start(home, config, home.resolve("http.port"),
+                Map.of("INSTANCE_ID", id, "INSTANCE_DIR", home.toString(), "SERVICE_TOKEN", ServiceUnderTest.TOKEN)));
+    }
+
+    /** The instance that holds the pipeline's lease, once one does. */
+    private static String holder(RedisCommands<String, String> r, String pipeline) {
+        String[] held = new String[1];
+        await().atMost(LEASE.multipliedBy(3)).until(() -> (held[0] = r.get(Instances.leaseKey(pipeline))) != null);
+        return held[0].substring(0, held[0].lastIndexOf('#'));
+    }
+
+    private static long token(RedisCommands<String, String> r, String pipeline) {
+        String held = r.get(Instances.leaseKey(pipeline));
+        return held == null ? 0 : Long.parseLong(held.substring(held.lastIndexOf('#') + 1));
+    }
+
+    /** Whether the write log has a write of the pipeline under the lease {@code token}. */
+    private static boolean wrote(RedisCommands<String, String> r, String pipeline, long token) {
+        return r.xrevrange(Instances.WRITES, io.lettuce.core.Range.create("-", "+"), io.lettuce.core.Limit.from(2000))
+                .stream().anyMatch(m -> m.getBody().get("pipeline").equals(pipeline)
+                        && m.getBody().get("token").equals(Long.toString(token)));
+    }
+
+    /**
+     * A round of changes to both logs: 1,000 keys from a place that moves with the round, named after
+     * the round, so that later rounds update earlier keys.
+     */
+    private static void append(Path dir, Map<String, Map<Long, String>> expected, int round) throws Exception {
+        for (String p : PIPELINES) {
+            StringBuilder b = new StringBuilder();
+            int from = round * 700 % KEYS;
+            for (int i = 0; i < 1_000; i++) {
+                long id = (from + i) % KEYS + 1;
+                String name = p + "-r" + round + "-" + id;
+                b.append(1_700_000_000 + round).append(" SAVE [{\"model\": \"app.item\", \"pk\": ").append(id)
+                        .append(", \"fields\": {\"name\": \"").append(name).append("\"}}]\n");
+                expected.get(p).put(id, name);
+            }
+            Files.writeString(dir.resolve(p + ".log"), b, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                    StandardOpenOption.APPEND);
+        }
+    }
+
+    private static void signal(String signal, ServiceUnderTest s) throws Exception {
+        // the launcher runs java as its child (exec): the JVM is the process or its only descendant
+        List<Long> pids = new ArrayList<>(List.of(s.process.pid()));
+        s.process.descendants().forEach(h -> pids.add(h.pid()));
+        for (long pid : pids) {
+            Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(pid)).inheritIO().start();
+            assertThat(kill.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        }
+    }
+
+    private static String config(Path dir, RedisServer redis, ClickHouseServer ch, String database) {
+        StringBuilder pipelines = new StringBuilder();
+        for (String p : PIPELINES) {
+            pipelines.append("""
+                      - name: %1$s
+                        source:
+                          type: oplog-file
+                          path: %2$s/%1$s.log
+                          mode: follow
+                          pollInterval: 100ms
+                          chunkMaxBytes: 16KiB
+                        sinks:
+                          - type: clickhouse
+                            connection: test
+                            tables:
+                              app.item:
+                                target: %1$s_item
+                                create:
+                                  columns: ["id UInt64", "name String"]
+                                  orderBy: [id]
+                    """.formatted(p, dir));
+        }
+        return """
+                http:
+                  port: 0
+                  portFile: ${INSTANCE_DIR}/http.port
+                  token: ${SERVICE_TOKEN}
+                checkpoints:
+                  directory: ${INSTANCE_DIR}/checkpoints
+                restart:
+                  minBackoff: 200ms
+                  maxBackoff: 1s
+                instances:
+                  redis: main
+                  id: ${INSTANCE_ID}
+                  leaseTime: %4$s
+                connections:
+                  redis:
+                    main:
+                      uri: %1$s
+                  clickhouse:
+                    test:
+                      endpoints: ["%2$s"]
+                      database: %3$s
+                pipelines:
+                %5$s""".formatted(redis.uri(), ch.httpUrl(), database, LEASE.toMillis() + "ms", pipelines);
+    }
+}
