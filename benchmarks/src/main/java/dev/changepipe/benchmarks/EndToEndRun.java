@@ -42,7 +42,8 @@ public final class EndToEndRun {
             "oplog-latency-20k", "oplog-latency-50k",
             "storage-sync-clickhouse-replacing", "storage-sync-clickhouse-collapsing",
             "oplog-postgres", "oplog-hotstorage", RegistrationScenario.HTTP, RegistrationScenario.DIRECT,
-            VerifyScenario.VERIFY, VerifyScenario.REPAIR, PgCdcScenario.SNAPSHOT, PgCdcScenario.STREAM, "oplog-cluster");
+            VerifyScenario.VERIFY, VerifyScenario.REPAIR, PgCdcScenario.SNAPSHOT, PgCdcScenario.STREAM, "oplog-cluster",
+            "oplog-cluster-direct");
 
     private static final Duration SERVICE_TIMEOUT = Duration.ofMinutes(30);
 
@@ -143,7 +144,7 @@ public final class EndToEndRun {
         if (selected(PgCdcScenario.STREAM)) {
             guard(PgCdcScenario.STREAM, cdc::stream);
         }
-        if (selected("oplog-cluster")) {
+        if (selected("oplog-cluster") || selected("oplog-cluster-direct")) {
             guard("oplog-cluster", this::oplogCluster);
         }
         VerifyScenario verify = new VerifyScenario(this, Math.max(1, rows * 5L / 2));
@@ -361,9 +362,11 @@ public final class EndToEndRun {
 
     /**
      * The log of {@code oplog-clickhouse} into a local cluster of 2 shards of 2 replicas (test-support's
-     * {@link ClickHouseCluster}: ZooKeeper and four servers on this machine), through a {@code Distributed}
-     * table over replicated shards the sink creates ({@code shardBy: id}), the service's endpoint the first
-     * node. Baseline: {@code clickhouse-client} into the single private server, as for {@code oplog-clickhouse}.
+     * {@link ClickHouseCluster}: ZooKeeper and four servers on this machine), into replicated shards the
+     * sink creates ({@code shardBy: id}) under a {@code Distributed} table: {@code oplog-cluster} writes
+     * through the {@code Distributed} table (the service's endpoints every node), {@code oplog-cluster-direct}
+     * to the shards' local tables (the connection's {@code shards}). Baseline: {@code clickhouse-client}
+     * into the single private server, as for {@code oplog-clickhouse}.
      */
     private void oplogCluster() throws Exception {
         Path dir = directory("oplog-cluster");
@@ -375,24 +378,37 @@ public final class EndToEndRun {
         double baseline = oplogClickHouseBaseline(single, tsv, expected);
         try (ClickHouseCluster cluster = ClickHouseCluster.start(2, 2)) {
             ClickHouseServer ch = cluster.server(1, 1).server();
-            Path runDir = directory("oplog-cluster-run");
-            String yaml = oplogSnapshot(runDir, clickHouseConnection(String.join(", ", cluster.httpUrls())), log, "",
-                    "      - type: clickhouse\n"
-                    + "        connection: bench\n"
-                    + "        cluster: " + ClickHouseCluster.NAME + "\n"
-                    + "        tables:\n"
-                    + "          shop.order:\n"
-                    + "            target: shop_order\n"
-                    + "            create: {columns: [" + DjangoLog.COLUMNS + "], orderBy: [id], shardBy: id}\n");
-            ServiceProcess.Result result = runService(runDir, yaml);
-            String problem = result.exitCode() != 0 ? "the service exited with " + result.exitCode() + " (log: "
-                    + runDir.resolve("service.log") + ")" : checkOrders(ch, "bench.shop_order", expected);
-            if (problem != null) {
-                failed("oplog-cluster", problem);
-                return;
+            for (String name : List.of("oplog-cluster", "oplog-cluster-direct")) {
+                if (!selected(name)) {
+                    continue;
+                }
+                boolean direct = name.endsWith("direct");
+                String target = direct ? "shop_order_direct" : "shop_order";
+                StringBuilder shards = new StringBuilder();
+                for (int s = 1; direct && s <= cluster.shards(); s++) {
+                    shards.append(s == 1 ? "" : ", ").append("[").append(cluster.server(s, 1).server().httpUrl())
+                            .append(", ").append(cluster.server(s, 2).server().httpUrl()).append("]");
+                }
+                Path runDir = directory(name + "-run");
+                String yaml = oplogSnapshot(runDir, clickHouseConnection(String.join(", ", cluster.httpUrls()))
+                        + (direct ? "      shards: [" + shards + "]\n" : ""), log, "",
+                        "      - type: clickhouse\n"
+                        + "        connection: bench\n"
+                        + "        cluster: " + ClickHouseCluster.NAME + "\n"
+                        + "        tables:\n"
+                        + "          shop.order:\n"
+                        + "            target: " + target + "\n"
+                        + "            create: {columns: [" + DjangoLog.COLUMNS + "], orderBy: [id], shardBy: id}\n");
+                ServiceProcess.Result result = runService(runDir, yaml);
+                String problem = result.exitCode() != 0 ? "the service exited with " + result.exitCode() + " (log: "
+                        + runDir.resolve("service.log") + ")" : checkOrders(ch, "bench." + target, expected);
+                if (problem != null) {
+                    failed(name, problem);
+                    continue;
+                }
+                result(name, expected.changes(), result.seconds(), baseline, result.cpuSeconds(),
+                        result.peakHeapMb(), -1, result.extraFields());
             }
-            result("oplog-cluster", expected.changes(), result.seconds(), baseline, result.cpuSeconds(),
-                    result.peakHeapMb(), -1, result.extraFields());
         }
     }
 

@@ -3,11 +3,13 @@ package dev.changepipe.service;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.changepipe.testsupport.ClickHouseCluster;
 import dev.changepipe.testsupport.ClickHouseServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -91,7 +93,8 @@ class ClusterIntegrationTest {
                     .contains("digested " + String.format("%,d", expected.liveOrders()) + " row(s)");
 
             aReplayedBatchIsWrittenOnce(cluster, dir);
-            replicaAndShardStoppedMidStream(cluster, dir);
+            replicaAndShardStoppedMidStream(cluster, dir, false);
+            replicaAndShardStoppedMidStream(cluster, dir, true);
         }
     }
 
@@ -159,24 +162,39 @@ class ClusterIntegrationTest {
      * A service follows a log into the cluster, its endpoints every node; mid-stream a replica of the first
      * shard and both replicas of the second are stopped, and started again once the log is written: nothing
      * is lost, nothing doubled after {@code FINAL}, and the stopped shard catches up (its replicas equal).
+     * With {@code direct} the connection lists the shards, and the sink writes each row to its shard's
+     * local table itself, as the {@code Distributed} table would route it (even keys on the first shard,
+     * odd on the second); while the second shard is down the first keeps receiving its rows, and no
+     * checkpoint passes the rows the second shard has not taken.
      */
-    private static void replicaAndShardStoppedMidStream(ClickHouseCluster cluster, Path dir) throws Exception {
-        Path log = dir.resolve("events.log");
+    private static void replicaAndShardStoppedMidStream(ClickHouseCluster cluster, Path dir, boolean direct)
+            throws Exception {
+        String name = direct ? "direct" : "events";
+        Path log = dir.resolve(name + ".log");
         Files.writeString(log, "");
-        Path config = dir.resolve("follow.yaml");
+        Path config = dir.resolve(name + ".yaml");
+        String shards = "";
+        if (direct) {
+            List<String> urls = cluster.httpUrls();
+            shards = "      shards: [[\"%s\", \"%s\"], [\"%s\", \"%s\"]]\n".formatted(cluster.server(1, 1).server().httpUrl(),
+                    cluster.server(1, 2).server().httpUrl(), cluster.server(2, 1).server().httpUrl(),
+                    cluster.server(2, 2).server().httpUrl());
+            assertThat(urls).hasSize(4);
+        }
         Files.writeString(config, """
                 http:
                   host: 127.0.0.1
                   port: 0
-                  portFile: %1$s/follow.port
+                  portFile: %1$s/%6$s.port
                   token: %5$s
                 checkpoints:
-                  directory: %1$s/follow-checkpoints
+                  directory: %1$s/%6$s-checkpoints
                 connections:
                   clickhouse:
                     cluster:
                       endpoints: [%2$s]
                       database: shop
+                %7$s
                 pipelines:
                   - name: events
                     source:
@@ -190,15 +208,17 @@ class ClusterIntegrationTest {
                         cluster: %3$s
                         tables:
                           shop.event:
+                            target: %6$s
                             create:
                               columns: ["id UInt64", "n UInt64"]
                               orderBy: [id]
                               shardBy: id
                 """.formatted(dir, String.join(", ", cluster.httpUrls().stream().map(u -> "\"" + u + "\"").toList()),
-                ClickHouseCluster.NAME, log, ServiceUnderTest.TOKEN));
+                ClickHouseCluster.NAME, log, ServiceUnderTest.TOKEN, name, shards.stripTrailing()));
         int keys = 2_000;
         int batches = 60;
-        try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("follow.port"), Map.of())) {
+        long sizeWhenStopped = 0;
+        try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve(name + ".port"), Map.of())) {
             for (int batch = 1; batch <= batches; batch++) {
                 StringBuilder lines = new StringBuilder();
                 for (int id = 1; id <= keys; id += 7) {
@@ -211,12 +231,27 @@ class ClusterIntegrationTest {
                     cluster.server(1, 2).stop();
                     cluster.server(2, 1).stop();
                     cluster.server(2, 2).stop();
+                    sizeWhenStopped = Files.size(log);
                 }
                 await().pollDelay(Duration.ofMillis(30)).until(() -> true);
             }
             // the writes of the second shard's rows fail meanwhile, and are retried, not acknowledged
             await().atMost(Duration.ofSeconds(60)).until(() -> service.pipeline("events").path("lastError").asText()
                     .contains("retrying"));
+            if (direct) {
+                // the first shard took rows of batches written after the second one stopped...
+                ClickHouseServer up = cluster.server(1, 1).server();
+                await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(Long.parseLong(up.execute(
+                        "SELECT max(n) FROM shop." + name + "_local").trim())).isGreaterThan(20));
+                assertThat(up.execute("SELECT countIf(id % 2 != 0) FROM shop." + name + "_local").trim()).isEqualTo("0");
+                // ...and nothing of the log past the second shard's last rows is acknowledged
+                for (JsonNode checkpoint : service.pipeline("events").path("offsets")) {
+                    java.util.regex.Matcher byte_ = java.util.regex.Pattern.compile("byte (\\d+)")
+                            .matcher(checkpoint.path("position").asText());
+                    assertThat(byte_.find()).as(checkpoint.toString()).isTrue();
+                    assertThat(Long.parseLong(byte_.group(1))).isLessThanOrEqualTo(sizeWhenStopped);
+                }
+            }
             cluster.server(2, 1).start();
             cluster.server(2, 2).start();
             cluster.server(1, 2).start();
@@ -230,14 +265,18 @@ class ClusterIntegrationTest {
             long sum = last.values().stream().mapToLong(Integer::longValue).sum();
             ClickHouseServer first = cluster.server(1, 1).server();
             await().atMost(Duration.ofSeconds(120)).ignoreExceptions().untilAsserted(() -> assertThat(first.execute(
-                    "SELECT count(), sum(n) FROM shop.shop_event FINAL WHERE is_deleted = 0 FORMAT TabSeparated"))
+                    "SELECT count(), sum(n) FROM shop." + name + " FINAL WHERE is_deleted = 0 FORMAT TabSeparated"))
                     .isEqualTo(last.size() + "\t" + sum + "\n"));
             // each shard's replicas end with the same rows, which together are the final state
-            String local = "SELECT count(), sum(n) FROM shop.shop_event_local FINAL FORMAT TabSeparated";
+            String local = "SELECT count(), sum(n) FROM shop." + name + "_local FINAL FORMAT TabSeparated";
             await().atMost(Duration.ofSeconds(120)).ignoreExceptions().untilAsserted(() -> {
                 long count = 0;
                 long total = 0;
                 for (int shard = 1; shard <= 2; shard++) {
+                    if (direct) {
+                        assertThat(cluster.server(shard, 1).server().execute("SELECT countIf(id % 2 != " + (shard - 1)
+                                + ") FROM shop." + name + "_local").trim()).as("rows on shard %d", shard).isEqualTo("0");
+                    }
                     String rows = cluster.server(shard, 1).server().execute(local);
                     assertThat(cluster.server(shard, 2).server().execute(local)).isEqualTo(rows);
                     String[] f = rows.trim().split("\t");

@@ -42,6 +42,8 @@ public final class ClusterMain {
                     cluster:
                       endpoints: [%s]
                       database: shop
+                      # optional: write each shard's local table directly, rows routed as the Distributed table would
+                      # shards: [%s]
                 pipelines:
                   - name: shop
                     source: {type: oplog-file, path: shop.log}
@@ -53,7 +55,20 @@ public final class ClusterMain {
                           shop.order:
                             create: {columns: ["id UInt64", "status String"], orderBy: [id], shardBy: id}
 
-                Ctrl-C stops it.""".formatted(String.join(", ", cluster.httpUrls()), ClickHouseCluster.NAME));
+                Ctrl-C stops it.""".formatted(String.join(", ", cluster.httpUrls()), shards(cluster), ClickHouseCluster.NAME));
         stopped.await();
+    }
+
+    /** {@code [url, url], [url, url]}: each shard's replicas. */
+    private static String shards(ClickHouseCluster cluster) {
+        java.util.List<String> shards = new java.util.ArrayList<>();
+        for (int s = 1; s <= cluster.shards(); s++) {
+            java.util.List<String> replicas = new java.util.ArrayList<>();
+            for (int r = 1; r <= cluster.replicas(); r++) {
+                replicas.add(cluster.server(s, r).server().httpUrl());
+            }
+            shards.add("[" + String.join(", ", replicas) + "]");
+        }
+        return String.join(", ", shards);
     }
 }

@@ -69,10 +69,16 @@ record ClickHouseConfig(
             List<String> endpoints,
             @Key("the user") String user,
             @Key(value = "the password (never logged)", defaultText = "empty") String password,
-            @Key("the default database") String database) {
+            @Key("the default database") String database,
+            @Key(value = "a cluster's shards in `remote_servers` order, each a list of its replicas' URLs: a sink with"
+                    + " `cluster` then writes a table created with `shardBy` (one `UInt` column) straight to its shards'"
+                    + " `<target>_local` tables, each row to the shard the `Distributed` table would send it to, each"
+                    + " shard to the first of its replicas that answers",
+                    defaultText = "none: through the `Distributed` table") List<List<String>> shards) {
 
         Server {
             endpoints = endpoints == null ? List.of() : endpoints;
+            shards = shards == null ? List.of() : shards;
             user = user == null ? ClickHouseSinkOptions.DEFAULT_USERNAME : user;
             password = password == null ? "" : password;
             database = database == null ? ClickHouseSinkOptions.DEFAULT_DATABASE : database;

@@ -31,6 +31,10 @@ import java.util.Objects;
  * @param format the insert format
  * @param compression whether request bodies are LZ4-compressed by the client
  * @param cluster the cluster for {@code ON CLUSTER} in table creation, or {@code null}
+ * @param shards with {@code cluster}: its shards in {@code remote_servers} order, each the HTTP
+ *     endpoints of its replicas; a table created with {@code shardBy} is then written straight to its
+ *     shards' local tables, each row to the shard the {@code Distributed} table would send it to. Empty:
+ *     written through the {@code Distributed} table
  * @param minBackoff the first delay before retrying a transient fault
  * @param maxBackoff the longest delay between retries
  * @param jitter the random fraction (0..1) of each delay
@@ -54,7 +58,7 @@ import java.util.Objects;
 public record ClickHouseSinkOptions(String name, List<String> endpoints, String username, String password,
         String database, Map<String, TableOptions> tables, WriteMode defaultMode, String versionColumn,
         String deletedColumn, String signColumn, String originColumn, String offsetColumn, String rowColumn,
-        InsertFormat format, boolean compression, String cluster,
+        InsertFormat format, boolean compression, String cluster, List<List<String>> shards,
         Duration minBackoff, Duration maxBackoff, double jitter, Duration retryDeadline,
         Duration connectTimeout, Duration socketTimeout, int keysPerLookup, int encodeThreads,
         OnBadRecord onBadRecord, DeadLetterStore deadLetters, int collapsingCacheKeys, long collapsingCacheBytes) {
@@ -109,6 +113,17 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
         require(cluster == null || !cluster.isBlank(), "cluster", "must not be blank when set");
         tables.forEach((table, t) -> require(cluster != null || t.shardBy() == null, "tables." + table + ".create.shardBy",
                 "creates a Replicated and a Distributed table ON CLUSTER: set the sink's cluster"));
+        shards = shards == null ? List.of() : shards.stream().map(List::copyOf).toList();
+        require(shards.isEmpty() || cluster != null, "shards", "writes a cluster's shards: set the sink's cluster");
+        for (List<String> replicas : shards) {
+            require(!replicas.isEmpty(), "shards", "each shard needs the endpoint of one replica at least");
+            for (String e : replicas) {
+                require(e.startsWith("http://") || e.startsWith("https://"), "shards",
+                        "'" + e.replaceAll("//[^/@]*@", "//***@") + "' is not an http(s):// URL");
+                require(!e.substring(e.indexOf("//") + 2).contains("@"), "shards",
+                        "must not carry credentials (they would be logged): use credentials(user, password)");
+            }
+        }
         require(minBackoff != null && !minBackoff.isNegative() && !minBackoff.isZero(), "minBackoff", "must be positive");
         require(maxBackoff != null && maxBackoff.compareTo(minBackoff) >= 0, "maxBackoff", "must be at least minBackoff");
         require(jitter >= 0 && jitter <= 1, "jitter", "must be between 0 and 1");
@@ -154,7 +169,8 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
         return "ClickHouseSinkOptions[name=" + name + ", endpoints=" + endpoints + ", username=" + username
                 + ", password=" + (password.isEmpty() ? "(none)" : "(hidden)") + ", database=" + database
                 + ", tables=" + tables + ", defaultMode=" + defaultMode + ", format=" + format
-                + ", compression=" + compression + ", cluster=" + cluster + ", retryDeadline=" + retryDeadline + "]";
+                + ", compression=" + compression + ", cluster=" + cluster + ", shards=" + shards + ", retryDeadline="
+                + retryDeadline + "]";
     }
 
     /** A builder with every option at its {@code DEFAULT_*}; endpoints must be given. */
@@ -180,6 +196,7 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
         private InsertFormat format = DEFAULT_FORMAT;
         private boolean compression;
         private String cluster;
+        private List<List<String>> shards = List.of();
         private Duration minBackoff = DEFAULT_MIN_BACKOFF;
         private Duration maxBackoff = DEFAULT_MAX_BACKOFF;
         private double jitter = DEFAULT_JITTER;
@@ -289,6 +306,12 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
             return this;
         }
 
+        /** The cluster's shards, each its replicas' endpoints: tables created with {@code shardBy} are written to them directly. */
+        public Builder shards(List<List<String>> shards) {
+            this.shards = shards;
+            return this;
+        }
+
         /** Exponential backoff between {@code min} and {@code max}, with a random {@code jitter} fraction. */
         public Builder backoff(Duration min, Duration max, double jitter) {
             this.minBackoff = min;
@@ -332,8 +355,8 @@ public record ClickHouseSinkOptions(String name, List<String> endpoints, String 
 
         public ClickHouseSinkOptions build() {
             return new ClickHouseSinkOptions(name, endpoints, username, password, database, tables, defaultMode,
-                    versionColumn, deletedColumn, signColumn, originColumn, offsetColumn, rowColumn, format, compression, cluster, minBackoff, maxBackoff,
-                    jitter, retryDeadline, connectTimeout, socketTimeout, keysPerLookup, encodeThreads,
+                    versionColumn, deletedColumn, signColumn, originColumn, offsetColumn, rowColumn, format, compression, cluster, shards, minBackoff,
+                    maxBackoff, jitter, retryDeadline, connectTimeout, socketTimeout, keysPerLookup, encodeThreads,
                     onBadRecord, deadLetters, collapsingCacheKeys, collapsingCacheBytes);
         }
     }

@@ -42,11 +42,7 @@ public final class ClickHouseSinkProvider implements SinkProvider {
         ClickHouseConfig.Server server = context.connection(s.pathOf("connection"), c.connection(), ClickHouseConfig.Server.class);
         List<String> endpoints = server.endpoints();
         for (int i = 0; i < endpoints.size(); i++) {
-            String e = endpoints.get(i);
-            if (!e.startsWith("http://") && !e.startsWith("https://") || e.substring(e.indexOf("//") + 2).contains("@")) {
-                throw new ConfigException(connectionPath + ".endpoints[" + i + "]",
-                        "expected an http(s)://host:port URL without credentials (use user and password)");
-            }
+            checkUrl(connectionPath + ".endpoints[" + i + "]", endpoints.get(i));
         }
         ClickHouseSinkOptions.Builder b = ClickHouseSinkOptions.builder()
                 .name(c.name())
@@ -64,8 +60,17 @@ public final class ClickHouseSinkProvider implements SinkProvider {
                 .signColumn(c.signColumn())
                 .onBadRecord(c.onBadRecord())
                 .deadLetters(context.deadLetters());
+        for (int i = 0; i < server.shards().size(); i++) {
+            List<String> replicas = server.shards().get(i);
+            for (int j = 0; j < replicas.size(); j++) {
+                checkUrl(connectionPath + ".shards[" + i + "][" + j + "]", replicas.get(j));
+            }
+            if (replicas.isEmpty()) {
+                throw new ConfigException(connectionPath + ".shards[" + i + "]", "expected the URL of one replica at least");
+            }
+        }
         if (c.cluster() != null) {
-            b.cluster(c.cluster());
+            b.cluster(c.cluster()).shards(server.shards());
         }
         c.tables().forEach((name, t) -> {
             TableOptions.Builder tb = TableOptions.builder();
@@ -111,5 +116,11 @@ public final class ClickHouseSinkProvider implements SinkProvider {
     /** Made on the first probe, not when a sink is configured (validate probes nothing). */
     private static final class Probe {
         static final HttpClient CLIENT = HttpClient.newBuilder().connectTimeout(PROBE_TIMEOUT).build();
+    }
+
+    private static void checkUrl(String path, String url) {
+        if (!url.startsWith("http://") && !url.startsWith("https://") || url.substring(url.indexOf("//") + 2).contains("@")) {
+            throw new ConfigException(path, "expected an http(s)://host:port URL without credentials (use user and password)");
+        }
     }
 }

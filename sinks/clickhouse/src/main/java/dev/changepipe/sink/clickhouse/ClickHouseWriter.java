@@ -67,6 +67,13 @@ final class ClickHouseWriter implements ClickHouseSink {
 
     /** Digests of the target tables, for verify ({@link TableDigest}). */
     private final ClickHouseDigests digests;
+    /** With the connection's {@code shards}: each shard's replicas, and the routing read from the cluster. */
+    private final List<Endpoints> shards;
+    private final Mono<ShardRouter> router;
+    /** The router once read (set before any table is routed). */
+    private volatile ShardRouter resolvedRouter;
+    /** The tables written to their shards directly, with the column that routes their rows. */
+    private final Map<TableWriter, Integer> routed = new ConcurrentHashMap<>();
 
     ClickHouseWriter(ClickHouseSinkOptions options, Endpoints endpoints) {
         this.options = options;
@@ -76,6 +83,27 @@ final class ClickHouseWriter implements ClickHouseSink {
                 (table, what, sql) -> retry(endpoints.call(table, what, client -> rows(client, sql)), what),
                 table -> retry(endpoints.call(table, "read the columns of " + table,
                         client -> describe(client, options.database(), table)), "read the columns of " + table));
+        this.shards = options.shards().stream().map(replicas -> new Endpoints(options, replicas)).toList();
+        this.router = shards.isEmpty() ? Mono.empty() : shardWeights().map(ShardRouter::of).cache();
+    }
+
+    /**
+     * The weights of the cluster's shards from {@code system.clusters}, in {@code remote_servers} order;
+     * fails (permanently) when the cluster has another number of shards than the connection lists.
+     */
+    private Mono<List<Integer>> shardWeights() {
+        String what = "read the shards of cluster " + options.cluster();
+        String sql = "SELECT shard_num, any(shard_weight) FROM system.clusters WHERE cluster = "
+                + Sql.string(options.cluster()) + " GROUP BY shard_num ORDER BY shard_num";
+        return retry(endpoints.call("system.clusters", what, client -> rows(client, sql)), what).map(rows -> {
+            if (rows.size() != shards.size()) {
+                throw new ClickHouseWriteException(options.name(), "system.clusters", null, "cluster "
+                        + options.cluster() + " has " + rows.size() + " shard(s) in system.clusters, and the connection's"
+                        + " shards list " + shards.size() + "; list each shard's replicas, in remote_servers order",
+                        null, false, 0, 0);
+            }
+            return rows.stream().map(r -> Integer.parseInt(r[1])).toList();
+        });
     }
 
     @Override
@@ -193,9 +221,17 @@ final class ClickHouseWriter implements ClickHouseSink {
                         || needsTombstoneValues(table, items)) {
                     return chunk;
                 }
-                byte[] rows = new ItemEncoder(table, items.size()).encode(items, 0, items.size());
-                tablesRows.add(new EncodedRows(table, rows, items.size()));
-                bytes += EncodedRows.OVERHEAD_BYTES + rows.length;
+                Integer column = routed.get(table);
+                List<? extends List<?>> parts = column == null ? List.of(items) : byShard(table, column, items);
+                for (int shard = 0; shard < parts.size(); shard++) {
+                    List<?> part = parts.get(shard);
+                    if (part.isEmpty()) {
+                        continue;
+                    }
+                    byte[] rows = new ItemEncoder(table, part.size()).encode(part, 0, part.size(), null);
+                    tablesRows.add(new EncodedRows(table, rows, part.size(), column == null ? -1 : shard));
+                    bytes += EncodedRows.OVERHEAD_BYTES + rows.length;
+                }
             }
             return chunk.prepared(new EncodedRows.Prepared(tablesRows), bytes);
         } catch (RuntimeException e) {
@@ -222,10 +258,24 @@ final class ClickHouseWriter implements ClickHouseSink {
             return serverVersion().flatMap(server -> Flux.fromIterable(byTable.entrySet())
                     .concatMap(e -> {
                         TableWriter table = e.getKey();
-                        List<byte[]> slices = e.getValue().stream().map(EncodedRows::rows).toList();
-                        int rows = e.getValue().stream().mapToInt(EncodedRows::count).sum();
-                        return insertEncoded(table, table.allColumns(), rows, Mono.just(slices),
-                                server.supportsInsertDeduplicationToken() ? token(chunks, table.target(), 0) : null, true)
+                        String token = server.supportsInsertDeduplicationToken() ? token(chunks, table.target(), 0) : null;
+                        // one insert into the table, or one into each shard's local table at once
+                        Map<Integer, List<EncodedRows>> byShard = new java.util.TreeMap<>();
+                        for (EncodedRows rows : e.getValue()) {
+                            byShard.computeIfAbsent(rows.shard(), s -> new ArrayList<>()).add(rows);
+                        }
+                        return Flux.fromIterable(byShard.entrySet()).flatMap(part -> {
+                            List<byte[]> slices = part.getValue().stream().map(EncodedRows::rows).toList();
+                            int rows = part.getValue().stream().mapToInt(EncodedRows::count).sum();
+                            int shard = part.getKey();
+                            return shard < 0
+                                    ? insertEncoded(endpoints, table.target(), table, table.allColumns(), rows,
+                                            Mono.just(slices), token, true)
+                                    : insertEncoded(shards.get(shard), table.target() + LOCAL_SUFFIX, table,
+                                            table.allColumns(), rows, Mono.just(slices),
+                                            token == null ? null : token + "-" + (shard + 1), true);
+                        }, Math.max(1, shards.size()))
+                                .then()
                                 .doOnError(ClickHouseWriteException.class,
                                         error -> forgetOnSchemaError(table.sourceTable(), error));
                     })
@@ -311,7 +361,10 @@ final class ClickHouseWriter implements ClickHouseSink {
 
     @Override
     public Mono<Void> close() {
-        return Mono.fromRunnable(endpoints::close);
+        return Mono.fromRunnable(() -> {
+            endpoints.close();
+            shards.forEach(Endpoints::close);
+        });
     }
 
     /**
@@ -907,26 +960,99 @@ final class ClickHouseWriter implements ClickHouseSink {
     }
 
     private Mono<Void> insert(TableWriter table, TableWriter.Insert insert, String token, boolean retried) {
+        Integer column = routed.get(table);
+        if (column != null) {
+            return insertToShards(column, table, insert, token, retried);
+        }
         // converted and encoded (in parallel) before anything is sent: a bad value fails the write
         // while the server has seen nothing; a retry sends the same bytes again
         Mono<List<byte[]>> encoded = Mono.fromCallable(() ->
                         SliceEncoder.encode(options.format(), table, insert, options.encodeThreads()))
                 .subscribeOn(Schedulers.boundedElastic());
-        return insertEncoded(table, insert.columns(), insert.rows().size(), encoded, token, retried);
+        return insertEncoded(endpoints, table.target(), table, insert.columns(), insert.rows().size(), encoded, token,
+                retried);
     }
 
-    /** One {@code INSERT} of {@code rows} rows of {@code columns}, encoded as {@code encoded} gives them. */
-    private Mono<Void> insertEncoded(TableWriter table, int[] insertColumns, int rows, Mono<List<byte[]>> encoded,
+    /**
+     * The rows of an insert, each to its shard's local table ({@code <target>_local}) on the first of
+     * that shard's replicas that answers; the shards' inserts run at once and are retried each on its
+     * own, so a shard that is down holds back only the completion of the write, not the other shards'
+     * rows.
+     */
+    private Mono<Void> insertToShards(int column, TableWriter table, TableWriter.Insert insert,
             String token, boolean retried) {
+        return Mono.fromCallable(() -> byShard(table, column, insert.rows()))
+                .subscribeOn(Schedulers.boundedElastic())
+                .flatMapMany(byShard -> Flux.range(0, shards.size()).filter(s -> !byShard.get(s).isEmpty())
+                        .flatMap(s -> {
+                            TableWriter.Insert part = new TableWriter.Insert(insert.columns(), byShard.get(s));
+                            Mono<List<byte[]>> encoded = Mono.fromCallable(() ->
+                                            SliceEncoder.encode(options.format(), table, part, options.encodeThreads()))
+                                    .subscribeOn(Schedulers.boundedElastic());
+                            return insertEncoded(shards.get(s), table.target() + LOCAL_SUFFIX, table, part.columns(),
+                                    part.rows().size(), encoded, token == null ? null : token + "-" + (s + 1), retried);
+                        }, shards.size()))
+                .then();
+    }
+
+    /**
+     * The rows (items, or converted rows) of a table written to its shards, split by the shard the
+     * {@code Distributed} table would send each to: by the value of the routing column, converted as
+     * it will be encoded.
+     */
+    private List<List<Object>> byShard(TableWriter table, int column, List<?> rows) {
+        ShardRouter r = resolvedRouter;
+        List<List<Object>> byShard = new ArrayList<>(shards.size());
+        for (int s = 0; s < shards.size(); s++) {
+            byShard.add(new ArrayList<>());
+        }
+        for (Object row : rows) {
+            Object key = row instanceof ChangeItem item ? routingValue(table, column, item) : table.values(row)[column];
+            byShard.get(r.shardOf(((Number) key).longValue())).add(row);
+        }
+        return byShard;
+    }
+
+    /** The routing column's value of an item (the key's, else the values'), converted; 0 when missing. */
+    private static Object routingValue(TableWriter table, int column, ChangeItem item) {
+        Object raw = null;
+        for (Map.Entry<String, Object> e : item.key().entrySet()) {
+            if (table.column(e.getKey()) == column) {
+                raw = e.getValue();
+            }
+        }
+        if (raw == null && item.kind().isSave()) {
+            for (Map.Entry<String, Object> e : item.values().entrySet()) {
+                if (table.column(e.getKey()) == column) {
+                    raw = e.getValue();
+                }
+            }
+        }
+        if (raw == null) {
+            return 0L;
+        }
+        try {
+            return Values.convert(table.types()[column], raw);
+        } catch (Values.ConversionException ex) {
+            return table.values(item)[column]; // throws the conversion error that names the item
+        }
+    }
+
+    /**
+     * One {@code INSERT} of {@code rows} rows of {@code columns} into {@code targetTable} at
+     * {@code to}, encoded as {@code encoded} gives them.
+     */
+    private Mono<Void> insertEncoded(Endpoints to, String targetTable, TableWriter table, int[] insertColumns, int rows,
+            Mono<List<byte[]>> encoded, String token, boolean retried) {
         List<String> columns = new ArrayList<>(insertColumns.length);
         for (int c : insertColumns) {
             columns.add(Sql.identifier(table.columns().get(c).name()));
         }
-        String target = Sql.table(options.database(), table.target());
+        String target = Sql.table(options.database(), targetTable);
         ClickHouseFormat format = options.format() == InsertFormat.ROW_BINARY
                 ? ClickHouseFormat.RowBinary : ClickHouseFormat.TabSeparated;
-        String what = "insert of " + rows + " rows into " + table.target();
-        return encoded.flatMap(slices -> retryIf(retried, endpoints.call(table.target(), what, client -> {
+        String what = "insert of " + rows + " rows into " + targetTable;
+        return encoded.flatMap(slices -> retryIf(retried, to.call(targetTable, what, client -> {
             InsertSettings settings = new InsertSettings();
             // into a Distributed table: answered once every shard has its rows, not once they are queued on
             // this node to be sent later (an acknowledgement before durability); other tables ignore it
@@ -1172,8 +1298,25 @@ final class ClickHouseWriter implements ClickHouseSink {
         }
         TableWriter writer = new TableWriter(options, sourceTable, target, mode, schema.columns(),
                 schema.keyExpressionColumns());
-        tables.put(sourceTable, writer);
-        return Mono.just(writer);
+        String shardBy = options.table(sourceTable).shardBy();
+        if (shards.isEmpty() || shardBy == null) {
+            tables.put(sourceTable, writer);
+            return Mono.just(writer);
+        }
+        int column = ShardRouter.column(shardBy, writer);
+        if (mode != WriteMode.REPLACING || column < 0 || writer.types()[column].kind() != ColumnType.Kind.UINT) {
+            throw new ClickHouseWriteException(options.name(), target, null, "table " + options.database() + "." + target
+                    + ": the connection lists the shards, so the sink writes the shards' " + target + LOCAL_SUFFIX
+                    + " tables itself, which needs the replacing mode (this table: " + mode.name().toLowerCase()
+                    + ") and shardBy naming one unsigned integer column (this table: '" + shardBy + "'); remove the"
+                    + " connection's shards to write through the Distributed table instead", null, false, 0, 0);
+        }
+        return router.map(r -> {
+            resolvedRouter = r;
+            routed.put(writer, column);
+            tables.put(sourceTable, writer);
+            return writer;
+        });
     }
 
     /**

@@ -9,8 +9,10 @@ import java.util.List;
  * @param table the writer whose columns the rows were encoded for
  * @param rows the encoded rows
  * @param count how many rows
+ * @param shard the index of the shard they go to, when the table is written to its shards directly;
+ *     -1 otherwise
  */
-record EncodedRows(TableWriter table, byte[] rows, int count) {
+record EncodedRows(TableWriter table, byte[] rows, int count, int shard) {
 
     /** What one holds besides its rows: the record and the array's header. */
     static final long OVERHEAD_BYTES = 48;

@@ -32,8 +32,13 @@ final class Endpoints implements AutoCloseable {
     private volatile boolean closed;
 
     Endpoints(ClickHouseSinkOptions options) {
+        this(options, options.endpoints());
+    }
+
+    /** Other endpoints than the options' (the replicas of one shard), with the options' client settings. */
+    Endpoints(ClickHouseSinkOptions options, List<String> urls) {
         this.options = options;
-        this.urls = options.endpoints();
+        this.urls = List.copyOf(urls);
         this.clients = new AtomicReferenceArray<>(urls.size());
     }
 
