@@ -160,8 +160,9 @@ class ClusterIntegrationTest {
 
     /**
      * A service follows a log into the cluster, its endpoints every node; mid-stream a replica of the first
-     * shard and both replicas of the second are stopped, and started again once the log is written: nothing
-     * is lost, nothing doubled after {@code FINAL}, and the stopped shard catches up (its replicas equal).
+     * shard is killed (SIGKILL) and both replicas of the second are stopped, and all started again once the
+     * log is written: nothing is lost, nothing doubled after {@code FINAL}, and the stopped shard catches up
+     * (its replicas equal).
      * With {@code direct} the connection lists the shards, and the sink writes each row to its shard's
      * local table itself, as the {@code Distributed} table would route it (even keys on the first shard,
      * odd on the second); while the second shard is down the first keeps receiving its rows, and no
@@ -228,7 +229,7 @@ class ClusterIntegrationTest {
                 }
                 Files.writeString(log, lines, java.nio.file.StandardOpenOption.APPEND);
                 if (batch == 20) {
-                    cluster.server(1, 2).stop();
+                    cluster.server(1, 2).kill();
                     cluster.server(2, 1).stop();
                     cluster.server(2, 2).stop();
                     sizeWhenStopped = Files.size(log);

@@ -62,6 +62,14 @@ public final class DedicatedClickHouse implements AutoCloseable {
     }
   }
 
+  /** Kills the server (SIGKILL: a crash, nothing flushed) and waits for it to exit. */
+  public synchronized void kill() {
+    if (process != null) {
+      process.kill();
+      process = null;
+    }
+  }
+
   /** Stops the server and deletes its directory. Idempotent. */
   @Override
   public synchronized void close() {

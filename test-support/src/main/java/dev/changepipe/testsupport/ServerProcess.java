@@ -92,6 +92,21 @@ final class ServerProcess {
     destroyTree(process.toHandle());
   }
 
+  /** Kills the process and its descendants at once (SIGKILL: a crash) and waits for them to exit. */
+  void kill() {
+    List<ProcessHandle> all = tree(process.toHandle());
+    all.forEach(ProcessHandle::destroyForcibly);
+    for (ProcessHandle handle : all) {
+      try {
+        handle.onExit().get(GRACE.toMillis(), TimeUnit.MILLISECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } catch (Exception ignored) {
+        // nothing more we can do
+      }
+    }
+  }
+
   /** The process and its descendants as of now. */
   List<ProcessHandle> handleAndDescendants() {
     return tree(process.toHandle());
