@@ -98,6 +98,11 @@ final class Instances implements AutoCloseable {
     private RedisClient client;
     private Disposable keeper;
     private volatile boolean acquiring = true;
+    /** Instances seen alive (within {@code leaseTime}) by the last heartbeat, this one included; and the round before. */
+    private volatile int alive = 1;
+    private volatile int aliveBefore = 1;
+    /** Pipelines this instance saw without a holder in its last round while it had its share already. */
+    private final java.util.Set<String> unownedBefore = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     Instances(ServiceConfig.Instances config, String uri) {
         this.config = config;
@@ -174,7 +179,13 @@ final class Instances implements AutoCloseable {
                 .subscribe();
     }
 
-    /** One round of the keeper. */
+    /**
+     * One round of the keeper. Work is shared: an instance takes pipelines up to its share (the
+     * pipelines over the instances alive, rounded up), and beyond it only a pipeline that stayed without
+     * a holder for a whole round; one that holds more than its share while the instances alive stay the
+     * same hands one over (a graceful stop, then the lease released), so that an instance that joins gets
+     * work.
+     */
     private Mono<Void> round(List<PipelineSupervisor> supervisors) {
         return Mono.defer(() -> {
             List<Mono<Void>> work = new ArrayList<>();
@@ -186,11 +197,54 @@ final class Instances implements AutoCloseable {
                 } else if (lease != null) {
                     work.add(renew(s, lease));
                 } else if (acquiring && s.state() == PipelineSupervisor.State.STANDBY) {
-                    work.add(acquire(s));
+                    work.add(Mono.defer(() -> held(supervisors) < share(supervisors) ? acquire(s) : acquireIfLeft(s)));
                 }
             }
+            work.add(Mono.fromRunnable(() -> balance(supervisors)));
             return Flux.concat(work).then();
         });
+    }
+
+    /** The pipelines this instance may run: all of them over the instances alive, rounded up. */
+    private int share(List<PipelineSupervisor> supervisors) {
+        int instances = Math.max(1, alive);
+        return (supervisors.size() + instances - 1) / instances;
+    }
+
+    private static long held(List<PipelineSupervisor> supervisors) {
+        return supervisors.stream().filter(s -> s.lease() != null && s.state() != PipelineSupervisor.State.STOPPING
+                && s.state() != PipelineSupervisor.State.STOPPED).count();
+    }
+
+    /** Beyond its share, an instance takes a pipeline only when it has had no holder for a whole round. */
+    private Mono<Void> acquireIfLeft(PipelineSupervisor s) {
+        return redis().exists(leaseKey(s.name())).flatMap(held -> {
+            if (held > 0) {
+                unownedBefore.remove(s.name());
+                return Mono.empty();
+            }
+            if (unownedBefore.remove(s.name())) {
+                return acquire(s);
+            }
+            unownedBefore.add(s.name());
+            return Mono.empty();
+        });
+    }
+
+    /** Hands one pipeline over when this instance runs more than its share and the instances alive are stable. */
+    private void balance(List<PipelineSupervisor> supervisors) {
+        if (!acquiring || alive != aliveBefore || held(supervisors) <= share(supervisors)) {
+            return;
+        }
+        for (int i = supervisors.size() - 1; i >= 0; i--) {
+            PipelineSupervisor s = supervisors.get(i);
+            if (s.lease() != null && s.state() == PipelineSupervisor.State.RUNNING) {
+                log.info("instances: pipeline {}: handing it over to balance the work ({} of {} pipelines run here,"
+                        + " {} instances alive)", s.name(), held(supervisors), supervisors.size(), alive);
+                s.handOver().subscribe();
+                return;
+            }
+        }
     }
 
     /** A lease whose validity ran out while Redis did not answer ends its pipeline's run here. */
@@ -212,6 +266,9 @@ final class Instances implements AutoCloseable {
         return redis().hset(INSTANCES, config.id(), entry)
                 .then(redis().hgetall(INSTANCES).collectList())
                 .flatMap(all -> {
+                    aliveBefore = alive;
+                    alive = (int) Math.max(1, all.stream()
+                            .filter(kv -> seen(kv.getValue()) >= now - config.leaseTime().toMillis()).count());
                     List<String> gone = all.stream().filter(kv -> seen(kv.getValue())
                             < now - FORGET_AFTER_LEASES * config.leaseTime().toMillis()).map(kv -> kv.getKey()).toList();
                     return gone.isEmpty() ? Mono.empty() : redis().hdel(INSTANCES, gone.toArray(String[]::new)).then();
@@ -227,6 +284,10 @@ final class Instances implements AutoCloseable {
     }
 
     private Mono<Void> acquire(PipelineSupervisor s) {
+        return Mono.defer(() -> acquireNow(s));
+    }
+
+    private Mono<Void> acquireNow(PipelineSupervisor s) {
         long sent = System.nanoTime();
         return redis().<Long>eval(ACQUIRE, ScriptOutputType.INTEGER, new String[] {leaseKey(s.name()), LEASE_TOKENS},
                         config.id(), Long.toString(config.leaseTime().toMillis()), s.name())

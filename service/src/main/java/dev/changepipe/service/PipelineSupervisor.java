@@ -68,6 +68,8 @@ final class PipelineSupervisor {
     private State state;
     /** The lease this instance holds, or {@code null}. */
     private Instances.Lease lease;
+    /** Stopping to hand the pipeline to another instance ({@link #handOver}). */
+    private boolean handingOver;
     private Components.Built current;
     private Disposable running;
     private Disposable pendingRestart;
@@ -162,12 +164,13 @@ final class PipelineSupervisor {
                 pendingRestart.dispose();
             }
             if (state == State.STOPPING) {
-                state = State.STOPPED;
+                state = handingOver ? State.STANDBY : State.STOPPED;
                 signal = ended;
             } else if (state != State.STOPPED) {
                 state = State.STANDBY;
                 nextRunAt = null;
             }
+            handingOver = false;
         }
         log.warn("pipeline {}: lost its lease (token {}): {}; abandoning the run, standing by", config.name(), lost.token(), why);
         if (d != null) {
@@ -178,11 +181,26 @@ final class PipelineSupervisor {
         }
     }
 
-    /** The keeper released the lease of the stopped pipeline. */
+    /**
+     * Stops the run gracefully (it drains and saves its checkpoints) to hand the pipeline to another
+     * instance: once the keeper released its lease, it stands by.
+     */
+    Mono<Void> handOver() {
+        synchronized (lock) {
+            handingOver = true;
+        }
+        return stop();
+    }
+
+    /** The keeper released the lease of the stopped pipeline: a pipeline handed over stands by again. */
     void released(Instances.Lease released) {
         synchronized (lock) {
             if (lease == released) {
                 lease = null;
+                if (handingOver && state == State.STOPPED) {
+                    state = State.STANDBY;
+                }
+                handingOver = false;
             }
         }
     }

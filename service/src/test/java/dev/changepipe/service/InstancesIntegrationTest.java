@@ -32,7 +32,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Several service instances on one set of sources (docs/deployment.md, "More than one service
  * instance"): three instances of {@code ./pipeline run} with the same configuration share two
- * pipelines through leases in Redis. The holder of a pipeline's lease is SIGKILLed again and again
+ * pipelines through leases in Redis (the first to start takes both, and hands one over once the others
+ * are alive). The holder of a pipeline's lease is SIGKILLed again and again
  * while the logs grow (and started again under a new name): another instance takes the pipeline over
  * from its checkpoints, ClickHouse ends equal to the logs, and the write log in Redis shows that no
  * write under a lease ever followed a write of the same origin under a newer one. Then the holder is
@@ -67,13 +68,17 @@ class InstancesIntegrationTest {
             for (int i = 1; i <= 3; i++) {
                 start(instances, dir, config, "i" + i + ".0");
             }
+            // the work is shared: the instance that came first took both pipelines, and hands one over once
+            // the others are alive
+            await().atMost(Duration.ofSeconds(30)).until(() -> !held(r, "a").instance().equals(held(r, "b").instance()));
             int round = 0;
             // SIGKILL the holder of a pipeline's lease once it wrote under it, six times, the logs growing meanwhile
             for (int kill = 0; kill < 6; kill++) {
                 append(dir, expected, round++);
                 String pipeline = PIPELINES.get(kill % 2);
-                String holder = holder(r, pipeline);
-                long token = token(r, pipeline);
+                Held held = held(r, pipeline);
+                String holder = held.instance();
+                long token = held.token();
                 await().atMost(Duration.ofSeconds(30)).until(() -> wrote(r, pipeline, token));
                 instances.remove(holder).kill();
                 append(dir, expected, round++);
@@ -86,8 +91,9 @@ class InstancesIntegrationTest {
 
             // pause the holder of "a" until the lease moved and the new holder wrote; resume it
             append(dir, expected, round++);
-            String paused = holder(r, "a");
-            long pausedToken = token(r, "a");
+            Held pausedHeld = held(r, "a");
+            String paused = pausedHeld.instance();
+            long pausedToken = pausedHeld.token();
             ServiceUnderTest stopped = instances.get(paused);
             signal("STOP", stopped);
             try {
@@ -136,7 +142,7 @@ class InstancesIntegrationTest {
             assertThat(tokensPerPipeline.get("b")).isGreaterThanOrEqualTo(4);
 
             // a graceful stop drains and hands the leases over at once
-            String leaving = holder(r, "b");
+            String leaving = held(r, "b").instance();
             ServiceUnderTest left = instances.remove(leaving);
             assertThat(left.terminate(Duration.ofSeconds(30))).isZero();
             assertThat(left.output()).contains("pipeline b: lease released");
@@ -148,7 +154,7 @@ class InstancesIntegrationTest {
                 assertThat(cluster.get("instances").findValuesAsText("id")).containsAll(instances.keySet());
                 for (JsonNode p : cluster.get("pipelines")) {
                     String name = p.get("name").asText();
-                    assertThat(p.get("owner").asText()).isIn(instances.keySet()).isEqualTo(holder(r, name));
+                    assertThat(p.get("owner").asText()).isIn(instances.keySet()).isEqualTo(held(r, name).instance());
                 }
             });
         } finally {
@@ -163,11 +169,16 @@ class InstancesIntegrationTest {
                 Map.of("INSTANCE_ID", id, "INSTANCE_DIR", home.toString(), "SERVICE_TOKEN", ServiceUnderTest.TOKEN)));
     }
 
-    /** The instance that holds the pipeline's lease, once one does. */
-    private static String holder(RedisCommands<String, String> r, String pipeline) {
+    /** Who holds a pipeline's lease, and its token: one read. */
+    private record Held(String instance, long token) {
+    }
+
+    /** The pipeline's lease, once an instance holds it. */
+    private static Held held(RedisCommands<String, String> r, String pipeline) {
         String[] held = new String[1];
         await().atMost(LEASE.multipliedBy(3)).until(() -> (held[0] = r.get(Instances.leaseKey(pipeline))) != null);
-        return held[0].substring(0, held[0].lastIndexOf('#'));
+        int hash = held[0].lastIndexOf('#');
+        return new Held(held[0].substring(0, hash), Long.parseLong(held[0].substring(hash + 1)));
     }
 
     private static long token(RedisCommands<String, String> r, String pipeline) {
