@@ -6,6 +6,8 @@ import static org.awaitility.Awaitility.await;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.changepipe.testsupport.ClickHouseServer;
 import dev.changepipe.testsupport.ClickHouseServerExtension;
+import dev.changepipe.testsupport.PostgresServer;
+import dev.changepipe.testsupport.PostgresServerExtension;
 import dev.changepipe.testsupport.RedisServer;
 import dev.changepipe.testsupport.RedisServerExtension;
 import io.lettuce.core.RedisClient;
@@ -40,21 +42,25 @@ import org.junit.jupiter.api.io.TempDir;
  * paused (SIGSTOP) until its lease moved, and resumed: it writes nothing more and stands by. An instance
  * stopped with SIGTERM releases its leases.
  */
-@ExtendWith({RedisServerExtension.class, ClickHouseServerExtension.class})
+@ExtendWith({RedisServerExtension.class, PostgresServerExtension.class, ClickHouseServerExtension.class})
 class InstancesIntegrationTest {
 
     private static final Duration LEASE = Duration.ofSeconds(2);
+    /** The pipelines of the two logs; with "users", a storage-sync pipeline, every pipeline. */
     private static final List<String> PIPELINES = List.of("a", "b");
+    private static final List<String> ALL = List.of("a", "b", "users");
     private static final int KEYS = 3_000;
 
     @Test
     void aKilledOrPausedInstancesPipelinesMoveToAnotherAndNoOriginIsWrittenUnderAnOldLeaseAfterANewOne(
-            RedisServer redis, ClickHouseServer ch, @TempDir Path dir) throws Exception {
+            RedisServer redis, PostgresServer pg, ClickHouseServer ch, @TempDir Path dir) throws Exception {
         String database = "instances_" + Long.toHexString(System.nanoTime());
+        String app = pg.createDatabase("instances_app");
+        pg.execute(app, "CREATE TABLE app_user (id bigint PRIMARY KEY, name text NOT NULL)");
         Path config = dir.resolve("service.yaml");
-        Files.writeString(config, config(dir, redis, ch, database));
+        Files.writeString(config, config(dir, redis, pg.r2dbcUrl(app), ch, database));
         Map<String, Map<Long, String>> expected = new HashMap<>();
-        PIPELINES.forEach(p -> expected.put(p, new TreeMap<>()));
+        ALL.forEach(p -> expected.put(p, new TreeMap<>()));
         RedisClient client = RedisClient.create(redis.uri());
         Map<String, ServiceUnderTest> instances = new LinkedHashMap<>();
         for (String p : PIPELINES) {
@@ -62,26 +68,31 @@ class InstancesIntegrationTest {
         }
         try (StatefulRedisConnection<String, String> connection = client.connect()) {
             RedisCommands<String, String> r = connection.sync();
-            r.del(Instances.WRITES, Instances.LEASE_TOKENS, Instances.INSTANCES, Instances.leaseKey("a"), Instances.leaseKey("b"),
-                    Instances.PREFIX + "checkpoints:a", Instances.PREFIX + "checkpoints:b",
-                    Instances.PREFIX + "claims:a", Instances.PREFIX + "claims:b");
+            r.del(Instances.WRITES, Instances.LEASE_TOKENS, Instances.INSTANCES);
+            for (String p : ALL) {
+                r.del(Instances.leaseKey(p), Instances.PREFIX + "checkpoints:" + p, Instances.PREFIX + "claims:" + p);
+            }
             for (int i = 1; i <= 3; i++) {
                 start(instances, dir, config, "i" + i + ".0");
             }
-            // the work is shared: the instance that came first took both pipelines, and hands one over once
-            // the others are alive
-            await().atMost(Duration.ofSeconds(30)).until(() -> !held(r, "a").instance().equals(held(r, "b").instance()));
+            // the work is shared: the instance that came first took every pipeline, and hands them over until
+            // each instance runs one
+            await().atMost(Duration.ofSeconds(30)).until(() -> ALL.stream().map(p -> held(r, p).instance()).distinct()
+                    .count() == 3);
             int round = 0;
-            // SIGKILL the holder of a pipeline's lease once it wrote under it, six times, the logs growing meanwhile
+            // SIGKILL the holder of a pipeline's lease once it wrote under it, six times, the sources changing
+            // meanwhile (the logs grow, rows of the application's table change and are registered)
             for (int kill = 0; kill < 6; kill++) {
                 append(dir, expected, round++);
-                String pipeline = PIPELINES.get(kill % 2);
+                change(pg, app, instances, expected, round++);
+                String pipeline = ALL.get(kill % ALL.size());
                 Held held = held(r, pipeline);
                 String holder = held.instance();
                 long token = held.token();
                 await().atMost(Duration.ofSeconds(30)).until(() -> wrote(r, pipeline, token));
                 instances.remove(holder).kill();
                 append(dir, expected, round++);
+                change(pg, app, instances, expected, round++);
                 // another instance takes the pipeline over from its checkpoints within the lease time (and a round)
                 await().atMost(LEASE.multipliedBy(3)).until(() -> token(r, pipeline) > token);
                 long next = token(r, pipeline);
@@ -107,8 +118,10 @@ class InstancesIntegrationTest {
             await().atMost(Duration.ofSeconds(30)).until(() -> "STANDBY".equals(stopped.pipeline("a").get("state").asText()));
             append(dir, expected, round++);
 
-            // ClickHouse ends equal to the logs
-            for (String p : PIPELINES) {
+            change(pg, app, instances, expected, round++);
+
+            // ClickHouse ends equal to the logs and to the application's table
+            for (String p : ALL) {
                 String want = expected.get(p).entrySet().stream().map(e -> e.getKey() + "\t" + e.getValue() + "\n")
                         .collect(Collectors.joining());
                 await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(ch.execute("SELECT id, name FROM "
@@ -138,8 +151,9 @@ class InstancesIntegrationTest {
                 }
             }
             // every kill and the pause moved a lease to an instance that then wrote
-            assertThat(tokensPerPipeline.get("a")).isGreaterThanOrEqualTo(5);
-            assertThat(tokensPerPipeline.get("b")).isGreaterThanOrEqualTo(4);
+            assertThat(tokensPerPipeline.get("a")).isGreaterThanOrEqualTo(4);
+            assertThat(tokensPerPipeline.get("b")).isGreaterThanOrEqualTo(3);
+            assertThat(tokensPerPipeline.get("users")).isGreaterThanOrEqualTo(3);
 
             // a graceful stop drains and hands the leases over at once
             String leaving = held(r, "b").instance();
@@ -213,6 +227,30 @@ class InstancesIntegrationTest {
         }
     }
 
+    /**
+     * A round of changes to the application's table: 300 rows inserted or updated, named after the
+     * round, and their keys registered over HTTP with one of the instances (any: they all write to
+     * the operations storage in Redis).
+     */
+    private static void change(PostgresServer pg, String app, Map<String, ServiceUnderTest> instances,
+            Map<String, Map<Long, String>> expected, int round) throws Exception {
+        StringBuilder values = new StringBuilder();
+        StringBuilder pks = new StringBuilder();
+        int from = round * 170 % 1_000;
+        for (int i = 0; i < 300; i++) {
+            long id = (from + i) % 1_000 + 1;
+            String name = "u-r" + round + "-" + id;
+            values.append(i == 0 ? "" : ", ").append("(").append(id).append(", '").append(name).append("')");
+            pks.append(i == 0 ? "" : ", ").append(id);
+            expected.get("users").put(id, name);
+        }
+        pg.execute(app, "INSERT INTO app_user VALUES " + values + " ON CONFLICT (id) DO UPDATE SET name = excluded.name");
+        ServiceUnderTest any = instances.values().iterator().next();
+        var registered = any.post("/api/operations", ServiceUnderTest.TOKEN,
+                "{\"importKey\": \"app.user\", \"operation\": \"update\", \"pks\": [" + pks + "]}");
+        assertThat(registered.statusCode()).as(registered.body()).isEqualTo(200);
+    }
+
     private static void signal(String signal, ServiceUnderTest s) throws Exception {
         // the launcher runs java as its child (exec): the JVM is the process or its only descendant
         List<Long> pids = new ArrayList<>(List.of(s.process.pid()));
@@ -223,7 +261,7 @@ class InstancesIntegrationTest {
         }
     }
 
-    private static String config(Path dir, RedisServer redis, ClickHouseServer ch, String database) {
+    private static String config(Path dir, RedisServer redis, String app, ClickHouseServer ch, String database) {
         StringBuilder pipelines = new StringBuilder();
         for (String p : PIPELINES) {
             pipelines.append("""
@@ -245,6 +283,27 @@ class InstancesIntegrationTest {
                                   orderBy: [id]
                     """.formatted(p, dir));
         }
+        pipelines.append("""
+                  - name: users
+                    source:
+                      type: storage-sync
+                      connection: main
+                      keyPrefix: %1$s_ops
+                      importKeys:
+                        app.user:
+                          delay: 100ms
+                      databases:
+                        default: app
+                    sinks:
+                      - type: clickhouse
+                        connection: test
+                        tables:
+                          app.user:
+                            target: users_item
+                            create:
+                              columns: ["id UInt64", "name String"]
+                              orderBy: [id]
+                """.formatted(database));
         return """
                 http:
                   port: 0
@@ -263,11 +322,14 @@ class InstancesIntegrationTest {
                   redis:
                     main:
                       uri: %1$s
+                  postgres:
+                    app:
+                      url: %6$s
                   clickhouse:
                     test:
                       endpoints: ["%2$s"]
                       database: %3$s
                 pipelines:
-                %5$s""".formatted(redis.uri(), ch.httpUrl(), database, LEASE.toMillis() + "ms", pipelines);
+                %5$s""".formatted(redis.uri(), ch.httpUrl(), database, LEASE.toMillis() + "ms", pipelines, app);
     }
 }
