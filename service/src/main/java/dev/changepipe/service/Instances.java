@@ -489,41 +489,15 @@ final class Instances implements AutoCloseable {
      * Refuses a write once the lease ended, by this instance's clock or in Redis; logs every other
      * before it starts.
      */
-    private static final class LeasedSink implements Sink {
+    private static final class LeasedSink extends ForwardingSink {
 
-        private final Sink delegate;
         private final Lease lease;
         private final Instances instances;
 
         LeasedSink(Sink delegate, Lease lease, Instances instances) {
-            this.delegate = delegate;
+            super(delegate);
             this.lease = lease;
             this.instances = instances;
-        }
-
-        @Override
-        public String name() {
-            return delegate.name();
-        }
-
-        @Override
-        public Chunk prepare(Chunk parsed) {
-            return delegate.prepare(parsed);
-        }
-
-        @Override
-        public int maxWritesInFlight() {
-            return delegate.maxWritesInFlight();
-        }
-
-        @Override
-        public void onRetry(java.util.function.Consumer<Throwable> listener) {
-            delegate.onRetry(listener);
-        }
-
-        @Override
-        public Mono<Void> close() {
-            return delegate.close();
         }
 
         @Override
@@ -543,7 +517,7 @@ final class Instances implements AutoCloseable {
                     return Mono.error(ended());
                 }
                 return instances.fence(lease, name(), batch).flatMap(held -> held
-                        ? (batch.size() == 1 ? delegate.write(batch.get(0)) : delegate.writeBatch(batch))
+                        ? (batch.size() == 1 ? delegate().write(batch.get(0)) : delegate().writeBatch(batch))
                         : Mono.error(ended()));
             });
         }

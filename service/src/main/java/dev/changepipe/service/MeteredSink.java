@@ -11,13 +11,12 @@ import io.micrometer.core.instrument.Timer;
  * Measures a sink's writes: timer {@value #WRITE}, counters {@value #ITEMS} and {@value #ERRORS},
  * tagged {@code pipeline} and {@code sink}. Delegates everything else unchanged.
  */
-final class MeteredSink implements Sink {
+final class MeteredSink extends ForwardingSink {
 
     static final String WRITE = "changepipe.sink.write";
     static final String ITEMS = "changepipe.sink.items";
     static final String ERRORS = "changepipe.sink.errors";
 
-    private final Sink delegate;
     private final Timer writes;
     private final Counter items;
     private final Counter errors;
@@ -26,7 +25,7 @@ final class MeteredSink implements Sink {
     private volatile java.time.Instant retryingSince;
 
     MeteredSink(Sink delegate, String pipeline, MeterRegistry registry) {
-        this.delegate = delegate;
+        super(delegate);
         this.writes = Timer.builder(WRITE).description("one write (a chunk or a batch of chunks) by one sink")
                 .tag(PipelineMetrics.TAG_PIPELINE, pipeline).tag(PipelineMetrics.TAG_SINK, delegate.name())
                 .register(registry);
@@ -43,11 +42,6 @@ final class MeteredSink implements Sink {
         });
     }
 
-    /** The sink this one measures. */
-    Sink delegate() {
-        return delegate;
-    }
-
     /** The fault the sink is retrying right now, or {@code null}. */
     Throwable retrying() {
         return retrying;
@@ -59,18 +53,8 @@ final class MeteredSink implements Sink {
     }
 
     @Override
-    public void onRetry(java.util.function.Consumer<Throwable> listener) {
-        delegate.onRetry(listener);
-    }
-
-    @Override
-    public String name() {
-        return delegate.name();
-    }
-
-    @Override
     public reactor.core.publisher.Mono<Void> write(Chunk chunk) {
-        return measured(() -> delegate.write(chunk), chunk.itemCount());
+        return measured(() -> delegate().write(chunk), chunk.itemCount());
     }
 
     @Override
@@ -79,7 +63,7 @@ final class MeteredSink implements Sink {
         for (Chunk chunk : batch) {
             n += chunk.itemCount();
         }
-        return measured(() -> delegate.writeBatch(batch), n);
+        return measured(() -> delegate().writeBatch(batch), n);
     }
 
     /** A write of {@code items} items, timed and counted; a completed one ends the sink's retrying. */
@@ -95,20 +79,5 @@ final class MeteredSink implements Sink {
                     })
                     .doOnError(e -> errors.increment());
         });
-    }
-
-    @Override
-    public Chunk prepare(Chunk parsed) {
-        return delegate.prepare(parsed);
-    }
-
-    @Override
-    public int maxWritesInFlight() {
-        return delegate.maxWritesInFlight();
-    }
-
-    @Override
-    public reactor.core.publisher.Mono<Void> close() {
-        return delegate.close();
     }
 }
