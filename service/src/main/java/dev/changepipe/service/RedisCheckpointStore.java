@@ -35,6 +35,16 @@ final class RedisCheckpointStore implements CheckpointStore {
             return 0
             """;
 
+    // KEYS[1] checkpoints, KEYS[2] claims; ARGV[1] origin, ARGV[2] json -> 1 when imported, 0 when Redis
+    // has a checkpoint of the origin already. The claim moves past every earlier one, so that a writer
+    // that claimed the origin before the import cannot save over it.
+    private static final String IMPORT = """
+            if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+            redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+            redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+            return 1
+            """;
+
     private final String pipeline;
     private final Supplier<RedisReactiveCommands<String, String>> redis;
     private final String checkpoints;
@@ -75,6 +85,18 @@ final class RedisCheckpointStore implements CheckpointStore {
     public Mono<Void> delete(String origin) {
         // the claim token stays, so that an old claim stays stale after a reset
         return io(() -> redis.get().hdel(checkpoints, origin).then());
+    }
+
+    /**
+     * Copies the checkpoints of {@code from} (the pipeline's directory from before {@code instances:})
+     * of every origin Redis has none of; emits how many were copied. Run once at start, so that a
+     * pipeline moved to Redis reads on where it was instead of from the start.
+     */
+    Mono<Long> importFrom(CheckpointStore from) {
+        return from.loadAll()
+                .concatMap(c -> io(() -> redis.get().<Long>eval(IMPORT, ScriptOutputType.INTEGER,
+                        new String[] {checkpoints, claims}, c.origin(), encode(c)).next()))
+                .reduce(0L, Long::sum);
     }
 
     private static String encode(Checkpoint c) {

@@ -80,9 +80,38 @@ final class ReplicationService {
 
     /** Starts every pipeline; under leases ({@code instances:}) each stands by until this instance holds its lease. */
     void start() {
+        if (components.instances() != null) {
+            importCheckpoints();
+        }
         supervisors.values().forEach(PipelineSupervisor::start);
         if (components.instances() != null) {
             components.instances().start(supervisors());
+        }
+    }
+
+    /**
+     * With {@code instances:} the checkpoints live in Redis: those a pipeline kept in
+     * {@code checkpoints.directory} before are copied there first (for origins Redis has none of), so
+     * that it reads on where it was instead of from the start; the directory is then renamed
+     * {@code <pipeline>.copied-to-redis}.
+     */
+    private void importCheckpoints() {
+        for (PipelineSupervisor s : supervisors.values()) {
+            Path directory = components.checkpointDirectory().resolve(s.name());
+            if (!java.nio.file.Files.isDirectory(directory) || !(s.checkpoints() instanceof RedisCheckpointStore redis)) {
+                continue;
+            }
+            try {
+                Long copied = redis.importFrom(new Components.LazyCheckpointStore(directory)).block(Duration.ofSeconds(30));
+                // moved aside, so that a later start never copies a checkpoint Redis has since dropped (a reset)
+                Path aside = directory.resolveSibling(directory.getFileName() + ".copied-to-redis");
+                java.nio.file.Files.move(directory, aside);
+                log.info("pipeline {}: copied {} checkpoint(s) of {} to Redis (instances:); the directory is now {}",
+                        s.name(), copied, directory, aside);
+            } catch (java.io.IOException | RuntimeException e) {
+                log.warn("pipeline {}: could not copy the checkpoints of {} to Redis ({}); its origins Redis has no"
+                        + " checkpoint of are read from their start", s.name(), directory, e.getMessage());
+            }
         }
     }
 

@@ -23,7 +23,7 @@ class RedisCheckpointStoreIntegrationTest {
     private static final Duration WAIT = Duration.ofSeconds(10);
 
     private Instances instances;
-    private CheckpointStore store;
+    private RedisCheckpointStore store;
 
     @BeforeEach
     void open(RedisServer redis) {
@@ -64,6 +64,27 @@ class RedisCheckpointStoreIntegrationTest {
         assertThat(store.load("o").block(WAIT).offset()).isEqualTo(Offset.of(10));
         store.save(new Checkpoint("o", Offset.of(20)), newer).block(WAIT);
         assertThat(store.load("o").block(WAIT).offset()).isEqualTo(Offset.of(20));
+    }
+
+    @Test
+    void checkpointsKeptInADirectoryBeforeAreCopiedOnceWithoutOverwritingNewerOnesOrReopeningOldClaims(
+            @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        dev.changepipe.core.FileCheckpointStore files = dev.changepipe.core.FileCheckpointStore.open(dir);
+        for (String origin : List.of("old.log", "both.log")) {
+            files.save(new Checkpoint(origin, Offset.of(100), Map.of("generation", "2")), files.claim(origin).block(WAIT))
+                    .block(WAIT);
+        }
+        long newer = store.claim("both.log").block(WAIT);
+        store.save(new Checkpoint("both.log", Offset.of(500)), newer).block(WAIT);
+        long claimedBefore = store.claim("old.log").block(WAIT);
+
+        assertThat(store.importFrom(files).block(WAIT)).isEqualTo(1);
+        assertThat(store.load("old.log").block(WAIT)).isEqualTo(new Checkpoint("old.log", Offset.of(100), Map.of("generation", "2")));
+        assertThat(store.load("both.log").block(WAIT).offset()).isEqualTo(Offset.of(500));
+        // a writer that claimed the origin before the copy cannot save over it
+        assertThatThrownBy(() -> store.save(new Checkpoint("old.log", Offset.of(1)), claimedBefore).block(WAIT))
+                .isInstanceOf(CheckpointStore.StaleClaimException.class);
+        assertThat(store.importFrom(files).block(WAIT)).isZero();
     }
 
     @Test
