@@ -58,7 +58,7 @@ class InstancesIntegrationTest {
         String app = pg.createDatabase("instances_app");
         pg.execute(app, "CREATE TABLE app_user (id bigint PRIMARY KEY, name text NOT NULL)");
         Path config = dir.resolve("service.yaml");
-        Files.writeString(config, config(dir, redis, pg.r2dbcUrl(app), ch, database));
+        Files.writeString(config, config(dir, redis, pg.r2dbcUrl(app), ch, database, PIPELINES));
         Map<String, Map<Long, String>> expected = new HashMap<>();
         ALL.forEach(p -> expected.put(p, new TreeMap<>()));
         RedisClient client = RedisClient.create(redis.uri());
@@ -177,10 +177,74 @@ class InstancesIntegrationTest {
         }
     }
 
+    /**
+     * An instance cut off from Redis (every connection to it closed, new ones refused) loses its
+     * pipeline to another instance within the lease time, and once the network heals it writes nothing
+     * more: its pipeline stands by, and the write log has no write of its lease after the new holder's
+     * first.
+     */
+    @Test
+    void anInstanceCutOffFromRedisLosesItsPipelineAndWritesNothingMoreWhenItComesBack(RedisServer redis,
+            ClickHouseServer ch, @TempDir Path dir) throws Exception {
+        String database = "instances_cut_" + Long.toHexString(System.nanoTime());
+        Path config = dir.resolve("service.yaml");
+        Files.writeString(config, config(dir, redis, null, ch, database, List.of("c")));
+        Files.writeString(dir.resolve("c.log"), "");
+        Map<String, Map<Long, String>> expected = Map.of("c", new TreeMap<>());
+        RedisClient client = RedisClient.create(redis.uri());
+        Map<String, ServiceUnderTest> instances = new LinkedHashMap<>();
+        try (StatefulRedisConnection<String, String> connection = client.connect();
+                RedisLink link = RedisLink.open(redis.host(), redis.port())) {
+            RedisCommands<String, String> r = connection.sync();
+            r.del(Instances.leaseKey("c"), Instances.PREFIX + "checkpoints:c", Instances.PREFIX + "claims:c");
+            start(instances, dir, config, "cut", Map.of("REDIS_URI", "redis://127.0.0.1:" + link.port()));
+            appendTo(dir, "c", expected.get("c"), 0);
+            Held first = held(r, "c");
+            assertThat(first.instance()).isEqualTo("cut");
+            await().atMost(Duration.ofSeconds(30)).until(() -> wrote(r, "c", first.token()));
+            start(instances, dir, config, "other");
+
+            link.cut();
+            appendTo(dir, "c", expected.get("c"), 1);
+            await().atMost(LEASE.multipliedBy(4)).until(() -> token(r, "c") > first.token());
+            long next = token(r, "c");
+            await().atMost(Duration.ofSeconds(30)).until(() -> wrote(r, "c", next));
+            link.heal();
+            await().atMost(Duration.ofSeconds(30)).until(() -> "STANDBY".equals(instances.get("cut").pipeline("c")
+                    .get("state").asText()));
+            appendTo(dir, "c", expected.get("c"), 2);
+
+            String want = expected.get("c").entrySet().stream().map(e -> e.getKey() + "\t" + e.getValue() + "\n")
+                    .collect(Collectors.joining());
+            await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(ch.execute("SELECT id, name FROM "
+                    + database + ".c_item FINAL WHERE is_deleted = 0 ORDER BY id FORMAT TabSeparated")).isEqualTo(want));
+            boolean newerSeen = false;
+            for (StreamMessage<String, String> m : r.xrange(Instances.WRITES, io.lettuce.core.Range.create("-", "+"))) {
+                if (!m.getBody().get("pipeline").equals("c")) {
+                    continue;
+                }
+                long token = Long.parseLong(m.getBody().get("token"));
+                newerSeen |= token >= next;
+                assertThat(newerSeen && token < next).as("write %s under token %d after token %d", m.getId(), token, next)
+                        .isFalse();
+            }
+            assertThat(newerSeen).isTrue();
+        } finally {
+            instances.values().forEach(ServiceUnderTest::close);
+            client.shutdown();
+        }
+    }
+
     private static void start(Map<String, ServiceUnderTest> instances, Path dir, Path config, String id) throws Exception {
+        start(instances, dir, config, id, Map.of());
+    }
+
+    private static void start(Map<String, ServiceUnderTest> instances, Path dir, Path config, String id,
+            Map<String, String> env) throws Exception {
         Path home = Files.createDirectories(dir.resolve(id));
-        instances.put(id, ServiceUnderTest.start(home, config, home.resolve("http.port"),
-                Map.of("INSTANCE_ID", id, "INSTANCE_DIR", home.toString(), "SERVICE_TOKEN", ServiceUnderTest.TOKEN)));
+        Map<String, String> all = new HashMap<>(env);
+        all.putAll(Map.of("INSTANCE_ID", id, "INSTANCE_DIR", home.toString(), "SERVICE_TOKEN", ServiceUnderTest.TOKEN));
+        instances.put(id, ServiceUnderTest.start(home, config, home.resolve("http.port"), all));
     }
 
     /** Who holds a pipeline's lease, and its token: one read. */
@@ -213,18 +277,23 @@ class InstancesIntegrationTest {
      */
     private static void append(Path dir, Map<String, Map<Long, String>> expected, int round) throws Exception {
         for (String p : PIPELINES) {
-            StringBuilder b = new StringBuilder();
-            int from = round * 700 % KEYS;
-            for (int i = 0; i < 1_000; i++) {
-                long id = (from + i) % KEYS + 1;
-                String name = p + "-r" + round + "-" + id;
-                b.append(1_700_000_000 + round).append(" SAVE [{\"model\": \"app.item\", \"pk\": ").append(id)
-                        .append(", \"fields\": {\"name\": \"").append(name).append("\"}}]\n");
-                expected.get(p).put(id, name);
-            }
-            Files.writeString(dir.resolve(p + ".log"), b, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
-                    StandardOpenOption.APPEND);
+            appendTo(dir, p, expected.get(p), round);
         }
+    }
+
+    /** {@link #append} to the log of pipeline {@code p} alone. */
+    private static void appendTo(Path dir, String p, Map<Long, String> expected, int round) throws Exception {
+        StringBuilder b = new StringBuilder();
+        int from = round * 700 % KEYS;
+        for (int i = 0; i < 1_000; i++) {
+            long id = (from + i) % KEYS + 1;
+            String name = p + "-r" + round + "-" + id;
+            b.append(1_700_000_000 + round).append(" SAVE [{\"model\": \"app.item\", \"pk\": ").append(id)
+                    .append(", \"fields\": {\"name\": \"").append(name).append("\"}}]\n");
+            expected.put(id, name);
+        }
+        Files.writeString(dir.resolve(p + ".log"), b, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                StandardOpenOption.APPEND);
     }
 
     /**
@@ -261,9 +330,15 @@ class InstancesIntegrationTest {
         }
     }
 
-    private static String config(Path dir, RedisServer redis, String app, ClickHouseServer ch, String database) {
+    /**
+     * The instances' configuration: a following log pipeline for each of {@code logs}, and with
+     * {@code app} (a PostgreSQL URL) the storage-sync pipeline {@code users}. {@code REDIS_URI} in the
+     * environment of an instance replaces the Redis's address.
+     */
+    private static String config(Path dir, RedisServer redis, String app, ClickHouseServer ch, String database,
+            List<String> logs) {
         StringBuilder pipelines = new StringBuilder();
-        for (String p : PIPELINES) {
+        for (String p : logs) {
             pipelines.append("""
                       - name: %1$s
                         source:
@@ -283,7 +358,7 @@ class InstancesIntegrationTest {
                                   orderBy: [id]
                     """.formatted(p, dir));
         }
-        pipelines.append("""
+        pipelines.append(app == null ? "" : """
                   - name: users
                     source:
                       type: storage-sync
@@ -321,15 +396,99 @@ class InstancesIntegrationTest {
                 connections:
                   redis:
                     main:
-                      uri: %1$s
-                  postgres:
-                    app:
-                      url: %6$s
+                      uri: ${REDIS_URI:-%1$s}
+                %6$s
                   clickhouse:
                     test:
                       endpoints: ["%2$s"]
                       database: %3$s
                 pipelines:
-                %5$s""".formatted(redis.uri(), ch.httpUrl(), database, LEASE.toMillis() + "ms", pipelines, app);
+                %5$s""".formatted(redis.uri(), ch.httpUrl(), database, LEASE.toMillis() + "ms", pipelines,
+                app == null ? "" : "  postgres:\n    app:\n      url: " + app);
+    }
+
+    /** A TCP link to Redis that can be cut (every connection closed, new ones refused) and healed. */
+    private static final class RedisLink implements AutoCloseable {
+
+        private final java.net.ServerSocket server;
+        private final String host;
+        private final int target;
+        private final List<java.net.Socket> open = new java.util.concurrent.CopyOnWriteArrayList<>();
+        private volatile boolean cut;
+
+        private RedisLink(String host, int target) throws java.io.IOException {
+            this.host = host;
+            this.target = target;
+            this.server = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress());
+            Thread accept = new Thread(this::accept, "redis-link");
+            accept.setDaemon(true);
+            accept.start();
+        }
+
+        static RedisLink open(String host, int port) throws java.io.IOException {
+            return new RedisLink(host, port);
+        }
+
+        int port() {
+            return server.getLocalPort();
+        }
+
+        void cut() {
+            cut = true;
+            open.forEach(RedisLink::closeQuietly);
+            open.clear();
+        }
+
+        void heal() {
+            cut = false;
+        }
+
+        private void accept() {
+            while (!server.isClosed()) {
+                try {
+                    java.net.Socket client = server.accept();
+                    if (cut) {
+                        closeQuietly(client);
+                        continue;
+                    }
+                    java.net.Socket upstream = new java.net.Socket(host, target);
+                    open.add(client);
+                    open.add(upstream);
+                    pump(client, upstream);
+                    pump(upstream, client);
+                } catch (java.io.IOException e) {
+                    // closed, or Redis refused: the client sees its connection end
+                }
+            }
+        }
+
+        private static void pump(java.net.Socket from, java.net.Socket to) {
+            Thread t = new Thread(() -> {
+                try {
+                    from.getInputStream().transferTo(to.getOutputStream());
+                } catch (java.io.IOException e) {
+                    // cut
+                } finally {
+                    closeQuietly(from);
+                    closeQuietly(to);
+                }
+            }, "redis-link-pump");
+            t.setDaemon(true);
+            t.start();
+        }
+
+        private static void closeQuietly(java.net.Socket s) {
+            try {
+                s.close();
+            } catch (java.io.IOException ignored) {
+                // closing
+            }
+        }
+
+        @Override
+        public void close() throws java.io.IOException {
+            cut();
+            server.close();
+        }
     }
 }
