@@ -57,6 +57,9 @@ final class Instances implements AutoCloseable {
     static final String WRITES = PREFIX + "writes";
     static final String INSTANCES = PREFIX + "instances";
     static final String LEASE_TOKENS = PREFIX + "lease-tokens";
+    static final String LEASE_METER = "changepipe.instance.lease";
+    static final String TAKEOVERS = "changepipe.instance.takeovers";
+    static final String LOST = "changepipe.instance.leases.lost";
     /** An instance not seen for this many lease times is dropped from {@code changepipe:instances}. */
     private static final int FORGET_AFTER_LEASES = 360;
 
@@ -97,6 +100,7 @@ final class Instances implements AutoCloseable {
     private volatile StatefulRedisConnection<String, String> connection;
     private RedisClient client;
     private Disposable keeper;
+    private io.micrometer.core.instrument.MeterRegistry registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
     private volatile boolean acquiring = true;
     /** Instances seen alive (within {@code leaseTime}) by the last heartbeat, this one included; and the round before. */
     private volatile int alive = 1;
@@ -164,7 +168,15 @@ final class Instances implements AutoCloseable {
      * tries to take those of its {@code STANDBY} pipelines, and says in {@code changepipe:instances}
      * that it is alive.
      */
-    void start(List<PipelineSupervisor> supervisors) {
+    void start(List<PipelineSupervisor> supervisors, io.micrometer.core.instrument.MeterRegistry meters) {
+        this.registry = meters;
+        for (PipelineSupervisor s : supervisors) {
+            io.micrometer.core.instrument.Gauge.builder(LEASE_METER, s, x -> x.lease() == null ? 0 : 1)
+                    .description("1 while this instance holds the pipeline's lease (instances:), else 0")
+                    .tag(dev.changepipe.core.PipelineMetrics.TAG_PIPELINE, s.name()).register(meters);
+            meters.counter(TAKEOVERS, dev.changepipe.core.PipelineMetrics.TAG_PIPELINE, s.name());
+            meters.counter(LOST, dev.changepipe.core.PipelineMetrics.TAG_PIPELINE, s.name());
+        }
         long period = Math.max(100, config.leaseTime().toMillis() / 3);
         log.info("instances: this is instance {}; leases of {} ms in Redis", config.id(), config.leaseTime().toMillis());
         keeper = Flux.interval(Duration.ZERO, Duration.ofMillis(period), Schedulers.parallel())
@@ -252,6 +264,7 @@ final class Instances implements AutoCloseable {
         for (PipelineSupervisor s : supervisors) {
             Lease lease = s.lease();
             if (lease != null && !lease.valid()) {
+                registry.counter(LOST, dev.changepipe.core.PipelineMetrics.TAG_PIPELINE, s.name()).increment();
                 s.leaseLost(lease, "not renewed within " + config.leaseTime().toMillis() + " ms");
             }
         }
@@ -297,6 +310,7 @@ final class Instances implements AutoCloseable {
                         Lease lease = new Lease(s.name(), token, sent, config.leaseTime());
                         log.info("instances: pipeline {}: this instance ({}) took the lease (token {})", s.name(),
                                 config.id(), token);
+                        registry.counter(TAKEOVERS, dev.changepipe.core.PipelineMetrics.TAG_PIPELINE, s.name()).increment();
                         s.takeOver(lease);
                     }
                 })
@@ -312,6 +326,7 @@ final class Instances implements AutoCloseable {
                     if (held == 1) {
                         lease.renewed(sent);
                     } else {
+                        registry.counter(LOST, dev.changepipe.core.PipelineMetrics.TAG_PIPELINE, s.name()).increment();
                         s.leaseLost(lease, "another instance holds it now");
                     }
                 })

@@ -85,7 +85,7 @@ final class ReplicationService {
         }
         supervisors.values().forEach(PipelineSupervisor::start);
         if (components.instances() != null) {
-            components.instances().start(supervisors());
+            components.instances().start(supervisors(), registry);
         }
     }
 

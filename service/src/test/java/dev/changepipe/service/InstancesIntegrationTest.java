@@ -161,8 +161,10 @@ class InstancesIntegrationTest {
             assertThat(left.terminate(Duration.ofSeconds(30))).isZero();
             assertThat(left.output()).contains("pipeline b: lease released");
 
-            // /api/cluster: who owns what
+            // /api/cluster and the metrics: who owns what
             ServiceUnderTest any = instances.values().iterator().next();
+            String metrics = any.get("/metrics").body();
+            assertThat(metrics).contains("changepipe_instance_lease{pipeline=\"a\"", "changepipe_instance_takeovers_total");
             await().atMost(LEASE.multipliedBy(3)).untilAsserted(() -> {
                 JsonNode cluster = ServiceUnderTest.json(any.get("/api/cluster"));
                 assertThat(cluster.get("instances").findValuesAsText("id")).containsAll(instances.keySet());
