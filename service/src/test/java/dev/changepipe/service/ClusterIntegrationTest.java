@@ -237,8 +237,14 @@ class ClusterIntegrationTest {
                 await().pollDelay(Duration.ofMillis(30)).until(() -> true);
             }
             // the writes of the second shard's rows fail meanwhile, and are retried, not acknowledged
-            await().atMost(Duration.ofSeconds(60)).until(() -> service.pipeline("events").path("lastError").asText()
-                    .contains("retrying"));
+            // (the sink's error counter, which counts every failed attempt, not the status's lastError, which a
+            // write that succeeds in between clears)
+            try {
+                await().atMost(Duration.ofSeconds(120)).until(() -> sinkErrors(service) > 0);
+            } catch (org.awaitility.core.ConditionTimeoutException e) {
+                throw new AssertionError("no write failed while the shard was down; status: "
+                        + service.pipeline("events") + "\nservice log:\n" + service.output(), e);
+            }
             if (direct) {
                 // the first shard took rows of batches written after the second one stopped...
                 ClickHouseServer up = cluster.server(1, 1).server();
@@ -288,5 +294,16 @@ class ClusterIntegrationTest {
             });
             assertThat(service.terminate(Duration.ofSeconds(60))).isZero();
         }
+    }
+
+    /** {@code changepipe_sink_errors_total} of the service's pipeline {@code events}: failed writes and retried attempts. */
+    private static double sinkErrors(ServiceUnderTest service) throws Exception {
+        double errors = 0;
+        for (String line : service.get("/metrics").body().split("\n")) {
+            if (line.startsWith("changepipe_sink_errors_total{") && line.contains("pipeline=\"events\"")) {
+                errors += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        return errors;
     }
 }
