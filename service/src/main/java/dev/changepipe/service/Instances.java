@@ -192,8 +192,10 @@ final class Instances implements AutoCloseable {
     }
 
     /**
-     * One round of the keeper. Work is shared: an instance takes pipelines up to its share (the
-     * pipelines over the instances alive, rounded up), and beyond it only a pipeline that stayed without
+     * One round of the keeper. A pipeline paused here ({@code STOPPED}) keeps its lease, so that it
+     * stays paused on every instance until it is resumed here. Work is shared: an instance takes
+     * pipelines up to its share (the pipelines over the instances alive, rounded up), and beyond it
+     * only a pipeline that stayed without
      * a holder for a whole round; one that holds more than its share while the instances alive stay the
      * same hands one over (a graceful stop, then the lease released), so that an instance that joins gets
      * work.
@@ -204,7 +206,7 @@ final class Instances implements AutoCloseable {
             work.add(heartbeat(supervisors));
             for (PipelineSupervisor s : supervisors) {
                 Lease lease = s.lease();
-                if (lease != null && s.state() == PipelineSupervisor.State.STOPPED) {
+                if (lease != null && s.state() == PipelineSupervisor.State.STOPPED && s.handingOver()) {
                     work.add(release(s, lease));
                 } else if (lease != null) {
                     work.add(renew(s, lease));

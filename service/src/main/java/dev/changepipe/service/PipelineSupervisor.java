@@ -192,6 +192,13 @@ final class PipelineSupervisor {
         return stop();
     }
 
+    /** Whether the pipeline stops to be handed over ({@link #handOver}): its lease is then released. */
+    boolean handingOver() {
+        synchronized (lock) {
+            return handingOver;
+        }
+    }
+
     /** The keeper released the lease of the stopped pipeline: a pipeline handed over stands by again. */
     void released(Instances.Lease released) {
         synchronized (lock) {
