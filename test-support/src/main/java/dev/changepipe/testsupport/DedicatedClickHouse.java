@@ -17,6 +17,8 @@ public final class DedicatedClickHouse implements AutoCloseable {
   private final int tcpPort;
   private ServerProcess process;
   private boolean closed;
+  /** Killed since its last start: the next start restores its replicated tables as after a crash. */
+  private boolean crashed;
 
   DedicatedClickHouse(List<String> command, Path dir, int httpPort, int tcpPort) {
     this.command = List.copyOf(command);
@@ -51,6 +53,18 @@ public final class DedicatedClickHouse implements AutoCloseable {
     if (isRunning()) {
       return;
     }
+    if (crashed) {
+      // what an operator does after a crash: a replicated table whose last part the server wrote but did
+      // not register in ZooKeeper is otherwise refused at start ("doesn't look like the set of parts in
+      // ZooKeeper"), and the server exits; with the flag it sets such parts aside and fetches what it lacks
+      try {
+        java.nio.file.Files.createDirectories(dir.resolve("data/flags"));
+        java.nio.file.Files.writeString(dir.resolve("data/flags/force_restore_data"), "");
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+      crashed = false;
+    }
     process = ClickHouseProcess.launch(command, dir, server);
   }
 
@@ -62,11 +76,16 @@ public final class DedicatedClickHouse implements AutoCloseable {
     }
   }
 
-  /** Kills the server (SIGKILL: a crash, nothing flushed) and waits for it to exit. */
+  /**
+   * Kills the server (SIGKILL: a crash, nothing flushed) and waits for it to exit; the next
+   * {@link #start} sets ClickHouse's {@code force_restore_data} flag first, as an operator does after a
+   * crash.
+   */
   public synchronized void kill() {
     if (process != null) {
       process.kill();
       process = null;
+      crashed = true;
     }
   }
 
