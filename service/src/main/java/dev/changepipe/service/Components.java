@@ -61,7 +61,7 @@ final class Components {
         this.sources = providers(SourceProvider.class, loader, SourceProvider::type);
         this.sinks = providers(SinkProvider.class, loader, SinkProvider::type);
         this.instances = config.instances() == null ? null : new Instances(config.instances(),
-                config.connections().get("redis").get(config.instances().redis()).string("uri"));
+                config.connections().get("redis").get(config.instances().redis()).string("uri"), registry);
     }
 
     /** The coordination of several instances ({@code instances:}), or {@code null}. */

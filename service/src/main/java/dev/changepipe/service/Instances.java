@@ -100,7 +100,7 @@ final class Instances implements AutoCloseable {
     private volatile StatefulRedisConnection<String, String> connection;
     private RedisClient client;
     private Disposable keeper;
-    private io.micrometer.core.instrument.MeterRegistry registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+    private final io.micrometer.core.instrument.MeterRegistry registry;
     private volatile boolean acquiring = true;
     /** Instances seen alive (within {@code leaseTime}) by the last heartbeat, this one included; and the round before. */
     private volatile int alive = 1;
@@ -108,9 +108,10 @@ final class Instances implements AutoCloseable {
     /** Pipelines this instance saw without a holder in its last round while it had its share already. */
     private final java.util.Set<String> unownedBefore = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
-    Instances(ServiceConfig.Instances config, String uri) {
+    Instances(ServiceConfig.Instances config, String uri, io.micrometer.core.instrument.MeterRegistry registry) {
         this.config = config;
         this.uri = uri;
+        this.registry = registry;
     }
 
     /** {@code <host name>-<process id>}. */
@@ -168,14 +169,13 @@ final class Instances implements AutoCloseable {
      * tries to take those of its {@code STANDBY} pipelines, and says in {@code changepipe:instances}
      * that it is alive.
      */
-    void start(List<PipelineSupervisor> supervisors, io.micrometer.core.instrument.MeterRegistry meters) {
-        this.registry = meters;
+    void start(List<PipelineSupervisor> supervisors) {
         for (PipelineSupervisor s : supervisors) {
             io.micrometer.core.instrument.Gauge.builder(LEASE_METER, s, x -> x.lease() == null ? 0 : 1)
                     .description("1 while this instance holds the pipeline's lease (instances:), else 0")
-                    .tag(dev.changepipe.core.PipelineMetrics.TAG_PIPELINE, s.name()).register(meters);
-            meters.counter(TAKEOVERS, dev.changepipe.core.PipelineMetrics.TAG_PIPELINE, s.name());
-            meters.counter(LOST, dev.changepipe.core.PipelineMetrics.TAG_PIPELINE, s.name());
+                    .tag(dev.changepipe.core.PipelineMetrics.TAG_PIPELINE, s.name()).register(registry);
+            registry.counter(TAKEOVERS, dev.changepipe.core.PipelineMetrics.TAG_PIPELINE, s.name());
+            registry.counter(LOST, dev.changepipe.core.PipelineMetrics.TAG_PIPELINE, s.name());
         }
         long period = Math.max(100, config.leaseTime().toMillis() / 3);
         log.info("instances: this is instance {}; leases of {} ms in Redis", config.id(), config.leaseTime().toMillis());

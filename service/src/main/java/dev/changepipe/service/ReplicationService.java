@@ -85,7 +85,7 @@ final class ReplicationService {
         }
         supervisors.values().forEach(PipelineSupervisor::start);
         if (components.instances() != null) {
-            components.instances().start(supervisors(), registry);
+            components.instances().start(supervisors());
         }
     }
 
@@ -102,7 +102,7 @@ final class ReplicationService {
                 continue;
             }
             try {
-                Long copied = redis.importFrom(new Components.LazyCheckpointStore(directory)).block(Duration.ofSeconds(30));
+                Long copied = redis.importFrom(dev.changepipe.core.FileCheckpointStore.open(directory)).block(Duration.ofSeconds(30));
                 // moved aside, so that a later start never copies a checkpoint Redis has since dropped (a reset)
                 Path aside = directory.resolveSibling(directory.getFileName() + ".copied-to-redis");
                 java.nio.file.Files.move(directory, aside);

@@ -27,7 +27,8 @@ class RedisCheckpointStoreIntegrationTest {
 
     @BeforeEach
     void open(RedisServer redis) {
-        instances = new Instances(new ServiceConfig.Instances("main", "test", null, null), redis.uri());
+        instances = new Instances(new ServiceConfig.Instances("main", "test", null, null), redis.uri(),
+                new io.micrometer.core.instrument.simple.SimpleMeterRegistry());
         String pipeline = "p" + Long.toHexString(System.nanoTime());
         store = new RedisCheckpointStore(pipeline, instances::redis);
     }

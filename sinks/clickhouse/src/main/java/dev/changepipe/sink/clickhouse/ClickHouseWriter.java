@@ -271,9 +271,8 @@ final class ClickHouseWriter implements ClickHouseSink {
                             return shard < 0
                                     ? insertEncoded(endpoints, table.target(), table, table.allColumns(), rows,
                                             Mono.just(slices), token, true)
-                                    : insertEncoded(shards.get(shard), table.target() + LOCAL_SUFFIX, table,
-                                            table.allColumns(), rows, Mono.just(slices),
-                                            token == null ? null : token + "-" + (shard + 1), true);
+                                    : insertIntoShard(shard, table, table.allColumns(), rows, Mono.just(slices), token,
+                                            true);
                         }, Math.max(1, shards.size()))
                                 .then()
                                 .doOnError(ClickHouseWriteException.class,
@@ -989,8 +988,7 @@ final class ClickHouseWriter implements ClickHouseSink {
                             Mono<List<byte[]>> encoded = Mono.fromCallable(() ->
                                             SliceEncoder.encode(options.format(), table, part, options.encodeThreads()))
                                     .subscribeOn(Schedulers.boundedElastic());
-                            return insertEncoded(shards.get(s), table.target() + LOCAL_SUFFIX, table, part.columns(),
-                                    part.rows().size(), encoded, token == null ? null : token + "-" + (s + 1), retried);
+                            return insertIntoShard(s, table, part.columns(), part.rows().size(), encoded, token, retried);
                         }, shards.size()))
                 .then();
     }
@@ -1036,6 +1034,13 @@ final class ClickHouseWriter implements ClickHouseSink {
         } catch (Values.ConversionException ex) {
             return table.values(item)[column]; // throws the conversion error that names the item
         }
+    }
+
+    /** One {@code INSERT} into a shard's local table ({@code <target>_local}), its token marked with the shard. */
+    private Mono<Void> insertIntoShard(int shard, TableWriter table, int[] columns, int rows, Mono<List<byte[]>> encoded,
+            String token, boolean retried) {
+        return insertEncoded(shards.get(shard), table.target() + LOCAL_SUFFIX, table, columns, rows, encoded,
+                token == null ? null : token + "-" + (shard + 1), retried);
     }
 
     /**
