@@ -167,7 +167,11 @@ class InstancesIntegrationTest {
             // a graceful stop drains and hands the leases over at once
             String leaving = held(r, "b").instance();
             ServiceUnderTest left = instances.remove(leaving);
-            assertThat(left.terminate(Duration.ofSeconds(30))).isZero();
+            try {
+                assertThat(left.terminate(Duration.ofSeconds(30))).isZero();
+            } finally {
+                left.close(); // a run that did not stop must not outlive the test
+            }
             assertThat(left.output()).contains("pipeline b: lease released");
 
             // /api/cluster and the metrics: who owns what
