@@ -41,14 +41,26 @@ final class PostgresDigests {
 
     private final ConnectionFactory factory;
     private final String table;
+    /** How the digest's rows are copied out and hashed here; null: the server hashes them. */
+    private final CopyDigests copy;
 
     PostgresDigests(String url, String table) {
-        this(ConnectionFactories.get(url), table);
+        this(ConnectionFactories.get(url), table, CopyDigests.of(url));
     }
 
     PostgresDigests(ConnectionFactory factory, String table) {
+        this(factory, table, null);
+    }
+
+    private PostgresDigests(ConnectionFactory factory, String table, CopyDigests copy) {
         this.factory = factory;
         this.table = table;
+        this.copy = copy;
+    }
+
+    /** The same table digested by the server alone (its {@code md5()}), as when the URL cannot be copied from. */
+    PostgresDigests hashedInTheServer() {
+        return new PostgresDigests(factory, table, null);
     }
 
     /** The table's columns and their PostgreSQL types ({@code typname}), in order; empty when it does not exist. */
@@ -86,8 +98,9 @@ final class PostgresDigests {
     /**
      * The digest of every bucket. A table of more than {@value #SPLIT_PAGES} pages is read in {@value #PARTS}
      * block ranges at once, each on a connection of its own (PostgreSQL 14 or later: a TID range scan reads
-     * only its blocks): the server hashes on as many cores, where one query ran on one (its planner does
-     * not expect few buckets, so it does not run the aggregate in parallel).
+     * only its blocks): the server works on as many cores. When the database's URL allows it, the server
+     * builds each row's canonical text and this JVM hashes it ({@link CopyDigests}); otherwise the server
+     * hashes too, with {@code md5()}.
      */
     Mono<Map<Integer, Digest>> buckets(Shape shape, Map<String, String> types) {
         return buckets(shape, types, PARTS);
@@ -95,25 +108,51 @@ final class PostgresDigests {
 
     /** {@link #buckets(Shape, Map)} in this many block ranges, if the table is large enough. */
     Mono<Map<Integer, Digest>> buckets(Shape shape, Map<String, String> types, int parts) {
-        String select = "SELECT b, count(*), sum(h)::text FROM (SELECT " + bucket(shape, types) + " AS b, "
-                + hash(shape, types) + " AS h FROM " + qualified(table);
+        String select = copy != null
+                ? "SELECT " + (shape.integerBuckets() ? bucket(shape, types) + "::int4" : keyText(shape, types)) + ", "
+                        + rowText(shape, types) + " FROM " + qualified(table)
+                : "SELECT b, count(*), sum(h)::text FROM (SELECT " + bucket(shape, types) + " AS b, "
+                        + hash(shape, types) + " AS h FROM " + qualified(table);
+        String end = copy != null ? "" : ") s GROUP BY b";
         return with(c -> Flux.from(c.createStatement(PAGES_SQL).bind(0, qualified(table)).execute())
                 .flatMap(r -> r.map((row, meta) -> new long[] {row.get(0, Long.class), row.get(1, Integer.class)}))
                 .next()
                 .defaultIfEmpty(new long[] {0, 0}))
                 .flatMapMany(pages -> {
                     if (parts < 2 || pages[0] <= SPLIT_PAGES || pages[1] < 140000) {
-                        return digest(select + ") s GROUP BY b");
+                        return digest(shape, select + end);
                     }
                     long step = pages[0] / parts + 1;
-                    return Flux.range(0, parts).flatMap(i -> digest(select + " WHERE ctid >= '(" + i * step + ",0)'::tid"
-                            + (i == parts - 1 ? "" : " AND ctid < '(" + (i + 1) * step + ",0)'::tid") + ") s GROUP BY b"),
-                            parts);
+                    return Flux.range(0, parts).flatMap(i -> digest(shape, select + " WHERE ctid >= '(" + i * step + ",0)'::tid"
+                            + (i == parts - 1 ? "" : " AND ctid < '(" + (i + 1) * step + ",0)'::tid") + end), parts);
                 })
                 .reduce(new java.util.HashMap<Integer, Digest>(), (all, one) -> {
                     all.merge(one.getKey(), one.getValue(), Digest::plus);
                     return all;
                 });
+    }
+
+    /** The digests of one query's rows: copied and hashed here, or hashed and summed by the server. */
+    private Flux<Map.Entry<Integer, Digest>> digest(Shape shape, String sql) {
+        if (copy == null) {
+            return digest(sql);
+        }
+        return Mono.defer(() -> {
+            java.util.concurrent.atomic.AtomicReference<AutoCloseable> open = new java.util.concurrent.atomic.AtomicReference<>();
+            return Mono.fromCallable(() -> copy.digest(shape, sql, open::set))
+                    .subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic())
+                    .doOnCancel(() -> closeQuietly(open.get()));
+        }).flatMapIterable(Map::entrySet);
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (Exception ignored) {
+                // cancelled: the copy ends with its connection
+            }
+        }
     }
 
     private Flux<Map.Entry<Integer, Digest>> digest(String sql) {
@@ -221,7 +260,9 @@ final class PostgresDigests {
             case DATETIME -> switch (type) {
                 // date_part is a double, far cheaper than extract's numeric, and exact to the microsecond here
                 case "timestamptz" -> "floor(date_part('epoch', " + q + "))::bigint::text";
-                default -> "floor(date_part('epoch', " + q + "::timestamp AT TIME ZONE " + zone(c) + "))::bigint::text";
+                // a timestamp's epoch is its seconds since 1970-01-01 00:00 as if in UTC: no conversion for UTC
+                default -> zone(c).equals("'UTC'") ? "floor(date_part('epoch', " + q + "::timestamp))::bigint::text"
+                        : "floor(date_part('epoch', " + q + "::timestamp AT TIME ZONE " + zone(c) + "))::bigint::text";
             };
         };
         return "coalesce(" + e + ", '\\N')";
