@@ -24,6 +24,7 @@ final class Faults {
      * starting ({@code 57P01..57P03}), too many connections ({@code 53300}), and the slot still held by a
      * walsender ({@code 55006}: the one of a connection lost a moment ago ends within the server's
      * {@code wal_sender_timeout}). Anything else (a permission, a bad publication) fails the same way again.
+     * The snapshot's {@code COPY} reads through JDBC: its {@code SQLException}s are classified by SQLSTATE too.
      */
     static PipelineException of(String source, Throwable error) {
         if (error instanceof PipelineException pe) {
@@ -32,8 +33,10 @@ final class Faults {
         String state = null;
         boolean retryable = false;
         for (Throwable t = error; t != null; t = t.getCause() == t ? null : t.getCause()) {
-            if (t instanceof R2dbcException r && r.getSqlState() != null && !r.getSqlState().isEmpty()) {
-                state = r.getSqlState();
+            String sqlState = t instanceof R2dbcException r ? r.getSqlState()
+                    : t instanceof java.sql.SQLException q ? q.getSQLState() : null;
+            if (sqlState != null && !sqlState.isEmpty()) {
+                state = sqlState;
                 retryable = state.startsWith("08") || state.startsWith("57P0") || state.equals("53300")
                         || state.equals("55006");
                 break;

@@ -134,6 +134,10 @@ public final class PostgresCdcSource implements Source, SourceResync, SourceVeri
     private volatile ScheduledVerify verifier;
     private static final Duration REPAIR_TIMEOUT = Duration.ofMinutes(10);
 
+    /** The session's output settings: the server writes values in these forms (pgoutput uses them too). */
+    static final Map<String, String> SESSION_SETTINGS = Map.of("TimeZone", "UTC", "DateStyle", "ISO, YMD",
+            "IntervalStyle", "iso_8601", "extra_float_digits", "3", "bytea_output", "hex");
+
     private PostgresCdcSource(PostgresCdcOptions options) {
         this.options = options;
         this.tables = options.tables();
@@ -143,10 +147,7 @@ public final class PostgresCdcSource implements Source, SourceResync, SourceVeri
             throw new IllegalArgumentException("the database of a postgres-cdc source must be an "
                     + "r2dbc:postgresql:// URL, got driver " + driver);
         }
-        // The server writes values in these forms (pgoutput uses the session's output settings).
-        parsed = parsed.mutate().option(PostgresqlConnectionFactoryProvider.OPTIONS,
-                Map.of("TimeZone", "UTC", "DateStyle", "ISO, YMD", "IntervalStyle", "iso_8601",
-                        "extra_float_digits", "3", "bytea_output", "hex"))
+        parsed = parsed.mutate().option(PostgresqlConnectionFactoryProvider.OPTIONS, SESSION_SETTINGS)
                 .option(PostgresqlConnectionFactoryProvider.APPLICATION_NAME, "changepipe " + options.name())
                 .build();
         this.factory = new PostgresqlConnectionFactoryProvider().create(parsed);

@@ -3,6 +3,7 @@ package dev.changepipe.source.cdc;
 import dev.changepipe.core.ChangeItem;
 import dev.changepipe.core.Chunk;
 import dev.changepipe.core.Offset;
+import dev.changepipe.verify.PostgresCopy;
 import io.r2dbc.postgresql.api.PostgresqlConnection;
 import java.math.BigInteger;
 import java.util.ArrayList;
@@ -36,9 +37,11 @@ final class TableCopy {
     private final PostgresqlConnection sql;
     private final Scheduler sqlLoop;
     private final String exportedSnapshot;
+    /** How the snapshot reads tables with {@code COPY} (JDBC); null when the URL cannot be copied from: R2DBC reads them. */
+    private final PostgresCopy copy;
 
     /**
-     * @param sql the run's query connection: it plans the ranges and copies too
+     * @param sql the run's query connection: it plans the ranges, and copies too when R2DBC reads the tables
      * @param exportedSnapshot the snapshot the slot exported when this run created it, or {@code null}
      */
     TableCopy(PostgresCdcSource source, PostgresqlConnection sql, Scheduler sqlLoop, String exportedSnapshot) {
@@ -47,6 +50,7 @@ final class TableCopy {
         this.sql = sql;
         this.sqlLoop = sqlLoop;
         this.exportedSnapshot = exportedSnapshot;
+        this.copy = PostgresCopy.of(options.url());
     }
 
     /**
@@ -62,10 +66,16 @@ final class TableCopy {
                     exportedSnapshot == null ? "" : " in the slot's snapshot " + exportedSnapshot, units.size(), connections);
             Queue<Unit> queue = new ConcurrentLinkedQueue<>(units);
             List<Flux<Chunk>> copies = new ArrayList<>();
-            copies.add(copyAll(sql, sqlLoop, queue));
-            for (int i = 1; i < connections; i++) {
-                copies.add(Flux.usingWhen(source.factory.create(), c -> copyAll(c, Faults.eventLoop(c), queue),
-                        c -> c.close(), (c, e) -> c.close(), c -> c.close()));
+            for (int i = 0; i < connections; i++) {
+                if (copy != null) {
+                    // each connection's first part given now, in order: the first parts start first
+                    copies.add(copyAll(queue.poll(), queue));
+                } else if (i == 0) {
+                    copies.add(copyAll(sql, sqlLoop, queue));
+                } else {
+                    copies.add(Flux.usingWhen(source.factory.create(), c -> copyAll(c, Faults.eventLoop(c), queue),
+                            c -> c.close(), (c, e) -> c.close(), c -> c.close()));
+                }
             }
             // one chunk waiting per connection: the pusher bounds what is in flight, not this merge
             return Flux.merge(1, copies.toArray(Flux[]::new));
@@ -169,24 +179,114 @@ final class TableCopy {
     }
 
     /**
+     * The parts of the queue, one after the other, read with {@code COPY} on a JDBC connection of their own,
+     * in one transaction (in the exported snapshot), with the session settings of the source's R2DBC
+     * connections (values are read as text in the same forms). Its reads block a thread of their own.
+     */
+    private Flux<Chunk> copyAll(Unit first, Queue<Unit> queue) {
+        return Flux.using(this::snapshotConnection, c -> nextUnits(c, first, queue)
+                .concatWith(Mono.fromCallable(() -> {
+                    try (java.sql.Statement s = c.createStatement()) {
+                        s.execute("COMMIT");
+                    }
+                    return 0;
+                }).then(Mono.empty())), TableCopy::closeQuietly)
+                .subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic(), true);
+    }
+
+    private java.sql.Connection snapshotConnection() throws java.sql.SQLException {
+        java.sql.Connection c = copy.connect();
+        try (java.sql.Statement s = c.createStatement()) {
+            for (String set : PostgresCdcSource.SESSION_SETTINGS.entrySet().stream()
+                    .map(e -> "SET " + e.getKey() + " = " + PostgresCopy.literal(e.getValue())).toList()) {
+                s.execute(set);
+            }
+            s.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+            if (exportedSnapshot != null) {
+                s.execute("SET TRANSACTION SNAPSHOT " + PostgresCopy.literal(exportedSnapshot));
+            }
+        } catch (java.sql.SQLException | RuntimeException e) {
+            closeQuietly(c);
+            throw e;
+        }
+        return c;
+    }
+
+    private static void closeQuietly(java.sql.Connection c) {
+        try {
+            c.close();
+        } catch (java.sql.SQLException ignored) {
+            // the connection is gone either way
+        }
+    }
+
+    private Flux<Chunk> nextUnits(java.sql.Connection connection, Unit first, Queue<Unit> queue) {
+        return Flux.defer(() -> {
+            Unit unit = first != null ? first : queue.poll();
+            if (unit == null) {
+                return Flux.empty();
+            }
+            AtomicLong copied = source.copiedRows.computeIfAbsent(unit.table().name.toString(), t -> new AtomicLong());
+            String query = query(unit.table(), unit.after(), unit.lower(), unit.upper(), null);
+            Flux<String[]> rows = Flux.using(() -> PostgresCopy.rows(connection, query), r -> Flux.<String[]>generate(sink -> {
+                try {
+                    int fields = r.next();
+                    if (fields == -1) {
+                        sink.complete();
+                        return;
+                    }
+                    String[] row = new String[fields];
+                    for (int i = 0; i < fields; i++) {
+                        row[i] = r.text();
+                    }
+                    sink.next(row);
+                } catch (java.io.IOException e) {
+                    sink.error(e);
+                }
+            }), r -> {
+                try {
+                    r.close();
+                } catch (java.io.IOException ignored) {
+                    // a copy cut short ends with its connection
+                }
+            });
+            return pages(rows, unit.table(), 0, unit.origin(), copied, true).concatWith(nextUnits(connection, null, queue));
+        });
+    }
+
+    /**
      * The chunks of a table's rows after {@code after} (null: all), of this version, read on {@code
      * connection} (in its transaction) in key order by one query through a portal, then the chunk that
      * completes the origin; {@code keepKeys}: each page's last key is kept for the snapshot's checkpoint.
      */
     Flux<Chunk> pages(PostgresqlConnection connection, Scheduler loop, TableShape table, String[] after,
             String lower, String upper, long version, String origin, AtomicLong copied, boolean keepKeys) {
+        List<String> params = new ArrayList<>();
+        String query = query(table, after, lower, upper, params);
+        return pages(Sql.rows(connection, loop, query, options.chunkRows(), params.toArray()), table, version, origin,
+                copied, keepKeys);
+    }
+
+    /**
+     * The query of a table's rows after {@code after}, in ({@code lower}, {@code upper}], in key order; the
+     * values as parameters ({@code $n}, added to {@code params}), or, without {@code params}, as literals
+     * (for {@code COPY}, which takes no parameters).
+     */
+    private static String query(TableShape table, String[] after, String lower, String upper, List<String> params) {
         StringBuilder q = selectText(table);
+        java.util.function.Function<String, String> value = params == null ? PostgresCopy::literal : v -> {
+            params.add(v);
+            return "$" + params.size();
+        };
         // the key qualified by the alias: a bare name in ORDER BY means the output column (its text)
         q.append(" FROM ").append(table.name.sql()).append(" t");
-        List<String> params = new ArrayList<>();
         List<String> conditions = new ArrayList<>();
         if (after != null) {
             StringBuilder c = new StringBuilder("(");
             Sql.keyList(c, table);
             c.append(") > (");
             for (int i = 0; i < table.key.length; i++) {
-                params.add(after[i]);
-                c.append(i == 0 ? "" : ", ").append("CAST($").append(params.size()).append(" AS ")
+                c.append(i == 0 ? "" : ", ").append("CAST(").append(value.apply(after[i])).append(" AS ")
                         .append(table.sqlTypes[table.key[i]]).append(')');
             }
             conditions.add(c.append(')').toString());
@@ -195,21 +295,25 @@ final class TableCopy {
         String keyType = table.sqlTypes[table.key[0]];
         String key = "t." + TableName.quote(table.columns[table.key[0]]);
         if (lower != null) {
-            params.add(lower);
-            conditions.add(key + " > CAST($" + params.size() + " AS " + keyType + ")");
+            conditions.add(key + " > CAST(" + value.apply(lower) + " AS " + keyType + ")");
         }
         if (upper != null) {
-            params.add(upper);
-            conditions.add(key + " <= CAST($" + params.size() + " AS " + keyType + ")");
+            conditions.add(key + " <= CAST(" + value.apply(upper) + " AS " + keyType + ")");
         }
         if (!conditions.isEmpty()) {
             q.append(" WHERE ").append(String.join(" AND ", conditions));
         }
         q.append(" ORDER BY ");
         Sql.keyList(q, table);
+        return q.toString();
+    }
+
+    /** The chunks of these rows (texts), then the chunk that completes the origin. */
+    private Flux<Chunk> pages(Flux<String[]> rows, TableShape table, long version, String origin, AtomicLong copied,
+            boolean keepKeys) {
         AtomicLong pages = new AtomicLong();
         ChunkLimit limit = new ChunkLimit(options.chunkRows(), options.chunkBytes());
-        return Sql.rows(connection, loop, q.toString(), options.chunkRows(), params.toArray())
+        return rows
                 .bufferUntil(row -> limit.add(textBytes(row)))
                 .map(page -> {
                     long bytes = 0;

@@ -154,7 +154,11 @@ class PostgresCdcFaultsIntegrationTest {
                 .allMatch(o -> o.matches("snapshot:public\\.big#[0-5]"));
         assertThat(line.get()).matches("snapshot: [0-9,]+ rows read, [0-6] of 6 key ranges written");
         dev.changepipe.core.Checkpoint kept = checkpoints.load(d.slot() + "/snapshot/public.big").block(Duration.ofSeconds(5));
-        assertThat(kept.attributes()).containsKey("ranges").containsKey("range.0");
+        // which ranges started depends on which connection was ready first: at least one was cut short
+        assertThat(kept.attributes()).containsKey("ranges");
+        assertThat(kept.attributes()).as("a range cut short").hasEntrySatisfying(
+                new org.assertj.core.api.Condition<>(k -> k.startsWith("range."), "a range"),
+                new org.assertj.core.api.Condition<>(v -> v.startsWith("after:"), "read in part"));
         long readFirst = keys.size();
         assertThat(readFirst).isLessThan(30_000);
 
