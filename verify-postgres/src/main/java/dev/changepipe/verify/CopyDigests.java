@@ -58,7 +58,7 @@ final class CopyDigests {
                     if (!rows.bytes()) {
                         throw new IOException("COPY sent NULL for a row's canonical text");
                     }
-                    md5.update(rows.buffer(), 0, rows.length());
+                    md5.update(rows.buffer(), rows.offset(), rows.length());
                     md5.digest(hash, 0, 16);
                     long h = 0;
                     for (int i = 0; i < 8; i++) {

@@ -1,8 +1,7 @@
 package dev.changepipe.verify;
 
-import java.io.BufferedInputStream;
 import java.io.Closeable;
-import java.io.DataInputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
@@ -14,8 +13,9 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.postgresql.PGConnection;
-import org.postgresql.copy.PGCopyInputStream;
+import org.postgresql.copy.CopyManager;
+import org.postgresql.copy.CopyOut;
+import org.postgresql.core.BaseConnection;
 
 /**
  * Reading a query's rows with {@code COPY (SELECT ...) TO STDOUT (FORMAT binary)}, which R2DBC does not
@@ -91,8 +91,8 @@ public final class PostgresCopy {
 
     /** The rows of {@code select} (a query, without {@code COPY}), in the binary form, as they arrive. */
     public static Rows rows(Connection connection, String select) throws SQLException, IOException {
-        return new Rows(new DataInputStream(new BufferedInputStream(new PGCopyInputStream(
-                connection.unwrap(PGConnection.class), "COPY (" + select + ") TO STDOUT (FORMAT binary)"), 1 << 16)));
+        return new Rows(new CopyManager(connection.unwrap(BaseConnection.class))
+                .copyOut("COPY (" + select + ") TO STDOUT (FORMAT binary)"));
     }
 
     /**
@@ -107,67 +107,126 @@ public final class PostgresCopy {
         return tag + value + tag;
     }
 
-    /** A binary {@code COPY}'s rows, a field at a time, in order. */
+    /**
+     * A binary {@code COPY}'s rows, a field at a time, in order, read from the messages as the driver
+     * hands them over (the server sends a row a message): no stream between, a field's bytes read where
+     * they arrived.
+     */
     public static final class Rows implements Closeable {
 
-        private final DataInputStream in;
-        private byte[] buffer = new byte[256];
+        private final CopyOut copy;
+        private byte[] data = new byte[0];
+        private int pos;
+        private int offset;
         private int length;
 
-        private Rows(DataInputStream in) throws IOException {
-            this.in = in;
-            byte[] signature = new byte[SIGNATURE.length];
-            in.readFully(signature);
-            if (!Arrays.equals(signature, SIGNATURE)) {
+        private Rows(CopyOut copy) throws SQLException, IOException {
+            this.copy = copy;
+            need(SIGNATURE.length + 8);
+            if (!Arrays.equals(data, pos, pos + SIGNATURE.length, SIGNATURE, 0, SIGNATURE.length)) {
                 throw new IOException("COPY sent no binary header");
             }
-            in.readInt(); // flags
-            in.skipNBytes(in.readInt()); // the header's extension
+            pos += SIGNATURE.length + 4; // the signature, the flags
+            int extension = readInt();
+            need(extension);
+            pos += extension;
         }
 
         /** Moves to the next row: its number of fields, or -1 after the last. */
         public int next() throws IOException {
-            return in.readShort();
+            need(2);
+            short fields = (short) ((data[pos] & 0xff) << 8 | data[pos + 1] & 0xff);
+            pos += 2;
+            if (fields == -1) {
+                try {
+                    while (copy.readFromCopy() != null) {
+                        // the end of the copy: nothing follows the trailer
+                    }
+                } catch (SQLException e) {
+                    throw new IOException(e.getMessage(), e);
+                }
+            }
+            return fields;
         }
 
         /** The next field of the row, a 4-byte integer ({@code int4}); an error for NULL. */
         public int int4() throws IOException {
-            if (in.readInt() != 4) {
+            if (readInt() != 4) {
                 throw new IOException("COPY sent a field that is no int4");
             }
-            return in.readInt();
+            return readInt();
         }
 
-        /** The next field's bytes, in {@link #buffer()} up to {@link #length()}; false for NULL. */
+        /** The next field's bytes, in {@link #buffer()} from {@link #offset()}, {@link #length()} long; false for NULL. */
         public boolean bytes() throws IOException {
-            length = in.readInt();
+            length = readInt();
             if (length < 0) {
                 return false;
             }
-            if (length > buffer.length) {
-                buffer = new byte[Math.max(length, 2 * buffer.length)];
-            }
-            in.readFully(buffer, 0, length);
+            need(length);
+            offset = pos;
+            pos += length;
             return true;
         }
 
         /** The next field as UTF-8 text (a {@code text} value), or null for NULL. */
         public String text() throws IOException {
-            return bytes() ? new String(buffer, 0, length, StandardCharsets.UTF_8) : null;
+            return bytes() ? new String(data, offset, length, StandardCharsets.UTF_8) : null;
         }
 
-        /** What {@link #bytes()} read last: valid until the next read. */
+        /** Where {@link #bytes()} read last: valid until the next read. */
         public byte[] buffer() {
-            return buffer;
+            return data;
+        }
+
+        public int offset() {
+            return offset;
         }
 
         public int length() {
             return length;
         }
 
+        private int readInt() throws IOException {
+            need(4);
+            int v = (data[pos] & 0xff) << 24 | (data[pos + 1] & 0xff) << 16 | (data[pos + 2] & 0xff) << 8 | data[pos + 3] & 0xff;
+            pos += 4;
+            return v;
+        }
+
+        /** At least {@code n} bytes from {@code pos} in {@code data}: the next messages joined to what is left. */
+        private void need(int n) throws IOException {
+            while (data.length - pos < n) {
+                byte[] next;
+                try {
+                    next = copy.readFromCopy();
+                } catch (SQLException e) {
+                    throw new IOException(e.getMessage(), e);
+                }
+                if (next == null) {
+                    throw new EOFException("COPY ended in the middle of a row");
+                }
+                if (pos == data.length) {
+                    data = next;
+                } else {
+                    byte[] joined = Arrays.copyOfRange(data, pos, data.length + next.length);
+                    System.arraycopy(next, 0, joined, data.length - pos, next.length);
+                    data = joined;
+                }
+                pos = 0;
+            }
+        }
+
+        /** Ends the copy if it is still running (a read cut short). */
         @Override
         public void close() throws IOException {
-            in.close();
+            try {
+                if (copy.isActive()) {
+                    copy.cancelCopy();
+                }
+            } catch (SQLException e) {
+                throw new IOException(e.getMessage(), e);
+            }
         }
     }
 }

@@ -228,18 +228,28 @@ final class TableCopy {
             }
             AtomicLong copied = source.copiedRows.computeIfAbsent(unit.table().name.toString(), t -> new AtomicLong());
             String query = query(unit.table(), unit.after(), unit.lower(), unit.upper(), null);
-            Flux<String[]> rows = Flux.using(() -> PostgresCopy.rows(connection, query), r -> Flux.<String[]>generate(sink -> {
+            ChunkLimit limit = new ChunkLimit(options.chunkRows(), options.chunkBytes());
+            // a page a call: the rows of a chunk read in one go on this connection's thread
+            Flux<List<String[]>> pages = Flux.using(() -> PostgresCopy.rows(connection, query), r -> Flux.<List<String[]>>generate(sink -> {
                 try {
-                    int fields = r.next();
+                    List<String[]> page = new ArrayList<>(Math.min(options.chunkRows(), 4096));
+                    int fields;
+                    while ((fields = r.next()) != -1) {
+                        String[] row = new String[fields];
+                        for (int i = 0; i < fields; i++) {
+                            row[i] = r.text();
+                        }
+                        page.add(row);
+                        if (limit.add(textBytes(row))) {
+                            break;
+                        }
+                    }
+                    if (!page.isEmpty()) {
+                        sink.next(page);
+                    }
                     if (fields == -1) {
                         sink.complete();
-                        return;
                     }
-                    String[] row = new String[fields];
-                    for (int i = 0; i < fields; i++) {
-                        row[i] = r.text();
-                    }
-                    sink.next(row);
                 } catch (java.io.IOException e) {
                     sink.error(e);
                 }
@@ -250,7 +260,7 @@ final class TableCopy {
                     // a copy cut short ends with its connection
                 }
             });
-            return pages(rows, unit.table(), 0, unit.origin(), copied, true).concatWith(nextUnits(connection, null, queue));
+            return chunks(pages, unit.table(), 0, unit.origin(), copied, true).concatWith(nextUnits(connection, null, queue));
         });
     }
 
@@ -263,8 +273,9 @@ final class TableCopy {
             String lower, String upper, long version, String origin, AtomicLong copied, boolean keepKeys) {
         List<String> params = new ArrayList<>();
         String query = query(table, after, lower, upper, params);
-        return pages(Sql.rows(connection, loop, query, options.chunkRows(), params.toArray()), table, version, origin,
-                copied, keepKeys);
+        ChunkLimit limit = new ChunkLimit(options.chunkRows(), options.chunkBytes());
+        return chunks(Sql.rows(connection, loop, query, options.chunkRows(), params.toArray())
+                .bufferUntil(row -> limit.add(textBytes(row))), table, version, origin, copied, keepKeys);
     }
 
     /**
@@ -308,13 +319,11 @@ final class TableCopy {
         return q.toString();
     }
 
-    /** The chunks of these rows (texts), then the chunk that completes the origin. */
-    private Flux<Chunk> pages(Flux<String[]> rows, TableShape table, long version, String origin, AtomicLong copied,
+    /** A chunk of each of these pages of rows (texts), then the chunk that completes the origin. */
+    private Flux<Chunk> chunks(Flux<List<String[]>> rows, TableShape table, long version, String origin, AtomicLong copied,
             boolean keepKeys) {
         AtomicLong pages = new AtomicLong();
-        ChunkLimit limit = new ChunkLimit(options.chunkRows(), options.chunkBytes());
         return rows
-                .bufferUntil(row -> limit.add(textBytes(row)))
                 .map(page -> {
                     long bytes = 0;
                     for (String[] text : page) {
