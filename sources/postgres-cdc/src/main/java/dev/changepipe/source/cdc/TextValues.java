@@ -182,6 +182,40 @@ final class TextValues {
         return new dev.changepipe.spi.TableDigest.Column(name, kind, scale, "UTC", true);
     }
 
+    /**
+     * A {@code numeric}'s text of at most 18 digits ({@code -123.45}) as the {@code BigDecimal} its
+     * constructor makes, without it (its string parsing was 6 % of a snapshot's CPU); null for any other
+     * form ({@code NaN}, an exponent, more digits), which the constructor reads.
+     */
+    static BigDecimal decimal(String text) {
+        int n = text.length();
+        int i = n > 0 && text.charAt(0) == '-' ? 1 : 0;
+        if (n == i || n - i > 19) {
+            return null;
+        }
+        long unscaled = 0;
+        int digits = 0;
+        int scale = -1;
+        for (; i < n; i++) {
+            char c = text.charAt(i);
+            if (c >= '0' && c <= '9') {
+                unscaled = unscaled * 10 + (c - '0');
+                digits++;
+                if (scale >= 0) {
+                    scale++;
+                }
+            } else if (c == '.' && scale < 0) {
+                scale = 0;
+            } else {
+                return null;
+            }
+        }
+        if (digits == 0 || digits > 18 || scale == 0) {
+            return null;
+        }
+        return BigDecimal.valueOf(text.charAt(0) == '-' ? -unscaled : unscaled, Math.max(scale, 0));
+    }
+
     static Object convert(int typeOid, String text) {
         if (text == null) {
             return null;
@@ -193,8 +227,10 @@ final class TextValues {
                 case INT8:
                 case OID:
                     return Long.parseLong(text);
-                case NUMERIC:
-                    return new BigDecimal(text);
+                case NUMERIC: {
+                    BigDecimal fast = decimal(text);
+                    return fast != null ? fast : new BigDecimal(text);
+                }
                 case FLOAT4:
                 case FLOAT8:
                     return Double.parseDouble(text);

@@ -70,4 +70,19 @@ class TextValuesTest {
         Object[] small = {1L, TextValues.convert(TextValues.JSONB, "{}"), TextValues.convert(1009, "{}")};
         assertThat(docs.estimateSize(row) - docs.estimateSize(small)).isGreaterThan(20_000);
     }
+
+    /** The fast numeric path gives exactly what the constructor gives (value and scale), and leaves it the rest. */
+    @Test
+    void numericTextsReadWithoutTheConstructorEqualWhatItMakes() {
+        for (String t : java.util.List.of("0", "-0", "12.50", "-0.50", ".5", "007", "1234567890.12345678",
+                "-999999999999999999", "0.000001", "42")) {
+            assertThat(TextValues.decimal(t)).as(t).isEqualTo(new BigDecimal(t));
+            assertThat(TextValues.decimal(t).scale()).as(t).isEqualTo(new BigDecimal(t).scale());
+        }
+        for (String t : java.util.List.of("NaN", "5.", "+5", "1e5", "1234567890123456789", "-", "", "1.2.3")) {
+            assertThat(TextValues.decimal(t)).as(t).isNull();
+        }
+        assertThat(TextValues.convert(TextValues.NUMERIC, "1234567890123456789.5"))
+                .isEqualTo(new BigDecimal("1234567890123456789.5"));
+    }
 }
