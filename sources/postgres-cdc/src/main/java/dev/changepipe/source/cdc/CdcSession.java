@@ -520,8 +520,10 @@ final class CdcSession {
                     TableShape table = t.getT1();
                     long version = PgOutput.lsn(t.getT2()) << ChangeDecoder.SLICE_BITS;
                     log.info("{}: copying table {} again, as of {}", options.name(), tableName, t.getT2());
-                    Flux<Chunk> pages = inOwnSnapshot((c, copier) -> copier.pages(c, Faults.eventLoop(c), table, null,
-                            null, null, version, copy.origin(), copied, false));
+                    TableCopy copier = new TableCopy(source, sql, sqlLoop, null);
+                    Flux<Chunk> pages = copier.copies() ? copier.copyOfTable(table, version, copy.origin(), copied)
+                            : inOwnSnapshot((c, r2dbc) -> r2dbc.pages(c, Faults.eventLoop(c), table, null, null, null,
+                                    version, copy.origin(), copied, false));
                     return pages.concatWith(copy.written().asMono()
                             .then(afterEverythingEmittedIsWritten())
                             .then(removeOlderThan(table, version))

@@ -184,13 +184,8 @@ final class TableCopy {
      * connections (values are read as text in the same forms). Its reads block a thread of their own.
      */
     private Flux<Chunk> copyAll(Unit first, Queue<Unit> queue) {
-        return Flux.using(this::snapshotConnection, c -> nextUnits(c, first, queue)
-                .concatWith(Mono.fromCallable(() -> {
-                    try (java.sql.Statement s = c.createStatement()) {
-                        s.execute("COMMIT");
-                    }
-                    return 0;
-                }).then(Mono.empty())), TableCopy::closeQuietly)
+        return Flux.using(this::snapshotConnection, c -> nextUnits(c, first, queue).concatWith(commit(c)),
+                TableCopy::closeQuietly)
                 .subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic(), true);
     }
 
@@ -227,40 +222,67 @@ final class TableCopy {
                 return Flux.empty();
             }
             AtomicLong copied = source.copiedRows.computeIfAbsent(unit.table().name.toString(), t -> new AtomicLong());
-            String query = query(unit.table(), unit.after(), unit.lower(), unit.upper(), null);
-            ChunkLimit limit = new ChunkLimit(options.chunkRows(), options.chunkBytes());
-            // a page a call: the rows of a chunk read in one go on this connection's thread
-            Flux<List<String[]>> pages = Flux.using(() -> PostgresCopy.rows(connection, query), r -> Flux.<List<String[]>>generate(sink -> {
-                try {
-                    List<String[]> page = new ArrayList<>(Math.min(options.chunkRows(), 4096));
-                    int fields;
-                    while ((fields = r.next()) != -1) {
-                        String[] row = new String[fields];
-                        for (int i = 0; i < fields; i++) {
-                            row[i] = r.text();
-                        }
-                        page.add(row);
-                        if (limit.add(textBytes(row))) {
-                            break;
-                        }
+            return chunks(copyPages(connection, query(unit.table(), unit.after(), unit.lower(), unit.upper(), null)),
+                    unit.table(), 0, unit.origin(), copied, true).concatWith(nextUnits(connection, null, queue));
+        });
+    }
+
+    /** Whether this copier reads with {@code COPY} (JDBC); else through R2DBC's portal ({@link #pages}). */
+    boolean copies() {
+        return copy != null;
+    }
+
+    /**
+     * A table's rows as they are now, read with {@code COPY} on a JDBC connection of its own in a read-only
+     * snapshot of its own, as chunks of this version (a resync): what {@link #pages} reads through R2DBC.
+     */
+    Flux<Chunk> copyOfTable(TableShape table, long version, String origin, AtomicLong copied) {
+        return Flux.using(this::snapshotConnection, c -> chunks(copyPages(c, query(table, null, null, null, null)), table,
+                version, origin, copied, false).concatWith(commit(c)), TableCopy::closeQuietly)
+                .subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic(), true);
+    }
+
+    private static Mono<Chunk> commit(java.sql.Connection c) {
+        return Mono.fromCallable(() -> {
+            try (java.sql.Statement s = c.createStatement()) {
+                s.execute("COMMIT");
+            }
+            return 0;
+        }).then(Mono.empty());
+    }
+
+    /** The rows of {@code query} read with {@code COPY}, a chunk's page ({@code chunkRows}, {@code chunkBytes}) a call. */
+    private Flux<List<String[]>> copyPages(java.sql.Connection connection, String query) {
+        ChunkLimit limit = new ChunkLimit(options.chunkRows(), options.chunkBytes());
+        return Flux.using(() -> PostgresCopy.rows(connection, query), r -> Flux.<List<String[]>>generate(sink -> {
+            try {
+                List<String[]> page = new ArrayList<>(Math.min(options.chunkRows(), 4096));
+                int fields;
+                while ((fields = r.next()) != -1) {
+                    String[] row = new String[fields];
+                    for (int i = 0; i < fields; i++) {
+                        row[i] = r.text();
                     }
-                    if (!page.isEmpty()) {
-                        sink.next(page);
+                    page.add(row);
+                    if (limit.add(textBytes(row))) {
+                        break;
                     }
-                    if (fields == -1) {
-                        sink.complete();
-                    }
-                } catch (java.io.IOException e) {
-                    sink.error(e);
                 }
-            }), r -> {
-                try {
-                    r.close();
-                } catch (java.io.IOException ignored) {
-                    // a copy cut short ends with its connection
+                if (!page.isEmpty()) {
+                    sink.next(page);
                 }
-            });
-            return chunks(pages, unit.table(), 0, unit.origin(), copied, true).concatWith(nextUnits(connection, null, queue));
+                if (fields == -1) {
+                    sink.complete();
+                }
+            } catch (java.io.IOException e) {
+                sink.error(e);
+            }
+        }), r -> {
+            try {
+                r.close();
+            } catch (java.io.IOException ignored) {
+                // a copy cut short ends with its connection
+            }
         });
     }
 
