@@ -110,7 +110,15 @@ public interface TableDigest {
          * of the MD5 of its canonical text (UTF-8), big-endian.
          */
         public static long hash(String rowText) {
-            return java.nio.ByteBuffer.wrap(MD5.get().digest(rowText.getBytes(StandardCharsets.UTF_8))).getLong();
+            byte[] utf8 = rowText.getBytes(StandardCharsets.UTF_8);
+            return hash(utf8, 0, utf8.length);
+        }
+
+        /** {@link #hash(String)} of a canonical text given as its UTF-8 bytes (as a database sends them). */
+        public static long hash(byte[] utf8, int offset, int length) {
+            java.security.MessageDigest md5 = MD5.get();
+            md5.update(utf8, offset, length);
+            return java.nio.ByteBuffer.wrap(md5.digest()).getLong();
         }
 
         /**
