@@ -1,9 +1,11 @@
 package dev.changepipe.verify;
 
+import io.r2dbc.spi.ConnectionFactoryOptions;
 import java.io.Closeable;
 import java.io.EOFException;
 import java.io.IOException;
 import java.net.URLDecoder;
+import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -11,8 +13,6 @@ import java.util.Arrays;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.postgresql.copy.CopyManager;
 import org.postgresql.copy.CopyOut;
 import org.postgresql.core.BaseConnection;
@@ -29,8 +29,6 @@ public final class PostgresCopy {
     private static final Map<String, String> OPTIONS = Map.of("sslMode", "sslmode", "sslRootCert", "sslrootcert",
             "sslCert", "sslcert", "sslKey", "sslkey", "sslPassword", "sslpassword", "applicationName",
             "ApplicationName", "schema", "currentSchema");
-    private static final Pattern URL = Pattern.compile(
-            "r2dbc:postgresql://(?:([^:@/]*)(?::([^@/]*))?@)?([^/?:\\[]+|\\[[^\\]]+\\])(?::(\\d+))?/([^?]+)(?:\\?(.*))?");
     private static final byte[] SIGNATURE = "PGCOPY\n\377\r\n\0".getBytes(StandardCharsets.ISO_8859_1);
 
     private final String url;
@@ -48,36 +46,46 @@ public final class PostgresCopy {
      * for a URL of another form or with another option: its reader then keeps to R2DBC.
      */
     public static PostgresCopy of(String r2dbcUrl) {
-        Matcher m = URL.matcher(r2dbcUrl);
-        if (!m.matches()) {
+        ConnectionFactoryOptions parsed;
+        try {
+            parsed = ConnectionFactoryOptions.parse(r2dbcUrl);
+        } catch (IllegalArgumentException notAUrl) {
+            return null;
+        }
+        Object host = parsed.getValue(ConnectionFactoryOptions.HOST);
+        Object database = parsed.getValue(ConnectionFactoryOptions.DATABASE);
+        if (!"postgresql".equals(parsed.getValue(ConnectionFactoryOptions.DRIVER))
+                || parsed.hasOption(ConnectionFactoryOptions.PROTOCOL) || host == null || database == null) {
             return null;
         }
         Properties p = new Properties();
-        if (m.group(1) != null) {
-            p.setProperty("user", decode(m.group(1)));
+        Object user = parsed.getValue(ConnectionFactoryOptions.USER);
+        Object password = parsed.getValue(ConnectionFactoryOptions.PASSWORD);
+        if (user != null) {
+            p.setProperty("user", user.toString());
         }
-        if (m.group(2) != null) {
-            p.setProperty("password", decode(m.group(2)));
+        if (password != null) {
+            p.setProperty("password", password.toString());
         }
-        if (m.group(6) != null) {
-            for (String pair : m.group(6).split("&")) {
+        // the options, which the R2DBC SPI parses but does not list: each must have a JDBC property
+        int query = r2dbcUrl.indexOf('?');
+        if (query >= 0) {
+            for (String pair : r2dbcUrl.substring(query + 1).split("&")) {
                 int eq = pair.indexOf('=');
-                String key = decode(eq < 0 ? pair : pair.substring(0, eq));
+                String key = URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
                 String jdbc = OPTIONS.get(key);
                 if (jdbc == null || eq < 0) {
                     return null;
                 }
-                String value = decode(pair.substring(eq + 1));
+                String value = parsed.getValue(io.r2dbc.spi.Option.valueOf(key)).toString();
                 p.setProperty(jdbc, key.equals("sslMode") ? value.toLowerCase(Locale.ROOT).replace('_', '-') : value);
             }
         }
         p.setProperty("ApplicationName", p.getProperty("ApplicationName", "changepipe"));
-        return new PostgresCopy("jdbc:postgresql://" + m.group(3) + (m.group(4) == null ? "" : ":" + m.group(4)) + "/"
-                + m.group(5), p);
-    }
-
-    private static String decode(String s) {
-        return URLDecoder.decode(s.replace("+", "%2B"), StandardCharsets.UTF_8);
+        String h = host.toString().contains(":") ? "[" + host + "]" : host.toString();
+        Object port = parsed.getValue(ConnectionFactoryOptions.PORT);
+        return new PostgresCopy("jdbc:postgresql://" + h + (port == null ? "" : ":" + port) + "/"
+                + URLEncoder.encode(database.toString(), StandardCharsets.UTF_8).replace("+", "%20"), p);
     }
 
     /** A new connection (auto-commit on), which the caller closes. */
