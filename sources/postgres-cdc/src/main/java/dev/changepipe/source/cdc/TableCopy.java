@@ -8,6 +8,7 @@ import io.r2dbc.postgresql.api.PostgresqlConnection;
 import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -184,17 +185,23 @@ final class TableCopy {
      * connections (values are read as text in the same forms). Its reads block a thread of their own.
      */
     private Flux<Chunk> copyAll(Unit first, Queue<Unit> queue) {
-        return Flux.using(this::snapshotConnection, c -> nextUnits(c, first, queue).concatWith(commit(c)),
-                TableCopy::closeQuietly)
+        return inCopyTransaction(c -> nextUnits(c, first, queue));
+    }
+
+    /**
+     * What {@code read} reads on a JDBC connection of its own, in its read-only transaction (committed after
+     * the last chunk), the reads made on a thread of their own: they block.
+     */
+    private Flux<Chunk> inCopyTransaction(java.util.function.Function<java.sql.Connection, Flux<Chunk>> read) {
+        return Flux.using(this::snapshotConnection, c -> read.apply(c).concatWith(commit(c)), TableCopy::closeQuietly)
                 .subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic(), true);
     }
 
     private java.sql.Connection snapshotConnection() throws java.sql.SQLException {
         java.sql.Connection c = copy.connect();
         try (java.sql.Statement s = c.createStatement()) {
-            for (String set : PostgresCdcSource.SESSION_SETTINGS.entrySet().stream()
-                    .map(e -> "SET " + e.getKey() + " = " + PostgresCopy.literal(e.getValue())).toList()) {
-                s.execute(set);
+            for (Map.Entry<String, String> setting : PostgresCdcSource.SESSION_SETTINGS.entrySet()) {
+                s.execute("SET " + setting.getKey() + " = " + PostgresCopy.literal(setting.getValue()));
             }
             s.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
             if (exportedSnapshot != null) {
@@ -237,9 +244,8 @@ final class TableCopy {
      * snapshot of its own, as chunks of this version (a resync): what {@link #pages} reads through R2DBC.
      */
     Flux<Chunk> copyOfTable(TableShape table, long version, String origin, AtomicLong copied) {
-        return Flux.using(this::snapshotConnection, c -> chunks(copyPages(c, query(table, null, null, null, null)), table,
-                version, origin, copied, false).concatWith(commit(c)), TableCopy::closeQuietly)
-                .subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic(), true);
+        return inCopyTransaction(c -> chunks(copyPages(c, query(table, null, null, null, null)), table, version, origin,
+                copied, false));
     }
 
     private static Mono<Chunk> commit(java.sql.Connection c) {
