@@ -159,7 +159,8 @@ class PostgresCdcKillIntegrationTest {
     }
 
     /** Rows of {@code from}: a database (its {@code items}) or {@code db.items WHERE ...}. */
-    private static long rows(ClickHouseServer ch, String from) {
+    /** Rows of {@code from}: a table, or a database (its {@code items}), with any condition after it. */
+    static long rows(ClickHouseServer ch, String from) {
         return Long.parseLong(ch.execute("SELECT count() FROM " + (from.contains(".") ? from : from + ".items")).trim());
     }
 
@@ -179,6 +180,14 @@ class PostgresCdcKillIntegrationTest {
     }
 
     private static String config(Path dir, String pgUrl, String clickHouseUrl, String chDb, String pipeline) {
+        return config(dir, pgUrl, clickHouseUrl, chDb, pipeline, 60_000);
+    }
+
+    /**
+     * A postgres-cdc pipeline of table {@code items} into {@code chDb.items} (which the test creates), its
+     * copy split in key ranges of {@code snapshotRangeRows} rows, two copied at once.
+     */
+    static String config(Path dir, String pgUrl, String clickHouseUrl, String chDb, String pipeline, int snapshotRangeRows) {
         return """
                 http:
                   host: 127.0.0.1
@@ -203,10 +212,10 @@ class PostgresCdcKillIntegrationTest {
                       tables: [items]
                       chunkRows: 2000
                       # the copy is split in key ranges, two copied at once: a kill cuts several
-                      snapshotRangeRows: 60000
+                      snapshotRangeRows: %6$d
                     sinks:
                       - type: clickhouse
                         connection: test
-                """.formatted(dir, pgUrl, clickHouseUrl, chDb, pipeline);
+                """.formatted(dir, pgUrl, clickHouseUrl, chDb, pipeline, snapshotRangeRows);
     }
 }

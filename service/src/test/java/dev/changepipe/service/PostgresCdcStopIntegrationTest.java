@@ -35,41 +35,16 @@ class PostgresCdcStopIntegrationTest {
         pg.execute(pgDb, "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, n bigint NOT NULL); "
                 + "INSERT INTO items SELECT g, 'snap' || g, g % 7 FROM generate_series(1, " + ROWS + ") g");
         String chDb = ch.createDatabase("cdc_stop");
+        ch.execute("CREATE TABLE " + chDb + ".items (id Int64, name String, n Int64, version UInt64, is_deleted UInt8) "
+                + "ENGINE = ReplacingMergeTree(version) ORDER BY id");
         Path config = dir.resolve("service.yaml");
-        Files.writeString(config, """
-                http:
-                  host: 127.0.0.1
-                  port: 0
-                  portFile: %1$s/http.port
-                  token: ${SERVICE_TOKEN}
-                checkpoints:
-                  directory: %1$s/checkpoints
-                connections:
-                  postgres:
-                    app:
-                      url: "%2$s"
-                  clickhouse:
-                    test:
-                      endpoints: ["%3$s"]
-                      database: %4$s
-                pipelines:
-                  - name: %5$s
-                    source:
-                      type: postgres-cdc
-                      connection: app
-                      tables: [items]
-                      snapshotRangeRows: 250000
-                    sinks:
-                      - type: clickhouse
-                        connection: test
-                        tables:
-                          items:
-                            create: {columns: ["id Int64", "name String", "n Int64"], orderBy: [id]}
-                """.formatted(dir, pg.r2dbcUrl(pgDb), ch.httpUrl(), chDb, pgDb));
+        Files.writeString(config, PostgresCdcKillIntegrationTest.config(dir, pg.r2dbcUrl(pgDb), ch.httpUrl(), chDb, pgDb,
+                250_000));
 
         try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), ENV)) {
             try {
-                await().atMost(T).pollInterval(Duration.ofMillis(20)).until(() -> rows(ch, chDb + ".items") > 20_000);
+                await().atMost(T).pollInterval(Duration.ofMillis(20))
+                        .until(() -> PostgresCdcKillIntegrationTest.rows(ch, chDb) > 20_000);
             } catch (org.awaitility.core.ConditionTimeoutException e) {
                 throw new AssertionError("no rows written; the service's output:\n" + service.output(), e);
             }
@@ -77,7 +52,7 @@ class PostgresCdcStopIntegrationTest {
             assertThat(service.output()).as("stopped before the snapshot was written")
                     .doesNotContain("snapshot of table public.items written");
         }
-        long first = rows(ch, chDb + ".items");
+        long first = PostgresCdcKillIntegrationTest.rows(ch, chDb);
         assertThat(first).as("rows written by the first run").isLessThan(ROWS);
 
         try (ServiceUnderTest service = ServiceUnderTest.start(dir, config, dir.resolve("http.port"), ENV)) {
@@ -86,14 +61,6 @@ class PostgresCdcStopIntegrationTest {
                     "SELECT count(), uniqExact(id), sum(n) FROM " + chDb + ".items FINAL WHERE is_deleted = 0 FORMAT TSV")
                     .trim()).isEqualTo(ROWS + "\t" + ROWS + "\t" + pg.execute(pgDb, "SELECT sum(n) FROM items").trim()));
             assertThat(service.terminate(Duration.ofSeconds(60))).isZero();
-        }
-    }
-
-    private static long rows(ClickHouseServer ch, String table) {
-        try {
-            return Long.parseLong(ch.execute("SELECT count() FROM " + table).trim());
-        } catch (RuntimeException notCreatedYet) {
-            return 0;
         }
     }
 }
